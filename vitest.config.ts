@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: `unit` needs nothing but Node; `real` runs against real components (crun, a local
+// registry, the busybox fixture image) that tests/global-setup starts once for the whole run.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["**/*.test.ts"],
+          exclude: ["**/node_modules/**", "dist/**", "**/*.e2e.test.ts"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: "real",
+          include: ["**/*.e2e.test.ts"],
+          exclude: ["**/node_modules/**", "dist/**"],
+          globalSetup: ["testing/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
