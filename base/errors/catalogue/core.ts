@@ -1,0 +1,51 @@
+import type { DiagnosticId, DiagnosticSpec } from "../types.ts";
+
+/** CORE (the process), CLI (the `hatake` command line), TEST (the test harness), BENCH (benchmarks). */
+export const coreDiagnostics = {
+  "HTK-CORE-0001": {
+    title: "Internal error",
+    cause: "HATAKE hit an unexpected internal error: {message}.",
+    next: "This is a bug in HATAKE, not in your input. Please report it with the trace ID {traceId} and the log around it.",
+    http: 500,
+  },
+  "HTK-CORE-0002": {
+    title: "Operation cancelled",
+    cause: "The operation {operation} was cancelled before it finished.",
+    next: "Nothing was left half-done. Run the command again when you are ready.",
+  },
+  "HTK-CLI-0001": {
+    title: "Unknown command",
+    cause: "\"{command}\" is not a hatake command.{suggestion}",
+    next: "Run \"hatake help\" to see the commands.",
+  },
+  "HTK-CLI-0002": {
+    title: "Invalid command-line option",
+    cause: "The options of \"hatake {command}\" could not be read: {detail}.",
+    next: "Run \"hatake help {command}\" to see the options it takes.",
+  },
+  "HTK-CLI-0003": {
+    title: "Product not built",
+    cause: "The compiled hatake program was not found at {path}.",
+    next: "Run \"npm run build\" in {root} (the set-up command does this for you).",
+  },
+  "HTK-TEST-0001": {
+    title: "Missing system package",
+    cause: "The tests need the program {program}, which was not found on this machine.",
+    next: "Install it with \"apt-get install -y {aptPackage}\" (the README's test command does this for you).",
+  },
+  "HTK-TEST-0002": {
+    title: "Test service did not start",
+    cause: "The test service {service} did not become ready within {seconds} s: {detail}.",
+    next: "Check that port {port} on 127.0.0.1 is free and look at the log in {logFile}.",
+  },
+  "HTK-BENCH-0001": {
+    title: "Unknown benchmark workload",
+    cause: "There is no benchmark workload named \"{name}\".{suggestion}",
+    next: "Run \"npm run bench -- --list\" to see the workloads.",
+  },
+  "HTK-BENCH-0002": {
+    title: "Reference Docker host unreachable",
+    cause: "The reference engine at {host} did not answer: {detail}.",
+    next: "Check that the engine runs and that the address passed to --vs-docker-host is right.",
+  },
+} as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

@@ -1,0 +1,9 @@
+import type { CommandEntry } from "../types.ts";
+
+/**
+ * Every subcommand of `hatake`, in the order `hatake help` lists them. Modules load lazily; add a line
+ * here and a file beside this one to add a command.
+ */
+export const commands: readonly CommandEntry[] = [
+  { name: "version", summary: "Show the version", load: async () => (await import("./version.ts")).versionCommand },
+];
