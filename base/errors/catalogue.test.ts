@@ -31,9 +31,10 @@ describe("the diagnostic catalogue", () => {
 
   it("writes causes and next steps as sentences, without blaming anyone", () => {
     for (const [id, spec] of entries) {
+      const docker = "dockerText" in spec && spec.dockerText === true;
       for (const text of [spec.cause, spec.next]) {
         expect(text.length, id).toBeGreaterThan(10);
-        expect(text[0], `${id}: sentence case`).toMatch(/[A-Z"{\d]/);
+        if (!(docker && text === spec.cause)) expect(text[0], `${id}: sentence case`).toMatch(/[A-Z"{\d]/);
         expect(text, `${id}: ends a sentence`).toMatch(/[.?!"}]$/);
         expect(text, `${id}: no blame`).not.toMatch(/\b(you (did|made|broke)|your fault|user error|stupid|illegal)\b/i);
       }

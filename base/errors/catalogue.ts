@@ -1,6 +1,7 @@
 import { cacheDiagnostics } from "./catalogue/cache.ts";
 import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
+import { engineDiagnostics } from "./catalogue/engine.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
 
 /**
@@ -17,6 +18,7 @@ export const catalogue = {
   ...dockerfileDiagnostics,
   ...llbDiagnostics,
   ...cacheDiagnostics,
+  ...engineDiagnostics,
 } as const;
 
 export type Catalogue = typeof catalogue;

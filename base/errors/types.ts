@@ -45,6 +45,11 @@ export interface DiagnosticSpec {
   readonly next: string;
   /** The HTTP status the engine answers with when this error ends an API request. */
   readonly http?: 400 | 401 | 403 | 404 | 409 | 413 | 500 | 501 | 503;
+  /**
+   * The cause reproduces Docker Engine's exact text (clients and scripts match on it), so it keeps
+   * Docker's wording and casing instead of the house sentence style.
+   */
+  readonly dockerText?: true;
 }
 
 /** The `{name}` placeholders of a template, as a union of names. */

@@ -24,9 +24,12 @@ export function loggerOptions(level: string = process.env["HATAKE_LOG_LEVEL"] ??
   };
 }
 
-/** A new root logger. Components take a child of the process's logger (`rootLogger().child({ component })`). */
+/**
+ * A new root logger, on stderr unless told otherwise (stdout belongs to command output). Writes are
+ * synchronous so nothing is lost when the process exits; nothing on a hot path logs at info level.
+ */
 export function createLogger(destination?: DestinationStream, level?: string): Logger {
-  return destination === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), destination);
+  return pino(loggerOptions(level), destination ?? pino.destination({ fd: 2, sync: true }));
 }
 
 let processLogger: Logger | undefined;
@@ -36,7 +39,7 @@ let processLogger: Logger | undefined;
  * with {@link setRootLogger} (the daemon points it at its log file).
  */
 export function rootLogger(): Logger {
-  processLogger ??= createLogger(pino.destination({ fd: 2, sync: false }));
+  processLogger ??= createLogger();
   return processLogger;
 }
 

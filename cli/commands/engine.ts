@@ -1,0 +1,74 @@
+import { createLogger, initTracing } from "../../base/observability/index.ts";
+import { resolveConfig, startDaemon } from "../../engine/index.ts";
+import { parseOptions } from "../options.ts";
+import type { Command } from "../types.ts";
+import { productVersion } from "../version-info.ts";
+
+const HELP = `Usage: hatake engine [OPTIONS]
+
+Runs the HATAKE engine: a Docker Engine API v1.45 daemon. Options are named as dockerd names them.
+
+Options:
+      --config-file string             Daemon configuration file (JSON, dockerd's keys)
+      --data-root string               Root directory of persistent state (default /var/lib/hatake)
+  -H, --host list                      Address to serve: unix:///path or tcp://127.0.0.1:PORT (repeatable)
+  -p, --pidfile string                 Path to write the daemon's PID to
+  -l, --log-level string               debug, info, warn, error or fatal (default "info")
+      --insecure-registry list         Registry reached over plain HTTP (repeatable)
+      --registry-mirror list           Preferred mirror for docker.io (repeatable)
+      --default-runtime string         OCI runtime for containers (default "crun")
+      --max-concurrent-downloads int   Parallel layer downloads per pull (default 3)
+      --max-concurrent-uploads int     Parallel layer uploads per push (default 5)
+      --max-parallel-builds int        Builds solved at the same time (default 4)
+
+Logs are JSON lines on stderr, with trace_id on every line written inside a request.
+Traces go to HATAKE_TRACE_FILE (JSON lines) or OTEL_EXPORTER_OTLP_ENDPOINT when set.
+`;
+
+export const engineCommand: Command = {
+  name: "engine",
+  summary: "Run the engine (the Docker Engine API daemon)",
+  help: HELP,
+  async run(args, io) {
+    const { values } = parseOptions("engine", args, {
+      "config-file": { type: "string" },
+      "data-root": { type: "string" },
+      host: { type: "string", short: "H", multiple: true },
+      pidfile: { type: "string", short: "p" },
+      "log-level": { type: "string", short: "l" },
+      "insecure-registry": { type: "string", multiple: true },
+      "registry-mirror": { type: "string", multiple: true },
+      "default-runtime": { type: "string" },
+      "max-concurrent-downloads": { type: "string" },
+      "max-concurrent-uploads": { type: "string" },
+      "max-parallel-builds": { type: "string" },
+    });
+    const { config, unknownFileKeys } = resolveConfig(
+      {
+        configFile: values["config-file"],
+        dataRoot: values["data-root"],
+        hosts: values.host,
+        pidfile: values.pidfile,
+        logLevel: values["log-level"],
+        insecureRegistries: values["insecure-registry"],
+        registryMirrors: values["registry-mirror"],
+        defaultRuntime: values["default-runtime"],
+        maxConcurrentDownloads: values["max-concurrent-downloads"],
+        maxConcurrentUploads: values["max-concurrent-uploads"],
+        maxParallelBuilds: values["max-parallel-builds"],
+      },
+      io.env,
+    );
+    const log = createLogger(undefined, config.logLevel).child({ component: "engine" });
+    for (const key of unknownFileKeys) log.warn({ key, compat: true }, `ignored unknown configuration key "${key}"`);
+    const tracing = await initTracing("hatake-engine");
+    const daemon = await startDaemon(config, { version: productVersion(), gitCommit: "" }, log);
+    io.stderr.write(`hatake engine ${productVersion()} serving ${daemon.addresses.join(", ")}\n`);
+    const onAbort = (): void => void daemon.stop();
+    if (io.signal.aborted) onAbort();
+    else io.signal.addEventListener("abort", onAbort, { once: true });
+    await daemon.stopped;
+    await tracing.shutdown();
+    return 0;
+  },
+};

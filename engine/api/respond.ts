@@ -1,0 +1,26 @@
+import type { ServerResponse } from "node:http";
+import type { HtkError } from "../../base/errors/index.ts";
+
+/** Writes a JSON body as Docker does: its content type, and a newline after the value (Go's json.Encoder). */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * Docker's error shape is `{"message": "..."}`; clients print it as "Error response from daemon: …".
+ * The message starts with the cause (Docker's own text where one exists, so scripts that match on it
+ * keep working), then the diagnostic ID and the next step. The structured form rides along in an extra
+ * field that Docker clients ignore.
+ */
+export function sendError(res: ServerResponse, err: HtkError): void {
+  if (res.headersSent) {
+    res.destroy(err);
+    return;
+  }
+  sendJson(res, err.http, {
+    message: `${err.plainCause} [${err.id}] ${err.nextStep}`,
+    diagnostic: { id: err.id, cause: err.plainCause, next: err.nextStep },
+  });
+}

@@ -1,0 +1,172 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import { SpanKind } from "@opentelemetry/api";
+import { htkError, toHtkError, isCancellation } from "../../base/errors/index.ts";
+import { Counter, Histogram, metricsRegistry, withSpan, type Logger } from "../../base/observability/index.ts";
+import { formatListenAddress, type ListenAddress } from "../daemon/config.ts";
+import { sendError } from "./respond.ts";
+import { Router } from "./router.ts";
+import type { HttpMethod, RequestContext, Route } from "./types.ts";
+import { API_VERSION, splitVersionPrefix } from "./version.ts";
+
+const METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "DELETE"]);
+
+export interface ApiServerOptions {
+  readonly routes: readonly Route[];
+  readonly log: Logger;
+  /** The `Server` header value, e.g. `HATAKE/0.1.0 (linux)`. */
+  readonly serverHeader: string;
+}
+
+export interface ApiServer {
+  listen(address: ListenAddress): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+let requestMetrics: { total: Counter<"method" | "route" | "status">; seconds: Histogram<"route">; compat: Counter<"kind"> } | undefined;
+function metrics(): NonNullable<typeof requestMetrics> {
+  requestMetrics ??= {
+    total: new Counter({ name: "hatake_api_requests_total", help: "Engine API requests by route and status", labelNames: ["method", "route", "status"], registers: [metricsRegistry()] }),
+    seconds: new Histogram({ name: "hatake_api_request_seconds", help: "Engine API request latency", labelNames: ["route"], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10], registers: [metricsRegistry()] }),
+    compat: new Counter({ name: "hatake_compat_events_total", help: "Requests that used options this engine does not know (ignored)", labelNames: ["kind"], registers: [metricsRegistry()] }),
+  };
+  return requestMetrics;
+}
+
+export function createApiServer(opts: ApiServerOptions): ApiServer {
+  const router = new Router(opts.routes);
+  const servers: Server[] = [];
+  const sockets: string[] = [];
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? "/", "http://engine");
+    const method = (req.method ?? "GET").toUpperCase();
+    let routeLabel = "unmatched";
+    res.setHeader("Server", opts.serverHeader);
+    res.setHeader("Api-Version", API_VERSION);
+    res.setHeader("Ostype", "linux");
+    res.setHeader("Docker-Experimental", "false");
+    const controller = new AbortController();
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort(new DOMException("client went away", "AbortError"));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics().total.inc({ method, route: routeLabel, status: String(res.statusCode) });
+      metrics().seconds.observe({ route: routeLabel }, seconds);
+    });
+    const attributes = { "http.request.method": method, "url.path": url.pathname };
+    withSpan("api.request", attributes, async ({ span, log, traceId }) => {
+      try {
+        const { version, path } = splitVersionPrefix(url.pathname);
+        if (!METHODS.has(method)) throw htkError("HTK-API-0004", { path, method, allowed: [...METHODS].join(", ") });
+        const match = router.match(method as HttpMethod, path);
+        if (match.kind === "not-found") throw htkError("HTK-API-0001", { method, path: url.pathname });
+        if (match.kind === "method-not-allowed") throw htkError("HTK-API-0004", { path, method, allowed: match.allowed.join(", ") });
+        routeLabel = match.route.pattern;
+        span.updateName(`${method} ${match.route.pattern}`);
+        span.setAttribute("http.route", match.route.pattern);
+        reportUnknownQuery(url.searchParams, match.route, log);
+        const ctx: RequestContext = { req, res, method: method as HttpMethod, path, params: match.params, query: url.searchParams, apiVersion: version, log, traceId, signal: controller.signal };
+        await match.route.handle(ctx);
+        span.setAttribute("http.response.status_code", res.statusCode);
+      } catch (err) {
+        if (isCancellation(err) && controller.signal.aborted) return;
+        const e = toHtkError(err, { operation: `${method} ${url.pathname}`, traceId });
+        if (e.http >= 500) log.error({ err, id: e.id }, "request failed");
+        else log.debug({ id: e.id }, e.message);
+        sendError(res, e);
+        span.setAttribute("http.response.status_code", e.http);
+      }
+    }, opts.log).catch((err: unknown) => {
+      // withSpan rethrows only what the body threw, and the body catches everything: reaching this is a bug.
+      opts.log.error({ err }, "request handler failed");
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  };
+
+  return {
+    async listen(address) {
+      const server = createServer({ keepAlive: true }, handle);
+      // Docker clients keep connections open between calls; never time a hijacked or streaming one out.
+      server.requestTimeout = 0;
+      server.headersTimeout = 60_000;
+      if (address.kind === "unix") {
+        await prepareSocketPath(address.path);
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(address.path, () => resolve());
+        });
+        chmodSync(address.path, 0o660);
+        sockets.push(address.path);
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", (err: NodeJS.ErrnoException) =>
+            reject(err.code === "EADDRINUSE" ? htkError("HTK-ENGINE-0002", { address: formatListenAddress(address) }, { cause: err }) : err),
+          );
+          server.listen(address.port, address.host, () => resolve());
+        });
+      }
+      servers.push(server);
+      const a = server.address();
+      return address.kind === "tcp" && a !== null && typeof a === "object" ? formatListenAddress({ ...address, port: a.port }) : formatListenAddress(address);
+    },
+    async close(graceMs = 5_000) {
+      await Promise.all(
+        servers.splice(0).map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+              server.close(() => {
+                clearTimeout(timer);
+                resolve();
+              });
+              server.closeIdleConnections();
+            }),
+        ),
+      );
+      for (const path of sockets.splice(0)) {
+        try {
+          unlinkSync(path);
+        } catch {
+          // Already removed.
+        }
+      }
+    },
+  };
+}
+
+/**
+ * A socket file left by a daemon that died is removed; one that still answers belongs to a live
+ * process and is refused (HTK-ENGINE-0002) rather than stolen.
+ */
+async function prepareSocketPath(path: string): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+  if (live) throw htkError("HTK-ENGINE-0002", { address: `unix://${path}` });
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+}
+
+/** Unknown query options are ignored (compatibility first), logged, and counted as compatibility events. */
+function reportUnknownQuery(query: URLSearchParams, route: Route, log: Logger): void {
+  if (route.query === undefined) return;
+  for (const key of new Set(query.keys())) {
+    if (!route.query.includes(key)) {
+      log.warn({ route: route.pattern, option: key, compat: true }, `ignored unknown query option "${key}"`);
+      metrics().compat.inc({ kind: "unknown-query-option" });
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "../../base/observability/index.ts";
+
+/**
+ * The Engine API's request plumbing. Routes are data (method, path pattern, known query keys, handler);
+ * the server strips the `/v1.NN` prefix, negotiates the version, opens a span per request and turns
+ * thrown HtkErrors into Docker's JSON error shape.
+ */
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: HttpMethod;
+  /** The path without the version prefix: `/containers/abc/json`. */
+  readonly path: string;
+  /** `{name}` segments of the route pattern. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: URLSearchParams;
+  /** The API version of this request: the prefix's, or the daemon's default (1.45). */
+  readonly apiVersion: string;
+  readonly log: Logger;
+  readonly traceId: string;
+  /** Aborted when the client goes away: handlers pass it down so work stops with the request. */
+  readonly signal: AbortSignal;
+}
+
+export interface Route {
+  readonly method: HttpMethod;
+  /** `/containers/{id}/json` — a `{name}` segment matches one path segment. */
+  readonly pattern: string;
+  /** Query keys the handler reads; any other key is logged and counted as a compatibility event. */
+  readonly query?: readonly string[];
+  handle(ctx: RequestContext): Promise<void> | void;
+}

@@ -1,0 +1,181 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { htkError } from "../../base/errors/index.ts";
+
+/** Where the API is served. Only loopback TCP: the engine has no TLS yet and must not face a network. */
+export type ListenAddress =
+  | { readonly kind: "unix"; readonly path: string }
+  | { readonly kind: "tcp"; readonly host: "127.0.0.1" | "::1" | "localhost"; readonly port: number };
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "fatal";
+
+/** The daemon's settings, named as dockerd names them so users and scripts carry over. */
+export interface DaemonConfig {
+  readonly dataRoot: string;
+  readonly hosts: readonly ListenAddress[];
+  readonly pidfile: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly insecureRegistries: readonly string[];
+  readonly registryMirrors: readonly string[];
+  readonly defaultRuntime: string;
+  readonly maxConcurrentDownloads: number;
+  readonly maxConcurrentUploads: number;
+  readonly maxParallelBuilds: number;
+}
+
+/** Flags as given on the command line (undefined = not given), before merging with the config file. */
+export interface DaemonFlags {
+  readonly dataRoot?: string | undefined;
+  readonly hosts?: readonly string[] | undefined;
+  readonly pidfile?: string | undefined;
+  readonly configFile?: string | undefined;
+  readonly logLevel?: string | undefined;
+  readonly insecureRegistries?: readonly string[] | undefined;
+  readonly registryMirrors?: readonly string[] | undefined;
+  readonly defaultRuntime?: string | undefined;
+  readonly maxConcurrentDownloads?: string | undefined;
+  readonly maxConcurrentUploads?: string | undefined;
+  readonly maxParallelBuilds?: string | undefined;
+}
+
+/** dockerd's daemon.json keys that we read, mapped to our flag names. */
+const FILE_KEYS = {
+  "data-root": "dataRoot",
+  hosts: "hosts",
+  pidfile: "pidfile",
+  "log-level": "logLevel",
+  "insecure-registries": "insecureRegistries",
+  "registry-mirrors": "registryMirrors",
+  "default-runtime": "defaultRuntime",
+  "max-concurrent-downloads": "maxConcurrentDownloads",
+  "max-concurrent-uploads": "maxConcurrentUploads",
+  "max-parallel-builds": "maxParallelBuilds",
+} as const satisfies Record<string, keyof DaemonFlags>;
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "fatal"];
+
+export interface ResolvedConfig {
+  readonly config: DaemonConfig;
+  /** Keys of the config file we do not know: logged as a warning and a compatibility event. */
+  readonly unknownFileKeys: readonly string[];
+}
+
+/** Defaults follow dockerd's for root; an unprivileged user gets per-user paths (as rootless dockerd). */
+export function defaultPaths(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): { dataRoot: string; socket: string } {
+  if (uid === 0) return { dataRoot: "/var/lib/hatake", socket: "/run/hatake/docker.sock" };
+  const runtime = env["XDG_RUNTIME_DIR"] ?? join("/tmp", `hatake-${uid}`);
+  const data = env["XDG_DATA_HOME"] ?? join(homedir(), ".local", "share");
+  return { dataRoot: join(data, "hatake"), socket: join(runtime, "hatake", "docker.sock") };
+}
+
+/**
+ * Merges flags and the config file as dockerd does: a setting given both ways is an error (dockerd:
+ * "the following directives are specified both as a flag and in the configuration file").
+ */
+export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const file = flags.configFile === undefined ? {} : readConfigFile(flags.configFile);
+  const merged: Record<string, unknown> = {};
+  const unknownFileKeys: string[] = [];
+  const both: string[] = [];
+  for (const [key, value] of Object.entries(file)) {
+    const name = (FILE_KEYS as Record<string, keyof DaemonFlags>)[key];
+    if (name === undefined) {
+      unknownFileKeys.push(key);
+      continue;
+    }
+    if (flags[name] !== undefined) both.push(key);
+    merged[name] = value;
+  }
+  if (both.length > 0) {
+    throw htkError("HTK-ENGINE-0004", {
+      path: flags.configFile ?? "",
+      detail: `these settings are given both as a flag and in the file: ${both.join(", ")}`,
+    });
+  }
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined && k !== "configFile") merged[k] = v;
+
+  const defaults = defaultPaths(env);
+  const where = flags.configFile ?? "(flags)";
+  const hosts = stringList(merged["hosts"], "hosts", where);
+  const logLevel = String(merged["logLevel"] ?? "info");
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw htkError("HTK-ENGINE-0004", { path: where, detail: `log-level "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}` });
+  }
+  return {
+    unknownFileKeys,
+    config: {
+      dataRoot: String(merged["dataRoot"] ?? defaults.dataRoot),
+      hosts: (hosts.length > 0 ? hosts : [`unix://${defaults.socket}`]).map(parseListenAddress),
+      pidfile: merged["pidfile"] === undefined ? undefined : String(merged["pidfile"]),
+      logLevel: logLevel as LogLevel,
+      insecureRegistries: stringList(merged["insecureRegistries"], "insecure-registries", where),
+      registryMirrors: stringList(merged["registryMirrors"], "registry-mirrors", where),
+      defaultRuntime: String(merged["defaultRuntime"] ?? "crun"),
+      maxConcurrentDownloads: positiveInt(merged["maxConcurrentDownloads"], 3, "max-concurrent-downloads", where),
+      maxConcurrentUploads: positiveInt(merged["maxConcurrentUploads"], 5, "max-concurrent-uploads", where),
+      maxParallelBuilds: positiveInt(merged["maxParallelBuilds"], 4, "max-parallel-builds", where),
+    },
+  };
+}
+
+/** `unix:///run/x.sock`, `tcp://127.0.0.1:2375`, or a bare socket path (as `-H /path` in dockerd). */
+export function parseListenAddress(address: string): ListenAddress {
+  if (address.startsWith("unix://")) {
+    const path = address.slice("unix://".length);
+    if (path === "") throw htkError("HTK-ENGINE-0003", { address, detail: "the socket path is empty" });
+    return { kind: "unix", path };
+  }
+  if (address.startsWith("/")) return { kind: "unix", path: address };
+  if (address.startsWith("tcp://")) {
+    let url: URL;
+    try {
+      url = new URL(address.replace(/^tcp:/, "http:"));
+    } catch {
+      throw htkError("HTK-ENGINE-0003", { address, detail: "it is not a valid tcp://HOST:PORT address" });
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    if (host !== "127.0.0.1" && host !== "::1" && host !== "localhost") {
+      throw htkError("HTK-ENGINE-0003", { address, detail: "only loopback addresses are served until TLS is configured" });
+    }
+    const port = url.port === "" ? 2375 : Number(url.port);
+    return { kind: "tcp", host, port };
+  }
+  throw htkError("HTK-ENGINE-0003", { address, detail: "the scheme is neither unix:// nor tcp://" });
+}
+
+export function formatListenAddress(a: ListenAddress): string {
+  return a.kind === "unix" ? `unix://${a.path}` : `tcp://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw htkError("HTK-ENGINE-0004", { path, detail: (err as Error).message }, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw htkError("HTK-ENGINE-0004", { path, detail: `it is not valid JSON (${(err as Error).message})` }, { cause: err });
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw htkError("HTK-ENGINE-0004", { path, detail: "it must hold a JSON object" });
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function stringList(value: unknown, key: string, where: string): string[] {
+  if (value === undefined) return [];
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value as string[];
+  throw htkError("HTK-ENGINE-0004", { path: where, detail: `"${key}" must be a list of strings` });
+}
+
+function positiveInt(value: unknown, fallback: number, key: string, where: string): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isInteger(n) || n < 1) throw htkError("HTK-ENGINE-0004", { path: where, detail: `"${key}" must be a whole number of 1 or more, not ${JSON.stringify(value)}` });
+  return n;
+}

@@ -1,0 +1,81 @@
+import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Logger } from "../../base/observability/index.ts";
+import { createApiServer, type ApiServer } from "../api/server.ts";
+import { systemRoutes } from "../api/system.ts";
+import { formatListenAddress, type DaemonConfig } from "./config.ts";
+import { lockDataRoot, type DataRootLock } from "./data-root-lock.ts";
+
+export interface DaemonInfo {
+  readonly version: string;
+  readonly gitCommit: string;
+}
+
+/** A daemon that is serving. The only way to get one is `startDaemon`; `stop` is idempotent. */
+export interface RunningDaemon {
+  readonly config: DaemonConfig;
+  /** The addresses actually served (a tcp port 0 is resolved to the chosen port). */
+  readonly addresses: readonly string[];
+  stop(): Promise<void>;
+  /** Settles when the daemon has stopped. */
+  readonly stopped: Promise<void>;
+}
+
+/**
+ * Starts the engine: claims the data root, writes the pidfile, serves the API on every host address.
+ * Any failure on the way undoes what was done (no stray socket, pidfile or lock).
+ */
+export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: Logger): Promise<RunningDaemon> {
+  const undo: Array<() => Promise<void> | void> = [];
+  const rollback = async (): Promise<void> => {
+    for (const step of undo.reverse()) await step();
+  };
+  try {
+    const lock: DataRootLock = lockDataRoot(config.dataRoot);
+    undo.push(() => lock.release());
+    if (config.pidfile !== undefined) {
+      const pidfile = config.pidfile;
+      mkdirSync(dirname(pidfile), { recursive: true });
+      writeFileSync(pidfile, `${process.pid}\n`);
+      undo.push(() => {
+        try {
+          unlinkSync(pidfile);
+        } catch {
+          // Already gone.
+        }
+      });
+    }
+    const api: ApiServer = createApiServer({
+      routes: systemRoutes(info),
+      log: log.child({ component: "api" }),
+      serverHeader: `HATAKE/${info.version} (linux)`,
+    });
+    undo.push(() => api.close(0));
+    const addresses: string[] = [];
+    for (const host of config.hosts) addresses.push(await api.listen(host));
+
+    let resolveStopped!: () => void;
+    const stopped = new Promise<void>((r) => (resolveStopped = r));
+    let stopping: Promise<void> | undefined;
+    log.info({ dataRoot: config.dataRoot, hosts: addresses, version: info.version }, "engine started");
+    return {
+      config,
+      addresses,
+      stopped,
+      stop() {
+        stopping ??= (async () => {
+          log.info("engine stopping");
+          await rollback();
+          log.info("engine stopped");
+          resolveStopped();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await rollback();
+    throw err;
+  }
+}
+
+export { formatListenAddress };
