@@ -2,4 +2,52 @@ import type { DiagnosticId, DiagnosticSpec } from "../types.ts";
 
 /** CACHE diagnostics. IDs are HTK-CACHE-NNNN, ascending; never renumber one that has shipped. */
 export const cacheDiagnostics = {
+  "HTK-CACHE-0001": {
+    title: "Damaged blob in the build cache",
+    cause: "The stored blob {digest} does not match its digest: {detail}.",
+    next: "The damaged copy was moved aside to {quarantine}; the next build fetches or rebuilds it. If this happens again, check the disk that holds {root}.",
+    http: 500,
+  },
+  "HTK-CACHE-0002": {
+    title: "Received data does not match its digest",
+    cause: "The data received for {expected} did not match: it was {actual} with {size} bytes, {expectedSize} bytes were expected.",
+    next: "Nothing was stored. Run the build again; if the mismatch repeats, the source that served {expected} sends content other than it announces.",
+    http: 500,
+  },
+  "HTK-CACHE-0003": {
+    title: "Build cache not usable",
+    cause: "The build cache at {root} could not be used while trying to {operation}: {detail}.",
+    next: "Check that {root} exists, is on a mounted disk and can be read and written by the HATAKE engine, then try again.",
+    http: 500,
+  },
+  "HTK-CACHE-0004": {
+    title: "No space left for the build cache",
+    cause: "The disk that holds the build cache at {root} is full; HATAKE could not {operation}.",
+    next: "Free space on that disk or remove unused build cache with \"hatake builder prune\", then run the build again.",
+    http: 503,
+  },
+  "HTK-CACHE-0005": {
+    title: "Blob not in the build cache",
+    cause: "The build cache at {root} has no blob {digest}.",
+    next: "It may have been removed by cache clean-up. Run the build again so that it is fetched or rebuilt.",
+    http: 404,
+  },
+  "HTK-CACHE-0006": {
+    title: "Source not found in the build context",
+    cause: "\"{path}\" was not found in the build context.",
+    next: "Check the source path of the COPY or ADD instruction against the files in the context, and whether .dockerignore excludes \"{path}\".",
+    http: 400,
+  },
+  "HTK-CACHE-0007": {
+    title: "Too many symbolic links",
+    cause: "Resolving \"{path}\" in the build context followed more than {limit} symbolic links.",
+    next: "Look for a symbolic link loop under \"{path}\" in the build context.",
+    http: 400,
+  },
+  "HTK-CACHE-0008": {
+    title: "Build context file unreadable",
+    cause: "\"{path}\" in the build context could not be read: {detail}.",
+    next: "Check that the HATAKE engine may read \"{path}\", or exclude it in .dockerignore if the build does not need it.",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
