@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from "node:net";
 import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { SpanKind } from "@opentelemetry/api";
 import { htkError, toHtkError, isCancellation } from "../../base/errors/index.ts";
 import { Counter, Histogram, metricsRegistry, withSpan, type Logger } from "../../base/observability/index.ts";
 import { formatListenAddress, type ListenAddress } from "../daemon/config.ts";

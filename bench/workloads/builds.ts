@@ -1,0 +1,137 @@
+import { spawn, spawnSync } from "node:child_process";
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BenchContext, OpenResult, Target, Workload } from "../types.ts";
+import { answers } from "./engine-process.ts";
+
+/** The six shared build workloads (../shared/bench/workloads), used exactly as they are. */
+export const SHARED_BUILD_WORKLOADS = [
+  "01-multistage-parallel",
+  "02-cache-mount",
+  "03-many-files",
+  "04-buildarg-target",
+  "05-secret-mount",
+  "06-heredoc",
+] as const;
+
+export function sharedDir(repo: string): string {
+  return process.env["HATAKE_SHARED_DIR"] ?? join(repo, "..", "shared");
+}
+
+/** What a workload's bench.env says (it is a shell fragment: read through bash, never re-parsed by hand). */
+export interface BenchEnv {
+  readonly buildArgs: readonly string[];
+  readonly editFile: string;
+  readonly needsSecret: boolean;
+  readonly prepare: string;
+}
+
+export function readBenchEnv(dir: string): BenchEnv {
+  const script = 'set -a; . ./bench.env; eval "args=($BUILD_ARGS)"; printf "%s\\0" "$EDIT_FILE" "${NEEDS_SECRET:-}" "${PREPARE:-}" "${args[@]}"';
+  const r = spawnSync("bash", ["-c", script], { cwd: dir, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`cannot read ${join(dir, "bench.env")}: ${r.stderr}`);
+  const [editFile = "", needsSecret = "", prepare = "", ...buildArgs] = r.stdout.split("\0").slice(0, -1);
+  return { editFile, needsSecret: needsSecret === "1", prepare, buildArgs };
+}
+
+const SECRET_VALUE = "s3cr3t-token-value";
+
+/** How a build is started on a target: `docker build` against the reference, `hatake build` on ours. */
+function buildCommand(target: Target, ctx: BenchContext, dataRoot: string, args: readonly string[]): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+  if (target.kind === "reference") {
+    return { cmd: "docker", args: ["build", "--progress=plain", ...args], env: { ...process.env, DOCKER_HOST: target.dockerHost, DOCKER_BUILDKIT: "1" } };
+  }
+  return { cmd: process.execPath, args: [join(ctx.repo, "bin", "hatake"), "build", "--data-root", dataRoot, "--progress=plain", ...args], env: process.env };
+}
+
+function timedRun(cmd: { cmd: string; args: string[]; env: NodeJS.ProcessEnv }, cwd: string, signal: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const child = spawn(cmd.cmd, cmd.args, { cwd, env: cmd.env, stdio: ["ignore", "ignore", "pipe"], signal });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code === 0) resolve(performance.now() - t);
+      else reject(new Error(`${cmd.args.slice(0, 2).join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
+    });
+  });
+}
+
+/** cold (build cache empty, bases already pulled), no-op (identical rebuild), edit (one file changed). */
+function buildWorkload(name: (typeof SHARED_BUILD_WORKLOADS)[number]): Workload {
+  return {
+    name: `build-${name}`,
+    description: `shared workload ${name}: cold, no-op and edit builds`,
+    metrics: [
+      { name: "cold", unit: "ms", better: "lower" },
+      { name: "noop", unit: "ms", better: "lower" },
+      { name: "edit", unit: "ms", better: "lower" },
+    ],
+    runs: 3,
+    async open(target, ctx): Promise<OpenResult> {
+      const source = join(sharedDir(ctx.repo), "bench", "workloads", name);
+      if (!existsSync(source)) return { kind: "unavailable", reason: `${source} not found (set HATAKE_SHARED_DIR)` };
+      if (target.kind === "hatake") {
+        const probe = spawnSync(process.execPath, [join(ctx.repo, "bin", "hatake"), "help", "build"], { encoding: "utf8" });
+        if (probe.status !== 0) return { kind: "unavailable", reason: "this hatake has no `build` command yet" };
+      } else if (!(await answers(target.dockerHost))) {
+        return { kind: "unavailable", reason: `${target.dockerHost} does not answer` };
+      }
+      const env = readBenchEnv(source);
+      const registry = await ctx.registry(ctx.signal);
+      const work = join(ctx.scratch, `${name}-${target.kind}`);
+      rmSync(work, { recursive: true, force: true });
+      cpSync(source, join(work, "context"), { recursive: true });
+      const contextDir = join(work, "context");
+      if (env.prepare !== "") {
+        const r = spawnSync("bash", ["-c", env.prepare], { cwd: contextDir, encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`PREPARE failed: ${r.stderr}`);
+      }
+      const args = ["--build-arg", `REGISTRY=${registry}`, ...env.buildArgs];
+      if (env.needsSecret) {
+        const secretFile = join(work, "token");
+        writeFileSync(secretFile, SECRET_VALUE);
+        args.push("--secret", `id=token,src=${secretFile}`);
+      }
+      const editPath = join(contextDir, env.editFile);
+      const original = readFileSync(editPath);
+      let round = 0;
+      return {
+        kind: "ready",
+        session: {
+          async sample(signal) {
+            round++;
+            writeFileSync(editPath, original);
+            const dataRoot = join(work, `data-${round}`);
+            mkdirSync(dataRoot, { recursive: true });
+            if (target.kind === "reference") {
+              spawnSync("docker", ["builder", "prune", "-af"], { env: { ...process.env, DOCKER_HOST: target.dockerHost } });
+            } else {
+              // "cold" means an empty build cache with the bases already pulled: a fresh data root, then
+              // one build per base that only pulls it.
+              for (const base of ["busybox", "debian:bookworm"]) {
+                const dir = join(work, `pull-${base.replace(/\W/g, "-")}`);
+                mkdirSync(dir, { recursive: true });
+                writeFileSync(join(dir, "Dockerfile"), `FROM ${registry}/${base}\n`);
+                await timedRun(buildCommand(target, ctx, dataRoot, ["."]), dir, signal);
+              }
+            }
+            const cmd = buildCommand(target, ctx, dataRoot, [...args, "-t", `hatake-bench/${name}:latest`, "."]);
+            const cold = await timedRun(cmd, contextDir, signal);
+            const noop = await timedRun(cmd, contextDir, signal);
+            appendFileSync(editPath, `edit ${round}\n`);
+            const edit = await timedRun(cmd, contextDir, signal);
+            rmSync(dataRoot, { recursive: true, force: true });
+            return { cold, noop, edit };
+          },
+          async close() {
+            rmSync(work, { recursive: true, force: true });
+          },
+        },
+      };
+    },
+  };
+}
+
+export const buildWorkloads: readonly Workload[] = SHARED_BUILD_WORKLOADS.map(buildWorkload);

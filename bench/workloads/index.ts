@@ -1,0 +1,7 @@
+import type { Workload } from "../types.ts";
+import { apiPing, apiVersion, daemonIdleRss } from "./api.ts";
+import { buildWorkloads } from "./builds.ts";
+import { cliStartup } from "./cli.ts";
+
+/** Every workload `npm run bench` knows, in the order it runs them. Later issues add theirs here. */
+export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, ...buildWorkloads];
