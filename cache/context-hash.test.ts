@@ -123,6 +123,12 @@ describe("context checksums", () => {
     expect((err as Error).message).toContain('"src/b.txt"');
   });
 
+  it("come out the same with asynchronous-only stat calls", async () => {
+    const sync = await hasher().checksumTree(ctx, ".");
+    const asyncOnly = await new ContextHasher({ syncStat: false }).checksumTree(ctx, ".");
+    expect(asyncOnly).toEqual(sync);
+  });
+
   it("stop on cancellation", async () => {
     const ac = new AbortController();
     ac.abort();
