@@ -1,0 +1,163 @@
+import type { Dirent, Stats } from "node:fs";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { htkError } from "../errors/index.ts";
+import type { DockerignoreMatcher, MatchInfo } from "./patterns.ts";
+
+/** One entry of the build context as BuildKit would send it. */
+export interface ContextEntry {
+  /** Slash path relative to the context root (`src/main.go`). */
+  readonly path: string;
+  readonly kind: "file" | "dir" | "symlink" | "other";
+  /** `lstat` of the entry: symlinks are described, never followed. */
+  readonly stats: Stats;
+}
+
+export interface WalkOptions {
+  readonly signal?: AbortSignal;
+  /** Called with each directory the walk reads ("" is the root): shows which excluded folders were skipped. */
+  readonly onDirectoryRead?: (path: string) => void;
+}
+
+/**
+ * The entries of a build context after `.dockerignore`, in the order BuildKit's fsutil sends them:
+ * depth first, the entries of each directory sorted by name in byte order (so `a/x` comes before `a-b`).
+ *
+ * Parity rules (tonistiigi/fsutil filterFS.Walk):
+ * - a directory that is not excluded is sent even when empty;
+ * - an excluded directory is read only if some `!` exception might re-include something inside it
+ *   (always, when an exception has a glob); it is then sent, just before the first re-included entry,
+ *   only if such an entry exists;
+ * - an unreadable directory that is excluded anyway is not an error;
+ * - entries that vanish during the walk are skipped.
+ *
+ * Streaming: one directory listing per level is in memory at a time. Cancel with `signal`; the walk then
+ * throws the signal's reason (an AbortError), which callers treat as cancellation.
+ */
+export async function* walkContext(
+  root: string,
+  matcher: DockerignoreMatcher | undefined,
+  options: WalkOptions = {},
+): AsyncGenerator<ContextEntry, void, undefined> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  let absRoot: string;
+  try {
+    // fsutil resolves a symlinked context root before walking it.
+    absRoot = await realpath(root);
+    const st = await stat(absRoot);
+    if (!st.isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+  } catch (err) {
+    throw htkError("HTK-DOCKERFILE-0111", { path: JSON.stringify(root), detail: describeFsError(err) }, { cause: err });
+  }
+  yield* walkDir(absRoot, "", undefined, [], false, matcher, options);
+}
+
+interface Ancestor {
+  readonly entry: ContextEntry;
+  emitted: boolean;
+}
+
+async function* walkDir(
+  absDir: string,
+  relDir: string,
+  dirInfo: MatchInfo | undefined,
+  ancestors: Ancestor[],
+  dirExcluded: boolean,
+  matcher: DockerignoreMatcher | undefined,
+  options: WalkOptions,
+): AsyncGenerator<ContextEntry, void, undefined> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  options.onDirectoryRead?.(relDir);
+  let dirents: Dirent[];
+  try {
+    dirents = await readdir(absDir, { withFileTypes: true });
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === "ENOENT" || code === "ENOTDIR") return;
+    if (dirExcluded && (code === "EACCES" || code === "EPERM")) return;
+    throw htkError("HTK-DOCKERFILE-0112", { path: JSON.stringify(relDir || "."), detail: describeFsError(err) }, { cause: err });
+  }
+  const names = dirents.map((d) => ({ name: d.name, isDir: d.isDirectory(), key: Buffer.from(d.name) }));
+  dirents = [];
+  names.sort((a, b) => Buffer.compare(a.key, b.key));
+
+  for (const { name, isDir } of names) {
+    signal?.throwIfAborted();
+    const rel = relDir === "" ? name : `${relDir}/${name}`;
+    const abs = join(absDir, name);
+    const m = matcher?.matchesUsingParentResults(rel, dirInfo);
+    const excluded = m?.excluded ?? false;
+    const info = m?.info;
+
+    if (excluded) {
+      if (!isDir || matcher?.canSkipExcludedDir(rel) === true) continue;
+      const st = await lstatOrSkip(abs, rel);
+      if (st === undefined) continue;
+      ancestors.push({ entry: { path: rel, kind: "dir", stats: st }, emitted: false });
+      try {
+        yield* walkDir(abs, rel, info, ancestors, true, matcher, options);
+      } finally {
+        ancestors.pop();
+      }
+      continue;
+    }
+
+    const st = await lstatOrSkip(abs, rel);
+    if (st === undefined) continue;
+    // An excluded directory is sent after all when something inside it is re-included.
+    for (const a of ancestors) {
+      if (!a.emitted) {
+        a.emitted = true;
+        yield a.entry;
+      }
+    }
+    const entry: ContextEntry = { path: rel, kind: kindOf(st), stats: st };
+    yield entry;
+    if (entry.kind === "dir") {
+      ancestors.push({ entry, emitted: true });
+      try {
+        yield* walkDir(abs, rel, info, ancestors, false, matcher, options);
+      } finally {
+        ancestors.pop();
+      }
+    }
+  }
+}
+
+async function lstatOrSkip(abs: string, rel: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(abs);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw htkError("HTK-DOCKERFILE-0112", { path: JSON.stringify(rel), detail: describeFsError(err) }, { cause: err });
+  }
+}
+
+function kindOf(st: Stats): ContextEntry["kind"] {
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "dir";
+  if (st.isSymbolicLink()) return "symlink";
+  return "other";
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+function describeFsError(err: unknown): string {
+  switch (errorCode(err)) {
+    case "ENOENT":
+      return "it does not exist";
+    case "ENOTDIR":
+      return "it is not a directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}
