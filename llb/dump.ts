@@ -84,6 +84,20 @@ function bytesToJson(data: Uint8Array): { utf8: string } | { base64: string } {
   }
 }
 
+/**
+ * A JSON-ready copy with object keys in one order (`kind` first, the rest sorted), so a definition
+ * dumps the same whether it was built in memory or decoded from bytes (env insertion order differs).
+ */
+function canonicalJson(value: unknown): unknown {
+  if (value instanceof Uint8Array) return bytesToJson(value);
+  if (Array.isArray(value)) return value.map(canonicalJson);
+  if (value === null || typeof value !== "object") return value;
+  const keys = Object.keys(value).sort((a, b) => (a === "kind" ? -1 : b === "kind" ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = canonicalJson((value as Record<string, unknown>)[k]);
+  return out;
+}
+
 /** The definition as a JSON-ready value. */
 export function definitionToJson(def: Definition): unknown {
   return {
@@ -96,8 +110,8 @@ export function definitionToJson(def: Definition): unknown {
       inputs: inputsOf(v.op).map((r) => ({ digest: r.digest, index: r.index })),
       outputs: v.op.kind === "exec" ? execOutputs(v.op).map((m) => m.target) : outputCount(v.op),
       ...(v.op.platform === undefined ? {} : { platform: formatPlatform(v.op.platform) }),
-      op: JSON.parse(JSON.stringify(v.op, (_k, value: unknown) => (value instanceof Uint8Array ? bytesToJson(value) : value))) as unknown,
-      metadata: v.metadata,
+      op: canonicalJson(v.op),
+      metadata: canonicalJson(v.metadata),
     })),
   };
 }

@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { encodeOp } from "./digest.ts";
-import { OpSchema } from "./gen/llb_pb.ts";
+import { OpSchema, type NetworkMode } from "./gen/llb_pb.ts";
 import { canonicalOp } from "./graph.ts";
 import { fullExec, sampleOps } from "./fixtures.test-support.ts";
 import { opFromProto, opToProto } from "./proto.ts";
@@ -42,7 +42,7 @@ describe("IR ⇄ protobuf", () => {
 
     const badEnum = fromBinary(OpSchema, toBinary(OpSchema, msg));
     if (badEnum.op.case !== "exec") throw new Error("expected exec");
-    badEnum.op.value.network = 7;
+    badEnum.op.value.network = 7 as NetworkMode;
     expect(opFromProto(badEnum)).toMatchObject({ ok: false, error: { code: "INVALID_OP", message: expect.stringContaining("network mode") } });
   });
 
