@@ -20,6 +20,8 @@ export type HeredocScan = { readonly ok: true; readonly markers: readonly Heredo
 const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
 
 export function heredocsFromLine(line: string): HeredocScan {
+  // Raw quotes, raw escapes and unexpanded variables leave a word's "<<" in the line as written.
+  if (!line.includes("<<")) return { ok: true, markers: [] };
   const split = processWords(line, [], { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
   // A line the shell lexer cannot read (an unclosed quote …) simply has no heredocs, as in BuildKit.
   if (!split.ok) return { ok: true, markers: [] };

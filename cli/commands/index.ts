@@ -5,6 +5,7 @@ import type { CommandEntry } from "../types.ts";
  * here and a file beside this one to add a command.
  */
 export const commands: readonly CommandEntry[] = [
+  { name: "dockerfile", summary: "Inspect Dockerfiles (parse)", load: async () => (await import("./dockerfile.ts")).dockerfileCommand },
   { name: "engine", summary: "Run the engine (the Docker Engine API daemon)", load: async () => (await import("./engine.ts")).engineCommand },
   { name: "version", summary: "Show the version", load: async () => (await import("./version.ts")).versionCommand },
 ];

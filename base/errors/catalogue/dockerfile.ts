@@ -74,6 +74,12 @@ export const dockerfileDiagnostics = {
     cause: "The Dockerfile is not valid UTF-8: {count} byte sequences were read as the replacement character U+FFFD.",
     next: "Save the Dockerfile with UTF-8 encoding.",
   },
+  "HTK-DOCKERFILE-0013": {
+    title: "Dockerfile not readable",
+    cause: "The Dockerfile {path} could not be read: {detail}.",
+    next: "Check the path (relative paths start at {cwd}) and that the file is readable for the current user.",
+    http: 400,
+  },
   // 0100–0109: the shell-word processor (frontend-dockerfile/shell). `detail` is BuildKit's own text.
   "HTK-DOCKERFILE-0100": {
     title: "Unterminated quote or variable reference",

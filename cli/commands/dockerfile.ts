@@ -1,0 +1,99 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { didYouMean, htkError } from "../../base/errors/index.ts";
+import { dumpDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic } from "../../frontend-dockerfile/index.ts";
+import { parseOptions } from "../options.ts";
+import type { Command, CommandIo } from "../types.ts";
+
+/**
+ * `hatake dockerfile SUBCOMMAND`: tools over the Dockerfile frontend. Each subcommand is one entry of
+ * `subcommands` (parse today; outline, targets and check belong here too).
+ */
+interface Subcommand {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  run(args: readonly string[], io: CommandIo): Promise<number>;
+}
+
+const parse: Subcommand = {
+  name: "parse",
+  summary: "Parse a Dockerfile and print its syntax tree",
+  usage: `Usage: hatake dockerfile parse [--dump | --json] FILE
+
+Parses FILE ("-" for standard input) with BuildKit's parser rules and prints the tree:
+  --dump   BuildKit's parser dump, one (instruction "arg" ...) line per instruction (the default)
+  --json   the syntax tree as JSON, with source ranges
+Warnings go to standard error. A file the parser rejects prints the error with its
+location and ID to standard error and exits 1.`,
+  async run(args, io) {
+    const { values, positionals } = parseOptions("dockerfile parse", args, { dump: { type: "boolean" }, json: { type: "boolean" } });
+    const [file, ...extra] = positionals;
+    if (file === undefined || extra.length > 0) {
+      throw htkError("HTK-CLI-0002", { command: "dockerfile parse", detail: file === undefined ? "a Dockerfile path is required" : `one Dockerfile path is expected, got ${positionals.length}` });
+    }
+    if (values.dump === true && values.json === true) {
+      throw htkError("HTK-CLI-0002", { command: "dockerfile parse", detail: "--dump and --json cannot be used together" });
+    }
+    const bytes = await readDockerfile(file, io);
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    const name = file === "-" ? "<stdin>" : file;
+    const { result, diagnostics } = parseDockerfile(bytes, { fileName: name });
+    writeDiagnostics(io, diagnostics, text, name);
+    if (result === undefined) return 1;
+    io.stdout.write(values.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${dumpDockerfile(result)}\n`);
+    return 0;
+  },
+};
+
+const subcommands: readonly Subcommand[] = [parse];
+
+const HELP = `Usage: hatake dockerfile COMMAND [ARG...]
+
+Inspects Dockerfiles without building them.
+
+Commands:
+${subcommands.map((s) => `  ${s.name.padEnd(8)}  ${s.summary}`).join("\n")}
+
+Run 'hatake dockerfile COMMAND --help' for more information on a command.`;
+
+export const dockerfileCommand: Command = {
+  name: "dockerfile",
+  summary: "Inspect Dockerfiles (parse)",
+  help: HELP,
+  async run(args, io) {
+    const [name, ...rest] = args;
+    if (name === undefined) {
+      io.stderr.write(`${HELP}\n`);
+      return 2;
+    }
+    const sub = subcommands.find((s) => s.name === name);
+    if (sub === undefined) {
+      const guess = didYouMean(name, subcommands.map((s) => s.name));
+      throw htkError("HTK-CLI-0001", { command: `dockerfile ${name}`, suggestion: guess === undefined ? "" : ` Did you mean "dockerfile ${guess}"?` });
+    }
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.stdout.write(`${sub.usage}\n`);
+      return 0;
+    }
+    return sub.run(rest, io);
+  },
+};
+
+async function readDockerfile(file: string, io: CommandIo): Promise<Uint8Array> {
+  try {
+    if (file === "-") {
+      const chunks: Buffer[] = [];
+      for await (const c of io.stdin) chunks.push(typeof c === "string" ? Buffer.from(c) : (c as Buffer));
+      return Buffer.concat(chunks);
+    }
+    return await readFile(resolve(io.cwd, file));
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw htkError("HTK-DOCKERFILE-0013", { path: file, detail, cwd: io.cwd }, { cause: err });
+  }
+}
+
+function writeDiagnostics(io: CommandIo, diagnostics: readonly Diagnostic[], text: string, name: string): void {
+  for (const d of diagnostics) io.stderr.write(`${renderDiagnostic(d, text, name)}\n`);
+}
