@@ -132,34 +132,28 @@ function header(entry: TarEntry, defaultMtime: Date): tarStream.Header {
 
 async function addEntry(pack: tarStream.Pack, entry: TarEntry, defaultMtime: Date): Promise<void> {
   const h = header(entry, defaultMtime);
-  if (entry.type === "file" && "content" in entry) {
-    await new Promise<void>((resolve, reject) => {
-      pack.entry(h, Buffer.from(entry.content.buffer, entry.content.byteOffset, entry.content.byteLength), (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-    return;
-  }
-  if (entry.type === "file") {
-    await new Promise<void>((resolve, reject) => {
-      const sink = pack.entry(h, (err) => (err ? reject(err) : resolve()));
-      const copy = async (): Promise<void> => {
-        const chunks = typeof entry.source === "string" ? createReadStream(entry.source) : entry.source();
-        for await (const chunk of chunks) {
-          if (!sink.write(chunk as Uint8Array)) await new Promise<void>((r) => sink.once("drain", () => r()));
-        }
-        // streamx types require an argument; undefined means "no final chunk".
-        sink.end(undefined);
-      };
-      copy().catch((err: unknown) => {
-        sink.destroy(err instanceof Error ? err : new Error(String(err)));
-        reject(err instanceof Error ? err : new Error(String(err)));
-      });
-    });
-    return;
-  }
   await new Promise<void>((resolve, reject) => {
-    pack.entry(h, (err) => (err ? reject(err) : resolve()));
+    const fail = (err: unknown): void => reject(err instanceof Error ? err : new Error(String(err)));
+    const content = entry.type === "file" && "content" in entry ? entry.content : undefined;
+    const sink =
+      content !== undefined
+        ? pack.entry(h, Buffer.from(content.buffer, content.byteOffset, content.byteLength), (err) => (err ? fail(err) : resolve()))
+        : pack.entry(h, (err) => (err ? fail(err) : resolve()));
+    // A sink fails on its own (size mismatch …); without a listener that would be an uncaught error.
+    sink.on("error", fail);
+    if (entry.type !== "file" || "content" in entry) return;
+    const copy = async (): Promise<void> => {
+      const chunks = typeof entry.source === "string" ? createReadStream(entry.source) : entry.source();
+      for await (const chunk of chunks) {
+        if (!sink.write(chunk as Uint8Array)) await new Promise<void>((r) => sink.once("drain", () => r()));
+      }
+      // streamx types require an argument; undefined means "no final chunk".
+      sink.end(undefined);
+    };
+    copy().catch((err: unknown) => {
+      sink.destroy(err instanceof Error ? err : new Error(String(err)));
+      fail(err);
+    });
   });
 }
 
