@@ -1,11 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type * as FsPromises from "node:fs/promises";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
 // Tests run as root here, so permissions cannot make a directory unreadable: fake the failure instead.
 vi.mock("node:fs/promises", async (importOriginal) => {
-  const real = await importOriginal<typeof import("node:fs/promises")>();
+  const real = await importOriginal<typeof FsPromises>();
   return {
     ...real,
     readdir: (async (path: string, opts: unknown) => {

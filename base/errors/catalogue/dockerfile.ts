@@ -105,4 +105,23 @@ export const dockerfileDiagnostics = {
     next: "In a # % or / pattern a backslash may only escape *, ?, a backslash, } or /.",
     http: 400,
   },
+  // 0110–0119: the build context and .dockerignore (base/dockerignore).
+  "HTK-DOCKERFILE-0110": {
+    title: "Invalid .dockerignore pattern",
+    cause: "The pattern {pattern} in {file} cannot be used: {detail}.",
+    next: "Fix or remove that line of {file}; patterns use Go filepath.Match syntax (* ? [a-z] and \\ escapes) plus ** for any number of directories.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0111": {
+    title: "Build context not found",
+    cause: "The build context {path} is not a readable directory: {detail}.",
+    next: "Pass the path of an existing directory as the build context.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0112": {
+    title: "Build context entry unreadable",
+    cause: "The build context entry {path} could not be read: {detail}.",
+    next: "Make it readable for the current user, or add it to .dockerignore if it does not belong in the build.",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
