@@ -15,7 +15,6 @@ import {
   mkfile,
   parseChown,
   parsePlatform,
-  rm,
   scratch,
   secret,
   ssh,
