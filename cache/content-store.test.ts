@@ -96,6 +96,41 @@ describe("ContentStore", () => {
     expect(await ingestFiles()).toEqual([]);
   });
 
+  it("leaves nothing behind when the source stream fails", async () => {
+    const store = await ContentStore.open(root);
+    const failing = new Readable({
+      read() {
+        this.push(Buffer.alloc(1000, 1));
+        this.destroy(new Error("connection reset"));
+      },
+    });
+    await expect(store.put(failing)).rejects.toThrow("connection reset");
+    expect(await blobFiles()).toEqual([]);
+    expect(await ingestFiles()).toEqual([]);
+  });
+
+  it("stores one blob when the same content is put concurrently", async () => {
+    const store = await ContentStore.open(root);
+    const data = Buffer.alloc(300_000, 7);
+    const results = await Promise.all(Array.from({ length: 4 }, () => store.put(Readable.from([data.subarray(0, 150_000), data.subarray(150_000)]))));
+    expect(new Set(results.map((r) => r.digest)).size).toBe(1);
+    expect(await blobFiles()).toHaveLength(1);
+    expect(await ingestFiles()).toEqual([]);
+    expect(await store.readBytes(sha256Of(data))).toEqual(data);
+  });
+
+  it("stops a verified read on abort", async () => {
+    const store = await ContentStore.open(root);
+    const desc = await store.put(Buffer.alloc(2 * 1024 * 1024, 3));
+    const ac = new AbortController();
+    const stream = await store.get(desc.digest, { signal: ac.signal });
+    const err = await (async () => {
+      for await (const _ of stream) ac.abort();
+    })().catch((e: unknown) => e);
+    expect(isCancellation(err)).toBe(true);
+    expect(stream.destroyed).toBe(true);
+  });
+
   it("removes stale ingest files of a crashed writer when it opens", async () => {
     await ContentStore.open(root);
     await fsp.writeFile(join(root, "ingest", "dead-writer.tmp"), "half a blob");

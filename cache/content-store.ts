@@ -11,7 +11,7 @@ import type { DeleteResult, Descriptor, ExpectedBlob } from "./types.ts";
  * The file-system calls the store makes, injectable so tests can simulate a full disk or an unreadable
  * root without needing one. Defaults to `node:fs/promises`.
  */
-export type StoreFs = Pick<typeof nodeFs, "open" | "rename" | "unlink" | "readdir" | "stat" | "mkdir" | "rm">;
+export type StoreFs = Pick<typeof nodeFs, "open" | "opendir" | "rename" | "unlink" | "readdir" | "stat" | "mkdir" | "rm">;
 
 export interface ContentStoreOptions {
   /**
@@ -220,17 +220,18 @@ export class ContentStore {
     }
   }
 
-  /** Every stored blob, streamed from the directory so a large store is never listed in memory. */
+  /** Every stored blob, read from the directory entry by entry so a large store is never listed in memory. */
   async *list(opts: { signal?: AbortSignal } = {}): AsyncGenerator<Descriptor> {
-    let names: string[];
+    let dir: Awaited<ReturnType<StoreFs["opendir"]>>;
     try {
-      names = await this.#fs.readdir(this.#blobDir);
+      dir = await this.#fs.opendir(this.#blobDir);
     } catch (err) {
       throw this.#mapError(err, "list blobs");
     }
-    for (const name of names) {
+    // Iterating a Dir closes it at the end, on break and on error.
+    for await (const entry of dir) {
       opts.signal?.throwIfAborted();
-      const digest = `sha256:${name}`;
+      const digest = `sha256:${entry.name}`;
       if (!isDigest(digest)) continue;
       const info = await this.info(digest);
       if (info !== undefined) yield info;

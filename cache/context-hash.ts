@@ -135,8 +135,10 @@ const READ_CHUNK = 1024 * 1024;
  * latency, not hashing, and two reads in flight (one per core) left the disk idle most of the time.
  */
 const SMALL_FILE = 64 * 1024;
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 const SYNC_BATCH = 256;
+/** Context roots whose metadata stay in memory, as BuildKit keeps an LRU of 20 cache contexts. */
+const MAX_ROOTS_IN_MEMORY = 16;
 const SYNC_BATCH_BUDGET_MS = 25;
 const EMPTY_DIGEST = sha256Of("");
 /** The root's header is a constant: see the module comment. */
@@ -149,6 +151,7 @@ interface MetaEntry {
   readonly mtimeNs: bigint;
   readonly ctimeNs: bigint;
   readonly ino: bigint;
+  readonly dev: bigint;
   /** Full st_mode, type bits included. */
   readonly mode: number;
   readonly uid: number;
@@ -157,7 +160,7 @@ interface MetaEntry {
   readonly value: string;
 }
 
-type MetaRow = [string, "file" | "symlink", number, string, string, string, number, number, number, string];
+type MetaRow = [string, "file" | "symlink", number, string, string, string, string, number, number, number, string];
 
 interface RootCache {
   readonly root: string;
@@ -190,6 +193,7 @@ export class ContextHasher {
   /** Content reads: bounded so memory stays at `concurrency` read buffers. */
   readonly #reads: PQueue;
   readonly #roots = new Map<string, Promise<RootCache>>();
+  readonly #pendingSaves = new Set<Promise<void>>();
   readonly #stats: HashStats = { lstats: 0, readdirs: 0, filesRead: 0, bytesRead: 0, cacheHits: 0 };
 
   constructor(opts: ContextHasherOptions = {}) {
@@ -219,7 +223,7 @@ export class ContextHasher {
 
   /** Waits for pending metadata-cache writes (each checksum call starts one when something changed). */
   async flush(): Promise<void> {
-    for (const p of this.#roots.values()) await (await p).saving;
+    await Promise.all([...this.#pendingSaves]);
   }
 
   async #run(root: string, path: string, opts: ChecksumOptions, collect: boolean): Promise<ChecksumTree> {
@@ -399,6 +403,7 @@ export class ContextHasher {
         mtimeNs: st.mtimeNs,
         ctimeNs: st.ctimeNs,
         ino: st.ino,
+        dev: st.dev,
         mode: Number(st.mode),
         uid: Number(st.uid),
         gid: Number(st.gid),
@@ -562,7 +567,13 @@ export class ContextHasher {
       p = this.#loadRoot(abs);
       // A failed load is retried next time rather than remembered.
       p.catch(() => this.#roots.delete(abs));
-      this.#roots.set(abs, p);
+    }
+    // Most recently used last; the least recently used root leaves memory (its file stays on disk).
+    this.#roots.delete(abs);
+    this.#roots.set(abs, p);
+    for (const key of this.#roots.keys()) {
+      if (this.#roots.size <= MAX_ROOTS_IN_MEMORY) break;
+      this.#roots.delete(key);
     }
     return p;
   }
@@ -599,7 +610,7 @@ export class ContextHasher {
       if (!rc.dirty) return;
       rc.dirty = false;
       const rows: MetaRow[] = [];
-      for (const [rel, e] of rc.entries) rows.push([rel, e.type, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.mode, e.uid, e.gid, e.value]);
+      for (const [rel, e] of rc.entries) rows.push([rel, e.type, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino), String(e.dev), e.mode, e.uid, e.gid, e.value]);
       const tmp = `${file}.${randomUUID()}.tmp`;
       try {
         await nodeFs.mkdir(join(file, ".."), { recursive: true });
@@ -610,6 +621,9 @@ export class ContextHasher {
         await nodeFs.unlink(tmp).catch(() => undefined);
       }
     });
+    const saving = rc.saving;
+    this.#pendingSaves.add(saving);
+    saving.finally(() => this.#pendingSaves.delete(saving)).catch(() => undefined);
   }
 }
 
@@ -644,8 +658,6 @@ export function diffChecksums(oldTree: ChecksumTree, newTree: ChecksumTree): Che
   const before = oldTree.entries;
   const after = newTree.entries;
   const changes: ChecksumChange[] = [];
-  const under = (entries: Readonly<Record<string, NodeRecord>>, dir: string): number =>
-    Object.keys(entries).filter((p) => p.startsWith(dir === "/" ? "/" : `${dir}/`) && p !== dir).length;
   const coveredBy = (p: string, tops: Set<string>): boolean => {
     for (let d = posix.dirname(p); ; d = posix.dirname(d)) {
       if (tops.has(d)) return true;
@@ -669,14 +681,29 @@ export function diffChecksums(oldTree: ChecksumTree, newTree: ChecksumTree): Che
     } else if (a !== undefined) {
       if (coveredBy(path, addedTops)) continue;
       if (a.type === "dir") addedTops.add(path);
-      changes.push({ kind: "added", path, after: a, descendants: a.type === "dir" ? under(after, path) : 0 });
+      changes.push({ kind: "added", path, after: a, descendants: 0 });
     } else if (b !== undefined) {
       if (coveredBy(path, removedTops)) continue;
       if (b.type === "dir") removedTops.add(path);
-      changes.push({ kind: "removed", path, before: b, descendants: b.type === "dir" ? under(before, path) : 0 });
+      changes.push({ kind: "removed", path, before: b, descendants: 0 });
     }
   }
-  return changes;
+  // Count what lies below each added or removed directory in one pass (per path, its ancestors).
+  const counts = new Map<string, number>();
+  const countBelow = (entries: Readonly<Record<string, NodeRecord>>, tops: Set<string>, kind: string): void => {
+    for (const p of Object.keys(entries)) {
+      if (p === "/") continue;
+      for (let d = posix.dirname(p); ; d = posix.dirname(d)) {
+        if (tops.has(d)) counts.set(`${kind}${d}`, (counts.get(`${kind}${d}`) ?? 0) + 1);
+        if (d === "/") break;
+      }
+    }
+  };
+  countBelow(after, addedTops, "+");
+  countBelow(before, removedTops, "-");
+  return changes.map((c) =>
+    c.kind === "added" ? { ...c, descendants: counts.get(`+${c.path}`) ?? 0 } : c.kind === "removed" ? { ...c, descendants: counts.get(`-${c.path}`) ?? 0 } : c,
+  );
 }
 
 function changedFields(b: NodeRecord, a: NodeRecord): ChangeField[] {
@@ -742,6 +769,7 @@ function sameStat(e: MetaEntry, st: BigIntStats): boolean {
     e.mtimeNs === st.mtimeNs &&
     e.ctimeNs === st.ctimeNs &&
     e.ino === st.ino &&
+    e.dev === st.dev &&
     e.mode === Number(st.mode) &&
     e.uid === Number(st.uid) &&
     e.gid === Number(st.gid)
@@ -809,8 +837,8 @@ function parseRows(data: unknown, root: string): [string, MetaEntry][] {
   if (d.v !== CACHE_FORMAT || d.root !== root || !Array.isArray(d.rows)) return [];
   const out: [string, MetaEntry][] = [];
   for (const row of d.rows as unknown[]) {
-    if (!Array.isArray(row) || row.length !== 10) continue;
-    const [rel, type, size, mtimeNs, ctimeNs, ino, mode, uid, gid, value] = row as unknown[];
+    if (!Array.isArray(row) || row.length !== 11) continue;
+    const [rel, type, size, mtimeNs, ctimeNs, ino, dev, mode, uid, gid, value] = row as unknown[];
     if (
       typeof rel === "string" &&
       (type === "file" || type === "symlink") &&
@@ -821,12 +849,14 @@ function parseRows(data: unknown, root: string): [string, MetaEntry][] {
       /^\d+$/.test(ctimeNs) &&
       typeof ino === "string" &&
       /^\d+$/.test(ino) &&
+      typeof dev === "string" &&
+      /^\d+$/.test(dev) &&
       typeof mode === "number" &&
       typeof uid === "number" &&
       typeof gid === "number" &&
       typeof value === "string"
     ) {
-      out.push([rel, { type, size, mtimeNs: BigInt(mtimeNs), ctimeNs: BigInt(ctimeNs), ino: BigInt(ino), mode, uid, gid, value }]);
+      out.push([rel, { type, size, mtimeNs: BigInt(mtimeNs), ctimeNs: BigInt(ctimeNs), ino: BigInt(ino), dev: BigInt(dev), mode, uid, gid, value }]);
     }
   }
   return out;

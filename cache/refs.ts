@@ -144,17 +144,17 @@ export class RefCounter {
   }
 
   #handle(info: LeaseInfo): Lease {
-    const counter = this;
+    const isLive = (): boolean => this.#leases.has(info.id);
     return {
       id: info.id,
       key: info.key,
       owner: info.owner,
       get released() {
-        return !counter.#leases.has(info.id);
+        return !isLive();
       },
-      release: () => counter.release(info.id),
+      release: () => this.release(info.id),
       [Symbol.dispose]: () => {
-        counter.release(info.id);
+        this.release(info.id);
       },
     };
   }

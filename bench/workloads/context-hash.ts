@@ -29,6 +29,12 @@ export interface ContextHashBench {
   readonly hashMBps: number;
   /** noopMs / statOnlyMs. */
   readonly noopOverStat: number;
+  /**
+   * The same two figures as CPU time (user + system, all threads): steadier than wall time on a
+   * shared machine, where other processes' load lands on wall-clock figures.
+   */
+  readonly noopCpuMs: number;
+  readonly statOnlyCpuMs: number;
 }
 
 export interface ContextHashBenchOptions {
@@ -56,8 +62,17 @@ export async function benchContextHash(opts: ContextHashBenchOptions = {}): Prom
     const digest = await hasher.checksum(context, ".", withSignal(signal));
     await hasher.flush();
 
-    const statOnlyMs = await median(repeat, () => statWalk(context, signal));
-    const noopMs = await median(repeat, async () => check(await hasher.checksum(context, ".", withSignal(signal)), digest));
+    const statRuns: Run[] = [];
+    const noopRuns: Run[] = [];
+    // Interleaved, so a burst of load elsewhere hits both sides alike.
+    for (let i = 0; i < repeat; i++) {
+      statRuns.push(await measure(() => statWalk(context, signal)));
+      noopRuns.push(await measure(async () => check(await hasher.checksum(context, ".", withSignal(signal)), digest)));
+    }
+    const statOnlyMs = medianOf(statRuns.map((r) => r.wallMs));
+    const noopMs = medianOf(noopRuns.map((r) => r.wallMs));
+    const statOnlyCpuMs = medianOf(statRuns.map((r) => r.cpuMs));
+    const noopCpuMs = medianOf(noopRuns.map((r) => r.cpuMs));
     const noopRestartMs = await median(repeat, async () => {
       check(await new ContextHasher({ cacheDir }).checksum(context, ".", withSignal(signal)), digest);
     });
@@ -67,7 +82,7 @@ export async function benchContextHash(opts: ContextHashBenchOptions = {}): Prom
     const touchedMs = await time(async () => check(await hasher.checksum(context, ".", withSignal(signal)), digest));
 
     const hashMBps = await hashThroughput(work, opts.hashMiB ?? 256, signal);
-    return { files, coldMs, noopMs, noopRestartMs, touchedMs, statOnlyMs, hashMBps, noopOverStat: noopMs / statOnlyMs };
+    return { files, coldMs, noopMs, noopRestartMs, touchedMs, statOnlyMs, hashMBps, noopOverStat: noopMs / statOnlyMs, noopCpuMs, statOnlyCpuMs };
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
   }
@@ -147,11 +162,29 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
+interface Run {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+}
+
+async function measure(fn: () => Promise<unknown>): Promise<Run> {
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await fn();
+  const wallMs = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
+}
+
 async function median(n: number, fn: () => Promise<unknown>): Promise<number> {
   const runs: number[] = [];
   for (let i = 0; i < n; i++) runs.push(await time(fn));
-  runs.sort((a, b) => a - b);
-  return runs[Math.floor(runs.length / 2)] ?? Number.NaN;
+  return medianOf(runs);
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
