@@ -94,6 +94,13 @@ describe("moby/patternmatcher parity", () => {
     expect(compile([pattern]).matches(text)).toBe(want);
   });
 
+  it("keeps the deprecated Matches' blind spot, which the walker's rules do not have", () => {
+    const m = compile(["**/x"]);
+    expect(m.matches("x/y/z")).toBe(false);
+    expect(m.matchesOrParentMatches("x/y/z")).toBe(true);
+    expect(walkerSays(m, "x/y/z")).toBe(true);
+  });
+
   it("handles exceptions: the last matching line wins, folders cover their contents", () => {
     expect(compile(["docs", "!docs/README.md"]).matchesOrParentMatches("docs/README.md")).toBe(false);
     expect(compile(["docs/", "!docs/README.md"]).matchesOrParentMatches("docs/README.md")).toBe(false);

@@ -235,7 +235,11 @@ export interface DockerignoreMatcher {
   readonly patterns: readonly Pattern[];
   /** True if any line is a `!` exception. */
   readonly hasExceptions: boolean;
-  /** patternmatcher's deprecated `Matches`: checks only the parent prefix as deep as each pattern. */
+  /**
+   * patternmatcher's `Matches`: tests only the one parent as deep as the pattern has segments, so a
+   * pattern with a leading `**` misses shallower parents. Kept for parity with code that still calls it.
+   * @deprecated Upstream deprecated it as buggy; use matchesOrParentMatches (or walkContext).
+   */
   matches(path: string): boolean;
   /** No parent matching at all. */
   matchesExact(path: string): boolean;
