@@ -22,7 +22,7 @@ import {
 } from "./builder.ts";
 import { validateDefinition } from "./definition.ts";
 import { normalizeImageRef } from "./image-ref.ts";
-import { LlbError, type ExecOp, type FileOp, type Op } from "./types.ts";
+import { LlbError, type ExecOp, type FileOp, type MountAccess, type Op } from "./types.ts";
 
 function lastOp(state: Parameters<typeof marshal>[0]): Op {
   const def = marshal(state);
@@ -235,5 +235,15 @@ describe("marshal", () => {
     const def = marshal(st);
     expect(def.vertices).toHaveLength(3001);
     expect(validateDefinition(def).ok).toBe(true);
+  });
+});
+
+describe("types", () => {
+  it("cannot make a read-only mount an output", () => {
+    // @ts-expect-error a read-only bind mount has no `output` option
+    expect(() => bind("/x", scratch(), { readonly: true, output: true })).not.toThrow();
+    // @ts-expect-error a read-only access carries no output index
+    const access: MountAccess = { kind: "readonly", index: 0 };
+    expect(access.kind).toBe("readonly");
   });
 });
