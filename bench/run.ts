@@ -59,11 +59,13 @@ async function main(): Promise<number> {
       registry ??= (async () => {
         const { startRegistry } = await import("../testing/registry.ts");
         const { ensureBenchBases } = await import("../testing/bases.ts");
-        let host = values.registry;
-        if (host === undefined) {
+        let host: string;
+        if (values.registry === undefined) {
           const r = await startRegistry({ name: "bench-registry" });
           stops.push(() => r.stop());
           host = r.host;
+        } else {
+          host = values.registry;
         }
         await ensureBenchBases(host, { signal });
         return host;

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { catalogue } from "./catalogue.ts";
-import { renderErrorsDoc } from "../../tools/render-errors-doc.ts";
+import { renderErrorsDoc } from "./render-doc.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const AREAS = ["CORE", "CLI", "DOCKERFILE", "LLB", "SOLVER", "CACHE", "BUILD", "REGISTRY", "RUNTIME", "ENGINE", "API", "PLUGIN", "TEST", "BENCH"];

@@ -1,13 +1,7 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { catalogue } from "../base/errors/index.ts";
-import type { DiagnosticSpec } from "../base/errors/index.ts";
+import { catalogue } from "./catalogue.ts";
+import type { DiagnosticSpec } from "./types.ts";
 
-/**
- * Renders docs/errors.md from the catalogue. `--check` exits 1 when the checked-in file differs, so CI
- * catches a catalogue change without its doc.
- */
+/** The text of docs/errors.md, rendered from the catalogue (tools/render-errors-doc.ts writes or checks it). */
 export function renderErrorsDoc(entries: Readonly<Record<string, DiagnosticSpec>> = catalogue): string {
   const ids = Object.keys(entries).sort(compareIds);
   const areas = [...new Set(ids.map((id) => id.split("-")[1] ?? ""))];
@@ -40,24 +34,3 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
-if (isMain) {
-  const path = join(dirname(fileURLToPath(import.meta.url)), "..", "docs", "errors.md");
-  const text = renderErrorsDoc();
-  if (process.argv.includes("--check")) {
-    let current = "";
-    try {
-      current = readFileSync(path, "utf8");
-    } catch {
-      current = "";
-    }
-    if (current !== text) {
-      process.stderr.write("docs/errors.md is out of date with base/errors/catalogue/. Run: npm run docs:errors\n");
-      process.exit(1);
-    }
-    process.stdout.write("docs/errors.md: up to date\n");
-  } else {
-    writeFileSync(path, text);
-    process.stdout.write(`wrote ${path}\n`);
-  }
-}
