@@ -38,6 +38,16 @@ export const coreDiagnostics = {
     cause: "The test service {service} did not become ready within {seconds} s: {detail}.",
     next: "Check that port {port} on 127.0.0.1 is free and look at the log in {logFile}.",
   },
+  "HTK-TEST-0003": {
+    title: "Busybox is not statically linked",
+    cause: "The test image is built from {path}, which is a dynamically linked program, so it cannot run inside a container that has no C library.",
+    next: "Install the static build with \"apt-get install -y {aptPackage}\" (it replaces the dynamic busybox package).",
+  },
+  "HTK-TEST-0004": {
+    title: "Test helper command failed",
+    cause: "The command \"{command}\" exited with {status}: {detail}.",
+    next: "Run the command by hand to see the whole output; the log, if any, is in {logFile}.",
+  },
   "HTK-BENCH-0001": {
     title: "Unknown benchmark workload",
     cause: "There is no benchmark workload named \"{name}\".{suggestion}",
