@@ -265,11 +265,12 @@ export interface ExecOp extends OpBase {
   readonly security: SecurityMode;
   readonly rootfs: RootfsMount;
   /**
-   * Mounts on top of rootfs, sorted by target so a parent directory is mounted before what is mounted
-   * inside it (and so the order is canonical). Targets are absolute and unique.
+   * Mounts on top of rootfs. Targets are absolute, not `/`, and unique. Their order is not meaning:
+   * the canonical form (and so the digest, the wire form and the builder's output) sorts them by
+   * target, which also mounts a parent directory before anything mounted inside it.
    */
   readonly mounts: readonly ExecMount[];
-  /** Sorted by name; names are unique. */
+  /** Names are unique; the canonical form sorts them by name. */
   readonly secretEnv: readonly SecretEnv[];
   /** The container's hostname; empty means the worker's default. */
   readonly hostname: string;
