@@ -53,6 +53,8 @@ export async function* walkContext(
   yield* walkDir(absRoot, "", undefined, [], false, matcher, options);
 }
 
+const STAT_WINDOW = 64;
+
 interface Ancestor {
   readonly entry: ContextEntry;
   emitted: boolean;
@@ -83,44 +85,50 @@ async function* walkDir(
   dirents = [];
   names.sort((a, b) => Buffer.compare(a.key, b.key));
 
-  for (const { name, isDir } of names) {
+  // lstat a window of entries at a time: parallel enough to be quick, small enough to stay bounded.
+  for (let from = 0; from < names.length; from += STAT_WINDOW) {
     signal?.throwIfAborted();
-    const rel = relDir === "" ? name : `${relDir}/${name}`;
-    const abs = join(absDir, name);
-    const m = matcher?.matchesUsingParentResults(rel, dirInfo);
-    const excluded = m?.excluded ?? false;
-    const info = m?.info;
+    const window = names.slice(from, from + STAT_WINDOW).map(({ name, isDir }) => {
+      const rel = relDir === "" ? name : `${relDir}/${name}`;
+      const m = matcher?.matchesUsingParentResults(rel, dirInfo);
+      const excluded = m?.excluded ?? false;
+      // Excluded files never need a stat; excluded directories only when we will look inside.
+      const wanted = !excluded || (isDir && matcher?.canSkipExcludedDir(rel) !== true);
+      return { rel, abs: join(absDir, name), excluded, info: m?.info, wanted };
+    });
+    const stats = await Promise.all(window.map((w) => (w.wanted ? lstatOrSkip(w.abs, w.rel) : Promise.resolve(undefined))));
 
-    if (excluded) {
-      if (!isDir || matcher?.canSkipExcludedDir(rel) === true) continue;
-      const st = await lstatOrSkip(abs, rel);
+    for (const [i, w] of window.entries()) {
+      signal?.throwIfAborted();
+      const st = stats[i];
       if (st === undefined) continue;
-      ancestors.push({ entry: { path: rel, kind: "dir", stats: st }, emitted: false });
-      try {
-        yield* walkDir(abs, rel, info, ancestors, true, matcher, options);
-      } finally {
-        ancestors.pop();
+      if (w.excluded) {
+        // Entries may change type between readdir and lstat; only a directory is worth entering.
+        if (!st.isDirectory()) continue;
+        ancestors.push({ entry: { path: w.rel, kind: "dir", stats: st }, emitted: false });
+        try {
+          yield* walkDir(w.abs, w.rel, w.info, ancestors, true, matcher, options);
+        } finally {
+          ancestors.pop();
+        }
+        continue;
       }
-      continue;
-    }
-
-    const st = await lstatOrSkip(abs, rel);
-    if (st === undefined) continue;
-    // An excluded directory is sent after all when something inside it is re-included.
-    for (const a of ancestors) {
-      if (!a.emitted) {
-        a.emitted = true;
-        yield a.entry;
+      // An excluded directory is sent after all when something inside it is re-included.
+      for (const a of ancestors) {
+        if (!a.emitted) {
+          a.emitted = true;
+          yield a.entry;
+        }
       }
-    }
-    const entry: ContextEntry = { path: rel, kind: kindOf(st), stats: st };
-    yield entry;
-    if (entry.kind === "dir") {
-      ancestors.push({ entry, emitted: true });
-      try {
-        yield* walkDir(abs, rel, info, ancestors, false, matcher, options);
-      } finally {
-        ancestors.pop();
+      const entry: ContextEntry = { path: w.rel, kind: kindOf(st), stats: st };
+      yield entry;
+      if (entry.kind === "dir") {
+        ancestors.push({ entry, emitted: true });
+        try {
+          yield* walkDir(w.abs, w.rel, w.info, ancestors, false, matcher, options);
+        } finally {
+          ancestors.pop();
+        }
       }
     }
   }
