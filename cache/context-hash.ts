@@ -137,6 +137,11 @@ const READ_CHUNK = 1024 * 1024;
 const SMALL_FILE = 64 * 1024;
 const CACHE_FORMAT = 2;
 const SYNC_BATCH = 256;
+/**
+ * Children of one directory hashed at once. Bounds the pending work (and its memory) on huge trees
+ * while nested directories still give the limiters plenty to overlap.
+ */
+const CHILDREN_IN_FLIGHT = 64;
 /** Context roots whose metadata stay in memory, as BuildKit keeps an LRU of 20 cache contexts. */
 const MAX_ROOTS_IN_MEMORY = 16;
 const SYNC_BATCH_BUDGET_MS = 25;
@@ -320,14 +325,12 @@ export class ContextHasher {
         const names = await this.#readdir(walk, rel);
         const prefix = rel === "/" ? "/" : `${rel}/`;
         const synced = await this.#lstatBatch(walk, prefix, names);
-        const children = await Promise.all(
-          names.map(async (name, i): Promise<[string, NodeRecord] | undefined> => {
-            const childRel = prefix + name;
-            const cst = synced === undefined ? await this.#lstat(walk, childRel) : synced[i];
-            // Gone between readdir and lstat: it is simply not part of this snapshot.
-            return cst === undefined ? undefined : [name, await this.#node(walk, childRel, cst)];
-          }),
-        );
+        const children = await mapLimit(names, CHILDREN_IN_FLIGHT, walk.signal, async (name, i): Promise<[string, NodeRecord] | undefined> => {
+          const childRel = prefix + name;
+          const cst = synced === undefined ? await this.#lstat(walk, childRel) : synced[i];
+          // Gone between readdir and lstat: it is simply not part of this snapshot.
+          return cst === undefined ? undefined : [name, await this.#node(walk, childRel, cst)];
+        });
         const h = createHash("sha256");
         h.update("htk.dir.v1\0");
         h.update(rel === "/" ? ROOT_HEADER : header(type, mode, uid, gid, "", 0));
@@ -720,6 +723,26 @@ function changedFields(b: NodeRecord, a: NodeRecord): ChangeField[] {
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
+
+/** `Promise.all(items.map(fn))` with at most `limit` calls in flight; results keep the input order. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      signal.throwIfAborted();
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
 
 /**
  * A bare concurrency limit for the metadata calls of a walk. p-queue (used for content reads) costs
