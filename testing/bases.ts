@@ -135,7 +135,7 @@ export async function ensureDebianBookworm(options: BaseOptions & { readonly mir
         });
       }
       const layer = await writeLayer(tarEntriesFromDirectory(rootfs, { filter: debianFilter }), join(staging, "layer.tar.gz"), sig);
-      const created = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+      const created = new Date().toISOString().replace(/\.\d+Z$/, "Z");
       const image = assembleImage(
         {
           architecture: hostArchitecture(),

@@ -16,7 +16,7 @@ import { runChecked } from "./process.ts";
 import { PROGRAMS, requireProgram, requireStaticBinary } from "./system.ts";
 
 /** Bump when the image contents or format change, so cached copies are rebuilt. */
-const BUILDER_VERSION = 1;
+const BUILDER_VERSION = 2;
 
 /** The tag the fixture carries in its OCI layout and docker archive. */
 export const BUSYBOX_REF = "latest";
@@ -134,7 +134,9 @@ async function buildBusyboxImage(
   const version = /BusyBox (v[^\s]+)/.exec(banner)?.[1] ?? "unknown";
   const layerFile = join(outDir, "layer.tar.gz");
   const layer = await writeLayer(busyboxRootfsEntries(binary, applets), layerFile, sig);
-  const created = new Date(0).toISOString();
+  // Go's RFC 3339 form (no fractional seconds) and Go's field order: tools that re-serialise the
+  // config (skopeo converting a docker-archive to OCI) then produce the very same bytes and digest.
+  const created = "1970-01-01T00:00:00Z";
   const image = assembleImage(
     {
       architecture: hostArchitecture(),

@@ -55,7 +55,9 @@ export interface ImageSpec {
 
 /**
  * Assemble config and manifest for `layers`. The JSON bytes are produced once here and kept: the
- * digests refer to exactly these bytes, so nobody re-serialises them later.
+ * digests refer to exactly these bytes, so nobody re-serialises them later. Fields are written in
+ * the order of Go's image-spec structs, so a Go tool that re-encodes the config gets the same bytes
+ * (given a `created` in Go's RFC 3339 form, e.g. "1970-01-01T00:00:00Z").
  */
 export function assembleImage(spec: ImageSpec, layers: readonly LayerBlob[]): LocalImage {
   const config: ImageConfig = {
