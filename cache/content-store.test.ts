@@ -131,6 +131,20 @@ describe("ContentStore", () => {
     expect(stream.destroyed).toBe(true);
   });
 
+  it("closes the blob when a stream is destroyed before its first read", async () => {
+    const store = await ContentStore.open(root);
+    const desc = await store.put(Buffer.from("unread"));
+    const openFds = async (): Promise<number> => (await fsp.readdir("/proc/self/fd")).length;
+    const before = await openFds();
+    const stream = await store.get(desc.digest);
+    expect(await openFds()).toBe(before + 1);
+    const closed = new Promise((r) => stream.once("close", r));
+    stream.destroy();
+    await closed;
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await openFds()).toBe(before);
+  });
+
   it("removes stale ingest files of a crashed writer when it opens", async () => {
     await ContentStore.open(root);
     await fsp.writeFile(join(root, "ingest", "dead-writer.tmp"), "half a blob");

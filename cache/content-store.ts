@@ -169,6 +169,8 @@ export class ContentStore {
   async get(digest: Digest, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
     const fh = await this.#openBlob(digest, opts.signal);
     const stream = Readable.from(this.#verifiedChunks(fh, digest), { objectMode: false });
+    // A stream destroyed before its first read never runs the generator, nor its clean-up.
+    stream.once("close", () => void fh.close().catch(() => undefined));
     if (opts.signal !== undefined) addAbortSignal(opts.signal, stream);
     return stream;
   }
@@ -189,6 +191,7 @@ export class ContentStore {
       }
     } finally {
       await iter.return(undefined);
+      await fh.close().catch(() => undefined);
     }
     return Buffer.concat(parts, total);
   }
