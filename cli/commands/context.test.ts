@@ -69,7 +69,10 @@ describe("hatake context ls", () => {
     const summary = r.out.split("\n\n")[1] ?? "";
     expect(summary).toContain(`Ignore file: ${join("app", ".dockerignore")}`);
     expect(summary).toContain("Total: 8 files, 6 directories, 0 symlinks; 2.4 KiB (2434 bytes)");
-    expect(summary.split("\n").slice(2, 5)).toEqual(["Largest directories:", "     2.0 KiB  src/", "       300 B  build/"]);
+    const lines = summary.split("\n");
+    expect(lines.slice(2, 5)).toEqual(["Largest directories:", "     2.0 KiB  src/", "       300 B  build/"]);
+    const files = lines.slice(lines.indexOf("Largest files:") + 1).filter((l) => l !== "");
+    expect(files).toEqual(["     2.0 KiB  src/main.go", "       300 B  build/dist/app.js", "        50 B  .dockerignore", "        13 B  docker/Dockerfile.dev.dockerignore", "        10 B  Dockerfile"]);
   });
 
   it("prints help and reports usage errors with IDs", async () => {

@@ -8,7 +8,8 @@ import type { Command, CommandIo } from "../types.ts";
 /**
  * `hatake context ls`: what a build would send as its context, after `.dockerignore` (or
  * `<Dockerfile>.dockerignore`), with Docker's exact matching rules. `--size` answers "why is my context
- * big". Not to be confused with `docker context` (engine endpoints), which has no build-context lister.
+ * big": the total, the ten largest directories and the five largest files. Not to be confused with
+ * `docker context` (engine endpoints).
  */
 interface Subcommand {
   readonly name: string;
@@ -18,6 +19,7 @@ interface Subcommand {
 }
 
 const LARGEST = 10;
+const LARGEST_FILES = 5;
 
 const ls: Subcommand = {
   name: "ls",
@@ -34,7 +36,8 @@ The ignore file is DOCKERFILE.dockerignore next to the Dockerfile when it exists
 Dockerfile: DIR/Dockerfile), otherwise DIR/.dockerignore.
 
   -f, --file DOCKERFILE  the Dockerfile of the build (relative to the current directory)
-  --size                 after the list, print the total size and the largest directories`,
+  --size                 after the list, print the total size, the largest directories and the
+                         largest files`,
   async run(args, io) {
     const { values, positionals } = parseOptions("context ls", args, {
       file: { type: "string", short: "f" },
@@ -88,6 +91,8 @@ class SizeTally {
   private links = 0;
   private total = 0;
   private readonly perDir = new Map<string, number>();
+  /** The largest files so far, biggest first; never longer than LARGEST_FILES. */
+  private readonly bigFiles: Array<[string, number]> = [];
 
   add(path: string, kind: "file" | "dir" | "symlink" | "other", size: number): void {
     switch (kind) {
@@ -106,10 +111,20 @@ class SizeTally {
     }
     this.files++;
     this.total += size;
+    this.noteFile(path, size);
     for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) {
       const d = path.slice(0, i);
       this.perDir.set(d, (this.perDir.get(d) ?? 0) + size);
     }
+  }
+
+  private noteFile(path: string, size: number): void {
+    const last = this.bigFiles.at(-1);
+    if (this.bigFiles.length >= LARGEST_FILES && last !== undefined && last[1] >= size) return;
+    let i = this.bigFiles.findIndex(([, n]) => n < size);
+    if (i < 0) i = this.bigFiles.length;
+    this.bigFiles.splice(i, 0, [path, size]);
+    if (this.bigFiles.length > LARGEST_FILES) this.bigFiles.pop();
   }
 
   report(ignoreFile: string): string[] {
@@ -121,6 +136,10 @@ class SizeTally {
     if (top.length > 0) {
       lines.push("Largest directories:");
       for (const [d, n] of top) lines.push(`  ${humanBytes(n).padStart(10)}  ${d}/`);
+    }
+    if (this.bigFiles.length > 0) {
+      lines.push("Largest files:");
+      for (const [f, n] of this.bigFiles) lines.push(`  ${humanBytes(n).padStart(10)}  ${f}`);
     }
     return lines;
   }
