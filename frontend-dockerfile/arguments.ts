@@ -1,4 +1,4 @@
-import { isAsciiBlank, isGoSpace, skipGoSpace } from "./chars.ts";
+import { isAsciiBlank, isByteSpace } from "./chars.ts";
 import { parseJsonArray } from "./json-args.ts";
 import type { LogicalLine } from "./source.ts";
 import type {
@@ -155,12 +155,16 @@ function splitFirstBlankRun(rest: string): { keyEnd: number; valueStart: number 
   return undefined;
 }
 
-/** HEALTHCHECK: the first word is the type (`CMD`, `NONE` …), the remainder is maybe-JSON like CMD. */
+/**
+ * HEALTHCHECK: the first word is the type (`CMD`, `NONE` …), the remainder is maybe-JSON like CMD.
+ * BuildKit finds the word's end byte by byte, so only ASCII spaces end it.
+ */
 const healthcheck: Rule = (rest, restStart, ctx) => {
   let sep = 0;
-  while (sep < rest.length && !isGoSpace(rest.charCodeAt(sep))) sep++;
+  while (sep < rest.length && !isByteSpace(rest.charCodeAt(sep))) sep++;
   if (sep === 0) return ok(NONE);
-  const next = skipGoSpace(rest, sep);
+  let next = sep;
+  while (next < rest.length && isByteSpace(rest.charCodeAt(next))) next++;
   const type = word(ctx, rest.slice(0, sep), restStart, restStart + sep);
   const cmdText = rest.slice(next);
   if (cmdText === "") return ok({ kind: "healthcheck", type, command: NONE });

@@ -11,8 +11,13 @@ export function isGoSpace(c: number): boolean {
   return c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 }
 
-/** The source of a regexp character class matching `unicode.IsSpace`, for moo rules. */
-export const GO_SPACE_CLASS = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+/**
+ * `unicode.IsSpace(rune(b))` on a single byte `b`, which is what BuildKit's flag and HEALTHCHECK scanners
+ * test: on valid UTF-8 text only the ASCII spaces can match a whole character.
+ */
+export function isByteSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
 
 /** BuildKit's `reWhitespace` class `[\t\v\f\r ]`. */
 export function isAsciiBlank(c: number): boolean {

@@ -48,6 +48,7 @@ export function parseJsonArray(text: string): JsonArrayParse {
   const parsed = parser.results[0] as { type: "array"; items: Cons<JsonValue> | null } | undefined;
   // No complete parse: the input ended inside the array (unterminated), which Go reports as a syntax error.
   if (parsed === undefined) return { kind: "not-json" };
+  if (jsonLexer.overflow) return { kind: "not-json" };
   const values: JsonValue[] = [];
   for (let c = parsed.items; c !== null; c = c.tail) values.push(c.head);
   values.reverse();

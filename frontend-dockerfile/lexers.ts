@@ -1,5 +1,4 @@
 import moo from "moo";
-import { GO_SPACE_CLASS } from "./chars.ts";
 
 /**
  * The moo lexers behind the nearley grammars in `grammar/`. Both work on one logical line (continuations
@@ -10,12 +9,17 @@ import { GO_SPACE_CLASS } from "./chars.ts";
  * no backtracking blow-up on a 64 KiB line.
  */
 
-const SPACE = `[${GO_SPACE_CLASS}]`;
-const NOT_SPACE = `[^${GO_SPACE_CLASS}]`;
+/**
+ * BuildKit's flag scanner tests `unicode.IsSpace(rune(line[pos]))` on single bytes, so for valid UTF-8
+ * only the ASCII spaces separate flag words (U+00A0 and friends do not).
+ */
+const BYTE_SPACE_CLASS = "\\t\\n\\v\\f\\r ";
+const SPACE = `[${BYTE_SPACE_CLASS}]`;
+const NOT_SPACE = `[^${BYTE_SPACE_CLASS}]`;
 
 /**
  * An instruction line, trimmed. BuildKit splits the keyword off at the first run of `[\t\v\f\r ]`
- * (ASCII only), then reads `--flag` words separated by `unicode.IsSpace` runs; a flag word may hold
+ * (ASCII only), then reads `--flag` words separated by runs of spaces; a flag word may hold
  * quotes (spaces inside them do not end it) and backslash escapes. The first word that does not start
  * with `--` begins the rest, which runs to the end of the line.
  */
@@ -30,7 +34,7 @@ export const instructionLineLexer = moo.states({
     ws: { match: new RegExp(`${SPACE}+`), lineBreaks: true },
     flag: {
       match: new RegExp(
-        `--(?:[^${GO_SPACE_CLASS}'"\\\\]|\\\\[^]|\\\\$|'(?:[^'\\\\]|\\\\[^]|\\\\$)*'?|"(?:[^"\\\\]|\\\\[^]|\\\\$)*"?)*`,
+        `--(?:[^${BYTE_SPACE_CLASS}'"\\\\]|\\\\[^]|\\\\$|'(?:[^'\\\\]|\\\\[^]|\\\\$)*'?|"(?:[^"\\\\]|\\\\[^]|\\\\$)*"?)*`,
       ),
       lineBreaks: true,
     },
@@ -69,11 +73,17 @@ export const jsonLexer = {
   depth: 0,
   done: false,
   failed: false,
+  /**
+   * A number beyond float64 range: Go's decoder then fails with an UnmarshalTypeError once the value is
+   * read, which BuildKit treats like any non-syntax failure — a fallback to shell form.
+   */
+  overflow: false,
   reset(chunk: string, _state?: unknown): void {
     jsonTokenLexer.reset(chunk);
     this.depth = 0;
     this.done = false;
     this.failed = false;
+    this.overflow = false;
   },
   next(): moo.Token | undefined {
     if (this.done) return undefined;
@@ -93,6 +103,9 @@ export const jsonLexer = {
       case "rbracket":
       case "rbrace":
         if (--this.depth === 0) this.done = true;
+        break;
+      case "number":
+        if (!Number.isFinite(Number(tok.text))) this.overflow = true;
         break;
     }
     return tok;

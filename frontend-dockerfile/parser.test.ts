@@ -166,6 +166,12 @@ describe("exec (JSON) and shell form", () => {
     expect(dump(`RUN [01]`)).toBe('(run "[01]")');
   });
 
+  it("falls back to shell form when a number overflows float64 (Go's decoder fails to unmarshal it)", () => {
+    expect(dump("CMD [1e999]")).toBe('(cmd "[1e999]")');
+    expect(dump('CMD ["a", [1e400]]')).toBe('(cmd "[\\"a\\", [1e400]]")');
+    expect(errorOf("CMD [1e300]").id).toBe("HTK-DOCKERFILE-0007");
+  });
+
   it("reads only the first JSON value", () => {
     expect(dump('ENTRYPOINT ["a"] trailing text')).toBe('(entrypoint "a")');
   });
@@ -204,6 +210,10 @@ describe("flags", () => {
 
   it("removes quotes and applies backslash escapes inside flag words", () => {
     expect(dump(`RUN --mount="type=cache,target=/a b" --x='y z' --e=\\"q echo`)).toBe('(run ["--mount=type=cache,target=/a b" "--x=y z" "--e=\\"q"] "echo")');
+  });
+
+  it("are separated by ASCII spaces only, as BuildKit scans them byte by byte", () => {
+    expect(dump("RUN \u00a0--flag x")).toBe('(run "--flag x")');
   });
 
   it("gives name and argument", () => {
