@@ -431,3 +431,61 @@ describe("diagnostics for the compile stage", () => {
     expect(diagnostics[0]?.file).toBe("x/Dockerfile");
   });
 });
+
+describe("BuildKit's own parser unit cases", () => {
+  it("parseWords keeps quoted groups and non-ASCII letters", () => {
+    expect(dump("ARG foo bar 'abc xyz'")).toBe(`(arg "foo" "bar" "'abc xyz'")`);
+    expect(dump('ARG föo bàr "âbc xÿz"')).toBe('(arg "föo" "bàr" "\\"âbc xÿz\\"")');
+    expect(dump("ARG foo\\ bar")).toBe('(arg "foo\\\\ bar")');
+  });
+
+  it("warns once per instruction with empty continuation lines", () => {
+    const text = [
+      "",
+      "FROM alpine:3.6",
+      "",
+      "RUN valid \\",
+      "    continuation",
+      "",
+      "RUN something \\",
+      "",
+      "    following \\",
+      "",
+      "    more",
+      "",
+      "RUN another \\",
+      "",
+      "    thing",
+      "",
+      "RUN non-indented \\",
+      "# this is a comment",
+      "   after-comment",
+      "",
+      "RUN indented \\",
+      "    # this is an indented comment",
+      "    comment",
+      "\t",
+    ].join("\n");
+    const { result, diagnostics } = parseDockerfile(text);
+    expect(result).toBeDefined();
+    expect(diagnostics.map((d) => d.buildkitMessage)).toEqual([
+      "Empty continuation line found in: RUN something     following     more",
+      "Empty continuation line found in: RUN another     thing",
+    ]);
+  });
+
+  it("reports the scanner's line limit", () => {
+    const d = errorOf(`\n\t\tFROM image\n\t\tLABEL test=${"a".repeat(65536)}\n`);
+    expect(d.buildkitMessage).toBe("dockerfile line greater than max allowed size of 65535");
+    expect(d.range.start.line).toBe(3);
+  });
+
+  it("gives each instruction its start and end lines", () => {
+    const text = "# c\n\n\n\nFROM a\n\n\n\n\n\nRUN a \\\n  b\n\n# x\n\n\nRUN c \\\n\n # d\n e";
+    expect(parsed(text).instructions.map((i) => [i.range.start.line, i.range.end.line])).toEqual([
+      [5, 5],
+      [11, 12],
+      [17, 20],
+    ]);
+  });
+});
