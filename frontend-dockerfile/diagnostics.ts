@@ -48,9 +48,9 @@ export function checkInstructionName(word: string, range: Range): Diagnostic | u
 }
 
 /**
- * A code frame for a terminal:
+ * A code frame for a terminal (the first line styled like base/errors' `renderError`):
  *
- *     error HTK-DOCKERFILE-0005: ENV NAME gives a name but no value; …
+ *     ERROR HTK-DOCKERFILE-0005: ENV NAME gives a name but no value; …
  *      --> Dockerfile:3:5
  *       |
  *     3 | ENV NAME
@@ -60,7 +60,7 @@ export function checkInstructionName(word: string, range: Range): Diagnostic | u
 export function renderDiagnostic(diag: Diagnostic, sourceText: string, fileName: string = diag.file ?? "Dockerfile"): string {
   const { start, end } = diag.range;
   const lines = sourceText.split("\n");
-  const out = [`${diag.severity} ${diag.id}: ${diag.message}`, ` --> ${fileName}:${start.line}:${start.column}`];
+  const out = [`${diag.severity.toUpperCase()} ${diag.id}: ${diag.message}`, ` --> ${fileName}:${start.line}:${start.column}`];
   const lastLine = Math.min(end.line, start.line + 4, lines.length);
   const gutter = String(Math.max(lastLine, start.line)).length;
   const pad = " ".repeat(gutter);

@@ -416,7 +416,7 @@ describe("diagnostics for the compile stage", () => {
     const d = errorOf(text);
     expect(renderDiagnostic(d, text, "app/Dockerfile")).toBe(
       [
-        "error HTK-DOCKERFILE-0005: ENV NAME gives a name but no value; in this form ENV needs two arguments.",
+        "ERROR HTK-DOCKERFILE-0005: ENV NAME gives a name but no value; in this form ENV needs two arguments.",
         " --> app/Dockerfile:2:5",
         "  |",
         "2 | ENV NAME",

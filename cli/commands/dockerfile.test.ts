@@ -38,7 +38,7 @@ describe("hatake dockerfile", () => {
     const io = memoryIo({ cwd: dir });
     expect(await dockerfileCommand.run(["parse", "--dump", "bad.Dockerfile"], io)).toBe(1);
     expect(io.out()).toBe("");
-    expect(io.err()).toContain("error HTK-DOCKERFILE-0005:");
+    expect(io.err()).toContain("ERROR HTK-DOCKERFILE-0005:");
     expect(io.err()).toContain(" --> bad.Dockerfile:2:5");
     expect(io.err()).toContain("2 | ENV NAME\n  |     ^^^^");
   });
@@ -47,7 +47,7 @@ describe("hatake dockerfile", () => {
     const io = memoryIo({ cwd: dir });
     expect(await dockerfileCommand.run(["parse", "warn.Dockerfile"], io)).toBe(0);
     expect(io.out()).toBe('(from "alpine")\n(run "a  b")\n');
-    expect(io.err()).toContain("warning HTK-DOCKERFILE-0010:");
+    expect(io.err()).toContain("WARNING HTK-DOCKERFILE-0010:");
   });
 
   it("reports a missing file as HTK-DOCKERFILE-0013", async () => {
