@@ -129,11 +129,25 @@ describe("context checksums", () => {
     expect(asyncOnly).toEqual(sync);
   });
 
-  it("stop on cancellation", async () => {
+  it("stop on cancellation, before and during a walk", async () => {
     const ac = new AbortController();
     ac.abort();
     const err = await hasher().checksum(ctx, ".", { signal: ac.signal }).catch((e: unknown) => e);
     expect(isCancellation(err)).toBe(true);
+
+    const mid = new AbortController();
+    let opened = 0;
+    const aborting: Partial<HashFs> = {
+      open: (p) => {
+        opened++;
+        mid.abort();
+        return fsp.open(p, "r");
+      },
+    };
+    const h = new ContextHasher({ fs: aborting, concurrency: 1 });
+    const during = await h.checksum(ctx, ".", { signal: mid.signal }).catch((e: unknown) => e);
+    expect(isCancellation(during)).toBe(true);
+    expect(opened).toBeLessThan(4);
   });
 });
 

@@ -235,9 +235,12 @@ export class ContextHasher {
     opts.signal?.throwIfAborted();
     const rc = await this.#rootCache(root);
     // The first failure stops the rest of the walk instead of letting it finish for nothing.
+    // Linked by hand rather than with AbortSignal.any, whose signals Node 20 keeps alive as long as the
+    // caller's signal lives (a build's signal outlives thousands of checksum calls).
     const stop = new AbortController();
-    const signal = opts.signal === undefined ? stop.signal : AbortSignal.any([opts.signal, stop.signal]);
-    const walk: Walk = { asyncOnly: false, rc, signal, collect: collect ? new Map() : undefined, visited: new Set() };
+    const forward = (): void => stop.abort(opts.signal?.reason);
+    opts.signal?.addEventListener("abort", forward, { once: true });
+    const walk: Walk = { asyncOnly: false, rc, signal: stop.signal, collect: collect ? new Map() : undefined, visited: new Set() };
     try {
       const source = cleanPath(path);
       const digest =
@@ -251,6 +254,7 @@ export class ContextHasher {
       if (opts.signal?.aborted === true && !isHtkError(err)) throw opts.signal.reason;
       throw err;
     } finally {
+      opts.signal?.removeEventListener("abort", forward);
       if (rc.dirty) this.#save(rc);
     }
   }
@@ -289,7 +293,7 @@ export class ContextHasher {
       throw htkError("HTK-CACHE-0006", { path: displayPath(pattern) });
     }
     // BuildKit parity: one match that the pattern names literally is keyed like a plain source.
-    if (matches.length === 1 && posix.basename(pattern) === posix.basename(first.path)) return first.digest;
+    if (matches.length === 1 && unescapeLiteral(posix.basename(pattern)) === posix.basename(first.path)) return first.digest;
     const h = createHash("sha256");
     matches.forEach((m, i) => {
       if (i > 0) h.update("\0");
