@@ -25,6 +25,9 @@ import {
   type ResolveMode,
   type SecretEnv,
   type SecurityMode,
+  type SourceFile,
+  type SourceLocation,
+  type SourceRange,
   type StateRef,
   type UserSpec,
   type Vertex,
@@ -47,12 +50,17 @@ import {
 /** One op of the graph under construction. The op's digest is computed once, at creation. */
 class Node {
   readonly digest: Digest;
+  readonly metadata: OpMetadata;
+  /** Locations with file objects; `marshal` turns them into indexes into `Definition.sources`. */
+  readonly locations: readonly OpLocation[];
   constructor(
     readonly op: Op,
-    readonly metadata: OpMetadata,
+    opts: OpOptions,
     /** The nodes this op reads, in `inputsOf(op)` order, for the walk in `marshal`. */
     readonly deps: readonly Node[],
   ) {
+    this.metadata = metadataOf(opts);
+    this.locations = opts.locations ?? [];
     const issue = checkOp(op);
     if (issue !== undefined) throw new LlbError({ ...issue, code: "INVALID_ARGUMENT" });
     this.digest = digestOf(op);
@@ -88,6 +96,18 @@ export interface OpOptions {
   readonly progressGroup?: ProgressGroup;
   /** Run even when cached. */
   readonly ignoreCache?: boolean;
+  /**
+   * The lines of a source file this op was compiled from (`llb.WithLocation` in BuildKit). Pass the
+   * same {@link SourceFile} object for every op of one file: `marshal` lists each object once in
+   * `Definition.sources`.
+   */
+  readonly locations?: readonly OpLocation[];
+}
+
+/** A range of lines of a source file, as the builder takes it. */
+export interface OpLocation {
+  readonly file: SourceFile;
+  readonly ranges: readonly SourceRange[];
 }
 
 export const CUSTOM_NAME_KEY = "llb.customname";
@@ -223,7 +243,7 @@ export class State {
       if (a.from !== undefined) outputs.push(a.from.out);
     }
     const op = withPlatform<Op>({ kind: "file", actions: ops }, opts.platform ?? this.meta.platform);
-    const node = new Node(op, metadataOf(opts), depsInOrder(op, outputs));
+    const node = new Node(op, opts, depsInOrder(op, outputs));
     return new State({ node, index: 0 }, this.meta);
   }
 
@@ -243,7 +263,7 @@ export function scratch(): State {
 }
 
 function sourceState(op: Op, opts: OpOptions, platform: Platform | undefined): State {
-  const node = new Node(withPlatform(op, opts.platform), metadataOf(opts), []);
+  const node = new Node(withPlatform(op, opts.platform), opts, []);
   return new State({ node, index: 0 }, { ...DEFAULT_META, platform: platform === undefined ? undefined : normalizePlatform(platform) });
 }
 
@@ -479,7 +499,7 @@ function buildExec(state: State, opts: RunOptions): ExecState {
     },
     opts.platform ?? meta.platform,
   );
-  const node = new Node(op, metadataOf(opts), depsInOrder(op, outputs));
+  const node = new Node(op, opts, depsInOrder(op, outputs));
   return new ExecState(node, meta, outputIndex);
 }
 
@@ -651,7 +671,7 @@ export function merge(states: readonly State[], opts: OpOptions = {}): State {
   if (layers.length === 1) return only.withMetaOf(first);
   const outputs = layers.map((s) => State.output(s)).filter((o): o is Output => o !== undefined);
   const inputs = outputs.map((o) => ({ kind: "output" as const, digest: o.node.digest, index: o.index }));
-  const node = new Node(withPlatform<Op>({ kind: "merge", inputs }, opts.platform), metadataOf(opts), depsOf(outputs));
+  const node = new Node(withPlatform<Op>({ kind: "merge", inputs }, opts.platform), opts, depsOf(outputs));
   return new State({ node, index: 0 }, State.metaOf(first));
 }
 
@@ -663,7 +683,7 @@ export function diff(lower: State, upper: State, opts: OpOptions = {}): State {
   const lo = State.output(lower);
   const up = State.output(upper);
   if (lo?.node === up?.node && lo?.index === up?.index) return scratch().withMetaOf(upper);
-  const node = new Node(withPlatform<Op>({ kind: "diff", lower: lower.ref(), upper: upper.ref() }, opts.platform), metadataOf(opts), depsOf([lo, up]));
+  const node = new Node(withPlatform<Op>({ kind: "diff", lower: lower.ref(), upper: upper.ref() }, opts.platform), opts, depsOf([lo, up]));
   return new State({ node, index: 0 }, State.metaOf(upper));
 }
 
@@ -675,6 +695,21 @@ export function diff(lower: State, upper: State, opts: OpOptions = {}): State {
  */
 export function marshal(state: State): Definition {
   const vertices: Vertex[] = [];
+  const sources: SourceFile[] = [];
+  const sourceIndex = new Map<SourceFile, number>();
+  const metadataOfNode = (node: Node): OpMetadata => {
+    if (node.locations.length === 0) return node.metadata;
+    const locations: SourceLocation[] = node.locations.map((l) => {
+      let index = sourceIndex.get(l.file);
+      if (index === undefined) {
+        index = sources.length;
+        sourceIndex.set(l.file, index);
+        sources.push(l.file);
+      }
+      return { source: index, ranges: l.ranges };
+    });
+    return { ...node.metadata, locations };
+  };
   const at = new Map<Digest, number>();
   const visited = new Set<Node>();
   // Iterative post-order: a Dockerfile with thousands of steps must not overflow the stack.
@@ -695,11 +730,11 @@ export function marshal(state: State): Definition {
     const i = at.get(top.node.digest);
     const prev = i === undefined ? undefined : vertices[i];
     if (i !== undefined && prev !== undefined) {
-      vertices[i] = { ...prev, metadata: mergeMetadata(prev.metadata, top.node.metadata) };
+      vertices[i] = { ...prev, metadata: mergeMetadata(prev.metadata, metadataOfNode(top.node)) };
     } else {
       at.set(top.node.digest, vertices.length);
-      vertices.push({ digest: top.node.digest, op: top.node.op, metadata: top.node.metadata });
+      vertices.push({ digest: top.node.digest, op: top.node.op, metadata: metadataOfNode(top.node) });
     }
   }
-  return { version: DEFINITION_VERSION, vertices, root: state.ref() };
+  return { version: DEFINITION_VERSION, vertices, root: state.ref(), sources };
 }

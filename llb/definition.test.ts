@@ -27,7 +27,7 @@ describe("encodeDefinition / decodeDefinition", () => {
 
   it("round-trips scratch", () => {
     const def = marshal(scratch());
-    expect(def).toEqual({ version: 1, vertices: [], root: { kind: "scratch" } });
+    expect(def).toEqual({ version: 1, vertices: [], root: { kind: "scratch" }, sources: [] });
     expect(unwrap(decodeDefinition(encodeDefinition(def)))).toEqual(def);
   });
 
@@ -66,6 +66,35 @@ describe("encodeDefinition / decodeDefinition", () => {
     expect(back.vertices.map((v) => v.digest)).toEqual(def.vertices.map((v) => v.digest));
     expect(back.root).toEqual(def.root);
     expect(back.vertices[0]?.metadata.description).toEqual({ "llb.customname": "FROM alpine" });
+  });
+});
+
+describe("source locations", () => {
+  const dockerfile = { filename: "Dockerfile", language: "Dockerfile", data: new TextEncoder().encode("FROM alpine\nRUN make\n") };
+  const line = (n: number) => [{ start: { line: n, character: 0 }, end: { line: n, character: 8 } }];
+
+  it("lists each source file once and round-trips the locations", () => {
+    const from = image("alpine", { locations: [{ file: dockerfile, ranges: line(1) }] });
+    const def = marshal(from.run({ shell: "make", locations: [{ file: dockerfile, ranges: line(2) }] }).root());
+    expect(def.sources).toEqual([dockerfile]);
+    expect(def.vertices.map((v) => v.metadata.locations)).toEqual([[{ source: 0, ranges: line(1) }], [{ source: 0, ranges: line(2) }]]);
+    expect(unwrap(decodeDefinition(encodeDefinition(def)))).toEqual(def);
+  });
+
+  it("keeps the locations of both uses of one op", () => {
+    const a = image("alpine", { locations: [{ file: dockerfile, ranges: line(1) }] });
+    const b = image("alpine", { locations: [{ file: dockerfile, ranges: line(3) }] });
+    const def = marshal(merge([a.run({ shell: "a" }).root(), b.run({ shell: "b" }).root()]));
+    expect(def.vertices[0]?.metadata.locations).toEqual([
+      { source: 0, ranges: line(1) },
+      { source: 0, ranges: line(3) },
+    ]);
+  });
+
+  it("reports a location in a source file that is not there", () => {
+    const def = marshal(image("alpine", { locations: [{ file: dockerfile, ranges: line(1) }] }));
+    expect(validateDefinition({ ...def, sources: [] })).toMatchObject({ ok: false, error: { code: "BAD_SOURCE_INDEX" } });
+    expect(decodeDefinition(encodeDefinition({ ...def, sources: [] }))).toMatchObject({ ok: false, error: { code: "BAD_SOURCE_INDEX" } });
   });
 });
 
@@ -161,12 +190,13 @@ describe("validateDefinition", () => {
         vertex({ kind: "source", source: { kind: "local", name: "x", include: [], exclude: [], sharedKey: "" } }, c),
       ],
       root: out(a),
+      sources: [],
     };
     expect(validateDefinition(def)).toMatchObject({ ok: false, error: { code: "CYCLE" } });
   });
 
   it("reports a vertex whose digest is not its op's", () => {
-    const def: Definition = { version: 1, vertices: [vertex({ kind: "source", source: { kind: "git", remote: "r", ref: "", keepGitDir: false } }, a)], root: out(a) };
+    const def: Definition = { version: 1, vertices: [vertex({ kind: "source", source: { kind: "git", remote: "r", ref: "", keepGitDir: false } }, a)], root: out(a), sources: [] };
     expect(validateDefinition(def)).toMatchObject({ ok: false, error: { code: "DIGEST_MISMATCH", digest: a } });
   });
 
@@ -200,7 +230,7 @@ describe("validateDefinition", () => {
   });
 
   it("unwrap throws the issue as an LlbError", () => {
-    expect(() => unwrap(validateDefinition({ version: 1, vertices: [], root: out(a) }))).toThrow(LlbError);
+    expect(() => unwrap(validateDefinition({ version: 1, vertices: [], root: out(a), sources: [] }))).toThrow(LlbError);
   });
 });
 

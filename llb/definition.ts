@@ -13,6 +13,7 @@ import {
   type Op,
   type OpMetadata,
   type OutputRef,
+  type SourceFile,
   type StateRef,
   type Vertex,
 } from "./types.ts";
@@ -147,7 +148,25 @@ export function validateDefinition(def: Definition): LlbResult<Definition> {
     }
   }
   const rootIssue = checkRoot(def.root, new Map(def.vertices.map((v) => [v.digest, v.op])));
-  return rootIssue === undefined ? { ok: true, value: def } : fail(rootIssue);
+  if (rootIssue !== undefined) return fail(rootIssue);
+  for (const v of def.vertices) {
+    const issue = checkLocations(v.digest, v.metadata, def.sources.length);
+    if (issue !== undefined) return fail(issue);
+  }
+  return { ok: true, value: def };
+}
+
+function checkLocations(digest: Digest, m: OpMetadata, sourceCount: number): LlbIssue | undefined {
+  for (const l of m.locations ?? []) {
+    if (l.source >= sourceCount) {
+      return {
+        code: "BAD_SOURCE_INDEX",
+        message: `Op "${digest}" has a location in source file ${l.source}, but the definition has ${sourceCount} source file${sourceCount === 1 ? "" : "s"}`,
+        digest,
+      };
+    }
+  }
+  return undefined;
 }
 
 /** The protobuf bytes of a definition: what `hatake llb dump` reads and what build records persist. */
@@ -161,12 +180,13 @@ export function encodeDefinition(def: Definition): Uint8Array {
     ops: def.vertices.map((v) => encodeOp(v.op)),
     metadata,
     ...(def.root.kind === "output" ? { root: { digest: def.root.digest, index: def.root.index } } : {}),
+    sources: def.sources.map((f) => ({ filename: f.filename, language: f.language, data: f.data })),
   });
   return toBinary(DefinitionSchema, msg);
 }
 
 export function isEmptyMetadata(m: OpMetadata): boolean {
-  return !m.ignoreCache && m.progressGroup === undefined && Object.keys(m.description).length === 0;
+  return !m.ignoreCache && m.progressGroup === undefined && Object.keys(m.description).length === 0 && (m.locations ?? []).length === 0;
 }
 
 /**
@@ -215,8 +235,12 @@ export function decodeDefinition(bytes: Uint8Array): LlbResult<Definition> {
     if (!rawOps.has(m.digest as Digest)) {
       return fail({ code: "UNKNOWN_METADATA", message: `Metadata names "${m.digest}", which is not an op of the definition` });
     }
-    rawMetadata.set(m.digest, metadataFromProto(m.metadata));
+    const metadata = metadataFromProto(m.metadata);
+    const issue = checkLocations(m.digest as Digest, metadata, msg.sources.length);
+    if (issue !== undefined) return fail(issue);
+    rawMetadata.set(m.digest, metadata);
   }
+  const sources: SourceFile[] = msg.sources.map((f) => ({ filename: f.filename, language: f.language, data: f.data }));
 
   const canonical = new Map<Digest, Digest>();
   const repoint = (ref: OutputRef): OutputRef => ({ ...ref, digest: canonical.get(ref.digest) ?? ref.digest });
@@ -237,17 +261,28 @@ export function decodeDefinition(bytes: Uint8Array): LlbResult<Definition> {
     seen.set(digest, vertices.length);
     vertices.push({ digest, op, metadata });
   }
-  return { ok: true, value: { version: DEFINITION_VERSION, vertices, root: root.kind === "output" ? repoint(root) : root } };
+  return { ok: true, value: { version: DEFINITION_VERSION, vertices, root: root.kind === "output" ? repoint(root) : root, sources } };
 }
 
 /**
  * Combines the metadata of two uses of one op (the same `FROM` in two stages): ignore-cache if either
- * asks, the first description wins per key, the first progress group wins.
+ * asks, the first description wins per key, the first progress group wins, locations of both.
  */
 export function mergeMetadata(a: OpMetadata, b: OpMetadata): OpMetadata {
-  const out: OpMetadata = { description: { ...b.description, ...a.description }, ignoreCache: a.ignoreCache || b.ignoreCache };
   const group = a.progressGroup ?? b.progressGroup;
-  return group === undefined ? out : { ...out, progressGroup: group };
+  const seen = new Set<string>();
+  const locations = [...(a.locations ?? []), ...(b.locations ?? [])].filter((l) => {
+    const key = JSON.stringify(l);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return {
+    description: { ...b.description, ...a.description },
+    ignoreCache: a.ignoreCache || b.ignoreCache,
+    ...(group === undefined ? {} : { progressGroup: group }),
+    ...(locations.length === 0 ? {} : { locations }),
+  };
 }
 
 /** The ops reachable from `def.root` (the rest are dropped), in the same order. */

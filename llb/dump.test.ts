@@ -19,7 +19,12 @@ function golden(name: string, actual: string): void {
 
 /** A small Dockerfile-shaped graph: FROM, WORKDIR, COPY, RUN with mounts, COPY --link, a binary file. */
 function sample(): Definition {
-  const base = image("alpine:3.20", { platform: { os: "linux", architecture: "amd64" }, customName: "[1/4] FROM alpine:3.20" })
+  const dockerfile = { filename: "Dockerfile", language: "Dockerfile", data: new TextEncoder().encode("FROM alpine:3.20\n") };
+  const base = image("alpine:3.20", {
+    platform: { os: "linux", architecture: "amd64" },
+    customName: "[1/4] FROM alpine:3.20",
+    locations: [{ file: dockerfile, ranges: [{ start: { line: 1, character: 0 }, end: { line: 1, character: 16 } }] }],
+  })
     .withEnv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     .withCwd("/app");
   const ctx = local("context", { exclude: ["node_modules"] });
@@ -52,6 +57,6 @@ describe("dumps", () => {
 
   it("renders scratch", () => {
     golden("scratch.dot", dumpDot(marshal(scratch())));
-    expect(JSON.parse(dumpJson(marshal(scratch())))).toEqual({ version: 1, root: "scratch", ops: [] });
+    expect(JSON.parse(dumpJson(marshal(scratch())))).toEqual({ version: 1, root: "scratch", sources: [], ops: [] });
   });
 });

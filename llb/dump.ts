@@ -103,6 +103,7 @@ export function definitionToJson(def: Definition): unknown {
   return {
     version: def.version,
     root: def.root.kind === "scratch" ? "scratch" : { digest: def.root.digest, index: def.root.index },
+    sources: def.sources.map((f, index) => ({ index, filename: f.filename, language: f.language, bytes: f.data.length })),
     ops: def.vertices.map((v) => ({
       digest: v.digest,
       kind: v.op.kind,

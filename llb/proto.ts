@@ -18,6 +18,8 @@ import {
   type ResolveMode,
   type SecurityMode,
   type Source,
+  type SourceLocation,
+  type SourcePosition,
   type StateRef,
   type UserSpec,
 } from "./types.ts";
@@ -206,6 +208,12 @@ export function platformToProto(p: Platform): MessageInitShape<typeof pb.Platfor
 export function metadataToProto(m: OpMetadata): pb.OpMetadata {
   const init: MessageInitShape<typeof pb.OpMetadataSchema> = { ignoreCache: m.ignoreCache, description: sortedRecord(m.description) };
   if (m.progressGroup !== undefined) init.progressGroup = { ...m.progressGroup };
+  if (m.locations !== undefined) {
+    init.locations = m.locations.map((l) => ({
+      source: l.source,
+      ranges: l.ranges.map((r) => ({ start: { ...r.start }, end: { ...r.end } })),
+    }));
+  }
   return create(pb.OpMetadataSchema, init);
 }
 
@@ -494,8 +502,15 @@ function actionFromProto(a: pb.FileAction, i: number, ref: (r: pb.Ref | undefine
 
 export function metadataFromProto(m: pb.OpMetadata | undefined): OpMetadata {
   if (m === undefined) return { description: {}, ignoreCache: false };
-  const out: OpMetadata = { description: { ...m.description }, ignoreCache: m.ignoreCache };
-  return m.progressGroup === undefined
-    ? out
-    : { ...out, progressGroup: { id: m.progressGroup.id, name: m.progressGroup.name, weak: m.progressGroup.weak } };
+  const pos = (p: pb.SourcePosition | undefined): SourcePosition => ({ line: p?.line ?? 0, character: p?.character ?? 0 });
+  const locations: SourceLocation[] = m.locations.map((l) => ({
+    source: l.source,
+    ranges: l.ranges.map((r) => ({ start: pos(r.start), end: pos(r.end) })),
+  }));
+  return {
+    description: { ...m.description },
+    ignoreCache: m.ignoreCache,
+    ...(m.progressGroup === undefined ? {} : { progressGroup: { id: m.progressGroup.id, name: m.progressGroup.name, weak: m.progressGroup.weak } }),
+    ...(locations.length === 0 ? {} : { locations }),
+  };
 }

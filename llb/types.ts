@@ -405,6 +405,31 @@ export interface ProgressGroup {
   readonly weak: boolean;
 }
 
+/** A file ops were compiled from (a Dockerfile), kept so errors can show the lines that made an op. */
+export interface SourceFile {
+  readonly filename: string;
+  /** `Dockerfile`, …: how a tool should highlight `data`. */
+  readonly language: string;
+  readonly data: Uint8Array;
+}
+
+/** Line is 1-based, character 0-based (as BuildKit's parser and source maps count). */
+export interface SourcePosition {
+  readonly line: number;
+  readonly character: number;
+}
+
+export interface SourceRange {
+  readonly start: SourcePosition;
+  readonly end: SourcePosition;
+}
+
+/** The ranges of `Definition.sources[source]` an op was compiled from (a RUN spanning lines 4–6). */
+export interface SourceLocation {
+  readonly source: number;
+  readonly ranges: readonly SourceRange[];
+}
+
 /**
  * Per-op data that is not part of the op: it does not change what the op computes, so it is not in
  * the digest and may differ between two builds that share a cache.
@@ -418,6 +443,11 @@ export interface OpMetadata {
   readonly progressGroup?: ProgressGroup;
   /** Run the op even when a cached result exists (--no-cache, --no-cache-filter). */
   readonly ignoreCache: boolean;
+  /**
+   * Where the op came from, so a failure can be shown as a code frame. Several when one op serves
+   * several instructions (the same `FROM` in two stages).
+   */
+  readonly locations?: readonly SourceLocation[];
 }
 
 /** One op of a definition, with its digest and metadata. */
@@ -439,6 +469,8 @@ export interface Definition {
   readonly vertices: readonly Vertex[];
   /** The result of the build; scratch for a build that produces the empty filesystem. */
   readonly root: StateRef;
+  /** The files `OpMetadata.locations` point into; empty when the frontend recorded none. */
+  readonly sources: readonly SourceFile[];
 }
 
 // ---- errors -------------------------------------------------------------------------------------
@@ -468,6 +500,8 @@ export type LlbErrorCode =
   | "NOT_TOPOLOGICAL"
   /** Metadata names a digest that is not an op of the definition. */
   | "UNKNOWN_METADATA"
+  /** A source location names a source file the definition does not have. */
+  | "BAD_SOURCE_INDEX"
   /** The builder API was called with something that cannot become valid LLB. */
   | "INVALID_ARGUMENT";
 

@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file llb.proto.
  */
 export const file_llb: GenFile = /*@__PURE__*/
-  fileDesc("CglsbGIucHJvdG8SDWhhdGFrZS5sbGIudjEigwEKCkRlZmluaXRpb24SDwoHdmVyc2lvbhgBIAEoDRILCgNvcHMYAiADKAwSLwoIbWV0YWRhdGEYAyADKAsyHS5oYXRha2UubGxiLnYxLlZlcnRleE1ldGFkYXRhEiYKBHJvb3QYBCABKAsyGC5oYXRha2UubGxiLnYxLk91dHB1dFJlZiJNCg5WZXJ0ZXhNZXRhZGF0YRIOCgZkaWdlc3QYASABKAkSKwoIbWV0YWRhdGEYAiABKAsyGS5oYXRha2UubGxiLnYxLk9wTWV0YWRhdGEiKgoJT3V0cHV0UmVmEg4KBmRpZ2VzdBgBIAEoCRINCgVpbmRleBgCIAEoDSIHCgVFbXB0eSJYCgNSZWYSJwoHc2NyYXRjaBgBIAEoCzIULmhhdGFrZS5sbGIudjEuRW1wdHlIABIPCgVpbnB1dBgCIAEoDUgAEhAKBmFjdGlvbhgDIAEoDUgAQgUKA3JlZiI9CghQbGF0Zm9ybRIKCgJvcxgBIAEoCRIUCgxhcmNoaXRlY3R1cmUYAiABKAkSDwoHdmFyaWFudBgDIAEoCSKoAgoCT3ASKAoGaW5wdXRzGAEgAygLMhguaGF0YWtlLmxsYi52MS5PdXRwdXRSZWYSKQoGc291cmNlGAIgASgLMhcuaGF0YWtlLmxsYi52MS5Tb3VyY2VPcEgAEiUKBGV4ZWMYAyABKAsyFS5oYXRha2UubGxiLnYxLkV4ZWNPcEgAEiUKBGZpbGUYBCABKAsyFS5oYXRha2UubGxiLnYxLkZpbGVPcEgAEicKBW1lcmdlGAUgASgLMhYuaGF0YWtlLmxsYi52MS5NZXJnZU9wSAASJQoEZGlmZhgGIAEoCzIVLmhhdGFrZS5sbGIudjEuRGlmZk9wSAASKQoIcGxhdGZvcm0YCiABKAsyFy5oYXRha2UubGxiLnYxLlBsYXRmb3JtQgQKAm9wIsIBCghTb3VyY2VPcBIrCgVpbWFnZRgBIAEoCzIaLmhhdGFrZS5sbGIudjEuSW1hZ2VTb3VyY2VIABIrCgVsb2NhbBgCIAEoCzIaLmhhdGFrZS5sbGIudjEuTG9jYWxTb3VyY2VIABInCgNnaXQYAyABKAsyGC5oYXRha2UubGxiLnYxLkdpdFNvdXJjZUgAEikKBGh0dHAYBCABKAsyGS5oYXRha2UubGxiLnYxLkh0dHBTb3VyY2VIAEIICgZzb3VyY2UiTAoLSW1hZ2VTb3VyY2USCwoDcmVmGAEgASgJEjAKDHJlc29sdmVfbW9kZRgCIAEoDjIaLmhhdGFrZS5sbGIudjEuUmVzb2x2ZU1vZGUiYwoLTG9jYWxTb3VyY2USDAoEbmFtZRgBIAEoCRIYChBpbmNsdWRlX3BhdHRlcm5zGAIgAygJEhgKEGV4Y2x1ZGVfcGF0dGVybnMYAyADKAkSEgoKc2hhcmVkX2tleRgEIAEoCSI+CglHaXRTb3VyY2USDgoGcmVtb3RlGAEgASgJEgsKA3JlZhgCIAEoCRIUCgxrZWVwX2dpdF9kaXIYAyABKAgiWwoKSHR0cFNvdXJjZRILCgN1cmwYASABKAkSEAoIY2hlY2tzdW0YAiABKAkSEAoIZmlsZW5hbWUYAyABKAkSEgoFY2htb2QYBCABKA1IAIgBAUIICgZfY2htb2QieAoGQWNjZXNzEigKCHJlYWRvbmx5GAEgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEigKCHdyaXRhYmxlGAIgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEhAKBm91dHB1dBgDIAEoDUgAQggKBmFjY2VzcyKnAwoGRXhlY09wEgwKBGFyZ3MYASADKAkSKwoDZW52GAIgAygLMh4uaGF0YWtlLmxsYi52MS5FeGVjT3AuRW52RW50cnkSCwoDY3dkGAMgASgJEgwKBHVzZXIYBCABKAkSKwoHbmV0d29yaxgFIAEoDjIaLmhhdGFrZS5sbGIudjEuTmV0d29ya01vZGUSLQoIc2VjdXJpdHkYBiABKA4yGy5oYXRha2UubGxiLnYxLlNlY3VyaXR5TW9kZRIqCgZyb290ZnMYByABKAsyGi5oYXRha2UubGxiLnYxLlJvb3Rmc01vdW50EiQKBm1vdW50cxgIIAMoCzIULmhhdGFrZS5sbGIudjEuTW91bnQSLAoKc2VjcmV0X2VudhgJIAMoCzIYLmhhdGFrZS5sbGIudjEuU2VjcmV0RW52EhAKCGhvc3RuYW1lGAogASgJEi0KC2V4dHJhX2hvc3RzGAsgAygLMhguaGF0YWtlLmxsYi52MS5Ib3N0RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIlCglIb3N0RW50cnkSDAoEaG9zdBgBIAEoCRIKCgJpcBgCIAEoCSJYCgtSb290ZnNNb3VudBIiCgZzb3VyY2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIlCgZhY2Nlc3MYAiABKAsyFS5oYXRha2UubGxiLnYxLkFjY2VzcyL4AQoFTW91bnQSDgoGdGFyZ2V0GAEgASgJEigKBGJpbmQYAiABKAsyGC5oYXRha2UubGxiLnYxLkJpbmRNb3VudEgAEioKBWNhY2hlGAMgASgLMhkuaGF0YWtlLmxsYi52MS5DYWNoZU1vdW50SAASKgoFdG1wZnMYBCABKAsyGS5oYXRha2UubGxiLnYxLlRtcGZzTW91bnRIABIsCgZzZWNyZXQYBSABKAsyGi5oYXRha2UubGxiLnYxLlNlY3JldE1vdW50SAASJgoDc3NoGAYgASgLMhcuaGF0YWtlLmxsYi52MS5Tc2hNb3VudEgAQgcKBW1vdW50ImgKCUJpbmRNb3VudBIiCgZzb3VyY2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIQCghzZWxlY3RvchgCIAEoCRIlCgZhY2Nlc3MYAyABKAsyFS5oYXRha2UubGxiLnYxLkFjY2VzcyJ8CgpDYWNoZU1vdW50EgoKAmlkGAEgASgJEiwKB3NoYXJpbmcYAiABKA4yGy5oYXRha2UubGxiLnYxLkNhY2hlU2hhcmluZxIiCgZzb3VyY2UYAyABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIQCghyZWFkb25seRgEIAEoCCIgCgpUbXBmc01vdW50EhIKCnNpemVfYnl0ZXMYASABKAQiUwoLU2VjcmV0TW91bnQSCgoCaWQYASABKAkSEAoIcmVxdWlyZWQYAiABKAgSDAoEbW9kZRgDIAEoDRILCgN1aWQYBCABKA0SCwoDZ2lkGAUgASgNIlAKCFNzaE1vdW50EgoKAmlkGAEgASgJEhAKCHJlcXVpcmVkGAIgASgIEgwKBG1vZGUYAyABKA0SCwoDdWlkGAQgASgNEgsKA2dpZBgFIAEoDSI3CglTZWNyZXRFbnYSDAoEbmFtZRgBIAEoCRIKCgJpZBgCIAEoCRIQCghyZXF1aXJlZBgDIAEoCCI0CgZGaWxlT3ASKgoHYWN0aW9ucxgBIAMoCzIZLmhhdGFrZS5sbGIudjEuRmlsZUFjdGlvbiIwCghVc2VyU3BlYxIMCgJpZBgBIAEoDUgAEg4KBG5hbWUYAiABKAlIAEIGCgR1c2VyIlYKBUNob3duEiUKBHVzZXIYASABKAsyFy5oYXRha2UubGxiLnYxLlVzZXJTcGVjEiYKBWdyb3VwGAIgASgLMhcuaGF0YWtlLmxsYi52MS5Vc2VyU3BlYyLmAQoKRmlsZUFjdGlvbhIgCgRiYXNlGAEgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSKwoFbWtkaXIYAiABKAsyGi5oYXRha2UubGxiLnYxLk1rZGlyQWN0aW9uSAASLQoGbWtmaWxlGAMgASgLMhsuaGF0YWtlLmxsYi52MS5Na2ZpbGVBY3Rpb25IABIlCgJybRgEIAEoCzIXLmhhdGFrZS5sbGIudjEuUm1BY3Rpb25IABIpCgRjb3B5GAUgASgLMhkuaGF0YWtlLmxsYi52MS5Db3B5QWN0aW9uSABCCAoGYWN0aW9uImQKC01rZGlyQWN0aW9uEgwKBHBhdGgYASABKAkSDAoEbW9kZRgCIAEoDRIUCgxtYWtlX3BhcmVudHMYAyABKAgSIwoFb3duZXIYBCABKAsyFC5oYXRha2UubGxiLnYxLkNob3duIl0KDE1rZmlsZUFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBG1vZGUYAiABKA0SDAoEZGF0YRgDIAEoDBIjCgVvd25lchgEIAEoCzIULmhhdGFrZS5sbGIudjEuQ2hvd24iSQoIUm1BY3Rpb24SDAoEcGF0aBgBIAEoCRIXCg9hbGxvd19ub3RfZm91bmQYAiABKAgSFgoOYWxsb3dfd2lsZGNhcmQYAyABKAgihQMKCkNvcHlBY3Rpb24SIgoGc291cmNlGAEgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSCwoDc3JjGAIgASgJEgwKBGRlc3QYAyABKAkSIwoFb3duZXIYBCABKAsyFC5oYXRha2UubGxiLnYxLkNob3duEhEKBG1vZGUYBSABKA1IAIgBARIXCg9mb2xsb3dfc3ltbGlua3MYBiABKAgSGQoRY29weV9kaXJfY29udGVudHMYByABKAgSHgoWYXR0ZW1wdF91bnBhY2tfYXJjaGl2ZRgIIAEoCBIYChBjcmVhdGVfZGVzdF9wYXRoGAkgASgIEhYKDmFsbG93X3dpbGRjYXJkGAogASgIEhwKFGFsbG93X2VtcHR5X3dpbGRjYXJkGAsgASgIEh8KF2Fsd2F5c19yZXBsYWNlX2V4aXN0aW5nGAwgASgIEhgKEGluY2x1ZGVfcGF0dGVybnMYDSADKAkSGAoQZXhjbHVkZV9wYXR0ZXJucxgOIAMoCUIHCgVfbW9kZSItCgdNZXJnZU9wEiIKBmlucHV0cxgBIAMoCzISLmhhdGFrZS5sbGIudjEuUmVmIk4KBkRpZmZPcBIhCgVsb3dlchgBIAEoCzISLmhhdGFrZS5sbGIudjEuUmVmEiEKBXVwcGVyGAIgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYizQEKCk9wTWV0YWRhdGESFAoMaWdub3JlX2NhY2hlGAEgASgIEj8KC2Rlc2NyaXB0aW9uGAIgAygLMiouaGF0YWtlLmxsYi52MS5PcE1ldGFkYXRhLkRlc2NyaXB0aW9uRW50cnkSNAoOcHJvZ3Jlc3NfZ3JvdXAYAyABKAsyHC5oYXRha2UubGxiLnYxLlByb2dyZXNzR3JvdXAaMgoQRGVzY3JpcHRpb25FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjcKDVByb2dyZXNzR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR3ZWFrGAMgASgIKlYKC1Jlc29sdmVNb2RlEhgKFFJFU09MVkVfTU9ERV9ERUZBVUxUEAASFQoRUkVTT0xWRV9NT0RFX1BVTEwQARIWChJSRVNPTFZFX01PREVfTE9DQUwQAipVCgtOZXR3b3JrTW9kZRIYChRORVRXT1JLX01PREVfREVGQVVMVBAAEhUKEU5FVFdPUktfTU9ERV9OT05FEAESFQoRTkVUV09SS19NT0RFX0hPU1QQAipFCgxTZWN1cml0eU1vZGUSGQoVU0VDVVJJVFlfTU9ERV9TQU5EQk9YEAASGgoWU0VDVVJJVFlfTU9ERV9JTlNFQ1VSRRABKl0KDENhY2hlU2hhcmluZxIYChRDQUNIRV9TSEFSSU5HX1NIQVJFRBAAEhkKFUNBQ0hFX1NIQVJJTkdfUFJJVkFURRABEhgKFENBQ0hFX1NIQVJJTkdfTE9DS0VEEAJiBnByb3RvMw");
+  fileDesc("CglsbGIucHJvdG8SDWhhdGFrZS5sbGIudjEirwEKCkRlZmluaXRpb24SDwoHdmVyc2lvbhgBIAEoDRILCgNvcHMYAiADKAwSLwoIbWV0YWRhdGEYAyADKAsyHS5oYXRha2UubGxiLnYxLlZlcnRleE1ldGFkYXRhEiYKBHJvb3QYBCABKAsyGC5oYXRha2UubGxiLnYxLk91dHB1dFJlZhIqCgdzb3VyY2VzGAUgAygLMhkuaGF0YWtlLmxsYi52MS5Tb3VyY2VGaWxlIj4KClNvdXJjZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSEAoIbGFuZ3VhZ2UYAiABKAkSDAoEZGF0YRgDIAEoDCJNCg5WZXJ0ZXhNZXRhZGF0YRIOCgZkaWdlc3QYASABKAkSKwoIbWV0YWRhdGEYAiABKAsyGS5oYXRha2UubGxiLnYxLk9wTWV0YWRhdGEiKgoJT3V0cHV0UmVmEg4KBmRpZ2VzdBgBIAEoCRINCgVpbmRleBgCIAEoDSIHCgVFbXB0eSJYCgNSZWYSJwoHc2NyYXRjaBgBIAEoCzIULmhhdGFrZS5sbGIudjEuRW1wdHlIABIPCgVpbnB1dBgCIAEoDUgAEhAKBmFjdGlvbhgDIAEoDUgAQgUKA3JlZiI9CghQbGF0Zm9ybRIKCgJvcxgBIAEoCRIUCgxhcmNoaXRlY3R1cmUYAiABKAkSDwoHdmFyaWFudBgDIAEoCSKoAgoCT3ASKAoGaW5wdXRzGAEgAygLMhguaGF0YWtlLmxsYi52MS5PdXRwdXRSZWYSKQoGc291cmNlGAIgASgLMhcuaGF0YWtlLmxsYi52MS5Tb3VyY2VPcEgAEiUKBGV4ZWMYAyABKAsyFS5oYXRha2UubGxiLnYxLkV4ZWNPcEgAEiUKBGZpbGUYBCABKAsyFS5oYXRha2UubGxiLnYxLkZpbGVPcEgAEicKBW1lcmdlGAUgASgLMhYuaGF0YWtlLmxsYi52MS5NZXJnZU9wSAASJQoEZGlmZhgGIAEoCzIVLmhhdGFrZS5sbGIudjEuRGlmZk9wSAASKQoIcGxhdGZvcm0YCiABKAsyFy5oYXRha2UubGxiLnYxLlBsYXRmb3JtQgQKAm9wIsIBCghTb3VyY2VPcBIrCgVpbWFnZRgBIAEoCzIaLmhhdGFrZS5sbGIudjEuSW1hZ2VTb3VyY2VIABIrCgVsb2NhbBgCIAEoCzIaLmhhdGFrZS5sbGIudjEuTG9jYWxTb3VyY2VIABInCgNnaXQYAyABKAsyGC5oYXRha2UubGxiLnYxLkdpdFNvdXJjZUgAEikKBGh0dHAYBCABKAsyGS5oYXRha2UubGxiLnYxLkh0dHBTb3VyY2VIAEIICgZzb3VyY2UiTAoLSW1hZ2VTb3VyY2USCwoDcmVmGAEgASgJEjAKDHJlc29sdmVfbW9kZRgCIAEoDjIaLmhhdGFrZS5sbGIudjEuUmVzb2x2ZU1vZGUiYwoLTG9jYWxTb3VyY2USDAoEbmFtZRgBIAEoCRIYChBpbmNsdWRlX3BhdHRlcm5zGAIgAygJEhgKEGV4Y2x1ZGVfcGF0dGVybnMYAyADKAkSEgoKc2hhcmVkX2tleRgEIAEoCSI+CglHaXRTb3VyY2USDgoGcmVtb3RlGAEgASgJEgsKA3JlZhgCIAEoCRIUCgxrZWVwX2dpdF9kaXIYAyABKAgiWwoKSHR0cFNvdXJjZRILCgN1cmwYASABKAkSEAoIY2hlY2tzdW0YAiABKAkSEAoIZmlsZW5hbWUYAyABKAkSEgoFY2htb2QYBCABKA1IAIgBAUIICgZfY2htb2QieAoGQWNjZXNzEigKCHJlYWRvbmx5GAEgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEigKCHdyaXRhYmxlGAIgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEhAKBm91dHB1dBgDIAEoDUgAQggKBmFjY2VzcyKnAwoGRXhlY09wEgwKBGFyZ3MYASADKAkSKwoDZW52GAIgAygLMh4uaGF0YWtlLmxsYi52MS5FeGVjT3AuRW52RW50cnkSCwoDY3dkGAMgASgJEgwKBHVzZXIYBCABKAkSKwoHbmV0d29yaxgFIAEoDjIaLmhhdGFrZS5sbGIudjEuTmV0d29ya01vZGUSLQoIc2VjdXJpdHkYBiABKA4yGy5oYXRha2UubGxiLnYxLlNlY3VyaXR5TW9kZRIqCgZyb290ZnMYByABKAsyGi5oYXRha2UubGxiLnYxLlJvb3Rmc01vdW50EiQKBm1vdW50cxgIIAMoCzIULmhhdGFrZS5sbGIudjEuTW91bnQSLAoKc2VjcmV0X2VudhgJIAMoCzIYLmhhdGFrZS5sbGIudjEuU2VjcmV0RW52EhAKCGhvc3RuYW1lGAogASgJEi0KC2V4dHJhX2hvc3RzGAsgAygLMhguaGF0YWtlLmxsYi52MS5Ib3N0RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIlCglIb3N0RW50cnkSDAoEaG9zdBgBIAEoCRIKCgJpcBgCIAEoCSJYCgtSb290ZnNNb3VudBIiCgZzb3VyY2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIlCgZhY2Nlc3MYAiABKAsyFS5oYXRha2UubGxiLnYxLkFjY2VzcyL4AQoFTW91bnQSDgoGdGFyZ2V0GAEgASgJEigKBGJpbmQYAiABKAsyGC5oYXRha2UubGxiLnYxLkJpbmRNb3VudEgAEioKBWNhY2hlGAMgASgLMhkuaGF0YWtlLmxsYi52MS5DYWNoZU1vdW50SAASKgoFdG1wZnMYBCABKAsyGS5oYXRha2UubGxiLnYxLlRtcGZzTW91bnRIABIsCgZzZWNyZXQYBSABKAsyGi5oYXRha2UubGxiLnYxLlNlY3JldE1vdW50SAASJgoDc3NoGAYgASgLMhcuaGF0YWtlLmxsYi52MS5Tc2hNb3VudEgAQgcKBW1vdW50ImgKCUJpbmRNb3VudBIiCgZzb3VyY2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIQCghzZWxlY3RvchgCIAEoCRIlCgZhY2Nlc3MYAyABKAsyFS5oYXRha2UubGxiLnYxLkFjY2VzcyJ8CgpDYWNoZU1vdW50EgoKAmlkGAEgASgJEiwKB3NoYXJpbmcYAiABKA4yGy5oYXRha2UubGxiLnYxLkNhY2hlU2hhcmluZxIiCgZzb3VyY2UYAyABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIQCghyZWFkb25seRgEIAEoCCIgCgpUbXBmc01vdW50EhIKCnNpemVfYnl0ZXMYASABKAQiUwoLU2VjcmV0TW91bnQSCgoCaWQYASABKAkSEAoIcmVxdWlyZWQYAiABKAgSDAoEbW9kZRgDIAEoDRILCgN1aWQYBCABKA0SCwoDZ2lkGAUgASgNIlAKCFNzaE1vdW50EgoKAmlkGAEgASgJEhAKCHJlcXVpcmVkGAIgASgIEgwKBG1vZGUYAyABKA0SCwoDdWlkGAQgASgNEgsKA2dpZBgFIAEoDSI3CglTZWNyZXRFbnYSDAoEbmFtZRgBIAEoCRIKCgJpZBgCIAEoCRIQCghyZXF1aXJlZBgDIAEoCCI0CgZGaWxlT3ASKgoHYWN0aW9ucxgBIAMoCzIZLmhhdGFrZS5sbGIudjEuRmlsZUFjdGlvbiIwCghVc2VyU3BlYxIMCgJpZBgBIAEoDUgAEg4KBG5hbWUYAiABKAlIAEIGCgR1c2VyIlYKBUNob3duEiUKBHVzZXIYASABKAsyFy5oYXRha2UubGxiLnYxLlVzZXJTcGVjEiYKBWdyb3VwGAIgASgLMhcuaGF0YWtlLmxsYi52MS5Vc2VyU3BlYyLmAQoKRmlsZUFjdGlvbhIgCgRiYXNlGAEgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSKwoFbWtkaXIYAiABKAsyGi5oYXRha2UubGxiLnYxLk1rZGlyQWN0aW9uSAASLQoGbWtmaWxlGAMgASgLMhsuaGF0YWtlLmxsYi52MS5Na2ZpbGVBY3Rpb25IABIlCgJybRgEIAEoCzIXLmhhdGFrZS5sbGIudjEuUm1BY3Rpb25IABIpCgRjb3B5GAUgASgLMhkuaGF0YWtlLmxsYi52MS5Db3B5QWN0aW9uSABCCAoGYWN0aW9uImQKC01rZGlyQWN0aW9uEgwKBHBhdGgYASABKAkSDAoEbW9kZRgCIAEoDRIUCgxtYWtlX3BhcmVudHMYAyABKAgSIwoFb3duZXIYBCABKAsyFC5oYXRha2UubGxiLnYxLkNob3duIl0KDE1rZmlsZUFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBG1vZGUYAiABKA0SDAoEZGF0YRgDIAEoDBIjCgVvd25lchgEIAEoCzIULmhhdGFrZS5sbGIudjEuQ2hvd24iSQoIUm1BY3Rpb24SDAoEcGF0aBgBIAEoCRIXCg9hbGxvd19ub3RfZm91bmQYAiABKAgSFgoOYWxsb3dfd2lsZGNhcmQYAyABKAgihQMKCkNvcHlBY3Rpb24SIgoGc291cmNlGAEgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSCwoDc3JjGAIgASgJEgwKBGRlc3QYAyABKAkSIwoFb3duZXIYBCABKAsyFC5oYXRha2UubGxiLnYxLkNob3duEhEKBG1vZGUYBSABKA1IAIgBARIXCg9mb2xsb3dfc3ltbGlua3MYBiABKAgSGQoRY29weV9kaXJfY29udGVudHMYByABKAgSHgoWYXR0ZW1wdF91bnBhY2tfYXJjaGl2ZRgIIAEoCBIYChBjcmVhdGVfZGVzdF9wYXRoGAkgASgIEhYKDmFsbG93X3dpbGRjYXJkGAogASgIEhwKFGFsbG93X2VtcHR5X3dpbGRjYXJkGAsgASgIEh8KF2Fsd2F5c19yZXBsYWNlX2V4aXN0aW5nGAwgASgIEhgKEGluY2x1ZGVfcGF0dGVybnMYDSADKAkSGAoQZXhjbHVkZV9wYXR0ZXJucxgOIAMoCUIHCgVfbW9kZSItCgdNZXJnZU9wEiIKBmlucHV0cxgBIAMoCzISLmhhdGFrZS5sbGIudjEuUmVmIk4KBkRpZmZPcBIhCgVsb3dlchgBIAEoCzISLmhhdGFrZS5sbGIudjEuUmVmEiEKBXVwcGVyGAIgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYi/wEKCk9wTWV0YWRhdGESFAoMaWdub3JlX2NhY2hlGAEgASgIEj8KC2Rlc2NyaXB0aW9uGAIgAygLMiouaGF0YWtlLmxsYi52MS5PcE1ldGFkYXRhLkRlc2NyaXB0aW9uRW50cnkSNAoOcHJvZ3Jlc3NfZ3JvdXAYAyABKAsyHC5oYXRha2UubGxiLnYxLlByb2dyZXNzR3JvdXASMAoJbG9jYXRpb25zGAQgAygLMh0uaGF0YWtlLmxsYi52MS5Tb3VyY2VMb2NhdGlvbhoyChBEZXNjcmlwdGlvbkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTAoOU291cmNlTG9jYXRpb24SDgoGc291cmNlGAEgASgNEioKBnJhbmdlcxgCIAMoCzIaLmhhdGFrZS5sbGIudjEuU291cmNlUmFuZ2UiZwoLU291cmNlUmFuZ2USLAoFc3RhcnQYASABKAsyHS5oYXRha2UubGxiLnYxLlNvdXJjZVBvc2l0aW9uEioKA2VuZBgCIAEoCzIdLmhhdGFrZS5sbGIudjEuU291cmNlUG9zaXRpb24iMQoOU291cmNlUG9zaXRpb24SDAoEbGluZRgBIAEoDRIRCgljaGFyYWN0ZXIYAiABKA0iNwoNUHJvZ3Jlc3NHcm91cBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHdlYWsYAyABKAgqVgoLUmVzb2x2ZU1vZGUSGAoUUkVTT0xWRV9NT0RFX0RFRkFVTFQQABIVChFSRVNPTFZFX01PREVfUFVMTBABEhYKElJFU09MVkVfTU9ERV9MT0NBTBACKlUKC05ldHdvcmtNb2RlEhgKFE5FVFdPUktfTU9ERV9ERUZBVUxUEAASFQoRTkVUV09SS19NT0RFX05PTkUQARIVChFORVRXT1JLX01PREVfSE9TVBACKkUKDFNlY3VyaXR5TW9kZRIZChVTRUNVUklUWV9NT0RFX1NBTkRCT1gQABIaChZTRUNVUklUWV9NT0RFX0lOU0VDVVJFEAEqXQoMQ2FjaGVTaGFyaW5nEhgKFENBQ0hFX1NIQVJJTkdfU0hBUkVEEAASGQoVQ0FDSEVfU0hBUklOR19QUklWQVRFEAESGAoUQ0FDSEVfU0hBUklOR19MT0NLRUQQAmIGcHJvdG8z");
 
 /**
  * A whole graph: what `marshal` produces and `unmarshal` reads.
@@ -57,6 +57,13 @@ export type Definition = Message<"hatake.llb.v1.Definition"> & {
    * @generated from field: hatake.llb.v1.OutputRef root = 4;
    */
   root?: OutputRef | undefined;
+
+  /**
+   * The files ops were compiled from (Dockerfiles), for error messages; OpMetadata.locations point here.
+   *
+   * @generated from field: repeated hatake.llb.v1.SourceFile sources = 5;
+   */
+  sources: SourceFile[];
 };
 
 /**
@@ -65,6 +72,35 @@ export type Definition = Message<"hatake.llb.v1.Definition"> & {
  */
 export const DefinitionSchema: GenMessage<Definition> = /*@__PURE__*/
   messageDesc(file_llb, 0);
+
+/**
+ * @generated from message hatake.llb.v1.SourceFile
+ */
+export type SourceFile = Message<"hatake.llb.v1.SourceFile"> & {
+  /**
+   * @generated from field: string filename = 1;
+   */
+  filename: string;
+
+  /**
+   * `Dockerfile`, …: how a tool should highlight `data`.
+   *
+   * @generated from field: string language = 2;
+   */
+  language: string;
+
+  /**
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message hatake.llb.v1.SourceFile.
+ * Use `create(SourceFileSchema)` to create a new message.
+ */
+export const SourceFileSchema: GenMessage<SourceFile> = /*@__PURE__*/
+  messageDesc(file_llb, 1);
 
 /**
  * @generated from message hatake.llb.v1.VertexMetadata
@@ -86,7 +122,7 @@ export type VertexMetadata = Message<"hatake.llb.v1.VertexMetadata"> & {
  * Use `create(VertexMetadataSchema)` to create a new message.
  */
 export const VertexMetadataSchema: GenMessage<VertexMetadata> = /*@__PURE__*/
-  messageDesc(file_llb, 1);
+  messageDesc(file_llb, 2);
 
 /**
  * One output of one op, named by the op's digest.
@@ -110,7 +146,7 @@ export type OutputRef = Message<"hatake.llb.v1.OutputRef"> & {
  * Use `create(OutputRefSchema)` to create a new message.
  */
 export const OutputRefSchema: GenMessage<OutputRef> = /*@__PURE__*/
-  messageDesc(file_llb, 2);
+  messageDesc(file_llb, 3);
 
 /**
  * @generated from message hatake.llb.v1.Empty
@@ -123,7 +159,7 @@ export type Empty = Message<"hatake.llb.v1.Empty"> & {
  * Use `create(EmptySchema)` to create a new message.
  */
 export const EmptySchema: GenMessage<Empty> = /*@__PURE__*/
-  messageDesc(file_llb, 3);
+  messageDesc(file_llb, 4);
 
 /**
  * Where something reads a filesystem from, inside one Op.
@@ -164,7 +200,7 @@ export type Ref = Message<"hatake.llb.v1.Ref"> & {
  * Use `create(RefSchema)` to create a new message.
  */
 export const RefSchema: GenMessage<Ref> = /*@__PURE__*/
-  messageDesc(file_llb, 4);
+  messageDesc(file_llb, 5);
 
 /**
  * @generated from message hatake.llb.v1.Platform
@@ -191,7 +227,7 @@ export type Platform = Message<"hatake.llb.v1.Platform"> & {
  * Use `create(PlatformSchema)` to create a new message.
  */
 export const PlatformSchema: GenMessage<Platform> = /*@__PURE__*/
-  messageDesc(file_llb, 5);
+  messageDesc(file_llb, 6);
 
 /**
  * @generated from message hatake.llb.v1.Op
@@ -248,7 +284,7 @@ export type Op = Message<"hatake.llb.v1.Op"> & {
  * Use `create(OpSchema)` to create a new message.
  */
 export const OpSchema: GenMessage<Op> = /*@__PURE__*/
-  messageDesc(file_llb, 6);
+  messageDesc(file_llb, 7);
 
 /**
  * @generated from message hatake.llb.v1.SourceOp
@@ -289,7 +325,7 @@ export type SourceOp = Message<"hatake.llb.v1.SourceOp"> & {
  * Use `create(SourceOpSchema)` to create a new message.
  */
 export const SourceOpSchema: GenMessage<SourceOp> = /*@__PURE__*/
-  messageDesc(file_llb, 7);
+  messageDesc(file_llb, 8);
 
 /**
  * @generated from message hatake.llb.v1.ImageSource
@@ -311,7 +347,7 @@ export type ImageSource = Message<"hatake.llb.v1.ImageSource"> & {
  * Use `create(ImageSourceSchema)` to create a new message.
  */
 export const ImageSourceSchema: GenMessage<ImageSource> = /*@__PURE__*/
-  messageDesc(file_llb, 8);
+  messageDesc(file_llb, 9);
 
 /**
  * @generated from message hatake.llb.v1.LocalSource
@@ -343,7 +379,7 @@ export type LocalSource = Message<"hatake.llb.v1.LocalSource"> & {
  * Use `create(LocalSourceSchema)` to create a new message.
  */
 export const LocalSourceSchema: GenMessage<LocalSource> = /*@__PURE__*/
-  messageDesc(file_llb, 9);
+  messageDesc(file_llb, 10);
 
 /**
  * @generated from message hatake.llb.v1.GitSource
@@ -370,7 +406,7 @@ export type GitSource = Message<"hatake.llb.v1.GitSource"> & {
  * Use `create(GitSourceSchema)` to create a new message.
  */
 export const GitSourceSchema: GenMessage<GitSource> = /*@__PURE__*/
-  messageDesc(file_llb, 10);
+  messageDesc(file_llb, 11);
 
 /**
  * @generated from message hatake.llb.v1.HttpSource
@@ -404,7 +440,7 @@ export type HttpSource = Message<"hatake.llb.v1.HttpSource"> & {
  * Use `create(HttpSourceSchema)` to create a new message.
  */
 export const HttpSourceSchema: GenMessage<HttpSource> = /*@__PURE__*/
-  messageDesc(file_llb, 11);
+  messageDesc(file_llb, 12);
 
 /**
  * Whether a mount is writable and whether its final contents are an output of the exec.
@@ -441,7 +477,7 @@ export type Access = Message<"hatake.llb.v1.Access"> & {
  * Use `create(AccessSchema)` to create a new message.
  */
 export const AccessSchema: GenMessage<Access> = /*@__PURE__*/
-  messageDesc(file_llb, 12);
+  messageDesc(file_llb, 13);
 
 /**
  * @generated from message hatake.llb.v1.ExecOp
@@ -508,7 +544,7 @@ export type ExecOp = Message<"hatake.llb.v1.ExecOp"> & {
  * Use `create(ExecOpSchema)` to create a new message.
  */
 export const ExecOpSchema: GenMessage<ExecOp> = /*@__PURE__*/
-  messageDesc(file_llb, 13);
+  messageDesc(file_llb, 14);
 
 /**
  * @generated from message hatake.llb.v1.HostEntry
@@ -530,7 +566,7 @@ export type HostEntry = Message<"hatake.llb.v1.HostEntry"> & {
  * Use `create(HostEntrySchema)` to create a new message.
  */
 export const HostEntrySchema: GenMessage<HostEntry> = /*@__PURE__*/
-  messageDesc(file_llb, 14);
+  messageDesc(file_llb, 15);
 
 /**
  * @generated from message hatake.llb.v1.RootfsMount
@@ -552,7 +588,7 @@ export type RootfsMount = Message<"hatake.llb.v1.RootfsMount"> & {
  * Use `create(RootfsMountSchema)` to create a new message.
  */
 export const RootfsMountSchema: GenMessage<RootfsMount> = /*@__PURE__*/
-  messageDesc(file_llb, 15);
+  messageDesc(file_llb, 16);
 
 /**
  * @generated from message hatake.llb.v1.Mount
@@ -604,7 +640,7 @@ export type Mount = Message<"hatake.llb.v1.Mount"> & {
  * Use `create(MountSchema)` to create a new message.
  */
 export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
-  messageDesc(file_llb, 16);
+  messageDesc(file_llb, 17);
 
 /**
  * @generated from message hatake.llb.v1.BindMount
@@ -631,7 +667,7 @@ export type BindMount = Message<"hatake.llb.v1.BindMount"> & {
  * Use `create(BindMountSchema)` to create a new message.
  */
 export const BindMountSchema: GenMessage<BindMount> = /*@__PURE__*/
-  messageDesc(file_llb, 17);
+  messageDesc(file_llb, 18);
 
 /**
  * @generated from message hatake.llb.v1.CacheMount
@@ -663,7 +699,7 @@ export type CacheMount = Message<"hatake.llb.v1.CacheMount"> & {
  * Use `create(CacheMountSchema)` to create a new message.
  */
 export const CacheMountSchema: GenMessage<CacheMount> = /*@__PURE__*/
-  messageDesc(file_llb, 18);
+  messageDesc(file_llb, 19);
 
 /**
  * @generated from message hatake.llb.v1.TmpfsMount
@@ -680,7 +716,7 @@ export type TmpfsMount = Message<"hatake.llb.v1.TmpfsMount"> & {
  * Use `create(TmpfsMountSchema)` to create a new message.
  */
 export const TmpfsMountSchema: GenMessage<TmpfsMount> = /*@__PURE__*/
-  messageDesc(file_llb, 19);
+  messageDesc(file_llb, 20);
 
 /**
  * @generated from message hatake.llb.v1.SecretMount
@@ -717,7 +753,7 @@ export type SecretMount = Message<"hatake.llb.v1.SecretMount"> & {
  * Use `create(SecretMountSchema)` to create a new message.
  */
 export const SecretMountSchema: GenMessage<SecretMount> = /*@__PURE__*/
-  messageDesc(file_llb, 20);
+  messageDesc(file_llb, 21);
 
 /**
  * @generated from message hatake.llb.v1.SshMount
@@ -754,7 +790,7 @@ export type SshMount = Message<"hatake.llb.v1.SshMount"> & {
  * Use `create(SshMountSchema)` to create a new message.
  */
 export const SshMountSchema: GenMessage<SshMount> = /*@__PURE__*/
-  messageDesc(file_llb, 21);
+  messageDesc(file_llb, 22);
 
 /**
  * @generated from message hatake.llb.v1.SecretEnv
@@ -781,7 +817,7 @@ export type SecretEnv = Message<"hatake.llb.v1.SecretEnv"> & {
  * Use `create(SecretEnvSchema)` to create a new message.
  */
 export const SecretEnvSchema: GenMessage<SecretEnv> = /*@__PURE__*/
-  messageDesc(file_llb, 22);
+  messageDesc(file_llb, 23);
 
 /**
  * @generated from message hatake.llb.v1.FileOp
@@ -798,7 +834,7 @@ export type FileOp = Message<"hatake.llb.v1.FileOp"> & {
  * Use `create(FileOpSchema)` to create a new message.
  */
 export const FileOpSchema: GenMessage<FileOp> = /*@__PURE__*/
-  messageDesc(file_llb, 23);
+  messageDesc(file_llb, 24);
 
 /**
  * @generated from message hatake.llb.v1.UserSpec
@@ -827,7 +863,7 @@ export type UserSpec = Message<"hatake.llb.v1.UserSpec"> & {
  * Use `create(UserSpecSchema)` to create a new message.
  */
 export const UserSpecSchema: GenMessage<UserSpec> = /*@__PURE__*/
-  messageDesc(file_llb, 24);
+  messageDesc(file_llb, 25);
 
 /**
  * @generated from message hatake.llb.v1.Chown
@@ -849,7 +885,7 @@ export type Chown = Message<"hatake.llb.v1.Chown"> & {
  * Use `create(ChownSchema)` to create a new message.
  */
 export const ChownSchema: GenMessage<Chown> = /*@__PURE__*/
-  messageDesc(file_llb, 25);
+  messageDesc(file_llb, 26);
 
 /**
  * @generated from message hatake.llb.v1.FileAction
@@ -897,7 +933,7 @@ export type FileAction = Message<"hatake.llb.v1.FileAction"> & {
  * Use `create(FileActionSchema)` to create a new message.
  */
 export const FileActionSchema: GenMessage<FileAction> = /*@__PURE__*/
-  messageDesc(file_llb, 26);
+  messageDesc(file_llb, 27);
 
 /**
  * @generated from message hatake.llb.v1.MkdirAction
@@ -929,7 +965,7 @@ export type MkdirAction = Message<"hatake.llb.v1.MkdirAction"> & {
  * Use `create(MkdirActionSchema)` to create a new message.
  */
 export const MkdirActionSchema: GenMessage<MkdirAction> = /*@__PURE__*/
-  messageDesc(file_llb, 27);
+  messageDesc(file_llb, 28);
 
 /**
  * @generated from message hatake.llb.v1.MkfileAction
@@ -961,7 +997,7 @@ export type MkfileAction = Message<"hatake.llb.v1.MkfileAction"> & {
  * Use `create(MkfileActionSchema)` to create a new message.
  */
 export const MkfileActionSchema: GenMessage<MkfileAction> = /*@__PURE__*/
-  messageDesc(file_llb, 28);
+  messageDesc(file_llb, 29);
 
 /**
  * @generated from message hatake.llb.v1.RmAction
@@ -988,7 +1024,7 @@ export type RmAction = Message<"hatake.llb.v1.RmAction"> & {
  * Use `create(RmActionSchema)` to create a new message.
  */
 export const RmActionSchema: GenMessage<RmAction> = /*@__PURE__*/
-  messageDesc(file_llb, 29);
+  messageDesc(file_llb, 30);
 
 /**
  * @generated from message hatake.llb.v1.CopyAction
@@ -1070,7 +1106,7 @@ export type CopyAction = Message<"hatake.llb.v1.CopyAction"> & {
  * Use `create(CopyActionSchema)` to create a new message.
  */
 export const CopyActionSchema: GenMessage<CopyAction> = /*@__PURE__*/
-  messageDesc(file_llb, 30);
+  messageDesc(file_llb, 31);
 
 /**
  * Every listed filesystem, in order, each layered on top of the previous ones. Positions, not the
@@ -1090,7 +1126,7 @@ export type MergeOp = Message<"hatake.llb.v1.MergeOp"> & {
  * Use `create(MergeOpSchema)` to create a new message.
  */
 export const MergeOpSchema: GenMessage<MergeOp> = /*@__PURE__*/
-  messageDesc(file_llb, 31);
+  messageDesc(file_llb, 32);
 
 /**
  * @generated from message hatake.llb.v1.DiffOp
@@ -1112,7 +1148,7 @@ export type DiffOp = Message<"hatake.llb.v1.DiffOp"> & {
  * Use `create(DiffOpSchema)` to create a new message.
  */
 export const DiffOpSchema: GenMessage<DiffOp> = /*@__PURE__*/
-  messageDesc(file_llb, 32);
+  messageDesc(file_llb, 33);
 
 /**
  * @generated from message hatake.llb.v1.OpMetadata
@@ -1132,6 +1168,11 @@ export type OpMetadata = Message<"hatake.llb.v1.OpMetadata"> & {
    * @generated from field: hatake.llb.v1.ProgressGroup progress_group = 3;
    */
   progressGroup?: ProgressGroup | undefined;
+
+  /**
+   * @generated from field: repeated hatake.llb.v1.SourceLocation locations = 4;
+   */
+  locations: SourceLocation[];
 };
 
 /**
@@ -1139,7 +1180,77 @@ export type OpMetadata = Message<"hatake.llb.v1.OpMetadata"> & {
  * Use `create(OpMetadataSchema)` to create a new message.
  */
 export const OpMetadataSchema: GenMessage<OpMetadata> = /*@__PURE__*/
-  messageDesc(file_llb, 33);
+  messageDesc(file_llb, 34);
+
+/**
+ * Where in Definition.sources[source] an op came from.
+ *
+ * @generated from message hatake.llb.v1.SourceLocation
+ */
+export type SourceLocation = Message<"hatake.llb.v1.SourceLocation"> & {
+  /**
+   * @generated from field: uint32 source = 1;
+   */
+  source: number;
+
+  /**
+   * @generated from field: repeated hatake.llb.v1.SourceRange ranges = 2;
+   */
+  ranges: SourceRange[];
+};
+
+/**
+ * Describes the message hatake.llb.v1.SourceLocation.
+ * Use `create(SourceLocationSchema)` to create a new message.
+ */
+export const SourceLocationSchema: GenMessage<SourceLocation> = /*@__PURE__*/
+  messageDesc(file_llb, 35);
+
+/**
+ * @generated from message hatake.llb.v1.SourceRange
+ */
+export type SourceRange = Message<"hatake.llb.v1.SourceRange"> & {
+  /**
+   * @generated from field: hatake.llb.v1.SourcePosition start = 1;
+   */
+  start?: SourcePosition | undefined;
+
+  /**
+   * @generated from field: hatake.llb.v1.SourcePosition end = 2;
+   */
+  end?: SourcePosition | undefined;
+};
+
+/**
+ * Describes the message hatake.llb.v1.SourceRange.
+ * Use `create(SourceRangeSchema)` to create a new message.
+ */
+export const SourceRangeSchema: GenMessage<SourceRange> = /*@__PURE__*/
+  messageDesc(file_llb, 36);
+
+/**
+ * Line is 1-based, character 0-based (as BuildKit's parser and source maps count).
+ *
+ * @generated from message hatake.llb.v1.SourcePosition
+ */
+export type SourcePosition = Message<"hatake.llb.v1.SourcePosition"> & {
+  /**
+   * @generated from field: uint32 line = 1;
+   */
+  line: number;
+
+  /**
+   * @generated from field: uint32 character = 2;
+   */
+  character: number;
+};
+
+/**
+ * Describes the message hatake.llb.v1.SourcePosition.
+ * Use `create(SourcePositionSchema)` to create a new message.
+ */
+export const SourcePositionSchema: GenMessage<SourcePosition> = /*@__PURE__*/
+  messageDesc(file_llb, 37);
 
 /**
  * @generated from message hatake.llb.v1.ProgressGroup
@@ -1166,7 +1277,7 @@ export type ProgressGroup = Message<"hatake.llb.v1.ProgressGroup"> & {
  * Use `create(ProgressGroupSchema)` to create a new message.
  */
 export const ProgressGroupSchema: GenMessage<ProgressGroup> = /*@__PURE__*/
-  messageDesc(file_llb, 34);
+  messageDesc(file_llb, 38);
 
 /**
  * @generated from enum hatake.llb.v1.ResolveMode
