@@ -105,10 +105,11 @@ describe("comments and blank lines", () => {
   });
 
   it("records comments before an instruction (BuildKit PrevComment)", () => {
-    const r = parsed("# syntax=x\n# build stage\nFROM a\nRUN b");
-    expect(r.instructions[0]?.comments).toEqual(["syntax=x", "build stage"]);
+    const r = parsed("# syntax=x\n# build stage\nFROM a\nRUN b\n# dropped\n#\n# kept\n  # indented\nRUN c");
+    expect(r.instructions[0]?.comments).toEqual(["build stage"]);
     expect(r.instructions[1]?.comments).toEqual([]);
-    expect(r.comments.map((c) => c.text)).toEqual(["syntax=x", "build stage"]);
+    expect(r.instructions[2]?.comments).toEqual(["kept", "# indented"]);
+    expect(r.comments.map((c) => c.text)).toEqual(["syntax=x", "build stage", "dropped", "", "kept", "indented"]);
   });
 
   it("rejects a file without instructions (HTK-DOCKERFILE-0001)", () => {

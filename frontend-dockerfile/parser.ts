@@ -120,7 +120,8 @@ class DockerfileParser {
       const lead = skipGoSpace(content);
       const isComment = content.charCodeAt(lead) === 0x23;
       if (isComment) this.recordComment(pl, lead, content);
-      if (!this.directivesDone) this.directive(pl, content.slice(lead), pl.start + lead);
+      // A directive is not a comment of the instruction that follows (BuildKit strips it from PrevComment).
+      if (!this.directivesDone && this.directive(pl, content.slice(lead), pl.start + lead)) this.pendingComments.pop();
       i++;
       const bodyStart = pl.start + lead;
       // A comment line contributes nothing (BuildKit trimComments), even if it ends in the escape character.
@@ -166,16 +167,20 @@ class DockerfileParser {
 
   private recordComment(pl: PhysicalLine, lead: number, content: string): void {
     const [a, b] = trimSpaceBounds(content, lead + 1);
-    const commentText = content.slice(a, b);
-    this.pendingComments.push(commentText);
-    this.comments.push({ kind: "comment", text: commentText, range: this.source.rangeOf(pl.start + lead, pl.contentEnd) });
+    this.comments.push({ kind: "comment", text: content.slice(a, b), range: this.source.rangeOf(pl.start + lead, pl.contentEnd) });
+    // PrevComment as BuildKit builds it: the line minus its first character, trimmed (so an indented
+    // comment keeps its "#"); a bare "#" line starts the list afresh.
+    const [pa, pb] = trimSpaceBounds(content, Math.min(1, content.length));
+    if (pa === pb) this.pendingComments = [];
+    else this.pendingComments.push(content.slice(pa, pb));
   }
 
-  private directive(pl: PhysicalLine, token: string, tokenStart: number): void {
+  /** True when the line is a parser directive. */
+  private directive(pl: PhysicalLine, token: string, tokenStart: number): boolean {
     const m = matchDirective(token);
     if (m === undefined || !(DIRECTIVE_NAMES as readonly string[]).includes(m.name)) {
       this.directivesDone = true;
-      return;
+      return false;
     }
     const range = this.source.rangeOf(tokenStart, pl.contentEnd);
     if (this.seenDirectives.has(m.name)) {
@@ -197,6 +202,7 @@ class DockerfileParser {
       this.escape = m.value;
     }
     this.directives.push({ kind: "directive", name: m.name as DirectiveName, value: m.value, range });
+    return true;
   }
 
   /**

@@ -170,7 +170,10 @@ interface InstructionCommon {
   readonly original: string;
   /** The source text of the instruction's lines (start through last continuation line, heredoc bodies excluded). */
   readonly text: string;
-  /** BuildKit's `PrevComment`: the comment lines right before the instruction, `#` and blanks trimmed. */
+  /**
+   * BuildKit's `PrevComment`: the comment lines right before the instruction (directives excluded, a bare
+   * `#` line restarts the list), each line minus its first character and trimmed.
+   */
   readonly comments: readonly string[];
   /** From the keyword through the last continuation line (or heredoc terminator). */
   readonly range: Range;
