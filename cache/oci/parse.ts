@@ -100,10 +100,15 @@ function digestOf(v: Json, where: string): Digest {
   return v;
 }
 
-/** The JSON of `bytes`, or a ParseResult error; BOMs and invalid UTF-8 are refused as Go's decoder does. */
+/** The JSON of `bytes`, or a ParseResult error; invalid UTF-8 is refused. */
 export function parseJson(bytes: Uint8Array | string): ParseResult<unknown> {
   return guard(() => {
-    const text = typeof bytes === "string" ? bytes : new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    let text: string;
+    try {
+      text = typeof bytes === "string" ? bytes : new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return fail("not valid UTF-8");
+    }
     try {
       return JSON.parse(text) as unknown;
     } catch (err) {
