@@ -133,6 +133,13 @@ describe("continuation lines", () => {
     expect(dump("ENV F hello\\\n \\\nworld")).toBe('(env "F" "hello world")');
   });
 
+  it("parses a lone escape character at the end as an empty instruction, as BuildKit does", () => {
+    const r = parsed("FROM a\n  \\");
+    expect(r.instructions[1]?.keyword).toBe("");
+    expect(r.instructions[1]?.range.start).toEqual({ line: 2, column: 3 });
+    expect(dumpDockerfile(r)).toBe('(from "a")\n()');
+  });
+
   it("ends the instruction at the end of the file", () => {
     expect(dump("FROM a\nRUN something \\")).toBe('(from "a")\n(run "something")');
   });

@@ -129,7 +129,7 @@ class DockerfileParser {
       const first = this.continuation(bodyStart, bodyEnd);
       if (!first.continues && first.end === bodyStart) continue;
 
-      const logical = new LogicalLine(this.source);
+      const logical = new LogicalLine(this.source, bodyStart);
       logical.append(bodyStart, first.end);
       let continues = first.continues;
       let emptyLine: number | undefined;

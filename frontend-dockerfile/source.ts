@@ -125,7 +125,11 @@ export class LogicalLine {
   private readonly pieces: { logicalStart: number; sourceStart: number; length: number }[] = [];
   private joined = "";
 
-  constructor(private readonly source: SourceFile) {}
+  /** `origin`: where the line starts in the source, used while no piece has been appended. */
+  constructor(
+    private readonly source: SourceFile,
+    private readonly origin: number,
+  ) {}
 
   append(sourceStart: number, sourceEnd: number): void {
     if (sourceEnd <= sourceStart) return;
@@ -140,7 +144,7 @@ export class LogicalLine {
   /** The source offset of a logical offset (`text.length` maps to just after the last piece). */
   sourceOffset(offset: number): number {
     const pieces = this.pieces;
-    if (pieces.length === 0) return 0;
+    if (pieces.length === 0) return this.origin;
     let lo = 0;
     let hi = pieces.length - 1;
     while (lo < hi) {

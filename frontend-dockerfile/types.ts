@@ -206,7 +206,7 @@ export interface Directive {
   readonly range: Range;
 }
 
-/** A comment line (directives included, as BuildKit counts them for `PrevComment`). */
+/** A comment line outside a continuation (parser directive lines included). */
 export interface Comment {
   readonly kind: "comment";
   /** The text after `#`, blanks trimmed. */
