@@ -333,7 +333,15 @@ export function http(url: string, opts: HttpOptions = {}): State {
 /** A mount for {@link RunOptions.mounts}; make them with {@link bind}, {@link cache}, {@link tmpfs}, {@link secret}, {@link ssh}. */
 export type MountSpec =
   | { readonly kind: "bind"; readonly target: string; readonly from: State; readonly selector: string; readonly access: "readonly" | "writable" | "output" }
-  | { readonly kind: "cache"; readonly target: string; readonly id: string; readonly sharing: CacheSharing; readonly from: State; readonly readonly: boolean }
+  | {
+      readonly kind: "cache";
+      readonly target: string;
+      readonly id: string;
+      readonly sharing: CacheSharing;
+      readonly from: State;
+      readonly selector: string;
+      readonly readonly: boolean;
+    }
   | { readonly kind: "tmpfs"; readonly target: string; readonly sizeBytes: number }
   | { readonly kind: "secret"; readonly target: string; readonly id: string; readonly required: boolean; readonly mode: number; readonly uid: number; readonly gid: number }
   | { readonly kind: "secret-env"; readonly name: string; readonly id: string; readonly required: boolean }
@@ -353,12 +361,24 @@ export function bind(
   return { kind: "bind", target, from, selector: normalizeSelector(opts.selector ?? "/"), access };
 }
 
-/** A cache mount; `id` defaults to the target (as RUN --mount=type=cache does). */
+/**
+ * A cache mount; `id` defaults to the target (as RUN --mount=type=cache does). A new cache starts as
+ * `selector` inside `from` (scratch by default): that is also how a frontend gives a cache its
+ * uid/gid/mode, by starting it from a directory made with those.
+ */
 export function cache(
   target: string,
-  opts: { readonly id?: string; readonly sharing?: CacheSharing; readonly from?: State; readonly readonly?: boolean } = {},
+  opts: { readonly id?: string; readonly sharing?: CacheSharing; readonly from?: State; readonly selector?: string; readonly readonly?: boolean } = {},
 ): MountSpec {
-  return { kind: "cache", target, id: opts.id ?? target, sharing: opts.sharing ?? "shared", from: opts.from ?? scratch(), readonly: opts.readonly ?? false };
+  return {
+    kind: "cache",
+    target,
+    id: opts.id ?? target,
+    sharing: opts.sharing ?? "shared",
+    from: opts.from ?? scratch(),
+    selector: normalizeSelector(opts.selector ?? "/"),
+    readonly: opts.readonly ?? false,
+  };
 }
 
 export function tmpfs(target: string, opts: { readonly sizeBytes?: number } = {}): MountSpec {
@@ -526,7 +546,7 @@ function toMount(m: Exclude<MountSpec, { kind: "secret-env" }>, outputs: (Output
       };
     case "cache":
       outputs.push(State.output(m.from));
-      return { kind: "cache", target, id: m.id, sharing: m.sharing, source: m.from.ref(), readonly: m.readonly };
+      return { kind: "cache", target, id: m.id, sharing: m.sharing, source: m.from.ref(), selector: m.selector, readonly: m.readonly };
     case "tmpfs":
       return { kind: "tmpfs", target, sizeBytes: m.sizeBytes };
     case "secret":

@@ -19,7 +19,7 @@ export const fullExec: ExecOp = {
   mounts: [
     { kind: "bind", target: "/ctx", source: out(D2), selector: "/sub", access: { kind: "readonly" } },
     { kind: "bind", target: "/out", source: { kind: "scratch" }, selector: "/", access: { kind: "output", index: 1 } },
-    { kind: "cache", target: "/root/.cache", id: "go", sharing: "locked", source: out(D2, 0), readonly: false },
+    { kind: "cache", target: "/root/.cache", id: "go", sharing: "locked", source: out(D2, 0), selector: "/cache", readonly: false },
     { kind: "secret", target: "/run/secrets/tok", id: "tok", required: true, mode: 0o400, uid: 0, gid: 0 },
     { kind: "ssh", target: "/run/ssh", id: "default", required: false, mode: 0o600, uid: 1, gid: 2 },
     { kind: "tmpfs", target: "/tmp", sizeBytes: 64 * 1024 * 1024 },

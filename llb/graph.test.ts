@@ -31,7 +31,7 @@ describe("graph facts", () => {
     ["an empty env name", { ...fullExec, env: { "": "x" } }],
     ["a relative mount target", { ...fullExec, mounts: [{ kind: "tmpfs", target: "tmp", sizeBytes: 0 }] }],
     ["two outputs with one index", { ...fullExec, mounts: fullExec.mounts.map((m) => (m.kind === "bind" && m.target === "/out" ? { ...m, access: { kind: "output", index: 0 } } : m)) } satisfies ExecOp],
-    ["an empty cache id", { ...fullExec, mounts: [{ kind: "cache", target: "/c", id: "", sharing: "shared", source: { kind: "scratch" }, readonly: false }] }],
+    ["an empty cache id", { ...fullExec, mounts: [{ kind: "cache", target: "/c", id: "", sharing: "shared", source: { kind: "scratch" }, selector: "/", readonly: false }] }],
     ["a negative mode", { ...fullExec, mounts: [{ kind: "secret", target: "/s", id: "s", required: false, mode: -1, uid: 0, gid: 0 }] }],
     ["a file op without actions", { kind: "file", actions: [] }],
     ["an action reading a later action", { kind: "file", actions: [{ kind: "mkdir", base: { kind: "action", index: 0 }, path: "/a", mode: 0o755, makeParents: false }] } satisfies FileOp],

@@ -141,7 +141,7 @@ function mountToProto(m: ExecMount, ref: (r: FileInput) => RefInit): MessageInit
         target: m.target,
         mount: {
           case: "cache",
-          value: { id: m.id, sharing: SHARING_TO_PB[m.sharing], source: ref(m.source), readonly: m.readonly },
+          value: { id: m.id, sharing: SHARING_TO_PB[m.sharing], source: ref(m.source), readonly: m.readonly, selector: m.selector },
         },
       };
     case "tmpfs":
@@ -422,6 +422,7 @@ function mountFromProto(m: pb.Mount, stateRef: (r: pb.Ref | undefined, where: st
         id: v.value.id,
         sharing: fromEnum(SHARING_FROM_PB, v.value.sharing, "cache sharing mode"),
         source: stateRef(v.value.source, where),
+        selector: v.value.selector,
         readonly: v.value.readonly,
       };
     case "tmpfs": {

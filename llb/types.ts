@@ -190,8 +190,13 @@ export interface CacheMount {
   readonly target: string;
   readonly id: string;
   readonly sharing: CacheSharing;
-  /** What a new, empty cache starts with (RUN --mount=type=cache,from=…); scratch by default. */
+  /**
+   * What a new, empty cache starts with: scratch by default; `from=` and `source=` of RUN
+   * --mount=type=cache, or a directory the frontend made with the cache's uid/gid/mode.
+   */
   readonly source: StateRef;
+  /** The path inside `source` to start from; `/` for all of it. */
+  readonly selector: string;
   readonly readonly: boolean;
 }
 
