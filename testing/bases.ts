@@ -12,7 +12,7 @@ import {
   writeOciLayout,
   type Digest,
 } from "./oci/index.ts";
-import { fixtureCacheDir } from "./paths.ts";
+import { fixtureCacheDir, testLogDir } from "./paths.ts";
 import { describeExit, run } from "./process.ts";
 import { skopeoCopy } from "./skopeo.ts";
 import { PROGRAMS, requireProgram } from "./system.ts";
@@ -113,7 +113,7 @@ export async function ensureDebianBookworm(options: BaseOptions & { readonly mir
   requireProgram(PROGRAMS.debootstrap);
   const mirror = options.mirror ?? DEFAULT_MIRROR;
   const sig = options.signal ? { signal: options.signal } : {};
-  const logDir = join(cacheDir, "..", "logs");
+  const logDir = testLogDir();
   await mkdir(logDir, { recursive: true });
   const logFile = join(logDir, "debootstrap-bookworm.log");
   await publishCacheEntry(dir, async (staging) => {

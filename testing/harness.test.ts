@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { isHtkError } from "../base/errors/index.ts";
 import { busyboxRootfsEntries } from "./busybox-image.ts";
 import { writeLayer } from "./oci/index.ts";
@@ -127,6 +127,15 @@ describe("processes", () => {
 });
 
 describe("temporary folders", () => {
+  let fromHook = "";
+  beforeAll(async () => {
+    // Outside a test: kept until the file ends.
+    fromHook = await tempDir("hook");
+  });
+  it("tempDir in a hook lives for the whole file", () => {
+    expect(existsSync(fromHook)).toBe(true);
+  });
+
   let kept = "";
   it("tempDir makes a folder …", async () => {
     kept = await tempDir("check");

@@ -8,3 +8,8 @@ export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 export function fixtureCacheDir(): string {
   return process.env["HATAKE_FIXTURE_CACHE"] ?? join(REPO_ROOT, ".cache", "fixtures");
 }
+
+/** Logs worth keeping after a failure (a registry that did not start, debootstrap). Gitignored. */
+export function testLogDir(): string {
+  return process.env["HATAKE_TEST_LOGS"] ?? join(REPO_ROOT, ".cache", "logs");
+}

@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isHtkError } from "../base/errors/index.ts";
-import { fixtureCacheDir } from "./paths.ts";
+import { testLogDir } from "./paths.ts";
 import { freePort, runChecked, startService } from "./process.ts";
 import { PROGRAMS, requireProgram } from "./system.ts";
 import { makeTempDir, removeTree } from "./temp.ts";
@@ -86,7 +86,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     }
     // The log lives outside the temp folder so it survives a failed start (the error names it);
     // a registry that started and stopped cleanly removes it.
-    const logDir = join(fixtureCacheDir(), "..", "logs");
+    const logDir = testLogDir();
     await mkdir(logDir, { recursive: true });
     const logFile = join(logDir, `${name}-${process.pid}-${Date.now()}.log`);
     for (let attempt = 1; ; attempt++) {
