@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { ContextHasher } from "../../cache/index.ts";
+import type { OpenResult, Workload } from "../types.ts";
 
 /**
  * Micro-benchmark of context hashing on the shape of workload 03-many-files: `files` small files of four
@@ -213,3 +214,31 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     },
   );
 }
+
+/** The harness's view: one sample = one full run of benchContextHash on 5,000 files (hatake only). */
+export const contextHash5000: Workload = {
+  name: "context-hash-5000",
+  description: "content checksums of a 5,000-file context: cold, no-op, after touch, vs a plain lstat walk",
+  metrics: [
+    { name: "cold", unit: "ms", better: "lower" },
+    { name: "noop", unit: "ms", better: "lower" },
+    { name: "noopRestart", unit: "ms", better: "lower" },
+    { name: "touched", unit: "ms", better: "lower" },
+    { name: "statOnly", unit: "ms", better: "lower" },
+    { name: "hash", unit: "MB/s", better: "higher" },
+  ],
+  runs: 3,
+  async open(target): Promise<OpenResult> {
+    if (target.kind === "reference") return { kind: "unavailable", reason: "an in-process builder figure" };
+    return {
+      kind: "ready",
+      session: {
+        async sample(signal) {
+          const r = await benchContextHash({ files: 5000, signal });
+          return { cold: r.coldMs, noop: r.noopMs, noopRestart: r.noopRestartMs, touched: r.touchedMs, statOnly: r.statOnlyMs, hash: r.hashMBps };
+        },
+        async close() {},
+      },
+    };
+  },
+};
