@@ -66,6 +66,12 @@ describe("states", () => {
     });
   });
 
+  it("keep any variable name an ordinary entry, even __proto__", () => {
+    const st = scratch().withEnv("__proto__", "x");
+    expect(st.getEnv("__proto__")).toBe("x");
+    expect(execOf(st.run({ args: ["env"] }).root()).env).toEqual(Object.fromEntries([["__proto__", "x"]]));
+  });
+
   it("reject an environment variable name with =", () => {
     expect(() => scratch().withEnv("A=B", "1")).toThrow(LlbError);
   });

@@ -188,9 +188,8 @@ export class State {
     if (name === "" || name.includes("=")) {
       throw new LlbError({ code: "INVALID_ARGUMENT", message: `Cannot set environment variable "${name}": a name may not be empty or contain "="` });
     }
-    const env: Record<string, string> = { ...this.meta.env };
-    env[name] = value;
-    return this.with({ env });
+    // fromEntries and spread define own properties: assignment would treat "__proto__" specially.
+    return this.with({ env: { ...this.meta.env, ...Object.fromEntries([[name, value]]) } });
   }
   withoutEnv(name: string): State {
     const env: Record<string, string> = { ...this.meta.env };

@@ -219,9 +219,8 @@ export function metadataToProto(m: OpMetadata): pb.OpMetadata {
 
 /** A copy with keys inserted in sorted order: protobuf-es writes map entries in key iteration order. */
 function sortedRecord(r: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of Object.keys(r).sort(compareStrings)) out[k] = r[k] ?? "";
-  return out;
+  // fromEntries defines own properties, so even a "__proto__" key stays an ordinary entry.
+  return Object.fromEntries(Object.keys(r).sort(compareStrings).map((k) => [k, r[k] ?? ""]));
 }
 
 const NETWORK_TO_PB: Record<NetworkMode, pb.NetworkMode> = {
