@@ -110,32 +110,37 @@ class DockerfileParser {
     };
   }
 
+  /** The next physical line to read, and the first line the scanner cannot deliver. */
+  private cursor = 0;
+  private limit = 0;
+
+  /** BuildKit's `scanner.Scan()`: the next physical line, or undefined at the (possibly early) end. */
+  private scan(): PhysicalLine | undefined {
+    if (this.cursor >= this.limit) return undefined;
+    return this.source.lines[this.cursor++];
+  }
+
   private readLines(limit: number): void {
-    const lines = this.source.lines;
-    const text = this.source.text;
-    let i = 0;
-    while (i < limit) {
-      const pl = lines[i] as PhysicalLine;
+    this.limit = limit;
+    for (let pl = this.scan(); pl !== undefined; pl = this.scan()) {
       const content = this.source.content(pl);
       const lead = skipGoSpace(content);
       const isComment = content.charCodeAt(lead) === 0x23;
       if (isComment) this.recordComment(pl, lead, content);
       // A directive is not a comment of the instruction that follows (BuildKit strips it from PrevComment).
       if (!this.directivesDone && this.directive(pl, content.slice(lead), pl.start + lead)) this.pendingComments.pop();
-      i++;
       const bodyStart = pl.start + lead;
       // A comment line contributes nothing (BuildKit trimComments), even if it ends in the escape character.
-      const bodyEnd = isComment ? bodyStart : pl.contentEnd;
-      const first = this.continuation(bodyStart, bodyEnd);
+      const first = this.continuation(bodyStart, isComment ? bodyStart : pl.contentEnd);
       if (!first.continues && first.end === bodyStart) continue;
 
       const logical = new LogicalLine(this.source, bodyStart);
       logical.append(bodyStart, first.end);
       let continues = first.continues;
+      let last = pl;
       let emptyLine: number | undefined;
-      while (continues && i < limit) {
-        const cl = lines[i] as PhysicalLine;
-        i++;
+      for (let cl = continues ? this.scan() : undefined; cl !== undefined; cl = continues ? this.scan() : undefined) {
+        last = cl;
         const c = this.source.content(cl);
         const l = skipGoSpace(c);
         if (c.charCodeAt(l) === 0x23) continue;
@@ -155,12 +160,10 @@ class DockerfileParser {
           }),
         );
       }
-      const lastLine = lines[i - 1] as PhysicalLine;
-      const instruction = this.instruction(logical, lastLine.contentEnd, text.slice(bodyStart, lastLine.contentEnd));
-      const heredocs = this.heredocs(instruction, logical, startLine, () => i, (v) => (i = v), limit);
-      const endLine = lines[i - 1] as PhysicalLine;
-      const range: Range = { start: instruction.range.start, end: this.source.positionAt(endLine.contentEnd) };
-      this.instructions.push({ ...instruction, heredocs, range, comments: this.pendingComments });
+      const instruction = this.instruction(logical, last.contentEnd, this.source.text.slice(bodyStart, last.contentEnd));
+      const heredocs = this.heredocs(instruction, logical, startLine);
+      const end = heredocs.at(-1)?.range.end ?? this.source.positionAt(last.contentEnd);
+      this.instructions.push({ ...instruction, heredocs, range: { start: instruction.range.start, end }, comments: this.pendingComments });
       this.pendingComments = [];
     }
   }
@@ -307,7 +310,7 @@ class DockerfileParser {
   }
 
   /** Heredoc bodies follow the instruction's last line; each ends at a line equal to its name. */
-  private heredocs(ins: Instruction, logical: LogicalLine, startLine: number, getI: () => number, setI: (i: number) => void, limit: number): Heredoc[] {
+  private heredocs(ins: Instruction, logical: LogicalLine, startLine: number): Heredoc[] {
     let target: Instruction = ins;
     if (ins.keyword === "onbuild" && ins.args.kind === "onbuild") target = ins.args.trigger;
     if (!HEREDOC_INSTRUCTIONS.has(target.keyword) || target.args.kind === "exec") return [];
@@ -317,17 +320,16 @@ class DockerfileParser {
         diagnostic("HTK-DOCKERFILE-0009", { word: scan.word, detail: scan.detail }, "error", ins.range, { buildkitMessage: scan.detail }),
       );
     }
-    const lines = this.source.lines;
     const text = this.source.text;
     const out: Heredoc[] = [];
-    let i = getI();
     for (const marker of scan.markers) {
-      const first = i;
+      let first: PhysicalLine | undefined;
+      let last: PhysicalLine | undefined;
       let content = "";
       let terminated = false;
-      while (i < limit) {
-        const hl = lines[i] as PhysicalLine;
-        i++;
+      for (let hl = this.scan(); hl !== undefined; hl = this.scan()) {
+        first ??= hl;
+        last = hl;
         let candidate = text.slice(hl.start, hl.contentEnd);
         if (marker.chomp) candidate = candidate.replace(/^\t+/, "");
         if (candidate === marker.name) {
@@ -336,16 +338,13 @@ class DockerfileParser {
         }
         content += text.slice(hl.start, hl.end);
       }
-      setI(i);
-      if (!terminated) {
-        this.fail(
+      if (!terminated || first === undefined || last === undefined) {
+        return this.fail(
           diagnostic("HTK-DOCKERFILE-0008", { name: marker.name, line: startLine }, "error", ins.keywordRange, {
             buildkitMessage: "unterminated heredoc",
           }),
         );
       }
-      const firstLine = lines[first] as PhysicalLine;
-      const lastLine = lines[i - 1] as PhysicalLine;
       out.push({
         kind: "heredoc",
         name: marker.name,
@@ -353,7 +352,7 @@ class DockerfileParser {
         expand: marker.expand,
         chomp: marker.chomp,
         content,
-        range: this.source.rangeOf(firstLine.start, Math.max(firstLine.start, lastLine.contentEnd)),
+        range: this.source.rangeOf(first.start, Math.max(first.start, last.contentEnd)),
       });
     }
     return out;
