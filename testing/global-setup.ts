@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import type { TestProject } from "vitest/node";
 import { ensureBusyboxImage } from "./busybox-image.ts";
-import { fixtureCacheDir } from "./paths.ts";
+import { fixtureCacheDir, testLogDir } from "./paths.ts";
 import type { HarnessFixtures } from "./provided.ts";
 import { startRegistry, type RunningRegistry } from "./registry.ts";
 import { skopeoCopy } from "./skopeo.ts";
@@ -26,7 +26,8 @@ export async function setup(project: TestProject): Promise<void> {
   requirePrograms([PROGRAMS.crun, PROGRAMS.registry, PROGRAMS.busybox, PROGRAMS.htpasswd, PROGRAMS.skopeo, PROGRAMS.tar, PROGRAMS.unshare, PROGRAMS.setpriv]);
   const cacheDir = fixtureCacheDir();
   await mkdir(cacheDir, { recursive: true });
-  await Promise.all([sweepStaleTempDirs(), sweepStaleTempDirs(cacheDir)]);
+  // What crashed runs left: temp folders, fixture staging folders, registry logs.
+  await Promise.all([sweepStaleTempDirs(), sweepStaleTempDirs(cacheDir), sweepStaleTempDirs(testLogDir())]);
 
   // A synchronous last resort for an exit that skips teardown (process.exit in a reporter …).
   exitBackstop = () => {

@@ -84,11 +84,12 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
       htpasswdFile = join(dir, "htpasswd");
       await writeFile(htpasswdFile, stdout);
     }
-    // The log lives outside the temp folder so it survives a failed start (the error names it);
-    // a registry that started and stopped cleanly removes it.
+    // The log lives outside the temp folder so it survives a failed start (the error names it) until
+    // the next run's sweep; a registry that started and stopped cleanly removes it.
     const logDir = testLogDir();
     await mkdir(logDir, { recursive: true });
-    const logFile = join(logDir, `${name}-${process.pid}-${Date.now()}.log`);
+    // Named like the temp folders, so the sweep removes it once this process is gone.
+    const logFile = join(logDir, `htk-test-${process.pid}-${name}-${Date.now()}.log`);
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       const configFile = join(dir, "config.yml");

@@ -51,7 +51,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Remove `htk-test-<pid>-*` folders under `parent` whose process is gone. Returns what was removed. */
+/** Remove `htk-test-<pid>-*` folders (and files) under `parent` whose process is gone. Returns what was removed. */
 export async function sweepStaleTempDirs(parent: string = tmpdir()): Promise<string[]> {
   const removed: string[] = [];
   let names: string[];
