@@ -3,6 +3,7 @@ import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
 import { engineDiagnostics } from "./catalogue/engine.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
+import { solverDiagnostics } from "./catalogue/solver.ts";
 
 /**
  * The catalogue of diagnostic IDs: the single source of truth, one file per area group under
@@ -18,6 +19,7 @@ export const catalogue = {
   ...dockerfileDiagnostics,
   ...llbDiagnostics,
   ...cacheDiagnostics,
+  ...solverDiagnostics,
   ...engineDiagnostics,
 } as const;
 

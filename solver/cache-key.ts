@@ -1,0 +1,299 @@
+import { createHash } from "node:crypto";
+import { diffChecksums } from "../cache/index.ts";
+import { assertNever, cacheKeyOf, inputsOf, type Digest, type Op, type OutputRef, type Vertex } from "../llb/index.ts";
+import type { BuildRecord, CacheDep, CacheMap, ContentSelector, FieldChange, KeyPart, KeyPreimage, MissReason, VertexRecord } from "./types.ts";
+
+/**
+ * Cache keys as BuildKit computes them (`solver/cachekey.go`, `llbsolver/ops/*.CacheMap`): the op
+ * digest, then per input either the input's own key or a checksum of the part of the input the op
+ * reads. The parts are kept as a {@link KeyPreimage}, which is what makes a miss explainable.
+ */
+
+const outKey = (r: OutputRef): string => `${r.digest}#${r.index}`;
+
+/**
+ * The key recipe of an op. An input gets a content-based dep only when every use of it reads selected
+ * paths and nothing else: a COPY source, or a readonly bind mount of a sub-path (BuildKit marks
+ * rootfs and writable mounts `NoContentBasedHash`, and a file action's base is read whole).
+ */
+export function cacheMapOf(vertex: Vertex): CacheMap {
+  const op = vertex.op;
+  const inputs = inputsOf(op);
+  const selectors = new Map<string, ContentSelector[]>();
+  const whole = new Set<string>();
+  const useWhole = (ref: { kind: string }): void => {
+    if (ref.kind === "output") whole.add(outKey(ref as OutputRef));
+  };
+  const useSelected = (ref: { kind: string }, sel: ContentSelector): void => {
+    if (ref.kind !== "output") return;
+    const k = outKey(ref as OutputRef);
+    selectors.set(k, [...(selectors.get(k) ?? []), sel]);
+  };
+  let self: CacheMap["self"] = "none";
+  switch (op.kind) {
+    case "source":
+      self = op.source.kind === "image" ? "pin" : "content";
+      break;
+    case "exec":
+      useWhole(op.rootfs.source);
+      for (const m of op.mounts) {
+        if (m.kind === "bind") {
+          if (m.access.kind === "readonly" && m.selector !== "/" && m.selector !== "") {
+            useSelected(m.source, { ...plainSelector(m.selector), followLinks: true });
+          } else useWhole(m.source);
+        } else if (m.kind === "cache") useWhole(m.source);
+      }
+      break;
+    case "file":
+      for (const a of op.actions) {
+        useWhole(a.base);
+        if (a.kind === "copy") {
+          useSelected(a.source, {
+            path: a.src,
+            wildcard: a.allowWildcard,
+            followLinks: a.followSymlinks,
+            allowEmptyWildcard: a.allowEmptyWildcard,
+            include: a.include,
+            exclude: a.exclude,
+          });
+        }
+      }
+      break;
+    case "merge":
+    case "diff":
+      for (const r of inputs) whole.add(outKey(r));
+      break;
+    default:
+      assertNever(op, "op");
+  }
+  const deps: CacheDep[] = inputs.map((r) => {
+    const k = outKey(r);
+    const sels = selectors.get(k);
+    return sels !== undefined && !whole.has(k) ? { kind: "content", selectors: sels } : { kind: "input" };
+  });
+  return { digest: vertex.digest, deps, self };
+}
+
+function plainSelector(path: string): ContentSelector {
+  return { path, wildcard: false, followLinks: false, allowEmptyWildcard: false, include: [], exclude: [] };
+}
+
+/** The selector a whole local context is keyed with. */
+export const WHOLE: ContentSelector = plainSelector("/");
+
+/** Several selector checksums as one digest; one selector keeps its own digest (BuildKit parity). */
+export function combineContent(digests: readonly Digest[]): Digest {
+  const first = digests[0];
+  if (digests.length === 1 && first !== undefined) return first;
+  return `sha256:${createHash("sha256").update(JSON.stringify(["hatake-content/v1", digests])).digest("hex")}`;
+}
+
+/** The key from its parts. Delegates to llb's `cacheKeyOf` so there is one key formula in the repo. */
+export function keyFromParts(op: Digest, parts: readonly KeyPart[]): Digest {
+  const strings = parts.map((p): string => {
+    switch (p.kind) {
+      case "input":
+        return `${p.key}#${p.output}${p.selector === undefined ? "" : `@${p.selector}`}`;
+      case "content":
+        return `content:${p.digest}`;
+      case "pin":
+        return `pin:${p.digest}`;
+      case "source-content":
+        return `content:${p.digest}`;
+      default:
+        return assertNever(p, "key part");
+    }
+  });
+  return cacheKeyOf(op, strings);
+}
+
+export function preimage(vertex: Vertex, name: string, parts: readonly KeyPart[]): KeyPreimage {
+  return { key: keyFromParts(vertex.digest, parts), op: vertex.digest, name, opKind: vertex.op.kind, fields: opFields(vertex.op), parts };
+}
+
+const LONG = 200;
+
+/**
+ * An op flattened to `field path → value`, for saying which field changed (an ARG-derived env value,
+ * an argv word). Edges to other ops read as `<input N>`: a changed upstream is explained through the
+ * input parts, not as a changed digest here. Long values and bytes are shown by their hash.
+ */
+export function opFields(op: Op): Record<string, string> {
+  const inputs = inputsOf(op).map(outKey);
+  const out: Record<string, string> = {};
+  const walk = (value: unknown, path: string): void => {
+    if (value === undefined) return;
+    if (value instanceof Uint8Array) {
+      out[path] = `${createHash("sha256").update(value).digest("hex").slice(0, 12)}… (${value.length} bytes)`;
+      return;
+    }
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => walk(v, `${path}[${i}]`));
+      if (value.length === 0) out[path] = "[]";
+      return;
+    }
+    if (value !== null && typeof value === "object") {
+      const o = value as Record<string, unknown>;
+      if (o["kind"] === "output" && typeof o["digest"] === "string") {
+        out[path] = `<input ${inputs.indexOf(outKey(o as unknown as OutputRef))}>`;
+        return;
+      }
+      for (const k of Object.keys(o).sort()) walk(o[k], path === "" ? k : `${path}.${k}`);
+      return;
+    }
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    out[path] = text.length > LONG ? `sha256:${createHash("sha256").update(text).digest("hex").slice(0, 12)}… (${text.length} chars)` : text;
+  };
+  walk(op, "");
+  return out;
+}
+
+function diffFields(before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): FieldChange[] {
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  const out: FieldChange[] = [];
+  for (const k of keys) if (before[k] !== after[k]) out.push({ field: k, before: before[k], after: after[k] });
+  return out;
+}
+
+/** The vertex of a previous build that corresponds to `key`: same name and kind, else same op. */
+function counterpart(previous: BuildRecord, key: KeyPreimage): VertexRecord | undefined {
+  const sameName = previous.vertices.filter((v) => v.name === key.name && v.opKind === key.opKind);
+  if (sameName.length === 1) return sameName[0];
+  return previous.vertices.find((v) => v.digest === key.op) ?? sameName[0];
+}
+
+/**
+ * Why `current` missed, compared with the same step of `previous`. `lookup` gives the current
+ * pre-image of an input vertex (by op digest), so a changed input is explained down to the step (and
+ * file, field or image) that changed; without it, a changed input is named but not followed.
+ */
+export function explainMiss(
+  previous: BuildRecord | undefined,
+  current: KeyPreimage,
+  lookup?: (op: Digest) => KeyPreimage | undefined,
+): MissReason[] {
+  if (previous === undefined) return [{ kind: "no-previous-build" }];
+  return explain(previous, current, lookup, new Set());
+}
+
+function explain(
+  previous: BuildRecord,
+  current: KeyPreimage,
+  lookup: ((op: Digest) => KeyPreimage | undefined) | undefined,
+  seen: Set<Digest>,
+): MissReason[] {
+  seen.add(current.op);
+  const prev = counterpart(previous, current)?.key;
+  if (prev === undefined) return [{ kind: "new-step" }];
+  if (prev.key === current.key) return [{ kind: "result-missing" }];
+  const reasons: MissReason[] = [];
+  if (prev.op !== current.op) {
+    const fields = diffFields(prev.fields, current.fields);
+    if (fields.length > 0) reasons.push({ kind: "op-changed", fields });
+  }
+  for (const part of current.parts) {
+    const before = prev.parts.find((p) => p.kind === part.kind && ("index" in p && "index" in part ? p.index === part.index : true));
+    if (before === undefined) continue;
+    switch (part.kind) {
+      case "pin":
+        if (before.kind === "pin" && before.digest !== part.digest) {
+          reasons.push({ kind: "image-changed", ref: part.ref, before: before.digest, after: part.digest });
+        }
+        break;
+      case "source-content":
+        if (before.kind === "source-content" && before.digest !== part.digest) {
+          reasons.push(
+            before.tree !== undefined && part.tree !== undefined
+              ? { kind: "files-changed", input: 0, from: part.name, changes: diffChecksums(before.tree, part.tree) }
+              : { kind: "content-changed", input: 0, from: part.name },
+          );
+        }
+        break;
+      case "content":
+        if (before.kind === "content" && before.digest !== part.digest) {
+          const changes = part.trees.flatMap((t, i) => {
+            const b = before.trees[i];
+            return t !== undefined && b !== undefined ? diffChecksums(b, t) : [];
+          });
+          const known = part.trees.every((t, i) => t !== undefined && before.trees[i] !== undefined);
+          reasons.push(
+            known
+              ? { kind: "files-changed", input: part.index, from: part.name, changes }
+              : { kind: "content-changed", input: part.index, from: part.name },
+          );
+        }
+        break;
+      case "input":
+        if (before.kind === "input" && before.key !== part.key) {
+          const up = seen.has(part.from) ? undefined : lookup?.(part.from);
+          reasons.push({
+            kind: "input-changed",
+            input: part.index,
+            from: part.name,
+            because: up === undefined ? [] : explain(previous, up, lookup, seen),
+          });
+        }
+        break;
+      default:
+        assertNever(part, "key part");
+    }
+  }
+  return reasons.length > 0 ? reasons : [{ kind: "op-changed", fields: diffFields(prev.fields, current.fields) }];
+}
+
+/** A miss explanation as indented lines, for `--explain-cache` and logs. */
+export function describeMiss(reasons: readonly MissReason[], indent = ""): string[] {
+  const lines: string[] = [];
+  const q = (s: string | undefined): string => (s === undefined ? "(unset)" : JSON.stringify(s));
+  for (const r of reasons) {
+    switch (r.kind) {
+      case "no-previous-build":
+        lines.push(`${indent}no earlier build of this target to compare with`);
+        break;
+      case "new-step":
+        lines.push(`${indent}the step is new (the earlier build had no such step)`);
+        break;
+      case "ignore-cache":
+        lines.push(`${indent}the cache was disabled for this step (--no-cache)`);
+        break;
+      case "result-missing":
+        lines.push(`${indent}nothing changed, but the cached result is gone (pruned, or the earlier build stopped here)`);
+        break;
+      case "op-changed":
+        if (r.fields.length === 0) lines.push(`${indent}the step's definition changed`);
+        for (const f of r.fields) lines.push(`${indent}${f.field} changed from ${q(f.before)} to ${q(f.after)}`);
+        break;
+      case "image-changed":
+        lines.push(`${indent}the image ${r.ref} now resolves to ${r.after} (was ${r.before})`);
+        break;
+      case "content-changed":
+        lines.push(`${indent}the files read from ${r.from} changed`);
+        break;
+      case "files-changed":
+        if (r.changes.length === 0) lines.push(`${indent}the files read from ${r.from} changed`);
+        for (const c of r.changes) {
+          switch (c.kind) {
+            case "added":
+              lines.push(`${indent}file "${c.path}" was added in ${r.from}${c.descendants > 0 ? ` (with ${c.descendants} entries)` : ""}`);
+              break;
+            case "removed":
+              lines.push(`${indent}file "${c.path}" was removed from ${r.from}${c.descendants > 0 ? ` (with ${c.descendants} entries)` : ""}`);
+              break;
+            case "modified":
+              lines.push(`${indent}file "${c.path}" changed in ${r.from} (${c.fields.join(", ")})`);
+              break;
+            default:
+              assertNever(c, "change");
+          }
+        }
+        break;
+      case "input-changed":
+        lines.push(`${indent}input ${r.from} changed`);
+        lines.push(...describeMiss(r.because, `${indent}  `));
+        break;
+      default:
+        assertNever(r, "miss reason");
+    }
+  }
+  return lines;
+}

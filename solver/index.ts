@@ -1,0 +1,44 @@
+/**
+ * `solver/`: the one way in. Runs LLB definitions (`Solver.solve`), keyed and deduplicated as
+ * BuildKit's solver does, through a `Worker` the engine implements; writes build records and renders
+ * progress. See README.md and types.ts for the contracts.
+ */
+export type {
+  BuildRecord,
+  BuildStatus,
+  CacheDep,
+  CacheKeyStore,
+  CacheMap,
+  CacheRecord,
+  ContentKey,
+  ContentSelector,
+  FieldChange,
+  KeyPart,
+  KeyPreimage,
+  MissReason,
+  OpContext,
+  ProgressEvent,
+  ProgressEventKind,
+  RecordedError,
+  ResolvedImage,
+  SharedRef,
+  SolveOutcome,
+  SolveRequest,
+  SolveSession,
+  StatusUpdate,
+  VertexOutcome,
+  VertexProgress,
+  VertexRecord,
+  VertexStatus,
+  Worker,
+  WorkerRef,
+} from "./types.ts";
+export { Solver, type BuildHandle, type SolverOptions } from "./scheduler.ts";
+export { cacheMapOf, describeMiss, explainMiss, keyFromParts, opFields } from "./cache-key.ts";
+export { JsonlKeyStore, MemoryKeyStore } from "./key-store.ts";
+export { BuildRecordStore, RecordWriter, logFileName } from "./build-records.ts";
+export { ProgressBus, type ProgressBusOptions, type ProgressBusStats } from "./progress-bus.ts";
+export { shareRef, releaseAll } from "./shared-ref.ts";
+export { PlainPrinter, formatBytes } from "./progress-plain.ts";
+export { TtyPrinter, type TtyOptions } from "./progress-tty.ts";
+export { eventToJson, renderProgress, type ProgressMode, type ProgressOutput, type RenderOptions } from "./progress-render.ts";

@@ -1,0 +1,384 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { copy, image, local, marshal, merge, mkfile, scratch, type Definition, type State } from "../llb/index.ts";
+import { BuildRecordStore } from "./build-records.ts";
+import { describeMiss } from "./cache-key.ts";
+import { deferred, FakeWorker } from "./fake-worker.test-support.ts";
+import { JsonlKeyStore, MemoryKeyStore } from "./key-store.ts";
+import { Solver, type BuildHandle } from "./scheduler.ts";
+import type { BuildRecord, ProgressEvent, SolveOutcome, VertexRecord } from "./types.ts";
+
+const session = { id: "s1", locals: {} };
+const dirs: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), "htk-solver-"));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function chain(...cmds: string[]): State {
+  let s = image("busybox", { customName: "[1] FROM busybox" });
+  for (const c of cmds) s = s.run({ shell: c, customName: `RUN ${c}` }).root();
+  return s;
+}
+
+async function drain(h: BuildHandle): Promise<ProgressEvent[]> {
+  const out: ProgressEvent[] = [];
+  for await (const ev of h.progress) out.push(ev);
+  return out;
+}
+
+async function solve(solver: Solver, def: Definition, target = "t"): Promise<{ outcome: SolveOutcome; events: ProgressEvent[] }> {
+  const h = solver.solve({ definition: def, session, target });
+  const [events, outcome] = await Promise.all([drain(h), h.outcome]);
+  return { outcome, events };
+}
+
+const byName = (r: BuildRecord, name: string): VertexRecord => {
+  const v = r.vertices.find((x) => x.name === name);
+  if (v === undefined) throw new Error(`no vertex ${name}`);
+  return v;
+};
+
+async function done(o: SolveOutcome): Promise<BuildRecord> {
+  if (o.kind !== "completed") throw new Error(`build ${o.kind}: ${o.kind === "failed" ? o.error.message : ""}`);
+  await o.ref?.release();
+  return o.record;
+}
+
+const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe("the scheduler", () => {
+  it("runs each vertex once, then answers the same graph from the cache", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker, concurrency: 2 });
+    const def = marshal(chain("a", "b"));
+    const first = await done((await solve(solver, def)).outcome);
+    expect(worker.count("exec:a")).toBe(1);
+    expect(worker.count("exec:b")).toBe(1);
+    expect(worker.count("image:docker.io/library/busybox:latest")).toBe(1);
+    expect(first.vertices.map((v) => v.outcome.status)).toEqual(["executed", "executed", "executed"]);
+
+    const { outcome, events } = await solve(solver, def);
+    const second = await done(outcome);
+    expect(worker.count("exec:a")).toBe(1);
+    expect(worker.count("exec:b")).toBe(1);
+    expect(second.vertices.map((v) => v.outcome.status)).toEqual(["cached", "cached", "cached"]);
+    expect(events.filter((e) => e.kind === "vertex-cached")).toHaveLength(3);
+    expect(worker.liveRefs()).toEqual([]);
+    expect(solver.liveJobs()).toBe(0);
+  });
+
+  it("re-runs only what depends on a changed step", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker });
+    await done((await solve(solver, marshal(chain("a", "b", "c")))).outcome);
+    const r = await done((await solve(solver, marshal(chain("a", "B", "c")))).outcome);
+    expect(worker.count("exec:a")).toBe(1);
+    expect(worker.count("exec:B")).toBe(1);
+    expect(worker.count("exec:c")).toBe(2);
+    expect(byName(r, "RUN a").outcome.status).toBe("cached");
+    expect(byName(r, "RUN c").outcome.status).toBe("executed");
+  });
+
+  it("honours the concurrency limit", async () => {
+    const worker = new FakeWorker();
+    for (const c of ["p1", "p2", "p3", "p4", "p5"]) worker.behaviour.set(c, { gate: tick(30) });
+    const solver = new Solver({ worker, concurrency: 2 });
+    const branches = ["p1", "p2", "p3", "p4", "p5"].map((c) => scratch().run({ args: ["/bin/true", c], customName: c }).root());
+    const [first, second, ...rest] = branches;
+    if (first === undefined || second === undefined) throw new Error("unreachable");
+    await done((await solve(solver, marshal(merge([first, second, ...rest])))).outcome);
+    expect(worker.count("exec:p5")).toBe(1);
+    expect(worker.maxRunning).toBe(2);
+  });
+
+  it("runs a vertex shared by two concurrent builds once and shows it in both records", async () => {
+    const worker = new FakeWorker();
+    const gate = deferred();
+    worker.behaviour.set("shared", { gate: gate.promise });
+    const solver = new Solver({ worker });
+    const a = solver.solve({ definition: marshal(chain("shared", "only-a")), session, id: "build-a" });
+    const b = solver.solve({ definition: marshal(chain("shared", "only-b")), session, id: "build-b" });
+    const evA = drain(a);
+    const evB = drain(b);
+    await tick(20);
+    gate.resolve();
+    const [ra, rb] = [await done(await a.outcome), await done(await b.outcome)];
+    await Promise.all([evA, evB]);
+    expect(worker.count("exec:shared")).toBe(1);
+    const sa = byName(ra, "RUN shared").outcome;
+    const sb = byName(rb, "RUN shared").outcome;
+    expect([sa.status, sb.status].sort()).toEqual(["executed", "shared"]);
+    const sharedOne = sa.status === "shared" ? sa : sb;
+    expect(sharedOne).toMatchObject({ status: "shared", withBuild: sa.status === "shared" ? "build-b" : "build-a" });
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
+  it("keeps a shared vertex running for the other build when one build is cancelled", async () => {
+    const worker = new FakeWorker();
+    const gate = deferred();
+    worker.behaviour.set("shared", { gate: gate.promise });
+    const solver = new Solver({ worker });
+    const a = solver.solve({ definition: marshal(chain("shared", "only-a")), session, id: "build-a" });
+    const b = solver.solve({ definition: marshal(chain("shared", "only-b")), session, id: "build-b" });
+    const drains = [drain(a), drain(b)];
+    await tick(20);
+    a.cancel();
+    const oa = await a.outcome;
+    expect(oa.kind).toBe("canceled");
+    expect(worker.running).toBe(1);
+    gate.resolve();
+    const rb = await done(await b.outcome);
+    await Promise.all(drains);
+    expect(worker.count("exec:shared")).toBe(1);
+    expect(worker.count("exec:only-a")).toBe(0);
+    expect(byName(rb, "RUN only-b").outcome.status).toBe("executed");
+    expect(["executed", "shared"]).toContain(byName(rb, "RUN shared").outcome.status);
+    expect(byName(oa.record, "RUN shared").outcome.status).toBe("canceled");
+    expect(worker.liveRefs()).toEqual([]);
+    expect(solver.liveJobs()).toBe(0);
+  });
+
+  it("stops the work of a cancelled build, leaks no ref, and the next build succeeds", async () => {
+    const worker = new FakeWorker();
+    worker.behaviour.set("slow", { gate: new Promise(() => undefined) });
+    const solver = new Solver({ worker });
+    const controller = new AbortController();
+    const h = solver.solve({ definition: marshal(chain("a", "slow", "after")), session, signal: controller.signal });
+    const ev = drain(h);
+    await tick(20);
+    expect(worker.running).toBe(1);
+    controller.abort();
+    const o = await h.outcome;
+    const events = await ev;
+    expect(o.kind).toBe("canceled");
+    expect(worker.running).toBe(0);
+    expect(byName(o.record, "RUN slow").outcome.status).toBe("canceled");
+    expect(byName(o.record, "RUN after").outcome.status).toBe("canceled");
+    expect(events.some((e) => e.kind === "vertex-canceled")).toBe(true);
+    expect(worker.liveRefs()).toEqual([]);
+    expect(solver.liveJobs()).toBe(0);
+
+    worker.behaviour.delete("slow");
+    const r = await done((await solve(solver, marshal(chain("a", "slow", "after")))).outcome);
+    expect(byName(r, "RUN a").outcome.status).toBe("cached");
+    expect(byName(r, "RUN slow").outcome.status).toBe("executed");
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
+  it("fails dependents as skipped and reports the error with the failed vertex (HTK-SOLVER-0001)", async () => {
+    const worker = new FakeWorker();
+    worker.behaviour.set("boom", { fail: "exit code 2", logs: [[2, "oops\n"]] });
+    const solver = new Solver({ worker });
+    const { outcome, events } = await solve(solver, marshal(chain("a", "boom", "after")));
+    expect(outcome.kind).toBe("failed");
+    if (outcome.kind !== "failed") return;
+    expect(outcome.error.id).toBe("HTK-SOLVER-0001");
+    expect(outcome.error.message).toContain("exit code 2");
+    const failed = byName(outcome.record, "RUN boom");
+    expect(failed.outcome).toMatchObject({ status: "failed", error: { id: "HTK-SOLVER-0001" } });
+    expect(outcome.record.error?.vertex).toBe(failed.digest);
+    expect(byName(outcome.record, "RUN after").outcome).toEqual({ status: "skipped", reason: "dependency-failed", failedInput: failed.digest });
+    expect(events.some((e) => e.kind === "vertex-errored" && e.vertex === failed.digest)).toBe(true);
+    expect(worker.count("exec:after")).toBe(0);
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
+  it("rejects an invalid definition before running anything (HTK-SOLVER-0002)", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker });
+    const def = marshal(chain("a"));
+    const [first, ...rest] = def.vertices;
+    if (first === undefined) throw new Error("unreachable");
+    const broken: Definition = { ...def, vertices: [{ ...first, digest: `sha256:${"0".repeat(64)}` }, ...rest] };
+    const { outcome } = await solve(solver, broken);
+    expect(outcome.kind === "failed" && outcome.error.id).toBe("HTK-SOLVER-0002");
+    expect(worker.calls.size).toBe(0);
+  });
+
+  it("refuses a worker result with the wrong number of outputs (HTK-SOLVER-0003)", async () => {
+    const worker = new FakeWorker();
+    worker.behaviour.set("two", { outputs: 2 });
+    const solver = new Solver({ worker });
+    const { outcome } = await solve(solver, marshal(chain("two")));
+    expect(outcome.kind).toBe("failed");
+    if (outcome.kind !== "failed") return;
+    expect(byName(outcome.record, "RUN two").outcome).toMatchObject({ status: "failed", error: { id: "HTK-SOLVER-0003" } });
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
+  it("re-runs a step whose cached snapshot was pruned", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker });
+    const def = marshal(chain("a"));
+    await done((await solve(solver, def)).outcome);
+    for (const id of [...worker.snapshots.keys()]) worker.prune(id);
+    const r = await done((await solve(solver, def)).outcome);
+    expect(worker.count("exec:a")).toBe(2);
+    expect(byName(r, "RUN a").outcome.status).toBe("executed");
+  });
+
+  it("keeps memory bounded for a slow progress consumer but writes every log byte to the record", async () => {
+    const worker = new FakeWorker();
+    const line = `${"x".repeat(99)}\n`;
+    worker.behaviour.set("chatty", { logs: Array.from({ length: 5000 }, () => [1, line] as const) });
+    const records = new BuildRecordStore(join(tmp(), "builds"));
+    const solver = new Solver({ worker, records, progress: { maxEvents: 100, maxLogBytes: 10_000 } });
+    const h = solver.solve({ definition: marshal(chain("chatty")), session, target: "t" });
+    // Nobody reads the stream until the build is over.
+    const o = await h.outcome;
+    const r = await done(o);
+    const stats = h.progress.stats();
+    expect(stats.peakBuffered).toBeLessThanOrEqual(110);
+    expect(stats.bufferedLogBytes).toBeLessThanOrEqual(10_000);
+    expect(stats.elidedLogBytes).toBeGreaterThan(400_000);
+    const v = byName(r, "RUN chatty");
+    expect(v.logBytes).toBe(500_000);
+    const log = await records.readLog(r.id, v.index);
+    expect(log.length).toBe(500_000);
+    const events: ProgressEvent[] = [];
+    for await (const e of h.progress) events.push(e);
+    expect(events.some((e) => e.kind === "log-elided")).toBe(true);
+    expect(events.at(-1)?.kind).toBe("vertex-completed");
+  });
+});
+
+describe("cache keys and explained misses", () => {
+  const copyStep = (): Definition =>
+    marshal(
+      scratch()
+        .file(copy(local("context", { customName: "[internal] load build context" }), "/src/a.txt", "/a.txt"), { customName: "[2/3] COPY src/a.txt /" })
+        .run({ shell: "use-a", customName: "[3/3] RUN use-a" })
+        .root(),
+    );
+
+  it("keys a COPY by the content it reads: other files and touch keep the cache, an edit names the file", async () => {
+    const worker = new FakeWorker();
+    worker.locals.set("context", { "/src/a.txt": "one", "/src/b.txt": "b" });
+    const records = new BuildRecordStore(join(tmp(), "builds"));
+    const solver = new Solver({ worker, records });
+    const first = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    expect(byName(first, "[2/3] COPY src/a.txt /").outcome).toMatchObject({ status: "executed", miss: [{ kind: "no-previous-build" }] });
+
+    worker.locals.set("context", { "/src/a.txt": "one", "/src/b.txt": "changed" });
+    const second = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    expect(byName(second, "[2/3] COPY src/a.txt /").outcome.status).toBe("cached");
+    expect(byName(second, "[3/3] RUN use-a").outcome.status).toBe("cached");
+    expect(byName(second, "[internal] load build context").outcome.status).toBe("executed");
+
+    worker.locals.set("context", { "/src/a.txt": "two", "/src/b.txt": "changed" });
+    const third = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    const c = byName(third, "[2/3] COPY src/a.txt /");
+    expect(third.comparedWith).toBe(second.id);
+    expect(c.outcome.status).toBe("executed");
+    if (c.outcome.status !== "executed") return;
+    expect(c.outcome.miss).toEqual([
+      { kind: "files-changed", input: 0, from: "[internal] load build context", changes: [expect.objectContaining({ kind: "modified", path: "/src/a.txt", fields: ["content"] })] },
+    ]);
+    expect(describeMiss(c.outcome.miss)).toEqual(['file "/src/a.txt" changed in [internal] load build context (content)']);
+    const run = byName(third, "[3/3] RUN use-a").outcome;
+    expect(run.status === "executed" && describeMiss(run.miss)).toEqual([
+      "input [2/3] COPY src/a.txt / changed",
+      '  file "/src/a.txt" changed in [internal] load build context (content)',
+    ]);
+    expect(worker.count("exec:use-a")).toBe(2);
+  });
+
+  it("names the changed field of a step (an ARG-derived env value)", async () => {
+    const worker = new FakeWorker();
+    const records = new BuildRecordStore(join(tmp(), "builds"));
+    const solver = new Solver({ worker, records });
+    const def = (v: string): Definition =>
+      marshal(image("busybox", { customName: "[1/2] FROM busybox" }).run({ shell: "build", env: { VERSION: v }, customName: "[2/2] RUN build" }).root());
+    await done((await solve(solver, def("1"), "app")).outcome);
+    const r = await done((await solve(solver, def("2"), "app")).outcome);
+    const o = byName(r, "[2/2] RUN build").outcome;
+    expect(o.status).toBe("executed");
+    if (o.status !== "executed") return;
+    expect(o.miss).toEqual([{ kind: "op-changed", fields: [{ field: "env.VERSION", before: "1", after: "2" }] }]);
+    expect(describeMiss(o.miss)).toEqual(['env.VERSION changed from "1" to "2"']);
+  });
+
+  it("names a base image that moved to a new digest", async () => {
+    const worker = new FakeWorker();
+    const records = new BuildRecordStore(join(tmp(), "builds"));
+    const solver = new Solver({ worker, records });
+    const def = marshal(chain("a"));
+    worker.images.set("docker.io/library/busybox:latest", `sha256:${"a".repeat(64)}`);
+    await done((await solve(solver, def, "img")).outcome);
+    worker.images.set("docker.io/library/busybox:latest", `sha256:${"b".repeat(64)}`);
+    const r = await done((await solve(solver, def, "img")).outcome);
+    const o = byName(r, "RUN a").outcome;
+    expect(o.status === "executed" && describeMiss(o.miss)).toEqual([
+      "input [1] FROM busybox changed",
+      `  the image docker.io/library/busybox:latest now resolves to sha256:${"b".repeat(64)} (was sha256:${"a".repeat(64)})`,
+    ]);
+  });
+
+  it("persists keys across solver instances (JSONL store) and records builds on disk", async () => {
+    const state = tmp();
+    const worker = new FakeWorker();
+    const def = marshal(chain("a", "b"));
+    const s1 = new Solver({ worker, keyStore: JsonlKeyStore.open(state), records: new BuildRecordStore(join(state, "builds")) });
+    const r1 = await done((await solve(s1, def)).outcome);
+    await s1.close();
+    const records = new BuildRecordStore(join(state, "builds"));
+    const s2 = new Solver({ worker, keyStore: JsonlKeyStore.open(state), records });
+    const r2 = await done((await solve(s2, def)).outcome);
+    expect(r2.vertices.map((v) => v.outcome.status)).toEqual(["cached", "cached", "cached"]);
+    expect(worker.count("exec:a")).toBe(1);
+    const listed = await records.list();
+    expect(listed.map((r) => r.id)).toEqual([r2.id, r1.id]);
+    expect((await records.get(r1.id))?.status).toBe("completed");
+    expect(await records.remove(r1.id)).toBe(true);
+    expect(await records.get(r1.id)).toBeUndefined();
+    await s2.close();
+  });
+
+  it("reports a state folder it cannot write (HTK-SOLVER-0004)", async () => {
+    const file = join(tmp(), "not-a-dir");
+    writeFileSync(file, "x");
+    const solver = new Solver({ worker: new FakeWorker(), records: new BuildRecordStore(join(file, "builds")) });
+    const { outcome } = await solve(solver, marshal(chain("a")));
+    expect(outcome.kind === "failed" && outcome.error.id).toBe("HTK-SOLVER-0004");
+    expect(() => JsonlKeyStore.open(join(file, "state"))).toThrow(/HTK-SOLVER-0004/);
+  });
+
+  it("ignores the cache for a step marked ignore-cache and for what depends on it", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker, keyStore: new MemoryKeyStore() });
+    const def = (ignore: boolean): Definition =>
+      marshal(
+        image("busybox", { customName: "from" })
+          .run({ shell: "a", customName: "a", ignoreCache: ignore })
+          .root()
+          .run({ shell: "b", customName: "b" })
+          .root(),
+      );
+    await done((await solve(solver, def(false))).outcome);
+    const r = await done((await solve(solver, def(true))).outcome);
+    expect(byName(r, "a").outcome).toMatchObject({ status: "executed", miss: [{ kind: "ignore-cache" }] });
+    expect(byName(r, "b").outcome.status).toBe("executed");
+    expect(worker.count("exec:b")).toBe(2);
+  });
+});
+
+describe("build record files", () => {
+  it("stores logs in full beside the record", async () => {
+    const worker = new FakeWorker();
+    worker.behaviour.set("hello", { logs: [[1, "hello\n"], [2, "warn\n"]] });
+    const dir = join(tmp(), "builds");
+    const solver = new Solver({ worker, records: new BuildRecordStore(dir) });
+    const r = await done((await solve(solver, marshal(chain("hello")))).outcome);
+    const v = byName(r, "RUN hello");
+    expect(v.logFile).toBe(`vertex-${v.index}.log`);
+    expect(readFileSync(join(dir, r.id, v.logFile ?? ""), "utf8")).toBe("hello\nwarn\n");
+    expect(mkfile).toBeTypeOf("function");
+  });
+});
