@@ -4,7 +4,7 @@ import type { TestProject } from "vitest/node";
 import { ensureBusyboxImage } from "./busybox-image.ts";
 import { fixtureCacheDir, testLogDir } from "./paths.ts";
 import type { HarnessFixtures } from "./provided.ts";
-import { startRegistry, type RunningRegistry } from "./registry.ts";
+import { startRegistry } from "./registry.ts";
 import { skopeoCopy } from "./skopeo.ts";
 import { PROGRAMS, requirePrograms } from "./system.ts";
 import { sweepStaleTempDirs } from "./temp.ts";
@@ -18,8 +18,20 @@ import "./provided.ts";
  * folders.
  */
 
-const running: RunningRegistry[] = [];
+/** Something global set-up started: stopped at teardown; `dir` is also removed on a bare exit. */
+interface Running {
+  stop(): Promise<void>;
+  readonly dir?: string;
+}
+
+const running: Running[] = [];
 let exitBackstop: (() => void) | undefined;
+
+/** Record a started service for teardown and pass it on. */
+function track<T extends Running>(service: T): T {
+  running.push(service);
+  return service;
+}
 
 export async function setup(project: TestProject): Promise<void> {
   const started = performance.now();
@@ -31,7 +43,7 @@ export async function setup(project: TestProject): Promise<void> {
 
   // A synchronous last resort for an exit that skips teardown (process.exit in a reporter …).
   exitBackstop = () => {
-    for (const r of running) rmSync(r.dir, { recursive: true, force: true });
+    for (const r of running) if (r.dir !== undefined) rmSync(r.dir, { recursive: true, force: true });
   };
   process.once("exit", exitBackstop);
 
@@ -39,10 +51,8 @@ export async function setup(project: TestProject): Promise<void> {
   // allSettled, not all: when one part fails, the registries that did start must still be stopped.
   const [busyboxResult, registryResult, authResult] = await Promise.allSettled([
     ensureBusyboxImage(cacheDir),
-    startRegistry({ name: "registry" }).then((r) => (running.push(r), r)),
-    startRegistry({ name: "auth-registry", auth: { username: "hatake", password: "hatake-test-password" } }).then(
-      (r) => (running.push(r), r),
-    ),
+    startRegistry({ name: "registry" }).then(track),
+    startRegistry({ name: "auth-registry", auth: { username: "hatake", password: "hatake-test-password" } }).then(track),
   ]);
   if (busyboxResult.status === "rejected" || registryResult.status === "rejected" || authResult.status === "rejected") {
     await teardown();
