@@ -8,6 +8,7 @@ import type {
   InstructionName,
   KeyValuePair,
   NoArguments,
+  Range,
   ShellFormArguments,
   Word,
 } from "./types.ts";
@@ -45,6 +46,10 @@ function word(ctx: ArgContext, value: string, start: number, end: number): Word 
   return { kind: "word", value, raw: ctx.line.text.slice(start, end), range: ctx.line.rangeOf(start, end) };
 }
 
+function span(ctx: ArgContext, rest: string, restStart: number): Range {
+  return ctx.line.rangeOf(restStart, restStart + rest.length);
+}
+
 function rawWord(ctx: ArgContext, w: RawWord): Word {
   return word(ctx, w.value, w.start, w.end);
 }
@@ -64,11 +69,14 @@ function execOrShell(
   const json = parseJsonArray(rest);
   switch (json.kind) {
     case "strings":
-      return { ok: true, args: { kind: "exec", words: json.elements.map((e) => word(ctx, e.value, restStart + e.start, restStart + e.end)) } };
+      return {
+        ok: true,
+        args: { kind: "exec", words: json.elements.map((e) => word(ctx, e.value, restStart + e.start, restStart + e.end)), range: span(ctx, rest, restStart) },
+      };
     case "not-strings":
       return { ok: false, rejection: { kind: "json-not-strings", elementType: json.elementType, start: restStart, end: restStart + rest.length } };
     case "not-json":
-      return { ok: true, args: { kind: "shell", text: word(ctx, rest, restStart, restStart + rest.length) } };
+      return { ok: true, args: { kind: "shell", text: word(ctx, rest, restStart, restStart + rest.length), range: span(ctx, rest, restStart) } };
   }
 }
 
@@ -77,7 +85,11 @@ const maybeJsonList: Rule = (rest, restStart, ctx) => {
   const json = parseJsonArray(rest);
   switch (json.kind) {
     case "strings":
-      return ok({ kind: "exec", words: json.elements.map((e) => word(ctx, e.value, restStart + e.start, restStart + e.end)) });
+      return ok({
+        kind: "exec",
+        words: json.elements.map((e) => word(ctx, e.value, restStart + e.start, restStart + e.end)),
+        range: span(ctx, rest, restStart),
+      });
     case "not-strings":
       return { ok: false, rejection: { kind: "json-not-strings", elementType: json.elementType, start: restStart, end: restStart + rest.length } };
     case "not-json":
@@ -88,20 +100,20 @@ const maybeJsonList: Rule = (rest, restStart, ctx) => {
 /** FROM, EXPOSE (and the ADD/COPY/VOLUME fallback): split on runs of `[\t\v\f\r ]`. */
 const whitespaceDelimited: Rule = (rest, restStart, ctx) => {
   if (rest === "") return ok(NONE);
-  return ok({ kind: "list", words: splitAsciiBlank(rest, restStart).map((w) => rawWord(ctx, w)) });
+  return ok({ kind: "list", words: splitAsciiBlank(rest, restStart).map((w) => rawWord(ctx, w)), range: span(ctx, rest, restStart) });
 };
 
 /** USER, WORKDIR, MAINTAINER, STOPSIGNAL: the whole rest, one argument. */
 const wholeString: Rule = (rest, restStart, ctx) => {
   if (rest === "") return ok(NONE);
-  return ok({ kind: "string", text: word(ctx, rest, restStart, restStart + rest.length) });
+  return ok({ kind: "string", text: word(ctx, rest, restStart, restStart + rest.length), range: span(ctx, rest, restStart) });
 };
 
 /** ARG: quote-aware words, `name=value` not split. */
 const nameOrNameValue: Rule = (rest, restStart, ctx) => {
   const words = parseWords(rest, ctx.escape, restStart);
   if (words.length === 0) return ok(NONE);
-  return ok({ kind: "list", words: words.map((w) => rawWord(ctx, w)) });
+  return ok({ kind: "list", words: words.map((w) => rawWord(ctx, w)), range: span(ctx, rest, restStart) });
 };
 
 /**
@@ -124,7 +136,7 @@ const nameValue: Rule = (rest, restStart, ctx) => {
     const key = word(ctx, rest.slice(0, parts.keyEnd), restStart, restStart + parts.keyEnd);
     const value = word(ctx, rest.slice(parts.valueStart), restStart + parts.valueStart, restStart + rest.length);
     const pair: KeyValuePair = { kind: "key-value-pair", key, value, range: ctx.line.rangeOf(restStart, restStart + rest.length) };
-    return ok({ kind: "key-value", form: "legacy", pairs: [pair] });
+    return ok({ kind: "key-value", form: "legacy", pairs: [pair], range: span(ctx, rest, restStart) });
   }
   const pairs: KeyValuePair[] = [];
   for (const w of words) {
@@ -140,7 +152,7 @@ const nameValue: Rule = (rest, restStart, ctx) => {
     const value = word(ctx, w.value.slice(eq + 1), w.start + eq + 1, Math.max(w.start + eq + 1, w.end));
     pairs.push({ kind: "key-value-pair", key, value, range: ctx.line.rangeOf(w.start, w.end) });
   }
-  return ok({ kind: "key-value", form: "equals", pairs });
+  return ok({ kind: "key-value", form: "equals", pairs, range: span(ctx, rest, restStart) });
 };
 
 /** BuildKit `reWhitespace.Split(rest, 2)`: key before the first `[\t\v\f\r ]` run, value after it. */
@@ -167,9 +179,9 @@ const healthcheck: Rule = (rest, restStart, ctx) => {
   while (next < rest.length && isByteSpace(rest.charCodeAt(next))) next++;
   const type = word(ctx, rest.slice(0, sep), restStart, restStart + sep);
   const cmdText = rest.slice(next);
-  if (cmdText === "") return ok({ kind: "healthcheck", type, command: NONE });
+  if (cmdText === "") return ok({ kind: "healthcheck", type, command: NONE, range: span(ctx, rest, restStart) });
   const r = execOrShell(cmdText, restStart + next, ctx);
-  return r.ok ? ok({ kind: "healthcheck", type, command: r.args }) : r;
+  return r.ok ? ok({ kind: "healthcheck", type, command: r.args, range: span(ctx, rest, restStart) }) : r;
 };
 
 /** BuildKit's dispatch table, minus ONBUILD (see the parser). */

@@ -394,6 +394,13 @@ describe("input handling", () => {
     expect(pair?.value.range).toEqual({ start: { line: 5, column: 11 }, end: { line: 5, column: 12 } });
   });
 
+  it("positions the argument block and the whole file", () => {
+    const r = parsed("FROM a\nCOPY --from=b  x \\\n  y\n");
+    expect(r.range).toEqual({ start: { line: 1, column: 1 }, end: { line: 3, column: 5 } });
+    const args = r.instructions[1]?.args;
+    expect(args?.kind === "list" ? args.range : undefined).toEqual({ start: { line: 2, column: 15 }, end: { line: 3, column: 4 } });
+  });
+
   it("positions JSON elements on their string literals", () => {
     const args = only('CMD ["a", "bc"]').args;
     const w = args.kind === "exec" ? args.words[1] : undefined;

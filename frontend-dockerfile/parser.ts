@@ -100,6 +100,7 @@ class DockerfileParser {
     return {
       result: {
         kind: "dockerfile",
+        range: this.source.rangeOf(0, this.source.text.length),
         instructions: this.instructions,
         directives: this.directives,
         comments: this.comments,
@@ -246,7 +247,7 @@ class DockerfileParser {
       const keyword = split.keyword.toLowerCase();
       let args: InstructionArguments;
       if (keyword === "onbuild") {
-        args = inner === undefined ? { kind: "none" } : { kind: "onbuild", trigger: inner };
+        args = inner === undefined ? { kind: "none" } : { kind: "onbuild", trigger: inner, range: inner.range };
       } else if (isInstructionName(keyword) && keyword !== "onbuild") {
         const ctx: ArgContext = { line: logical, escape: this.escape, keywordText: split.keyword };
         const outcome = ARGUMENT_RULES[keyword](split.rest, split.restStart, ctx);

@@ -79,7 +79,7 @@ export interface KeyValuePair {
   readonly range: Range;
 }
 
-/** No arguments at all (`CMD`, `HEALTHCHECK`, an unknown instruction …). */
+/** No arguments at all (`CMD`, `HEALTHCHECK`, an unknown instruction …); nothing to locate. */
 export interface NoArguments {
   readonly kind: "none";
 }
@@ -87,30 +87,40 @@ export interface NoArguments {
 /** JSON (exec) form: `["a", "b"]`. An empty array gives no words. */
 export interface ExecFormArguments {
   readonly kind: "exec";
+  /** The text after the flags. */
+  readonly range: Range;
   readonly words: readonly Word[];
 }
 
 /** Shell form of RUN/CMD/ENTRYPOINT/SHELL (and the maybe-JSON fallback): the whole text, one word. */
 export interface ShellFormArguments {
   readonly kind: "shell";
+  /** The text after the flags. */
+  readonly range: Range;
   readonly text: Word;
 }
 
 /** Several words: FROM/EXPOSE/ADD/COPY/VOLUME split on blanks, ARG split with quote awareness. */
 export interface WordListArguments {
   readonly kind: "list";
+  /** The text after the flags. */
+  readonly range: Range;
   readonly words: readonly Word[];
 }
 
 /** USER, WORKDIR, MAINTAINER, STOPSIGNAL: the whole rest of the line as one word. */
 export interface StringArguments {
   readonly kind: "string";
+  /** The text after the flags. */
+  readonly range: Range;
   readonly text: Word;
 }
 
 /** ENV and LABEL. */
 export interface KeyValueArguments {
   readonly kind: "key-value";
+  /** The text after the flags. */
+  readonly range: Range;
   /** `legacy`: `ENV NAME value with spaces`; `equals`: `ENV a=1 b=2`. */
   readonly form: "legacy" | "equals";
   readonly pairs: readonly KeyValuePair[];
@@ -119,6 +129,8 @@ export interface KeyValueArguments {
 /** `HEALTHCHECK [flags] TYPE [command]`: TYPE is `CMD`, `NONE` … as written. */
 export interface HealthcheckArguments {
   readonly kind: "healthcheck";
+  /** The text after the flags. */
+  readonly range: Range;
   readonly type: Word;
   readonly command: ExecFormArguments | ShellFormArguments | NoArguments;
 }
@@ -126,6 +138,8 @@ export interface HealthcheckArguments {
 /** `ONBUILD INSTRUCTION …`: the trigger is a complete instruction of its own. */
 export interface OnbuildArguments {
   readonly kind: "onbuild";
+  /** The text after the flags. */
+  readonly range: Range;
   readonly trigger: Instruction;
 }
 
@@ -216,6 +230,8 @@ export interface Comment {
 
 export interface ParsedDockerfile {
   readonly kind: "dockerfile";
+  /** The whole file. */
+  readonly range: Range;
   readonly instructions: readonly Instruction[];
   readonly directives: readonly Directive[];
   /** Comment lines outside continuations, in file order. */
