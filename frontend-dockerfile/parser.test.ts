@@ -398,7 +398,7 @@ describe("input handling", () => {
     const r = parsed("FROM a\nCOPY --from=b  x \\\n  y\n");
     expect(r.range).toEqual({ start: { line: 1, column: 1 }, end: { line: 3, column: 5 } });
     const args = r.instructions[1]?.args;
-    expect(args?.kind === "list" ? args.range : undefined).toEqual({ start: { line: 2, column: 15 }, end: { line: 3, column: 4 } });
+    expect(args?.kind === "list" ? args.range : undefined).toEqual({ start: { line: 2, column: 16 }, end: { line: 3, column: 4 } });
   });
 
   it("positions JSON elements on their string literals", () => {
