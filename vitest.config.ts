@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["**/*.test.ts"],
-          exclude: ["**/node_modules/**", "dist/**", "**/*.e2e.test.ts"],
+          exclude: ["**/node_modules/**", "dist/**", ".cache/**", "**/*.e2e.test.ts"],
           testTimeout: 20_000,
         },
       },
@@ -17,7 +17,7 @@ export default defineConfig({
         test: {
           name: "real",
           include: ["**/*.e2e.test.ts"],
-          exclude: ["**/node_modules/**", "dist/**"],
+          exclude: ["**/node_modules/**", "dist/**", ".cache/**"],
           globalSetup: ["testing/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 300_000,
