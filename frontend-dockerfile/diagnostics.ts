@@ -1,6 +1,6 @@
 import { catalogue, didYouMean, htkError, type Catalogue, type KnownDiagnosticId, type ParamsOf } from "../base/errors/index.ts";
 import { INSTRUCTION_NAMES, isInstructionName } from "./arguments.ts";
-import type { Diagnostic, InstructionName, Range, Severity } from "./types.ts";
+import type { Diagnostic, Range, Severity } from "./types.ts";
 
 /** A diagnostic from the catalogue: the parameters are checked against the entry at compile time. */
 export function diagnostic<Id extends KnownDiagnosticId>(
@@ -25,7 +25,7 @@ export function diagnostic<Id extends KnownDiagnosticId>(
 }
 
 /** True when BuildKit's parser has a rule for the word (case-insensitive): FROM, RUN, … ONBUILD. */
-export function knownInstruction(word: string): word is InstructionName {
+export function knownInstruction(word: string): boolean {
   return isInstructionName(word.toLowerCase());
 }
 

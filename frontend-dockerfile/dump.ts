@@ -1,3 +1,4 @@
+import { assertNever } from "./assert-never.ts";
 import { goQuote, trimSpaceBounds } from "./chars.ts";
 import type { Instruction, InstructionArguments, ParsedDockerfile, Word } from "./types.ts";
 
@@ -60,8 +61,4 @@ export function argWords(args: Exclude<InstructionArguments, { kind: "onbuild" }
 function goTrim(s: string): string {
   const [a, b] = trimSpaceBounds(s);
   return s.slice(a, b);
-}
-
-export function assertNever(x: never): never {
-  throw new Error(`BUG: unexpected node ${JSON.stringify(x)}`);
 }

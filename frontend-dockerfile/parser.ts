@@ -1,3 +1,4 @@
+import { assertNever } from "./assert-never.ts";
 import { ARGUMENT_RULES, isInstructionName, type ArgContext, type ArgRejection } from "./arguments.ts";
 import { skipGoSpace, trimSpaceBounds } from "./chars.ts";
 import { diagnostic } from "./diagnostics.ts";
@@ -307,6 +308,8 @@ class DockerfileParser {
             buildkitMessage: "when using JSON array syntax, arrays must be comprised of strings only",
           }),
         );
+      default:
+        return assertNever(r);
     }
   }
 
