@@ -69,16 +69,24 @@ export function renderDiagnostic(diag: Diagnostic, sourceText: string, fileName:
     let text = (lines[ln - 1] ?? "").replace(/\r+$/, "");
     const bom = ln === 1 && text.charCodeAt(0) === 0xfeff ? 1 : 0;
     text = text.slice(bom);
-    out.push(`${String(ln).padStart(gutter)} | ${visible(text)}`);
     const from = ln === start.line ? start.column : firstNonBlank(text);
     const to = ln === end.line ? end.column : text.length + 1;
-    const width = Math.max(1, to - from);
-    out.push(`${pad} | ${visible(text.slice(0, from - 1)).replace(/[^\t]/g, " ")}${"^".repeat(width)}`);
+    // Long lines (up to 64 KiB) are shown as a window around the start of the range.
+    const winStart = text.length > FRAME_WIDTH ? Math.max(0, Math.min(from - 1 - FRAME_CONTEXT, text.length - FRAME_WIDTH)) : 0;
+    const winEnd = Math.min(text.length, winStart + FRAME_WIDTH);
+    const lead = winStart > 0 ? "…" : "";
+    out.push(`${String(ln).padStart(gutter)} | ${lead}${visible(text.slice(winStart, winEnd))}${winEnd < text.length ? "…" : ""}`);
+    const caretFrom = Math.max(winStart, from - 1);
+    const width = Math.max(1, Math.min(to - 1, winEnd + 1) - caretFrom);
+    out.push(`${pad} | ${lead.replace("…", " ")}${visible(text.slice(winStart, caretFrom)).replace(/[^\t]/g, " ")}${"^".repeat(width)}`);
   }
   if (end.line > lastLine && end.line > start.line) out.push(`${pad} | …`);
   out.push(`${pad} = next step: ${diag.next}`);
   return out.join("\n");
 }
+
+const FRAME_WIDTH = 120;
+const FRAME_CONTEXT = 40;
 
 /** Control characters would garble the frame; tabs stay so that carets line up. */
 function visible(s: string): string {

@@ -441,6 +441,19 @@ describe("diagnostics for the compile stage", () => {
     );
   });
 
+  it("shows a window of a long line", () => {
+    const text = `FROM a\nRUN ${"a".repeat(70000)}\n`;
+    const frame = renderDiagnostic(errorOf(text), text);
+    expect(frame).toContain("HTK-DOCKERFILE-0002");
+    expect(frame.length).toBeLessThan(1200);
+    expect(frame).toContain(`2 | RUN ${"a".repeat(116)}…`);
+    const pairs = "a=b ".repeat(50);
+    const far = `FROM a\nLABEL ${pairs}bad`;
+    const lines = renderDiagnostic(errorOf(far), far).split("\n");
+    expect(lines[3]).toBe(`2 | …${`LABEL ${pairs}bad`.slice(89)}`);
+    expect(lines[4]).toBe(`  |  ${" ".repeat(117)}^^^`);
+  });
+
   it("carries the file name given in the options", () => {
     const { diagnostics } = parseDockerfile("", { fileName: "x/Dockerfile" });
     expect(diagnostics[0]?.file).toBe("x/Dockerfile");
