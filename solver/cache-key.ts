@@ -256,6 +256,9 @@ export function describeMiss(reasons: readonly MissReason[], indent = ""): strin
       case "ignore-cache":
         lines.push(`${indent}the cache was disabled for this step (--no-cache)`);
         break;
+      case "always-runs":
+        lines.push(`${indent}unchanged; sources sent by the client are transferred on every build`);
+        break;
       case "result-missing":
         lines.push(`${indent}nothing changed, but the cached result is gone (pruned, or the earlier build stopped here)`);
         break;

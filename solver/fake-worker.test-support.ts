@@ -18,6 +18,8 @@ const sha = (s: string): Digest => `sha256:${createHash("sha256").update(s).dige
 export interface ExecBehaviour {
   /** Resolves when the exec may finish; it is rejected by the abort signal. */
   readonly gate?: Promise<void>;
+  /** Takes this long (from when it starts), unless aborted. */
+  readonly delayMs?: number;
   readonly fail?: string;
   readonly logs?: readonly (readonly [1 | 2, string])[];
   readonly outputs?: number;
@@ -141,6 +143,13 @@ export class FakeWorker implements Worker {
           }, reject);
         });
       }
+      if (b.delayMs !== undefined) {
+        const ms = b.delayMs;
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, ms);
+          ctx.signal.addEventListener("abort", () => (clearTimeout(timer), reject(ctx.signal.reason as Error)), { once: true });
+        });
+      }
       if (b.fail !== undefined) throw htkError("HTK-SOLVER-0001", { step: cmd, detail: b.fail });
       const base = inputs[0] === undefined ? {} : this.files(inputs[0]);
       const n = b.outputs ?? 1;
@@ -192,6 +201,7 @@ export class FakeWorker implements Worker {
       const contentDigest = sha(v);
       entries[p] = { type: "file", mode: 0o644, uid: 0, gid: 0, contentDigest, digest: sha(`file:${v}`) };
     }
+    if (Object.keys(entries).length === 0 && !selector.allowEmptyWildcard) throw htkError("HTK-CACHE-0006", { path: selector.path });
     const digest = sha(JSON.stringify(Object.entries(entries).map(([p, e]) => [p, e.digest])));
     const tree: ChecksumTree = { source: selector.path, digest, entries };
     return { digest, tree };

@@ -88,7 +88,7 @@ describe("the scheduler", () => {
 
   it("honours the concurrency limit", async () => {
     const worker = new FakeWorker();
-    for (const c of ["p1", "p2", "p3", "p4", "p5"]) worker.behaviour.set(c, { gate: tick(30) });
+    for (const c of ["p1", "p2", "p3", "p4", "p5"]) worker.behaviour.set(c, { delayMs: 30 });
     const solver = new Solver({ worker, concurrency: 2 });
     const branches = ["p1", "p2", "p3", "p4", "p5"].map((c) => scratch().run({ args: ["/bin/true", c], customName: c }).root());
     const [first, second, ...rest] = branches;
@@ -288,6 +288,29 @@ describe("cache keys and explained misses", () => {
       '  file "/src/a.txt" changed in [internal] load build context (content)',
     ]);
     expect(worker.count("exec:use-a")).toBe(2);
+  });
+
+  it("fails the COPY step itself when its source is missing, and says a context is sent every build", async () => {
+    const worker = new FakeWorker();
+    worker.locals.set("context", { "/src/b.txt": "b" });
+    const records = new BuildRecordStore(join(tmp(), "builds"));
+    const solver = new Solver({ worker, records });
+    const { outcome } = await solve(solver, copyStep(), "Dockerfile");
+    expect(outcome.kind).toBe("failed");
+    if (outcome.kind !== "failed") return;
+    const c = byName(outcome.record, "[2/3] COPY src/a.txt /");
+    expect(c.outcome).toMatchObject({ status: "failed", error: { id: "HTK-CACHE-0006" } });
+    expect(outcome.error.id).toBe("HTK-SOLVER-0001");
+    expect(outcome.error.message).toContain("[2/3] COPY src/a.txt /");
+    expect(outcome.record.error?.vertex).toBe(c.digest);
+    expect(byName(outcome.record, "[3/3] RUN use-a").outcome).toMatchObject({ status: "skipped", reason: "dependency-failed" });
+    expect(worker.liveRefs()).toEqual([]);
+
+    worker.locals.set("context", { "/src/a.txt": "a" });
+    await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    const again = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    expect(byName(again, "[internal] load build context").outcome).toMatchObject({ status: "executed", miss: [{ kind: "always-runs" }] });
+    expect(worker.liveRefs()).toEqual([]);
   });
 
   it("names the changed field of a step (an ARG-derived env value)", async () => {

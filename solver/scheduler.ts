@@ -715,10 +715,66 @@ class BuildRun {
 
   async #computeKey(bv: BuildVertex): Promise<Job> {
     const v = bv.vertex;
-    const cmap = cacheMapOf(v);
     const inputs = inputsOf(v.op);
     const inputJobs = await Promise.all(inputs.map((r) => this.#keyOf(r.digest)));
     this.signal.throwIfAborted();
+    let keyed: { parts: KeyPart[]; pin: ResolvedImage | undefined; seed: SharedRef | undefined };
+    try {
+      keyed = await this.#keyParts(bv, inputs, inputJobs);
+    } catch (err) {
+      // A failed input stays the input's failure (this step is skipped); anything else failed
+      // *this* step: a COPY source that does not exist, a context that could not be read.
+      if (err instanceof JobFailure) throw err;
+      const at = now();
+      const started = bv.phase.kind === "running" ? bv.phase.started : undefined;
+      if (isCancellation(err) || this.signal.aborted) {
+        bv.phase = { kind: "final", outcome: { status: "canceled", ...(started === undefined ? {} : { started }), completed: at } };
+        this.#emit(bv, { kind: "vertex-canceled", vertex: v.digest, index: this.#indexOf(bv), time: at });
+        throw err;
+      }
+      const error = stepError(err, bv.name);
+      bv.phase = { kind: "final", outcome: { status: "failed", started: started ?? at, completed: at, error: recorded(error) } };
+      this.#emit(bv, { kind: "vertex-errored", vertex: v.digest, index: this.#indexOf(bv), time: at, error: recorded(error) });
+      throw new JobFailure(error, this.#pseudoJob(bv, error));
+    }
+    const { parts, pin, seed } = keyed;
+    const key = preimage(v, bv.name, parts);
+    bv.key = key;
+    const ignoreCache = v.metadata.ignoreCache || inputJobs.some((j) => j.spec.ignoreCache);
+    const job = this.solver.register(
+      {
+        key: key.key,
+        mapKey: ignoreCache ? `${key.key}!fresh` : key.key,
+        vertex: v,
+        name: bv.name,
+        inputs: inputs.map((r, i) => ({ job: inputJobs[i] as Job, output: r.index })),
+        pin,
+        ignoreCache,
+      },
+      this,
+    );
+    this.#weak.add(job);
+    bv.job = job;
+    if (seed !== undefined) {
+      const at = now();
+      if (!job.seed(seed, this)) await seed.release();
+      const started = bv.phase.kind === "running" ? bv.phase.started : at;
+      bv.phase = { kind: "final", outcome: { status: "executed", started, completed: at, miss: this.#explain(bv) } };
+      this.#emit(bv, { kind: "vertex-completed", vertex: v.digest, index: this.#indexOf(bv), time: at });
+    } else if (!ignoreCache && bv.phase.kind === "pending" && this.solver.store.get(key.key) !== undefined) {
+      this.onCached(job);
+    }
+    return job;
+  }
+
+  /** The parts of a vertex's key; loads what content-based parts need. */
+  async #keyParts(
+    bv: BuildVertex,
+    inputs: readonly OutputRef[],
+    inputJobs: readonly Job[],
+  ): Promise<{ parts: KeyPart[]; pin: ResolvedImage | undefined; seed: SharedRef | undefined }> {
+    const v = bv.vertex;
+    const cmap = cacheMapOf(v);
     const parts: KeyPart[] = [];
     for (const [i, dep] of cmap.deps.entries()) {
       const r = inputs[i];
@@ -751,64 +807,25 @@ class BuildRun {
           assertNever(dep, "cache dep");
       }
     }
-    let pin: ResolvedImage | undefined;
-    let seed: SharedRef | undefined;
     const op = v.op;
-    if (op.kind === "source") {
-      const src = op.source;
-      if (src.kind === "image") {
-        pin = await this.#task(() => this.solver.worker.resolveImage(src, op.platform, this.#ctx(bv)));
-        parts.push({ kind: "pin", what: "image", ref: src.ref, digest: pin.digest });
-      } else {
-        // Sources keyed by content are loaded by each build (they belong to its session), then keyed.
-        const started = now();
-        this.#onStartedDirect(bv, started);
-        try {
-          const ref = await this.#task(() => this.solver.worker.loadSource(op, undefined, this.#ctx(bv)));
-          seed = shareRef(ref);
-          const ck = await this.#contentKey(ref, WHOLE);
-          parts.push({ kind: "source-content", what: src.kind, name: bv.name, digest: ck.digest, ...(ck.tree === undefined ? {} : { tree: ck.tree }) });
-        } catch (err) {
-          await seed?.release();
-          const at = now();
-          if (isCancellation(err) || this.signal.aborted) {
-            bv.phase = { kind: "final", outcome: { status: "canceled", started, completed: at } };
-            this.#emit(bv, { kind: "vertex-canceled", vertex: v.digest, index: this.#indexOf(bv), time: at });
-            throw err;
-          }
-          const error = stepError(err, bv.name);
-          bv.phase = { kind: "final", outcome: { status: "failed", started, completed: at, error: recorded(error) } };
-          this.#emit(bv, { kind: "vertex-errored", vertex: v.digest, index: this.#indexOf(bv), time: at, error: recorded(error) });
-          throw new JobFailure(error, this.#pseudoJob(bv, error));
-        }
-      }
+    if (op.kind !== "source") return { parts, pin: undefined, seed: undefined };
+    const src = op.source;
+    if (src.kind === "image") {
+      const pin = await this.#task(() => this.solver.worker.resolveImage(src, op.platform, this.#ctx(bv)));
+      parts.push({ kind: "pin", what: "image", ref: src.ref, digest: pin.digest });
+      return { parts, pin, seed: undefined };
     }
-    const key = preimage(v, bv.name, parts);
-    bv.key = key;
-    const ignoreCache = v.metadata.ignoreCache || inputJobs.some((j) => j.spec.ignoreCache);
-    const job = this.solver.register(
-      {
-        key: key.key,
-        mapKey: ignoreCache ? `${key.key}!fresh` : key.key,
-        vertex: v,
-        name: bv.name,
-        inputs: inputs.map((r, i) => ({ job: inputJobs[i] as Job, output: r.index })),
-        pin,
-        ignoreCache,
-      },
-      this,
-    );
-    this.#weak.add(job);
-    bv.job = job;
-    if (seed !== undefined) {
-      const at = now();
-      if (!job.seed(seed, this)) await seed.release();
-      bv.phase = { kind: "final", outcome: { status: "executed", started: (bv.phase as { started?: string }).started ?? at, completed: at, miss: this.#explain(bv) } };
-      this.#emit(bv, { kind: "vertex-completed", vertex: v.digest, index: this.#indexOf(bv), time: at });
-    } else if (!ignoreCache && bv.phase.kind === "pending" && this.solver.store.get(key.key) !== undefined) {
-      this.onCached(job);
+    // Sources keyed by content are loaded by each build (they belong to its session), then keyed.
+    this.#onStartedDirect(bv, now());
+    const seed = shareRef(await this.#task(() => this.solver.worker.loadSource(op, undefined, this.#ctx(bv))));
+    try {
+      const ck = await this.#contentKey(seed.ref, WHOLE);
+      parts.push({ kind: "source-content", what: src.kind, name: bv.name, digest: ck.digest, ...(ck.tree === undefined ? {} : { tree: ck.tree }) });
+    } catch (err) {
+      await seed.release();
+      throw err;
     }
-    return job;
+    return { parts, pin: undefined, seed };
   }
 
   /** A stand-in job for a failure during key computation, so the failure has an origin digest. */
@@ -833,7 +850,11 @@ class BuildRun {
   #explain(bv: BuildVertex): readonly MissReason[] {
     if (bv.vertex.metadata.ignoreCache) return [{ kind: "ignore-cache" }];
     if (bv.key === undefined) return [];
-    return explainMiss(this.#previous, bv.key, (d) => this.#vertices.get(d)?.key);
+    const reasons = explainMiss(this.#previous, bv.key, (d) => this.#vertices.get(d)?.key);
+    const op = bv.vertex.op;
+    // Content-keyed sources run every build; "the result is gone" would be a wrong explanation.
+    const loadedEveryBuild = op.kind === "source" && op.source.kind !== "image";
+    return loadedEveryBuild && reasons.every((r) => r.kind === "result-missing") ? [{ kind: "always-runs" }] : reasons;
   }
 
   // ---- progress ----------------------------------------------------------------------------------

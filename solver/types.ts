@@ -246,6 +246,8 @@ export type MissReason =
   | { readonly kind: "no-previous-build" }
   | { readonly kind: "new-step" }
   | { readonly kind: "ignore-cache" }
+  /** A source keyed by what it loads (a local context) is loaded by every build; its content was unchanged. */
+  | { readonly kind: "always-runs" }
   /** The key is unchanged but its result was pruned (or never stored: the previous build failed here). */
   | { readonly kind: "result-missing" }
   | { readonly kind: "op-changed"; readonly fields: readonly FieldChange[] }
