@@ -3,6 +3,7 @@ import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
 import { engineDiagnostics } from "./catalogue/engine.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
+import { registryDiagnostics } from "./catalogue/registry.ts";
 import { solverDiagnostics } from "./catalogue/solver.ts";
 
 /**
@@ -19,6 +20,7 @@ export const catalogue = {
   ...dockerfileDiagnostics,
   ...llbDiagnostics,
   ...cacheDiagnostics,
+  ...registryDiagnostics,
   ...solverDiagnostics,
   ...engineDiagnostics,
 } as const;
