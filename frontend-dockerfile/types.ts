@@ -47,7 +47,8 @@ export type InstructionName =
 
 /**
  * One argument word. `value` is what BuildKit stores in its node (JSON escapes decoded; shell-form text
- * verbatim, quotes and escape characters kept); `raw` is the source text it came from.
+ * verbatim, quotes and escape characters kept); `raw` is the text it came from in the logical line
+ * (continuations joined; a JSON element with its quotes); `range` locates it in the source.
  */
 export interface Word {
   readonly kind: "word";
