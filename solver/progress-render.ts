@@ -10,6 +10,7 @@ export interface ProgressOutput {
   write(text: string): unknown;
   readonly isTTY?: boolean;
   readonly columns?: number;
+  readonly rows?: number;
 }
 
 export interface RenderOptions extends TtyOptions {
@@ -43,7 +44,11 @@ export async function renderProgress(mode: ProgressMode, events: AsyncIterable<P
       return;
     }
     case "tty": {
-      const p = new TtyPrinter((t) => out.write(t), { ...opts, ...(out.columns === undefined || opts.columns !== undefined ? {} : { columns: out.columns }) });
+      const p = new TtyPrinter((t) => out.write(t), {
+        ...(out.columns === undefined ? {} : { columns: out.columns }),
+        ...(out.rows === undefined ? {} : { rows: out.rows }),
+        ...opts,
+      });
       const timer = setInterval(() => p.draw(), opts.refreshMs ?? 100);
       try {
         for await (const ev of events) p.handle(ev);

@@ -11,6 +11,8 @@ import type { Digest, ProgressEvent } from "./types.ts";
  */
 export interface TtyOptions {
   readonly columns?: number;
+  /** Terminal height: a frame taller than this shows the header and the newest lines only. */
+  readonly rows?: number;
   /** Log lines shown under a running step (BuildKit shows 6). */
   readonly logLines?: number;
   readonly now?: () => number;
@@ -32,6 +34,7 @@ const ESC = "\u001b[";
 export class TtyPrinter {
   readonly #write: (text: string) => void;
   readonly #columns: number;
+  readonly #rows: number;
   readonly #logLines: number;
   readonly #now: () => number;
   readonly #vertices = new Map<Digest, TtyVertex>();
@@ -41,6 +44,7 @@ export class TtyPrinter {
   constructor(write: (text: string) => void, opts: TtyOptions = {}) {
     this.#write = write;
     this.#columns = Math.max(20, opts.columns ?? 80);
+    this.#rows = Math.max(3, opts.rows ?? 10_000);
     this.#logLines = opts.logLines ?? 6;
     this.#now = opts.now ?? Date.now;
     this.#start = this.#now();
@@ -91,7 +95,9 @@ export class TtyPrinter {
 
   /** Redraws the frame over the previous one. */
   draw(): void {
-    const lines = this.frame();
+    const all = this.frame();
+    // Cursor-up cannot go above the screen: a taller frame would be redrawn in the wrong place.
+    const lines = all.length < this.#rows ? all : [all[0] ?? "", ...all.slice(all.length - (this.#rows - 2))];
     let out = this.#lastHeight > 0 ? `${ESC}${this.#lastHeight}A` : "";
     for (const line of lines) out += `${ESC}2K${line}\n`;
     // A shorter frame than the last: clear what is left below it, then return.

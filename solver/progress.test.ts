@@ -97,6 +97,17 @@ describe("the tty renderer", () => {
     expect(p.frame()[3], JSON.stringify(p.frame())).toMatch(/^ => \[2\/3\] RUN echo hello +1\.3s$/);
     expect(p.frame()[0]).toContain("FINISHED");
   });
+
+  it("keeps a frame within the terminal height", () => {
+    let out = "";
+    const p = new TtyPrinter((t) => (out += t), { columns: 60, rows: 4, now: () => T0 });
+    for (let i = 1; i <= 6; i++) p.handle({ kind: "vertex-cached", vertex: d(i), index: i, name: `step ${i}`, time: at(0) });
+    p.draw();
+    const drawn = out.split("\n").filter((l) => l !== "");
+    expect(drawn).toHaveLength(3);
+    expect(drawn[0]).toContain("[+] Building");
+    expect(drawn[2]).toContain("step 6");
+  });
 });
 
 describe("rawjson and quiet", () => {

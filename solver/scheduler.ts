@@ -484,7 +484,14 @@ class BuildRun {
       if (external.aborted) this.cancel();
       else external.addEventListener("abort", () => this.cancel(), { once: true });
     }
-    return withSpan("solver.build", { "hatake.build": this.id, "hatake.target": this.target }, () => this.#run()).catch(
+    return withSpan("solver.build", { "hatake.build": this.id, "hatake.target": this.target }, async (scope) => {
+      const outcome = await this.#run();
+      const counts: Record<string, number> = {};
+      for (const v of outcome.record.vertices) counts[v.outcome.status] = (counts[v.outcome.status] ?? 0) + 1;
+      scope.span.setAttribute("hatake.build.status", outcome.kind);
+      scope.log.debug({ build: this.id, status: outcome.kind, vertices: counts }, "build finished");
+      return outcome;
+    }).catch(
       (err: unknown): SolveOutcome => ({ kind: "failed", error: stepError(err, "(build)"), record: this.#record("failed") }),
     );
   }
