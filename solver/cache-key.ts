@@ -155,11 +155,26 @@ function diffFields(before: Readonly<Record<string, string>>, after: Readonly<Re
   return out;
 }
 
-/** The vertex of a previous build that corresponds to `key`: same name and kind, else same op. */
+/**
+ * A step name without its position: `[build 2/5] RUN make` → `[build] RUN make`, so that inserting a
+ * step (which renumbers every later one) does not make the later steps look new.
+ */
+export function stepIdentity(name: string): string {
+  return name.replace(/^\[([^\]]*?)\s*\d+\/\d+\]/, "[$1]");
+}
+
+/**
+ * The vertex of a previous build that corresponds to `key`: the same name, else the same name without
+ * the step numbers, else the same op; only vertices of the same kind that were keyed.
+ */
 function counterpart(previous: BuildRecord, key: KeyPreimage): VertexRecord | undefined {
-  const sameName = previous.vertices.filter((v) => v.name === key.name && v.opKind === key.opKind);
+  const candidates = previous.vertices.filter((v) => v.opKind === key.opKind && v.key !== undefined);
+  const sameName = candidates.filter((v) => v.name === key.name);
   if (sameName.length === 1) return sameName[0];
-  return previous.vertices.find((v) => v.digest === key.op) ?? sameName[0];
+  const id = stepIdentity(key.name);
+  const sameStep = candidates.filter((v) => stepIdentity(v.name) === id);
+  if (sameStep.length === 1) return sameStep[0];
+  return candidates.find((v) => v.digest === key.op) ?? sameName[0];
 }
 
 /**

@@ -328,6 +328,20 @@ describe("cache keys and explained misses", () => {
     expect(describeMiss(o.miss)).toEqual(['env.VERSION changed from "1" to "2"']);
   });
 
+  it("finds the same step after another step was inserted before it (renumbered names)", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker, records: new BuildRecordStore(join(tmp(), "builds")) });
+    const from = (): State => image("busybox", { customName: "[1/3] FROM busybox" });
+    const before = marshal(from().run({ shell: "build", customName: "[2/2] RUN build" }).root());
+    const after = marshal(
+      from().run({ shell: "setup", customName: "[2/3] RUN setup" }).root().run({ shell: "build", customName: "[3/3] RUN build" }).root(),
+    );
+    await done((await solve(solver, before, "app")).outcome);
+    const r = await done((await solve(solver, after, "app")).outcome);
+    const o = byName(r, "[3/3] RUN build").outcome;
+    expect(o.status === "executed" && describeMiss(o.miss)).toEqual(["input [2/3] RUN setup changed", "  the step is new (the earlier build had no such step)"]);
+  });
+
   it("names a base image that moved to a new digest", async () => {
     const worker = new FakeWorker();
     const records = new BuildRecordStore(join(tmp(), "builds"));

@@ -231,8 +231,14 @@ class Job {
 
   /** Clones of every output, owned by the caller, who must already hold strong interest. */
   async result(): Promise<SharedRef[]> {
-    if (this.state.kind === "idle" || this.state.kind === "canceled") this.#start();
-    if (this.state.kind === "running") await this.state.done;
+    for (;;) {
+      if (this.state.kind === "idle" || this.state.kind === "canceled") this.#start();
+      if (this.state.kind !== "running") break;
+      await this.state.done;
+      // Someone may have joined while the last holder's cancellation was winding the job down: the
+      // run ended "canceled" although it is wanted again, so it starts over instead of failing them.
+      if ((this.state as JobState).kind !== "canceled" || this.strong.size === 0) break;
+    }
     const s = this.state as JobState;
     switch (s.kind) {
       case "done":
