@@ -193,6 +193,7 @@ export class FakeWorker implements Worker {
 
   /** Content only (never an mtime): what the real contenthash guarantees. */
   async contentKey(ref: WorkerRef, selector: ContentSelector, _signal: AbortSignal): Promise<ContentKey> {
+    this.#note("contentKey");
     const files = this.files(ref);
     const prefix = selector.path === "/" ? "/" : `${selector.path}/`;
     const entries: Record<string, NodeRecord> = {};

@@ -51,7 +51,17 @@ async function done(o: SolveOutcome): Promise<BuildRecord> {
   return o.record;
 }
 
-const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Polls instead of sleeping a fixed time: the CI machine is shared and slow. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** True once some job is wanted by `n` builds at once (both builds attached to the shared step). */
+const sharedBy = (solver: Solver, n: number): boolean => [...solver.jobs.values()].some((j) => j.builds().length === n);
 
 describe("the scheduler", () => {
   it("runs each vertex once, then answers the same graph from the cache", async () => {
@@ -107,7 +117,7 @@ describe("the scheduler", () => {
     const b = solver.solve({ definition: marshal(chain("shared", "only-b")), session, id: "build-b" });
     const evA = drain(a);
     const evB = drain(b);
-    await tick(20);
+    await until(() => worker.running === 1 && sharedBy(solver, 2), "both builds to wait on the shared step");
     gate.resolve();
     const [ra, rb] = [await done(await a.outcome), await done(await b.outcome)];
     await Promise.all([evA, evB]);
@@ -128,7 +138,7 @@ describe("the scheduler", () => {
     const a = solver.solve({ definition: marshal(chain("shared", "only-a")), session, id: "build-a" });
     const b = solver.solve({ definition: marshal(chain("shared", "only-b")), session, id: "build-b" });
     const drains = [drain(a), drain(b)];
-    await tick(20);
+    await until(() => worker.running === 1 && sharedBy(solver, 2), "both builds to wait on the shared step");
     a.cancel();
     const oa = await a.outcome;
     expect(oa.kind).toBe("canceled");
@@ -152,7 +162,7 @@ describe("the scheduler", () => {
     const controller = new AbortController();
     const h = solver.solve({ definition: marshal(chain("a", "slow", "after")), session, signal: controller.signal });
     const ev = drain(h);
-    await tick(20);
+    await until(() => worker.running === 1, "the slow step to start");
     expect(worker.running).toBe(1);
     controller.abort();
     const o = await h.outcome;
@@ -310,6 +320,20 @@ describe("cache keys and explained misses", () => {
     await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
     const again = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
     expect(byName(again, "[internal] load build context").outcome).toMatchObject({ status: "executed", miss: [{ kind: "always-runs" }] });
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
+  it("checksums a snapshot's selected paths once: a cached COPY --from is not re-hashed", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker });
+    const stage = chain("x");
+    const def = marshal(scratch().file(copy(stage, "/ran/x", "/x"), { customName: "COPY --from=stage /ran/x /x" }));
+    await done((await solve(solver, def)).outcome);
+    expect(worker.count("contentKey")).toBe(1);
+    const r = await done((await solve(solver, def)).outcome);
+    expect(byName(r, "COPY --from=stage /ran/x /x").outcome.status).toBe("cached");
+    expect(worker.count("contentKey")).toBe(1);
+    expect(worker.count("exec:x")).toBe(1);
     expect(worker.liveRefs()).toEqual([]);
   });
 

@@ -22,6 +22,7 @@ import type {
   BuildRecord,
   BuildStatus,
   CacheKeyStore,
+  ContentKey,
   ContentSelector,
   KeyPart,
   KeyPreimage,
@@ -114,6 +115,7 @@ class JobFailure extends Error {
 }
 
 const now = (): string => new Date().toISOString();
+const CONTENT_KEY_MEMO = 256;
 
 export class Solver {
   readonly worker: Worker;
@@ -123,6 +125,12 @@ export class Solver {
   readonly progressOptions: ProgressBusOptions;
   /** Every live job by key: the deduplication table. */
   readonly jobs = new Map<string, Job>();
+  /**
+   * Content keys by (snapshot id, selector). A snapshot never changes once made, so a checksum stays
+   * true: a cached `COPY --from=stage` or a `COPY . .` after the context's own key is not re-hashed.
+   * Bounded (oldest out first): trees of big contexts are large.
+   */
+  readonly contentKeys = new Map<string, ContentKey>();
   #builds = 0;
 
   constructor(opts: SolverOptions) {
@@ -148,6 +156,15 @@ export class Solver {
   async close(): Promise<void> {
     await this.pool.onIdle();
     await this.store.close();
+  }
+
+  rememberContentKey(memo: string, key: ContentKey): void {
+    this.contentKeys.delete(memo);
+    this.contentKeys.set(memo, key);
+    if (this.contentKeys.size > CONTENT_KEY_MEMO) {
+      const oldest = this.contentKeys.keys().next();
+      if (oldest.done !== true) this.contentKeys.delete(oldest.value);
+    }
   }
 
   /** The job for a key, created when it is the first build to reach it. */
@@ -856,8 +873,13 @@ class BuildRun {
     return job;
   }
 
-  #contentKey(ref: WorkerRef, selector: ContentSelector): ReturnType<Worker["contentKey"]> {
-    return this.#task(() => this.solver.worker.contentKey(ref, selector, this.signal));
+  async #contentKey(ref: WorkerRef, selector: ContentSelector): Promise<ContentKey> {
+    const memo = `${ref.id}\0${JSON.stringify(selector)}`;
+    const known = this.solver.contentKeys.get(memo);
+    if (known !== undefined) return known;
+    const key = await this.#task(() => this.solver.worker.contentKey(ref, selector, this.signal));
+    this.solver.rememberContentKey(memo, key);
+    return key;
   }
 
   #explain(bv: BuildVertex): readonly MissReason[] {

@@ -38,6 +38,7 @@ export interface WorkerRef {
   /**
    * Durable identity of the snapshot: what the cache-key store records, and what
    * {@link Worker.loadRef} takes to get the snapshot back in a later build (or a later process).
+   * Never reused for other content: the solver memoizes content checksums by it.
    */
   readonly id: string;
   release(): Promise<void>;
