@@ -13,7 +13,7 @@ import { repositoryScope } from "./auth-challenge.ts";
 import { DockerConfigCredentials, type CredentialSource } from "./credentials.ts";
 import { classifyNetworkError, networkError, type ErrorContext } from "./errors.ts";
 import { Hosts, type HostsOptions } from "./hosts.ts";
-import { DEFAULT_RETRY, HostSession, header, retryDelay, type Method, type RequestSpec, type Response, type RetryPolicy } from "./session.ts";
+import { DEFAULT_RETRY, HostSession, NetworkError, header, retryDelay, type Method, type RequestSpec, type Response, type RetryPolicy } from "./session.ts";
 
 /** Settings of a {@link RegistryClient}. Every field has dockerd's default. */
 export interface RegistryClientOptions extends HostsOptions {
@@ -159,7 +159,12 @@ export class RegistryClient {
   /** `GET /v2/` on a registry host: whether it answers, on which scheme, and how it authenticates. */
   async ping(domain: string, opts: { signal?: AbortSignal } = {}): Promise<{ origin: string; insecure: boolean }> {
     const host = registryApiHost(domain);
-    return this.#session(host).origin({ host: domain, action: "pull", repository: "", operation: "ping the registry" }, opts.signal);
+    try {
+      return await this.#session(host).origin({ host: domain, action: "pull", repository: "", operation: "ping the registry" }, opts.signal);
+    } catch (err) {
+      if (err instanceof NetworkError) throw networkError(err.failure, err.ctx, 1, err.cause);
+      throw err;
+    }
   }
 
   /** The descriptor a reference names (HEAD of the manifest; a digest reference is fetched and checked). */
@@ -184,13 +189,13 @@ export class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT.join(", ") },
       scopes: [repositoryScope(ref.path, ["pull"])],
       ctx,
-      expect: [200, 404],
+      expect: [200, 403, 404],
       subject: { kind: "manifest", reference: tag },
       signal,
     });
     await res.body.dump().catch(() => undefined);
-    // A HEAD 404 has no body to say whether the tag or the whole repository is unknown; the GET does.
-    if (res.status === 404) return this.#getManifest(repo, tag, undefined, signal);
+    // A HEAD error has no body to say why (unknown tag or repository, which denial); the GET does.
+    if (res.status !== 200) return this.#getManifest(repo, tag, undefined, signal);
     const dcd = header(res, "docker-content-digest");
     const mediaType = (header(res, "content-type") ?? "").split(";")[0]?.trim() ?? "";
     const size = Number(header(res, "content-length"));
