@@ -207,7 +207,9 @@ function explain(
     if (fields.length > 0) reasons.push({ kind: "op-changed", fields });
   }
   for (const part of current.parts) {
-    const before = prev.parts.find((p) => p.kind === part.kind && ("index" in p && "index" in part ? p.index === part.index : true));
+    // Input parts match by position whatever their kind: the previous build may have hit by the
+    // "fast" key (input keys) where this one needed content.
+    const before = prev.parts.find((p) => ("index" in part ? "index" in p && p.index === part.index : p.kind === part.kind));
     if (before === undefined) continue;
     switch (part.kind) {
       case "pin":
@@ -225,7 +227,14 @@ function explain(
         }
         break;
       case "content":
-        if (before.kind === "content" && before.digest !== part.digest) {
+        if (before.kind === "input") {
+          const up = seen.has(part.from) ? undefined : lookup?.(part.from);
+          reasons.push(
+            up !== undefined && up.key !== before.key
+              ? { kind: "input-changed", input: part.index, from: part.name, because: explain(previous, up, lookup, seen) }
+              : { kind: "content-changed", input: part.index, from: part.name },
+          );
+        } else if (before.kind === "content" && before.digest !== part.digest) {
           const changes = part.trees.flatMap((t, i) => {
             const b = before.trees[i];
             return t !== undefined && b !== undefined ? diffChecksums(b, t) : [];

@@ -209,6 +209,7 @@ export class FakeWorker implements Worker {
   }
 
   async loadRef(id: string): Promise<WorkerRef | undefined> {
+    this.#note("loadRef");
     return this.snapshots.has(id) ? this.#ref(id) : undefined;
   }
 

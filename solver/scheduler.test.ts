@@ -337,6 +337,35 @@ describe("cache keys and explained misses", () => {
     expect(worker.liveRefs()).toEqual([]);
   });
 
+  it("hits a content-keyed step by its inputs' keys in a new process, without loading or hashing the input", async () => {
+    const state = tmp();
+    const worker = new FakeWorker();
+    const def = (version: string): Definition =>
+      marshal(
+        scratch().file(copy(image("busybox", { customName: "[s 1/2] FROM busybox" }).run({ shell: "x", env: { VERSION: version }, customName: "[s 2/2] RUN x" }).root(), "/ran/x", "/x"), {
+          customName: "[2/2] COPY --from=s /ran/x /x",
+        }),
+      );
+    const open = (): Solver => new Solver({ worker, keyStore: JsonlKeyStore.open(state), records: new BuildRecordStore(join(state, "builds")) });
+    const s1 = open();
+    await done((await solve(s1, def("1"), "app")).outcome);
+    await s1.close();
+    const hashed = worker.count("contentKey");
+    const loads = worker.count("loadRef");
+
+    const s2 = open();
+    const r2 = await done((await solve(s2, def("1"), "app")).outcome);
+    expect(r2.vertices.map((v) => v.outcome.status)).toEqual(["cached", "cached", "cached"]);
+    expect(worker.count("contentKey")).toBe(hashed);
+    expect(worker.count("loadRef")).toBe(loads + 1);
+
+    const r3 = await done((await solve(s2, def("2"), "app")).outcome);
+    const c = byName(r3, "[2/2] COPY --from=s /ran/x /x").outcome;
+    expect(c.status === "executed" && describeMiss(c.miss)).toEqual(["input [s 2/2] RUN x changed", '  env.VERSION changed from "1" to "2"']);
+    await s2.close();
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
   it("names the changed field of a step (an ARG-derived env value)", async () => {
     const worker = new FakeWorker();
     const records = new BuildRecordStore(join(tmp(), "builds"));

@@ -14,7 +14,7 @@ import {
   type Vertex,
 } from "../llb/index.ts";
 import type { BuildRecordStore, RecordWriter } from "./build-records.ts";
-import { WHOLE, cacheMapOf, combineContent, explainMiss, preimage } from "./cache-key.ts";
+import { WHOLE, cacheMapOf, combineContent, explainMiss, keyFromParts, preimage } from "./cache-key.ts";
 import { MemoryKeyStore } from "./key-store.ts";
 import { ProgressBus, type ProgressBusOptions } from "./progress-bus.ts";
 import { releaseAll, shareRef } from "./shared-ref.ts";
@@ -102,6 +102,11 @@ interface JobSpec {
   readonly inputs: readonly { readonly job: Job; readonly output: number }[];
   readonly pin: ResolvedImage | undefined;
   readonly ignoreCache: boolean;
+  /**
+   * Other keys the result is recorded under: the "fast" key (from input keys alone) of a step keyed
+   * by content, so the next build finds it without materializing and hashing the input.
+   */
+  readonly aliases: readonly Digest[];
 }
 
 /** Thrown by `Job.result` when the job, or one of its inputs, failed. */
@@ -305,7 +310,12 @@ class Job {
     const record = this.solver.store.get(this.spec.key);
     if (record === undefined) return undefined;
     const loaded = await Promise.all(record.outputs.map((id) => this.solver.worker.loadRef(id).catch(() => undefined)));
-    if (loaded.every((r): r is WorkerRef => r !== undefined)) return loaded.map(shareRef);
+    if (loaded.every((r): r is WorkerRef => r !== undefined)) {
+      for (const key of this.spec.aliases) {
+        if (this.solver.store.get(key) === undefined) await this.solver.store.put({ ...record, key }).catch(() => undefined);
+      }
+      return loaded.map(shareRef);
+    }
     // A pruned snapshot: the record is stale, the step runs again (and records a fresh result).
     await Promise.all(loaded.flatMap((r) => (r === undefined ? [] : [r.release()])));
     await this.solver.store.delete(this.spec.key).catch(() => undefined);
@@ -349,7 +359,8 @@ class Job {
       }
       const shared = outs.map(shareRef);
       try {
-        await this.solver.store.put({ key: spec.key, outputs: outs.map((r) => r.id), createdAt: now(), vertexName: spec.name });
+        const record = { outputs: outs.map((r) => r.id), createdAt: now(), vertexName: spec.name };
+        for (const key of [spec.key, ...spec.aliases]) await this.solver.store.put({ ...record, key });
       } catch (err) {
         await releaseAll(shared);
         throw err;
@@ -446,6 +457,13 @@ function stepError(err: unknown, step: string): HtkError {
 }
 
 const recorded = (e: HtkError): RecordedError => ({ id: e.id, message: e.plainCause, next: e.nextStep });
+
+interface KeyedParts {
+  readonly parts: KeyPart[];
+  readonly pin: ResolvedImage | undefined;
+  readonly seed: SharedRef | undefined;
+  readonly aliases: Digest[];
+}
 
 type Phase =
   | { readonly kind: "pending" }
@@ -748,9 +766,10 @@ class BuildRun {
     const inputs = inputsOf(v.op);
     const inputJobs = await Promise.all(inputs.map((r) => this.#keyOf(r.digest)));
     this.signal.throwIfAborted();
-    let keyed: { parts: KeyPart[]; pin: ResolvedImage | undefined; seed: SharedRef | undefined };
+    const ignoreCache = v.metadata.ignoreCache || inputJobs.some((j) => j.spec.ignoreCache);
+    let keyed: KeyedParts;
     try {
-      keyed = await this.#keyParts(bv, inputs, inputJobs);
+      keyed = await this.#keyParts(bv, inputs, inputJobs, ignoreCache);
     } catch (err) {
       // A failed input stays the input's failure (this step is skipped); anything else failed
       // *this* step: a COPY source that does not exist, a context that could not be read.
@@ -767,10 +786,9 @@ class BuildRun {
       this.#emit(bv, { kind: "vertex-errored", vertex: v.digest, index: this.#indexOf(bv), time: at, error: recorded(error) });
       throw new JobFailure(error, this.#pseudoJob(bv, error));
     }
-    const { parts, pin, seed } = keyed;
+    const { parts, pin, seed, aliases } = keyed;
     const key = preimage(v, bv.name, parts);
     bv.key = key;
-    const ignoreCache = v.metadata.ignoreCache || inputJobs.some((j) => j.spec.ignoreCache);
     const job = this.solver.register(
       {
         key: key.key,
@@ -780,6 +798,7 @@ class BuildRun {
         inputs: inputs.map((r, i) => ({ job: inputJobs[i] as Job, output: r.index })),
         pin,
         ignoreCache,
+        aliases,
       },
       this,
     );
@@ -798,13 +817,24 @@ class BuildRun {
   }
 
   /** The parts of a vertex's key; loads what content-based parts need. */
-  async #keyParts(
-    bv: BuildVertex,
-    inputs: readonly OutputRef[],
-    inputJobs: readonly Job[],
-  ): Promise<{ parts: KeyPart[]; pin: ResolvedImage | undefined; seed: SharedRef | undefined }> {
+  async #keyParts(bv: BuildVertex, inputs: readonly OutputRef[], inputJobs: readonly Job[], ignoreCache: boolean): Promise<KeyedParts> {
     const v = bv.vertex;
     const cmap = cacheMapOf(v);
+    const inputPart = (i: number, selector?: string): KeyPart => {
+      const r = inputs[i];
+      const job = inputJobs[i];
+      if (r === undefined || job === undefined) throw new Error("inputsOf and the cache map disagree");
+      return { kind: "input", index: i, from: r.digest, output: r.index, name: job.spec.name, key: job.spec.key, ...(selector === undefined ? {} : { selector }) };
+    };
+    // BuildKit's two-phase keys: a step keyed by content first tries the key made of its inputs' keys
+    // (equal input keys mean equal content, so a hit is sound) and materializes inputs only on a miss.
+    const aliases: Digest[] = [];
+    if (cmap.deps.some((d) => d.kind === "content")) {
+      const fast = cmap.deps.map((d, i) => inputPart(i, d.kind === "content" ? d.selectors.map((sel) => sel.path).join("\n") : d.selector));
+      const fastKey = keyFromParts(v.digest, fast);
+      if (!ignoreCache && this.solver.store.get(fastKey) !== undefined) return { parts: fast, pin: undefined, seed: undefined, aliases };
+      aliases.push(fastKey);
+    }
     const parts: KeyPart[] = [];
     for (const [i, dep] of cmap.deps.entries()) {
       const r = inputs[i];
@@ -838,12 +868,12 @@ class BuildRun {
       }
     }
     const op = v.op;
-    if (op.kind !== "source") return { parts, pin: undefined, seed: undefined };
+    if (op.kind !== "source") return { parts, pin: undefined, seed: undefined, aliases };
     const src = op.source;
     if (src.kind === "image") {
       const pin = await this.#task(() => this.solver.worker.resolveImage(src, op.platform, this.#ctx(bv)));
       parts.push({ kind: "pin", what: "image", ref: src.ref, digest: pin.digest });
-      return { parts, pin, seed: undefined };
+      return { parts, pin, seed: undefined, aliases };
     }
     // Sources keyed by content are loaded by each build (they belong to its session), then keyed.
     this.#onStartedDirect(bv, now());
@@ -855,7 +885,7 @@ class BuildRun {
       await seed.release();
       throw err;
     }
-    return { parts, pin: undefined, seed };
+    return { parts, pin: undefined, seed, aliases };
   }
 
   /** A stand-in job for a failure during key computation, so the failure has an origin digest. */
@@ -868,6 +898,7 @@ class BuildRun {
       inputs: [],
       pin: undefined,
       ignoreCache: true,
+      aliases: [],
     });
     job.state = { kind: "failed", error, origin: job };
     return job;
