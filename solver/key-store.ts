@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { htkError } from "../base/errors/index.ts";
@@ -57,8 +57,10 @@ export class JsonlKeyStore implements CacheKeyStore {
       }
       appendFileSync(store.#file, "");
     }
+    let lines = 0;
     for (const raw of text.split("\n")) {
       if (raw === "") continue;
+      lines++;
       let line: Line;
       try {
         line = JSON.parse(raw) as Line;
@@ -68,6 +70,8 @@ export class JsonlKeyStore implements CacheKeyStore {
       if (line.op === "put") store.#records.set(line.record.key, line.record);
       else if (line.op === "del") store.#records.delete(line.key);
     }
+    // Rewrites and deletions pile up in an append-only file: compact when most lines are dead.
+    if (lines > 1024 && lines > 2 * store.#records.size) store.#compact();
     return store;
   }
 
@@ -78,6 +82,18 @@ export class JsonlKeyStore implements CacheKeyStore {
   put(record: CacheRecord): Promise<void> {
     this.#records.set(record.key, record);
     return this.#append({ op: "put", record });
+  }
+
+  /** Writes the live records to a new file and renames it over the old one (atomic on POSIX). */
+  #compact(): void {
+    const tmp = `${this.#file}.${process.pid}.compact`;
+    try {
+      writeFileSync(tmp, [...this.#records.values()].map((record) => `${JSON.stringify({ op: "put", record })}\n`).join(""));
+      renameSync(tmp, this.#file);
+    } catch {
+      // Compaction only saves space; the uncompacted file is still correct.
+      rmSync(tmp, { force: true });
+    }
   }
 
   delete(key: Digest): Promise<void> {

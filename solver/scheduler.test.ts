@@ -472,3 +472,21 @@ describe("build record files", () => {
     expect(mkfile).toBeTypeOf("function");
   });
 });
+
+describe("the JSONL key store", () => {
+  it("survives a torn last line and compacts when most lines are dead", async () => {
+    const dir = tmp();
+    const store = JsonlKeyStore.open(dir);
+    const key = (i: number): `sha256:${string}` => `sha256:${i.toString(16).padStart(64, "0")}`;
+    for (let i = 0; i < 1500; i++) await store.put({ key: key(i % 10), outputs: [`snap-${i}`], createdAt: "t", vertexName: "v" });
+    await store.delete(key(9));
+    await store.close();
+    writeFileSync(join(dir, "cache-keys.jsonl"), `${readFileSync(join(dir, "cache-keys.jsonl"), "utf8")}{"op":"put","rec`);
+    const reopened = JsonlKeyStore.open(dir);
+    expect([...reopened.records()]).toHaveLength(9);
+    expect(reopened.get(key(3))?.outputs).toEqual(["snap-1493"]);
+    expect(reopened.get(key(9))).toBeUndefined();
+    expect(readFileSync(join(dir, "cache-keys.jsonl"), "utf8").trim().split("\n")).toHaveLength(9);
+    await reopened.close();
+  });
+});
