@@ -324,3 +324,19 @@ export function describeMiss(reasons: readonly MissReason[], indent = ""): strin
   }
   return lines;
 }
+
+/**
+ * The `--explain-cache` report of a build: for every step that ran, why. Steps are listed in progress
+ * order (`#N`), so the report reads alongside the plain progress output.
+ */
+export function explainBuild(record: BuildRecord): string[] {
+  const lines: string[] = [];
+  const ran = record.vertices.filter((v) => v.outcome.status === "executed").sort((a, b) => a.index - b.index);
+  for (const v of ran) {
+    if (v.outcome.status !== "executed") continue;
+    lines.push(`#${v.index} ${v.name}`);
+    const why = describeMiss(v.outcome.miss, "  ");
+    lines.push(...(why.length > 0 ? why : ["  (no earlier result to compare with)"]));
+  }
+  return lines;
+}

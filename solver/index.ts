@@ -34,7 +34,7 @@ export type {
   WorkerRef,
 } from "./types.ts";
 export { Solver, type BuildHandle, type SolverOptions } from "./scheduler.ts";
-export { cacheMapOf, describeMiss, explainMiss, keyFromParts, opFields } from "./cache-key.ts";
+export { cacheMapOf, describeMiss, explainBuild, explainMiss, keyFromParts, opFields, stepIdentity } from "./cache-key.ts";
 export { JsonlKeyStore, MemoryKeyStore } from "./key-store.ts";
 export { BuildRecordStore, RecordWriter, logFileName } from "./build-records.ts";
 export { ProgressBus, type ProgressBusOptions, type ProgressBusStats } from "./progress-bus.ts";

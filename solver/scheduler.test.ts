@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { copy, image, local, marshal, merge, mkfile, scratch, type Definition, type State } from "../llb/index.ts";
 import { BuildRecordStore } from "./build-records.ts";
-import { describeMiss } from "./cache-key.ts";
+import { describeMiss, explainBuild } from "./cache-key.ts";
+import { PlainPrinter } from "./progress-plain.ts";
 import { deferred, FakeWorker } from "./fake-worker.test-support.ts";
 import { JsonlKeyStore, MemoryKeyStore } from "./key-store.ts";
 import { Solver, type BuildHandle } from "./scheduler.ts";
@@ -298,6 +299,33 @@ describe("cache keys and explained misses", () => {
       '  file "/src/a.txt" changed in [internal] load build context (content)',
     ]);
     expect(worker.count("exec:use-a")).toBe(2);
+    expect(explainBuild(third)).toEqual([
+      "#1 [internal] load build context",
+      '  file "/src/a.txt" changed in [internal] load build context (content)',
+      "#2 [2/3] COPY src/a.txt /",
+      '  file "/src/a.txt" changed in [internal] load build context (content)',
+      "#3 [3/3] RUN use-a",
+      "  input [2/3] COPY src/a.txt / changed",
+      '    file "/src/a.txt" changed in [internal] load build context (content)',
+    ]);
+  });
+
+  it("renders a real build in BuildKit's plain format: run, then every step CACHED", async () => {
+    const worker = new FakeWorker();
+    worker.behaviour.set("a", { logs: [[1, "hello\n"]] });
+    const solver = new Solver({ worker });
+    const plain = async (): Promise<string> => {
+      const { outcome, events } = await solve(solver, marshal(chain("a", "b")));
+      await done(outcome);
+      let out = "";
+      const p = new PlainPrinter((t) => (out += t));
+      for (const e of events) p.handle(e);
+      return out.replace(/\d+\.\d+s/g, "X.Xs").replace(/#(\d) \d+\.\d+ /g, "#$1 T ");
+    };
+    expect(await plain()).toBe(
+      ["#1 [1] FROM busybox", "#1 DONE X.Xs", "", "#2 RUN a", "#2 T hello", "#2 DONE X.Xs", "", "#3 RUN b", "#3 DONE X.Xs", ""].join("\n"),
+    );
+    expect(await plain()).toBe(["#1 [1] FROM busybox", "#1 CACHED", "", "#2 RUN a", "#2 CACHED", "", "#3 RUN b", "#3 CACHED", ""].join("\n"));
   });
 
   it("fails the COPY step itself when its source is missing, and says a context is sent every build", async () => {
