@@ -156,6 +156,31 @@ describe("bearer token auth", () => {
     expect(unauth.map((q) => q.url)).toEqual(["/v2/"]);
   });
 
+  it("fetches a new token when the cached one is about to expire", async () => {
+    const img = await generateImage(src, [100]);
+    let tokens = 0;
+    let lifetime = 1;
+    const reg: Fake = await fake(async (req, res) => {
+      if (req.url?.startsWith("/token") === true) {
+        tokens++;
+        return json(res, 200, { token: `t${tokens}`, expires_in: lifetime });
+      }
+      if (req.headers.authorization?.startsWith("Bearer t") !== true) {
+        return distErr(res, 401, "UNAUTHORIZED", "no", { "www-authenticate": `Bearer realm="${reg.url}/token",service="fake"` });
+      }
+      await serveImage(img, req, res);
+    });
+    const c = client();
+    await c.resolve(`${reg.host}/app:v1`);
+    await c.resolve(`${reg.host}/app:v1`);
+    // A 1 s token is inside the 5 s safety margin: every request gets a fresh one.
+    expect(tokens).toBe(2);
+    lifetime = 300;
+    await c.resolve(`${reg.host}/app:v1`);
+    await c.resolve(`${reg.host}/app:v1`);
+    expect(tokens).toBe(3);
+  });
+
   it("exchanges an identity token with the OAuth2 refresh grant", async () => {
     const img = await generateImage(src, [100]);
     const reg: Fake = await fake(async (req, res, body) => {

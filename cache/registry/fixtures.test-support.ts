@@ -50,7 +50,10 @@ export async function generateImage(store: ContentStore, layerSizes: readonly nu
 
 /** What a fault-injecting proxy does with one request. */
 export type ProxyAction =
-  | { readonly kind: "forward" }
+  /** Forward; `dropAuthorization` strips the client's Authorization (the proxy checked it itself). */
+  | { readonly kind: "forward"; readonly dropAuthorization?: boolean }
+  /** Answer with this response instead of forwarding. */
+  | { readonly kind: "respond"; readonly status: number; readonly headers?: Readonly<Record<string, string>>; readonly body?: string }
   /** Forward, but destroy the connection after `afterBytes` bytes of the response body. */
   | { readonly kind: "cut"; readonly afterBytes: number }
   /** Forward with the byte at `offset` of the response body flipped. */
@@ -82,6 +85,12 @@ export async function startFaultProxy(upstream: string, decide: (req: IncomingMe
     const range = req.headers["range"];
     log.push({ method: req.method ?? "", url: req.url ?? "", range: Array.isArray(range) ? range[0] : range });
     const action = decide(req, log);
+    if (action.kind === "respond") {
+      req.resume();
+      res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
+      res.end(action.body ?? "");
+      return;
+    }
     if (action.kind === "status") {
       req.resume();
       res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
@@ -89,7 +98,10 @@ export async function startFaultProxy(upstream: string, decide: (req: IncomingMe
       return;
     }
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "connection") headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v === undefined || k === "connection" || (k === "authorization" && action.kind === "forward" && action.dropAuthorization === true)) continue;
+      headers[k] = v;
+    }
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
     const up = await request(`${upstream}${req.url ?? "/"}`, {
       method: (req.method ?? "GET") as "GET",

@@ -92,9 +92,15 @@ describe("push to the real registry", () => {
     const src = await store("src");
     const img = await generateImage(src, [300_000, 70_000]);
     const repo = `${registry.host}/hatake-e2e/push-${Date.now()}`;
-    const c = client({ chunkSize: 128 * 1024 });
+    const methods: Method[] = [];
+    const c = client({ chunkSize: 128 * 1024, onRequest: (m) => methods.push(m) });
     try {
       const pushed = await c.push(`${repo}:v1`, { store: src, root: img.manifest });
+      // Chunked: the 300 kB layer compresses to ~300 kB, so three PATCHes; the 70 kB one fits one PUT.
+      const layerSizes = img.layers.map((l) => l.size);
+      const expectedPatches = layerSizes.filter((n) => n > 128 * 1024).reduce((sum, n) => sum + Math.ceil(n / (128 * 1024)), 0);
+      expect(methods.filter((m) => m === "PATCH")).toHaveLength(expectedPatches);
+      expect(expectedPatches).toBeGreaterThanOrEqual(3);
       expect(pushed.digest).toBe(img.manifest.digest);
       expect(new Set(pushed.uploaded)).toEqual(new Set([img.config.digest, ...img.layers.map((l) => l.digest)]));
 
@@ -181,6 +187,63 @@ describe("basic-auth registry", () => {
       expect(busybox.reference).toBeTruthy();
     } finally {
       await Promise.all([good.close(), wrong.close(), none.close()]);
+    }
+  });
+});
+
+describe("bearer-token registry (a token-checking proxy in front of the real one)", () => {
+  it("pushes with a cross-repository mount and pulls, getting tokens for exactly the scopes needed", async () => {
+    const { registry } = fixtures();
+    const src = await store("src");
+    const img = await generateImage(src, [30_000]);
+    const stamp = Date.now();
+    const a = `hatake-e2e/bearer-a-${stamp}`;
+    const b = `hatake-e2e/bearer-b-${stamp}`;
+    const issued: string[][] = [];
+    let realm = "";
+    const challenge = (scope: string | undefined, error?: string): Record<string, string> => ({
+      "www-authenticate": `Bearer realm="${realm}",service="hatake-test"${scope !== undefined ? `,scope="${scope}"` : ""}${error !== undefined ? `,error="${error}"` : ""}`,
+    });
+    const proxy = await startFaultProxy(registry.url, (req) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      if (url.pathname === "/token") {
+        const scopes = url.searchParams.getAll("scope");
+        issued.push(scopes);
+        return { kind: "respond", status: 200, body: JSON.stringify({ token: Buffer.from(JSON.stringify(scopes)).toString("base64url"), expires_in: 300 }) };
+      }
+      const auth = req.headers.authorization;
+      const granted: string[] = auth?.startsWith("Bearer ") === true ? (JSON.parse(Buffer.from(auth.slice(7), "base64url").toString("utf8")) as string[]) : [];
+      if (url.pathname === "/v2/") return granted.length > 0 || auth !== undefined ? { kind: "forward", dropAuthorization: true } : { kind: "respond", status: 401, headers: challenge(undefined) };
+      const repo = /^\/v2\/(.+?)\/(manifests|blobs|tags)\//.exec(url.pathname)?.[1] ?? "";
+      const need = [`repository:${repo}:${req.method === "GET" || req.method === "HEAD" ? "pull" : "push"}`];
+      const from = url.searchParams.get("from");
+      if (from !== null) need.push(`repository:${from}:pull`);
+      const has = (n: string): boolean => {
+        const [, res, action] = /^(.*):([^:]+)$/.exec(n) ?? [];
+        return granted.some((g) => g.startsWith(`${res}:`) && g.slice((res ?? "").length + 1).split(",").includes(action ?? ""));
+      };
+      const missing = need.filter((n) => !has(n));
+      if (missing.length > 0) return { kind: "respond", status: 401, headers: challenge(missing.join(" "), auth === undefined ? undefined : "insufficient_scope") };
+      return { kind: "forward", dropAuthorization: true };
+    });
+    realm = `http://${proxy.host}/token`;
+    const c = client();
+    try {
+      await c.push(`${proxy.host}/${a}:v1`, { store: src, root: img.manifest });
+      const r = await c.push(`${proxy.host}/${b}:v1`, { store: src, root: img.manifest, mountFrom: [a] });
+      expect(new Set(r.mounted)).toEqual(new Set([img.config.digest, img.layers[0]?.digest]));
+      const pulled = await c.pull(`${proxy.host}/${b}:v1`, { store: await store("dst") });
+      expect(pulled.root.digest).toBe(img.manifest.digest);
+      // One token per scope set, reused for every blob and manifest of that set.
+      expect(issued).toEqual([
+        [`repository:${a}:pull,push`],
+        [`repository:${b}:pull,push`],
+        [`repository:${a}:pull`, `repository:${b}:pull,push`],
+        [`repository:${b}:pull`],
+      ]);
+    } finally {
+      await proxy.close();
+      await c.close();
     }
   });
 });

@@ -121,7 +121,7 @@ export class HostSession {
   #base: Promise<{ origin: string; insecure: boolean }> | undefined;
   #challenge: AuthChallenge | undefined;
   #credentials: Promise<Credentials | undefined> | undefined;
-  readonly #tokens = new Map<string, Token>();
+  readonly #tokens = new Map<string, Promise<Token>>();
   #refreshToken: string | undefined;
 
   constructor(host: string, opts: SessionOptions) {
@@ -191,11 +191,20 @@ export class HostSession {
     const all = normalizeScopes([...scopes]);
     const key = all.join(" ");
     const cached = this.#tokens.get(key);
-    // Refresh a little early: a token that expires in flight fails the request with 401.
-    if (cached !== undefined && cached.expiresAt - 5_000 > Date.now()) return `Bearer ${cached.token}`;
-    const token = await this.#fetchToken(c, all, creds, ctx, signal);
-    this.#tokens.set(key, token);
-    return `Bearer ${token.token}`;
+    if (cached !== undefined) {
+      const t = await cached.catch(() => undefined);
+      // Refresh a little early: a token that expires in flight fails the request with 401.
+      if (t !== undefined && t.expiresAt - 5_000 > Date.now()) return `Bearer ${t.token}`;
+      if (this.#tokens.get(key) === cached) this.#tokens.delete(key);
+      else return this.#authorization(scopes, ctx, signal);
+    }
+    // Shared by concurrent requests (parallel blob uploads): one token request per scope set.
+    const p = this.#fetchToken(c, all, creds, ctx, signal);
+    this.#tokens.set(key, p);
+    p.catch(() => {
+      if (this.#tokens.get(key) === p) this.#tokens.delete(key);
+    });
+    return `Bearer ${(await p).token}`;
   }
 
   async #fetchToken(c: AuthChallenge, scopes: readonly string[], creds: Credentials | undefined, ctx: ErrorContext, signal: AbortSignal | undefined): Promise<Token> {
@@ -317,7 +326,8 @@ export class HostSession {
       try {
         const { origin, insecure } = await this.origin(ctx, signal);
         const url = /^https?:\/\//.test(spec.target) ? new URL(spec.target) : new URL(`${origin}${spec.target}`);
-        const auth = await this.#authorization(scopes, ctx, signal);
+        // Credentials go only to the registry itself, never to an upload URL on another host.
+        const auth = url.host === this.host ? await this.#authorization(scopes, ctx, signal) : undefined;
         const headers: Record<string, string> = { ...spec.headers };
         if (auth !== undefined) headers["authorization"] = auth;
         res = await this.#send(spec.method, url, headers, spec.body?.(), insecure, ctx, signal);
@@ -357,7 +367,11 @@ export class HostSession {
       const text = spec.method === "HEAD" ? "" : await readText(res.body);
       if (res.status === 401) {
         const creds = await this.#creds(signal);
-        const detail = creds === undefined ? `no credentials are stored for ${this.host}` : "the registry refused the credentials";
+        // Docker Hub answers 401, not 404, for a repository that does not exist (docker says so too).
+        const detail =
+          creds === undefined
+            ? `the repository may not exist, or it needs credentials and none are stored for ${this.host}`
+            : "the registry refused the credentials";
         throw htkError("HTK-REGISTRY-0005", { host: this.host, operation: ctx.action, repository: ctx.repository, detail });
       }
       throw statusError(res.status, text, ctx, spec.subject ?? { kind: "other" }, attempt);
