@@ -343,11 +343,17 @@ class Job {
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
       if (failed !== undefined) throw failed.reason;
       signal.throwIfAborted();
-      const started = now();
-      for (const b of this.builds()) b.onStarted(this, started);
       const ctx = this.#context(signal);
       const refs = inputs.map((r) => r.ref);
-      const outs = await this.solver.pool.add(() => this.#call(refs, ctx), { signal });
+      const outs = await this.solver.pool.add(
+        () => {
+          // Started means running, not queued: step times and the tty view match what the pool runs.
+          const started = now();
+          for (const b of this.builds()) b.onStarted(this, started);
+          return this.#call(refs, ctx);
+        },
+        { signal },
+      );
       if (signal.aborted) {
         await Promise.all(outs.map((r) => r.release()));
         signal.throwIfAborted();
