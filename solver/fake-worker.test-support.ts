@@ -161,7 +161,8 @@ export class FakeWorker implements Worker {
     return this.#busy(ctx.signal, async () => {
       this.#note("file");
       // The fake reads its inputs in `inputsOf` order: base first, copy source second.
-      const base = inputs[0] === undefined ? {} : this.files(inputs[0]);
+      const first = op.actions[0];
+      const base = first?.base.kind === "output" && inputs[0] !== undefined ? this.files(inputs[0]) : {};
       const out: Record<string, string> = { ...base };
       for (const a of op.actions) {
         if (a.kind === "mkfile") out[a.path] = new TextDecoder().decode(a.data);

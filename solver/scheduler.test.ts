@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { copy, image, local, marshal, merge, mkfile, scratch, type Definition, type State } from "../llb/index.ts";
+import { bind, copy, image, local, marshal, merge, mkfile, scratch, type Definition, type State } from "../llb/index.ts";
 import { BuildRecordStore } from "./build-records.ts";
 import { describeMiss, explainBuild } from "./cache-key.ts";
 import { PlainPrinter } from "./progress-plain.ts";
@@ -107,6 +107,44 @@ describe("the scheduler", () => {
     await done((await solve(solver, marshal(merge([first, second, ...rest])))).outcome);
     expect(worker.count("exec:p5")).toBe(1);
     expect(worker.maxRunning).toBe(2);
+  });
+
+  it("hands a dependent the output it reads of a multi-output exec, and merges layers", async () => {
+    const worker = new FakeWorker();
+    worker.behaviour.set("two", { outputs: 2 });
+    const solver = new Solver({ worker });
+    const exec = image("busybox", { customName: "from" }).run({ shell: "two", customName: "two", mounts: [bind("/out", scratch(), { readonly: false, output: true })] });
+    const picked = scratch().file(copy(exec.mount("/out"), "/ran/two-1", "/y"), { customName: "pick" });
+    const layer = scratch().file(mkfile("/z", 0o644, "z"), { customName: "layer" });
+    const o = await (await solve(solver, marshal(merge([picked, layer], { customName: "merge" })))).outcome;
+    expect(o.kind).toBe("completed");
+    if (o.kind !== "completed" || o.ref === undefined) return;
+    expect(worker.files(o.ref.ref)).toEqual({ "/y": expect.any(String), "/z": "z" });
+    await o.ref.release();
+    expect(worker.count("merge")).toBe(1);
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
+  it("drops a cancelled build's queued work from the pool", async () => {
+    const worker = new FakeWorker();
+    const gate = deferred();
+    worker.behaviour.set("q1", { gate: gate.promise });
+    const solver = new Solver({ worker, concurrency: 1 });
+    const branches = ["q1", "q2", "q3"].map((c) => scratch().run({ args: ["/bin/true", c], customName: c }).root());
+    const [a, b, ...rest] = branches;
+    if (a === undefined || b === undefined) throw new Error("unreachable");
+    const h = solver.solve({ definition: marshal(merge([a, b, ...rest])), session });
+    const ev = drain(h);
+    await until(() => worker.running === 1 && solver.pool.size === 2, "one running step and two queued");
+    h.cancel();
+    const o = await h.outcome;
+    await ev;
+    expect(o.kind).toBe("canceled");
+    expect(solver.pool.size).toBe(0);
+    expect(worker.count("exec:q2") + worker.count("exec:q3")).toBe(0);
+    expect(o.record.vertices.filter((v) => v.outcome.status === "canceled")).toHaveLength(4);
+    gate.resolve();
+    expect(worker.liveRefs()).toEqual([]);
   });
 
   it("runs a vertex shared by two concurrent builds once and shows it in both records", async () => {
