@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { connect as connectTcp, createServer as createNetServer, type AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -302,6 +302,11 @@ describe("registry errors name their cause", () => {
     const ok = await c.pull(`${reg.host}/app:multi`, { store: await ContentStore.open(join(dir, "dst2")), platform: { os: "linux", architecture: "s390x" } });
     expect(ok.manifestDescriptor.digest).toBe(img.manifest.digest);
     expect(ok.index?.manifests).toHaveLength(1);
+    // The manifest alone, as `docker manifest inspect` shows it; arm64 runs nothing here.
+    const m = await c.fetchManifest(`${reg.host}/app:multi`, { platform: { os: "linux", architecture: "s390x" } });
+    expect(m.root.mediaType).toBe(MediaTypes.ociIndex);
+    expect(m.manifest.layers).toHaveLength(1);
+    expect((await fail(c.fetchManifest(`${reg.host}/app:multi`, { platform: { os: "linux", architecture: "arm64" } }))).id).toBe("HTK-REGISTRY-0014");
   });
 
   it("invalid references (HTK-REGISTRY-0015)", async () => {
@@ -368,6 +373,41 @@ describe("network failures name their cause", () => {
     expect(proxyFor(new URL(`http://${reg.host}/v2/`), { httpProxy: proxy, noProxy: "127.0.0.1" })).toBeUndefined();
     expect(proxyFor(new URL("https://r.example.com/v2/"), { httpsProxy: proxy, noProxy: ".example.com" })).toBeUndefined();
     expect(proxyFor(new URL("https://r.example.org/v2/"), { httpsProxy: proxy, noProxy: ".example.com" })).toBe(proxy);
+  });
+
+  it("goes through HTTP(S)_PROXY with CONNECT, and around it for NO_PROXY hosts", async () => {
+    const img = await generateImage(src, [1000]);
+    const reg = await fake(async (req, res) => {
+      await serveImage(img, req, res);
+    });
+    const connects: string[] = [];
+    const proxyServer = createNetServer((client) => {
+      client.once("data", (head: Buffer) => {
+        const line = head.toString("latin1").split("\r\n")[0] ?? "";
+        const target = /^CONNECT (\S+) HTTP/.exec(line)?.[1];
+        if (target === undefined) return client.destroy();
+        connects.push(target);
+        const [h, p] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
+        const upstream = connectTcp(p, h, () => {
+          client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+          client.pipe(upstream).pipe(client);
+        });
+        upstream.on("error", () => client.destroy());
+        client.on("error", () => upstream.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => proxyServer.listen(0, "127.0.0.1", () => resolve()));
+    open.push(() => new Promise<void>((resolve) => proxyServer.close(() => resolve())));
+    const proxy = `http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`;
+    const viaProxy = client({ proxy: { httpProxy: proxy, httpsProxy: proxy } });
+    const r = await viaProxy.pull(`${reg.host}/app:v1`, { store: await ContentStore.open(join(dir, "dst")) });
+    expect(r.root.digest).toBe(img.manifest.digest);
+    expect(connects.length).toBeGreaterThan(0);
+    expect(new Set(connects)).toEqual(new Set([reg.host]));
+    connects.length = 0;
+    const bypass = client({ proxy: { httpProxy: proxy, httpsProxy: proxy, noProxy: "127.0.0.1" } });
+    await bypass.pull(`${reg.host}/app:v1`, { store: await ContentStore.open(join(dir, "dst2")) });
+    expect(connects).toEqual([]);
   });
 
   const publicIp = Object.values(networkInterfaces())

@@ -11,7 +11,7 @@ import { parseDockerReference, referenceString, registryApiHost, type Reference 
 import type { ImageConfig, Index, Manifest, OciDescriptor, Platform } from "../oci/types.ts";
 import { repositoryScope } from "./auth-challenge.ts";
 import { DockerConfigCredentials, type CredentialSource } from "./credentials.ts";
-import { classifyNetworkError, networkError, type ErrorContext } from "./errors.ts";
+import { assertNever, classifyNetworkError, networkError, type ErrorContext } from "./errors.ts";
 import { Hosts, type HostsOptions } from "./hosts.ts";
 import { DEFAULT_RETRY, HostSession, NetworkError, header, retryDelay, type Method, type RequestSpec, type Response, type RetryPolicy } from "./session.ts";
 
@@ -270,39 +270,7 @@ export class RegistryClient {
     return withSpan("registry.pull", { "hatake.reference": referenceString(repo.ref) }, async ({ span }) => {
       const { store, signal } = opts;
       const platform = opts.platform ?? hostPlatform();
-      const resolved = await this.#resolve(repo, signal);
-      const root = resolved.descriptor;
-      opts.onProgress?.({ kind: "resolved", reference: referenceString(repo.ref), descriptor: root });
-      let { descriptor, bytes } = await this.#manifestBytes(repo, root, resolved.bytes, store, signal);
-      let index: Index | undefined;
-      let manifest: Manifest | undefined;
-      for (let depth = 0; manifest === undefined; depth++) {
-        const doc = parseManifestDocument(bytes, descriptor.mediaType);
-        if (!doc.ok) {
-          if (doc.reason === "unsupported-media-type") {
-            throw htkError("HTK-REGISTRY-0012", { host: repo.ref.domain, reference: referenceString(repo.ref), mediaType: doc.mediaType, detail: doc.error });
-          }
-          throw htkError("HTK-REGISTRY-0013", { host: repo.ref.domain, reference: referenceString(repo.ref), detail: doc.error });
-        }
-        switch (doc.value.kind) {
-          case "manifest":
-            manifest = doc.value.manifest;
-            break;
-          case "index": {
-            if (depth > 2) throw htkError("HTK-REGISTRY-0013", { host: repo.ref.domain, reference: referenceString(repo.ref), detail: "indexes are nested too deeply" });
-            index = doc.value.index;
-            const chosen = selectManifest(index.manifests, platform);
-            if (chosen === undefined) {
-              const available = index.manifests.flatMap((m) => (m.platform !== undefined && m.platform.os !== "unknown" ? [formatPlatform(m.platform)] : []));
-              throw htkError("HTK-REGISTRY-0014", { reference: referenceString(repo.ref), platform: formatPlatform(platform), available: available.length > 0 ? available.join(", ") : "no platforms" });
-            }
-            ({ descriptor, bytes } = await this.#manifestBytes(repo, chosen, undefined, store, signal));
-            break;
-          }
-          default:
-            throw new Error("unreachable");
-        }
-      }
+      const { root, descriptor, index, manifest } = await this.#image(repo, platform, store, signal, opts.onProgress);
       const blobs = [manifest.config, ...manifest.layers.filter((l) => !isForeignLayer(l.mediaType) || (l.urls ?? []).length === 0)];
       const unique = blobs.filter((b, i) => blobs.findIndex((x) => x.digest === b.digest) === i);
       const fetched: Digest[] = [];
@@ -333,12 +301,71 @@ export class RegistryClient {
     });
   }
 
+  /** Resolves a reference to its root and the image manifest for `platform`, storing both when a store is given. */
+  async #image(
+    repo: Repo,
+    platform: Platform,
+    store: ContentStore | undefined,
+    signal: AbortSignal | undefined,
+    onProgress: ((e: PullProgress) => void) | undefined,
+  ): Promise<{ root: OciDescriptor; descriptor: OciDescriptor; bytes: Buffer; index: Index | undefined; manifest: Manifest }> {
+      const resolved = await this.#resolve(repo, signal);
+      const root = resolved.descriptor;
+      onProgress?.({ kind: "resolved", reference: referenceString(repo.ref), descriptor: root });
+      let { descriptor, bytes } = await this.#manifestBytes(repo, root, resolved.bytes, store, signal);
+      let index: Index | undefined;
+      let manifest: Manifest | undefined;
+      for (let depth = 0; manifest === undefined; depth++) {
+        const doc = parseManifestDocument(bytes, descriptor.mediaType);
+        if (!doc.ok) {
+          if (doc.reason === "unsupported-media-type") {
+            throw htkError("HTK-REGISTRY-0012", { host: repo.ref.domain, reference: referenceString(repo.ref), mediaType: doc.mediaType, detail: doc.error });
+          }
+          throw htkError("HTK-REGISTRY-0013", { host: repo.ref.domain, reference: referenceString(repo.ref), detail: doc.error });
+        }
+        switch (doc.value.kind) {
+          case "manifest":
+            manifest = doc.value.manifest;
+            break;
+          case "index": {
+            if (depth > 2) throw htkError("HTK-REGISTRY-0013", { host: repo.ref.domain, reference: referenceString(repo.ref), detail: "indexes are nested too deeply" });
+            index = doc.value.index;
+            const chosen = selectManifest(index.manifests, platform);
+            if (chosen === undefined) {
+              const available = index.manifests.flatMap((m) => (m.platform !== undefined && m.platform.os !== "unknown" ? [formatPlatform(m.platform)] : []));
+              throw htkError("HTK-REGISTRY-0014", { reference: referenceString(repo.ref), platform: formatPlatform(platform), available: available.length > 0 ? available.join(", ") : "no platforms" });
+            }
+            ({ descriptor, bytes } = await this.#manifestBytes(repo, chosen, undefined, store, signal));
+            break;
+          }
+          default:
+            return assertNever(doc.value);
+        }
+      }
+    return { root, descriptor, bytes, index, manifest };
+  }
+
+  /**
+   * The manifest (and index, if the reference names one) for `platform`, without the config and
+   * layers: what `docker manifest inspect` and `buildx imagetools inspect` show. With a store, the
+   * manifests are kept in it.
+   */
+  async fetchManifest(
+    input: string | Reference,
+    opts: { platform?: Platform; store?: ContentStore; signal?: AbortSignal } = {},
+  ): Promise<{ reference: Reference; root: OciDescriptor; manifestDescriptor: OciDescriptor; manifest: Manifest; index?: Index; bytes: Buffer }> {
+    const repo = this.#repo(input);
+    const r = await this.#image(repo, opts.platform ?? hostPlatform(), opts.store, opts.signal, undefined);
+    return { reference: repo.ref, root: r.root, manifestDescriptor: r.descriptor, manifest: r.manifest, ...(r.index !== undefined ? { index: r.index } : {}), bytes: r.bytes };
+  }
+
   /** A manifest's bytes: from the store when present, else fetched, verified and stored. */
-  async #manifestBytes(repo: Repo, d: OciDescriptor, have: Buffer | undefined, store: ContentStore, signal: AbortSignal | undefined): Promise<{ descriptor: OciDescriptor; bytes: Buffer }> {
-    if (have === undefined && (await store.has(d.digest))) {
+  async #manifestBytes(repo: Repo, d: OciDescriptor, have: Buffer | undefined, store: ContentStore | undefined, signal: AbortSignal | undefined): Promise<{ descriptor: OciDescriptor; bytes: Buffer }> {
+    if (have === undefined && store !== undefined && (await store.has(d.digest))) {
       return { descriptor: d, bytes: await store.readBytes(d.digest, signal !== undefined ? { signal } : {}) };
     }
     const bytes = have ?? (await this.#getManifest(repo, d.digest, d, signal)).bytes;
+    if (store === undefined) return { descriptor: d, bytes };
     await store.put(bytes, { expected: { digest: d.digest, size: d.size }, mediaType: d.mediaType, ...(signal !== undefined ? { signal } : {}) });
     return { descriptor: d, bytes };
   }
@@ -502,7 +529,7 @@ export class RegistryClient {
             break;
           }
           default:
-            throw new Error("unreachable");
+            return assertNever(doc.value);
         }
         await this.#putManifest(repo, tag ?? d.digest, d, bytes, signal);
         opts.onProgress?.({ kind: "manifest-pushed", digest: d.digest, reference: tag ?? d.digest });
