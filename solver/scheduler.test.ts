@@ -116,7 +116,7 @@ describe("the scheduler", () => {
     const exec = image("busybox", { customName: "from" }).run({ shell: "two", customName: "two", mounts: [bind("/out", scratch(), { readonly: false, output: true })] });
     const picked = scratch().file(copy(exec.mount("/out"), "/ran/two-1", "/y"), { customName: "pick" });
     const layer = scratch().file(mkfile("/z", 0o644, "z"), { customName: "layer" });
-    const o = await (await solve(solver, marshal(merge([picked, layer], { customName: "merge" })))).outcome;
+    const o = (await solve(solver, marshal(merge([picked, layer], { customName: "merge" })))).outcome;
     expect(o.kind).toBe("completed");
     if (o.kind !== "completed" || o.ref === undefined) return;
     expect(worker.files(o.ref.ref)).toEqual({ "/y": expect.any(String), "/z": "z" });
