@@ -7,8 +7,9 @@
  *
  * 1. **Keys first, results on demand.** A vertex's cache key is computed from its op digest and the
  *    keys of its inputs (see {@link CacheMap}). Computing a key never needs an input's *result* unless
- *    the op declares a content-based dependency (a COPY source, a local context): then the input is
- *    materialized and its content is hashed. So a fully cached chain loads only the result at its end.
+ *    the op declares a content-based dependency (a COPY source, a local context) and its "fast" key
+ *    (made of input keys alone) is not in the store: then the input is materialized and its content
+ *    hashed. So a fully cached chain loads only the result at its end.
  * 2. **Jobs are shared by key.** Every key has at most one job in the process (`scheduler.ts`). Two builds
  *    that reach the same key (two builds of the same base stage) attach to the same job: it runs once,
  *    both get its result; one build record says `executed`, the other `shared`.
@@ -312,7 +313,10 @@ export interface RecordedError {
 
 export interface VertexRecord {
   readonly digest: Digest;
-  /** BuildKit's progress index (`#N`), 1-based, in the order vertices were first reported. */
+  /**
+   * BuildKit's progress index (`#N`), 1-based, in the order vertices were first reported; 0 for a
+   * vertex that never appeared in the progress (skipped as not needed).
+   */
   readonly index: number;
   readonly name: string;
   readonly opKind: OpKind;
