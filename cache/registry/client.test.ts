@@ -385,7 +385,10 @@ describe("network failures name their cause", () => {
       client.once("data", (head: Buffer) => {
         const line = head.toString("latin1").split("\r\n")[0] ?? "";
         const target = /^CONNECT (\S+) HTTP/.exec(line)?.[1];
-        if (target === undefined) return client.destroy();
+        if (target === undefined) {
+          client.destroy();
+          return;
+        }
         connects.push(target);
         const [h, p] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
         const upstream = connectTcp(p, h, () => {
