@@ -1,3 +1,4 @@
+import { buildDiagnostics } from "./catalogue/build.ts";
 import { cacheDiagnostics } from "./catalogue/cache.ts";
 import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
@@ -23,6 +24,7 @@ export const catalogue = {
   ...registryDiagnostics,
   ...solverDiagnostics,
   ...engineDiagnostics,
+  ...buildDiagnostics,
 } as const;
 
 export type Catalogue = typeof catalogue;

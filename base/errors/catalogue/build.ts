@@ -1,0 +1,35 @@
+import type { DiagnosticId, DiagnosticSpec } from "../types.ts";
+
+/** BUILD (what a build step does to files) and RUNTIME (running processes and containers). */
+export const buildDiagnostics = {
+  "HTK-BUILD-0001": {
+    title: "Copy destination is not a directory",
+    cause: "Cannot copy {what} to \"{dest}\": it exists and is not a directory.",
+    next: "End the destination with \"/\" only when it is (or should become) a directory, or remove the file there first.",
+  },
+  "HTK-BUILD-0002": {
+    title: "Unknown user or group",
+    cause: "The {kind} \"{name}\" was not found in the image's {file}.",
+    next: "Use a numeric id, or create the {kind} in an earlier step (for example with adduser).",
+  },
+  "HTK-BUILD-0003": {
+    title: "Path cannot be resolved",
+    cause: "Resolving \"{path}\" followed too many symbolic links, or left the filesystem it belongs to.",
+    next: "Look for a symbolic link loop on that path; links are followed inside the image's filesystem only.",
+  },
+  "HTK-BUILD-0004": {
+    title: "Build context not provided",
+    cause: "The build needs the local files \"{name}\", which this build session did not provide.",
+    next: "Pass the context directory to the build (and for a named context, --build-context {name}=DIR).",
+  },
+  "HTK-BUILD-0005": {
+    title: "File operation failed",
+    cause: "The {action} of \"{path}\" failed: {detail}.",
+    next: "Check the path and the image's filesystem at that step; the build record has the full error.",
+  },
+  "HTK-RUNTIME-0001": {
+    title: "No container runtime in this worker",
+    cause: "The step needs {needs}, which the local file worker cannot provide.",
+    next: "Build through the engine, whose worker runs containers with crun.",
+  },
+} as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

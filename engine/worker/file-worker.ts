@@ -1,0 +1,338 @@
+import { execFile } from "node:child_process";
+import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink, utimes } from "node:fs/promises";
+import { posix } from "node:path";
+import { promisify } from "node:util";
+import { htkError } from "../../base/errors/index.ts";
+import { compile, walkContext } from "../../base/dockerignore/index.ts";
+import { ContextHasher } from "../../cache/index.ts";
+import { inputsOf, type DiffOp, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type MergeOp, type OutputRef, type Platform, type SourceOp } from "../../llb/index.ts";
+import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
+import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
+import { SnapshotStore, type ActiveSnapshot } from "./snapshots.ts";
+
+const run = promisify(execFile);
+
+export interface FileWorkerOptions {
+  /** Where snapshots and the content-hash cache live. */
+  readonly root: string;
+  readonly platform?: Platform;
+}
+
+/**
+ * A worker without a container runtime: it runs every op that only touches files — local and scratch
+ * sources, file ops (COPY, ADD of local files and archives, WORKDIR's mkdir), merge and diff — on
+ * directory snapshots. Steps that need a container (RUN) or the network (image, git and http sources)
+ * fail with HTK-RUNTIME-0001 naming what is missing; the engine's runtime worker does those.
+ */
+export class FileWorker implements Worker {
+  readonly id = "file";
+  readonly platform: Platform;
+  readonly #store: SnapshotStore;
+  readonly #hasher: ContextHasher;
+
+  private constructor(store: SnapshotStore, hasher: ContextHasher, platform: Platform) {
+    this.#store = store;
+    this.#hasher = hasher;
+    this.platform = platform;
+  }
+
+  static async open(opts: FileWorkerOptions): Promise<FileWorker> {
+    const store = await SnapshotStore.open(posix.join(opts.root, "snapshots"));
+    const hasher = new ContextHasher({ cacheDir: posix.join(opts.root, "contenthash") });
+    return new FileWorker(store, hasher, opts.platform ?? { os: "linux", architecture: "amd64" });
+  }
+
+  /** Snapshots currently held by the solver (a leak check for tests). */
+  heldSnapshots(): ReadonlyMap<string, number> {
+    return this.#store.held();
+  }
+
+  snapshotPath(ref: WorkerRef): string {
+    return this.#store.fsPath(ref.id);
+  }
+
+  async resolveImage(source: ImageSource): Promise<ResolvedImage> {
+    throw htkError("HTK-RUNTIME-0001", { needs: `the image "${source.ref}" from a registry` });
+  }
+
+  async loadSource(op: SourceOp, _resolved: ResolvedImage | undefined, ctx: OpContext): Promise<WorkerRef> {
+    const source = op.source;
+    switch (source.kind) {
+      case "local":
+        return this.#loadLocal(source.name, source.include, source.exclude, ctx.session, ctx.signal);
+      case "image":
+        throw htkError("HTK-RUNTIME-0001", { needs: `the image "${source.ref}" from a registry` });
+      case "git":
+        throw htkError("HTK-RUNTIME-0001", { needs: `the git repository "${source.remote}"` });
+      case "http":
+        throw htkError("HTK-RUNTIME-0001", { needs: `the download of "${source.url}"` });
+    }
+  }
+
+  async exec(op: ExecOp): Promise<WorkerRef[]> {
+    throw htkError("HTK-RUNTIME-0001", { needs: `a container to run "${op.args.join(" ")}"` });
+  }
+
+  async fileOp(op: FileOp, inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef> {
+    const byEdge = edgeMap(inputsOf(op), inputs);
+    const results: (ActiveSnapshot | undefined)[] = [];
+    const consumed = new Set<number>();
+    try {
+      for (const [i, action] of op.actions.entries()) {
+        ctx.signal.throwIfAborted();
+        const target = await this.#baseFor(action.base, byEdge, results, consumed, ctx.signal);
+        results[i] = target;
+        await this.#apply(action, target.path, byEdge, results, ctx);
+      }
+      const last = results.at(-1);
+      if (last === undefined) throw new Error("file op without actions");
+      const id = await last.commit();
+      return this.#ref(id);
+    } finally {
+      // Discarding a committed snapshot is a no-op: this frees every intermediate and, on failure, all.
+      for (const r of results) await r?.discard();
+    }
+  }
+
+  async merge(_op: MergeOp, inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef> {
+    const [first, ...rest] = inputs;
+    const snap = await this.#store.prepare(first?.id, ctx.signal);
+    try {
+      for (const layer of rest) {
+        await run("cp", ["-a", "--reflink=auto", "--", `${this.#store.fsPath(layer.id)}/.`, snap.path], { signal: ctx.signal });
+      }
+      return this.#ref(await snap.commit());
+    } catch (err) {
+      await snap.discard();
+      throw err;
+    }
+  }
+
+  /**
+   * What `upper` adds over `lower`: entries that are new or differ in type, mode, owner, size, mtime or
+   * link target, with the directories leading to them. Deletions are not represented (a plain directory
+   * has no whiteouts); the overlay-backed worker records them.
+   */
+  async diff(op: DiffOp, inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef> {
+    const byEdge = edgeMap(inputsOf(op), inputs);
+    const lower = op.lower.kind === "scratch" ? undefined : byEdge.get(edgeKey(op.lower));
+    const upper = op.upper.kind === "scratch" ? undefined : byEdge.get(edgeKey(op.upper));
+    const snap = await this.#store.prepare(undefined, ctx.signal);
+    try {
+      if (upper !== undefined) {
+        await copyChanges(this.#store.fsPath(upper.id), lower === undefined ? undefined : this.#store.fsPath(lower.id), snap.path, "", ctx.signal);
+      }
+      return this.#ref(await snap.commit());
+    } catch (err) {
+      await snap.discard();
+      throw err;
+    }
+  }
+
+  async contentKey(ref: WorkerRef, selector: ContentSelector, signal: AbortSignal): Promise<ContentKey> {
+    const path = selector.path === "" || selector.path === "/" ? "." : selector.path.replace(/^\/+/, "");
+    const tree = await this.#hasher.checksumTree(this.#store.fsPath(ref.id), path, {
+      wildcard: selector.wildcard,
+      followLinks: selector.followLinks,
+      allowEmptyWildcard: selector.allowEmptyWildcard,
+      signal,
+    });
+    return { digest: tree.digest, tree };
+  }
+
+  async loadRef(id: string): Promise<WorkerRef | undefined> {
+    return (await this.#store.isCommitted(id)) ? this.#ref(id) : undefined;
+  }
+
+  #ref(id: string): WorkerRef {
+    this.#store.retain(id);
+    let released = false;
+    return {
+      id,
+      release: async () => {
+        if (released) return;
+        released = true;
+        this.#store.release(id);
+      },
+    };
+  }
+
+  async #baseFor(
+    base: FileInput,
+    byEdge: ReadonlyMap<string, WorkerRef>,
+    results: readonly (ActiveSnapshot | undefined)[],
+    consumed: Set<number>,
+    signal: AbortSignal,
+  ): Promise<ActiveSnapshot> {
+    switch (base.kind) {
+      case "scratch":
+        return this.#store.prepare(undefined, signal);
+      case "output": {
+        const ref = byEdge.get(edgeKey(base));
+        if (ref === undefined) throw new Error(`file op input ${edgeKey(base)} was not provided`);
+        return this.#store.prepare(ref.id, signal);
+      }
+      case "action": {
+        const earlier = results[base.index];
+        if (earlier === undefined) throw new Error(`file action reads action ${base.index}, which has not run`);
+        // An action's result is changed in place by the one action that builds on it (the usual chain);
+        // a second action that builds on it gets a copy.
+        if (!consumed.has(base.index)) {
+          consumed.add(base.index);
+          results.forEach((r, i) => {
+            if (r === earlier && i !== base.index) consumed.add(i);
+          });
+          (results as (ActiveSnapshot | undefined)[])[base.index] = undefined;
+          return earlier;
+        }
+        const copy = await this.#store.prepare(undefined, signal);
+        await run("cp", ["-a", "--reflink=auto", "--", `${earlier.path}/.`, copy.path], { signal });
+        return copy;
+      }
+    }
+  }
+
+  async #apply(
+    action: FileAction,
+    root: string,
+    byEdge: ReadonlyMap<string, WorkerRef>,
+    results: readonly (ActiveSnapshot | undefined)[],
+    ctx: OpContext,
+  ): Promise<void> {
+    switch (action.kind) {
+      case "mkdir":
+        return mkdirAction(root, action, ctx.signal);
+      case "mkfile":
+        return mkfileAction(root, action, ctx.signal);
+      case "rm":
+        return rmAction(root, action, ctx.signal);
+      case "copy": {
+        const src = action.source;
+        let srcRoot: string;
+        if (src.kind === "scratch") {
+          const empty = await this.#store.prepare(undefined, ctx.signal);
+          try {
+            return await copyAction(empty.path, root, action, ctx.signal);
+          } finally {
+            await empty.discard();
+          }
+        } else if (src.kind === "output") {
+          const ref = byEdge.get(edgeKey(src));
+          if (ref === undefined) throw new Error(`copy source ${edgeKey(src)} was not provided`);
+          srcRoot = this.#store.fsPath(ref.id);
+        } else {
+          const earlier = results[src.index];
+          if (earlier === undefined) throw new Error(`copy reads action ${src.index}, which is no longer available`);
+          srcRoot = earlier.path;
+        }
+        return copyAction(srcRoot, root, action, ctx.signal);
+      }
+    }
+  }
+
+  /** The client's files for a local source, filtered by its include/exclude patterns, owned by root. */
+  async #loadLocal(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
+    const dir = session.locals[name];
+    if (dir === undefined) throw htkError("HTK-BUILD-0004", { name });
+    const snap = await this.#store.prepare(undefined, signal);
+    try {
+      const matcher = exclude.length > 0 ? compile(exclude, ".dockerignore") : undefined;
+      const includer = include.length > 0 ? compile(include, "include") : undefined;
+      for await (const entry of walkContext(dir, matcher, { signal })) {
+        if (includer !== undefined && entry.kind !== "dir" && !includer.matchesOrParentMatches(entry.path)) continue;
+        const src = posix.join(dir, entry.path);
+        const dest = posix.join(snap.path, entry.path);
+        await mkdir(posix.dirname(dest), { recursive: true });
+        switch (entry.kind) {
+          case "dir":
+            await mkdir(dest, { recursive: true });
+            await chmod(dest, entry.stats.mode & 0o7777);
+            break;
+          case "file":
+            await copyFile(src, dest);
+            await chmod(dest, entry.stats.mode & 0o7777);
+            break;
+          case "symlink":
+            await symlink(await readlink(src), dest);
+            break;
+          case "other":
+            continue;
+        }
+        // BuildKit's context transfer maps every owner to root: images must not carry the client's uids.
+        await lchown(dest, 0, 0);
+        await lutimes(dest, entry.stats.atime, entry.stats.mtime);
+      }
+      await fixDirTimes(dir, snap.path);
+      return this.#ref(await snap.commit());
+    } catch (err) {
+      await snap.discard();
+      throw err;
+    }
+  }
+}
+
+function edgeKey(ref: OutputRef): string {
+  return `${ref.digest}#${ref.index}`;
+}
+
+/** Worker refs arrive in `inputsOf` order, one per distinct edge. */
+function edgeMap(edges: readonly OutputRef[], refs: readonly WorkerRef[]): Map<string, WorkerRef> {
+  const map = new Map<string, WorkerRef>();
+  edges.forEach((e, i) => {
+    const r = refs[i];
+    if (r !== undefined) map.set(edgeKey(e), r);
+  });
+  return map;
+}
+
+/** Writing entries into a directory changes its mtime: directory times are set again, deepest first. */
+async function fixDirTimes(srcRoot: string, destRoot: string): Promise<void> {
+  const dirs: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(posix.join(destRoot, rel), { withFileTypes: true })) {
+      if (e.isDirectory()) {
+        const child = rel === "" ? e.name : `${rel}/${e.name}`;
+        dirs.push(child);
+        await walk(child);
+      }
+    }
+  };
+  await walk("");
+  for (const rel of dirs.reverse()) {
+    const st = await lstat(posix.join(srcRoot, rel));
+    await utimes(posix.join(destRoot, rel), st.atime, st.mtime);
+  }
+}
+
+async function copyChanges(upper: string, lower: string | undefined, out: string, rel: string, signal: AbortSignal): Promise<boolean> {
+  signal.throwIfAborted();
+  let changed = false;
+  for (const name of (await readdir(posix.join(upper, rel))).sort()) {
+    const childRel = rel === "" ? name : `${rel}/${name}`;
+    const u = await lstat(posix.join(upper, childRel));
+    const l = lower === undefined ? undefined : await lstat(posix.join(lower, childRel)).catch(() => undefined);
+    const same =
+      l !== undefined &&
+      l.mode === u.mode &&
+      l.uid === u.uid &&
+      l.gid === u.gid &&
+      (u.isDirectory() || (l.size === u.size && l.mtimeMs === u.mtimeMs)) &&
+      (!u.isSymbolicLink() || (await readlink(posix.join(upper, childRel))) === (await readlink(posix.join(lower ?? "", childRel))));
+    if (u.isDirectory()) {
+      await mkdir(posix.join(out, childRel), { recursive: true });
+      const inner = await copyChanges(upper, l?.isDirectory() === true ? lower : undefined, out, childRel, signal);
+      if (inner || !same) {
+        await lchown(posix.join(out, childRel), u.uid, u.gid);
+        await chmod(posix.join(out, childRel), u.mode & 0o7777);
+        await utimes(posix.join(out, childRel), u.atime, u.mtime);
+        changed = true;
+      } else {
+        await run("rmdir", [posix.join(out, childRel)]);
+      }
+    } else if (!same) {
+      await run("cp", ["-a", "--reflink=auto", "--", posix.join(upper, childRel), posix.join(out, childRel)], { signal });
+      changed = true;
+    }
+  }
+  return changed;
+}
