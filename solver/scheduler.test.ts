@@ -315,6 +315,16 @@ describe("cache keys and explained misses", () => {
     const first = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
     expect(byName(first, "[2/3] COPY src/a.txt /").outcome).toMatchObject({ status: "executed", miss: [{ kind: "no-previous-build" }] });
 
+    // No change: the COPY hits by its fast key and what follows keeps its key (regression: it used to
+    // be keyed on the fast key, so every dependent missed).
+    const unchanged = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    expect(unchanged.vertices.map((v) => [v.name, v.outcome.status])).toEqual([
+      ["[internal] load build context", "executed"],
+      ["[2/3] COPY src/a.txt /", "cached"],
+      ["[3/3] RUN use-a", "cached"],
+    ]);
+    expect(byName(unchanged, "[2/3] COPY src/a.txt /").key?.key).toBe(byName(first, "[2/3] COPY src/a.txt /").key?.key);
+
     worker.locals.set("context", { "/src/a.txt": "one", "/src/b.txt": "changed" });
     const second = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
     expect(byName(second, "[2/3] COPY src/a.txt /").outcome.status).toBe("cached");

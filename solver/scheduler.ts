@@ -312,7 +312,7 @@ class Job {
     const loaded = await Promise.all(record.outputs.map((id) => this.solver.worker.loadRef(id).catch(() => undefined)));
     if (loaded.every((r): r is WorkerRef => r !== undefined)) {
       for (const key of this.spec.aliases) {
-        if (this.solver.store.get(key) === undefined) await this.solver.store.put({ ...record, key }).catch(() => undefined);
+        if (this.solver.store.get(key) === undefined) await this.solver.store.put({ ...record, key, canonical: this.spec.key }).catch(() => undefined);
       }
       return loaded.map(shareRef);
     }
@@ -366,7 +366,8 @@ class Job {
       const shared = outs.map(shareRef);
       try {
         const record = { outputs: outs.map((r) => r.id), createdAt: now(), vertexName: spec.name };
-        for (const key of [spec.key, ...spec.aliases]) await this.solver.store.put({ ...record, key });
+        await this.solver.store.put({ ...record, key: spec.key });
+        for (const key of spec.aliases) await this.solver.store.put({ ...record, key, canonical: spec.key });
       } catch (err) {
         await releaseAll(shared);
         throw err;
@@ -466,6 +467,8 @@ const recorded = (e: HtkError): RecordedError => ({ id: e.id, message: e.plainCa
 
 interface KeyedParts {
   readonly parts: KeyPart[];
+  /** The key when it is not the one `parts` make (a hit by a fast key resolves to the canonical key). */
+  readonly key?: Digest;
   readonly pin: ResolvedImage | undefined;
   readonly seed: SharedRef | undefined;
   readonly aliases: Digest[];
@@ -793,7 +796,8 @@ class BuildRun {
       throw new JobFailure(error, this.#pseudoJob(bv, error));
     }
     const { parts, pin, seed, aliases } = keyed;
-    const key = preimage(v, bv.name, parts);
+    const made = preimage(v, bv.name, parts);
+    const key = keyed.key === undefined ? made : { ...made, key: keyed.key };
     bv.key = key;
     const job = this.solver.register(
       {
@@ -838,8 +842,10 @@ class BuildRun {
     if (cmap.deps.some((d) => d.kind === "content")) {
       const fast = cmap.deps.map((d, i) => inputPart(i, d.kind === "content" ? d.selectors.map((sel) => sel.path).join("\n") : d.selector));
       const fastKey = keyFromParts(v.digest, fast);
-      if (!ignoreCache && this.solver.store.get(fastKey) !== undefined) return { parts: fast, pin: undefined, seed: undefined, aliases };
       aliases.push(fastKey);
+      const hit = ignoreCache ? undefined : this.solver.store.get(fastKey);
+      // The step keeps its canonical (content) key, so dependents find what they were recorded under.
+      if (hit !== undefined) return { parts: fast, pin: undefined, seed: undefined, aliases, key: hit.canonical ?? fastKey };
     }
     const parts: KeyPart[] = [];
     for (const [i, dep] of cmap.deps.entries()) {

@@ -216,6 +216,11 @@ export interface CacheRecord {
   readonly outputs: readonly string[];
   readonly createdAt: string;
   readonly vertexName: string;
+  /**
+   * Set on an alias record (a step's "fast" key): the step's canonical key. A hit by the alias keys
+   * the step by the canonical key, so what depends on it keeps the keys it was recorded under.
+   */
+  readonly canonical?: Digest;
 }
 
 /**
