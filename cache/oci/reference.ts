@@ -149,7 +149,7 @@ export function registryApiHost(domain: string): string {
  * legacy v1 URL, every other registry its bare host[:port].
  */
 export function authKeyFor(domain: string): string {
-  return domain === DEFAULT_DOMAIN || domain === DOCKER_HUB_API_HOST ? DOCKER_HUB_AUTH_KEY : domain;
+  return domain === DEFAULT_DOMAIN || domain === DOCKER_HUB_API_HOST || domain === LEGACY_DEFAULT_DOMAIN ? DOCKER_HUB_AUTH_KEY : domain;
 }
 
 /** The same reference with another tag (the digest is dropped: it named the old content). */

@@ -642,11 +642,15 @@ export class RegistryClient {
       try {
         while (offset < d.size) {
           const n = Math.min(chunkSize, d.size - offset);
+          // One chunk in memory (chunkSize bounds it) so that a re-sent PATCH (after a 401) sends the same bytes.
+          const parts: Uint8Array[] = [];
+          for await (const part of reader.take(n)) parts.push(part);
+          const chunk = Buffer.concat(parts, n);
           const res = await repo.session.request({
             method: "PATCH",
             target: location.toString(),
             headers: { "content-type": "application/octet-stream", "content-length": String(n), "content-range": `${offset}-${offset + n - 1}` },
-            body: () => reader.take(n),
+            body: () => chunk,
             scopes: [pushScope],
             ctx,
             expect: [202],

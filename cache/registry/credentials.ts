@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { DOCKER_HUB_API_HOST, DOCKER_HUB_AUTH_KEY } from "../oci/reference.ts";
+import { authKeyFor } from "../oci/reference.ts";
 
 /**
  * Registry credentials as `docker login` leaves them: `~/.docker/config.json` (`$DOCKER_CONFIG`)
@@ -31,7 +31,7 @@ export const anonymous: CredentialSource = { get: () => Promise.resolve(undefine
 
 /** A fixed table, for tests and for credentials given on a command line. */
 export function staticCredentials(table: Readonly<Record<string, Credentials>>): CredentialSource {
-  return { get: (host) => Promise.resolve(table[host] ?? table[authKey(host)]) };
+  return { get: (host) => Promise.resolve(table[host] ?? table[authKeyFor(host)]) };
 }
 
 interface AuthEntry {
@@ -57,9 +57,6 @@ export interface DockerConfigOptions {
   readonly helperTimeoutMs?: number;
 }
 
-function authKey(host: string): string {
-  return host === "docker.io" || host === DOCKER_HUB_API_HOST || host === "index.docker.io" ? DOCKER_HUB_AUTH_KEY : host;
-}
 
 /**
  * Docker's `ConvertToHostname`: config keys may be full URLs ("https://host:5000/v1/"), written by
@@ -125,14 +122,14 @@ export class DockerConfigCredentials implements CredentialSource {
   /** The helper that holds `host`'s credentials, if any: credHelpers first, then credsStore. */
   async helperFor(host: string): Promise<CredentialHelper | undefined> {
     const cfg = await this.config();
-    const key = authKey(host);
+    const key = authKeyFor(host);
     const name = cfg.credHelpers?.[key] ?? cfg.credHelpers?.[host] ?? cfg.credsStore;
     return name === undefined || name === "" ? undefined : new CredentialHelper(name, { env: this.#env, timeoutMs: this.#timeoutMs, configFile: this.configFile });
   }
 
   async get(host: string, signal?: AbortSignal): Promise<Credentials | undefined> {
     const cfg = await this.config();
-    const key = authKey(host);
+    const key = authKeyFor(host);
     const helper = await this.helperFor(host);
     if (helper !== undefined) {
       const fromHelper = await helper.get(key, signal);
