@@ -6,6 +6,7 @@ import { fixtures, run, tempDir } from "../../testing/index.ts";
 import { ContentStore } from "../content-store.ts";
 import { sha256Of, type Digest } from "../digest.ts";
 import { RegistryClient, type PullProgress, type RegistryClientOptions } from "./client.ts";
+import { MediaTypes } from "../oci/media-types.ts";
 import { anonymous, staticCredentials } from "./credentials.ts";
 import { generateImage, startFaultProxy } from "./fixtures.test-support.ts";
 import type { Method } from "./session.ts";
@@ -116,6 +117,41 @@ describe("push to the real registry", () => {
       const info = JSON.parse(inspect.stdout) as { Digest: string; Layers: string[] };
       expect(info.Digest).toBe(img.manifest.digest);
       expect(info.Layers).toEqual(img.layers.map((l) => l.digest));
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("pushes an OCI index with two platforms and pulls the one asked for", async () => {
+    const { registry } = fixtures();
+    const src = await store("src");
+    const amd = await generateImage(src, [20_000], "amd64", true);
+    const arm = await generateImage(src, [21_000], "arm64", true);
+    const indexBytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.ociIndex,
+        manifests: [
+          { ...amd.manifest, platform: { os: "linux", architecture: "amd64" } },
+          { ...arm.manifest, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+        ],
+      }),
+    );
+    const idx = await src.put(indexBytes);
+    const root = { mediaType: MediaTypes.ociIndex, digest: idx.digest, size: idx.size };
+    const repo = `${registry.host}/hatake-e2e/multi-${Date.now()}`;
+    const c = client();
+    try {
+      const pushed = await c.push(`${repo}:v1`, { store: src, root });
+      expect(pushed.digest).toBe(idx.digest);
+      const pulled = await c.pull(`${repo}:v1`, { store: await store("dst"), platform: { os: "linux", architecture: "aarch64" } });
+      expect(pulled.root.digest).toBe(idx.digest);
+      expect(pulled.manifestDescriptor.digest).toBe(arm.manifest.digest);
+      expect(pulled.fetched).toContain(arm.layers[0]?.digest);
+      expect(pulled.fetched).not.toContain(amd.layers[0]?.digest);
+      const raw = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${repo}:v1`], { timeoutMs: 60_000 });
+      expect(raw.code, raw.stderr).toBe(0);
+      expect(sha256Of(Buffer.from(raw.stdout))).toBe(idx.digest);
     } finally {
       await c.close();
     }
