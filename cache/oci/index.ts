@@ -32,6 +32,7 @@ export {
 } from "./media-types.ts";
 export {
   configPlatform,
+  historyMatchesLayers,
   parseDescriptor,
   parseImageConfig,
   parseIndex,

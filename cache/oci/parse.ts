@@ -357,11 +357,6 @@ function imageConfigOf(v: Json): ImageConfig {
   const historyRaw = o["history"];
   if (historyRaw !== undefined && historyRaw !== null && !Array.isArray(historyRaw)) fail(`config.history is not an array`);
   const history = Array.isArray(historyRaw) ? historyRaw.map((h, i) => historyOf(h, `config.history[${i}]`)) : undefined;
-  if (history !== undefined && history.length > 0) {
-    const nonEmpty = history.filter((h) => h.empty_layer !== true).length;
-    // Docker's own check (image/rootfs consistency) when the history is there at all.
-    if (nonEmpty !== diffIds.length) fail(`config.history has ${nonEmpty} entries with layers but rootfs.diff_ids has ${diffIds.length}`);
-  }
   const created = optStr(o, "created", "config");
   const author = optStr(o, "author", "config");
   const variant = optStr(o, "variant", "config");
@@ -385,6 +380,16 @@ function imageConfigOf(v: Json): ImageConfig {
 /** An image config from its bytes. */
 export function parseImageConfig(bytes: Uint8Array | string): ParseResult<ImageConfig> {
   return guard(() => imageConfigOf(decode(bytes)));
+}
+
+/**
+ * Whether the history has one non-empty entry per layer. Not enforced by the parser: images from some
+ * builders get `empty_layer` wrong and Docker and containerd still pull and run them; our exporter
+ * must write consistent configs, and its tests use this check.
+ */
+export function historyMatchesLayers(config: ImageConfig): boolean {
+  if (config.history === undefined || config.history.length === 0) return true;
+  return config.history.filter((h) => h.empty_layer !== true).length === config.rootfs.diff_ids.length;
 }
 
 /** The platform an image config says it is for (what `docker image inspect` reports). */
