@@ -186,17 +186,45 @@ export function explainMiss(
   previous: BuildRecord | undefined,
   current: KeyPreimage,
   lookup?: (op: Digest) => KeyPreimage | undefined,
+  history: readonly BuildRecord[] = [],
 ): MissReason[] {
   if (previous === undefined) return [{ kind: "no-previous-build" }];
-  return explain(previous, current, lookup, new Set());
+  return explain({ previous, lookup, history }, current, new Set());
 }
 
-function explain(
-  previous: BuildRecord,
-  current: KeyPreimage,
-  lookup: ((op: Digest) => KeyPreimage | undefined) | undefined,
-  seen: Set<Digest>,
-): MissReason[] {
+interface ExplainContext {
+  readonly previous: BuildRecord;
+  readonly lookup: ((op: Digest) => KeyPreimage | undefined) | undefined;
+  /** Older builds of the target, newest first: where a checksum the previous build skipped is found. */
+  readonly history: readonly BuildRecord[];
+}
+
+/**
+ * A step that hit by its fast key recorded no checksum of what it read. The build that recorded the
+ * result it hit did: it is the older build whose input had the same key (same key, same content).
+ */
+function olderContentPart(cx: ExplainContext, current: KeyPreimage, index: number, inputKey: Digest): Extract<KeyPart, { kind: "content" }> | undefined {
+  for (const h of cx.history) {
+    const p = counterpart(h, current)?.key?.parts.find((x) => x.kind === "content" && x.index === index);
+    if (p?.kind !== "content") continue;
+    if (h.vertices.find((v) => v.digest === p.from)?.key?.key === inputKey) return p;
+  }
+  return undefined;
+}
+
+function contentReason(part: Extract<KeyPart, { kind: "content" }>, before: Extract<KeyPart, { kind: "content" }>): MissReason | undefined {
+  if (before.digest === part.digest) return undefined;
+  const known = part.trees.every((t, i) => t !== undefined && before.trees[i] !== undefined);
+  if (!known) return { kind: "content-changed", input: part.index, from: part.name };
+  const changes = part.trees.flatMap((t, i) => {
+    const b = before.trees[i];
+    return t !== undefined && b !== undefined ? diffChecksums(b, t) : [];
+  });
+  return { kind: "files-changed", input: part.index, from: part.name, changes };
+}
+
+function explain(cx: ExplainContext, current: KeyPreimage, seen: Set<Digest>): MissReason[] {
+  const { previous, lookup } = cx;
   seen.add(current.op);
   const prev = counterpart(previous, current)?.key;
   if (prev === undefined) return [{ kind: "new-step" }];
@@ -228,23 +256,21 @@ function explain(
         break;
       case "content":
         if (before.kind === "input") {
-          const up = seen.has(part.from) ? undefined : lookup?.(part.from);
-          reasons.push(
-            up !== undefined && up.key !== before.key
-              ? { kind: "input-changed", input: part.index, from: part.name, because: explain(previous, up, lookup, seen) }
-              : { kind: "content-changed", input: part.index, from: part.name },
-          );
-        } else if (before.kind === "content" && before.digest !== part.digest) {
-          const changes = part.trees.flatMap((t, i) => {
-            const b = before.trees[i];
-            return t !== undefined && b !== undefined ? diffChecksums(b, t) : [];
-          });
-          const known = part.trees.every((t, i) => t !== undefined && before.trees[i] !== undefined);
-          reasons.push(
-            known
-              ? { kind: "files-changed", input: part.index, from: part.name, changes }
-              : { kind: "content-changed", input: part.index, from: part.name },
-          );
+          // The previous build hit by the fast key and kept no checksum; an older one may have.
+          const older = olderContentPart(cx, current, part.index, before.key);
+          const reason = older === undefined ? undefined : contentReason(part, older);
+          if (reason !== undefined) {
+            reasons.push(reason);
+            break;
+          }
+          if (older !== undefined) break;
+          // Nothing to compare the paths read with: say that the input changed.
+          const up = lookup?.(part.from);
+          if (up === undefined || up.key === before.key) reasons.push({ kind: "content-changed", input: part.index, from: part.name });
+          else reasons.push({ kind: "input-changed", input: part.index, from: part.name, because: seen.has(part.from) ? [] : explain(cx, up, seen) });
+        } else if (before.kind === "content") {
+          const reason = contentReason(part, before);
+          if (reason !== undefined) reasons.push(reason);
         }
         break;
       case "input":
@@ -254,7 +280,7 @@ function explain(
             kind: "input-changed",
             input: part.index,
             from: part.name,
-            because: up === undefined ? [] : explain(previous, up, lookup, seen),
+            because: up === undefined ? [] : explain(cx, up, seen),
           });
         }
         break;
@@ -266,7 +292,15 @@ function explain(
 }
 
 /** A miss explanation as indented lines, for `--explain-cache` and logs. */
-export function describeMiss(reasons: readonly MissReason[], indent = ""): string[] {
+export interface DescribeOptions {
+  /**
+   * Where a changed input is explained already (`#3`), so the reason is not repeated: the
+   * `--explain-cache` report explains each step once and refers back.
+   */
+  readonly see?: (inputName: string) => string | undefined;
+}
+
+export function describeMiss(reasons: readonly MissReason[], indent = "", opts: DescribeOptions = {}): string[] {
   const lines: string[] = [];
   const q = (s: string | undefined): string => (s === undefined ? "(unset)" : JSON.stringify(s));
   for (const r of reasons) {
@@ -314,10 +348,16 @@ export function describeMiss(reasons: readonly MissReason[], indent = ""): strin
           }
         }
         break;
-      case "input-changed":
+      case "input-changed": {
+        const see = opts.see?.(r.from);
+        if (see !== undefined) {
+          lines.push(`${indent}input ${r.from} changed (see ${see})`);
+          break;
+        }
         lines.push(`${indent}input ${r.from} changed`);
-        lines.push(...describeMiss(r.because, `${indent}  `));
+        lines.push(...describeMiss(r.because, `${indent}  `, opts));
         break;
+      }
       default:
         assertNever(r, "miss reason");
     }
@@ -332,10 +372,16 @@ export function describeMiss(reasons: readonly MissReason[], indent = ""): strin
 export function explainBuild(record: BuildRecord): string[] {
   const lines: string[] = [];
   const ran = record.vertices.filter((v) => v.outcome.status === "executed").sort((a, b) => a.index - b.index);
+  const explained = new Map<string, number>();
   for (const v of ran) {
     if (v.outcome.status !== "executed") continue;
     lines.push(`#${v.index} ${v.name}`);
-    const why = describeMiss(v.outcome.miss, "  ");
+    const see = (name: string): string | undefined => {
+      const n = explained.get(name);
+      return n === undefined ? undefined : `#${n}`;
+    };
+    const why = describeMiss(v.outcome.miss, "  ", { see });
+    explained.set(v.name, v.index);
     lines.push(...(why.length > 0 ? why : ["  (no earlier result to compare with)"]));
   }
   return lines;

@@ -353,8 +353,7 @@ describe("cache keys and explained misses", () => {
       "#2 [2/3] COPY src/a.txt /",
       '  file "/src/a.txt" changed in [internal] load build context (content)',
       "#3 [3/3] RUN use-a",
-      "  input [2/3] COPY src/a.txt / changed",
-      '    file "/src/a.txt" changed in [internal] load build context (content)',
+      "  input [2/3] COPY src/a.txt / changed (see #2)",
     ]);
   });
 
@@ -437,7 +436,8 @@ describe("cache keys and explained misses", () => {
 
     const r3 = await done((await solve(s2, def("2"), "app")).outcome);
     const c = byName(r3, "[2/2] COPY --from=s /ran/x /x").outcome;
-    expect(c.status === "executed" && describeMiss(c.miss)).toEqual(["input [s 2/2] RUN x changed", '  env.VERSION changed from "1" to "2"']);
+    // The build before hit by the fast key and kept no checksum; the first build's is compared.
+    expect(c.status === "executed" && describeMiss(c.miss)).toEqual(['file "/ran/x" changed in [s 2/2] RUN x (content)']);
     await s2.close();
     expect(worker.liveRefs()).toEqual([]);
   });

@@ -121,6 +121,8 @@ class JobFailure extends Error {
 
 const now = (): string => new Date().toISOString();
 const CONTENT_KEY_MEMO = 256;
+/** How many older builds of a target are searched when explaining a miss. */
+const HISTORY = 20;
 
 export class Solver {
   readonly worker: Worker;
@@ -500,6 +502,8 @@ class BuildRun {
   #nextIndex = 1;
   #writer: RecordWriter | undefined;
   #previous: BuildRecord | undefined;
+  /** Older builds of the target (see explainMiss): a step that hit by its fast key kept no checksum. */
+  #history: readonly BuildRecord[] = [];
   readonly #started = now();
   readonly target: string;
 
@@ -562,7 +566,11 @@ class BuildRun {
     let outcome: SolveOutcome;
     try {
       if (records !== undefined) {
-        if (this.target !== "") this.#previous = await records.latest(this.target, this.id);
+        if (this.target !== "") {
+          const earlier = (await records.list({ target: this.target })).filter((r) => r.id !== this.id && (r.status === "completed" || r.status === "failed"));
+          this.#previous = earlier[0];
+          this.#history = earlier.slice(1, 1 + HISTORY);
+        }
         this.#writer = await records.begin(this.#record("running"));
       }
       const root = def.root;
@@ -928,7 +936,7 @@ class BuildRun {
   #explain(bv: BuildVertex): readonly MissReason[] {
     if (bv.vertex.metadata.ignoreCache) return [{ kind: "ignore-cache" }];
     if (bv.key === undefined) return [];
-    const reasons = explainMiss(this.#previous, bv.key, (d) => this.#vertices.get(d)?.key);
+    const reasons = explainMiss(this.#previous, bv.key, (d) => this.#vertices.get(d)?.key, this.#history);
     const op = bv.vertex.op;
     // Content-keyed sources run every build; "the result is gone" would be a wrong explanation.
     const loadedEveryBuild = op.kind === "source" && op.source.kind !== "image";
