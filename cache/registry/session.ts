@@ -210,7 +210,7 @@ export class HostSession {
   async #fetchToken(c: AuthChallenge, scopes: readonly string[], creds: Credentials | undefined, ctx: ErrorContext, signal: AbortSignal | undefined): Promise<Token> {
     const realm = c.params["realm"];
     if (realm === undefined || !/^https?:\/\//.test(realm)) {
-      throw htkError("HTK-REGISTRY-0018", { host: this.host, status: 401, operation: ctx.operation, detail: `the Bearer challenge has no usable realm (${JSON.stringify(realm ?? "")})` });
+      throw htkError("HTK-REGISTRY-0018", { host: ctx.host, status: 401, operation: ctx.operation, detail: `the Bearer challenge has no usable realm (${JSON.stringify(realm ?? "")})` });
     }
     const service = c.params["service"];
     const url = new URL(realm);
@@ -235,8 +235,8 @@ export class HostSession {
     }
     const text = await readText(res.body, 1 << 20);
     if (res.status === 401 || res.status === 403) {
-      const why = creds === undefined ? `no credentials are stored for ${this.host}` : `the token service at ${url.origin} refused the credentials`;
-      throw htkError("HTK-REGISTRY-0005", { host: this.host, operation: ctx.action, repository: ctx.repository, detail: why });
+      const why = creds === undefined ? `no credentials are stored for ${ctx.host}` : `the token service at ${url.origin} refused the credentials`;
+      throw htkError("HTK-REGISTRY-0005", { host: ctx.host, operation: ctx.action, repository: ctx.repository, detail: why });
     }
     if (res.status !== 200) {
       throw statusError(res.status, text, { ...ctx, operation: `get a token from ${url.origin}` }, { kind: "other" }, 1);
@@ -245,10 +245,10 @@ export class HostSession {
     try {
       body = JSON.parse(text) as typeof body;
     } catch {
-      throw htkError("HTK-REGISTRY-0018", { host: this.host, status: 200, operation: `get a token from ${url.origin}`, detail: "the answer is not JSON" });
+      throw htkError("HTK-REGISTRY-0018", { host: ctx.host, status: 200, operation: `get a token from ${url.origin}`, detail: "the answer is not JSON" });
     }
     const token = typeof body.token === "string" && body.token !== "" ? body.token : typeof body.access_token === "string" ? body.access_token : "";
-    if (token === "") throw htkError("HTK-REGISTRY-0018", { host: this.host, status: 200, operation: `get a token from ${url.origin}`, detail: "the answer has no token" });
+    if (token === "") throw htkError("HTK-REGISTRY-0018", { host: ctx.host, status: 200, operation: `get a token from ${url.origin}`, detail: "the answer has no token" });
     if (typeof body.refresh_token === "string" && body.refresh_token !== "") this.#refreshToken = body.refresh_token;
     // The token spec's minimum lifetime is 60 s; servers that omit it mean that.
     const expiresIn = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60;
@@ -355,8 +355,8 @@ export class HostSession {
           attempt--;
           continue;
         }
-        const detail = creds === undefined ? `no credentials are stored for ${this.host}` : "the registry refused the credentials";
-        throw htkError("HTK-REGISTRY-0005", { host: this.host, operation: ctx.action, repository: ctx.repository, detail });
+        const detail = creds === undefined ? `no credentials are stored for ${ctx.host}` : "the registry refused the credentials";
+        throw htkError("HTK-REGISTRY-0005", { host: ctx.host, operation: ctx.action, repository: ctx.repository, detail });
       }
       if (isRetryableStatus(res.status) && retryable && attempt <= policy.retries) {
         const delay = retryDelay(policy, attempt, header(res, "retry-after"));
@@ -370,9 +370,9 @@ export class HostSession {
         // Docker Hub answers 401, not 404, for a repository that does not exist (docker says so too).
         const detail =
           creds === undefined
-            ? `the repository may not exist, or it needs credentials and none are stored for ${this.host}`
+            ? `the repository may not exist, or it needs credentials and none are stored for ${ctx.host}`
             : "the registry refused the credentials";
-        throw htkError("HTK-REGISTRY-0005", { host: this.host, operation: ctx.action, repository: ctx.repository, detail });
+        throw htkError("HTK-REGISTRY-0005", { host: ctx.host, operation: ctx.action, repository: ctx.repository, detail });
       }
       throw statusError(res.status, text, ctx, spec.subject ?? { kind: "other" }, attempt);
     }
