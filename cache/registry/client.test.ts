@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isCancellation, isHtkError } from "../../base/errors/index.ts";
 import { ContentStore } from "../content-store.ts";
 import { MediaTypes } from "../oci/media-types.ts";
-import { RegistryClient, type RegistryClientOptions } from "./client.ts";
+import { RegistryClient, mapBounded, type RegistryClientOptions } from "./client.ts";
 import { anonymous, staticCredentials } from "./credentials.ts";
 import { generateImage, type GeneratedImage } from "./fixtures.test-support.ts";
 import { Hosts, proxyFor } from "./hosts.ts";
@@ -441,6 +441,76 @@ describe("network failures name their cause", () => {
       origin: `https://${reg.host}`,
       insecure: true,
     });
+  });
+});
+
+describe("downloads", () => {
+  it("resumes against a server that ignores Range (a full 200 again): the bytes already stored are skipped", async () => {
+    const img = await generateImage(src, [150_000]);
+    const layer = img.layers[0];
+    let gets = 0;
+    const reg = await fake(async (req, res) => {
+      if (layer !== undefined && req.url?.includes(layer.digest) === true && req.method === "GET") {
+        gets++;
+        const bytes = await src.readBytes(layer.digest);
+        res.writeHead(200, { "content-length": String(bytes.length) });
+        if (gets === 1) {
+          res.write(bytes.subarray(0, 70_000));
+          setTimeout(() => res.socket?.destroy(), 5);
+          return;
+        }
+        expect(req.headers.range).toMatch(/^bytes=\d+-$/);
+        res.end(bytes);
+        return;
+      }
+      await serveImage(img, req, res);
+    });
+    const dst = await ContentStore.open(join(dir, "dst"));
+    const r = await client().pull(`${reg.host}/app:v1`, { store: dst });
+    expect(r.fetched).toContain(layer?.digest);
+    expect(gets).toBe(2);
+  });
+
+  it("follows a blob redirect to storage without sending the registry's credentials there", async () => {
+    const img = await generateImage(src, [5_000]);
+    const layer = img.layers[0];
+    const storage = await fake(async (req, res) => {
+      expect(req.headers.authorization).toBeUndefined();
+      const d = /\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1] as `sha256:${string}`;
+      res.end(await src.readBytes(d));
+    });
+    const reg = await fake(async (req, res) => {
+      if (req.url !== "/v2/" && req.headers.authorization === undefined) return distErr(res, 401, "UNAUTHORIZED", "", { "www-authenticate": 'Basic realm="r"' });
+      if (layer !== undefined && req.url?.includes(layer.digest) === true) {
+        res.writeHead(307, { location: `${storage.url}/storage/${layer.digest}` });
+        res.end();
+        return;
+      }
+      await serveImage(img, req, res);
+    });
+    const c = client({ credentials: staticCredentials({ [reg.host]: { kind: "basic", username: "u", password: "p" } }) });
+    const r = await c.pull(`${reg.host}/app:v1`, { store: await ContentStore.open(join(dir, "dst")) });
+    expect(r.fetched).toContain(layer?.digest);
+    expect(storage.requests).toHaveLength(1);
+  });
+
+  it("stops sibling downloads after the first failure and reports that failure", async () => {
+    const started: number[] = [];
+    const err = await fail(
+      mapBounded([1, 2, 3, 4, 5], 2, undefined, async (n, signal) => {
+        started.push(n);
+        if (n === 2) throw new Error("boom");
+        await new Promise((resolve, reject) => {
+          const t = setTimeout(resolve, 5_000);
+          signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(signal.reason);
+          });
+        });
+      }),
+    );
+    expect(err.message).toBe("boom");
+    expect(started).toEqual([1, 2]);
   });
 });
 
