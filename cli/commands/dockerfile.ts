@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
+import { loadDockerignore } from "../../base/dockerignore/index.ts";
 import { didYouMean, htkError } from "../../base/errors/index.ts";
+import { formatBuildErrorText, formatChecksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
 import { dumpDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic } from "../../frontend-dockerfile/index.ts";
 import { parseOptions } from "../options.ts";
 import type { Command, CommandIo } from "../types.ts";
@@ -46,7 +48,64 @@ location and ID to standard error and exits 1.`,
   },
 };
 
-const subcommands: readonly Subcommand[] = [parse];
+const check: Subcommand = {
+  name: "check",
+  summary: "Run BuildKit's build checks on a Dockerfile",
+  usage: `Usage: hatake dockerfile check [--format text|json] [--build-arg NAME=VALUE]... [--context DIR] FILE
+
+Runs BuildKit's build checks (lint rules) on FILE ("-" for standard input) without building,
+like "docker build --check": StageNameCasing, UndefinedVar, JSONArgsRecommended and the rest,
+configured by the "# check=skip=...;error=true" directive or --build-arg BUILDKIT_DOCKERFILE_CHECK=...
+  --format text   docker's report: each warning with its rule, URL and source lines (the default)
+  --format json   BuildKit's lint result JSON (as --call=check,format=json prints it)
+  --build-arg     a build argument (repeatable); NAME alone takes the value from the environment
+  --context DIR   the build context whose .dockerignore CopyIgnoredFile uses (default: FILE's directory)
+Exits 1 when a check reports something or fails the build (error=true), as docker does.`,
+  async run(args, io) {
+    const { values, positionals } = parseOptions("dockerfile check", args, {
+      format: { type: "string", default: "text" },
+      "build-arg": { type: "string", multiple: true },
+      context: { type: "string" },
+    });
+    const [file, ...extra] = positionals;
+    if (file === undefined || extra.length > 0) {
+      throw htkError("HTK-CLI-0002", { command: "dockerfile check", detail: file === undefined ? "a Dockerfile path is required" : `one Dockerfile path is expected, got ${positionals.length}` });
+    }
+    if (values.format !== "text" && values.format !== "json") {
+      throw htkError("HTK-CLI-0002", { command: "dockerfile check", detail: `--format must be text or json, not ${JSON.stringify(values.format)}` });
+    }
+    const buildArgs: Record<string, string> = {};
+    for (const kv of values["build-arg"] ?? []) {
+      const eq = kv.indexOf("=");
+      const name = eq < 0 ? kv : kv.slice(0, eq);
+      // docker: a name without "=" takes its value from the environment, and is dropped when unset.
+      const value = eq < 0 ? io.env[name] : kv.slice(eq + 1);
+      if (value !== undefined) buildArgs[name] = value;
+    }
+    const bytes = await readDockerfile(file, io);
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    const name = file === "-" ? "<stdin>" : file;
+    const { result, diagnostics } = parseDockerfile(bytes, { fileName: name });
+    if (result === undefined) {
+      writeDiagnostics(io, diagnostics.filter((d) => d.severity === "error"), text, name);
+      return 1;
+    }
+    const contextDir = values.context ?? (file === "-" ? "." : dirname(file));
+    const ignore = await loadDockerignore(contextDir, { cwd: io.cwd, ...(file === "-" ? {} : { dockerfile: file }) });
+    const checks = runChecks(result, { buildArgs, dockerignore: ignore.matcher });
+    if (checks.configError !== undefined) {
+      writeDiagnostics(io, [checks.configError], text, name);
+      return 1;
+    }
+    const source = { fileName: file === "-" ? "Dockerfile" : basename(file), text };
+    io.stdout.write(values.format === "json" ? `${formatChecksJson(checks, source)}\n` : formatChecksText(checks, source));
+    const error = formatBuildErrorText(checks, source);
+    if (error !== undefined) io.stderr.write(values.format === "json" ? `${error.split("\n")[0] ?? ""}\n` : error);
+    return checks.findings.length > 0 || error !== undefined ? 1 : 0;
+  },
+};
+
+const subcommands: readonly Subcommand[] = [parse, check];
 
 const HELP = `Usage: hatake dockerfile COMMAND [ARG...]
 
@@ -59,7 +118,7 @@ Run 'hatake dockerfile COMMAND --help' for more information on a command.`;
 
 export const dockerfileCommand: Command = {
   name: "dockerfile",
-  summary: "Inspect Dockerfiles (parse)",
+  summary: "Inspect Dockerfiles (parse, check)",
   help: HELP,
   async run(args, io) {
     const [name, ...rest] = args;
