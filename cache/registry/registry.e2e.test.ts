@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { chmod, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
@@ -7,7 +7,7 @@ import { ContentStore } from "../content-store.ts";
 import { sha256Of, type Digest } from "../digest.ts";
 import { RegistryClient, type PullProgress, type RegistryClientOptions } from "./client.ts";
 import { MediaTypes } from "../oci/media-types.ts";
-import { anonymous, staticCredentials } from "./credentials.ts";
+import { DockerConfigCredentials, anonymous, staticCredentials } from "./credentials.ts";
 import { generateImage, startFaultProxy } from "./fixtures.test-support.ts";
 import type { Method } from "./session.ts";
 
@@ -223,6 +223,33 @@ describe("basic-auth registry", () => {
       expect(busybox.reference).toBeTruthy();
     } finally {
       await Promise.all([good.close(), wrong.close(), none.close()]);
+    }
+  });
+});
+
+describe("credentials from config.json and a credential helper", () => {
+  it("pulls from the basic-auth registry with what docker-credential-<name> returns", async () => {
+    const { authRegistry } = fixtures();
+    const dir = await tempDir("docker-config");
+    // A credential helper as docker-credential-helpers ship them: server URL on stdin, JSON on stdout.
+    const helper = join(dir, "docker-credential-e2e");
+    await writeFile(
+      helper,
+      `#!/bin/sh\nread server\nif [ "$1" = get ] && [ "$server" = "${authRegistry.host}" ]; then\n  printf '{"ServerURL":"%s","Username":"${authRegistry.username}","Secret":"${authRegistry.password}"}' "$server"\n  exit 0\nfi\necho "credentials not found in native keychain"\nexit 1\n`,
+    );
+    await chmod(helper, 0o755);
+    await writeFile(join(dir, "config.json"), JSON.stringify({ credHelpers: { [authRegistry.host]: "e2e" } }));
+    const creds = new DockerConfigCredentials({ configDir: dir, env: { ...process.env, PATH: `${dir}:${process.env["PATH"] ?? ""}` } });
+    const src = await store("src");
+    const img = await generateImage(src, [5_000]);
+    const c = client({ credentials: creds });
+    try {
+      const ref = `${authRegistry.host}/hatake-e2e/helper-${Date.now()}:v1`;
+      await c.push(ref, { store: src, root: img.manifest });
+      const pulled = await c.pull(ref, { store: await store("dst") });
+      expect(pulled.root.digest).toBe(img.manifest.digest);
+    } finally {
+      await c.close();
     }
   });
 });
