@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { htkError } from "../base/errors/index.ts";
-import type { BuildRecord } from "./types.ts";
+import type { BuildRecord, BuildSummary, VertexStatus } from "./types.ts";
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -37,8 +37,8 @@ export class BuildRecordStore {
     }
   }
 
-  /** Newest first. */
-  async list(filter: { target?: string } = {}): Promise<BuildRecord[]> {
+  /** Summaries, newest first. Reads only the small `summary.json` of each build. */
+  async list(filter: { target?: string } = {}): Promise<BuildSummary[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -46,18 +46,37 @@ export class BuildRecordStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw htkError("HTK-SOLVER-0004", { path: this.dir, detail: (err as Error).message }, { cause: err });
     }
-    const records = (await Promise.all(names.map((n) => this.get(n)))).filter((r): r is BuildRecord => r !== undefined);
-    return records
+    const summaries = (await Promise.all(names.map((n) => this.#summary(n)))).filter((r): r is BuildSummary => r !== undefined);
+    return summaries
       .filter((r) => filter.target === undefined || r.target === filter.target)
       .sort((a, b) => (a.started < b.started ? 1 : a.started > b.started ? -1 : a.id < b.id ? 1 : -1));
   }
 
   /**
-   * The build a new build of `target` is compared with for `--explain-cache`: the newest finished
-   * one (a build still running or cancelled early says little about what was cached).
+   * Full records of the newest finished builds of `target`, newest first: what a new build is
+   * compared with for `--explain-cache` (a build still running or cancelled says little about what
+   * was cached).
    */
+  async recent(target: string, opts: { except?: string; limit?: number } = {}): Promise<BuildRecord[]> {
+    const finished = (await this.list({ target })).filter((r) => r.id !== opts.except && (r.status === "completed" || r.status === "failed"));
+    const records = await Promise.all(finished.slice(0, opts.limit ?? 1).map((r) => this.get(r.id)));
+    return records.filter((r): r is BuildRecord => r !== undefined);
+  }
+
   async latest(target: string, except?: string): Promise<BuildRecord | undefined> {
-    return (await this.list({ target })).find((r) => r.id !== except && (r.status === "completed" || r.status === "failed"));
+    return (await this.recent(target, { ...(except === undefined ? {} : { except }), limit: 1 }))[0];
+  }
+
+  async #summary(id: string): Promise<BuildSummary | undefined> {
+    if (!ID_RE.test(id)) return undefined;
+    try {
+      return JSON.parse(await readFile(join(this.dir, id, "summary.json"), "utf8")) as BuildSummary;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" && !(err instanceof SyntaxError)) throw err;
+      // Written before summaries existed, or torn: the record itself says the same.
+      const r = await this.get(id);
+      return r === undefined ? undefined : summarize(r);
+    }
   }
 
   async remove(id: string): Promise<boolean> {
@@ -94,6 +113,20 @@ export class BuildRecordStore {
 }
 
 export const logFileName = (vertexIndex: number): string => `vertex-${vertexIndex}.log`;
+
+export function summarize(r: BuildRecord): BuildSummary {
+  const counts: Partial<Record<VertexStatus, number>> = {};
+  for (const v of r.vertices) counts[v.outcome.status] = (counts[v.outcome.status] ?? 0) + 1;
+  return {
+    id: r.id,
+    target: r.target,
+    status: r.status,
+    started: r.started,
+    ...(r.completed === undefined ? {} : { completed: r.completed }),
+    counts,
+    ...(r.error === undefined ? {} : { error: r.error.message }),
+  };
+}
 
 /** Writes one build's record and logs. Logs apply backpressure through the promise `log` returns. */
 export class RecordWriter {
@@ -146,6 +179,9 @@ export class RecordWriter {
         const tmp = `${file}.${process.pid}.tmp`;
         await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
         await rename(tmp, file);
+        const summary = join(this.#dir, "summary.json");
+        await writeFile(tmp, `${JSON.stringify(summarize(record))}\n`);
+        await rename(tmp, summary);
       }),
     );
     this.#saving = next.catch(() => undefined);

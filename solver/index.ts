@@ -6,6 +6,7 @@
 export type {
   BuildRecord,
   BuildStatus,
+  BuildSummary,
   CacheDep,
   CacheKeyStore,
   CacheMap,
@@ -34,9 +35,9 @@ export type {
   WorkerRef,
 } from "./types.ts";
 export { Solver, type BuildHandle, type SolverOptions } from "./scheduler.ts";
-export { cacheMapOf, describeMiss, explainBuild, explainMiss, keyFromParts, opFields, stepIdentity } from "./cache-key.ts";
+export { cacheMapOf, type DescribeOptions, describeMiss, explainBuild, explainMiss, keyFromParts, opFields, stepIdentity } from "./cache-key.ts";
 export { JsonlKeyStore, MemoryKeyStore } from "./key-store.ts";
-export { BuildRecordStore, RecordWriter, logFileName } from "./build-records.ts";
+export { BuildRecordStore, RecordWriter, logFileName, summarize } from "./build-records.ts";
 export { ProgressBus, type ProgressBusOptions, type ProgressBusStats } from "./progress-bus.ts";
 export { shareRef, releaseAll } from "./shared-ref.ts";
 export { PlainPrinter, formatBytes } from "./progress-plain.ts";

@@ -501,6 +501,8 @@ describe("cache keys and explained misses", () => {
     expect(worker.count("exec:a")).toBe(1);
     const listed = await records.list();
     expect(listed.map((r) => r.id)).toEqual([r2.id, r1.id]);
+    expect(listed[0]).toMatchObject({ status: "completed", counts: { cached: 3 } });
+    expect(listed[1]).toMatchObject({ counts: { executed: 3 } });
     expect((await records.get(r1.id))?.status).toBe("completed");
     expect(await records.remove(r1.id)).toBe(true);
     expect(await records.get(r1.id)).toBeUndefined();

@@ -122,7 +122,7 @@ class JobFailure extends Error {
 const now = (): string => new Date().toISOString();
 const CONTENT_KEY_MEMO = 256;
 /** How many older builds of a target are searched when explaining a miss. */
-const HISTORY = 20;
+const HISTORY = 5;
 
 export class Solver {
   readonly worker: Worker;
@@ -566,11 +566,6 @@ class BuildRun {
     let outcome: SolveOutcome;
     try {
       if (records !== undefined) {
-        if (this.target !== "") {
-          const earlier = (await records.list({ target: this.target })).filter((r) => r.id !== this.id && (r.status === "completed" || r.status === "failed"));
-          this.#previous = earlier[0];
-          this.#history = earlier.slice(1, 1 + HISTORY);
-        }
         this.#writer = await records.begin(this.#record("running"));
       }
       const root = def.root;
@@ -612,6 +607,7 @@ class BuildRun {
       await Promise.all(stopping);
     }
     this.#settleAll(outcome.kind, failedOrigin);
+    await this.#explainAll();
     const status: BuildStatus = outcome.kind;
     const error = outcome.kind === "failed" ? outcome.error : undefined;
     const record = this.#record(status, error, failedOrigin, outcome.kind === "completed" ? outcome.ref?.id : undefined);
@@ -826,7 +822,7 @@ class BuildRun {
       const at = now();
       if (!job.seed(seed, this)) await seed.release();
       const started = bv.phase.kind === "running" ? bv.phase.started : at;
-      bv.phase = { kind: "final", outcome: { status: "executed", started, completed: at, miss: this.#explain(bv) } };
+      bv.phase = { kind: "final", outcome: { status: "executed", started, completed: at, miss: [] } };
       this.#emit(bv, { kind: "vertex-completed", vertex: v.digest, index: this.#indexOf(bv), time: at });
     } else if (!ignoreCache && bv.phase.kind === "pending" && this.solver.store.get(key.key) !== undefined) {
       this.onCached(job);
@@ -933,6 +929,32 @@ class BuildRun {
     return key;
   }
 
+  /**
+   * Fills in why each executed vertex missed. Done once at the end, reading the previous record of
+   * the target (and older ones only when a step needs a checksum the previous build skipped), so a
+   * no-op rebuild reads one record. A record that cannot be read costs the explanation, not the build.
+   */
+  async #explainAll(): Promise<void> {
+    const records = this.solver.records;
+    const executed = [...this.#vertices.values()].filter((bv) => bv.phase.kind === "final" && bv.phase.outcome.status === "executed");
+    if (executed.length === 0) return;
+    if (records !== undefined && this.target !== "") {
+      try {
+        const needsHistory = executed.some((bv) => bv.key?.parts.some((p) => p.kind === "content") === true);
+        const recent = await records.recent(this.target, { except: this.id, limit: needsHistory ? 1 + HISTORY : 1 });
+        this.#previous = recent[0];
+        this.#history = recent.slice(1);
+      } catch {
+        // Explanations degrade to "no earlier build"; the build itself is fine.
+      }
+    }
+    for (const bv of executed) {
+      if (bv.phase.kind === "final" && bv.phase.outcome.status === "executed") {
+        bv.phase = { kind: "final", outcome: { ...bv.phase.outcome, miss: this.#explain(bv) } };
+      }
+    }
+  }
+
   #explain(bv: BuildVertex): readonly MissReason[] {
     if (bv.vertex.metadata.ignoreCache) return [{ kind: "ignore-cache" }];
     if (bv.key === undefined) return [];
@@ -997,7 +1019,7 @@ class BuildRun {
     if (bv === undefined || bv.phase.kind === "final") return;
     const started = bv.phase.kind === "running" ? bv.phase.started : time;
     if (runFor === this || runFor === undefined) {
-      bv.phase = { kind: "final", outcome: { status: "executed", started, completed: time, miss: this.#explain(bv) } };
+      bv.phase = { kind: "final", outcome: { status: "executed", started, completed: time, miss: [] } };
       this.#emit(bv, { kind: "vertex-completed", vertex: job.digest, index: this.#indexOf(bv), time });
     } else {
       bv.phase = { kind: "final", outcome: { status: "shared", withBuild: runFor.id, completed: time } };

@@ -335,6 +335,21 @@ export interface VertexRecord {
 
 export type BuildStatus = "running" | "completed" | "failed" | "canceled";
 
+/**
+ * The small part of a record that listing needs (`buildx history ls`), stored beside it as
+ * `summary.json`: a record can be megabytes (checksum trees of a big context), a summary is not.
+ */
+export interface BuildSummary {
+  readonly id: string;
+  readonly target: string;
+  readonly status: BuildStatus;
+  readonly started: string;
+  readonly completed?: string;
+  /** Vertices per final status. */
+  readonly counts: Readonly<Partial<Record<VertexStatus, number>>>;
+  readonly error?: string;
+}
+
 /** What `buildx history` and the GUI's build graph read. Stored as `builds/<id>/record.json`. */
 export interface BuildRecord {
   readonly id: string;
