@@ -1,5 +1,6 @@
 import { compile, type DockerignoreMatcher } from "../../base/dockerignore/index.ts";
 import { isHtkError } from "../../base/errors/index.ts";
+import { goQuote } from "../chars.ts";
 import { checkInstructionName, diagnostic } from "../diagnostics.ts";
 import { processWordWithMatches, type LexOptions } from "../shell/index.ts";
 import type { Flag, Instruction, KnownInstruction, ParsedDockerfile, Range, Word } from "../types.ts";
@@ -219,7 +220,8 @@ class Checker {
           break;
       }
       const current = this.stages.at(-1);
-      if (current === undefined) this.parseError(inst, "no build stage in current context");
+      // instructions.Parse reports this one with a location only, not as a "parse error on line N".
+      if (current === undefined) this.stop("no build stage in current context", inst.range);
       current.commands.push(inst);
     }
     if (this.stages.length === 0) this.stop("dockerfile contains no stages to build", this.file.range);
@@ -255,7 +257,7 @@ class Checker {
     if (nameWord !== undefined) {
       name = nameWord.value.toLowerCase();
       if (!STAGE_NAME.test(name)) {
-        this.parseError(inst, `invalid name for build stage: ${JSON.stringify(nameWord.value)}, name can't start with a number or contain symbols`);
+        this.parseError(inst, `invalid name for build stage: ${goQuote(nameWord.value)}, name can't start with a number or contain symbols`);
       }
     }
     const platformFlag = inst.flags.filter((f) => f.name === "platform").at(-1);
@@ -429,7 +431,7 @@ class Checker {
   private reachableStages(byName: ReadonlyMap<string, Stage>): Set<Stage> | undefined {
     if (this.opts.target === undefined) return undefined;
     const target = byName.get(this.opts.target.toLowerCase());
-    if (target === undefined) this.stop(`target stage ${JSON.stringify(this.opts.target)} could not be found`, this.file.range);
+    if (target === undefined) this.stop(`target stage ${goQuote(this.opts.target)} could not be found`, this.file.range);
     const lookup = (ref: string): Stage | undefined => (/^\d+$/.test(ref) ? this.stages[Number(ref)] : byName.get(ref.toLowerCase()));
     const seen = new Set<Stage>();
     const visit = (st: Stage): void => {

@@ -16,7 +16,8 @@ export interface SourceFile {
 
 /** BuildKit's lint result JSON (`lint.LintResults`), as `--call=check,format=json` prints it. */
 export interface LintResultsJson {
-  readonly warnings: readonly LintWarningJson[];
+  /** `null` when there are none: BuildKit marshals an empty Go slice. */
+  readonly warnings: readonly LintWarningJson[] | null;
   readonly sources: readonly { readonly filename: string; readonly data: string; readonly language: string }[];
   readonly buildError?: { readonly message: string; readonly location: LocationJson };
 }
@@ -93,13 +94,16 @@ export function formatBuildErrorText(result: CheckResult, source: SourceFile): s
 export function checksJson(result: CheckResult, source: SourceFile): LintResultsJson {
   const error = buildErrorOf(result);
   return {
-    warnings: result.findings.map((f) => ({
-      ruleName: f.rule,
-      description: f.description,
-      url: f.url,
-      detail: f.message,
-      location: locationJson(f.lines),
-    })),
+    warnings:
+      result.findings.length === 0
+        ? null
+        : result.findings.map((f) => ({
+            ruleName: f.rule,
+            description: f.description,
+            url: f.url,
+            detail: f.message,
+            location: locationJson(f.lines),
+          })),
     sources: [{ filename: source.fileName, data: Buffer.from(source.text, "utf8").toString("base64"), language: "Dockerfile" }],
     ...(error === undefined ? {} : { buildError: { message: error.message, location: locationJson(error.lines) } }),
   };

@@ -124,3 +124,23 @@ describe("RedundantTargetPlatform", () => {
     expect(lint("FROM --platform=${TARGETPLATFORM}/v2 scratch\n", { targetPlatform: "linux/amd64" }).map((f) => f.rule)).toEqual([]);
   });
 });
+
+describe("where BuildKit's conversion stops", () => {
+  it("stops at an instruction before the first FROM, after its parse-time warnings", () => {
+    const r = check("MAINTAINER me\nFROM scratch AS A\n");
+    expect(r.findings.map((f) => f.rule)).toEqual(["MaintainerDeprecated"]);
+    expect(r.stopped).toMatchObject({ message: "no build stage in current context", range: { start: { line: 1 } } });
+  });
+
+  it("stops on a FROM with the wrong number of words, an unknown flag, a blank base or an unknown target", () => {
+    expect(check("FROM a b\n").stopped?.message).toBe("dockerfile parse error on line 1: FROM requires either one or three arguments");
+    expect(check("FROM --pull a\n").stopped?.message).toBe("dockerfile parse error on line 1: unknown flag: pull");
+    expect(check("ARG B\nFROM $B\n").stopped?.message).toBe("base name ($B) should not be blank");
+    expect(check("FROM a AS x\n", { target: "y" }).stopped?.message).toBe('target stage "y" could not be found');
+    expect(check("FROM --platform=linux/*/x a\n").stopped?.message).toBe("failed to parse platform linux/*/x");
+  });
+
+  it("does not stop for a clean file", () => {
+    expect(check("ARG A=1\nFROM alpine:3.$A\n").stopped).toBeUndefined();
+  });
+});
