@@ -101,6 +101,8 @@ interface Repo {
 }
 
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
+/** Network chunks (16–64 KiB) are gathered to this size before a write: fewer syscalls, bounded memory. */
+const COALESCE_BYTES = 1024 * 1024;
 
 /**
  * A Distribution API v2 client (OCI distribution-spec 1.1): resolve, pull into a ContentStore, push
@@ -401,6 +403,8 @@ export class RegistryClient {
     const ctx = this.#ctx(repo, "pull", `download blob ${d.digest}`);
     let offset = 0;
     let drops = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
     const mismatch = (actual: string, size: number | string): Error =>
       htkError("HTK-REGISTRY-0011", { host: repo.ref.domain, digest: d.digest, actual, size, expectedSize: d.size });
     for (;;) {
@@ -441,7 +445,13 @@ export class RegistryClient {
           if (offset + c.byteLength > d.size) throw mismatch("a longer stream", `more than ${d.size}`);
           hash.update(c);
           offset += c.byteLength;
-          yield c;
+          pending.push(c);
+          pendingBytes += c.byteLength;
+          if (pendingBytes >= COALESCE_BYTES) {
+            yield Buffer.concat(pending, pendingBytes);
+            pending = [];
+            pendingBytes = 0;
+          }
         }
         done = true;
       } catch (err) {
@@ -451,6 +461,12 @@ export class RegistryClient {
         if (f.kind !== "dropped" || drops >= this.#retry.retries) throw networkError(f, ctx, drops + 1, err);
       } finally {
         if (!done) res.body.destroy();
+      }
+      // Verified bytes received before a drop are kept: the resumed request starts after them.
+      if (pendingBytes > 0) {
+        yield Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
       }
       if (offset >= d.size && done) break;
       drops++;
