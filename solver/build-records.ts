@@ -177,7 +177,7 @@ export class RecordWriter {
     const next = this.#saving.then(() =>
       this.#io("write the build record", async () => {
         const tmp = `${file}.${process.pid}.tmp`;
-        await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+        await writeFile(tmp, `${JSON.stringify(record)}\n`);
         await rename(tmp, file);
         const summary = join(this.#dir, "summary.json");
         await writeFile(tmp, `${JSON.stringify(summarize(record))}\n`);

@@ -13,6 +13,8 @@ import type { ContentKey, ContentSelector, OpContext, ResolvedImage, Worker, Wor
 
 type Files = Readonly<Record<string, string>>;
 
+const WHOLE_SELECTOR: ContentSelector = { path: "/", wildcard: false, followLinks: false, allowEmptyWildcard: false, include: [], exclude: [] };
+
 const sha = (s: string): Digest => `sha256:${createHash("sha256").update(s).digest("hex")}`;
 
 export interface ExecBehaviour {
@@ -50,6 +52,10 @@ export class FakeWorker implements Worker {
   readonly snapshots = new Map<string, Files>();
   running = 0;
   maxRunning = 0;
+  /** Offer `sourceContentKey` (key local contexts where they lie); off by default. */
+  inPlaceKeys = false;
+  /** Called right after a local context was keyed in place (to change it before it is loaded). */
+  afterSourceKey: (() => void) | undefined;
   readonly #live = new Map<number, string>();
   #nextHandle = 0;
   #nextSnap = 0;
@@ -192,10 +198,23 @@ export class FakeWorker implements Worker {
     });
   }
 
+  async sourceContentKey(op: SourceOp, _ctx: OpContext): Promise<ContentKey | undefined> {
+    if (!this.inPlaceKeys || op.source.kind !== "local") return undefined;
+    this.#note(`key-in-place:${op.source.name}`);
+    const files = this.locals.get(op.source.name);
+    if (files === undefined) throw new Error(`no local ${op.source.name}`);
+    const key = this.#hashFiles(files, WHOLE_SELECTOR);
+    this.afterSourceKey?.();
+    return key;
+  }
+
   /** Content only (never an mtime): what the real contenthash guarantees. */
   async contentKey(ref: WorkerRef, selector: ContentSelector, _signal: AbortSignal): Promise<ContentKey> {
     this.#note("contentKey");
-    const files = this.files(ref);
+    return this.#hashFiles(this.files(ref), selector);
+  }
+
+  #hashFiles(files: Files, selector: ContentSelector): ContentKey {
     const prefix = selector.path === "/" ? "/" : `${selector.path}/`;
     const entries: Record<string, NodeRecord> = {};
     for (const [p, v] of Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1))) {

@@ -442,6 +442,42 @@ describe("cache keys and explained misses", () => {
     expect(worker.liveRefs()).toEqual([]);
   });
 
+  it("keys a context in place when the worker can: a no-op rebuild never loads it (HTK-SOLVER-0006 if it changes under the build)", async () => {
+    const worker = new FakeWorker();
+    worker.inPlaceKeys = true;
+    worker.locals.set("context", { "/src/a.txt": "one", "/src/b.txt": "b" });
+    const records = new BuildRecordStore(join(tmp(), "builds"));
+    const solver = new Solver({ worker, records });
+    const first = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    expect(first.vertices.map((v) => v.outcome.status)).toEqual(["executed", "executed", "executed"]);
+    expect(worker.count("local:context")).toBe(1);
+
+    const again = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    expect(again.vertices.map((v) => v.outcome.status)).toEqual(["cached", "cached", "cached"]);
+    expect(worker.count("local:context")).toBe(1);
+    expect(worker.count("key-in-place:context")).toBe(2);
+
+    worker.locals.set("context", { "/src/a.txt": "two", "/src/b.txt": "b" });
+    const edited = await done((await solve(solver, copyStep(), "Dockerfile")).outcome);
+    expect(worker.count("local:context")).toBe(2);
+    expect(explainBuild(edited)).toEqual([
+      "#1 [internal] load build context",
+      '  file "/src/a.txt" changed in [internal] load build context (content)',
+      "#2 [2/3] COPY src/a.txt /",
+      '  file "/src/a.txt" changed in [internal] load build context (content)',
+      "#3 [3/3] RUN use-a",
+      "  input [2/3] COPY src/a.txt / changed (see #2)",
+    ]);
+
+    worker.locals.set("context", { "/src/a.txt": "three", "/src/b.txt": "b" });
+    worker.afterSourceKey = () => worker.locals.set("context", { "/src/a.txt": "edited meanwhile", "/src/b.txt": "b" });
+    const { outcome } = await solve(solver, copyStep(), "Dockerfile");
+    expect(outcome.kind).toBe("failed");
+    if (outcome.kind !== "failed") return;
+    expect(byName(outcome.record, "[internal] load build context").outcome).toMatchObject({ status: "failed", error: { id: "HTK-SOLVER-0006" } });
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
   it("names the changed field of a step (an ARG-derived env value)", async () => {
     const worker = new FakeWorker();
     const records = new BuildRecordStore(join(tmp(), "builds"));

@@ -107,6 +107,8 @@ interface JobSpec {
    * by content, so the next build finds it without materializing and hashing the input.
    */
   readonly aliases: readonly Digest[];
+  /** For a source keyed in place: the digest the loaded snapshot must have (see Worker.sourceContentKey). */
+  readonly verify: Digest | undefined;
 }
 
 /** Thrown by `Job.result` when the job, or one of its inputs, failed. */
@@ -414,8 +416,20 @@ class Job {
     const w = this.solver.worker;
     const op = this.spec.vertex.op;
     switch (op.kind) {
-      case "source":
-        return [await w.loadSource(op, this.spec.pin, ctx)];
+      case "source": {
+        const ref = await w.loadSource(op, this.spec.pin, ctx);
+        const verify = this.spec.verify;
+        if (verify === undefined) return [ref];
+        // Keyed where it lay, loaded now: the files must not have changed in between.
+        try {
+          const loaded = await w.contentKey(ref, WHOLE, ctx.signal);
+          if (loaded.digest !== verify) throw htkError("HTK-SOLVER-0006", { source: this.spec.name, before: verify, after: loaded.digest });
+        } catch (err) {
+          await ref.release();
+          throw err;
+        }
+        return [ref];
+      }
       case "exec":
         return w.exec(op, inputs, ctx);
       case "file":
@@ -468,6 +482,8 @@ function stepError(err: unknown, step: string): HtkError {
 const recorded = (e: HtkError): RecordedError => ({ id: e.id, message: e.plainCause, next: e.nextStep });
 
 interface KeyedParts {
+  /** The content digest a lazily loaded source must still have when it is loaded. */
+  readonly verify?: Digest;
   readonly parts: KeyPart[];
   /** The key when it is not the one `parts` make (a hit by a fast key resolves to the canonical key). */
   readonly key?: Digest;
@@ -813,6 +829,7 @@ class BuildRun {
         pin,
         ignoreCache,
         aliases,
+        verify: keyed.verify,
       },
       this,
     );
@@ -891,7 +908,14 @@ class BuildRun {
       parts.push({ kind: "pin", what: "image", ref: src.ref, digest: pin.digest });
       return { parts, pin, seed: undefined, aliases };
     }
-    // Sources keyed by content are loaded by each build (they belong to its session), then keyed.
+    // A source the worker can key in place is loaded later, by its job, and only if a step needs it.
+    const worker = this.solver.worker;
+    const inPlace = worker.sourceContentKey === undefined ? undefined : await this.#task(async () => worker.sourceContentKey?.(op, this.#ctx(bv)));
+    if (inPlace !== undefined) {
+      parts.push({ kind: "source-content", what: src.kind, name: bv.name, digest: inPlace.digest, ...(inPlace.tree === undefined ? {} : { tree: inPlace.tree }) });
+      return { parts, pin: undefined, seed: undefined, aliases, verify: inPlace.digest };
+    }
+    // Otherwise it is loaded by each build (it belongs to its session), then keyed.
     this.#onStartedDirect(bv, now());
     const seed = shareRef(await this.#task(() => this.solver.worker.loadSource(op, undefined, this.#ctx(bv))));
     try {
@@ -915,6 +939,7 @@ class BuildRun {
       pin: undefined,
       ignoreCache: true,
       aliases: [],
+      verify: undefined,
     });
     job.state = { kind: "failed", error, origin: job };
     return job;

@@ -132,6 +132,15 @@ export interface Worker {
    * path `/`). Must ignore mtime (BuildKit's contenthash rule: `touch` keeps the cache).
    */
   contentKey(ref: WorkerRef, selector: ContentSelector, signal: AbortSignal): Promise<ContentKey>;
+  /**
+   * Optional: the content key of a source keyed by content (a local context) computed where it lies,
+   * without materializing it: the same digest `contentKey(loadSource(op), "/")` would give, e.g. by
+   * hashing the client's directory with the stat cache and the source's include/exclude patterns.
+   * With it, a no-op rebuild never copies the context (steps reading it hit by key), and a context is
+   * loaded only when a step that reads it runs. The solver re-checks the loaded snapshot against this
+   * key (HTK-SOLVER-0006 when the files changed in between). Undefined: load, then key the snapshot.
+   */
+  sourceContentKey?(op: SourceOp, ctx: OpContext): Promise<ContentKey | undefined>;
   /** A snapshot recorded in the cache-key store, or undefined when it no longer exists (pruned). */
   loadRef(id: string): Promise<WorkerRef | undefined>;
 }

@@ -32,4 +32,10 @@ export const solverDiagnostics = {
     next: "This is a bug in HATAKE, not in the build. Please report it with the log around it.",
     http: 500,
   },
+  "HTK-SOLVER-0006": {
+    title: "Build context changed during the build",
+    cause: "The files of {source} changed while the build was running: they were keyed as {before} and read as {after}.",
+    next: "Run the build again once nothing is writing to the build context (an editor saving, a generator running).",
+    http: 409,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
