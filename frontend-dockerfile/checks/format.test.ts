@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../index.ts";
 import {
+  checkDiagnostics,
   findingToDiagnostic,
   formatBuildErrorText,
   formatChecksJson,
@@ -130,5 +131,18 @@ describe("diagnostics", () => {
     expect(d.message).toBe("Build check StageNameCasing: Stage name 'BuilD' should be lowercase.");
     expect(d.range).toEqual(f.range);
     expect(d.file).toBe("Dockerfile");
+  });
+});
+
+describe("checkDiagnostics", () => {
+  it("gives a build its warnings, and the error that stops it under error=true", () => {
+    expect(checkDiagnostics(check(text)).map((d) => [d.id, d.severity])).toEqual([["HTK-DOCKERFILE-0300", "warning"]]);
+    const strict = check("# check=error=true\nFROM alpine AS A\nMAINTAINER x\n");
+    expect(checkDiagnostics(strict, "Dockerfile").map((d) => [d.id, d.severity, d.file])).toEqual([
+      ["HTK-DOCKERFILE-0300", "error", "Dockerfile"],
+      ["HTK-DOCKERFILE-0300", "error", "Dockerfile"],
+      ["HTK-DOCKERFILE-0301", "error", "Dockerfile"],
+    ]);
+    expect(checkDiagnostics(check("# check=error=maybe\nFROM alpine\n")).map((d) => d.id)).toEqual(["HTK-DOCKERFILE-0302"]);
   });
 });

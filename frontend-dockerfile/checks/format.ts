@@ -168,3 +168,16 @@ export function checksFailedDiagnostic(result: CheckResult, file?: string): Diag
     ...(file === undefined ? {} : { file }),
   });
 }
+
+/**
+ * Everything a build shows the user from the checks, as diagnostics: a 0300 per finding (warnings, or
+ * errors under error=true), then the 0301 that stops the build, or the 0302 of an unusable configuration.
+ * A build fails when any of them has severity "error".
+ */
+export function checkDiagnostics(result: CheckResult, file?: string): Diagnostic[] {
+  if (result.configError !== undefined) return [file === undefined ? result.configError : { ...result.configError, file }];
+  const out = result.findings.map((f) => findingToDiagnostic(f, file));
+  const failed = checksFailedDiagnostic(result, file);
+  if (failed !== undefined) out.push(failed);
+  return out;
+}

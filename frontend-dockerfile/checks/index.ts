@@ -13,6 +13,7 @@ export { CHECK_BUILD_ARG, DEFAULT_CONFIG, parseCheckConfig, type ConfigParse } f
 export { RULES, RULE_NAMES, isRuleName } from "./rules.ts";
 export {
   buildErrorOf,
+  checkDiagnostics,
   checksFailedDiagnostic,
   checksFailedMessage,
   checksJson,
