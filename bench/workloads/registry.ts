@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import { ContentStore, sha256Of } from "../../cache/index.ts";
 import { MediaTypes, type OciDescriptor } from "../../cache/oci/index.ts";
 import { RegistryClient, anonymous } from "../../cache/registry/index.ts";
+import type { OpenResult, Workload } from "../types.ts";
 
 export interface RegistryBenchOptions {
   /** "127.0.0.1:5000": a registry reachable over plain HTTP or HTTPS, without credentials. */
@@ -72,3 +73,29 @@ export async function benchRegistry(opts: RegistryBenchOptions): Promise<Registr
     await rm(work, { recursive: true, force: true });
   }
 }
+
+/** The harness's view: push then pull a new image with one 16 MiB layer, against the bench registry. */
+export const registryPushPull: Workload = {
+  name: "registry-push-pull-16mib",
+  description: "push a new image with a 16 MiB layer, then pull it into an empty store (our registry client)",
+  metrics: [
+    { name: "push", unit: "ms", better: "lower" },
+    { name: "pull", unit: "ms", better: "lower" },
+  ],
+  runs: 5,
+  warmupRuns: 1,
+  async open(target, ctx): Promise<OpenResult> {
+    if (target.kind === "reference") return { kind: "unavailable", reason: "measures our registry client, not an engine" };
+    const registryHost = await ctx.registry(ctx.signal);
+    return {
+      kind: "ready",
+      session: {
+        async sample(signal) {
+          const r = await benchRegistry({ registryHost, signal });
+          return { push: r.pushMs, pull: r.pullMs };
+        },
+        async close() {},
+      },
+    };
+  },
+};
