@@ -4,8 +4,9 @@ import type { Rule, RuleName } from "./types.ts";
 /**
  * BuildKit's rule set (`frontend/dockerfile/linter/ruleset.go`, v0.16/v0.17): names, descriptions and
  * URLs are user-visible identifiers (`# check=skip=StageNameCasing`, the docs links), so they are kept
- * byte for byte. Only CopyIgnoredFile is experimental in BuildKit v0.16+ (InvalidDefaultArgInFrom, added
- * in v0.15, runs by default), and so it is here.
+ * byte for byte. Only CopyIgnoredFile is experimental: InvalidDefaultArgInFrom has warned by default
+ * since it was added (Dockerfile 1.9 / BuildKit v0.15, moby/buildkit#5113; Docker 27.1 users saw it in
+ * plain builds), so it runs by default here too.
  */
 const base = "https://docs.docker.com/go/dockerfile/rule/";
 
