@@ -508,7 +508,8 @@ class Checker {
         this.usedOnce(cmd, state.healthcheck);
         break;
       case "shell":
-        state.shellSet = true;
+        // The image config's Shell: `SHELL []` leaves it empty, so shell-form CMD still warns.
+        state.shellSet = cmd.args.kind === "exec" ? cmd.args.words.length > 0 : cmd.args.kind !== "none";
         break;
       case "workdir": {
         const text = cmd.args.kind === "string" ? cmd.args.text : undefined;

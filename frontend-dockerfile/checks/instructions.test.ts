@@ -24,6 +24,7 @@ describe("JSONArgsRecommended", () => {
     expect(lint('FROM scratch\nSHELL ["/usr/bin/customshell"]\nCMD mycommand\n')).toEqual([]);
     expect(lint('FROM scratch\nSHELL ["/usr/bin/customshell"]\nENTRYPOINT mycommand\n')).toEqual([]);
     expect(lint('FROM scratch AS base\nSHELL ["/usr/bin/customshell"]\n\nFROM base\nCMD mycommand\n')).toEqual([]);
+    expect(lint("FROM scratch\nSHELL []\nCMD mycommand\n").map((f) => f.rule)).toEqual(["JSONArgsRecommended"]);
   });
 
   it("does not take SHELL from an earlier stage that is not the base", () => {
