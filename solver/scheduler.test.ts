@@ -159,11 +159,18 @@ describe("the scheduler", () => {
     await until(() => worker.running === 1 && sharedBy(solver, 2), "both builds to wait on the shared step");
     gate.resolve();
     const [ra, rb] = [await done(await a.outcome), await done(await b.outcome)];
-    await Promise.all([evA, evB]);
     expect(worker.count("exec:shared")).toBe(1);
     const sa = byName(ra, "RUN shared").outcome;
     const sb = byName(rb, "RUN shared").outcome;
     expect([sa.status, sb.status].sort()).toEqual(["executed", "shared"]);
+    // Every vertex each build shows is named before anything else is said about it.
+    for (const events of [await evA, await evB]) {
+      const named = new Set<string>();
+      for (const e of events) {
+        if (e.kind === "vertex-started" || e.kind === "vertex-cached") named.add(e.vertex);
+        else expect(named.has(e.vertex), `${e.kind} before the vertex was named`).toBe(true);
+      }
+    }
     const sharedOne = sa.status === "shared" ? sa : sb;
     expect(sharedOne).toMatchObject({ status: "shared", withBuild: sa.status === "shared" ? "build-b" : "build-a" });
     expect(worker.liveRefs()).toEqual([]);

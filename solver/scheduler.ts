@@ -506,6 +506,8 @@ interface BuildVertex {
   key: KeyPreimage | undefined;
   job: Job | undefined;
   keying: Promise<Job> | undefined;
+  /** A started or cached event (which carries the name) went out for it. */
+  announced: boolean;
 }
 
 class BuildRun {
@@ -576,7 +578,7 @@ class BuildRun {
     }
     for (const v of def.vertices) {
       const name = v.metadata.description[CUSTOM_NAME_KEY] ?? describeOp(v.op);
-      this.#vertices.set(v.digest, { vertex: v, name, index: undefined, phase: { kind: "pending" }, key: undefined, job: undefined, keying: undefined });
+      this.#vertices.set(v.digest, { vertex: v, name, index: undefined, phase: { kind: "pending" }, key: undefined, job: undefined, keying: undefined, announced: false });
     }
     const records = this.solver.records;
     let outcome: SolveOutcome;
@@ -997,7 +999,17 @@ class BuildRun {
     return bv.index;
   }
 
-  #emit(_bv: BuildVertex, event: ProgressEvent): void {
+  /**
+   * Every vertex a build shows starts with an event that names it: a build that joined a shared step
+   * after it started (or whose step ends before it was announced) gets a start line first, so a
+   * renderer never has to print a nameless `#N`.
+   */
+  #emit(bv: BuildVertex, event: ProgressEvent): void {
+    if (event.kind === "vertex-started" || event.kind === "vertex-cached") bv.announced = true;
+    else if (!bv.announced) {
+      bv.announced = true;
+      this.bus.emit({ kind: "vertex-started", vertex: bv.vertex.digest, index: this.#indexOf(bv), name: bv.name, time: event.time });
+    }
     this.bus.emit(event);
   }
 
@@ -1008,12 +1020,12 @@ class BuildRun {
 
   #log(bv: BuildVertex, stream: 1 | 2, data: Uint8Array): Promise<void> | void {
     const index = this.#indexOf(bv);
-    this.bus.emit({ kind: "log", vertex: bv.vertex.digest, index, time: now(), stream, data });
+    this.#emit(bv, { kind: "log", vertex: bv.vertex.digest, index, time: now(), stream, data });
     return this.#writer?.log(index, data);
   }
 
   #status(bv: BuildVertex, status: StatusUpdate): void {
-    this.bus.emit({ kind: "status", vertex: bv.vertex.digest, index: this.#indexOf(bv), time: now(), status });
+    this.#emit(bv, { kind: "status", vertex: bv.vertex.digest, index: this.#indexOf(bv), time: now(), status });
   }
 
   onCached(job: Job): void {
