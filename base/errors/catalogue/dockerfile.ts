@@ -124,4 +124,151 @@ export const dockerfileDiagnostics = {
     next: "Make it readable for the current user, or add it to .dockerignore if it does not belong in the build.",
     http: 400,
   },
+  // 0200–0299: compiling a Dockerfile to LLB (frontend-dockerfile/compile). `buildkitMessage` on the diagnostic is BuildKit's text.
+  "HTK-DOCKERFILE-0200": {
+    title: "Unknown instruction flag",
+    cause: "unknown flag: {flag}{suggestion}",
+    next: "Use one of the flags {instruction} accepts: {known}.",
+    http: 400,
+    dockerText: true,
+  },
+  "HTK-DOCKERFILE-0201": {
+    title: "Malformed instruction flag",
+    cause: "The flag --{flag} of {instruction} cannot be read: {detail}.",
+    next: "Write the flag correctly: {rule}.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0202": {
+    title: "Invalid flag value",
+    cause: "The value {value} of --{flag} is not valid: {detail}.",
+    next: "Change the value: {expected}.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0203": {
+    title: "Invalid RUN --mount",
+    cause: "The mount {mount} cannot be used: {detail}.",
+    next: "Write the mount as comma-separated key=value pairs, e.g. type=cache,target=/root/.cache; the keys are {keys}.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0204": {
+    title: "Invalid instruction arguments",
+    cause: "{instruction} cannot be used as written: {detail}.",
+    next: "Change the instruction: {hint}.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0205": {
+    title: "Instruction before the first FROM",
+    cause: "{instruction} comes before the first FROM; only ARG instructions can precede FROM.",
+    next: "Move the instruction below a FROM line: every build stage starts with FROM.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0206": {
+    title: "Invalid build stage name",
+    cause: "The stage name {name} is not valid: it must start with a letter and contain only letters, digits, \"-\", \"_\" and \".\".",
+    next: "Rename the stage, e.g. FROM golang:1.22 AS build.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0207": {
+    title: "Target stage not found",
+    cause: "The target stage {target} is not defined in the Dockerfile{suggestion}.",
+    next: "Build one of the named stages ({stages}), or leave the target out to build the last stage.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0208": {
+    title: "Invalid stage reference",
+    cause: "The stage reference cannot be resolved: {detail}.",
+    next: "Change the stage reference: {hint}.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0209": {
+    title: "Instruction not allowed in ONBUILD",
+    cause: "{trigger} cannot be an ONBUILD trigger: {detail}.",
+    next: "Use another instruction as the trigger, e.g. ONBUILD COPY . /src; FROM, MAINTAINER and ONBUILD cannot be triggers.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0210": {
+    title: "Invalid base image",
+    cause: "The base {base} of stage {stage} cannot be used: {detail}.",
+    next: "Write an image reference (alpine:3.20, registry.example.com/team/app:1.0), a stage defined above, or scratch; an ARG used in FROM must be declared before the first FROM.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0211": {
+    title: "Base image config not resolved",
+    cause: "The config of the base image {ref} could not be resolved: {detail}.",
+    next: "Check the image name and tag{suggestion}, that the registry is reachable, and the credentials for a private registry.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0212": {
+    title: "Unused build arguments",
+    cause: "One or more build-args {args} were not consumed.",
+    next: "Declare each with ARG in a stage that is built (or before the first FROM), or drop it from the build command.",
+  },
+  "HTK-DOCKERFILE-0213": {
+    title: "Invalid COPY or ADD source",
+    cause: "{instruction} cannot use the source {source}: {detail}.",
+    next: "Change the source: {hint}.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0214": {
+    title: "Several sources copied to one file",
+    cause: "{instruction} copies {count} sources to {dest}, which does not end with /: each source is copied to that same path in turn, so only the last one is kept unless {dest} already exists as a directory.",
+    next: "End the destination with a slash ({dest}/) to copy every source into that directory.",
+  },
+  "HTK-DOCKERFILE-0215": {
+    title: "Source path outside the build context",
+    cause: "The source {source} points outside the build context; it is read as {resolved} inside the context.",
+    next: "Move the file into the build context (or pass another directory as a named context) and refer to it by its path inside the context.",
+  },
+  "HTK-DOCKERFILE-0216": {
+    title: "Insecure RUN not entitled",
+    cause: "RUN --security=insecure needs the security.insecure entitlement, which this build was not granted.",
+    next: "Grant it for this build (--allow security.insecure, on an engine that permits it), or remove the flag.",
+    http: 403,
+  },
+  "HTK-DOCKERFILE-0217": {
+    title: "Invalid stop signal",
+    cause: "The stop signal {signal} is not a signal name or number.",
+    next: "Use a signal name such as SIGTERM or SIGQUIT, or a signal number such as 15.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0218": {
+    title: "Invalid EXPOSE port",
+    cause: "The port {port} cannot be exposed: {detail}.",
+    next: "Write ports as PORT, PORT/PROTOCOL or START-END/PROTOCOL with tcp, udp or sctp, e.g. EXPOSE 80 443/tcp 53/udp.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0219": {
+    title: "No build stage",
+    cause: "The Dockerfile has no FROM instruction, so there is no stage to build.",
+    next: "Add a FROM line after the global ARG instructions, e.g. FROM alpine:3.20.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0220": {
+    title: "Invalid build option",
+    cause: "The build option {option} is not valid: {detail}.",
+    next: "Change the option: {hint}.",
+    http: 400,
+  },
+  // 0300–0309: build checks (frontend-dockerfile/checks). One ID for every rule, with the rule as a
+  // parameter: BuildKit's rule names are already stable, documented identifiers with their own pages
+  // (https://docs.docker.com/go/dockerfile/rule/<rule>/), users skip them by name in "# check=skip=…",
+  // and BuildKit adds rules in minor releases; one catalogue entry per rule would duplicate its docs and
+  // need a new ID for each new rule.
+  "HTK-DOCKERFILE-0300": {
+    title: "Build check warning",
+    cause: "Build check {rule}: {detail}.",
+    next: "See {url} for how to fix it, or skip the rule with \"# check=skip={rule}\" at the top of the Dockerfile.",
+  },
+  "HTK-DOCKERFILE-0301": {
+    title: "Build checks failed",
+    cause: "The build checks found problems ({rules}) and the check configuration says error=true, so the build stops.",
+    next: "Fix the findings listed above, skip the rules with \"# check=skip=…\", or drop error=true to keep them as warnings.",
+    http: 400,
+  },
+  "HTK-DOCKERFILE-0302": {
+    title: "Invalid check configuration",
+    cause: "The check configuration {value} from {source} cannot be used: {detail}.",
+    next: "Write it as skip=Rule1,Rule2 (or skip=all), experimental=Rule (or all) and error=true|false, separated by \";\".",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
