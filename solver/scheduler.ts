@@ -122,7 +122,8 @@ class JobFailure extends Error {
 }
 
 const now = (): string => new Date().toISOString();
-const CONTENT_KEY_MEMO = 256;
+/** Checksum-tree entries kept in the content-key memo (about 200 bytes each). */
+const CONTENT_KEY_MEMO_ENTRIES = 200_000;
 /** How many older builds of a target are searched when explaining a miss. */
 const HISTORY = 5;
 
@@ -168,13 +169,21 @@ export class Solver {
   }
 
   rememberContentKey(memo: string, key: ContentKey): void {
+    const size = (k: ContentKey | undefined): number => 1 + (k?.tree === undefined ? 0 : Object.keys(k.tree.entries).length);
+    this.#memoSize -= this.contentKeys.has(memo) ? size(this.contentKeys.get(memo)) : 0;
     this.contentKeys.delete(memo);
     this.contentKeys.set(memo, key);
-    if (this.contentKeys.size > CONTENT_KEY_MEMO) {
+    this.#memoSize += size(key);
+    // Bounded by tree entries, not by count: one tree of a big context is a hundred thousand entries.
+    while (this.#memoSize > CONTENT_KEY_MEMO_ENTRIES && this.contentKeys.size > 1) {
       const oldest = this.contentKeys.keys().next();
-      if (oldest.done !== true) this.contentKeys.delete(oldest.value);
+      if (oldest.done === true) break;
+      this.#memoSize -= size(this.contentKeys.get(oldest.value));
+      this.contentKeys.delete(oldest.value);
     }
   }
+
+  #memoSize = 0;
 
   /** The job for a key, created when it is the first build to reach it. */
   register(spec: JobSpec, build: BuildRun): Job {
