@@ -160,16 +160,20 @@ class Checker {
     return !this.config.skipAll && !this.config.skip.includes(name);
   }
 
+  /** Set while an inherited ONBUILD trigger runs: its findings are reported at the child's FROM. */
+  private locatedAt: KnownInstruction | undefined;
+
   private report(name: RuleName, message: string, range: Range, lines: LineRange): void {
     if (!this.enabled(name)) return;
     const rule = RULES[name];
+    const at = this.locatedAt;
     this.findings.push({
       rule: name,
       description: rule.description,
       url: rule.url,
       message,
-      range,
-      lines,
+      range: at === undefined ? range : at.range,
+      lines: at === undefined ? lines : linesOf(at),
       severity: this.config.error ? "error" : "warning",
     });
   }
@@ -206,6 +210,13 @@ class Checker {
         case "maintainer":
           this.report("MaintainerDeprecated", messages.maintainerDeprecated(), inst.keywordRange, linesOf(inst));
           break;
+        case "onbuild": {
+          // instructions parseOnBuild refuses these triggers.
+          const trigger = inst.args.kind === "onbuild" ? inst.args.trigger.keyword : "";
+          if (trigger === "onbuild") this.parseError(inst, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+          if (trigger === "maintainer" || trigger === "from") this.parseError(inst, `${trigger.toUpperCase()} isn't allowed as an ONBUILD trigger`);
+          break;
+        }
         case "from":
           this.fromInstruction(inst);
           continue;
@@ -455,6 +466,16 @@ class Checker {
   private dispatchStage(st: Stage, globalArgs: ReadonlyMap<string, string>, target: Platform): void {
     const state = this.initialState(st);
     st.state = state;
+    // BuildKit runs the ONBUILD triggers of a base stage first, each located at this stage's FROM.
+    for (const cmd of st.base?.commands ?? []) {
+      if (cmd.args.kind !== "onbuild" || cmd.args.trigger.kind !== "instruction") continue;
+      this.locatedAt = st.from;
+      try {
+        this.dispatch(state, cmd.args.trigger, globalArgs, target);
+      } finally {
+        this.locatedAt = undefined;
+      }
+    }
     for (const cmd of st.commands) this.dispatch(state, cmd, globalArgs, target);
   }
 

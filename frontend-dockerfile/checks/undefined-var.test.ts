@@ -95,6 +95,22 @@ describe("UndefinedVar", () => {
     expect(lint(text, { baseImageEnv: (ref) => (ref === "golang" ? ["GOPATH=/go", "PATH=/go/bin"] : undefined) })).toEqual([]);
   });
 
+  it("runs a base stage's ONBUILD triggers in the child, reported at the child's FROM", () => {
+    const text = "FROM scratch AS base\nONBUILD COPY $trig .\nONBUILD ENV k v\nFROM base\nRUN true\n";
+    expect(lint(text).map((f) => [f.rule, f.line])).toEqual([
+      ["UndefinedVar", 4],
+      ["LegacyKeyValueFormat", 4],
+    ]);
+    expect(lint("FROM scratch AS base\nONBUILD ARG trig\nFROM base\nCOPY $trig .\n")).toEqual([]);
+  });
+
+  it("stops at triggers BuildKit refuses", () => {
+    const { result } = parseDockerfile("FROM scratch\nONBUILD FROM alpine\n");
+    expect(runChecks(result!, {}).stopped?.message).toBe("dockerfile parse error on line 2: FROM isn't allowed as an ONBUILD trigger");
+    const chained = parseDockerfile("FROM scratch\nONBUILD ONBUILD RUN x\n").result;
+    expect(runChecks(chained!, {}).stopped?.message).toBe("dockerfile parse error on line 2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+  });
+
   it("skips BuildKit's SBOM ARGs", () => {
     expect(lint("FROM scratch\nCOPY $BUILDKIT_SBOM_SCAN_STAGE .\n")).toEqual([]);
   });
