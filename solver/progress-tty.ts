@@ -1,3 +1,4 @@
+import { formatBytes } from "./progress-plain.ts";
 import type { Digest, ProgressEvent } from "./types.ts";
 
 /**
@@ -26,6 +27,8 @@ interface TtyVertex {
   state: "running" | "cached" | "done" | "error" | "canceled";
   logs: string[];
   partial: string;
+  /** Transfer statuses by id, shown under a running step (`=> => sha256:… 1.2MB / 3.4MB`). */
+  statuses: Map<string, string>;
   error?: string;
 }
 
@@ -76,8 +79,12 @@ export class TtyPrinter {
         v.state = "canceled";
         v.completed = t;
         break;
-      case "status":
+      case "status": {
+        const st = ev.status;
+        const size = st.total !== undefined && st.total > 0 ? ` ${formatBytes(st.current)} / ${formatBytes(st.total)}` : st.current > 0 ? ` ${formatBytes(st.current)}` : "";
+        v.statuses.set(st.id, `${st.id}${size}${st.completed === undefined ? "" : " done"}`);
         break;
+      }
       case "log": {
         const text = v.partial + new TextDecoder().decode(ev.data);
         const lines = text.split("\n");
@@ -118,6 +125,7 @@ export class TtyPrinter {
       const prefix = v.state === "cached" ? "CACHED " : v.state === "error" ? "ERROR " : v.state === "canceled" ? "CANCELED " : "";
       const tm = v.state === "cached" ? "0.0s" : v.started === undefined ? "" : secs((v.completed ?? now) - v.started);
       lines.push(this.#fit(` => ${prefix}${v.name}`, tm));
+      if (v.state === "running") for (const st of v.statuses.values()) lines.push(this.#fit(` => => ${st}`, ""));
       if (v.state === "running" || v.state === "error") {
         for (const l of v.logs) lines.push(this.#fit(` => => # ${l}`, ""));
       }
@@ -136,7 +144,7 @@ export class TtyPrinter {
   #vertex(digest: Digest, index: number, name: string | undefined): TtyVertex {
     let v = this.#vertices.get(digest);
     if (v === undefined) {
-      v = { index, name: name ?? `vertex ${index}`, started: undefined, completed: undefined, state: "running", logs: [], partial: "" };
+      v = { index, name: name ?? `vertex ${index}`, started: undefined, completed: undefined, state: "running", logs: [], partial: "", statuses: new Map() };
       this.#vertices.set(digest, v);
     } else if (name !== undefined) v.name = name;
     return v;

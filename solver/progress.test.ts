@@ -98,6 +98,12 @@ describe("the tty renderer", () => {
     expect(p.frame()[0]).toContain("FINISHED");
   });
 
+  it("shows transfer statuses under a running step", () => {
+    const p = new TtyPrinter(() => undefined, { columns: 60, now: () => T0 });
+    for (const ev of (cases["pull-progress"] ?? []).slice(0, 4)) p.handle(ev);
+    expect(p.frame().slice(1)).toEqual([" => [1/2] FROM docker.io/library/alpine:3.20            0.0s", " => => sha256:aaaa 2.00MB / 3.40MB"]);
+  });
+
   it("keeps a frame within the terminal height", () => {
     let out = "";
     const p = new TtyPrinter((t) => (out += t), { columns: 60, rows: 4, now: () => T0 });
