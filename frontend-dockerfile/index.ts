@@ -39,3 +39,6 @@ export function parseDockerfile(text: string | Uint8Array, opts: ParseOptions = 
     };
   }
 }
+
+// The compile stage (Dockerfile → LLB + image config), `compile/`.
+export * from "./compile/index.ts";

@@ -3,7 +3,16 @@ import { basename, dirname, resolve } from "node:path";
 import { loadDockerignore } from "../../base/dockerignore/index.ts";
 import { didYouMean, htkError } from "../../base/errors/index.ts";
 import { formatBuildErrorText, formatChecksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
-import { dumpDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic } from "../../frontend-dockerfile/index.ts";
+import {
+  dumpDockerfile,
+  formatOutline,
+  formatTargets,
+  listTargets,
+  outlineDockerfile,
+  parseDockerfile,
+  renderDiagnostic,
+  type Diagnostic,
+} from "../../frontend-dockerfile/index.ts";
 import { parseOptions } from "../options.ts";
 import type { Command, CommandIo } from "../types.ts";
 
@@ -105,7 +114,88 @@ Exits 1 when a check reports something or fails the build (error=true), as docke
   },
 };
 
-const subcommands: readonly Subcommand[] = [parse, check];
+/** `--build-arg NAME=VALUE` values; NAME alone takes the value from the environment (as docker). */
+function buildArgsOf(list: readonly string[] | undefined, io: CommandIo): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list ?? []) {
+    const eq = kv.indexOf("=");
+    const name = eq < 0 ? kv : kv.slice(0, eq);
+    const value = eq < 0 ? io.env[name] : kv.slice(eq + 1);
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+function formatOf(command: string, value: string | undefined): "text" | "json" {
+  if (value === undefined || value === "text" || value === "json") return value ?? "text";
+  throw htkError("HTK-CLI-0002", { command, detail: `--format must be text or json, not ${JSON.stringify(value)}` });
+}
+
+const outline: Subcommand = {
+  name: "outline",
+  summary: "Show the build args, secrets and SSH a target uses",
+  usage: `Usage: hatake dockerfile outline [--format text|json] [--target STAGE] [--build-arg NAME=VALUE]... FILE
+
+Like "docker buildx build --call=outline": the build arguments the target stage uses (with
+their defaults and the descriptions from "# NAME description" comments above each ARG), the
+secrets and SSH agents its RUN --mount flags ask for, and the stage's description.
+  --format json   BuildKit's outline JSON
+Base images are not resolved: their own ONBUILD triggers are not part of the outline.`,
+  async run(args, io) {
+    const command = "dockerfile outline";
+    const { values, positionals } = parseOptions(command, args, {
+      format: { type: "string" },
+      target: { type: "string" },
+      "build-arg": { type: "string", multiple: true },
+    });
+    const format = formatOf(command, values.format);
+    const [file, ...extra] = positionals;
+    if (file === undefined || extra.length > 0) {
+      throw htkError("HTK-CLI-0002", { command, detail: file === undefined ? "a Dockerfile path is required" : `one Dockerfile path is expected, got ${positionals.length}` });
+    }
+    const bytes = await readDockerfile(file, io);
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    const name = file === "-" ? "<stdin>" : file;
+    const { result, diagnostics } = await outlineDockerfile(bytes, {
+      fileName: name,
+      buildArgs: buildArgsOf(values["build-arg"], io),
+      ...(values.target === undefined ? {} : { target: values.target }),
+    });
+    writeDiagnostics(io, diagnostics, text, name);
+    if (result === undefined) return 1;
+    io.stdout.write(format === "json" ? `${JSON.stringify(result, null, 2)}\n` : formatOutline(result));
+    return 0;
+  },
+};
+
+const targets: Subcommand = {
+  name: "targets",
+  summary: "List the stages a build can target",
+  usage: `Usage: hatake dockerfile targets [--format text|json] FILE
+
+Like "docker buildx build --call=targets": every stage with its description (the comment
+"# NAME description" above its FROM); the last one is the default target.
+  --format json   BuildKit's targets JSON (name, description, base, platform, location)`,
+  async run(args, io) {
+    const command = "dockerfile targets";
+    const { values, positionals } = parseOptions(command, args, { format: { type: "string" } });
+    const format = formatOf(command, values.format);
+    const [file, ...extra] = positionals;
+    if (file === undefined || extra.length > 0) {
+      throw htkError("HTK-CLI-0002", { command, detail: file === undefined ? "a Dockerfile path is required" : `one Dockerfile path is expected, got ${positionals.length}` });
+    }
+    const bytes = await readDockerfile(file, io);
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    const name = file === "-" ? "<stdin>" : file;
+    const { result, diagnostics } = listTargets(bytes, name);
+    writeDiagnostics(io, diagnostics, text, name);
+    if (result === undefined) return 1;
+    io.stdout.write(format === "json" ? `${JSON.stringify(result, null, 2)}\n` : formatTargets(result));
+    return 0;
+  },
+};
+
+const subcommands: readonly Subcommand[] = [parse, check, outline, targets];
 
 const HELP = `Usage: hatake dockerfile COMMAND [ARG...]
 
@@ -118,7 +208,7 @@ Run 'hatake dockerfile COMMAND --help' for more information on a command.`;
 
 export const dockerfileCommand: Command = {
   name: "dockerfile",
-  summary: "Inspect Dockerfiles (parse, check)",
+  summary: "Inspect Dockerfiles (parse, check, outline, targets)",
   help: HELP,
   async run(args, io) {
     const [name, ...rest] = args;

@@ -33,7 +33,7 @@ import {
   type UserSpec,
 } from "../../llb/index.ts";
 import { chompHeredocContent } from "../heredoc.ts";
-import { parseDockerfile } from "../index.ts";
+import { parseSource as parseDockerfile } from "../parser.ts";
 import { processWordWithMatches, type LexOptions } from "../shell/index.ts";
 import type { Diagnostic, EscapeToken, ParsedDockerfile, Range } from "../types.ts";
 import { CompileFailure, flagDiagnostic, fromHtkError, internalDiagnostic, isError } from "./diagnostics.ts";
@@ -85,6 +85,8 @@ export interface CompileOptions {
   readonly resolveImageConfig?: ImageConfigResolver;
   /** The text of the .dockerignore file: its patterns become the context source's excludes. */
   readonly dockerignore?: string;
+  /** Already-read .dockerignore patterns (base/dockerignore `loadDockerignore`); wins over `dockerignore`. */
+  readonly dockerignorePatterns?: readonly string[];
   /** Entitlements granted to the build (RUN --security=insecure needs `security.insecure`). */
   readonly entitlements?: readonly Entitlement[];
   /** Run every step even when cached (`--no-cache`). */
@@ -380,7 +382,7 @@ class Compiler {
     const reachable = await this.resolveStages(target);
 
     // Pass 1 learns which context paths are read; pass 2 builds the graph with that include list.
-    const excludes = this.opts.dockerignore === undefined ? [] : readDockerignore(this.opts.dockerignore);
+    const excludes = this.opts.dockerignorePatterns ?? (this.opts.dockerignore === undefined ? [] : readDockerignore(this.opts.dockerignore));
     const contextOf = (include: readonly string[]): State =>
       local("context", { exclude: excludes, include, sharedKey: "context", customName: "[internal] load build context", platform: this.targetPlatform });
     const first = this.dispatchAll(reachable, contextOf([]));

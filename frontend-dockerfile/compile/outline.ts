@@ -1,4 +1,4 @@
-import { parseDockerfile } from "../index.ts";
+import { parseSource as parseDockerfile } from "../parser.ts";
 import type { Diagnostic, Range } from "../types.ts";
 import { compileDockerfile, type CompileOptions } from "./compile.ts";
 import { isError } from "./diagnostics.ts";
