@@ -561,12 +561,14 @@ class BuildRun {
 
   start(): Promise<SolveOutcome> {
     const external = this.req.signal;
+    const onAbort = (): void => this.cancel();
     if (external !== undefined) {
       if (external.aborted) this.cancel();
-      else external.addEventListener("abort", () => this.cancel(), { once: true });
+      // Removed when the build ends: a client's signal may outlive many builds.
+      else external.addEventListener("abort", onAbort, { once: true });
     }
     return withSpan("solver.build", { "hatake.build": this.id, "hatake.target": this.target }, async (scope) => {
-      const outcome = await this.#run();
+      const outcome = await this.#run().finally(() => external?.removeEventListener("abort", onAbort));
       const counts: Record<string, number> = {};
       for (const v of outcome.record.vertices) counts[v.outcome.status] = (counts[v.outcome.status] ?? 0) + 1;
       scope.span.setAttribute("hatake.build.status", outcome.kind);
