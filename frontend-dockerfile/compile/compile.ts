@@ -189,8 +189,17 @@ class EnvList {
   }
 }
 
+const envCache = new WeakMap<object, Map<string, string>>();
+
+/** The state's environment as a map for the shell lexer (cached: states are immutable). */
 function stateEnv(st: State): Map<string, string> {
-  return new Map(Object.entries(st.env()));
+  const rec = st.env();
+  let m = envCache.get(rec);
+  if (m === undefined) {
+    m = new Map(Object.entries(rec));
+    envCache.set(rec, m);
+  }
+  return m;
 }
 
 // ---- mutable image config during dispatch ---------------------------------------------------------
@@ -330,6 +339,8 @@ interface Run {
 }
 
 interface DispatchPass {
+  /** A dry pass only learns the context paths (and checks the instructions): it makes no ops. */
+  readonly dry: boolean;
   readonly context: State;
   readonly ctxPaths: Set<string>;
   readonly runs: Map<DState, Run>;
@@ -385,9 +396,8 @@ class Compiler {
     const excludes = this.opts.dockerignorePatterns ?? (this.opts.dockerignore === undefined ? [] : readDockerignore(this.opts.dockerignore));
     const contextOf = (include: readonly string[]): State =>
       local("context", { exclude: excludes, include, sharedKey: "context", customName: "[internal] load build context", platform: this.targetPlatform });
-    const first = this.dispatchAll(reachable, contextOf([]));
-    const include = normalizeContextPaths(first.ctxPaths);
-    const pass = include.length === 0 ? first : this.dispatchAll(reachable, contextOf(include));
+    const first = this.dispatchAll(reachable, contextOf([]), true);
+    const pass = this.dispatchAll(reachable, contextOf(normalizeContextPaths(first.ctxPaths)), false);
     this.unusedBuildArgs(pass);
     this.diagnostics.push(...pass.diagnostics);
 
@@ -795,8 +805,8 @@ class Compiler {
 
   // -- dispatch
 
-  private dispatchAll(reachable: Set<DState>, context: State): DispatchPass {
-    const pass: DispatchPass = { context, ctxPaths: new Set(), runs: new Map(), diagnostics: [], declaredArgs: new Set() };
+  private dispatchAll(reachable: Set<DState>, context: State, dry: boolean): DispatchPass {
+    const pass: DispatchPass = { dry, context, ctxPaths: new Set(), runs: new Map(), diagnostics: [], declaredArgs: new Set() };
     // Images named by COPY --from / --mount=from= are ready once resolved (BuildKit marks them
     // dispatched then), whatever their position in the list.
     const order = [...this.states.filter((s) => s.stage === undefined), ...this.states.filter((s) => s.stage !== undefined)];
@@ -805,7 +815,7 @@ class Compiler {
       const run = this.initRun(d, pass);
       pass.runs.set(d, run);
       run.dispatched = true;
-      if (d.base === undefined) {
+      if (d.base === undefined && !dry) {
         // The FROM image op gets its progress name here (index 1), as BuildKit names it at resolve time.
         const named = this.nameBase(d, run);
         if (named !== undefined) run.state = named;
@@ -943,7 +953,7 @@ class Compiler {
         run.image.author = c.maintainer;
         return this.history(run, `MAINTAINER ${c.maintainer}`, false, false);
       case "workdir":
-        return this.dispatchWorkdir(d, run, c);
+        return this.dispatchWorkdir(d, run, c, pass);
       case "user": {
         const user = this.expand(run, c.user, c.range);
         run.state = run.state.withUser(user);
@@ -1029,7 +1039,7 @@ class Compiler {
     this.fail(flagDiagnostic("HTK-DOCKERFILE-0204", { instruction: c.node.keyword.toUpperCase(), detail: msg, hint }, c.range, msg));
   }
 
-  private dispatchWorkdir(d: DState, run: Run, c: CommandOf<"workdir">): void {
+  private dispatchWorkdir(d: DState, run: Run, c: CommandOf<"workdir">, pass: DispatchPass): void {
     const path = this.expand(run, c.path, c.range);
     if (path === "") this.badArgs(c, "cannot normalize nothing", "Write WORKDIR /path");
     const wd = normalizeWorkdir(run.image.config.WorkingDir ?? "/", path);
@@ -1040,7 +1050,7 @@ class Compiler {
       const name = this.prefix(d, run, this.cmdName(run, c.original));
       const user = run.image.config.User;
       const chown = user === undefined || user === "" ? undefined : toChown(user);
-      run.state = run.state.file(mkdir(wd, 0o755, { makeParents: true, ...(chown === undefined ? {} : { chown }) }), this.opOptions(d, run, c.range, name));
+      if (!pass.dry) run.state = run.state.file(mkdir(wd, 0o755, { makeParents: true, ...(chown === undefined ? {} : { chown }) }), this.opOptions(d, run, c.range, name));
       withLayer = true;
     }
     // BuildKit records WORKDIR without the "# buildkit" marker, even when it made a layer.
@@ -1136,15 +1146,17 @@ class Compiler {
     // The proxy variables reach the process but not the op (nor its digest): a proxy is not part of
     // what a step computes (BuildKit keeps them in ProxyEnv, which its cache key ignores).
     if (Object.keys(proxy).length > 0) description[PROXY_ENV_KEY] = JSON.stringify(proxy);
-    const exec = run.state.run({
-      args,
-      mounts,
-      ...(c.network === undefined ? {} : { network: c.network }),
-      ...(c.security === undefined ? {} : { security: c.security }),
-      ...this.opOptions(d, run, c.range, name),
-      description,
-    });
-    run.state = exec.root().withMetaOf(run.state);
+    if (!pass.dry) {
+      const exec = run.state.run({
+        args,
+        mounts,
+        ...(c.network === undefined ? {} : { network: c.network }),
+        ...(c.security === undefined ? {} : { security: c.security }),
+        ...this.opOptions(d, run, c.range, name),
+        description,
+      });
+      run.state = exec.root().withMetaOf(run.state);
+    }
     this.history(run, `RUN ${runCommandString(args, run.buildArgs, env)}`, true, true);
   }
 
@@ -1332,7 +1344,7 @@ class Compiler {
       add(st, posix.resolve("/", sc.path), { ...base, createDestPath: true });
     }
     msg += ` ${destRaw}`;
-    if (chain === undefined) return this.history(run, msg, true, true);
+    if (chain === undefined || pass.dry) return this.history(run, msg, true, true);
 
     const fileOpts = this.opOptions(d, run, c.range, pgName);
     if (c.link && chmodText === undefined) {
