@@ -223,8 +223,16 @@ function contentReason(part: Extract<KeyPart, { kind: "content" }>, before: Extr
   return { kind: "files-changed", input: part.index, from: part.name, changes };
 }
 
-function explain(cx: ExplainContext, current: KeyPreimage, seen: Set<Digest>): MissReason[] {
-  const { previous, lookup } = cx;
+/**
+ * How far a changed input is followed upstream. Deeper causes are each explained on their own step
+ * (`explainBuild` refers to them), and a bound keeps a change at the top of a very long chain from
+ * costing quadratic time and a deep stack.
+ */
+const MAX_DEPTH = 16;
+
+function explain(cx: ExplainContext, current: KeyPreimage, seen: Set<Digest>, depth = 0): MissReason[] {
+  const { previous } = cx;
+  const lookup = depth >= MAX_DEPTH ? undefined : cx.lookup;
   seen.add(current.op);
   const prev = counterpart(previous, current)?.key;
   if (prev === undefined) return [{ kind: "new-step" }];
@@ -267,7 +275,7 @@ function explain(cx: ExplainContext, current: KeyPreimage, seen: Set<Digest>): M
           // Nothing to compare the paths read with: say that the input changed.
           const up = lookup?.(part.from);
           if (up === undefined || up.key === before.key) reasons.push({ kind: "content-changed", input: part.index, from: part.name });
-          else reasons.push({ kind: "input-changed", input: part.index, from: part.name, because: seen.has(part.from) ? [] : explain(cx, up, seen) });
+          else reasons.push({ kind: "input-changed", input: part.index, from: part.name, because: seen.has(part.from) ? [] : explain(cx, up, seen, depth + 1) });
         } else if (before.kind === "content") {
           const reason = contentReason(part, before);
           if (reason !== undefined) reasons.push(reason);
@@ -280,7 +288,7 @@ function explain(cx: ExplainContext, current: KeyPreimage, seen: Set<Digest>): M
             kind: "input-changed",
             input: part.index,
             from: part.name,
-            because: up === undefined ? [] : explain(cx, up, seen),
+            because: up === undefined ? [] : explain(cx, up, seen, depth + 1),
           });
         }
         break;

@@ -97,6 +97,22 @@ describe("the scheduler", () => {
     expect(byName(r, "RUN c").outcome.status).toBe("executed");
   });
 
+  it("runs a chain of thousands of steps without growing the stack, and explains a change at its top", async () => {
+    const worker = new FakeWorker();
+    const solver = new Solver({ worker, records: new BuildRecordStore(join(tmp(), "builds")) });
+    const deep = (first: string): Definition => {
+      let s = image("busybox", { customName: "from" }).run({ shell: first, customName: "top" }).root();
+      for (let i = 0; i < 2500; i++) s = s.run({ shell: `s${i}`, customName: `step ${i}` }).root();
+      return marshal(s);
+    };
+    expect((await done((await solve(solver, deep("a"))).outcome)).status).toBe("completed");
+    const r = await done((await solve(solver, deep("b"))).outcome);
+    expect(r.vertices.filter((v) => v.outcome.status === "executed")).toHaveLength(2501);
+    const last = byName(r, "step 2499").outcome;
+    expect(last.status === "executed" && describeMiss(last.miss)[0]).toBe("input step 2498 changed");
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
   it("honours the concurrency limit", async () => {
     const worker = new FakeWorker();
     for (const c of ["p1", "p2", "p3", "p4", "p5"]) worker.behaviour.set(c, { delayMs: 30 });

@@ -597,6 +597,9 @@ class BuildRun {
       if (records !== undefined) {
         this.#writer = await records.begin(this.#record("running"));
       }
+      // Keys are started inputs-first (the definition's order), so computing one never recurses
+      // into its inputs: a chain of thousands of steps must not grow the stack.
+      for (const v of def.vertices) this.#keyOf(v.digest).catch(() => undefined);
       const root = def.root;
       const ref = root.kind === "scratch" ? undefined : await this.#resultOf(root);
       outcome = { kind: "completed", ref, record: this.#record("completed") };
@@ -659,13 +662,15 @@ class BuildRun {
 
   #settleAll(kind: SolveOutcome["kind"], failedOrigin: Digest | undefined): void {
     const at = now();
-    const dependsOnFailed = (d: Digest, seen = new Set<Digest>()): boolean => {
-      if (failedOrigin === undefined || seen.has(d)) return false;
-      seen.add(d);
-      if (d === failedOrigin) return true;
-      const v = this.#vertices.get(d);
-      return v !== undefined && inputsOf(v.vertex.op).some((r) => dependsOnFailed(r.digest, seen));
-    };
+    // Which vertices read the failed one, directly or not: one pass in definition (inputs-first) order.
+    const downstream = new Set<Digest>();
+    if (failedOrigin !== undefined) {
+      downstream.add(failedOrigin);
+      for (const bv of this.#vertices.values()) {
+        if (inputsOf(bv.vertex.op).some((r) => downstream.has(r.digest))) downstream.add(bv.vertex.digest);
+      }
+    }
+    const dependsOnFailed = (d: Digest): boolean => downstream.has(d);
     for (const bv of this.#vertices.values()) {
       const fromJob = this.#fromJob(bv);
       if (fromJob !== undefined) {
