@@ -38,7 +38,7 @@ import { processWordWithMatches, type LexOptions } from "../shell/index.ts";
 import type { Diagnostic, EscapeToken, ParsedDockerfile, Range } from "../types.ts";
 import { CompileFailure, flagDiagnostic, fromHtkError, internalDiagnostic, isError } from "./diagnostics.ts";
 import { parseGitRef, isHttpSource } from "./git-ref.ts";
-import { formatGoDuration, goList, goQuoteList } from "./go-format.ts";
+import { formatGoDuration, goList, goQuote as goQuoteString, goQuoteList, goQuoteRune } from "./go-format.ts";
 import type { BaseImageConfig, HealthcheckSpec, HistorySpec, ImageConfigSpec, ImageSpec } from "./image-spec.ts";
 import { mountDiagnostic, parseInstruction, parseInstructions, type ArgEntry, type Command, type CommandOf, type Stage } from "./instructions.ts";
 import { formatPlatformSpec, hostPlatform, normalizePlatform, parsePlatformSpec } from "./platform.ts";
@@ -981,12 +981,18 @@ class Compiler {
         const ports: string[] = [];
         for (const p of c.ports) ports.push(...this.expandWith(p, stateEnv(run.state), c.range).words);
         const exposed = (run.image.config.ExposedPorts ??= {});
+        const set = new Set<string>();
         for (const p of ports) {
           const r = parsePortSpec(p);
           if (!r.ok) this.fail(flagDiagnostic("HTK-DOCKERFILE-0218", { port: JSON.stringify(p), detail: r.message }, c.range, r.message));
-          for (const k of r.keys) exposed[k] = {};
+          for (const k of r.keys) {
+            exposed[k] = {};
+            set.add(k);
+          }
         }
-        return this.history(run, `EXPOSE ${ports.join(" ")}`, false, false);
+        // `fmt.Sprintf("EXPOSE %v", portSet)`: Go prints the map with its keys sorted.
+        const keys = [...set].sort();
+        return this.history(run, `EXPOSE map[${keys.map((k) => `${k}:{}`).join(" ")}]`, false, false);
       }
       case "arg":
         return this.dispatchArg(d, run, c, pass);
@@ -1019,7 +1025,10 @@ class Compiler {
           ...(h.startInterval === 0 ? {} : { StartInterval: h.startInterval }),
           ...(h.retries === 0 ? {} : { Retries: h.retries }),
         };
-        const v = `{Test:${goList(h.test)} Interval:${formatGoDuration(h.interval)} Timeout:${formatGoDuration(h.timeout)} StartPeriod:${formatGoDuration(h.startPeriod)} StartInterval:${formatGoDuration(h.startInterval)} Retries:${h.retries}}`;
+        // BuildKit v0.13 writes `fmt.Sprintf("HEALTHCHECK %q", config)` of the config pointer: durations
+        // quoted through their String(), the retry count as a quoted rune ('\x03'). Docker shows it so.
+        const q = (ns: number): string => goQuoteString(formatGoDuration(ns));
+        const v = `&{${goQuoteList(h.test)} ${q(h.interval)} ${q(h.timeout)} ${q(h.startPeriod)} ${q(h.startInterval)} ${goQuoteRune(h.retries)}}`;
         return this.history(run, `HEALTHCHECK ${v}`, false, false);
       }
       case "onbuild":
@@ -1096,7 +1105,7 @@ class Compiler {
       const simple = args.length === 1 && first !== undefined && /^\d*<<-?[^<]*$/.test(first.trim()) && c.cmd.prependShell;
       if (simple) {
         const data = file.chomp ? chompHeredocContent(file.data) : file.data;
-        if (run.image.os !== "windows" && data.startsWith("#!")) {
+        if (run.image.os !== "windows" && file.data.startsWith("#!")) {
           // A heredoc with a shebang is a script: write it to a file and run that file.
           const st = scratch().file(mkfile(file.name, 0o755, data), { customName: "[internal] preparing inline document", platform: run.platform });
           mounts.push(bind("/dev/pipes/", st, { selector: "/" }));
@@ -1268,9 +1277,8 @@ class Compiler {
       }
     }
 
-    // BuildKit `pathRelativeToWorkingDir`: relative to WORKDIR, "." and "" mean the directory itself.
-    let dest = destRaw === "" || destRaw === "." ? "./" : destRaw;
-    dest = posix.isAbsolute(dest) ? keepSlash(dest, posix.resolve("/", dest)) : keepSlash(dest, posix.resolve("/", run.state.cwd(), dest));
+    // BuildKit `pathRelativeToWorkingDir`: relative to WORKDIR; a trailing slash is kept (it means "into").
+    const dest = posix.isAbsolute(destRaw) ? keepSlash(destRaw, posix.resolve("/", destRaw)) : keepSlash(destRaw, posix.resolve("/", run.state.cwd(), destRaw));
 
     const count = sources.length + c.files.sourceContents.length;
     if (count > 1 && !dest.endsWith("/")) {
@@ -1297,7 +1305,9 @@ class Compiler {
       const gitRef = parseGitRef(src);
       if (gitRef !== undefined) {
         if (!isAdd) badSource(src, "source can't be a git ref for COPY", "Use ADD for a git repository, or clone it in a RUN step");
-        const st = git(gitRef.remote, gitRef.ref, { keepGitDir: c.kind === "add" && c.keepGitDir, customName: pgName, platform: run.platform });
+        // BuildKit v0.13 passes `ref:subdir` as the git source's ref.
+        const ref = gitRef.subdir === "" ? gitRef.ref : `${gitRef.ref}:${gitRef.subdir}`;
+        const st = git(gitRef.remote, ref, { keepGitDir: c.kind === "add" && c.keepGitDir, customName: pgName, platform: run.platform });
         add(st, "/", { ...base, createDestPath: true });
       } else if (isHttpSource(src)) {
         if (!isAdd) badSource(src, "source can't be a URL for COPY", "Use ADD for a URL, or download it in a RUN step");
@@ -1308,7 +1318,7 @@ class Compiler {
         } catch {
           // BuildKit names a file it cannot take a name from the URL for "__unnamed__".
         }
-        const st = http(src, { filename: f, customName: pgName, platform: run.platform, ...(checksum === undefined ? {} : { checksum: checksum as Digest }), description: { [DOCKERFILE_COMMAND_KEY]: c.original } });
+        const st = http(src, { filename: f, customName: pgName, platform: run.platform, ...(checksum === undefined ? {} : { checksum: checksum as Digest }), description: { [DOCKERFILE_COMMAND_KEY]: "" } });
         add(st, f, { ...base, createDestPath: true });
       } else {
         let s = src;
@@ -1514,19 +1524,9 @@ function withShell(img: Img, args: readonly string[]): string[] {
   return [...shell, args.join(" ")];
 }
 
-/** BuildKit `runCommandString`: `|N K=V … argv` when build args are in scope. */
+/** BuildKit v0.13 `runCommandString`: `|N K=V … argv` when build args are in scope (a re-declared ARG is listed again). */
 function runCommandString(args: readonly string[], buildArgs: readonly { key: string; value?: string }[], env: ReadonlyMap<string, string>): string {
-  const tmp: string[] = [];
-  const idx = new Map<string, number>();
-  for (const a of buildArgs) {
-    const v = env.get(a.key) ?? a.value ?? "";
-    const i = idx.get(a.key);
-    if (i !== undefined) tmp[i] = `${a.key}=${v}`;
-    else {
-      idx.set(a.key, tmp.length);
-      tmp.push(`${a.key}=${v}`);
-    }
-  }
+  const tmp = buildArgs.map((a) => `${a.key}=${env.get(a.key) ?? a.value ?? ""}`);
   const prefix = tmp.length > 0 ? [`|${tmp.length}`, ...tmp] : [];
   return [...prefix, ...args].join(" ");
 }

@@ -21,3 +21,10 @@ describe("Go formatting", () => {
     expect(goList(["/data", "/x"])).toBe("[/data /x]");
   });
 });
+
+describe("Go %q of an integer", () => {
+  it("is a quoted rune, as strconv.QuoteRune", async () => {
+    const { goQuoteRune } = await import("./go-format.ts");
+    expect([0, 3, 9, 39, 65, 92, 127, 0x263a].map(goQuoteRune)).toEqual(["'\\x00'", "'\\x03'", "'\\t'", "'\\''", "'A'", "'\\\\'", "'\\x7f'", "'☺'"]);
+  });
+});
