@@ -168,13 +168,37 @@ export function stepIdentity(name: string): string {
  * the step numbers, else the same op; only vertices of the same kind that were keyed.
  */
 function counterpart(previous: BuildRecord, key: KeyPreimage): VertexRecord | undefined {
-  const candidates = previous.vertices.filter((v) => v.opKind === key.opKind && v.key !== undefined);
-  const sameName = candidates.filter((v) => v.name === key.name);
+  const ix = indexOf(previous);
+  const sameName = (ix.byName.get(key.name) ?? []).filter((v) => v.opKind === key.opKind);
   if (sameName.length === 1) return sameName[0];
-  const id = stepIdentity(key.name);
-  const sameStep = candidates.filter((v) => stepIdentity(v.name) === id);
+  const sameStep = (ix.byStep.get(stepIdentity(key.name)) ?? []).filter((v) => v.opKind === key.opKind);
   if (sameStep.length === 1) return sameStep[0];
-  return candidates.find((v) => v.digest === key.op) ?? sameName[0];
+  const sameOp = ix.byDigest.get(key.op);
+  return sameOp !== undefined && sameOp.opKind === key.opKind ? sameOp : sameName[0];
+}
+
+interface RecordIndex {
+  readonly byName: Map<string, VertexRecord[]>;
+  readonly byStep: Map<string, VertexRecord[]>;
+  readonly byDigest: Map<Digest, VertexRecord>;
+}
+
+/** Look-ups into a previous record, built once per record (explaining a big graph asks thousands). */
+const indexes = new WeakMap<BuildRecord, RecordIndex>();
+
+function indexOf(r: BuildRecord): RecordIndex {
+  let ix = indexes.get(r);
+  if (ix !== undefined) return ix;
+  ix = { byName: new Map(), byStep: new Map(), byDigest: new Map() };
+  for (const v of r.vertices) {
+    if (v.key === undefined) continue;
+    ix.byName.set(v.name, [...(ix.byName.get(v.name) ?? []), v]);
+    const step = stepIdentity(v.name);
+    ix.byStep.set(step, [...(ix.byStep.get(step) ?? []), v]);
+    ix.byDigest.set(v.digest, v);
+  }
+  indexes.set(r, ix);
+  return ix;
 }
 
 /**
@@ -207,7 +231,7 @@ function olderContentPart(cx: ExplainContext, current: KeyPreimage, index: numbe
   for (const h of cx.history) {
     const p = counterpart(h, current)?.key?.parts.find((x) => x.kind === "content" && x.index === index);
     if (p?.kind !== "content") continue;
-    if (h.vertices.find((v) => v.digest === p.from)?.key?.key === inputKey) return p;
+    if (indexOf(h).byDigest.get(p.from)?.key?.key === inputKey) return p;
   }
   return undefined;
 }

@@ -213,12 +213,14 @@ class Job {
 
   addStrong(owner: Owner): void {
     this.strong.set(owner, (this.strong.get(owner) ?? 0) + 1);
+    this.#shift(owner instanceof BuildRun ? new Map([[owner, 1]]) : owner.#transitive, 1);
   }
 
   dropStrong(owner: Owner): void {
     const n = (this.strong.get(owner) ?? 0) - 1;
     if (n > 0) this.strong.set(owner, n);
     else this.strong.delete(owner);
+    this.#shift(owner instanceof BuildRun ? new Map([[owner, 1]]) : owner.#transitive, -1);
     // Reference-counted interest: the last build that wanted this work is gone, so stop it.
     if (this.strong.size === 0 && this.state.kind === "running") this.state.controller.abort(new DOMException("No build needs this step any more", "AbortError"));
     this.maybeDispose();
@@ -240,21 +242,44 @@ class Job {
     }
   }
 
-  /** The builds that (through any chain of running jobs) want this job's result now. */
-  builds(): BuildRun[] {
-    const out = new Set<BuildRun>();
-    const seen = new Set<Job>([this]);
+  /**
+   * Per build, over how many chains of strong interest it wants this job now. Kept up to date as
+   * interest changes (pushed down to the inputs this job holds) rather than walked on every event:
+   * walking up a chain of thousands of running steps for each log line was quadratic.
+   */
+  readonly #transitive = new Map<BuildRun, number>();
+  /** The input jobs this job holds strong interest in while it runs. */
+  readonly #holding: Job[] = [];
+
+  #shift(delta: ReadonlyMap<BuildRun, number>, sign: 1 | -1): void {
+    if (delta.size === 0) return;
+    // Copied first: `delta` may be the map of a job this very update changes (a diamond).
+    const change = [...delta].map(([b, n]) => [b, n * sign] as const);
     const stack: Job[] = [this];
     for (let j = stack.pop(); j !== undefined; j = stack.pop()) {
-      for (const owner of j.strong.keys()) {
-        if (owner instanceof BuildRun) out.add(owner);
-        else if (!seen.has(owner)) {
-          seen.add(owner);
-          stack.push(owner);
-        }
+      for (const [b, n] of change) {
+        const next = (j.#transitive.get(b) ?? 0) + n;
+        if (next > 0) j.#transitive.set(b, next);
+        else j.#transitive.delete(b);
       }
+      stack.push(...j.#holding);
     }
-    return [...out];
+  }
+
+  hold(input: Job): void {
+    input.addStrong(this);
+    this.#holding.push(input);
+  }
+
+  letGo(input: Job): void {
+    const at = this.#holding.indexOf(input);
+    if (at >= 0) this.#holding.splice(at, 1);
+    input.dropStrong(this);
+  }
+
+  /** The builds that (through any chain of running jobs) want this job's result now. */
+  builds(): BuildRun[] {
+    return [...this.#transitive.keys()];
   }
 
   /** A result loaded by a build during key computation (a local context): this job's result. */
@@ -341,7 +366,7 @@ class Job {
     let inputs: SharedRef[] = [];
     try {
       for (const input of spec.inputs) {
-        input.job.addStrong(this);
+        this.hold(input.job);
         held.push(input.job);
       }
       // Waiting for inputs honours this job's signal too: a job nobody wants must let go of its
@@ -402,7 +427,7 @@ class Job {
     } finally {
       await releaseAll(inputs).catch(() => undefined);
       inputs = [];
-      for (const j of held) j.dropStrong(this);
+      for (const j of held) this.letGo(j);
     }
   }
 
