@@ -179,6 +179,21 @@ describe("stages and targets", () => {
   });
 });
 
+describe("build options", () => {
+  it("multiPlatform prefixes progress names with the platform (and the target of a cross step)", async () => {
+    const r = await compileOk("FROM --platform=$BUILDPLATFORM busybox AS b\nARG TARGETARCH\nRUN build\nFROM busybox\nCOPY --from=b /o /o\n", { platform: "linux/arm64", multiPlatform: true });
+    expect(names(r.definition)).toEqual(
+      expect.arrayContaining([`[linux/amd64 b 1/2] FROM ${BUSYBOX}`, "[linux/amd64->arm64 b 2/2] RUN build", "[linux/arm64 stage-1 2/2] COPY --from=b /o /o"]),
+    );
+  });
+
+  it("labels are added to the target image; an explicit platform sets os/architecture/variant", async () => {
+    const r = await compileOk("FROM busybox\nLABEL a=1 b=2\n", { labels: { b: "x", c: "3" }, platform: { os: "linux", architecture: "arm", variant: "v6" } });
+    expect(r.image.config.Labels).toEqual({ a: "1", b: "x", c: "3" });
+    expect([r.image.os, r.image.architecture, r.image.variant]).toEqual(["linux", "arm", "v6"]);
+  });
+});
+
 describe("base image config", () => {
   it("applies Env, WorkingDir and User of the base; keeps its history and labels", async () => {
     const r = await compileOk("FROM golang:1.22\nRUN go version\n");

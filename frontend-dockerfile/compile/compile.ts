@@ -91,6 +91,10 @@ export interface CompileOptions {
   readonly entitlements?: readonly Entitlement[];
   /** Run every step even when cached (`--no-cache`). */
   readonly noCache?: boolean;
+  /** Labels added to the target image (`--label`), over the Dockerfile's. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Several platforms are built at once: progress names start with the platform, as BuildKit's. */
+  readonly multiPlatform?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -872,7 +876,7 @@ class Compiler {
   /** Gives the base image op its progress name (`[stage 1/N] FROM ref`). */
   private nameBase(d: DState, run: Run): State | undefined {
     if (d.baseName === "scratch" || run.state.isScratch()) return undefined;
-    const name = this.prefix(d, run, `FROM ${d.baseName}`);
+    const name = this.prefix(d, run, `FROM ${d.baseName}`, false);
     return imageSource(d.baseName, {
       platform: run.platform,
       customName: name,
@@ -882,12 +886,17 @@ class Compiler {
   }
 
   /** BuildKit `prefixCommand`: `[stage-1 2/5] RUN …`, the index right-aligned to the width of the total. */
-  private prefix(d: DState, run: Run, str: string): string {
+  private prefix(d: DState, run: Run, str: string, withTargetEnv = true): string {
     if (d.cmdTotal === 0) return str;
     run.cmdIndex++;
     const width = Math.floor(1 + Math.log10(d.cmdTotal));
+    let platform = "";
+    if (this.opts.multiPlatform === true) {
+      // `[linux/amd64->arm64 build 2/5]`: the step's platform, and the TARGET* ARGs in scope when they differ.
+      platform = `${formatPlatformSpec(run.platform)}${withTargetEnv ? formatTargetPlatform(run.platform, stateEnv(run.state)) : ""} `;
+    }
     const stage = d.stageName === "" ? "" : `${d.stageName} `;
-    return `[${stage}${String(run.cmdIndex).padStart(width)}/${d.cmdTotal}] ${run.cmdIsOnBuild ? "ONBUILD " : ""}${str}`;
+    return `[${platform}${stage}${String(run.cmdIndex).padStart(width)}/${d.cmdTotal}] ${run.cmdIsOnBuild ? "ONBUILD " : ""}${str}`;
   }
 
   private history(run: Run, createdBy: string, withLayer: boolean, buildkitSuffix: boolean): void {
@@ -1388,12 +1397,12 @@ class Compiler {
     let variant = img.variant;
     if (!this.implicitTarget) {
       const tp = this.targetPlatform;
-      const same = tp.os === os && tp.architecture === architecture;
       os = tp.os;
       architecture = tp.architecture;
-      if (tp.variant !== undefined || !same) variant = tp.variant;
+      variant = tp.variant;
     }
     const k = img.config;
+    if (this.opts.labels !== undefined && Object.keys(this.opts.labels).length > 0) k.Labels = { ...k.Labels, ...this.opts.labels };
     const config: ImageConfigSpec = {
       ...(k.User === undefined ? {} : { User: k.User }),
       ...(k.ExposedPorts === undefined ? {} : { ExposedPorts: k.ExposedPorts }),
@@ -1565,3 +1574,23 @@ function normalizeContextPaths(paths: ReadonlySet<string>): string[] {
 
 export { CUSTOM_NAME_KEY };
 export type { ArgEntry };
+
+/** BuildKit `formatTargetPlatform`: `->arm64` (same OS) or `->windows/amd64` when TARGET* ARGs name another platform. */
+function formatTargetPlatform(base: Platform, env: ReadonlyMap<string, string>): string {
+  const tp = env.get("TARGETPLATFORM");
+  let target: Platform | undefined;
+  if (tp !== undefined) {
+    const r = parsePlatformSpec(tp, base);
+    if (r.ok) target = r.platform;
+  }
+  if (target === undefined) {
+    const os = env.get("TARGETOS");
+    const arch = env.get("TARGETARCH");
+    const variant = env.get("TARGETVARIANT");
+    if (os === undefined && arch === undefined && variant === undefined) return "";
+    target = normalizePlatform({ os: os === undefined || os === "" ? base.os : os, architecture: arch === undefined || arch === "" ? base.architecture : arch, ...(variant === undefined || variant === "" ? {} : { variant }) });
+  }
+  if (target.os === base.os && target.architecture !== base.architecture) return `->${target.architecture}${target.variant === undefined ? "" : `/${target.variant}`}`;
+  if (target.os !== base.os) return `->${formatPlatformSpec(target)}`;
+  return "";
+}
