@@ -163,12 +163,17 @@ export async function compileDockerfile(input: string | Uint8Array | ParsedDocke
     }
     const compiler = new Compiler(parsed, bytes, opts, diagnostics);
     const result = await compiler.run();
-    return result === undefined || diagnostics.some(isError) ? { diagnostics } : { result, diagnostics };
+    const located = withFile(diagnostics, opts.fileName);
+    return result === undefined || diagnostics.some(isError) ? { diagnostics: located } : { result, diagnostics: located };
   } catch (err) {
     if (err instanceof CompileFailure) diagnostics.push(err.diagnostic);
     else diagnostics.push(internalDiagnostic(err, { start: at, end: at }));
-    return { diagnostics };
+    return { diagnostics: withFile(diagnostics, opts.fileName) };
   }
+}
+
+function withFile(diagnostics: readonly Diagnostic[], file: string | undefined): Diagnostic[] {
+  return diagnostics.map((d) => (file === undefined || d.file !== undefined ? d : { ...d, file }));
 }
 
 // ---- environment ----------------------------------------------------------------------------------
