@@ -192,6 +192,29 @@ describe("the scheduler", () => {
     expect(worker.liveRefs()).toEqual([]);
   });
 
+  it("fails both builds that share a failing step, each naming it", async () => {
+    const worker = new FakeWorker();
+    const gate = deferred();
+    worker.behaviour.set("shared", { gate: gate.promise, fail: "exit code 1" });
+    const solver = new Solver({ worker });
+    const a = solver.solve({ definition: marshal(chain("shared", "only-a")), session, id: "build-a" });
+    const b = solver.solve({ definition: marshal(chain("shared", "only-b")), session, id: "build-b" });
+    const drains = [drain(a), drain(b)];
+    await until(() => worker.running === 1 && sharedBy(solver, 2), "both builds to wait on the shared step");
+    gate.resolve();
+    for (const o of [await a.outcome, await b.outcome]) {
+      expect(o.kind).toBe("failed");
+      if (o.kind !== "failed") continue;
+      expect(o.error.message).toBe('HTK-SOLVER-0001: The step "RUN shared" failed: exit code 1.');
+      expect(byName(o.record, "RUN shared").outcome.status).toBe("failed");
+      expect(o.record.vertices.find((v) => v.name.startsWith("RUN only-"))?.outcome.status).toBe("skipped");
+    }
+    await Promise.all(drains);
+    expect(worker.count("exec:shared")).toBe(1);
+    expect(worker.liveRefs()).toEqual([]);
+    expect(solver.liveJobs()).toBe(0);
+  });
+
   it("keeps a shared vertex running for the other build when one build is cancelled", async () => {
     const worker = new FakeWorker();
     const gate = deferred();

@@ -635,10 +635,13 @@ class BuildRun {
       if (err instanceof JobFailure) {
         const v = this.#vertices.get(err.origin.digest);
         const error = err.error;
+        // The build's error names the step as this build calls it, whatever the worker said.
+        const step = v?.name ?? err.origin.spec.name;
+        const inner = error.id === "HTK-SOLVER-0001" ? String(error.params["detail"] ?? error.plainCause) : error.plainCause;
         const buildError =
-          error.id === "HTK-SOLVER-0001"
+          error.id === "HTK-SOLVER-0001" && error.params["step"] === step
             ? error
-            : htkError("HTK-SOLVER-0001", { step: v?.name ?? err.origin.spec.name, detail: error.plainCause }, { cause: error, details: { vertex: err.origin.digest, id: error.id } });
+            : htkError("HTK-SOLVER-0001", { step, detail: inner.replace(/\.$/, "") }, { cause: error, details: { vertex: err.origin.digest, id: error.id } });
         outcome = { kind: "failed", error: buildError, record: this.#record("failed", buildError, err.origin.digest) };
       } else if (canceled) {
         outcome = { kind: "canceled", record: this.#record("canceled") };
