@@ -133,7 +133,7 @@ export class Solver {
   readonly records: BuildRecordStore | undefined;
   readonly pool: PQueue;
   readonly progressOptions: ProgressBusOptions;
-  /** Every live job by key: the deduplication table. */
+  /** Every live job by key: the deduplication table (read it, never change it; tests count it). */
   readonly jobs = new Map<string, Job>();
   /**
    * Content keys by (snapshot id, selector). A snapshot never changes once made, so a checksum stays
@@ -1124,5 +1124,3 @@ class BuildRun {
     this.#emit(bv, { kind: "vertex-canceled", vertex: job.digest, index: this.#indexOf(bv), time });
   }
 }
-
-export type { BuildRun };
