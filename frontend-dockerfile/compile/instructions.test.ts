@@ -74,6 +74,10 @@ describe("stages", () => {
     expect(firstError("FROM scratch\nCOPPY a b\n")).toMatchObject({ id: "HTK-DOCKERFILE-0011", suggestion: "COPY", buildkit: "unknown instruction: COPPY (did you mean COPY?)" });
   });
 
+  it("a bad FROM still opens its stage (no cascade of 'before FROM' errors)", () => {
+    expect(instructions("FROM a AS 9x\nRUN x\n").diagnostics.map((d) => d.id)).toEqual(["HTK-DOCKERFILE-0206"]);
+  });
+
   it("collects one diagnostic per bad instruction", () => {
     const r = instructions("FROM scratch\nCOPPY a b\nRUNN x\nRUN ok\n");
     expect(r.diagnostics.map((d) => [d.id, d.range.start.line])).toEqual([

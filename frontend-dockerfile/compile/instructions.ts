@@ -156,6 +156,11 @@ export function parseInstructions(file: ParsedDockerfile): InstructionsResult {
     const parsed = parseInstruction(node);
     if (!parsed.ok) {
       diagnostics.push(parsed.diagnostic);
+      // A FROM that failed still opens a stage, so that its instructions are not also reported as
+      // coming before the first FROM.
+      if (node.kind === "instruction" && node.keyword === "from") {
+        stages.push({ stage: { index: stages.length, baseName: "scratch", comment: "", node, range: node.range, sourceCode: node.original.trim() }, commands: [] });
+      }
       continue;
     }
     const v = parsed.value;
