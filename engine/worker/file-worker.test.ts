@@ -99,6 +99,8 @@ describe("the file worker under the solver", () => {
     const first = await r.build(appImage());
     expect(first.kind).toBe("completed");
     const again = await r.build(appImage());
+    // The context is keyed on the session's mirror: an unchanged context is never copied again.
+    expect(statuses(again)["local context"]).toBe("cached");
     expect(statuses(again)["COPY src /app/"]).toBe("cached");
     expect(statuses(again)["WORKDIR /data/cache"]).toBe("cached");
     const future = new Date(Date.now() + 60_000);
@@ -113,7 +115,11 @@ describe("the file worker under the solver", () => {
     expect(s["COPY README /app/README"]).toBe("executed");
     expect(s["WORKDIR /data/cache"]).toBe("executed");
     expect(readFileSync(join(resultDir(r, edited), "app/README"), "utf8")).toBe("changed\n");
-    for (const o of [first, again, touched, edited]) if (o.kind === "completed") await o.ref?.release();
+    rmSync(join(r.context, "src/sub/b.txt"));
+    const removed = await r.build(appImage());
+    expect(statuses(removed)["COPY src /app/"]).toBe("executed");
+    expect(() => lstatSync(join(resultDir(r, removed), "app/sub/b.txt"))).toThrow();
+    for (const o of [first, again, touched, edited, removed]) if (o.kind === "completed") await o.ref?.release();
   });
 
   it("unpacks a local tar with ADD semantics and copies a plain file as is", async () => {

@@ -1,13 +1,13 @@
 import { execFile } from "node:child_process";
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink, utimes } from "node:fs/promises";
+import { chmod, lchown, lstat, mkdir, readdir, readlink, utimes } from "node:fs/promises";
 import { posix } from "node:path";
 import { promisify } from "node:util";
 import { htkError } from "../../base/errors/index.ts";
-import { compile, walkContext } from "../../base/dockerignore/index.ts";
 import { ContextHasher } from "../../cache/index.ts";
 import { inputsOf, type DiffOp, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type MergeOp, type OutputRef, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
+import { LocalMirrors } from "./local-mirror.ts";
 import { SnapshotStore, type ActiveSnapshot } from "./snapshots.ts";
 
 const run = promisify(execFile);
@@ -29,17 +29,20 @@ export class FileWorker implements Worker {
   readonly platform: Platform;
   readonly #store: SnapshotStore;
   readonly #hasher: ContextHasher;
+  readonly #mirrors: LocalMirrors;
 
-  private constructor(store: SnapshotStore, hasher: ContextHasher, platform: Platform) {
+  private constructor(store: SnapshotStore, hasher: ContextHasher, mirrors: LocalMirrors, platform: Platform) {
     this.#store = store;
     this.#hasher = hasher;
+    this.#mirrors = mirrors;
     this.platform = platform;
   }
 
   static async open(opts: FileWorkerOptions): Promise<FileWorker> {
     const store = await SnapshotStore.open(posix.join(opts.root, "snapshots"));
     const hasher = new ContextHasher({ cacheDir: posix.join(opts.root, "contenthash") });
-    return new FileWorker(store, hasher, opts.platform ?? { os: "linux", architecture: "amd64" });
+    const mirrors = new LocalMirrors(posix.join(opts.root, "locals"));
+    return new FileWorker(store, hasher, mirrors, opts.platform ?? { os: "linux", architecture: "amd64" });
   }
 
   /** Snapshots currently held by the solver (a leak check for tests). */
@@ -230,39 +233,29 @@ export class FileWorker implements Worker {
     }
   }
 
-  /** The client's files for a local source, filtered by its include/exclude patterns, owned by root. */
-  async #loadLocal(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
+  /**
+   * The context's content key computed on the session's incremental mirror (only changed files are
+   * copied), so a no-op rebuild never materializes the context and steps reading it hit by key.
+   */
+  async sourceContentKey(op: SourceOp, ctx: OpContext): Promise<ContentKey | undefined> {
+    if (op.source.kind !== "local") return undefined;
+    const mirror = await this.#mirror(op.source.name, op.source.include, op.source.exclude, ctx.session, ctx.signal);
+    const tree = await this.#hasher.checksumTree(mirror, ".", { signal: ctx.signal });
+    return { digest: tree.digest, tree };
+  }
+
+  async #mirror(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<string> {
     const dir = session.locals[name];
     if (dir === undefined) throw htkError("HTK-BUILD-0004", { name });
+    return (await this.#mirrors.sync({ sessionId: session.id, name, dir, include, exclude }, signal)).path;
+  }
+
+  /** The client's files for a local source: a snapshot of the session's mirror. */
+  async #loadLocal(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
+    const mirror = await this.#mirror(name, include, exclude, session, signal);
     const snap = await this.#store.prepare(undefined, signal);
     try {
-      const matcher = exclude.length > 0 ? compile(exclude, ".dockerignore") : undefined;
-      const includer = include.length > 0 ? compile(include, "include") : undefined;
-      for await (const entry of walkContext(dir, matcher, { signal })) {
-        if (includer !== undefined && entry.kind !== "dir" && !includer.matchesOrParentMatches(entry.path)) continue;
-        const src = posix.join(dir, entry.path);
-        const dest = posix.join(snap.path, entry.path);
-        await mkdir(posix.dirname(dest), { recursive: true });
-        switch (entry.kind) {
-          case "dir":
-            await mkdir(dest, { recursive: true });
-            await chmod(dest, entry.stats.mode & 0o7777);
-            break;
-          case "file":
-            await copyFile(src, dest);
-            await chmod(dest, entry.stats.mode & 0o7777);
-            break;
-          case "symlink":
-            await symlink(await readlink(src), dest);
-            break;
-          case "other":
-            continue;
-        }
-        // BuildKit's context transfer maps every owner to root: images must not carry the client's uids.
-        await lchown(dest, 0, 0);
-        await lutimes(dest, entry.stats.atime, entry.stats.mtime);
-      }
-      await fixDirTimes(dir, snap.path);
+      await run("cp", ["-a", "--reflink=auto", "--", `${mirror}/.`, snap.path], { signal });
       return this.#ref(await snap.commit());
     } catch (err) {
       await snap.discard();
@@ -283,25 +276,6 @@ function edgeMap(edges: readonly OutputRef[], refs: readonly WorkerRef[]): Map<s
     if (r !== undefined) map.set(edgeKey(e), r);
   });
   return map;
-}
-
-/** Writing entries into a directory changes its mtime: directory times are set again, deepest first. */
-async function fixDirTimes(srcRoot: string, destRoot: string): Promise<void> {
-  const dirs: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const e of await readdir(posix.join(destRoot, rel), { withFileTypes: true })) {
-      if (e.isDirectory()) {
-        const child = rel === "" ? e.name : `${rel}/${e.name}`;
-        dirs.push(child);
-        await walk(child);
-      }
-    }
-  };
-  await walk("");
-  for (const rel of dirs.reverse()) {
-    const st = await lstat(posix.join(srcRoot, rel));
-    await utimes(posix.join(destRoot, rel), st.atime, st.mtime);
-  }
 }
 
 async function copyChanges(upper: string, lower: string | undefined, out: string, rel: string, signal: AbortSignal): Promise<boolean> {
