@@ -409,9 +409,14 @@ describe("RUN", () => {
     expect(r.definition.sources[0]?.filename).toBe("Dockerfile");
   });
 
-  it("--no-cache marks every step", async () => {
+  it("--no-cache marks every step; --no-cache-filter the steps of the named stages", async () => {
     const r = await compileOk("FROM busybox\nRUN x\n", { noCache: true });
     expect(r.definition.vertices.find((v) => v.op.kind === "exec")?.metadata.ignoreCache).toBe(true);
+    const f = await compileOk("FROM busybox AS a\nRUN a\nFROM a AS b\nRUN b\n", { noCache: ["B"] });
+    expect(f.definition.vertices.filter((v) => v.op.kind === "exec").map((v) => [v.metadata.description["llb.customname"], v.metadata.ignoreCache])).toEqual([
+      ["[a 2/2] RUN a", false],
+      ["[b 1/1] RUN b", true],
+    ]);
   });
 });
 

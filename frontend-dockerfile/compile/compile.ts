@@ -89,8 +89,8 @@ export interface CompileOptions {
   readonly dockerignorePatterns?: readonly string[];
   /** Entitlements granted to the build (RUN --security=insecure needs `security.insecure`). */
   readonly entitlements?: readonly Entitlement[];
-  /** Run every step even when cached (`--no-cache`). */
-  readonly noCache?: boolean;
+  /** Run steps even when cached: all (`--no-cache`) or those of the named stages (`--no-cache-filter`). */
+  readonly noCache?: boolean | readonly string[];
   /** Labels added to the target image (`--label`), over the Dockerfile's. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Several platforms are built at once: progress names start with the platform, as BuildKit's. */
@@ -921,7 +921,16 @@ class Compiler {
   }
 
   private opOptions(d: DState, run: Run, range: Range, name: string): { customName: string; locations: OpLocation[]; platform: Platform; ignoreCache?: boolean } {
-    return { customName: name, locations: [this.loc(range)], platform: run.platform, ...(this.opts.noCache === true ? { ignoreCache: true } : {}) };
+    return { customName: name, locations: [this.loc(range)], platform: run.platform, ...(this.ignoreCache(d) ? { ignoreCache: true } : {}) };
+  }
+
+  /** BuildKit `IsNoCache`: every stage for --no-cache, else the stages --no-cache-filter names. */
+  private ignoreCache(d: DState): boolean {
+    const nc = this.opts.noCache;
+    if (nc === undefined || nc === false) return false;
+    if (nc === true) return true;
+    const name = d.stage?.name;
+    return name !== undefined && nc.some((n) => n.toLowerCase() === name);
   }
 
   private dispatch(d: DState, run: Run, cc: CompiledCommand, pass: DispatchPass): void {
