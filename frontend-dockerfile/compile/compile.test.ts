@@ -149,6 +149,9 @@ describe("stages and targets", () => {
     const e = lastExec(r.definition);
     expect(e.mounts).toMatchObject([{ kind: "bind", target: "/x", selector: "/x", access: { kind: "readonly" } }]);
     expect(execs(r.definition).map((x) => x.args.at(-1))).toEqual(["echo deps", "cat /x"]);
+    // The dependency is known before variables are: a type with a variable is read as bind.
+    const v = await compileOk("FROM busybox AS deps\nRUN echo deps\nFROM busybox\nARG T=bind\nRUN --mount=type=$T,from=deps,target=/x cat /x\n");
+    expect(lastExec(v.definition).mounts).toMatchObject([{ kind: "bind", target: "/x" }]);
   });
 
   it("HTK-DOCKERFILE-0219: no FROM at all", async () => {

@@ -44,7 +44,7 @@ import { mountDiagnostic, parseInstruction, parseInstructions, type ArgEntry, ty
 import { formatPlatformSpec, hostPlatform, normalizePlatform, parsePlatformSpec } from "./platform.ts";
 import { parsePortSpec } from "./ports.ts";
 import { referenceError } from "./reference.ts";
-import { parseRunMount, type RunMount } from "./run-mount.ts";
+import { parseRunMount, readCsvRecord, type RunMount } from "./run-mount.ts";
 import { isValidSignal } from "./signals.ts";
 
 /**
@@ -624,12 +624,7 @@ class Compiler {
     }
     if (cmd.kind === "run") {
       const sources = cmd.mounts.map((m): DState | undefined => {
-        const r = parseRunMount(m, (value) => ({ ok: true, value }));
-        if (!r.ok) return undefined;
-        const mount = r.mount;
-        let from: string | undefined;
-        if (mount.kind === "cache") from = mount.from ?? "scratch";
-        else if (mount.kind === "bind") from = mount.from;
+        const from = mountFrom(m);
         if (from === undefined) return undefined;
         return this.byName.get(from.toLowerCase()) ?? this.unregisteredState(from, cmd.range);
       });
@@ -1607,4 +1602,27 @@ function formatTargetPlatform(base: Platform, env: ReadonlyMap<string, string>):
   if (target.os === base.os && target.architecture !== base.architecture) return `->${target.architecture}${target.variant === undefined ? "" : `/${target.variant}`}`;
   if (target.os !== base.os) return `->${formatPlatformSpec(target)}`;
   return "";
+}
+
+/**
+ * The stage or image a `--mount` reads, known before variables are (BuildKit `detectRunMount` on the
+ * mount parsed without an expander): `from=`, or `scratch` for a cache mount without one; none for
+ * tmpfs, secret and ssh mounts. A `type=` with a variable counts as the default, bind.
+ */
+function mountFrom(raw: string): string | undefined {
+  const csv = readCsvRecord(raw);
+  if (!csv.ok) return undefined;
+  let type = "bind";
+  let from: string | undefined;
+  for (const field of csv.fields) {
+    const eq = field.indexOf("=");
+    if (eq === -1) continue;
+    const key = field.slice(0, eq).toLowerCase();
+    const value = field.slice(eq + 1);
+    if (key === "type" && !value.includes("$")) type = value.toLowerCase();
+    if (key === "from") from = value;
+  }
+  if (type === "cache") return from === undefined || from === "" ? "scratch" : from;
+  if (type === "bind") return from === "" ? undefined : from;
+  return undefined;
 }
