@@ -12,7 +12,8 @@ export function parsePortSpec(raw: string): PortParse {
   let proto = "tcp";
   const slash = spec.lastIndexOf("/");
   if (slash !== -1) {
-    proto = spec.slice(slash + 1).toLowerCase();
+    // `80/` is tcp, as nat.SplitProtoPort reads an empty protocol.
+    proto = spec.slice(slash + 1).toLowerCase() || "tcp";
     spec = spec.slice(0, slash);
     if (!PROTOCOLS.has(proto)) return { ok: false, message: `invalid proto: ${proto}` };
   }
