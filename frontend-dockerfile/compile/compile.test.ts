@@ -190,6 +190,14 @@ describe("build options", () => {
     );
   });
 
+  it("network, extra hosts and hostname apply to every RUN; RUN --network wins", async () => {
+    const r = await compileOk("FROM busybox\nRUN a\nRUN --network=default b\n", { network: "none", extraHosts: [{ host: "db", ip: "10.0.0.2" }], hostname: "builder" });
+    expect(execs(r.definition).map((e) => [e.network, e.hostname, e.extraHosts])).toEqual([
+      ["none", "builder", [{ host: "db", ip: "10.0.0.2" }]],
+      ["default", "builder", [{ host: "db", ip: "10.0.0.2" }]],
+    ]);
+  });
+
   it("labels are added to the target image; an explicit platform sets os/architecture/variant", async () => {
     const r = await compileOk("FROM busybox\nLABEL a=1 b=2\n", { labels: { b: "x", c: "3" }, platform: { os: "linux", architecture: "arm", variant: "v6" } });
     expect(r.image.config.Labels).toEqual({ a: "1", b: "x", c: "3" });

@@ -25,7 +25,9 @@ import {
   type Definition,
   type Digest,
   type FileActions,
+  type HostEntry,
   type MountSpec,
+  type NetworkMode,
   type OpLocation,
   type Platform,
   type SourceFile,
@@ -91,6 +93,12 @@ export interface CompileOptions {
   readonly entitlements?: readonly Entitlement[];
   /** Run steps even when cached: all (`--no-cache`) or those of the named stages (`--no-cache-filter`). */
   readonly noCache?: boolean | readonly string[];
+  /** `docker build --network`: the network of RUN steps without their own --network. */
+  readonly network?: NetworkMode;
+  /** `--add-host` entries for every RUN. */
+  readonly extraHosts?: readonly HostEntry[];
+  /** The hostname of RUN containers. */
+  readonly hostname?: string;
   /** Labels added to the target image (`--label`), over the Dockerfile's. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Several platforms are built at once: progress names start with the platform, as BuildKit's. */
@@ -1177,7 +1185,9 @@ class Compiler {
       const exec = run.state.run({
         args,
         mounts,
-        ...(c.network === undefined ? {} : { network: c.network }),
+        ...(c.network !== undefined ? { network: c.network } : this.opts.network === undefined ? {} : { network: this.opts.network }),
+        ...(this.opts.extraHosts === undefined ? {} : { extraHosts: this.opts.extraHosts }),
+        ...(this.opts.hostname === undefined ? {} : { hostname: this.opts.hostname }),
         ...(c.security === undefined ? {} : { security: c.security }),
         ...this.opOptions(d, run, c.range, name),
         description,
