@@ -58,6 +58,8 @@ async function loadCommand(name: string): Promise<Command> {
 
 /** The process entry: wires signals to an AbortSignal and exits with the command's code. */
 export async function runProcess(): Promise<void> {
+  // A command's own log lines are for when something is wrong; the daemon sets its level from its flags.
+  process.env["HATAKE_LOG_LEVEL"] ??= "warn";
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new DOMException("interrupted", "AbortError"));
   process.once("SIGINT", onSignal);

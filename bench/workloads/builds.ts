@@ -58,6 +58,21 @@ function timedRun(cmd: { cmd: string; args: string[]; env: NodeJS.ProcessEnv }, 
   });
 }
 
+/**
+ * Every shared workload pulls a base image and runs RUN steps: a hatake whose builder cannot yet is
+ * reported as such (from the error it gives on a one-line probe), never measured on a subset.
+ */
+function probeHatakeBuild(ctx: BenchContext): string | undefined {
+  const dir = join(ctx.scratch, "probe");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "Dockerfile"), "FROM scratch\nRUN [\"/true\"]\n");
+  const bin = join(ctx.repo, "bin", "hatake");
+  const r = spawnSync(process.execPath, [bin, "build", "--data-root", join(dir, "data"), "--progress=quiet", dir], { encoding: "utf8" });
+  if (r.status === 0 || /not found|no such file|exec/i.test(r.stderr)) return undefined;
+  if (r.stderr.includes("HTK-RUNTIME-0001")) return "hatake build has no container runtime yet (HTK-RUNTIME-0001)";
+  return `hatake build failed its probe: ${r.stderr.trim().split("\n").at(-1) ?? ""}`;
+}
+
 /** cold (build cache empty, bases already pulled), no-op (identical rebuild), edit (one file changed). */
 function buildWorkload(name: (typeof SHARED_BUILD_WORKLOADS)[number]): Workload {
   return {
@@ -73,8 +88,8 @@ function buildWorkload(name: (typeof SHARED_BUILD_WORKLOADS)[number]): Workload 
       const source = join(sharedDir(ctx.repo), "bench", "workloads", name);
       if (!existsSync(source)) return { kind: "unavailable", reason: `${source} not found (set HATAKE_SHARED_DIR)` };
       if (target.kind === "hatake") {
-        const probe = spawnSync(process.execPath, [join(ctx.repo, "bin", "hatake"), "help", "build"], { encoding: "utf8" });
-        if (probe.status !== 0) return { kind: "unavailable", reason: "this hatake has no `build` command yet" };
+        const why = probeHatakeBuild(ctx);
+        if (why !== undefined) return { kind: "unavailable", reason: why };
       } else if (!(await answers(target.dockerHost))) {
         return { kind: "unavailable", reason: `${target.dockerHost} does not answer` };
       }

@@ -5,8 +5,9 @@ import type { CommandEntry } from "../types.ts";
  * here and a file beside this one to add a command.
  */
 export const commands: readonly CommandEntry[] = [
+  { name: "build", summary: "Build from a Dockerfile (in-process on a state folder)", load: async () => (await import("./build.ts")).buildCommand },
   { name: "context", summary: "Show what a build sends as its context (ls)", load: async () => (await import("./context.ts")).contextCommand },
-  { name: "dockerfile", summary: "Inspect Dockerfiles (parse)", load: async () => (await import("./dockerfile.ts")).dockerfileCommand },
+  { name: "dockerfile", summary: "Inspect Dockerfiles (parse, check, outline, targets)", load: async () => (await import("./dockerfile.ts")).dockerfileCommand },
   { name: "engine", summary: "Run the engine (the Docker Engine API daemon)", load: async () => (await import("./engine.ts")).engineCommand },
   { name: "llb", summary: "Inspect LLB build graphs (dump)", load: async () => (await import("./llb.ts")).llbCommand },
   { name: "version", summary: "Show the version", load: async () => (await import("./version.ts")).versionCommand },

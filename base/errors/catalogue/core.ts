@@ -28,6 +28,11 @@ export const coreDiagnostics = {
     cause: "The compiled hatake program was not found at {path}.",
     next: "Run \"npm run build\" in {root} (the set-up command does this for you).",
   },
+  "HTK-CLI-0004": {
+    title: "Option not available here yet",
+    cause: "The option {option} of \"hatake {command}\" is not available {where} yet.",
+    next: "{alternative}",
+  },
   "HTK-TEST-0001": {
     title: "Missing system package",
     cause: "The tests need the program {program}, which was not found on this machine.",

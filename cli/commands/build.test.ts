@@ -1,0 +1,114 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { main } from "../hatake.ts";
+import { memoryIo } from "../testing.ts";
+import { parseBuildArgs, parseOutput } from "./build.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function project(dockerfile: string, files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), "htk-build-"));
+  dirs.push(root);
+  mkdirSync(join(root, "ctx"));
+  writeFileSync(join(root, "ctx", "Dockerfile"), dockerfile);
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(join(root, "ctx", p, ".."), { recursive: true });
+    writeFileSync(join(root, "ctx", p), text);
+  }
+  return root;
+}
+
+async function build(root: string, ...extra: string[]): Promise<{ code: number; err: string; out: string }> {
+  const io = memoryIo({ cwd: root, env: {} });
+  const code = await main(["build", "--data-root", "data", "--progress=plain", ...extra, "ctx"], io);
+  return { code, err: io.err(), out: io.out() };
+}
+
+const MULTI_STAGE = `FROM scratch AS assets
+COPY assets/ /assets/
+FROM scratch
+WORKDIR /app
+ENV MODE=prod
+LABEL org.example.team=builders
+COPY --from=assets /assets/logo.txt ./
+COPY app.txt conf/ ./
+`;
+
+describe("hatake build (in-process, FROM scratch)", () => {
+  it("builds a multi-stage Dockerfile into a local directory", async () => {
+    const root = project(MULTI_STAGE, { "assets/logo.txt": "logo\n", "app.txt": "app\n", "conf/settings.ini": "a=1\n" });
+    const r = await build(root, "-o", "type=local,dest=out", "--metadata-file", "meta.json");
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(join(root, "out/app/logo.txt"), "utf8")).toBe("logo\n");
+    expect(readFileSync(join(root, "out/app/app.txt"), "utf8")).toBe("app\n");
+    expect(readFileSync(join(root, "out/app/settings.ini"), "utf8")).toBe("a=1\n");
+    expect(r.err).toMatch(/#\d+ \[stage-1 2\/3\] COPY --from=assets \/assets\/logo.txt \.\/\n#\d+ DONE \d+\.\ds/);
+    expect(JSON.parse(readFileSync(join(root, "meta.json"), "utf8"))["buildx.build.ref"]).toMatch(/^hatake\/local\//);
+  });
+
+  it("caches: an identical rebuild and a touch are CACHED; an edit re-runs only what depends on it and --explain-cache names the file", async () => {
+    const root = project(MULTI_STAGE, { "assets/logo.txt": "logo\n", "app.txt": "app\n", "conf/settings.ini": "a=1\n" });
+    expect((await build(root)).code).toBe(0);
+    const again = await build(root);
+    expect(again.err).not.toMatch(/DONE/);
+    expect((again.err.match(/CACHED/g) ?? []).length).toBeGreaterThanOrEqual(4);
+    const later = new Date(Date.now() + 120_000);
+    for (const f of ["assets/logo.txt", "app.txt", "conf/settings.ini"]) utimesSync(join(root, "ctx", f), later, later);
+    expect((await build(root)).err).not.toMatch(/DONE/);
+    writeFileSync(join(root, "ctx/app.txt"), "app v2\n");
+    const edited = await build(root, "--explain-cache");
+    expect(edited.code).toBe(0);
+    expect(edited.err).toMatch(/\[stage-1 3\/3\] COPY app.txt conf\/ \.\/\n#\d+ DONE/);
+    expect(edited.err).toMatch(/\[stage-1 2\/3\] COPY --from=assets \/assets\/logo.txt \.\/\n#\d+ CACHED/);
+    expect(edited.err).toContain('file "/app.txt" changed');
+  });
+
+  it("writes a tar output", async () => {
+    const root = project("FROM scratch\nCOPY a.txt /a.txt\n", { "a.txt": "A" });
+    expect((await build(root, "-o", "type=tar,dest=out.tar")).code).toBe(0);
+    expect(execFileSync("tar", ["-tf", join(root, "out.tar")], { encoding: "utf8" }).split("\n")).toContain("./a.txt");
+  });
+
+  it("shows a Dockerfile error with its code frame and exits 1", async () => {
+    const root = project("FROM scratch\nCOPPY a /a\n", { a: "" });
+    const r = await build(root);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("COPPY");
+    expect(r.err).toMatch(/HTK-DOCKERFILE-\d{4}/);
+  });
+
+  it("fails a RUN step with the step named and the worker's diagnostic as the cause", async () => {
+    const root = project('FROM scratch\nRUN ["/true"]\n', {});
+    const r = await build(root);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/ERROR: failed to solve: HTK-SOLVER-0001: The step "\[1\/1\] RUN \["\/true"\]" failed/);
+    expect(r.err).toContain("caused by: HtkError: HTK-RUNTIME-0001");
+  });
+
+  it("refuses options it cannot honour in-process yet (HTK-CLI-0004)", async () => {
+    const root = project("FROM scratch\n", {});
+    const r = await build(root, "-t", "x:1");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/HTK-CLI-0004: The option --tag of "hatake build" is not available in in-process builds yet/);
+  });
+});
+
+describe("build flag parsing", () => {
+  it("reads build args as docker does", () => {
+    expect(parseBuildArgs(["A=1", "B=", "C", "D"], { C: "from-env" })).toEqual({ A: "1", B: "", C: "from-env" });
+    expect(() => parseBuildArgs(["=x"], {})).toThrow(/HTK-CLI-0002/);
+  });
+
+  it("reads outputs as buildx does", () => {
+    expect(parseOutput("out")).toEqual({ type: "local", dest: "out" });
+    expect(parseOutput("type=tar,dest=x.tar")).toEqual({ type: "tar", dest: "x.tar" });
+    expect(() => parseOutput("type=registry,dest=x")).toThrow(/HTK-CLI-0004/);
+    expect(() => parseOutput("type=local")).toThrow(/HTK-CLI-0002/);
+  });
+});

@@ -1,0 +1,158 @@
+import { writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { htkError, renderError } from "../../base/errors/index.ts";
+import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
+import type { ProgressMode } from "../../solver/index.ts";
+import { parseOptions } from "../options.ts";
+import type { Command } from "../types.ts";
+
+const HELP = `Usage: hatake build [OPTIONS] PATH
+
+Builds a Dockerfile with the HATAKE builder, in this process, on a state folder (--data-root).
+Flags are those of docker buildx build.
+
+Options:
+  -f, --file string            Name of the Dockerfile (default: PATH/Dockerfile)
+      --target string          Stage to build
+      --build-arg list         Build-time variables (NAME=VALUE)
+  -o, --output list            Output destination: type=local,dest=DIR | type=tar,dest=FILE | DIR
+      --progress string        auto, plain, tty, rawjson or quiet (default "auto")
+  -q, --quiet                  Print nothing but errors (--progress=quiet)
+      --no-cache               Do not use the cache when building
+      --explain-cache          Say, for every step that ran, what changed since the last build
+      --metadata-file string   Write build result metadata to a file
+      --data-root string       State folder of the in-process builder (required until builds go
+                               through the engine)
+
+Steps that need a container (RUN) or a registry (FROM an image) need the engine's runtime worker
+and fail here with HTK-RUNTIME-0001.
+`;
+
+/** Flags of docker buildx build that this command knows but cannot honour in-process yet. */
+const NOT_YET: Readonly<Record<string, string>> = {
+  tag: "Export with -o type=local or type=tar; tagging an image needs the engine's image store.",
+  secret: "Secrets are used by RUN steps, which need the engine's runtime worker.",
+  ssh: "SSH agents are used by RUN steps, which need the engine's runtime worker.",
+  "cache-from": "Import a remote cache through the engine (cache import/export).",
+  "cache-to": "Export a remote cache through the engine (cache import/export).",
+  platform: "Builds run for this machine's platform.",
+  push: "Push through the engine (the registry exporter).",
+  load: "Load into the engine's image store through the engine.",
+};
+
+export const buildCommand: Command = {
+  name: "build",
+  summary: "Build from a Dockerfile",
+  help: HELP,
+  async run(args, io) {
+    const { values, positionals } = parseOptions("build", args, {
+      file: { type: "string", short: "f" },
+      target: { type: "string" },
+      "build-arg": { type: "string", multiple: true },
+      output: { type: "string", short: "o", multiple: true },
+      progress: { type: "string" },
+      quiet: { type: "boolean", short: "q" },
+      "no-cache": { type: "boolean" },
+      "explain-cache": { type: "boolean" },
+      "metadata-file": { type: "string" },
+      "data-root": { type: "string" },
+      tag: { type: "string", short: "t", multiple: true },
+      secret: { type: "string", multiple: true },
+      ssh: { type: "string", multiple: true },
+      "cache-from": { type: "string", multiple: true },
+      "cache-to": { type: "string", multiple: true },
+      platform: { type: "string" },
+      push: { type: "boolean" },
+      load: { type: "boolean" },
+    });
+    for (const [flag, alternative] of Object.entries(NOT_YET)) {
+      if ((values as Record<string, unknown>)[flag] !== undefined) {
+        throw htkError("HTK-CLI-0004", { option: `--${flag}`, command: "build", where: "in in-process builds", alternative });
+      }
+    }
+    if (values["data-root"] === undefined) {
+      throw htkError("HTK-CLI-0004", { option: "(no --data-root)", command: "build", where: "through the engine", alternative: "Pass --data-root DIR to build in this process." });
+    }
+    const [context, ...extra] = positionals;
+    if (context === undefined || extra.length > 0) {
+      throw htkError("HTK-CLI-0002", { command: "build", detail: `it takes exactly one PATH argument (got ${positionals.length})` });
+    }
+    const progress = values.quiet === true ? "quiet" : parseProgress(values.progress ?? "auto");
+    const result = await runLocalBuild({
+      dataRoot: resolve(io.cwd, values["data-root"]),
+      contextDir: context,
+      ...(values.file === undefined ? {} : { dockerfile: values.file }),
+      ...(values.target === undefined ? {} : { target: values.target }),
+      buildArgs: parseBuildArgs(values["build-arg"] ?? [], io.env),
+      noCache: values["no-cache"] === true,
+      outputs: (values.output ?? []).map(parseOutput),
+      progress,
+      progressOut: io.stderr as NodeJS.WritableStream & { isTTY?: boolean },
+      explainCache: values["explain-cache"] === true,
+      signal: io.signal,
+      cwd: io.cwd,
+    });
+    switch (result.kind) {
+      case "invalid-dockerfile":
+        io.stderr.write(`${result.rendered}\n`);
+        return 1;
+      case "canceled":
+        io.stderr.write("ERROR: canceled\n");
+        return 130;
+      case "failed":
+        for (const line of result.explanation) io.stderr.write(`${line}\n`);
+        // BuildKit's last line, then our next step and the chain of causes (the worker's own diagnostic).
+        io.stderr.write(`ERROR: failed to solve: ${renderError(result.error).replace(/^ERROR /, "")}\n`);
+        return 1;
+      case "completed":
+        if (result.warnings !== "") io.stderr.write(`${result.warnings}\n`);
+        for (const line of result.explanation) io.stderr.write(`${line}\n`);
+        if (values["metadata-file"] !== undefined) {
+          const meta = { "buildx.build.ref": `hatake/local/${result.record.id}` };
+          await writeFile(resolve(io.cwd, values["metadata-file"]), `${JSON.stringify(meta, null, 2)}\n`);
+        }
+        return 0;
+    }
+  },
+};
+
+function parseProgress(value: string): ProgressMode {
+  const modes: readonly ProgressMode[] = ["auto", "plain", "tty", "rawjson", "quiet"];
+  if ((modes as readonly string[]).includes(value)) return value as ProgressMode;
+  throw htkError("HTK-CLI-0002", { command: "build", detail: `--progress "${value}" is not one of ${modes.join(", ")}` });
+}
+
+/** `NAME=VALUE`, or `NAME` alone to take the value from the environment (docker's rule). */
+export function parseBuildArgs(list: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf("=");
+    if (eq === 0) throw htkError("HTK-CLI-0002", { command: "build", detail: `cannot parse build arg "${item}": expected NAME=VALUE` });
+    if (eq < 0) {
+      const v = env[item];
+      if (v !== undefined) out[item] = v;
+    } else {
+      out[item.slice(0, eq)] = item.slice(eq + 1);
+    }
+  }
+  return out;
+}
+
+/** buildx's -o forms: `type=local,dest=DIR`, `type=tar,dest=FILE`, or a bare path (local). */
+export function parseOutput(spec: string): BuildOutput {
+  if (!spec.includes("=")) {
+    if (spec === "-") throw htkError("HTK-CLI-0004", { option: "-o -", command: "build", where: "in in-process builds", alternative: "Write the tar to a file: -o type=tar,dest=FILE." });
+    return { type: "local", dest: spec };
+  }
+  const fields = new Map<string, string>();
+  for (const part of spec.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw htkError("HTK-CLI-0002", { command: "build", detail: `cannot parse output "${spec}": "${part}" is not KEY=VALUE` });
+    fields.set(part.slice(0, eq).trim(), part.slice(eq + 1));
+  }
+  const type = fields.get("type") ?? "local";
+  const dest = fields.get("dest");
+  if (dest === undefined) throw htkError("HTK-CLI-0002", { command: "build", detail: `output "${spec}" has no dest` });
+  if (type === "local" || type === "tar") return { type, dest };
+  throw htkError("HTK-CLI-0004", { option: `-o type=${type}`, command: "build", where: "in in-process builds", alternative: "Use -o type=local,dest=DIR or -o type=tar,dest=FILE." });
+}

@@ -1,0 +1,122 @@
+import { execFile } from "node:child_process";
+import { readFile, mkdir, stat } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { htkError, type HtkError } from "../../base/errors/index.ts";
+import { loadDockerignore } from "../../base/dockerignore/index.ts";
+import { withSpan } from "../../base/observability/index.ts";
+import { compileDockerfile, renderDiagnostic, type Diagnostic, type ImageSpec } from "../../frontend-dockerfile/index.ts";
+import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, type BuildRecord, type ProgressMode, type ProgressOutput } from "../../solver/index.ts";
+import { FileWorker } from "../worker/file-worker.ts";
+
+const run = promisify(execFile);
+
+/** Where the result of a build goes (`-o`). Image exporters come with the image store. */
+export type BuildOutput =
+  | { readonly type: "local"; readonly dest: string }
+  | { readonly type: "tar"; readonly dest: string };
+
+export interface LocalBuildRequest {
+  /** The state folder: snapshots, cache keys, build records (`--data-root`). */
+  readonly dataRoot: string;
+  readonly contextDir: string;
+  /** `-f`; default `<context>/Dockerfile`. */
+  readonly dockerfile?: string;
+  readonly target?: string;
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly noCache: boolean;
+  readonly outputs: readonly BuildOutput[];
+  readonly progress: ProgressMode;
+  readonly progressOut: ProgressOutput;
+  readonly explainCache: boolean;
+  readonly signal: AbortSignal;
+  readonly cwd: string;
+}
+
+export type LocalBuildResult =
+  | { readonly kind: "invalid-dockerfile"; readonly rendered: string }
+  | { readonly kind: "failed"; readonly record: BuildRecord; readonly error: HtkError; readonly explanation: readonly string[] }
+  | { readonly kind: "canceled"; readonly record: BuildRecord }
+  | { readonly kind: "completed"; readonly record: BuildRecord; readonly image: ImageSpec; readonly explanation: readonly string[]; readonly warnings: string };
+
+/**
+ * A build in this process, on a state folder, without a daemon: the Dockerfile frontend compiles, the
+ * solver runs the graph on the file worker (no container runtime: RUN and registry images fail with
+ * HTK-RUNTIME-0001), and the exporters write the result. What `hatake build --data-root` runs.
+ */
+export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildResult> {
+  return withSpan("build.local", { "build.context": req.contextDir }, async ({ log }) => {
+    const contextDir = resolve(req.cwd, req.contextDir);
+    const dockerfile = req.dockerfile === undefined ? join(contextDir, "Dockerfile") : resolve(req.cwd, req.dockerfile);
+    const st = await stat(contextDir).catch(() => undefined);
+    if (st?.isDirectory() !== true) throw htkError("HTK-DOCKERFILE-0111", { path: JSON.stringify(req.contextDir), detail: "it is not a directory" });
+    let text: Uint8Array;
+    try {
+      text = await readFile(dockerfile);
+    } catch (err) {
+      throw htkError("HTK-DOCKERFILE-0013", { path: dockerfile, detail: (err as Error).message, cwd: req.cwd }, { cause: err });
+    }
+    const ignore = await loadDockerignore(contextDir, { dockerfile, cwd: req.cwd });
+    const fileName = isAbsolute(req.dockerfile ?? "") ? basename(dockerfile) : (req.dockerfile ?? "Dockerfile");
+    const compiled = await compileDockerfile(text, {
+      fileName,
+      buildArgs: req.buildArgs,
+      dockerignorePatterns: ignore.patterns,
+      noCache: req.noCache,
+      signal: req.signal,
+      ...(req.target === undefined ? {} : { target: req.target }),
+    });
+    const source = new TextDecoder().decode(text);
+    const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, source, fileName)).join("\n");
+    if (compiled.result === undefined) return { kind: "invalid-dockerfile", rendered: render(compiled.diagnostics) };
+    const warnings = render(compiled.diagnostics.filter((d) => d.severity === "warning"));
+
+    await mkdir(req.dataRoot, { recursive: true });
+    const worker = await FileWorker.open({ root: join(req.dataRoot, "worker") });
+    const solver = new Solver({ worker, keyStore: JsonlKeyStore.open(req.dataRoot), records: new BuildRecordStore(join(req.dataRoot, "records")) });
+    try {
+      const handle = solver.solve({
+        definition: compiled.result.definition,
+        session: { id: `local:${contextDir}`, locals: { context: contextDir, dockerfile: dirname(dockerfile) } },
+        target: `${fileName}#${compiled.result.target ?? "default"}`,
+        signal: req.signal,
+      });
+      const [outcome] = await Promise.all([handle.outcome, renderProgress(req.progress, handle.progress, req.progressOut)]);
+      const explanation = req.explainCache ? explainBuild(outcome.record) : [];
+      switch (outcome.kind) {
+        case "canceled":
+          return { kind: "canceled", record: outcome.record };
+        case "failed":
+          log.info({ id: outcome.error.id }, "build failed");
+          return { kind: "failed", record: outcome.record, error: outcome.error, explanation };
+        case "completed": {
+          try {
+            const fsRoot = outcome.ref === undefined ? undefined : worker.snapshotPath(outcome.ref.ref);
+            for (const out of req.outputs) await exportTo(out, fsRoot, req.cwd, req.signal);
+          } finally {
+            await outcome.ref?.release();
+          }
+          return { kind: "completed", record: outcome.record, image: compiled.result.image, explanation, warnings };
+        }
+      }
+    } finally {
+      await solver.close();
+    }
+  });
+}
+
+/** `-o type=local,dest=DIR` copies the result's files; `-o type=tar,dest=FILE` writes them as one tar. */
+async function exportTo(out: BuildOutput, fsRoot: string | undefined, cwd: string, signal: AbortSignal): Promise<void> {
+  const dest = resolve(cwd, out.dest);
+  switch (out.type) {
+    case "local":
+      await mkdir(dest, { recursive: true });
+      if (fsRoot !== undefined) await run("cp", ["-a", "--", `${fsRoot}/.`, dest], { signal });
+      return;
+    case "tar":
+      await mkdir(dirname(dest), { recursive: true });
+      if (fsRoot === undefined) await run("tar", ["-c", "-f", dest, "--files-from", "/dev/null"], { signal });
+      else await run("tar", ["-c", "-f", dest, "--sort=name", "--numeric-owner", "-C", fsRoot, "."], { signal });
+      return;
+  }
+}
