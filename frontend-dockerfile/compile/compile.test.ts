@@ -198,6 +198,14 @@ describe("build options", () => {
     ]);
   });
 
+  it("SOURCE_DATE_EPOCH dates the history entries; HTK-DOCKERFILE-0220 when it is not a number", async () => {
+    const r = await compileOk("FROM busybox\nRUN x\n", { buildArgs: { SOURCE_DATE_EPOCH: "1700000000" } });
+    expect(r.epoch).toBe("2023-11-14T22:13:20Z");
+    expect(r.image.history?.at(-1)).toMatchObject({ created: "2023-11-14T22:13:20Z", created_by: "RUN /bin/sh -c x # buildkit" });
+    expect(r.diagnostics).toEqual([]);
+    expect((await compileError("FROM busybox\n", { buildArgs: { SOURCE_DATE_EPOCH: "yesterday" } })).buildkitMessage).toBe("invalid SOURCE_DATE_EPOCH: yesterday");
+  });
+
   it("labels are added to the target image; an explicit platform sets os/architecture/variant", async () => {
     const r = await compileOk("FROM busybox\nLABEL a=1 b=2\n", { labels: { b: "x", c: "3" }, platform: { os: "linux", architecture: "arm", variant: "v6" } });
     expect(r.image.config.Labels).toEqual({ a: "1", b: "x", c: "3" });

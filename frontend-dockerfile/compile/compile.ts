@@ -136,6 +136,8 @@ export interface CompiledDockerfile {
   /** The name of the target stage (as in `stages`). */
   readonly target: string;
   readonly outline: OutlineData;
+  /** SOURCE_DATE_EPOCH as RFC 3339, when the build sets it: the exporter's `created` and file times. */
+  readonly epoch?: string;
 }
 
 export interface CompileResult {
@@ -378,6 +380,8 @@ class Compiler {
   private rootOutline: OutlineCapture = { allArgs: new Map(), usedArgs: new Set(), secrets: new Map(), ssh: new Map() };
   private readonly metaDeclared = new Set<string>();
   private readonly fileRange: Range;
+  /** SOURCE_DATE_EPOCH as RFC 3339, when set. */
+  private epoch: string | undefined;
 
   constructor(
     private readonly file: ParsedDockerfile,
@@ -404,6 +408,7 @@ class Compiler {
 
     this.platforms();
     this.metaArgs(ins.metaArgs);
+    this.resolveEpoch();
     this.buildDispatchStates(ins.stages);
     const target = this.resolveTarget();
     this.buildDependencyGraph();
@@ -436,6 +441,7 @@ class Compiler {
         })),
       target: target.stageName === "" ? (target.stage?.name ?? `stage-${target.stage?.index ?? 0}`) : target.stageName,
       outline: this.outline(target, pass),
+      ...(this.epoch === undefined ? {} : { epoch: this.epoch }),
     };
   }
 
@@ -908,7 +914,27 @@ class Compiler {
   }
 
   private history(run: Run, createdBy: string, withLayer: boolean, buildkitSuffix: boolean): void {
-    run.image.history.push({ created_by: buildkitSuffix ? `${createdBy} # buildkit` : createdBy, comment: HISTORY_COMMENT, ...(withLayer ? {} : { empty_layer: true }) });
+    run.image.history.push({
+      ...(this.epoch === undefined ? {} : { created: this.epoch }),
+      created_by: buildkitSuffix ? `${createdBy} # buildkit` : createdBy,
+      comment: HISTORY_COMMENT,
+      ...(withLayer ? {} : { empty_layer: true }),
+    });
+  }
+
+  /**
+   * SOURCE_DATE_EPOCH (a build arg, or a global ARG default): history entries get that time, as in
+   * BuildKit; file timestamps and the image's `created` are the exporter's to rewrite (`epoch`).
+   */
+  private resolveEpoch(): void {
+    const v = Object.hasOwn(this.buildArgs, "SOURCE_DATE_EPOCH") ? this.buildArgs["SOURCE_DATE_EPOCH"] : this.globalArgs.get("SOURCE_DATE_EPOCH");
+    if (v === undefined || v === "") return;
+    if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Math.abs(Number(v)) > 8.64e12) {
+      const msg = `invalid SOURCE_DATE_EPOCH: ${v}`;
+      this.fail(flagDiagnostic("HTK-DOCKERFILE-0220", { option: "SOURCE_DATE_EPOCH", detail: msg, hint: "Give the time in seconds since 1970-01-01 UTC, e.g. $(git log -1 --pretty=%ct)" }, this.fileRange, msg));
+    }
+    // Go's time.Time marshals as RFC 3339 without fractional seconds when there are none.
+    this.epoch = new Date(Number(v) * 1000).toISOString().replace(".000Z", "Z");
   }
 
   private expand(run: Run, word: string, range: Range, extra: LexOptions = {}): string {
