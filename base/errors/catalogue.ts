@@ -3,12 +3,9 @@ import { cacheDiagnostics } from "./catalogue/cache.ts";
 import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
 import { engineDiagnostics } from "./catalogue/engine.ts";
-import { imageDiagnostics } from "./catalogue/images.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
 import { registryDiagnostics } from "./catalogue/registry.ts";
-import { runtimeDiagnostics } from "./catalogue/runtime.ts";
 import { solverDiagnostics } from "./catalogue/solver.ts";
-import { snapshotDiagnostics } from "./catalogue/snapshot.ts";
 import { stateDiagnostics } from "./catalogue/state.ts";
 
 /**
@@ -28,11 +25,8 @@ export const catalogue = {
   ...registryDiagnostics,
   ...solverDiagnostics,
   ...engineDiagnostics,
-  ...imageDiagnostics,
   ...stateDiagnostics,
   ...buildDiagnostics,
-  ...runtimeDiagnostics,
-  ...snapshotDiagnostics,
 } as const;
 
 export type Catalogue = typeof catalogue;
