@@ -1,0 +1,268 @@
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isHtkError } from "../../base/errors/index.ts";
+import { fixtures, runChecked, tempDir } from "../../testing/index.ts";
+import { canReadKernelLog, cgroupDirs } from "./cgroups.ts";
+import { CrunRuntime, resultError } from "./crun.ts";
+import { findInitBinary } from "./init.ts";
+import { buildSpec, thisHost, type SpecOptions } from "./spec.ts";
+import { startTerminalRelay } from "./tty.ts";
+import type { ProcessResult } from "./types.ts";
+import { readUserDatabase } from "./users.ts";
+
+// Real containers from the busybox fixture through crun, with the hybrid-cgroup workaround.
+
+let rootfs: string;
+let runtime: CrunRuntime;
+let dataRoot: string;
+const cgroupParent = `/hatake-test-${process.pid}`;
+let seq = 0;
+const newId = (label: string): string => `htk-${process.pid}-${label}-${++seq}`;
+
+beforeAll(async () => {
+  const { busybox } = fixtures();
+  rootfs = await tempDir("rt-rootfs");
+  await runChecked("tar", ["-xzf", busybox.layerPath, "-C", rootfs, "--numeric-owner"], { timeoutMs: 60_000 });
+  dataRoot = await tempDir("rt-data");
+  runtime = new CrunRuntime({ dataRoot, cgroupParent });
+});
+
+async function spec(args: string[], extra: Partial<SpecOptions> = {}): Promise<ReturnType<typeof buildSpec>> {
+  return buildSpec({ rootfs, args, env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], hostname: "htk", userDb: await readUserDatabase(rootfs), cgroupsPath: "ignored", ...extra });
+}
+
+async function runCollect(id: string, s: ReturnType<typeof buildSpec>, signal?: AbortSignal): Promise<{ result: ProcessResult; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const result = await runtime.run({
+    id,
+    spec: s,
+    onStdout: (b) => (stdout += b.toString()),
+    onStderr: (b) => (stderr += b.toString()),
+    ...(signal ? { signal } : {}),
+  });
+  return { result, stdout, stderr };
+}
+
+/** Nothing of the container is left: crun state, bundle, cgroups. */
+async function expectNoLeftovers(id: string): Promise<void> {
+  expect((await runtime.list()).map((c) => c.id)).not.toContain(id);
+  expect(existsSync(join(runtime.bundlesDir, id))).toBe(false);
+  expect(cgroupDirs(`${cgroupParent}/${id}`)).toEqual([]);
+}
+
+afterEach(async () => {
+  // Each test removes its containers; this catches the ones a failing test left.
+  for (const c of await runtime.list()) await runtime.delete(c.id, { force: true });
+});
+
+describe("CrunRuntime.run", () => {
+  it("runs echo hello and leaves nothing behind", async () => {
+    const id = newId("echo");
+    const { result, stdout, stderr } = await runCollect(id, await spec(["echo", "hello"]));
+    expect(stderr).toBe("");
+    expect(stdout).toBe("hello\n");
+    expect(result).toEqual({ kind: "exited", exitCode: 0 });
+    await expectNoLeftovers(id);
+    expect(runtime.usesHybridCgroupWorkaround).toBe(true);
+  });
+
+  it("reports exit 3 as exited with code 3", async () => {
+    const id = newId("exit3");
+    const { result } = await runCollect(id, await spec(["sh", "-c", "exit 3"]));
+    expect(result).toEqual({ kind: "exited", exitCode: 3 });
+    await expectNoLeftovers(id);
+  });
+
+  it("reports a process killed by SIGKILL as signaled (137), through --init", async () => {
+    const init = findInitBinary();
+    expect(init, "tini-static (apt-get install tini)").toBeDefined();
+    const id = newId("kill9");
+    // PID 1 ignores signals it has no handler for, so the shell that kills itself runs under tini, as `docker run --init`.
+    const { result } = await runCollect(id, await spec(["sh", "-c", "kill -9 $$"], { init: { hostPath: init as string } }));
+    expect(result).toEqual({ kind: "signaled", signal: 9, signalName: "SIGKILL", exitCode: 137 });
+    await expectNoLeftovers(id);
+  });
+
+  it("feeds stdin and streams a large output completely", async () => {
+    const id = newId("stdin");
+    let stdout = "";
+    const result = await runtime.run({
+      id,
+      spec: await spec(["sh", "-c", "cat; seq 1 20000 | tail -n 1"]),
+      stdin: { kind: "bytes", data: "from stdin\n" },
+      onStdout: (b) => (stdout += b.toString()),
+    });
+    expect(result.kind).toBe("exited");
+    expect(stdout).toBe("from stdin\n20000\n");
+  });
+
+  it("reports an OOM kill inside the memory limit (HTK-RUNTIME-0103)", async () => {
+    expect(canReadKernelLog(), "the OOM report is read from /dev/kmsg").toBe(true);
+    const id = newId("oom");
+    // dd allocates its block size at once: 64 MiB against 16 MiB of memory (+16 MiB swap, Docker's default of 2×).
+    const s = await spec(["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1; exit 0"], { resources: { memory: 16 * 1024 * 1024 } });
+    const { result } = await runCollect(id, s);
+    expect(result.kind).toBe("oom-killed");
+    const err = resultError(id, result, s);
+    expect(err?.id).toBe("HTK-RUNTIME-0103");
+    expect(err?.message).toContain("16 MiB");
+    expect(resultError(id, { kind: "exited", exitCode: 1 }, s)).toBeUndefined();
+    await expectNoLeftovers(id);
+  });
+
+  it("enforces the pids limit", async () => {
+    const id = newId("pids");
+    const { result, stderr } = await runCollect(id, await spec(["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done; wait"], { resources: { pidsLimit: 4 } }));
+    expect(stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+    expect(result.kind).toBe("exited");
+  });
+
+  it("refuses writes to a read-only root filesystem", async () => {
+    const id = newId("ro");
+    const { result, stderr } = await runCollect(id, await spec(["touch", "/file"], { readonlyRootfs: true }));
+    expect(result).toEqual({ kind: "exited", exitCode: 1 });
+    expect(stderr).toContain("Read-only file system");
+  });
+
+  it("cap-drop ALL makes chown fail", async () => {
+    const ok = await runCollect(newId("chown-ok"), await spec(["chown", "65534", "/tmp"]));
+    expect(ok.result).toEqual({ kind: "exited", exitCode: 0 });
+    const { result, stderr } = await runCollect(newId("chown"), await spec(["chown", "65534", "/tmp"], { capDrop: ["ALL"] }));
+    expect(result).toEqual({ kind: "exited", exitCode: 1 });
+    expect(stderr).toContain("Operation not permitted");
+  });
+
+  it("runs as nobody (65534) with --user nobody, with HOME from passwd", async () => {
+    const { stdout } = await runCollect(newId("nobody"), await spec(["sh", "-c", 'id -u; id -g; echo "$HOME"'], { user: "nobody" }));
+    expect(stdout).toBe("65534\n65534\n/home\n");
+  });
+
+  it("applies Docker's masked paths, hostname and environment", async () => {
+    const { stdout, stderr } = await runCollect(newId("env"), await spec(["sh", "-c", "hostname; echo $HOSTNAME; wc -c < /proc/timer_list; ls /proc/acpi | wc -l; (echo x > /proc/sysrq-trigger) 2>/dev/null || echo ro; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; ulimit -n"]));
+    expect(stderr).toBe("");
+    const nofile = Math.min(1048576, thisHost().nofileHard ?? 1048576);
+    // /proc/timer_list is masked (empty), /proc/acpi an empty tmpfs, /proc/sysrq-trigger read-only.
+    expect(stdout).toBe(`htk\nhtk\n0\n0\nro\n0\n${nofile}\n`);
+  });
+
+  it("fails to start a missing command with HTK-RUNTIME-0101 (exit code 127 as Docker)", async () => {
+    const id = newId("missing");
+    const err = await runtime.run({ id, spec: await spec(["no-such-command"]) }).catch((e: unknown) => e);
+    expect(isHtkError(err, "HTK-RUNTIME-0101")).toBe(true);
+    expect(isHtkError(err) ? err.details["exitCode"] : undefined).toBe(127);
+    expect(String(err)).toContain("no-such-command");
+    await expectNoLeftovers(id);
+  });
+
+  it("kills the container and cleans up when the AbortSignal fires", async () => {
+    const id = newId("abort");
+    const ac = new AbortController();
+    const started = Date.now();
+    setTimeout(() => ac.abort(new Error("stop now")), 300);
+    const err = await runCollect(id, await spec(["sleep", "60"]), ac.signal).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe("stop now");
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await expectNoLeftovers(id);
+  });
+
+  it("names a missing runtime binary (HTK-RUNTIME-0100)", async () => {
+    const broken = new CrunRuntime({ dataRoot, binary: "/nonexistent/crun", cgroupParent });
+    const err = await broken.run({ id: newId("nobin"), spec: await spec(["true"]) }).catch((e: unknown) => e);
+    expect(isHtkError(err, "HTK-RUNTIME-0100")).toBe(true);
+  });
+});
+
+describe("CrunRuntime.start", () => {
+  it("execs into a running container, pauses and resumes it, reads its stats, and kills it (137)", async () => {
+    const id = newId("long");
+    const c = await runtime.start({ id, spec: await spec(["sleep", "60"], { resources: { memory: 64 * 1024 * 1024, pidsLimit: 100 } }) });
+    expect(c.pid).toBeGreaterThan(0);
+    expect((await runtime.state(id)).status).toBe("running");
+
+    const e = await runtime.exec(id, { args: ["sh", "-c", "echo hi; id -u; exit 5"], user: "nobody" });
+    let out = "";
+    e.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    expect(await e.wait()).toEqual({ kind: "exited", exitCode: 5 });
+    expect(out).toBe("hi\n65534\n");
+    const missing = await runtime.exec(id, { args: ["no-such-command"] });
+    missing.stdout.resume();
+    missing.stderr.resume();
+    expect(await missing.wait()).toEqual({ kind: "exited", exitCode: 127 });
+
+    const stats = await runtime.stats(id);
+    expect(stats.memory.usage).toBeGreaterThan(0);
+    expect(stats.memory.limit).toBe(64 * 1024 * 1024);
+    expect(stats.pids.limit).toBe(100);
+    expect(stats.pids.current).toBeGreaterThanOrEqual(1);
+    expect(stats.cpu.systemUsage).toBeGreaterThan(0);
+    expect(await runtime.processes(id)).toContain(c.pid);
+
+    await runtime.pause(id);
+    expect((await runtime.state(id)).status).toBe("paused");
+    await runtime.resume(id);
+    expect((await runtime.state(id)).status).toBe("running");
+
+    await runtime.update(id, { pids: { limit: 50 } });
+    expect((await runtime.stats(id)).pids.limit).toBe(50);
+
+    // A running container is not deleted without force.
+    const refused = await runtime.delete(id).catch((err: unknown) => err);
+    expect(isHtkError(refused, "HTK-RUNTIME-0105")).toBe(true);
+
+    await runtime.kill(id, "SIGKILL");
+    expect(await c.wait()).toEqual({ kind: "signaled", signal: 9, signalName: "SIGKILL", exitCode: 137 });
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+    const gone = await runtime.kill(id, "SIGTERM").catch((err: unknown) => err);
+    expect(isHtkError(gone, "HTK-RUNTIME-0106")).toBe(true);
+  });
+
+  it("streams a started container's output and reports SIGTERM as 143", async () => {
+    const id = newId("term");
+    const c = await runtime.start({ id, spec: await spec(["sh", "-c", "trap 'echo bye; exit 143' TERM; echo up; while true; do sleep 0.1; done"]), openStdin: false });
+    let out = "";
+    c.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    for (let i = 0; i < 100 && !out.includes("up"); i++) await sleep(20);
+    await runtime.kill(id, "SIGTERM");
+    expect((await c.wait()).exitCode).toBe(143);
+    expect(out).toBe("up\nbye\n");
+    await runtime.delete(id);
+  });
+
+  it("gives a TTY through the console socket, with resize", async () => {
+    const id = newId("tty");
+    const c = await runtime.start({ id, spec: await spec(["sh", "-c", "sleep 0.3; tty; stty size"], { tty: true }) });
+    c.resize?.(33, 101);
+    let out = "";
+    c.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    expect(await c.wait()).toEqual({ kind: "exited", exitCode: 0 });
+    for (let i = 0; i < 50 && !out.includes("101"); i++) await sleep(20);
+    // As `docker run -t busybox tty`: the pty crun made, in the container's own devpts.
+    expect(out.replace(/\r/g, "")).toBe("/dev/pts/0\n33 101\n");
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+  });
+
+  it("says when the terminal relay cannot run (HTK-RUNTIME-0107)", async () => {
+    const err = await startTerminalRelay("x", await tempDir("relay"), "/nonexistent/python3").catch((e: unknown) => e);
+    expect(isHtkError(err, "HTK-RUNTIME-0107")).toBe(true);
+  });
+
+  it("removes what a crashed engine left at start-up (cleanup)", async () => {
+    const id = newId("leftover");
+    const c = await runtime.start({ id, spec: await spec(["sleep", "60"]) });
+    // A second runtime on the same data root plays the restarted engine: it did not start `id`.
+    const restarted = new CrunRuntime({ dataRoot, cgroupParent });
+    const { removed } = await restarted.cleanup();
+    expect(removed).toContain(id);
+    expect((await c.wait()).kind).toBe("signaled");
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+    expect(await readdir(runtime.bundlesDir)).toEqual([]);
+  });
+});
