@@ -213,6 +213,35 @@ describe("build options", () => {
   });
 });
 
+describe("named contexts (--build-context)", () => {
+  it("replace a stage, a FROM image and a COPY --from source", async () => {
+    const r = await compileOk(
+      "FROM busybox AS deps\nRUN echo never\nFROM alpine:3.20\nCOPY --from=deps /x /x\nCOPY --from=docs /y /y\nRUN ls\n",
+      {
+        namedContexts: {
+          deps: { kind: "local", name: "deps-dir" },
+          "docker.io/library/alpine:3.20": { kind: "image", ref: "busybox" },
+          docs: { kind: "git", remote: "https://github.com/example/docs.git", ref: "main" },
+        },
+      },
+    );
+    expect(execs(r.definition).map((e) => e.args.at(-1))).toEqual(["ls"]);
+    expect(sources(r.definition)).toEqual(
+      expect.arrayContaining([
+        { kind: "local", name: "deps-dir", include: [], exclude: [], sharedKey: "context:deps" },
+        { kind: "image", ref: BUSYBOX, resolveMode: "default" },
+        { kind: "git", remote: "https://github.com/example/docs.git", ref: "main", keepGitDir: false },
+      ]),
+    );
+    expect(names(r.definition)).toContain("[context deps] load from client");
+    expect(lastExec(r.definition).env["PATH"]).toBeDefined();
+  });
+
+  it("HTK-DOCKERFILE-0220: a named image context that is not a reference", async () => {
+    expect((await compileError("FROM scratch\nCOPY --from=x /a /b\n", { namedContexts: { x: { kind: "image", ref: "Not Valid" } } })).id).toBe("HTK-DOCKERFILE-0220");
+  });
+});
+
 describe("base image config", () => {
   it("applies Env, WorkingDir and User of the base; keeps its history and labels", async () => {
     const r = await compileOk("FROM golang:1.22\nRUN go version\n");

@@ -72,6 +72,19 @@ export type ImageConfigResolver = (ref: string, platform: Platform, signal: Abor
 
 export type Entitlement = "security.insecure" | "network.host";
 
+/**
+ * `--build-context NAME=VALUE`: what replaces a stage, a FROM image or a COPY --from source named
+ * NAME (BuildKit's named contexts). NAME is matched as Docker spells references (`alpine` matches
+ * `alpine:latest` and `docker.io/library/alpine`).
+ */
+export type NamedContext =
+  /** `docker-image://REF`: another image. */
+  | { readonly kind: "image"; readonly ref: string }
+  /** A directory the client sends under `name` (a path on the command line). */
+  | { readonly kind: "local"; readonly name: string; readonly exclude?: readonly string[] }
+  /** A git repository (`https://…/repo.git#ref`). */
+  | { readonly kind: "git"; readonly remote: string; readonly ref?: string; readonly keepGitDir?: boolean };
+
 export interface CompileOptions {
   /** Shown in diagnostics and recorded as the source file of op locations (default `Dockerfile`). */
   readonly fileName?: string;
@@ -93,6 +106,8 @@ export interface CompileOptions {
   readonly entitlements?: readonly Entitlement[];
   /** Run steps even when cached: all (`--no-cache`) or those of the named stages (`--no-cache-filter`). */
   readonly noCache?: boolean | readonly string[];
+  /** `--build-context`: named contexts, by name. */
+  readonly namedContexts?: Readonly<Record<string, NamedContext>>;
   /** `docker build --network`: the network of RUN steps without their own --network. */
   readonly network?: NetworkMode;
   /** `--add-host` entries for every RUN. */
@@ -338,6 +353,10 @@ interface DState {
   resolved: boolean;
   onBuildInit: boolean;
   cmdTotal: number;
+  /** A named context that replaces this stage (or the image it names). */
+  namedContext?: { readonly name: string; readonly context: NamedContext };
+  /** The base filesystem is an image source (it gets the `FROM` progress name). */
+  baseIsImage?: boolean;
   /** After resolution: the base filesystem and config (for a base image). */
   baseState?: State;
   baseImage?: Img;
@@ -550,6 +569,13 @@ class Compiler {
         for (const k of pm.matched) outline.usedArgs.add(k);
         ds.platform = p.platform;
       }
+      const named = st.name === undefined ? undefined : this.findNamedContext(st.name);
+      if (named !== undefined) {
+        // The stage is replaced by the named context: its instructions are not built.
+        ds.namedContext = named;
+        this.addState(ds);
+        continue;
+      }
       this.addState(ds);
       let total = ds.baseName !== "scratch" && ds.base === undefined ? 1 : 0;
       for (const c of st.commands) if (c.kind === "add" || c.kind === "copy" || c.kind === "run" || c.kind === "workdir") total++;
@@ -560,7 +586,7 @@ class Compiler {
   private addState(ds: DState): void {
     this.states.push(ds);
     // BuildKit looks the base up by its exact (expanded) text among the lowercased stage names.
-    const base = this.byName.get(ds.baseName);
+    const base = ds.namedContext === undefined ? this.byName.get(ds.baseName) : undefined;
     if (base !== undefined) {
       ds.base = base;
       ds.outline = cloneOutline(base.outline);
@@ -662,7 +688,7 @@ class Compiler {
 
   private buildDependencyGraph(): void {
     for (const d of [...this.states]) {
-      if (d.stage === undefined) continue;
+      if (d.stage === undefined || d.namedContext !== undefined) continue;
       d.commands = d.stage.commands.map((c) => {
         const cc = this.toCommand(c, false);
         this.linkSources(d, cc);
@@ -714,6 +740,10 @@ class Compiler {
         if (d.base !== undefined || d.resolved) continue;
         if (!reachable.has(d)) continue;
         d.resolved = true;
+        if (d.namedContext !== undefined) {
+          pending.push(this.resolveNamed(d, d.namedContext));
+          continue;
+        }
         if (d.baseName === "scratch") {
           d.baseState = scratch();
           d.baseImage = emptyImage(this.targetPlatform);
@@ -765,7 +795,50 @@ class Compiler {
     return newDeps;
   }
 
-  private async resolveBaseImage(d: DState): Promise<void> {
+  /** Docker's short spelling of a reference (`docker.io/library/alpine:latest` → `alpine`), for named contexts. */
+  private familiar(name: string): string | undefined {
+    if (referenceError(name) !== undefined) return undefined;
+    return normalizeImageRef(name).replace(/^docker\.io\/(library\/)?/, "").replace(/:latest$/, "");
+  }
+
+  private findNamedContext(name: string): { name: string; context: NamedContext } | undefined {
+    const contexts = this.opts.namedContexts;
+    if (contexts === undefined) return undefined;
+    const want = this.familiar(name);
+    if (want === undefined) return undefined;
+    for (const [key, context] of Object.entries(contexts)) if (this.familiar(key) === want) return { name: key, context };
+    return undefined;
+  }
+
+  /** A stage or image replaced by a named context. */
+  private async resolveNamed(d: DState, named: { name: string; context: NamedContext }): Promise<void> {
+    const platform = d.platform ?? this.targetPlatform;
+    const c = named.context;
+    switch (c.kind) {
+      case "image": {
+        const err = referenceError(c.ref);
+        if (err !== undefined) {
+          const msg = `invalid named context ${named.name}: ${err}`;
+          this.fail(flagDiagnostic("HTK-DOCKERFILE-0220", { option: `build context ${named.name}`, detail: msg, hint: "Give docker-image:// an image reference, e.g. docker-image://alpine:3.20" }, d.range, msg));
+        }
+        d.baseName = c.ref;
+        return this.resolveBaseImage(d, false);
+      }
+      case "local":
+        d.baseState = local(c.name, { exclude: c.exclude ?? [], sharedKey: `context:${named.name}`, customName: `[context ${named.name}] load from client`, platform });
+        break;
+      case "git":
+        d.baseState = git(c.remote, c.ref ?? "", { keepGitDir: c.keepGitDir ?? false, platform });
+        break;
+      default:
+        return assertNamed(c);
+    }
+    d.baseName = named.name;
+    d.baseImage = emptyImage(platform);
+    d.platform = platform;
+  }
+
+  private async resolveBaseImage(d: DState, allowNamed = true): Promise<void> {
     const err = referenceError(d.baseName);
     if (err !== undefined) {
       const msg = `failed to parse stage name "${d.baseName}": ${err}`;
@@ -774,6 +847,11 @@ class Compiler {
     const platform = d.platform ?? this.targetPlatform;
     const ref = normalizeImageRef(d.baseName);
     d.baseName = ref;
+    if (allowNamed) {
+      const named = this.findNamedContext(ref);
+      if (named !== undefined) return this.resolveNamed(d, named);
+    }
+    d.baseIsImage = true;
     const resolver = this.opts.resolveImageConfig;
     if (resolver === undefined) {
       d.baseImage = emptyBaseImage(platform);
@@ -853,6 +931,8 @@ class Compiler {
         run.state = run.state.withCwd(wd);
       }
       if (run.image.config.User !== undefined && run.image.config.User !== "") run.state = run.state.withUser(run.image.config.User);
+      // A stage replaced by a named context keeps the context's settings, none of its own instructions.
+      if (d.namedContext !== undefined) continue;
       for (const cc of d.commands) {
         run.cmdIsOnBuild = cc.isOnBuild;
         this.dispatch(d, run, cc, pass);
@@ -889,7 +969,7 @@ class Compiler {
 
   /** Gives the base image op its progress name (`[stage 1/N] FROM ref`). */
   private nameBase(d: DState, run: Run): State | undefined {
-    if (d.baseName === "scratch" || run.state.isScratch()) return undefined;
+    if (d.baseIsImage !== true || run.state.isScratch()) return undefined;
     const name = this.prefix(d, run, `FROM ${d.baseName}`, false);
     return imageSource(d.baseName, {
       platform: run.platform,
@@ -1661,4 +1741,8 @@ function mountFrom(raw: string): string | undefined {
   if (type === "cache") return from === undefined || from === "" ? "scratch" : from;
   if (type === "bind") return from === "" ? undefined : from;
   return undefined;
+}
+
+function assertNamed(x: never): never {
+  throw new Error(`unexpected named context ${JSON.stringify(x)}`);
 }

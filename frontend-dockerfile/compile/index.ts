@@ -16,6 +16,7 @@ export {
   type CompiledStage,
   type Entitlement,
   type ImageConfigResolver,
+  type NamedContext,
   type OutlineData,
 } from "./compile.ts";
 export type { BaseImageConfig, HealthcheckSpec, HistorySpec, ImageConfigSpec, ImageSpec, RootfsSpec } from "./image-spec.ts";
