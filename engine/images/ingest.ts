@@ -76,7 +76,6 @@ export class ArchiveIngest {
     let measuring: Promise<LayerMeasure | undefined> | undefined;
     let side: PassThrough | undefined;
     let sideDead = false;
-    const self = this;
     async function* tee(): AsyncGenerator<Uint8Array> {
       let first = true;
       let head = Buffer.alloc(0);
@@ -117,7 +116,7 @@ export class ArchiveIngest {
     }
     let desc: Descriptor;
     try {
-      desc = await self.#content.put(tee(), {
+      desc = await this.#content.put(tee(), {
         ...(expected !== undefined ? { expected: { digest: expected, size } } : {}),
         ...(signal !== undefined ? { signal } : {}),
       });

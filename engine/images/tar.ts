@@ -112,16 +112,28 @@ export interface ReadEntry {
 export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncGenerator<ReadEntry> {
   const extract = tarStream.extract();
   let feedError: unknown;
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  let isStopped = false;
   const feeding = (async () => {
+    const iter = source[Symbol.asyncIterator]();
     try {
-      for await (const chunk of source) {
+      for (;;) {
+        const next = await Promise.race([iter.next(), stopped.then(() => undefined)]);
+        if (next === undefined || isStopped) break;
+        if (next.done === true) {
+          extract.end(undefined);
+          break;
+        }
         signal?.throwIfAborted();
-        if (!extract.write(chunk)) await waitDrain(extract);
+        if (!extract.write(next.value)) await Promise.race([waitDrain(extract), stopped]);
       }
-      extract.end(undefined);
     } catch (err) {
       feedError = err;
       extract.destroy(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      // Not awaited: a source stuck in next() must not keep the reader waiting.
+      iter.return?.()?.catch(() => undefined);
     }
   })();
   try {
@@ -129,10 +141,7 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: A
       signal?.throwIfAborted();
       const h = raw.header;
       const path = safeArchivePath(h.name);
-      if (path === undefined) {
-        raw.resume();
-        throw htkError("HTK-ENGINE-0216", { path: h.name });
-      }
+      if (path === undefined) throw htkError("HTK-ENGINE-0216", { path: h.name });
       const type = h.type === "file" || h.type === "contiguous-file" ? "file" : h.type === "directory" ? "directory" : "other";
       yield { path, type, size: h.size, stream: raw as AsyncIterable<Uint8Array> };
       raw.resume();
@@ -140,6 +149,8 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: A
   } catch (err) {
     throw archiveError(feedError ?? err, signal);
   } finally {
+    isStopped = true;
+    stop();
     extract.destroy();
     await feeding;
   }
@@ -157,7 +168,7 @@ function waitDrain(w: { once(event: "drain" | "close" | "error", fn: () => void)
 function archiveError(err: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted === true) return signal.reason;
   if (err instanceof Error && (err.name === "HtkError" || err.name === "AbortError")) return err;
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = (err instanceof Error ? err.message : String(err)).replace(/[.?!]+$/, "");
   const detail = /unexpected end|premature close/i.test(msg) ? `the archive ends in the middle of an entry (${msg}): it is truncated` : msg;
   return htkError("HTK-ENGINE-0211", { detail }, { cause: err });
 }
