@@ -51,6 +51,8 @@ export interface ContainerStoreOptions {
    * `docker ps`. Single lookups always throw.
    */
   readonly onCorruptRecord?: (err: HtkError) => void;
+  /** For tests: the random name for an attempt (default: Docker-style "adjective_surname"). */
+  readonly randomName?: (attempt: number) => string;
 }
 
 /** Options for `list`, besides the filters. */
@@ -68,6 +70,7 @@ export interface ListOptions {
 export class ContainerStore {
   readonly #ctx: StateContext;
   readonly #onCorrupt: (err: HtkError) => void;
+  readonly #randomName: (attempt: number) => string;
   readonly #byId: Statement;
   readonly #byName: Statement;
   readonly #update: Statement;
@@ -79,6 +82,7 @@ export class ContainerStore {
       ((err) => {
         throw err;
       });
+    this.#randomName = options.randomName ?? ((attempt) => randomName(attempt));
     this.#byId = ctx.db.prepare(`${SELECT} WHERE id = ?`);
     this.#byName = ctx.db.prepare(`${SELECT} WHERE name = ?`);
     this.#update = ctx.db.prepare(
@@ -343,7 +347,7 @@ export class ContainerStore {
 
   #freeRandomName(id: string): string {
     for (let i = 0; i < RANDOM_NAME_ATTEMPTS; i++) {
-      const name = `/${randomName(i)}`;
+      const name = `/${this.#randomName(i)}`;
       if (this.#byName.get(name) === undefined) return name;
     }
     return `/${shortId(id)}`;
