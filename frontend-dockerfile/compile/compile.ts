@@ -41,13 +41,14 @@ import type { Diagnostic, EscapeToken, ParsedDockerfile, Range } from "../types.
 import { CompileFailure, flagDiagnostic, fromHtkError, internalDiagnostic, isError } from "./diagnostics.ts";
 import { parseGitRef, isHttpSource } from "./git-ref.ts";
 import { formatGoDuration, goList, goQuote as goQuoteString, goQuoteList, goQuoteRune } from "./go-format.ts";
-import type { BaseImageConfig, HealthcheckSpec, HistorySpec, ImageConfigSpec, ImageSpec } from "./image-spec.ts";
+import type { BaseImageConfig, ImageConfigSpec, ImageSpec } from "./image-spec.ts";
 import { mountDiagnostic, parseInstruction, parseInstructions, type ArgEntry, type Command, type CommandOf, type Stage } from "./instructions.ts";
 import { formatPlatformSpec, hostPlatform, normalizePlatform, parsePlatformSpec } from "./platform.ts";
 import { parsePortSpec } from "./ports.ts";
 import { referenceError } from "./reference.ts";
 import { parseRunMount, readCsvRecord, type RunMount } from "./run-mount.ts";
 import { isValidSignal } from "./signals.ts";
+import { DEFAULT_PATH, addEnv, cloneImage, emptyBaseImage, emptyImage, imageFromConfig, parseKeyValue, withShell, type Img } from "./image-config.ts";
 
 /**
  * The Dockerfile compiler: BuildKit's `dockerfile2llb` (v0.13). A parsed Dockerfile becomes an LLB
@@ -162,7 +163,6 @@ export interface CompileResult {
 }
 
 const HISTORY_COMMENT = "buildkit.dockerfile.v0";
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"];
 const PLATFORM_ARGS = ["BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT", "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];
 /** Description key the solver reads for RUN's proxy environment (kept out of the op and its digest). */
@@ -234,87 +234,6 @@ function stateEnv(st: State): Map<string, string> {
     envCache.set(rec, m);
   }
   return m;
-}
-
-// ---- mutable image config during dispatch ---------------------------------------------------------
-
-interface Img {
-  architecture: string;
-  os: string;
-  variant?: string;
-  author?: string;
-  config: {
-    User?: string;
-    ExposedPorts?: Record<string, Record<string, never>>;
-    Env: string[];
-    Entrypoint?: string[];
-    Cmd?: string[];
-    Volumes?: Record<string, Record<string, never>>;
-    WorkingDir?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-    ArgsEscaped?: boolean;
-    Healthcheck?: HealthcheckSpec;
-    OnBuild?: string[];
-    Shell?: string[];
-  };
-  history: HistorySpec[];
-  /** Layers of the base (scratch detection). */
-  diffIds: readonly string[];
-}
-
-function emptyImage(p: Platform): Img {
-  return {
-    architecture: p.architecture,
-    os: p.os,
-    ...(p.variant === undefined ? {} : { variant: p.variant }),
-    config: { WorkingDir: "/", Env: [`PATH=${DEFAULT_PATH}`] },
-    history: [],
-    diffIds: [],
-  };
-}
-
-function imageFromConfig(c: BaseImageConfig, p: Platform): Img {
-  const cfg = c.config ?? {};
-  const out: Img = {
-    architecture: c.architecture ?? p.architecture,
-    os: c.os ?? p.os,
-    ...(c.variant === undefined || c.variant === "" ? {} : { variant: c.variant }),
-    ...(c.author === undefined || c.author === "" ? {} : { author: c.author }),
-    config: { Env: [...(cfg.Env ?? [])] },
-    history: [...(c.history ?? [])],
-    diffIds: c.rootfs?.diff_ids ?? [],
-  };
-  const k = out.config;
-  if (cfg.User !== undefined) k.User = cfg.User;
-  if (cfg.ExposedPorts !== undefined) k.ExposedPorts = { ...cfg.ExposedPorts };
-  if (cfg.Entrypoint !== undefined) k.Entrypoint = [...cfg.Entrypoint];
-  if (cfg.Cmd !== undefined) k.Cmd = [...cfg.Cmd];
-  if (cfg.Volumes !== undefined) k.Volumes = { ...cfg.Volumes };
-  if (cfg.WorkingDir !== undefined) k.WorkingDir = cfg.WorkingDir;
-  if (cfg.Labels !== undefined) k.Labels = { ...cfg.Labels };
-  if (cfg.StopSignal !== undefined) k.StopSignal = cfg.StopSignal;
-  if (cfg.ArgsEscaped !== undefined) k.ArgsEscaped = cfg.ArgsEscaped;
-  if (cfg.Healthcheck !== undefined) k.Healthcheck = { ...cfg.Healthcheck, Test: [...cfg.Healthcheck.Test] };
-  if (cfg.OnBuild !== undefined) k.OnBuild = [...cfg.OnBuild];
-  if (cfg.Shell !== undefined) k.Shell = [...cfg.Shell];
-  return out;
-}
-
-function cloneImage(i: Img): Img {
-  return structuredClone(i);
-}
-
-/** BuildKit `addEnv`: replace the first entry with the same name, else append. */
-function addEnv(env: string[], k: string, v: string): void {
-  const i = env.findIndex((e) => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e) === k);
-  if (i === -1) env.push(`${k}=${v}`);
-  else env[i] = `${k}=${v}`;
-}
-
-function parseKeyValue(e: string): [string, string] {
-  const i = e.indexOf("=");
-  return i === -1 ? [e, ""] : [e.slice(0, i), e.slice(i + 1)];
 }
 
 // ---- dispatch states ------------------------------------------------------------------------------
@@ -1629,10 +1548,6 @@ function flagRangeOf(c: Command, name: string): Range {
   return c.node.flags.find((f) => f.name === name)?.range ?? c.range;
 }
 
-function emptyBaseImage(p: Platform): Img {
-  // Unresolved: what we know is the platform; the rest comes from the image at solve time.
-  return { architecture: p.architecture, os: p.os, ...(p.variant === undefined ? {} : { variant: p.variant }), config: { Env: [] }, history: [], diffIds: [] };
-}
 
 /** `system.NormalizeWorkdir` on Linux: relative paths are taken from the current one. */
 function normalizeWorkdir(current: string, requested: string): string {
@@ -1653,10 +1568,6 @@ function toChown(spec: string): Chown | undefined {
   return group === undefined ? { user: one(user) } : { user: one(user), group: one(group) };
 }
 
-function withShell(img: Img, args: readonly string[]): string[] {
-  const shell = img.config.Shell !== undefined && img.config.Shell.length > 0 ? [...img.config.Shell] : img.os === "windows" ? ["cmd", "/S", "/C"] : ["/bin/sh", "-c"];
-  return [...shell, args.join(" ")];
-}
 
 /** BuildKit v0.13 `runCommandString`: `|N K=V … argv` when build args are in scope (a re-declared ARG is listed again). */
 function runCommandString(args: readonly string[], buildArgs: readonly { key: string; value?: string }[], env: ReadonlyMap<string, string>): string {
