@@ -1,0 +1,449 @@
+import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from "node:fs/promises";
+import { posix } from "node:path";
+import { spawn } from "node:child_process";
+import { Duplex, PassThrough, Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { htkError, isHtkError } from "../../base/errors/index.ts";
+import type { Digest } from "../../cache/index.ts";
+import type { LayerCompression } from "../../cache/oci/index.ts";
+import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from "./fs-tools.ts";
+import { readTar, TarFormatError, TarTruncatedError, type TarHeader } from "./tar.ts";
+import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX } from "./whiteouts.ts";
+
+/**
+ * How the OCI whiteouts of a layer (`.wh.<name>`, `.wh..wh..opq`) are applied:
+ * - `delete`: onto a merged tree (the copying fallback): the named path is removed, an opaque
+ *   directory loses everything this layer did not put there itself (containerd's `applyNaive`);
+ * - `overlay`: into a layer's own overlayfs lower directory: a whiteout becomes a 0/0 character device
+ *   and an opaque marker the `trusted.overlay.opaque=y` attribute on its directory (containerd's
+ *   `OverlayConvertWhiteout`), so the kernel hides what lies below.
+ */
+export type WhiteoutMode = "delete" | "overlay";
+
+export interface ApplyLayerOptions {
+  readonly signal: AbortSignal;
+  readonly whiteouts: WhiteoutMode;
+  /** The blob's compression; "auto" (the default) looks at its first bytes. */
+  readonly compression?: LayerCompression | "auto";
+  /** Names the layer in diagnostics (its digest, usually). */
+  readonly layer?: string;
+  /** When given, a layer whose uncompressed bytes do not hash to this is refused (HTK-RUNTIME-0201). */
+  readonly expectedDiffId?: Digest;
+  /** The zstd decoder program (default "zstd" on PATH); null: none, zstd layers are refused. */
+  readonly zstdProgram?: string | null;
+}
+
+export interface ApplyLayerResult {
+  /** sha256 of the uncompressed tar, as it streamed by. */
+  readonly diffId: Digest;
+  /** Bytes of the uncompressed tar. */
+  readonly size: number;
+  readonly entries: number;
+}
+
+/**
+ * Unpacks a layer tar stream into `dest` (which must exist). Streams with bounded memory, honours
+ * AbortSignal, and refuses (HTK-RUNTIME-0200) any entry that would land outside `dest`: absolute
+ * names, `..`, parents that are symbolic links, hard links to outside paths. A failed apply leaves
+ * `dest` partly written: callers apply into a staging directory and discard it on failure (the
+ * snapshotter does), which is how "nothing half-applied remains" is kept.
+ *
+ * We run as root, so owners, modes (setuid included), devices and `trusted.*`/`security.*` attributes
+ * are restored as recorded.
+ */
+export async function applyLayer(
+  dest: string,
+  source: AsyncIterable<Uint8Array>,
+  options: ApplyLayerOptions,
+): Promise<ApplyLayerResult> {
+  const layer = options.layer ?? "(stream)";
+  const hash = createHash("sha256");
+  let size = 0;
+  const { signal } = options;
+  signal.throwIfAborted();
+  const tarBytes = async function* (): AsyncGenerator<Uint8Array> {
+    for await (const chunk of decompress(source, options.compression ?? "auto", layer, options.zstdProgram === undefined ? "zstd" : options.zstdProgram, signal)) {
+      signal.throwIfAborted();
+      hash.update(chunk);
+      size += chunk.byteLength;
+      yield chunk;
+    }
+  };
+  const applier = new Applier(posix.resolve(dest), options.whiteouts, layer, signal);
+  let entries = 0;
+  try {
+    for await (const entry of readTar(tarBytes())) {
+      signal.throwIfAborted();
+      entries++;
+      await applier.entry(entry.header, entry.body);
+    }
+    await applier.finish();
+  } catch (err) {
+    throw asLayerError(err, layer);
+  }
+  const diffId: Digest = `sha256:${hash.digest("hex")}`;
+  if (options.expectedDiffId !== undefined && options.expectedDiffId !== diffId) {
+    throw htkError("HTK-RUNTIME-0201", { layer, detail: `its content hashes to ${diffId}, not to its diff_id ${options.expectedDiffId}` });
+  }
+  return { diffId, size, entries };
+}
+
+function asLayerError(err: unknown, layer: string): unknown {
+  if (isHtkError(err)) return err;
+  if (err instanceof TarTruncatedError || err instanceof TarFormatError) {
+    return htkError("HTK-RUNTIME-0201", { layer, detail: err.message }, { cause: err });
+  }
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && code.startsWith("Z_")) {
+    return htkError("HTK-RUNTIME-0201", { layer, detail: `its compressed data is corrupt (${(err as Error).message})` }, { cause: err });
+  }
+  return err;
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+async function* decompress(
+  source: AsyncIterable<Uint8Array>,
+  compression: LayerCompression | "auto",
+  layer: string,
+  zstdProgram: string | null,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head = first.done === true ? new Uint8Array(0) : first.value;
+  const starts = (magic: readonly number[]): boolean => magic.every((b, i) => head[i] === b);
+  const kind: LayerCompression =
+    compression !== "auto" ? compression : starts(GZIP_MAGIC) ? "gzip" : starts(ZSTD_MAGIC) ? "zstd" : "none";
+  const rest = async function* (): AsyncGenerator<Uint8Array> {
+    if (first.done !== true) yield head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) return;
+      yield r.value;
+    }
+  };
+  switch (kind) {
+    case "none":
+      yield* rest();
+      return;
+    case "zstd":
+    case "gzip": {
+      const input = Readable.from(rest(), { objectMode: false });
+      const gunzip = kind === "gzip" ? createGunzip() : await zstdDecoder(zstdProgram, layer, signal);
+      if (gunzip === undefined) {
+        await it.return?.();
+        throw htkError("HTK-RUNTIME-0204", { layer, compression: "zstd" });
+      }
+      input.on("error", (err) => gunzip.destroy(err));
+      const onAbort = (): void => {
+        gunzip.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      input.pipe(gunzip);
+      try {
+        for await (const chunk of gunzip) yield chunk as Buffer;
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        input.destroy();
+        gunzip.destroy();
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Node 20 has no zstd (Node 22.15 does: zlib.createZstdDecompress); a well-kept decoder package
+ * (fzstd, @mongodb-js/zstd) would be a new dependency. Until then the `zstd` program (Debian package
+ * "zstd") decodes, as a filter process; without it, zstd layers are refused (HTK-RUNTIME-0204).
+ */
+async function zstdDecoder(program: string | null, layer: string, signal: AbortSignal): Promise<Duplex | undefined> {
+  if (program === null || !(await hasProgram(program))) return undefined;
+  const child = spawn(program, ["-d", "-c", "-q"], { stdio: ["pipe", "pipe", "pipe"], signal });
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d: string) => {
+    if (stderr.length < 2048) stderr += d;
+  });
+  const out = new PassThrough();
+  child.stdout.pipe(out, { end: false });
+  child.on("error", (err) => out.destroy(err));
+  child.on("close", (code) => {
+    if (code === 0) out.end();
+    else out.destroy(htkError("HTK-RUNTIME-0201", { layer, detail: `its zstd data is corrupt (${stderr.trim() || `zstd exited ${code ?? "on a signal"}`})` }));
+  });
+  child.stdin.on("error", () => undefined);
+  // A reader that stops early (a refused entry) must not leave the decoder running.
+  out.on("close", () => child.kill());
+  return Duplex.from({ writable: child.stdin, readable: out });
+}
+
+const programFound = new Map<string, Promise<boolean>>();
+function hasProgram(name: string): Promise<boolean> {
+  let found = programFound.get(name);
+  if (found === undefined) {
+    found = new Promise<boolean>((resolve) => {
+      const c = spawn(name, ["--version"], { stdio: "ignore" });
+      c.on("error", () => resolve(false));
+      c.on("close", (code) => resolve(code === 0));
+    });
+    programFound.set(name, found);
+  }
+  return found;
+}
+
+/**
+ * The relative path an entry names ("" for the root itself), or HTK-RUNTIME-0200. OCI layers use
+ * relative names; "./" prefixes and doubled slashes are normal and removed. Absolute names and any
+ * `..` are refused rather than cleaned: Go's `filepath.Clean` would quietly re-root them, which hides a
+ * hostile archive instead of reporting it.
+ */
+export function safeEntryPath(name: string, layer: string): string {
+  if (name.startsWith("/")) throw htkError("HTK-RUNTIME-0200", { layer, path: name, reason: "is an absolute path" });
+  if (name.includes("\0")) throw htkError("HTK-RUNTIME-0200", { layer, path: name, reason: "contains a NUL byte" });
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw htkError("HTK-RUNTIME-0200", { layer, path: name, reason: "climbs out of the layer with \"..\"" });
+  return parts.join("/");
+}
+
+interface Deferred {
+  readonly path: string;
+  readonly header: TarHeader;
+}
+
+class Applier {
+  readonly #root: string;
+  readonly #mode: WhiteoutMode;
+  readonly #layer: string;
+  readonly #signal: AbortSignal;
+  /** Directories known to be real directories (not links) under the root, so parents are checked once. */
+  readonly #dirs = new Set<string>([""]);
+  /** Paths this layer put in place (and their parents): an opaque marker keeps them (delete mode). */
+  readonly #unpacked = new Set<string>();
+  #nodes: Array<SpecialNode & Deferred> = [];
+  readonly #xattrs: XattrSet[] = [];
+  readonly #dirTimes: Deferred[] = [];
+
+  constructor(root: string, mode: WhiteoutMode, layer: string, signal: AbortSignal) {
+    this.#root = root;
+    this.#mode = mode;
+    this.#layer = layer;
+    this.#signal = signal;
+  }
+
+  #abs(rel: string): string {
+    return rel === "" ? this.#root : `${this.#root}/${rel}`;
+  }
+
+  #unsafe(path: string, reason: string): Error {
+    return htkError("HTK-RUNTIME-0200", { layer: this.#layer, path, reason });
+  }
+
+  /** Makes sure every parent of `rel` is a real directory, creating missing ones (as tar does). */
+  async #parents(rel: string, name: string, create: boolean): Promise<boolean> {
+    const parts = rel.split("/");
+    parts.pop();
+    let cur = "";
+    for (const part of parts) {
+      cur = cur === "" ? part : `${cur}/${part}`;
+      if (this.#dirs.has(cur)) continue;
+      const st = await lstat(this.#abs(cur)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      });
+      if (st === undefined) {
+        if (!create) return false;
+        await mkdir(this.#abs(cur), { mode: 0o755 });
+      } else if (st.isSymbolicLink()) {
+        // Writing through a link could reach any file on the host: containerd resolves it inside the
+        // root instead, but a layer made by a builder never needs that, so it is refused.
+        throw this.#unsafe(name, `passes through the symbolic link "${cur}"`);
+      } else if (!st.isDirectory()) {
+        throw this.#unsafe(name, `lies below "${cur}", which is not a directory`);
+      }
+      this.#dirs.add(cur);
+    }
+    return true;
+  }
+
+  #markUnpacked(rel: string): void {
+    if (this.#mode !== "delete") return;
+    let cur = rel;
+    while (cur !== "" && !this.#unpacked.has(cur)) {
+      this.#unpacked.add(cur);
+      const slash = cur.lastIndexOf("/");
+      cur = slash === -1 ? "" : cur.slice(0, slash);
+    }
+  }
+
+  /** Removes whatever is at `rel` (never following a link), forgetting directories below it. */
+  async #remove(rel: string): Promise<void> {
+    await rm(this.#abs(rel), { recursive: true, force: true });
+    for (const d of this.#dirs) if (d === rel || d.startsWith(`${rel}/`)) this.#dirs.delete(d);
+  }
+
+  async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    const rel = safeEntryPath(header.name, this.#layer);
+    const base = rel.slice(rel.lastIndexOf("/") + 1);
+    const parent = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
+    if (base.startsWith(WHITEOUT_PREFIX)) return this.#whiteout(rel, parent, base, header.name);
+
+    if (rel === "") {
+      if (header.type !== "directory") throw this.#unsafe(header.name, "replaces the root directory with a non-directory");
+      await this.#metadata("", header);
+      this.#dirTimes.push({ path: this.#root, header });
+      this.#xattr(this.#root, header);
+      return;
+    }
+    await this.#parents(rel, header.name, true);
+    const full = this.#abs(rel);
+    const existing = await lstat(full).catch(() => undefined);
+    if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) {
+      // tar semantics (and containerd's): a new entry replaces what is there, except dir over dir.
+      await this.#remove(rel);
+    }
+    this.#markUnpacked(rel);
+    switch (header.type) {
+      case "directory":
+        if (existing?.isDirectory() !== true) await mkdir(full, { mode: 0o700 });
+        this.#dirs.add(rel);
+        await this.#metadata(rel, header);
+        this.#dirTimes.push({ path: full, header });
+        break;
+      case "file": {
+        // O_EXCL|O_NOFOLLOW: the path was just cleared, so an open that meets anything is an attack.
+        const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of body) {
+            this.#signal.throwIfAborted();
+            await fh.write(chunk);
+          }
+        } finally {
+          await fh.close();
+        }
+        await this.#metadata(rel, header);
+        await lutimes(full, header.mtime, header.mtime);
+        break;
+      }
+      case "symlink":
+        // The target is not checked: it is resolved later inside the container's root, and nothing
+        // here ever follows a link.
+        await symlink(header.linkname, full);
+        await lchown(full, header.uid, header.gid);
+        await lutimes(full, header.mtime, header.mtime);
+        break;
+      case "hardlink": {
+        const targetRel = safeEntryPath(header.linkname, this.#layer);
+        if (targetRel === "") throw this.#unsafe(header.name, "is a hard link to the root directory");
+        if (!(await this.#parents(targetRel, header.name, false))) {
+          throw htkError("HTK-RUNTIME-0201", { layer: this.#layer, detail: `the hard link "${header.name}" points at "${header.linkname}", which does not exist` });
+        }
+        if (this.#nodes.some((n) => n.path === this.#abs(targetRel))) await this.#flushNodes();
+        const target = await lstat(this.#abs(targetRel)).catch(() => undefined);
+        if (target === undefined) {
+          throw htkError("HTK-RUNTIME-0201", { layer: this.#layer, detail: `the hard link "${header.name}" points at "${header.linkname}", which does not exist` });
+        }
+        if (target.isDirectory()) throw this.#unsafe(header.name, "is a hard link to a directory");
+        await link(this.#abs(targetRel), full);
+        return;
+      }
+      case "char-device":
+      case "block-device":
+      case "fifo":
+        this.#nodes.push({
+          path: full,
+          kind: header.type === "char-device" ? "char" : header.type === "block-device" ? "block" : "fifo",
+          major: header.devmajor,
+          minor: header.devminor,
+          header,
+        });
+        break;
+    }
+    this.#xattr(full, header);
+  }
+
+  async #whiteout(rel: string, parent: string, base: string, name: string): Promise<void> {
+    if (base === OPAQUE_MARKER) {
+      await this.#parents(rel, name, true);
+      if (this.#mode === "overlay") {
+        if (parent !== "" && !this.#dirs.has(parent)) {
+          await mkdir(this.#abs(parent), { mode: 0o755 });
+          this.#dirs.add(parent);
+        }
+        this.#xattrs.push({ path: this.#abs(parent), attrs: new Map([[OVERLAY_OPAQUE_XATTR, Buffer.from("y")]]) });
+        return;
+      }
+      const dir = this.#abs(parent);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const child of names) {
+        const childRel = parent === "" ? child : `${parent}/${child}`;
+        if (!this.#unpacked.has(childRel)) await this.#remove(childRel);
+      }
+      return;
+    }
+    // Other ".wh..wh." names are AUFS bookkeeping (plnk, aufs): meaningless outside AUFS.
+    if (base.startsWith(WHITEOUT_META_PREFIX)) return;
+    const target = base.slice(WHITEOUT_PREFIX.length);
+    if (target === "" || target === "." || target === "..") throw this.#unsafe(name, "is a whiteout without a valid name");
+    const targetRel = parent === "" ? target : `${parent}/${target}`;
+    if (this.#mode === "delete") {
+      if (await this.#parents(targetRel, name, false)) await this.#remove(targetRel);
+      return;
+    }
+    await this.#parents(targetRel, name, true);
+    await this.#remove(targetRel);
+    this.#nodes.push({ path: this.#abs(targetRel), kind: "char", major: 0, minor: 0, header: WHITEOUT_HEADER });
+  }
+
+  async #metadata(rel: string, header: TarHeader): Promise<void> {
+    const full = this.#abs(rel);
+    await lchown(full, header.uid, header.gid);
+    // After chown: chown clears setuid/setgid bits.
+    await chmod(full, header.mode & 0o7777);
+  }
+
+  #xattr(full: string, header: TarHeader): void {
+    if (header.xattrs.size === 0) return;
+    // A layer must not forge overlay state (opaque, redirect, origin …): only markers create that.
+    const attrs = new Map([...header.xattrs].filter(([k]) => !k.startsWith("trusted.overlay.")));
+    if (attrs.size > 0) this.#xattrs.push({ path: full, attrs });
+  }
+
+  async #flushNodes(): Promise<void> {
+    const nodes = this.#nodes;
+    this.#nodes = [];
+    await makeNodes(nodes, this.#signal);
+    for (const n of nodes) {
+      if (n.header === WHITEOUT_HEADER) continue;
+      await lchown(n.path, n.header.uid, n.header.gid);
+      await chmod(n.path, n.header.mode & 0o7777);
+      await lutimes(n.path, n.header.mtime, n.header.mtime);
+    }
+  }
+
+  async finish(): Promise<void> {
+    await this.#flushNodes();
+    // Attributes go last: chown drops security.capability, so it must come after every chown.
+    await setXattrs(this.#xattrs, this.#signal);
+    // Directory times last of all: creating entries inside a directory changes its mtime.
+    for (const d of this.#dirTimes.reverse()) await lutimes(d.path, d.header.mtime, d.header.mtime);
+  }
+}
+
+const WHITEOUT_HEADER: TarHeader = {
+  name: "",
+  type: "char-device",
+  mode: 0,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  mtime: 0,
+  linkname: "",
+  devmajor: 0,
+  devminor: 0,
+  xattrs: new Map(),
+};
