@@ -6,6 +6,7 @@ import { engineDiagnostics } from "./catalogue/engine.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
 import { registryDiagnostics } from "./catalogue/registry.ts";
 import { solverDiagnostics } from "./catalogue/solver.ts";
+import { snapshotDiagnostics } from "./catalogue/snapshot.ts";
 import { stateDiagnostics } from "./catalogue/state.ts";
 
 /**
@@ -27,6 +28,7 @@ export const catalogue = {
   ...engineDiagnostics,
   ...stateDiagnostics,
   ...buildDiagnostics,
+  ...snapshotDiagnostics,
 } as const;
 
 export type Catalogue = typeof catalogue;
