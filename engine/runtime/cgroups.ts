@@ -20,8 +20,8 @@ export function cgroupMode(): CgroupMode {
   return existsSync(join(ROOT, "cgroup.controllers")) ? "v2" : "v1";
 }
 
-/** The v1 controllers a container gets a directory in (crun creates these). */
-const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices", "cpuset", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc"];
+/** The v1 hierarchies a container gets a directory in (crun creates these; `systemd` is the name=systemd one). */
+const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices", "cpuset", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc", "systemd"];
 
 /** Every directory the cgroup `path` has (one per mounted v1 controller, or the one v2 directory). */
 export function cgroupDirs(path: string): string[] {

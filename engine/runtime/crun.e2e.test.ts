@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { fixtures, runChecked, tempDir } from "../../testing/index.ts";
 import { canReadKernelLog, cgroupDirs } from "./cgroups.ts";
@@ -54,9 +54,21 @@ async function expectNoLeftovers(id: string): Promise<void> {
   expect(cgroupDirs(`${cgroupParent}/${id}`)).toEqual([]);
 }
 
+afterAll(async () => {
+  // crun creates the parent cgroup of our test containers; it outlives them (the product's /hatake does too).
+  for (const dir of cgroupDirs(cgroupParent)) await rmdir(dir).catch(() => undefined);
+  expect(cgroupDirs(cgroupParent)).toEqual([]);
+});
+
 afterEach(async () => {
-  // Each test removes its containers; this catches the ones a failing test left.
-  for (const c of await runtime.list()) await runtime.delete(c.id, { force: true });
+  // Every test removes its containers: no crun state, bundle or container cgroup may be left.
+  const left = (await runtime.list()).map((c) => c.id);
+  for (const id of left) await runtime.delete(id, { force: true });
+  expect(left).toEqual([]);
+  expect(await readdir(runtime.bundlesDir).catch(() => [])).toEqual([]);
+  for (const dir of cgroupDirs(cgroupParent)) {
+    expect((await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name), dir).toEqual([]);
+  }
 });
 
 describe("CrunRuntime.run", () => {

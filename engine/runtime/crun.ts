@@ -4,7 +4,7 @@ import { constants as osConstants } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { htkError, isHtkError, type HtkError } from "../../base/errors/index.ts";
+import { htkError, type HtkError } from "../../base/errors/index.ts";
 import { rootLogger, withSpan, type Logger } from "../../base/observability/index.ts";
 import {
   cgroupDirs,
@@ -345,16 +345,16 @@ export class CrunRuntime implements Runtime {
         void this.forceStop(request.id, child);
       };
       request.signal?.addEventListener("abort", onAbort, { once: true });
+      const abortReason = (err?: unknown): unknown => (request.signal?.reason instanceof Error ? request.signal.reason : (err ?? new Error("aborted")));
       try {
         const r = await result;
         // Output that was still in the pipes when crun exited.
         await streamsClosed(child);
-        if (aborted) throw request.signal?.reason instanceof Error ? request.signal.reason : new Error("aborted");
+        if (aborted) throw abortReason();
         return r;
       } catch (err) {
-        if (aborted && !isHtkError(err)) throw err;
-        if (aborted) throw request.signal?.reason instanceof Error ? request.signal.reason : err;
-        throw err;
+        // Cancellation wins over whatever the killed container's end looked like.
+        throw aborted ? abortReason(err) : err;
       } finally {
         request.signal?.removeEventListener("abort", onAbort);
         await this.removeEverything(request.id);
@@ -398,6 +398,11 @@ export class CrunRuntime implements Runtime {
         throw err;
       }
       const { child, result } = launched;
+      if (relay) {
+        // The container's stdio is the pty; crun's own pipes carry nothing but must not fill up.
+        child.stdout?.resume();
+        child.stderr?.resume();
+      }
       // A failed start rejects `result`; make sure it is observed, then report it here.
       const pid = await Promise.race([waitForPidFile(join(bundle, "pid"), child), result.then(() => undefined)]).catch(async (err: unknown) => {
         relay?.close();
