@@ -1251,7 +1251,8 @@ class Compiler {
         if (selector === "/" && (m.uid !== undefined || m.gid !== undefined || m.mode !== undefined)) {
           // A new cache directory with the owner and mode asked for (BuildKit's "settings cache mount permissions").
           const chown: Chown = { user: { kind: "id", id: m.uid ?? 0 }, group: { kind: "id", id: m.gid ?? 0 } };
-          st = st.file(mkdir("/cache", m.mode ?? 0o755, { chown }), { customName: "[internal] settings cache mount permissions", platform: run.platform });
+          // Ops BuildKit makes without a platform get the target platform when the graph is marshalled.
+          st = st.file(mkdir("/cache", m.mode ?? 0o755, { chown }), { customName: "[internal] settings cache mount permissions", platform: this.targetPlatform });
           selector = "/cache";
         }
         return [cacheMount(resolveTarget(m.target), { id: m.id, sharing: m.sharing, from: st, selector, readonly: m.readonly })];
@@ -1360,7 +1361,8 @@ class Compiler {
         if (!isAdd) badSource(src, "source can't be a git ref for COPY", "Use ADD for a git repository, or clone it in a RUN step");
         // BuildKit v0.13 passes `ref:subdir` as the git source's ref.
         const ref = gitRef.subdir === "" ? gitRef.ref : `${gitRef.ref}:${gitRef.subdir}`;
-        const st = git(gitRef.remote, ref, { keepGitDir: c.kind === "add" && c.keepGitDir, customName: pgName, platform: run.platform });
+        // Sources get the target platform (BuildKit sets none on them; marshal defaults apply).
+        const st = git(gitRef.remote, ref, { keepGitDir: c.kind === "add" && c.keepGitDir, customName: pgName, platform: this.targetPlatform });
         add(st, "/", { ...base, createDestPath: true });
       } else if (isHttpSource(src)) {
         if (!isAdd) badSource(src, "source can't be a URL for COPY", "Use ADD for a URL, or download it in a RUN step");
@@ -1371,7 +1373,7 @@ class Compiler {
         } catch {
           // BuildKit names a file it cannot take a name from the URL for "__unnamed__".
         }
-        const st = http(src, { filename: f, customName: pgName, platform: run.platform, ...(checksum === undefined ? {} : { checksum: checksum as Digest }), description: { [DOCKERFILE_COMMAND_KEY]: "" } });
+        const st = http(src, { filename: f, customName: pgName, platform: this.targetPlatform, ...(checksum === undefined ? {} : { checksum: checksum as Digest }), description: { [DOCKERFILE_COMMAND_KEY]: "" } });
         add(st, f, { ...base, createDestPath: true });
       } else {
         let s = src;
