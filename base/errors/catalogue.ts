@@ -5,6 +5,7 @@ import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
 import { engineDiagnostics } from "./catalogue/engine.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
 import { registryDiagnostics } from "./catalogue/registry.ts";
+import { runtimeDiagnostics } from "./catalogue/runtime.ts";
 import { solverDiagnostics } from "./catalogue/solver.ts";
 import { snapshotDiagnostics } from "./catalogue/snapshot.ts";
 import { stateDiagnostics } from "./catalogue/state.ts";
@@ -28,6 +29,7 @@ export const catalogue = {
   ...engineDiagnostics,
   ...stateDiagnostics,
   ...buildDiagnostics,
+  ...runtimeDiagnostics,
   ...snapshotDiagnostics,
 } as const;
 
