@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchContext, OpenResult, Target, Workload } from "../types.ts";
 import { answers } from "./engine-process.ts";
@@ -150,3 +150,67 @@ function buildWorkload(name: (typeof SHARED_BUILD_WORKLOADS)[number]): Workload 
 }
 
 export const buildWorkloads: readonly Workload[] = SHARED_BUILD_WORKLOADS.map(buildWorkload);
+
+/**
+ * The in-process builder on workload 03's context (5,000 files sent, 2,250 excluded) with the same
+ * `WORKDIR` + `COPY . .` but `FROM scratch` and no RUN, so it runs without a container runtime: the
+ * context-transfer and hashing path of a no-op rebuild, next to a plain lstat walk of the same tree.
+ */
+export const inprocManyFiles: Workload = {
+  name: "inproc-03-many-files-scratch",
+  description: "hatake build --data-root on 03-many-files's context, FROM scratch + COPY . .: cold, no-op, edit, vs an lstat walk",
+  metrics: [
+    { name: "cold", unit: "ms", better: "lower" },
+    { name: "noop", unit: "ms", better: "lower" },
+    { name: "edit", unit: "ms", better: "lower" },
+    { name: "lstatWalk", unit: "ms", better: "lower" },
+  ],
+  runs: 3,
+  async open(target, ctx): Promise<OpenResult> {
+    if (target.kind === "reference") return { kind: "unavailable", reason: "an in-process builder figure (the reference runs the shared Dockerfile: build-03-many-files)" };
+    const source = join(sharedDir(ctx.repo), "bench", "workloads", "03-many-files");
+    if (!existsSync(source)) return { kind: "unavailable", reason: `${source} not found (set HATAKE_SHARED_DIR)` };
+    const work = join(ctx.scratch, "inproc-03");
+    const contextDir = join(work, "context");
+    cpSync(source, contextDir, { recursive: true });
+    spawnSync("sh", ["./gen.sh"], { cwd: contextDir });
+    writeFileSync(join(contextDir, "Dockerfile"), "FROM scratch\nWORKDIR /app\nCOPY . .\n");
+    const editPath = join(contextDir, "src/d00/f0000.txt");
+    const original = readFileSync(editPath);
+    let round = 0;
+    return {
+      kind: "ready",
+      session: {
+        async sample(signal) {
+          round++;
+          writeFileSync(editPath, original);
+          const dataRoot = join(work, `data-${round}`);
+          const cmd = buildCommand({ kind: "hatake" }, ctx, dataRoot, ["--progress=quiet", "."]);
+          const cold = await timedRun(cmd, contextDir, signal);
+          const noop = await timedRun(cmd, contextDir, signal);
+          appendFileSync(editPath, `edit ${round}\n`);
+          const edit = await timedRun(cmd, contextDir, signal);
+          const t = performance.now();
+          lstatWalk(contextDir);
+          const lstatWalkMs = performance.now() - t;
+          rmSync(dataRoot, { recursive: true, force: true });
+          return { cold, noop, edit, lstatWalk: lstatWalkMs };
+        },
+        async close() {
+          rmSync(work, { recursive: true, force: true });
+        },
+      },
+    };
+  },
+};
+
+function lstatWalk(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    lstatSync(p);
+    n++;
+    if (e.isDirectory()) n += lstatWalk(p);
+  }
+  return n;
+}

@@ -1,9 +1,9 @@
 import type { Workload } from "../types.ts";
 import { apiPing, apiVersion, daemonIdleRss } from "./api.ts";
-import { buildWorkloads } from "./builds.ts";
+import { buildWorkloads, inprocManyFiles } from "./builds.ts";
 import { cliStartup } from "./cli.ts";
 import { contextHash5000 } from "./context-hash.ts";
 import { registryPushPull } from "./registry.ts";
 
 /** Every workload `npm run bench` knows, in the order it runs them. Later issues add theirs here. */
-export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, contextHash5000, registryPushPull, ...buildWorkloads];
+export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, contextHash5000, registryPushPull, inprocManyFiles, ...buildWorkloads];

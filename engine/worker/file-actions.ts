@@ -89,7 +89,13 @@ export async function copyAction(srcRoot: string, destRoot: string, a: CopyActio
     const destIsDir = a.dest.endsWith("/") || sources.length > 1 || destStat?.isDirectory() === true;
     if (st.isDirectory() && a.copyDirContents) {
       await ensureDir(destRoot, destHost, a, owner);
-      await copyChildren(srcHost, destHost, "", a, owner, filter, signal);
+      if (owner === undefined && a.mode === undefined && a.include.length === 0 && a.exclude.length === 0) {
+        // Nothing to change on the way: GNU cp keeps owners, modes, times and links, and shares blocks
+        // where the filesystem can — far faster than a file-by-file copy for a large context.
+        await fastCopyContents(srcHost, destHost, a, signal);
+      } else {
+        await copyChildren(srcHost, destHost, "", a, owner, filter, signal);
+      }
     } else if (a.attemptUnpackArchive && st.isFile() && (await isArchive(srcHost))) {
       await ensureDir(destRoot, destHost, a, owner);
       await run("tar", ["-x", "--same-owner", "-p", "-f", srcHost, "-C", destHost], { signal });
@@ -99,6 +105,17 @@ export async function copyAction(srcRoot: string, destRoot: string, a: CopyActio
       else await ensureParent(destRoot, target, a, owner);
       await copyEntry(srcHost, target, st, a, owner, filter, "", signal);
     }
+  }
+}
+
+async function fastCopyContents(src: string, dest: string, a: CopyAction, signal: AbortSignal): Promise<void> {
+  try {
+    await run("cp", ["-a", "--reflink=auto", "--", `${src}/.`, dest], { signal, maxBuffer: 16 * 1024 * 1024 });
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? "");
+    const m = /cannot overwrite (?:non-)?directory '([^']*)'/.exec(stderr);
+    if (m !== null) throw htkError("HTK-BUILD-0001", { what: `"${posix.basename(m[1] ?? "")}"`, dest: a.dest }, { cause: err });
+    throw err;
   }
 }
 

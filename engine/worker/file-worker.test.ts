@@ -221,3 +221,21 @@ describe("file worker errors", () => {
     expect(await failing(() => scratch().run({ args: ["/bin/true"] }).root())).toBe("HTK-RUNTIME-0001");
   });
 });
+
+describe("content keys of a local-context snapshot", () => {
+  it("answers from the kept checksum tree with the digests a fresh hash gives", async () => {
+    const r = await rig();
+    ctxFiles(r.context);
+    const out = await r.build(local("context", { exclude: ["*.key"] }));
+    if (out.kind !== "completed" || out.ref === undefined) throw new Error(out.kind);
+    const ref = out.ref.ref;
+    const { ContextHasher } = await import("../../cache/index.ts");
+    const fresh = new ContextHasher();
+    for (const path of ["/", "/src", "/src/sub/b.txt", "/README"]) {
+      const viaTree = await r.worker.contentKey(ref, { path, wildcard: false, followLinks: false, allowEmptyWildcard: false, include: [], exclude: [] }, new AbortController().signal);
+      const direct = await fresh.checksum(r.worker.snapshotPath(ref), path === "/" ? "." : path.slice(1));
+      expect(viaTree.digest, path).toBe(direct);
+    }
+    await out.ref.release();
+  });
+});

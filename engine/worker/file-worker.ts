@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
-import { chmod, lchown, lstat, mkdir, readdir, readlink, utimes } from "node:fs/promises";
+import { chmod, lchown, lstat, mkdir, readFile, readdir, readlink, utimes, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { promisify } from "node:util";
 import { htkError } from "../../base/errors/index.ts";
-import { ContextHasher } from "../../cache/index.ts";
+import { ContextHasher, type ChecksumTree } from "../../cache/index.ts";
 import { inputsOf, type DiffOp, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type MergeOp, type OutputRef, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
@@ -30,6 +30,8 @@ export class FileWorker implements Worker {
   readonly #store: SnapshotStore;
   readonly #hasher: ContextHasher;
   readonly #mirrors: LocalMirrors;
+  /** Checksum trees of local-context snapshots (by snapshot id), also kept on disk beside them. */
+  readonly #trees = new Map<string, ChecksumTree>();
 
   private constructor(store: SnapshotStore, hasher: ContextHasher, mirrors: LocalMirrors, platform: Platform) {
     this.#store = store;
@@ -133,6 +135,17 @@ export class FileWorker implements Worker {
   }
 
   async contentKey(ref: WorkerRef, selector: ContentSelector, signal: AbortSignal): Promise<ContentKey> {
+    const known = await this.#knownTree(ref.id);
+    if (known !== undefined && !selector.wildcard) {
+      const at = posix.normalize(`/${selector.path}`).replace(/(.)\/$/, "$1");
+      const node = known.entries[at];
+      // A path through a symbolic link is resolved by the hasher; only plain entries are answered here.
+      if (node !== undefined && node.type !== "symlink") {
+        const prefix = at === "/" ? "/" : `${at}/`;
+        const entries = Object.fromEntries(Object.entries(known.entries).filter(([p]) => p === at || p.startsWith(prefix)));
+        return { digest: node.digest, tree: { source: at, digest: node.digest, entries } };
+      }
+    }
     const path = selector.path === "" || selector.path === "/" ? "." : selector.path.replace(/^\/+/, "");
     const tree = await this.#hasher.checksumTree(this.#store.fsPath(ref.id), path, {
       wildcard: selector.wildcard,
@@ -141,6 +154,18 @@ export class FileWorker implements Worker {
       signal,
     });
     return { digest: tree.digest, tree };
+  }
+
+  async #knownTree(id: string): Promise<ChecksumTree | undefined> {
+    const cached = this.#trees.get(id);
+    if (cached !== undefined) return cached;
+    try {
+      const tree = JSON.parse(await readFile(treeFile(this.#store.fsPath(id)), "utf8")) as ChecksumTree;
+      this.#trees.set(id, tree);
+      return tree;
+    } catch {
+      return undefined;
+    }
   }
 
   async loadRef(id: string): Promise<WorkerRef | undefined> {
@@ -250,18 +275,29 @@ export class FileWorker implements Worker {
     return (await this.#mirrors.sync({ sessionId: session.id, name, dir, include, exclude }, signal)).path;
   }
 
-  /** The client's files for a local source: a snapshot of the session's mirror. */
+  /**
+   * The client's files for a local source: a snapshot of the session's mirror, with the mirror's
+   * checksum tree kept beside it, so COPY sources from it are keyed without hashing the copy again.
+   */
   async #loadLocal(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
     const mirror = await this.#mirror(name, include, exclude, session, signal);
+    const tree = await this.#hasher.checksumTree(mirror, ".", { signal });
     const snap = await this.#store.prepare(undefined, signal);
     try {
       await run("cp", ["-a", "--reflink=auto", "--", `${mirror}/.`, snap.path], { signal });
+      await writeFile(treeFile(snap.path), JSON.stringify(tree));
+      this.#trees.set(snap.id, tree);
       return this.#ref(await snap.commit());
     } catch (err) {
       await snap.discard();
       throw err;
     }
   }
+}
+
+/** Beside a snapshot's `fs/`: the checksum tree it was made with (local-context snapshots only). */
+function treeFile(fsPath: string): string {
+  return posix.join(posix.dirname(fsPath), "tree.json");
 }
 
 function edgeKey(ref: OutputRef): string {

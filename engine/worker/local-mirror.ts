@@ -88,8 +88,9 @@ async function syncMirror(spec: MirrorSpec, base: string, signal: AbortSignal): 
     seen.add(entry.path);
     const src = posix.join(spec.dir, entry.path);
     const dest = posix.join(fsRoot, entry.path);
-    const st = await lstat(src, { bigint: true });
-    const tuple: IndexEntry = { size: String(st.size), mtime: String(st.mtimeNs), ctime: String(st.ctimeNs), ino: String(st.ino), mode: Number(st.mode) };
+    // The walk's own lstat: a second one per file would double the cost of a no-op sync.
+    const st = entry.stats;
+    const tuple: IndexEntry = { size: String(st.size), mtime: String(st.mtimeMs), ctime: String(st.ctimeMs), ino: String(st.ino), mode: st.mode };
     const old = index[entry.path];
     next[entry.path] = tuple;
     const same = old !== undefined && old.size === tuple.size && old.mtime === tuple.mtime && old.ctime === tuple.ctime && old.ino === tuple.ino && old.mode === tuple.mode;
