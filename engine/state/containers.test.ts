@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { filterContainers } from "./container-filters.ts";
-import { inspectJson } from "./containers.ts";
+import { inspectJson, statusText, summaryJson } from "./container-json.ts";
 import { parseFilters } from "./filters.ts";
 import { generateId, randomName, shortId } from "./names.ts";
 import { spec, testStore, type TestStore } from "./test-support.ts";
@@ -149,6 +149,35 @@ describe("finding a container by ID, prefix or name", () => {
     });
     expect(json["Created"]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     expect(Object.keys(json["State"] as object)).not.toContain("ManuallyStopped");
+  });
+
+  it("renders the list summary and Docker's status line", () => {
+    const cs = t.store.containers;
+    const created = cs.create(
+      spec({ name: "s1", args: ["-c", "sleep 5"], networkSettings: { Ports: { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }], "53/udp": null } } }),
+    );
+    const startedMs = Number(created.createdNs / 1_000_000n);
+    expect(statusText(created, startedMs)).toBe("Created");
+    expect(summaryJson(created, startedMs)).toMatchObject({
+      Names: ["/s1"],
+      Command: "sh -c 'sleep 5'",
+      State: "created",
+      Status: "Created",
+      Created: Math.floor(startedMs / 1000),
+      Ports: [
+        { IP: "0.0.0.0", PrivatePort: 80, PublicPort: 8080, Type: "tcp" },
+        { PrivatePort: 53, Type: "udp" },
+      ],
+    });
+    const running = cs.start(created, { pid: 1 });
+    const at = Number(t.store.events.query({ filters: { event: ["start"] } })[0]?.timeNs ?? 0n) / 1e6;
+    expect(statusText(running, at + 500)).toBe("Up Less than a second");
+    expect(statusText(running, at + 5_000).startsWith("Up 5 seconds")).toBe(true);
+    expect(statusText(cs.pause(running), at + 90_000)).toBe("Up About a minute (Paused)");
+    const exited = cs.exit(cs.unpause(cs.resolve(running.id) as Container<"paused">), { exitCode: 2 });
+    expect(statusText(exited, at + 3 * 3_600_000)).toMatch(/^Exited \(2\) (3|2) hours ago$/);
+    const healthy = cs.start(cs.create(spec({ config: { Image: "x", Healthcheck: { Test: ["CMD", "true"] } } })), { pid: 2 });
+    expect(statusText(healthy)).toMatch(/^Up .* \(health: starting\)$/);
   });
 });
 

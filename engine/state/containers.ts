@@ -1,7 +1,7 @@
 import type { Statement } from "better-sqlite3";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
 import { rfc3339Nano } from "./clock.ts";
-import { filterContainers, isRunningFlag, type ContainerListContext } from "./container-filters.ts";
+import { filterContainers, type ContainerListContext } from "./container-filters.ts";
 import type { StateContext } from "./context.ts";
 import { checksumOf, verifyChecksum } from "./db.ts";
 import * as fsm from "./lifecycle.ts";
@@ -9,7 +9,6 @@ import { generateId, normaliseContainerName, randomName, RANDOM_NAME_ATTEMPTS, s
 import {
   ZERO_TIME,
   type Container,
-  type ContainerStateJson,
   type ContainerStatus,
   type Filters,
   type Health,
@@ -387,53 +386,4 @@ function fromRow(row: ContainerRow): Container {
 
 function initialState(): RuntimeState {
   return { Pid: 0, ExitCode: 0, Error: "", OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, ManuallyStopped: false };
-}
-
-/** Inspect's `State`: the flags follow from the status (Docker's State struct keeps them in step). */
-export function stateJson(c: Container): ContainerStateJson {
-  const { ManuallyStopped: _m, Health: health, ...rest } = c.state;
-  return {
-    Status: c.status,
-    Running: isRunningFlag(c),
-    Paused: c.status === "paused",
-    Restarting: c.status === "restarting",
-    OOMKilled: rest.OOMKilled,
-    Dead: c.status === "dead",
-    Pid: rest.Pid,
-    ExitCode: rest.ExitCode,
-    Error: rest.Error,
-    StartedAt: rest.StartedAt,
-    FinishedAt: rest.FinishedAt,
-    ...(health === undefined ? {} : { Health: health }),
-  };
-}
-
-/** The body of GET /containers/{id}/json (ContainerInspectResponse) from a record. */
-export function inspectJson(c: Container, execIds: readonly string[]): Record<string, unknown> {
-  return {
-    Id: c.id,
-    Created: c.created,
-    Path: c.path,
-    Args: c.args,
-    State: stateJson(c),
-    Image: c.imageId,
-    ResolvConfPath: c.paths.ResolvConfPath ?? "",
-    HostnamePath: c.paths.HostnamePath ?? "",
-    HostsPath: c.paths.HostsPath ?? "",
-    LogPath: c.paths.LogPath ?? "",
-    Name: c.name,
-    RestartCount: c.restartCount,
-    Driver: c.driver,
-    Platform: c.platform,
-    MountLabel: "",
-    ProcessLabel: "",
-    AppArmorProfile: "",
-    // Docker shows null, not [], when there are none.
-    ExecIDs: execIds.length === 0 ? null : execIds,
-    HostConfig: c.hostConfig,
-    GraphDriver: { Name: c.driver, Data: null },
-    Mounts: c.mounts,
-    Config: c.config,
-    NetworkSettings: c.networkSettings,
-  };
 }

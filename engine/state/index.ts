@@ -15,7 +15,8 @@ export {
   type StateDb,
 } from "./db.ts";
 export { MIGRATIONS, SCHEMA_VERSION, type Migration } from "./migrations.ts";
-export { ContainerStore, stateJson, inspectJson, type ContainerStoreOptions, type ListOptions } from "./containers.ts";
+export { ContainerStore, type ContainerStoreOptions, type ListOptions } from "./containers.ts";
+export { stateJson, inspectJson, summaryJson, statusText, humanDuration } from "./container-json.ts";
 export * as lifecycle from "./lifecycle.ts";
 export {
   requireStartable,

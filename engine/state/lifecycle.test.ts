@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import * as fsm from "./lifecycle.ts";
-import { stateJson } from "./containers.ts";
+import { stateJson } from "./container-json.ts";
 import { spec, testStore, type TestStore } from "./test-support.ts";
 import type { Container } from "./types.ts";
 
