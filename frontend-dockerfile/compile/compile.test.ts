@@ -552,6 +552,12 @@ describe("never throws", () => {
     expect(r.diagnostics[0]?.id).toBe("HTK-DOCKERFILE-0001");
   });
 
+  it("stops with HTK-CORE-0002 when the signal is already aborted", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    expect((await compileDockerfile("FROM scratch\n", { signal: ac.signal })).diagnostics.map((d) => d.id)).toEqual(["HTK-CORE-0002"]);
+  });
+
   it("turns a resolver's cancellation into HTK-CORE-0002", async () => {
     const ac = new AbortController();
     ac.abort();

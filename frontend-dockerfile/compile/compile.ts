@@ -337,6 +337,11 @@ class Compiler {
     throw new CompileFailure(d);
   }
 
+  /** A cancelled build stops between phases (cancellation is reported as such, never as a failure). */
+  private checkCancelled(): void {
+    if (this.opts.signal?.aborted === true) this.fail(flagDiagnostic("HTK-CORE-0002", { operation: "compile Dockerfile" }, this.fileRange));
+  }
+
   /** Undefined when the instruction layer reported errors (already in the diagnostics). */
   async run(): Promise<CompiledDockerfile | undefined> {
     const ins = parseInstructions(this.file);
@@ -344,6 +349,7 @@ class Compiler {
     if (ins.diagnostics.some(isError)) return undefined;
     if (ins.stages.length === 0) this.fail(flagDiagnostic("HTK-DOCKERFILE-0219", {}, this.file.range, "dockerfile contains no stages to build"));
 
+    this.checkCancelled();
     this.platforms();
     this.metaArgs(ins.metaArgs);
     this.resolveEpoch();
@@ -351,6 +357,7 @@ class Compiler {
     const target = this.resolveTarget();
     this.buildDependencyGraph();
     const reachable = await this.resolveStages(target);
+    this.checkCancelled();
 
     // Pass 1 learns which context paths are read; pass 2 builds the graph with that include list.
     const excludes = this.opts.dockerignorePatterns ?? (this.opts.dockerignore === undefined ? [] : readDockerignore(this.opts.dockerignore));
