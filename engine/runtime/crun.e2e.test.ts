@@ -260,8 +260,27 @@ describe("CrunRuntime.start", () => {
     await expectNoLeftovers(id);
   });
 
+  it("execs with a TTY: input typed, output merged, resized", async () => {
+    const id = newId("exectty");
+    const c = await runtime.start({ id, spec: await spec(["sleep", "60"]) });
+    const e = await runtime.exec(id, { args: ["sh", "-c", "read line; echo got:$line; echo err >&2; tty; stty size; echo $TERM"], tty: true });
+    e.resize?.(40, 120);
+    let out = "";
+    e.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    e.stdin?.write("typed\n");
+    expect(await e.wait()).toEqual({ kind: "exited", exitCode: 0 });
+    for (let i = 0; i < 50 && !out.includes("xterm"); i++) await sleep(20);
+    // The terminal echoes the input line, then the output: stdout and stderr in one stream.
+    expect(out.replace(/\r/g, "")).toBe("typed\ngot:typed\nerr\n/dev/pts/0\n40 120\nxterm\n");
+    await runtime.kill(id);
+    await c.wait();
+    await runtime.delete(id);
+    const after = await runtime.exec(id, { args: ["true"] }).catch((err: unknown) => err);
+    expect(isHtkError(after, "HTK-RUNTIME-0106")).toBe(true);
+  });
+
   it("says when the terminal relay cannot run (HTK-RUNTIME-0107)", async () => {
-    const err = await startTerminalRelay("x", await tempDir("relay"), "/nonexistent/python3").catch((e: unknown) => e);
+    const err = await startTerminalRelay("x", "/nonexistent/python3").catch((e: unknown) => e);
     expect(isHtkError(err, "HTK-RUNTIME-0107")).toBe(true);
   });
 

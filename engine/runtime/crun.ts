@@ -387,7 +387,7 @@ export class CrunRuntime implements Runtime {
       let launched: { child: ChildProcess; result: Promise<ProcessResult> };
       try {
         if (tty) {
-          relay = await startTerminalRelay(request.id, bundle);
+          relay = await startTerminalRelay(request.id);
           launched = this.launch(request.id, bundle, cgroupsPath, request.spec, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, relay.socketPath);
         } else {
           launched = this.launch(request.id, bundle, cgroupsPath, request.spec, { stdin: request.openStdin ? "pipe" : "ignore", stdout: "pipe", stderr: "pipe" });
@@ -437,6 +437,8 @@ export class CrunRuntime implements Runtime {
   exec(id: string, request: ExecRequest): Promise<ExecProcess> {
     return withSpan("runtime.exec", { "container.id": id, "process.args": request.args.join(" ") }, async () => {
       if (request.args.length === 0) throw htkError("HTK-RUNTIME-0104", { setting: "exec command", value: "", reason: "a command is required" });
+      const live = this.live.get(id);
+      if (live && (live.child.exitCode !== null || live.child.signalCode !== null)) throw htkError("HTK-RUNTIME-0106", { id });
       const bundle = this.bundleOf(id);
       let spec: Spec;
       try {
@@ -451,11 +453,13 @@ export class CrunRuntime implements Runtime {
         const u = resolveUser(db, request.user);
         user = { uid: u.uid, gid: u.gid, additionalGids: [...u.additionalGids] };
       }
+      const tty = request.tty ?? false;
       const process_: Process = {
-        terminal: false,
+        terminal: tty,
         user,
         args: [...request.args],
-        env: mergeEnv(spec.process.env, request.env ?? []),
+        // docker exec -t sets TERM=xterm like docker run -t.
+        env: mergeEnv(spec.process.env, tty ? ["TERM=xterm"] : [], request.env ?? []),
         cwd: request.cwd !== undefined && request.cwd !== "" ? request.cwd : spec.process.cwd,
         ...(spec.process.capabilities ? { capabilities: spec.process.capabilities } : {}),
         ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}),
@@ -469,11 +473,24 @@ export class CrunRuntime implements Runtime {
       const pidFile = join(bundle, `exec-${n}.pid`);
       const logFile = join(bundle, `exec-${n}.log`);
       await writeFile(processFile, JSON.stringify(process_));
-      const { file, argv } = this.commandLine(["exec", "--process", processFile, "--pid-file", pidFile, id], logFile);
-      const child = spawn(file, argv, { stdio: [request.openStdin ? "pipe" : "ignore", "pipe", "pipe"] });
+      const relay = tty ? await startTerminalRelay(id) : undefined;
+      const consoleArgs = relay ? ["--console-socket", relay.socketPath] : [];
+      let child: ChildProcess;
+      try {
+        const { file, argv } = this.commandLine(["exec", "--process", processFile, "--pid-file", pidFile, ...consoleArgs, id], logFile);
+        child = spawn(file, argv, { stdio: [request.openStdin && !relay ? "pipe" : "ignore", "pipe", "pipe"] });
+      } catch (err) {
+        relay?.close();
+        throw err;
+      }
+      if (relay) {
+        child.stdout?.resume();
+        child.stderr?.resume();
+      }
       const result = new Promise<ProcessResult>((resolvePromise) => {
         child.on("error", (e) => {
           this.log.warn({ id, err: e }, "exec could not start the runtime");
+          relay?.close();
           resolvePromise({ kind: "exited", exitCode: 126 });
         });
         child.on("close", (code, signal) => {
@@ -488,6 +505,7 @@ export class CrunRuntime implements Runtime {
               const msg = errors.map((e) => e.msg).join("; ");
               // Docker reports these exec failures as exit codes, with the message on the output.
               r = { kind: "exited", exitCode: /not found|no such file/i.test(msg) ? 127 : 126 };
+              relay?.close();
             }
             await Promise.all([rm(processFile, { force: true }), rm(pidFile, { force: true }), rm(logFile, { force: true })]);
             resolvePromise(r);
@@ -495,15 +513,16 @@ export class CrunRuntime implements Runtime {
         });
       });
       return {
-        stdin: child.stdin ?? null,
-        stdout: child.stdout as NonNullable<ChildProcess["stdout"]>,
-        stderr: child.stderr as NonNullable<ChildProcess["stderr"]>,
+        stdin: relay ? relay.input : (child.stdin ?? null),
+        stdout: relay ? relay.output : (child.stdout as NonNullable<ChildProcess["stdout"]>),
+        stderr: relay ? Readable.from([]) : (child.stderr as NonNullable<ChildProcess["stderr"]>),
         wait: () => result,
         kill: (signal: NodeJS.Signals | number) => {
           void readFile(pidFile, "utf8")
-            .then((pid) => process.kill(Number(pid.trim()), typeof signal === "number" ? signal : signal))
+            .then((pid) => process.kill(Number(pid.trim()), signal))
             .catch(() => undefined);
         },
+        ...(relay ? { resize: (rows: number, cols: number) => relay.resize(rows, cols) } : {}),
       };
     });
   }

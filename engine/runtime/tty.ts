@@ -1,4 +1,7 @@
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { htkError } from "../../base/errors/index.ts";
@@ -78,11 +81,15 @@ function python(): string | undefined {
   return findExecutable("/usr/bin/python3") ?? findExecutable("python3");
 }
 
-/** Start the relay for container `id` with its socket in `dir`; resolves once it listens. */
-export function startTerminalRelay(id: string, dir: string, pythonPath: string | undefined = python()): Promise<TerminalRelay> {
+/**
+ * Start the relay for container `id`; resolves once it listens. The socket lives in the system temp
+ * folder, not in the bundle: a unix socket path is limited to 107 bytes, which a data root plus a
+ * 64-hex container ID can exceed. The relay removes it as soon as crun has connected.
+ */
+export function startTerminalRelay(id: string, pythonPath: string | undefined = python()): Promise<TerminalRelay> {
   const py = pythonPath === undefined ? undefined : findExecutable(pythonPath);
   if (py === undefined) return Promise.reject(htkError("HTK-RUNTIME-0107", { id, detail: "python3, which receives the terminal from the runtime, is not installed" }));
-  const socketPath = join(dir, "console.sock");
+  const socketPath = join(tmpdir(), `htk-tty-${process.pid}-${randomBytes(6).toString("hex")}.sock`);
   const child = spawn(py, ["-c", RELAY, socketPath], { stdio: ["pipe", "pipe", "pipe", "pipe"] });
   return new Promise<TerminalRelay>((resolvePromise, reject) => {
     let errText = "";
@@ -103,6 +110,7 @@ export function startTerminalRelay(id: string, dir: string, pythonPath: string |
           },
           close: () => {
             if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+            void rm(socketPath, { force: true });
           },
         });
       }

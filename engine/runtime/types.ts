@@ -80,7 +80,10 @@ export interface ExecRequest {
   /** `docker exec -u`: resolved in the container's /etc/passwd and /etc/group; default: the container's user. */
   readonly user?: string;
   readonly privileged?: boolean;
+  /** Open a stdin pipe (`docker exec -i`). With `tty`, stdin is always the terminal's input. */
   readonly openStdin?: boolean;
+  /** `docker exec -t`: a pty (stdout and stderr merged), resizable. */
+  readonly tty?: boolean;
 }
 
 export interface ExecProcess {
@@ -90,6 +93,8 @@ export interface ExecProcess {
   wait(): Promise<ProcessResult>;
   /** Signal the exec'd process itself (not the container). */
   kill(signal: NodeJS.Signals | number): void;
+  /** With `tty`: set the terminal's size. */
+  resize?(rows: number, cols: number): void;
 }
 
 export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
