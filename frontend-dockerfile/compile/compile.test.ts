@@ -560,11 +560,13 @@ describe("never throws", () => {
 
   it("turns a resolver's cancellation into HTK-CORE-0002", async () => {
     const ac = new AbortController();
-    ac.abort();
     const r = await compileDockerfile("FROM busybox\n", {
       signal: ac.signal,
-      resolveImageConfig: (_ref, _p, signal) => Promise.reject(signal?.reason ?? new Error("x")),
+      resolveImageConfig: (_ref, _p, signal) => {
+        ac.abort();
+        return Promise.reject(signal?.reason ?? new Error("x"));
+      },
     });
-    expect(r.diagnostics.map((d) => d.id)).toEqual(["HTK-CORE-0002"]);
+    expect(r.diagnostics.map((d) => [d.id, d.range.start.line])).toEqual([["HTK-CORE-0002", 1]]);
   });
 });
