@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import { isDigest, type ContentStore, type Descriptor, type Digest, type RefCounter } from "../../cache/index.ts";
-import { isGzip, looksLikeTar, measureLayer, readArchive, type LayerMeasure } from "./tar.ts";
+import { archiveError, isGzip, looksLikeTar, measureLayer, readArchive, waitDrain, type LayerMeasure } from "./tar.ts";
 
 /**
  * Reading an image archive (a `docker save` tar or an OCI layout tar) into the content store, entry by
@@ -52,7 +52,8 @@ export class ArchiveIngest {
       }
     } catch (err) {
       await this.discard();
-      throw err;
+      // An entry's stream fails inside the content store's put when the tar ends mid-entry.
+      throw archiveError(err, signal);
     }
   }
 
@@ -107,10 +108,7 @@ export class ArchiveIngest {
     }
     async function* feed(chunk: Buffer): AsyncGenerator<Uint8Array> {
       if (side !== undefined && !sideDead && !side.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          side?.once("drain", resolve);
-          side?.once("close", resolve);
-        });
+        await waitDrain(side);
       }
       yield chunk;
     }

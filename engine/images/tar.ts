@@ -116,10 +116,11 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: A
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   let isStopped = false;
   const feeding = (async () => {
-    const iter = source[Symbol.asyncIterator]();
+    let iter: AsyncIterator<Uint8Array> | undefined;
     try {
+      iter = source[Symbol.asyncIterator]();
       for (;;) {
-        const next = await Promise.race([iter.next(), stopped.then(() => undefined)]);
+        const next: IteratorResult<Uint8Array> | undefined = await Promise.race([iter.next(), stopped.then(() => undefined)]);
         if (next === undefined || isStopped) break;
         if (next.done === true) {
           extract.end(undefined);
@@ -133,7 +134,7 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: A
       extract.destroy(err instanceof Error ? err : new Error(String(err)));
     } finally {
       // Not awaited: a source stuck in next() must not keep the reader waiting.
-      iter.return?.()?.catch(() => undefined);
+      iter?.return?.()?.catch(() => undefined);
     }
   })();
   try {
@@ -157,15 +158,26 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: A
   if (feedError !== undefined) throw archiveError(feedError, signal);
 }
 
-function waitDrain(w: { once(event: "drain" | "close" | "error", fn: () => void): unknown }): Promise<void> {
+/** Resolves when `w` can take more, or has closed or failed (listeners removed either way). */
+export function waitDrain(w: {
+  once(event: "drain" | "close" | "error", fn: () => void): unknown;
+  off(event: "drain" | "close" | "error", fn: () => void): unknown;
+}): Promise<void> {
   return new Promise((resolve) => {
-    w.once("drain", resolve);
-    w.once("close", resolve);
-    w.once("error", resolve);
+    const done = (): void => {
+      w.off("drain", done);
+      w.off("close", done);
+      w.off("error", done);
+      resolve();
+    };
+    w.once("drain", done);
+    w.once("close", done);
+    w.once("error", done);
   });
 }
 
-function archiveError(err: unknown, signal: AbortSignal | undefined): unknown {
+/** A failure while reading an archive as HTK-ENGINE-0211 (HtkErrors and cancellation pass through). */
+export function archiveError(err: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted === true) return signal.reason;
   if (err instanceof Error && (err.name === "HtkError" || err.name === "AbortError")) return err;
   const msg = (err instanceof Error ? err.message : String(err)).replace(/[.?!]+$/, "");
