@@ -3,6 +3,7 @@ import { cacheDiagnostics } from "./catalogue/cache.ts";
 import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
 import { engineDiagnostics } from "./catalogue/engine.ts";
+import { imageDiagnostics } from "./catalogue/images.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
 import { registryDiagnostics } from "./catalogue/registry.ts";
 import { runtimeDiagnostics } from "./catalogue/runtime.ts";
@@ -27,6 +28,7 @@ export const catalogue = {
   ...registryDiagnostics,
   ...solverDiagnostics,
   ...engineDiagnostics,
+  ...imageDiagnostics,
   ...stateDiagnostics,
   ...buildDiagnostics,
   ...runtimeDiagnostics,
