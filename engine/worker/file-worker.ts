@@ -284,7 +284,9 @@ export class FileWorker implements Worker {
     const tree = await this.#hasher.checksumTree(mirror, ".", { signal });
     const snap = await this.#store.prepare(undefined, signal);
     try {
-      await run("cp", ["-a", "--reflink=auto", "--", `${mirror}/.`, snap.path], { signal });
+      // Hard links, not copies: the mirror never changes a file in place (a changed file is replaced by
+      // a new inode), so the snapshot's view cannot change under it.
+      await run("cp", ["-a", "--link", "--", `${mirror}/.`, snap.path], { signal });
       await writeFile(treeFile(snap.path), JSON.stringify(tree));
       this.#trees.set(snap.id, tree);
       return this.#ref(await snap.commit());

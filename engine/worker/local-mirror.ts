@@ -10,6 +10,9 @@ import { compile, walkContext } from "../../base/dockerignore/index.ts";
  * client's uids). The mirror is what the context's content key is computed from, so a no-op rebuild
  * costs a walk and a stat per file, never a copy.
  *
+ * Invariant: a file in the mirror is never modified in place. A changed file (content, mode, anything
+ * in the tuple) is removed and written anew, so snapshots may hard-link the mirror's files.
+ *
  * Change detection uses the source's full stat tuple (size, mtime, ctime, inode, mode), kept in an
  * index beside the mirror: ctime catches a same-size edit within one mtime tick.
  */
