@@ -30,3 +30,29 @@ export function parseRfc3339Nano(text: string): bigint | undefined {
   if (Number.isNaN(ms) || ms < 0) return undefined;
   return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0") || "0");
 }
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/**
+ * Docker's timetypes.GetTimestamp for `since`/`until` (events, logs): a Go duration relative to now
+ * ("10m", "1h30m"), Unix seconds with an optional fraction ("1700000000.5"), or an RFC 3339 date or
+ * date-time (without a zone it is UTC here; Docker uses the daemon's local zone, which is UTC in its
+ * containers and on most servers). Undefined when it is none of these.
+ */
+export function parseDockerTime(value: string, nowNs: bigint): bigint | undefined {
+  const v = value.trim();
+  if (v === "") return undefined;
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
+    let total = 0;
+    for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (DURATION_UNITS[m[2] ?? "s"] ?? 0);
+    return nowNs - BigInt(Math.round(total));
+  }
+  const unix = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
+  if (unix !== null) return BigInt(unix[1] ?? "0") * 1_000_000_000n + BigInt((unix[2] ?? "").padEnd(9, "0") || "0");
+  const dt = /^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?$/.exec(v);
+  if (dt === null) return undefined;
+  const time = dt[2] === undefined ? "00:00:00" : dt[2].length === 5 ? `${dt[2]}:00` : dt[2];
+  const ms = Date.parse(`${dt[1] ?? ""}T${time}${dt[4] ?? "Z"}`);
+  if (Number.isNaN(ms)) return undefined;
+  return BigInt(ms) * 1_000_000n + BigInt((dt[3] ?? "").padEnd(9, "0") || "0");
+}

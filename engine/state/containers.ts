@@ -73,6 +73,9 @@ export class ContainerStore {
   readonly #byId: Statement;
   readonly #byName: Statement;
   readonly #update: Statement;
+  readonly #insert: Statement;
+  readonly #useVolume: Statement;
+  readonly #volumeExists: Statement;
 
   constructor(ctx: StateContext, options: ContainerStoreOptions = {}) {
     this.#ctx = ctx;
@@ -84,6 +87,14 @@ export class ContainerStore {
     this.#randomName = options.randomName ?? ((attempt) => randomName(attempt));
     this.#byId = ctx.db.prepare(`${SELECT} WHERE id = ?`);
     this.#byName = ctx.db.prepare(`${SELECT} WHERE name = ?`);
+    this.#insert = ctx.db.prepare(
+      `INSERT INTO containers (id, name, status, created_ns, created, image, image_id, path, args_json, config_json,
+         host_config_json, config_sha256, state_json, restart_count, mounts_json, network_settings_json, paths_json,
+         driver, platform, version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#useVolume = ctx.db.prepare("INSERT OR IGNORE INTO container_volumes (container_id, volume_name) VALUES (?, ?)");
+    this.#volumeExists = ctx.db.prepare("SELECT 1 FROM volumes WHERE name = ?");
     this.#update = ctx.db.prepare(
       `UPDATE containers SET name = ?, status = ?, state_json = ?, restart_count = ?, host_config_json = ?,
          config_sha256 = ?, mounts_json = ?, network_settings_json = ?, paths_json = ?, version = version + 1
@@ -127,14 +138,7 @@ export class ContainerStore {
         platform: spec.platform ?? "linux",
         version: 1,
       };
-      this.#ctx.db
-        .prepare(
-          `INSERT INTO containers (id, name, status, created_ns, created, image, image_id, path, args_json, config_json,
-             host_config_json, config_sha256, state_json, restart_count, mounts_json, network_settings_json, paths_json,
-             driver, platform, version)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
+      this.#insert.run(
           c.id,
           c.name,
           c.status,
@@ -156,13 +160,10 @@ export class ContainerStore {
           c.platform,
           c.version,
         );
-      const useVolume = this.#ctx.db.prepare("INSERT OR IGNORE INTO container_volumes (container_id, volume_name) VALUES (?, ?)");
       for (const m of c.mounts) {
         if (m.Type !== "volume" || m.Name === undefined || m.Name === "") continue;
-        if (this.#ctx.db.prepare("SELECT 1 FROM volumes WHERE name = ?").get(m.Name) === undefined) {
-          throw htkError("HTK-ENGINE-0122", { name: m.Name });
-        }
-        useVolume.run(c.id, m.Name);
+        if (this.#volumeExists.get(m.Name) === undefined) throw htkError("HTK-ENGINE-0122", { name: m.Name });
+        this.#useVolume.run(c.id, m.Name);
       }
       this.#ctx.emit(fsm.containerEvent(c, "create"));
       return c;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
@@ -39,6 +39,8 @@ describe("opening the state database", () => {
       expect(s.db.pragma("busy_timeout", { simple: true })).toBe(1234);
       expect(s.db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
       expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+      // Configs carry environment variables: owner-only.
+      expect(statSync(s.path).mode & 0o777).toBe(0o600);
     } finally {
       s.close();
     }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import type { Database } from "better-sqlite3";
@@ -67,6 +67,9 @@ export function openStateDbAt(path: string, options: OpenStateDbOptions = {}): S
     throw isCorruption(err) ? corrupt(path, err) : err;
   }
   try {
+    // Container configs hold environment variables (often secrets): owner-only, as Docker's
+    // config.v2.json files are. SQLite gives the -wal and -shm files the database file's mode.
+    if (path !== ":memory:") chmodSync(path, 0o600);
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (String(mode).toLowerCase() !== "wal") throw new Error(`journal_mode is ${String(mode)}, WAL is required`);

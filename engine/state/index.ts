@@ -38,5 +38,5 @@ export { VolumeStore, volumeEvent } from "./volumes.ts";
 export { NetworkStore, networkEvent } from "./networks.ts";
 export { StateContext } from "./context.ts";
 export { generateId, shortId, randomName, normaliseContainerName, RANDOM_NAME_ATTEMPTS } from "./names.ts";
-export { systemClock, rfc3339Nano, parseRfc3339Nano, type Clock } from "./clock.ts";
+export { systemClock, rfc3339Nano, parseRfc3339Nano, parseDockerTime, type Clock } from "./clock.ts";
 export { reconcile, shouldRestart, restartDelayMs, type Liveness, type Probe, type ReconcileAction } from "./reconcile.ts";
