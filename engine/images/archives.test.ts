@@ -74,6 +74,8 @@ describe("docker save / docker load", () => {
       expect(rows).toContainEqual([img.configDigest, ["app:1", "app:2"], 3]);
       expect(rows).toContainEqual([other.configDigest, [], 2]);
       expect((await dst.inspect("app:1")).RootFS.Layers).toEqual(img.diffIds);
+      // Nothing unreferenced is left behind: every stored blob belongs to a loaded image.
+      for await (const d of dst.content.list()) expect(dst.refs.blobLeaseCount(d.digest), d.digest).toBeGreaterThan(0);
       // A second save of the loaded image gives the same bytes: the archive's manifest was kept.
       const again = await buffer(await saveDockerArchive(dst, ["app"]));
       const first = await buffer(await saveDockerArchive(src, ["app"]));

@@ -154,6 +154,7 @@ export async function saveDockerArchive(store: ImageStore, names: readonly strin
     { type: "file", path: "manifest.json", content: Buffer.from(`${JSON.stringify(manifestJson)}\n`) },
     { type: "file", path: "oci-layout", content: Buffer.from(OCI_LAYOUT_CONTENT) },
   ];
+  for (const { record } of items) store.emit({ action: "save", id: record.id });
   if (Object.keys(repositories).length > 0) entries.push({ type: "file", path: "repositories", content: Buffer.from(`${JSON.stringify(repositories)}\n`) });
   return packArchive(entries, opts);
 }
@@ -228,7 +229,10 @@ export async function loadImageArchive(store: ImageStore, source: AsyncIterable<
     if (r.names.length === 0) messages.push(`Loaded image ID: ${r.image.id}`);
     for (const n of r.names) messages.push(`Loaded image: ${n}`);
     images.push({ id: r.image.id, names: r.names });
+    store.emit({ action: "load", id: r.image.id });
   }
+  // What no loaded image needs (the legacy v1 JSON blobs Docker writes, manifests we replaced) goes.
+  await ingest.discard();
   return { images, messages };
 }
 

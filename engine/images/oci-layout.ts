@@ -295,7 +295,10 @@ export async function loadOciArchive(store: ImageStore, source: AsyncIterable<Ui
     for (const input of inputs) {
       const r = await store.add(input);
       out.push({ id: r.image.id, names: r.names });
+      store.emit({ action: "load", id: r.image.id });
     }
+    // Blobs no loaded image needs (other platforms of an index) are not kept.
+    await ingest.discard();
     return out;
   } catch (err) {
     await ingest.discard();

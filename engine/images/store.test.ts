@@ -191,7 +191,7 @@ describe("ImageStore: docker rmi", () => {
       expect(isHtkError(lastTag, "HTK-ENGINE-0207") && lastTag.plainCause).toBe(
         `conflict: unable to remove repository reference "app:1" (must force) - container beefbeefbeef is using its referenced image ${short}`,
       );
-      // Forced, the last name goes but the image stays for its stopped container (Docker's quiet rule).
+      // Forced, a stopped container is no conflict: the last name and the image go (Docker's rmi -f).
       expect(await store.remove("app:1", { force: true })).toEqual([{ Untagged: "app:1" }, { Deleted: img.configDigest }, { Deleted: img.diffIds[0] }]);
     }));
 

@@ -183,6 +183,11 @@ export class ImageStore {
     return ImageStore.open({ ...opts, content, refs: counter, ...(batch !== undefined ? { batch } : {}), state: new JsonImageStateFile(join(dir, "images.json")) });
   }
 
+  /** Reports an event of an operation outside the store (save, load, import) on the same channel. */
+  emit(event: ImageEvent): void {
+    this.#onEvent(event);
+  }
+
   // ---------------------------------------------------------------- lookups
 
   get(id: Digest): ImageRecord | undefined {
