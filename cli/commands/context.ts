@@ -1,9 +1,10 @@
 import { once } from "node:events";
 import { relative, resolve } from "node:path";
 import { loadDockerignore, walkContext } from "../../base/dockerignore/index.ts";
-import { didYouMean, htkError } from "../../base/errors/index.ts";
+import { htkError } from "../../base/errors/index.ts";
 import { parseOptions } from "../options.ts";
-import type { Command, CommandIo } from "../types.ts";
+import { commandGroup, type Subcommand } from "../command-group.ts";
+import type { Command } from "../types.ts";
 
 /**
  * `hatake context ls`: what a build would send as its context, after `.dockerignore` (or
@@ -11,13 +12,6 @@ import type { Command, CommandIo } from "../types.ts";
  * big": the total, the ten largest directories and the five largest files. Not to be confused with
  * `docker context` (engine endpoints).
  */
-interface Subcommand {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  run(args: readonly string[], io: CommandIo): Promise<number>;
-}
-
 const LARGEST = 10;
 const LARGEST_FILES = 5;
 
@@ -166,34 +160,9 @@ export function humanBytes(n: number): string {
 
 const subcommands: readonly Subcommand[] = [ls];
 
-const HELP = `Usage: hatake context COMMAND [ARG...]
-
-Shows what a build would send as its context.
-
-Commands:
-${subcommands.map((s) => `  ${s.name.padEnd(8)}  ${s.summary}`).join("\n")}
-
-Run 'hatake context COMMAND --help' for more information on a command.`;
-
-export const contextCommand: Command = {
+export const contextCommand: Command = commandGroup({
   name: "context",
   summary: "Show what a build sends as its context (ls)",
-  help: HELP,
-  async run(args, io) {
-    const [name, ...rest] = args;
-    if (name === undefined) {
-      io.stderr.write(`${HELP}\n`);
-      return 2;
-    }
-    const sub = subcommands.find((s) => s.name === name);
-    if (sub === undefined) {
-      const guess = didYouMean(name, subcommands.map((s) => s.name));
-      throw htkError("HTK-CLI-0001", { command: `context ${name}`, suggestion: guess === undefined ? "" : ` Did you mean "context ${guess}"?` });
-    }
-    if (rest.includes("--help") || rest.includes("-h")) {
-      io.stdout.write(`${sub.usage}\n`);
-      return 0;
-    }
-    return sub.run(rest, io);
-  },
-};
+  description: "Shows what a build would send as its context.",
+  subcommands,
+});

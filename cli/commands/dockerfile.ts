@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { loadDockerignore } from "../../base/dockerignore/index.ts";
-import { didYouMean, htkError } from "../../base/errors/index.ts";
+import { htkError } from "../../base/errors/index.ts";
 import { formatBuildErrorText, formatChecksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
 import {
   dumpDockerfile,
@@ -14,19 +14,13 @@ import {
   type Diagnostic,
 } from "../../frontend-dockerfile/index.ts";
 import { parseOptions } from "../options.ts";
+import { commandGroup, type Subcommand } from "../command-group.ts";
 import type { Command, CommandIo } from "../types.ts";
 
 /**
  * `hatake dockerfile SUBCOMMAND`: tools over the Dockerfile frontend. Each subcommand is one entry of
  * `subcommands` (parse today; outline, targets and check belong here too).
  */
-interface Subcommand {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  run(args: readonly string[], io: CommandIo): Promise<number>;
-}
-
 const parse: Subcommand = {
   name: "parse",
   summary: "Parse a Dockerfile and print its syntax tree",
@@ -197,37 +191,12 @@ Like "docker buildx build --call=targets": every stage with its description (the
 
 const subcommands: readonly Subcommand[] = [parse, check, outline, targets];
 
-const HELP = `Usage: hatake dockerfile COMMAND [ARG...]
-
-Inspects Dockerfiles without building them.
-
-Commands:
-${subcommands.map((s) => `  ${s.name.padEnd(8)}  ${s.summary}`).join("\n")}
-
-Run 'hatake dockerfile COMMAND --help' for more information on a command.`;
-
-export const dockerfileCommand: Command = {
+export const dockerfileCommand: Command = commandGroup({
   name: "dockerfile",
   summary: "Inspect Dockerfiles (parse, check, outline, targets)",
-  help: HELP,
-  async run(args, io) {
-    const [name, ...rest] = args;
-    if (name === undefined) {
-      io.stderr.write(`${HELP}\n`);
-      return 2;
-    }
-    const sub = subcommands.find((s) => s.name === name);
-    if (sub === undefined) {
-      const guess = didYouMean(name, subcommands.map((s) => s.name));
-      throw htkError("HTK-CLI-0001", { command: `dockerfile ${name}`, suggestion: guess === undefined ? "" : ` Did you mean "dockerfile ${guess}"?` });
-    }
-    if (rest.includes("--help") || rest.includes("-h")) {
-      io.stdout.write(`${sub.usage}\n`);
-      return 0;
-    }
-    return sub.run(rest, io);
-  },
-};
+  description: "Inspects Dockerfiles without building them.",
+  subcommands,
+});
 
 async function readDockerfile(file: string, io: CommandIo): Promise<Uint8Array> {
   try {

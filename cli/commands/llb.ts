@@ -5,19 +5,13 @@ import { loadDockerignore } from "../../base/dockerignore/index.ts";
 import { compileDockerfile, renderDiagnostic } from "../../frontend-dockerfile/index.ts";
 import { decodeDefinition, dumpDot, dumpJson, type Definition } from "../../llb/index.ts";
 import { parseOptions } from "../options.ts";
+import { commandGroup, type Subcommand } from "../command-group.ts";
 import type { Command, CommandIo } from "../types.ts";
 
 /**
  * `hatake llb SUBCOMMAND`: tools over the LLB build graph. Each subcommand is one entry of
  * `subcommands` (dump today).
  */
-interface Subcommand {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  run(args: readonly string[], io: CommandIo): Promise<number>;
-}
-
 const FORMATS = ["json", "dot"] as const;
 type Format = (typeof FORMATS)[number];
 
@@ -136,34 +130,9 @@ async function readInput(command: string, path: string, io: CommandIo): Promise<
 
 const subcommands: readonly Subcommand[] = [dump];
 
-const HELP = `Usage: hatake llb COMMAND [ARG...]
-
-Inspects LLB build graphs (the builder's intermediate representation).
-
-Commands:
-${subcommands.map((s) => `  ${s.name.padEnd(8)}  ${s.summary}`).join("\n")}
-
-Run 'hatake llb COMMAND --help' for more information on a command.`;
-
-export const llbCommand: Command = {
+export const llbCommand: Command = commandGroup({
   name: "llb",
   summary: "Inspect LLB build graphs (dump)",
-  help: HELP,
-  async run(args, io) {
-    const [name, ...rest] = args;
-    if (name === undefined) {
-      io.stderr.write(`${HELP}\n`);
-      return 2;
-    }
-    const sub = subcommands.find((s) => s.name === name);
-    if (sub === undefined) {
-      const guess = didYouMean(name, subcommands.map((s) => s.name));
-      throw htkError("HTK-CLI-0001", { command: `llb ${name}`, suggestion: guess === undefined ? "" : ` Did you mean "llb ${guess}"?` });
-    }
-    if (rest.includes("--help") || rest.includes("-h")) {
-      io.stdout.write(`${sub.usage}\n`);
-      return 0;
-    }
-    return sub.run(rest, io);
-  },
-};
+  description: "Inspects LLB build graphs (the builder's intermediate representation).",
+  subcommands,
+});
