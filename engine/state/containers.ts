@@ -76,6 +76,12 @@ export class ContainerStore {
   readonly #insert: Statement;
   readonly #useVolume: Statement;
   readonly #volumeExists: Statement;
+  /**
+   * Decoded, checksum-verified records by ID. Every write bumps `version`, so a row whose version and
+   * checksummed text are unchanged is the record already verified: `docker ps` does not re-parse and
+   * re-hash every container on every call.
+   */
+  readonly #decoded = new Map<string, { readonly row: ContainerRow; readonly container: Container }>();
 
   constructor(ctx: StateContext, options: ContainerStoreOptions = {}) {
     this.#ctx = ctx;
@@ -173,7 +179,7 @@ export class ContainerStore {
   /** By full ID only. Throws HTK-ENGINE-0102 if the record fails its checksum. */
   get(id: string): Container | undefined {
     const row = this.#byId.get(id) as ContainerRow | undefined;
-    return row === undefined ? undefined : fromRow(row);
+    return row === undefined ? undefined : this.#decode(row);
   }
 
   /**
@@ -191,22 +197,24 @@ export class ContainerStore {
   find(ref: string): Container | undefined {
     if (ref === "") return undefined;
     const byId = this.#byId.get(ref) as ContainerRow | undefined;
-    if (byId !== undefined) return fromRow(byId);
+    if (byId !== undefined) return this.#decode(byId);
     const byName = this.#byName.get(ref.startsWith("/") ? ref : `/${ref}`) as ContainerRow | undefined;
-    if (byName !== undefined) return fromRow(byName);
+    if (byName !== undefined) return this.#decode(byName);
     if (!/^[0-9a-f]+$/.test(ref)) return undefined;
     const rows = this.#ctx.db.prepare(`${SELECT} WHERE id >= ? AND id < ? ORDER BY id LIMIT 2`).all(ref, `${ref}g`) as ContainerRow[];
     if (rows.length > 1) throw htkError("HTK-ENGINE-0105", { prefix: ref });
     const row = rows[0];
-    return row === undefined ? undefined : fromRow(row);
+    return row === undefined ? undefined : this.#decode(row);
   }
 
   /** Every container (any order). Records failing their checksum go to `onCorruptRecord`. */
   all(): Container[] {
     const out: Container[] = [];
-    for (const row of this.#ctx.db.prepare(SELECT).all() as ContainerRow[]) {
+    const rows = this.#ctx.db.prepare(SELECT).all() as ContainerRow[];
+    if (this.#decoded.size > rows.length * 2) this.#decoded.clear();
+    for (const row of rows) {
       try {
-        out.push(fromRow(row));
+        out.push(this.#decode(row));
       } catch (err) {
         if (err instanceof Error && err.name === "HtkError") this.#onCorrupt(err as HtkError);
         else throw err;
@@ -337,6 +345,25 @@ export class ContainerStore {
       for (const e of events) this.#ctx.emit(e);
       return { ...next, version: prev.version + 1 } as Container<S>;
     });
+  }
+
+  #decode(row: ContainerRow): Container {
+    const cached = this.#decoded.get(row.id);
+    if (
+      cached !== undefined &&
+      cached.row.version === row.version &&
+      cached.row.config_sha256 === row.config_sha256 &&
+      cached.row.config_json === row.config_json &&
+      cached.row.host_config_json === row.host_config_json &&
+      cached.row.state_json === row.state_json &&
+      cached.row.name === row.name &&
+      cached.row.status === row.status
+    ) {
+      return cached.container;
+    }
+    const container = fromRow(row);
+    this.#decoded.set(row.id, { row, container });
+    return container;
   }
 
   #raceLost(prev: Container, action: string): never {

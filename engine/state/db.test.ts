@@ -157,6 +157,8 @@ describe("checksums on critical records", () => {
     const store = openStateStore(dataRoot);
     const c = store.containers.create(spec({ name: "tampered" }));
     const ok = store.containers.create(spec({ name: "fine" }));
+    // Read (and cache) it first: a later change of the row is still caught.
+    expect(store.containers.resolve("tampered").id).toBe(c.id);
     store.ctx.db
       .prepare("UPDATE containers SET config_json = ? WHERE id = ?")
       .run(JSON.stringify({ ...c.config, Cmd: ["rm", "-rf", "/"] }), c.id);
