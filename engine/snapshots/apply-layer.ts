@@ -133,7 +133,7 @@ async function* decompress(
     case "zstd":
     case "gzip": {
       const input = Readable.from(rest(), { objectMode: false });
-      const gunzip = kind === "gzip" ? createGunzip() : await zstdDecoder(zstdProgram, layer, signal);
+      const gunzip = kind === "gzip" ? createGunzip({ chunkSize: 256 * 1024 }) : await zstdDecoder(zstdProgram, layer, signal);
       if (gunzip === undefined) {
         await it.return?.();
         throw htkError("HTK-RUNTIME-0204", { layer, compression: "zstd" });
@@ -280,9 +280,14 @@ class Applier {
     }
   }
 
-  /** Removes whatever is at `rel` (never following a link), forgetting directories below it. */
-  async #remove(rel: string): Promise<void> {
+  /**
+   * Removes whatever is at `rel` (never following a link). When it was a directory, the directories
+   * known below it are forgotten (only then: the scan is linear in the known directories).
+   */
+  async #remove(rel: string, isDirectory?: boolean): Promise<void> {
+    const wasDir = isDirectory ?? (await lstat(this.#abs(rel)).then((st) => st.isDirectory(), () => false));
     await rm(this.#abs(rel), { recursive: true, force: true });
+    if (!wasDir) return;
     for (const d of this.#dirs) if (d === rel || d.startsWith(`${rel}/`)) this.#dirs.delete(d);
   }
 
@@ -304,7 +309,7 @@ class Applier {
     const existing = await lstat(full).catch(() => undefined);
     if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) {
       // tar semantics (and containerd's): a new entry replaces what is there, except dir over dir.
-      await this.#remove(rel);
+      await this.#remove(rel, existing.isDirectory());
     }
     this.#markUnpacked(rel);
     switch (header.type) {
