@@ -19,7 +19,6 @@ export type {
   PruneReport,
 } from "./types.ts";
 export {
-  ImageFilterError,
   ImageStore,
   blobsOf,
   chainIds,

@@ -121,6 +121,12 @@ describe("ImageStore: names, list, inspect", () => {
       expect(ids({ before: ["busybox:2"] })).toEqual([mid.configDigest, old.configDigest]);
       expect(ids({ since: ["busybox:1"] })).toEqual([recent.configDigest, mid.configDigest]);
       expect(store.list({ filters: { dangling: { true: true } } }).map((s) => s.RepoTags)).toEqual([[]]);
+      const unknown = await thrown(() => store.list({ filters: { color: ["red"] } }));
+      expect(isHtkError(unknown, "HTK-ENGINE-0221") && unknown.plainCause).toBe("invalid filter 'color'.");
+      const value = await thrown(() => store.list({ filters: { dangling: ["maybe"] } }));
+      expect(isHtkError(value, "HTK-ENGINE-0222") && value.plainCause).toBe("Invalid filter 'dangling=maybe'.");
+      const time = await thrown(store.prune({ filters: { until: ["yesterday"] } }));
+      expect(isHtkError(time, "HTK-ENGINE-0223") && time.http).toBe(400);
     }));
 });
 

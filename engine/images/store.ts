@@ -455,14 +455,9 @@ export class ImageStore {
 
   /** `GET /images/json`, Docker's classic filters (dangling, label, reference, before, since). */
   list(opts: ListOptions = {}): ImageSummary[] {
-    const f = filterValues(opts.filters ?? {});
+    const f = filterValues(opts.filters ?? {}, LIST_FILTERS);
     const dangling = f.get("dangling");
-    let danglingOnly = false;
-    if (dangling !== undefined) {
-      const v = dangling[0]?.toLowerCase();
-      if (v === "true" || v === "1") danglingOnly = true;
-      else if (v !== "false" && v !== "0") throw new ImageFilterError(`Invalid filter 'dangling=${dangling[0] ?? ""}'`);
-    }
+    const danglingOnly = dangling !== undefined && boolFilter("dangling", dangling);
     const before = f.get("before")?.map((r) => this.resolve(r));
     const since = f.get("since")?.map((r) => this.resolve(r));
     const labels = f.get("label") ?? [];
@@ -693,11 +688,10 @@ export class ImageStore {
    */
   prune(opts: { all?: boolean; filters?: FilterArgs } = {}): Promise<PruneReport> {
     return this.#serial(async () => {
-      const f = filterValues(opts.filters ?? {});
-      let danglingOnly = opts.all !== true;
-      const d = f.get("dangling")?.[0]?.toLowerCase();
-      if (d === "false" || d === "0") danglingOnly = false;
-      else if (d !== undefined && d !== "true" && d !== "1") throw new ImageFilterError(`Invalid filter 'dangling=${d}'`);
+      const f = filterValues(opts.filters ?? {}, PRUNE_FILTERS);
+      const d = f.get("dangling");
+      // dangling=false prunes every unused image, as `all` does (Docker's prune reads it so).
+      const danglingOnly = opts.all !== true && (d === undefined || boolFilter("dangling", d));
       const until = f.get("until")?.map((u) => parseUntil(u, this.#now()));
       const labels = f.get("label") ?? [];
       const notLabels = f.get("label!") ?? [];
@@ -810,11 +804,6 @@ export class ImageStore {
   }
 }
 
-/** A filter value Docker refuses (400 "Invalid filter …"); the endpoint maps it to its error. */
-export class ImageFilterError extends Error {
-  override readonly name = "ImageFilterError";
-}
-
 /** Every blob an image needs: what its leases hold. */
 export function blobsOf(rec: ImageRecord): Digest[] {
   const out = new Set<Digest>([rec.id]);
@@ -879,13 +868,27 @@ function familiarKey(n: StoredName): string {
   return referenceString(n.ref);
 }
 
-function filterValues(filters: FilterArgs): Map<string, string[]> {
+const LIST_FILTERS = ["before", "dangling", "label", "reference", "since"];
+const PRUNE_FILTERS = ["dangling", "label", "label!", "until"];
+
+/** Docker's filters.Validate (unknown names refused) and the values of each filter. */
+function filterValues(filters: FilterArgs, accepted: readonly string[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const [k, v] of Object.entries(filters)) {
+    if (!accepted.includes(k)) throw htkError("HTK-ENGINE-0221", { filter: k, accepted: accepted.join(", ") });
     const values = Array.isArray(v) ? [...(v as readonly string[])] : Object.keys(v).filter((x) => (v as Record<string, boolean>)[x]);
     if (values.length > 0) out.set(k, values);
   }
   return out;
+}
+
+/** Docker's boolean filter values: true/1 or false/0, anything else refused. */
+function boolFilter(name: string, values: readonly string[]): boolean {
+  const v = values[0] ?? "";
+  const lower = v.toLowerCase();
+  if (lower === "true" || lower === "1") return true;
+  if (lower === "false" || lower === "0") return false;
+  throw htkError("HTK-ENGINE-0222", { filter: name, value: v });
 }
 
 /** Docker's MatchKVList: every "key" must be present, every "key=value" must match. */
@@ -915,7 +918,7 @@ function parseUntil(value: string, now: Date): number {
   }
   const ms = Date.parse(value);
   if (Number.isFinite(ms)) return ms;
-  throw new ImageFilterError(`failed to parse value as time or duration: "${value}"`);
+  throw htkError("HTK-ENGINE-0223", { value });
 }
 
 /** Go's RFC3339Nano formatting of a parsed time: trailing zeros of the fraction dropped. */

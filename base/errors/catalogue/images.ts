@@ -145,4 +145,25 @@ export const imageDiagnostics = {
     next: "Restore the file from a backup, or move it aside to start with an empty image list (the content stays and can be re-tagged after a pull or load).",
     http: 500,
   },
+  "HTK-ENGINE-0221": {
+    title: "Unknown image filter",
+    cause: "invalid filter '{filter}'.",
+    next: "Use one of the filters this endpoint accepts: {accepted}.",
+    http: 400,
+    dockerText: true,
+  },
+  "HTK-ENGINE-0222": {
+    title: "Invalid image filter value",
+    cause: "Invalid filter '{filter}={value}'.",
+    next: "Give {filter} the value true or false.",
+    http: 400,
+    dockerText: true,
+  },
+  "HTK-ENGINE-0223": {
+    title: "Invalid time in an image filter",
+    cause: "failed to parse value as time or duration: \"{value}\"",
+    next: "Give a Unix timestamp, an RFC 3339 date (2006-01-02T15:04:05Z) or a duration before now (10m, 24h).",
+    http: 400,
+    dockerText: true,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
