@@ -4,6 +4,8 @@ import { defineConfig } from "vitest/config";
 // registry, the busybox fixture image) that tests/global-setup starts once for the whole run.
 export default defineConfig({
   test: {
+    // Product code logs at info by default; in tests only problems are worth a line.
+    env: { HATAKE_LOG_LEVEL: "warn" },
     projects: [
       {
         test: {

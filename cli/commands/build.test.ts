@@ -112,3 +112,20 @@ describe("build flag parsing", () => {
     expect(() => parseOutput("type=local")).toThrow(/HTK-CLI-0002/);
   });
 });
+
+describe("build checks during hatake build", () => {
+  it("lists findings after the build, as BuildKit does", async () => {
+    const root = project("FROM scratch as Base\nCOPY a /a\n", { a: "x" });
+    const r = await build(root);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/ 2 warnings found \(use hatake dockerfile check to expand\):\n - StageNameCasing: Stage name 'Base' should be lowercase \(line 1\)\n - FromAsCasing: 'as' and 'FROM' keywords' casing do not match \(line 1\)/);
+  });
+
+  it("fails before building when the Dockerfile asks for checks as errors", async () => {
+    const root = project("# check=error=true\nFROM scratch as Base\nCOPY a /a\n", { a: "x" });
+    const r = await build(root);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("ERROR: failed to solve: lint violation found for rules: StageNameCasing, FromAsCasing");
+    expect(r.err).toContain("HTK-DOCKERFILE-0301");
+  });
+});

@@ -96,6 +96,9 @@ export const buildCommand: Command = {
       case "invalid-dockerfile":
         io.stderr.write(`${result.rendered}\n`);
         return 1;
+      case "checks-failed":
+        io.stderr.write(`${result.rendered}\nERROR: failed to solve: ${result.message}\n`);
+        return 1;
       case "canceled":
         io.stderr.write("ERROR: canceled\n");
         return 130;
@@ -106,6 +109,11 @@ export const buildCommand: Command = {
         return 1;
       case "completed":
         if (result.warnings !== "") io.stderr.write(`${result.warnings}\n`);
+        if (result.checkWarnings.length > 0) {
+          const n = result.checkWarnings.length;
+          io.stderr.write(`\n ${n} warning${n === 1 ? "" : "s"} found (use hatake dockerfile check to expand):\n`);
+          for (const w of result.checkWarnings) io.stderr.write(` - ${w}\n`);
+        }
         for (const line of result.explanation) io.stderr.write(`${line}\n`);
         if (values["metadata-file"] !== undefined) {
           const meta = { "buildx.build.ref": `hatake/local/${result.record.id}` };

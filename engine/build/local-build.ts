@@ -5,7 +5,8 @@ import { promisify } from "node:util";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
 import { loadDockerignore } from "../../base/dockerignore/index.ts";
 import { withSpan } from "../../base/observability/index.ts";
-import { compileDockerfile, renderDiagnostic, type Diagnostic, type ImageSpec } from "../../frontend-dockerfile/index.ts";
+import { checkDiagnostics, checksFailedMessage, formatFindingShort, runChecks } from "../../frontend-dockerfile/checks/index.ts";
+import { compileDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic, type ImageSpec } from "../../frontend-dockerfile/index.ts";
 import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, type BuildRecord, type ProgressMode, type ProgressOutput } from "../../solver/index.ts";
 import { FileWorker } from "../worker/file-worker.ts";
 
@@ -37,7 +38,17 @@ export type LocalBuildResult =
   | { readonly kind: "invalid-dockerfile"; readonly rendered: string }
   | { readonly kind: "failed"; readonly record: BuildRecord; readonly error: HtkError; readonly explanation: readonly string[] }
   | { readonly kind: "canceled"; readonly record: BuildRecord }
-  | { readonly kind: "completed"; readonly record: BuildRecord; readonly image: ImageSpec; readonly explanation: readonly string[]; readonly warnings: string };
+  | { readonly kind: "checks-failed"; readonly rendered: string; readonly message: string }
+  | {
+      readonly kind: "completed";
+      readonly record: BuildRecord;
+      readonly image: ImageSpec;
+      readonly explanation: readonly string[];
+      /** Parser and compiler warnings, rendered with their code frames. */
+      readonly warnings: string;
+      /** Build-check findings, one line each (`StageNameCasing: … (line 3)`), as BuildKit lists them. */
+      readonly checkWarnings: readonly string[];
+    };
 
 /**
  * A build in this process, on a state folder, without a daemon: the Dockerfile frontend compiles, the
@@ -58,7 +69,22 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
     }
     const ignore = await loadDockerignore(contextDir, { dockerfile, cwd: req.cwd });
     const fileName = isAbsolute(req.dockerfile ?? "") ? basename(dockerfile) : (req.dockerfile ?? "Dockerfile");
-    const compiled = await compileDockerfile(text, {
+    const source = new TextDecoder().decode(text);
+    const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, source, fileName)).join("\n");
+    const parsed = parseDockerfile(text, { fileName });
+    if (parsed.result === undefined) return { kind: "invalid-dockerfile", rendered: render(parsed.diagnostics) };
+    // Build checks run on every build, as BuildKit's do: findings are warnings printed after the build,
+    // unless `# check=error=true` (or BUILDKIT_DOCKERFILE_CHECK) makes them fail it before it starts.
+    const checks = runChecks(parsed.result, {
+      buildArgs: req.buildArgs,
+      dockerignore: ignore.patterns,
+      ...(req.target === undefined ? {} : { target: req.target }),
+    });
+    const checkWarnings = checks.findings.map(formatFindingShort);
+    if (checks.configError !== undefined || checks.asErrors) {
+      return { kind: "checks-failed", rendered: render(checkDiagnostics(checks, fileName)), message: checks.configError?.message ?? checksFailedMessage(checks.findings) };
+    }
+    const compiled = await compileDockerfile(parsed.result, {
       fileName,
       buildArgs: req.buildArgs,
       dockerignorePatterns: ignore.patterns,
@@ -66,10 +92,8 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
       signal: req.signal,
       ...(req.target === undefined ? {} : { target: req.target }),
     });
-    const source = new TextDecoder().decode(text);
-    const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, source, fileName)).join("\n");
     if (compiled.result === undefined) return { kind: "invalid-dockerfile", rendered: render(compiled.diagnostics) };
-    const warnings = render(compiled.diagnostics.filter((d) => d.severity === "warning"));
+    const warnings = render([...parsed.diagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning"));
 
     await mkdir(req.dataRoot, { recursive: true });
     const worker = await FileWorker.open({ root: join(req.dataRoot, "worker") });
@@ -96,7 +120,7 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
           } finally {
             await outcome.ref?.release();
           }
-          return { kind: "completed", record: outcome.record, image: compiled.result.image, explanation, warnings };
+          return { kind: "completed", record: outcome.record, image: compiled.result.image, explanation, warnings, checkWarnings };
         }
       }
     } finally {
