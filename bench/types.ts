@@ -10,7 +10,7 @@ export type Target =
   | { readonly kind: "hatake" }
   | { readonly kind: "reference"; readonly dockerHost: string };
 
-export type Unit = "ms" | "req/s" | "MB/s" | "MiB";
+export type Unit = "ms" | "req/s" | "MB/s" | "MiB" | "instr/s";
 
 export interface Metric {
   readonly name: string;
