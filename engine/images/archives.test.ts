@@ -107,6 +107,58 @@ describe("docker save / docker load", () => {
       expect(fresh.get(id)?.manifests[0]?.layers[0]?.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");
     }));
 
+  it("follows the symlinks pre-25 archives use for a layer saved twice, and refuses links that leave", () =>
+    withTempDir(async (dir) => {
+      const src = await ImageStore.openAt(join(dir, "a"));
+      const a = await putImage(src.content, { layers: [{ shared: "s" }], gzip: false });
+      const b = await putImage(src.content, { layers: [{ shared: "s" }, { own: "b" }], gzip: false });
+      const files = new Map<string, Buffer>();
+      for (const img of [a, b]) {
+        for (const d of [img.configDigest, ...img.layerDigests]) files.set(d, await src.content.readBytes(d));
+      }
+      const [shared, own] = b.diffIds;
+      const manifest = [
+        { Config: `${a.configDigest.slice(7)}.json`, RepoTags: ["a:1"], Layers: ["l1/layer.tar"] },
+        { Config: `${b.configDigest.slice(7)}.json`, RepoTags: ["b:1"], Layers: ["l2/layer.tar", "l3/layer.tar"] },
+      ];
+      const entries: ArchiveEntry[] = [
+        { type: "file", path: `${a.configDigest.slice(7)}.json`, content: files.get(a.configDigest) ?? Buffer.alloc(0) },
+        { type: "file", path: `${b.configDigest.slice(7)}.json`, content: files.get(b.configDigest) ?? Buffer.alloc(0) },
+        { type: "file", path: "l1/layer.tar", content: files.get(shared as Digest) ?? Buffer.alloc(0) },
+        { type: "symlink", path: "l2/layer.tar", target: "../l1/layer.tar" },
+        { type: "file", path: "l3/layer.tar", content: files.get(own as Digest) ?? Buffer.alloc(0) },
+        { type: "file", path: "manifest.json", content: Buffer.from(JSON.stringify(manifest)) },
+      ];
+      const dst = await ImageStore.openAt(join(dir, "b"));
+      const r = await loadImageArchive(dst, packArchive(entries));
+      expect(r.images.map((i) => i.id)).toEqual([a.configDigest, b.configDigest]);
+      const escaping = entries.map((e) => (e.path === "l2/layer.tar" ? { type: "symlink" as const, path: e.path, target: "../../etc/passwd" } : e));
+      const other = await ImageStore.openAt(join(dir, "c"));
+      const err = await thrown(loadImageArchive(other, packArchive(escaping)));
+      expect(isHtkError(err, "HTK-ENGINE-0216")).toBe(true);
+    }));
+
+  it("stops a load when its signal aborts, leaving nothing behind", () =>
+    withTempDir(async (dir) => {
+      const src = await ImageStore.openAt(join(dir, "a"));
+      const img = await putImage(src.content, { layers: [{ big: "y".repeat(300_000) }] });
+      await src.add({ manifest: img.manifest, names: ["abort:1"] });
+      const tar = await buffer(await saveDockerArchive(src, ["abort:1"]));
+      const ac = new AbortController();
+      async function* slow(): AsyncGenerator<Uint8Array> {
+        for (let off = 0; off < tar.length; off += 65536) {
+          if (off > 200_000) ac.abort(new DOMException("stop", "AbortError"));
+          yield tar.subarray(off, off + 65536);
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      }
+      const dst = await ImageStore.openAt(join(dir, "b"));
+      const err = await thrown(loadImageArchive(dst, slow(), { signal: ac.signal }));
+      expect(err.name).toBe("AbortError");
+      expect(dst.list()).toEqual([]);
+      expect(await blobCount(dst)).toBe(0);
+    }));
+
   it("refuses a truncated archive and keeps nothing of it", () =>
     withTempDir(async (dir) => {
       const src = await ImageStore.openAt(join(dir, "a"));

@@ -1,7 +1,8 @@
 import { PassThrough } from "node:stream";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import { isDigest, type ContentStore, type Descriptor, type Digest, type RefCounter } from "../../cache/index.ts";
-import { archiveError, isGzip, looksLikeTar, measureLayer, readArchive, waitDrain, type LayerMeasure } from "./tar.ts";
+import { posix } from "node:path";
+import { archiveError, isGzip, looksLikeTar, measureLayer, readArchive, safeArchivePath, waitDrain, type LayerMeasure } from "./tar.ts";
 
 /**
  * Reading an image archive (a `docker save` tar or an OCI layout tar) into the content store, entry by
@@ -27,6 +28,11 @@ export interface IngestedFile extends Descriptor {
 export class ArchiveIngest {
   readonly files = new Map<string, IngestedFile>();
   readonly metadata = new Map<string, Buffer>();
+  /**
+   * Links: Docker before 25 saved a layer that appears twice as a symlink to its first copy
+   * (`<id>/layer.tar -> ../<other id>/layer.tar`).
+   */
+  readonly #links = new Map<string, string>();
   /** Blobs this import put into the store that were not there before. */
   readonly #added = new Set<Digest>();
   readonly #content: ContentStore;
@@ -41,6 +47,13 @@ export class ArchiveIngest {
   async read(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<void> {
     try {
       for await (const entry of readArchive(source, signal)) {
+        if ((entry.type === "symlink" || entry.type === "hardlink") && entry.linkname !== undefined) {
+          const target = entry.type === "symlink" ? posix.join(posix.dirname(entry.path), entry.linkname) : entry.linkname;
+          const safe = safeArchivePath(target);
+          if (safe === undefined || target.startsWith("/")) throw htkError("HTK-ENGINE-0216", { path: `${entry.path} -> ${entry.linkname}` });
+          this.#links.set(entry.path, safe);
+          continue;
+        }
         if (entry.type !== "file") continue;
         if (METADATA.has(entry.path)) {
           this.metadata.set(entry.path, await readSmall(entry.stream, entry.path));
@@ -59,7 +72,13 @@ export class ArchiveIngest {
 
   /** The stored file at an archive path (as manifest.json or an index names it). */
   file(path: string): IngestedFile | undefined {
-    return this.files.get(path.split("/").filter((p) => p !== "" && p !== ".").join("/"));
+    let p = safeArchivePath(path);
+    for (let hops = 0; p !== undefined && hops < 16; hops++) {
+      const f = this.files.get(p);
+      if (f !== undefined) return f;
+      p = this.#links.get(p);
+    }
+    return undefined;
   }
 
   /** Puts bytes the import itself made (a synthesised manifest), tracked for `discard`. */

@@ -15,6 +15,7 @@ import type { Digest } from "../../cache/index.ts";
 
 export type ArchiveEntry =
   | { readonly type: "directory"; readonly path: string; readonly mtime?: Date }
+  | { readonly type: "symlink"; readonly path: string; readonly target: string; readonly mtime?: Date }
   | { readonly type: "file"; readonly path: string; readonly content: Uint8Array; readonly mtime?: Date }
   /** A streamed file; `size` must be exactly the number of bytes `open` yields (else the archive fails). */
   | {
@@ -63,6 +64,12 @@ async function addEntry(pack: tarStream.Pack, entry: ArchiveEntry): Promise<void
     });
     return;
   }
+  if (entry.type === "symlink") {
+    await new Promise<void>((resolve, reject) => {
+      pack.entry({ ...base, name: entry.path, type: "symlink", mode: 0o777, linkname: entry.target }, (err) => (err ? reject(err) : resolve()));
+    });
+    return;
+  }
   if ("content" in entry) {
     const buf = Buffer.from(entry.content.buffer, entry.content.byteOffset, entry.content.byteLength);
     await new Promise<void>((resolve, reject) => {
@@ -99,8 +106,10 @@ export function safeArchivePath(name: string): string | undefined {
 export interface ReadEntry {
   /** Normalised path (no "./", no trailing "/"). */
   readonly path: string;
-  readonly type: "file" | "directory" | "other";
+  readonly type: "file" | "directory" | "symlink" | "hardlink" | "other";
   readonly size: number;
+  /** The target of a link, as written in the archive. */
+  readonly linkname?: string;
   /** The entry's bytes; consume them or leave them (they are skipped when the next entry is read). */
   readonly stream: AsyncIterable<Uint8Array>;
 }
@@ -143,8 +152,17 @@ export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: A
       const h = raw.header;
       const path = safeArchivePath(h.name);
       if (path === undefined) throw htkError("HTK-ENGINE-0216", { path: h.name });
-      const type = h.type === "file" || h.type === "contiguous-file" ? "file" : h.type === "directory" ? "directory" : "other";
-      yield { path, type, size: h.size, stream: raw as AsyncIterable<Uint8Array> };
+      const type =
+        h.type === "file" || h.type === "contiguous-file"
+          ? "file"
+          : h.type === "directory"
+            ? "directory"
+            : h.type === "symlink"
+              ? "symlink"
+              : h.type === "link"
+                ? "hardlink"
+                : "other";
+      yield { path, type, size: h.size, ...(h.linkname !== "" && h.linkname !== null ? { linkname: h.linkname } : {}), stream: raw as AsyncIterable<Uint8Array> };
       raw.resume();
     }
   } catch (err) {
