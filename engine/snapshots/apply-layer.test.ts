@@ -118,6 +118,22 @@ describe("applyLayer", () => {
     expect(garbage.id).toBe("HTK-RUNTIME-0201");
   });
 
+  it("releases its source (file handle, socket) as soon as it refuses a layer", async () => {
+    const tar = await craftTar([{ name: "/abs", content: "x" }, { name: "b", content: Buffer.alloc(100_000) }]);
+    for (const data of [tar, gzipSync(tar)]) {
+      let closed = false;
+      async function* source(): AsyncGenerator<Uint8Array> {
+        try {
+          for (let i = 0; i < data.length; i += 512) yield data.subarray(i, i + 512);
+        } finally {
+          closed = true;
+        }
+      }
+      expect((await refusal(applyLayer(await tempDir("release"), source(), { signal, whiteouts: "delete" }))).id).toBe("HTK-RUNTIME-0200");
+      expect(closed).toBe(true);
+    }
+  });
+
   it("stops when cancelled", async () => {
     const ac = new AbortController();
     const tar = await craftTar([{ name: "a", content: Buffer.alloc(100_000) }]);

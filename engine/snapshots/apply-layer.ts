@@ -119,11 +119,16 @@ async function* decompress(
   const kind: LayerCompression =
     compression !== "auto" ? compression : starts(GZIP_MAGIC) ? "gzip" : starts(ZSTD_MAGIC) ? "zstd" : "none";
   const rest = async function* (): AsyncGenerator<Uint8Array> {
-    if (first.done !== true) yield head;
-    for (;;) {
-      const r = await it.next();
-      if (r.done === true) return;
-      yield r.value;
+    try {
+      if (first.done !== true) yield head;
+      for (;;) {
+        const r = await it.next();
+        if (r.done === true) return;
+        yield r.value;
+      }
+    } finally {
+      // Stopped early (a refused entry): release the source (a file handle, a socket) now.
+      await it.return?.();
     }
   };
   switch (kind) {

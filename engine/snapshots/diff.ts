@@ -218,6 +218,14 @@ async function* walk(ctx: Ctx, rel: string, lowerHasDir: boolean): AsyncGenerato
       yield encodeTarHeader({ name: join(`${WHITEOUT_PREFIX}${child.name}`), type: "file", mode: 0, uid: 0, gid: 0, size: 0, mtime: whiteoutTime });
       continue;
     }
+    if (ctx.mode === "overlay") {
+      const own = ctx.upperXattrs.get(abs);
+      // Snapshots mount with redirect_dir=off and metacopy=off; an upper made otherwise (a renamed
+      // lower directory, a metadata-only copy-up) does not hold the data its layer needs.
+      for (const key of ["trusted.overlay.redirect", "trusted.overlay.metacopy"]) {
+        if (own?.has(key) === true) throw new Error(`"${abs}" carries ${key}: this upper directory cannot be archived as a layer (mount with redirect_dir=off,metacopy=off)`);
+      }
+    }
     const xattrs = layerXattrs(ctx.upperXattrs, abs);
     const header: TarWriteHeader = {
       name: childRel,

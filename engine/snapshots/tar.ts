@@ -102,6 +102,12 @@ class ByteSource {
     while (left > 0) left -= (await this.some(left)).length;
   }
 
+  /** Ends the source early (a refused entry, a failed write): its file or socket is released now. */
+  async close(): Promise<void> {
+    this.#done = true;
+    await this.#it.return?.();
+  }
+
   /** Reads and drops the rest of the stream (trailing zero blocks and padding still belong to the diff_id). */
   async drain(): Promise<void> {
     this.#buf = Buffer.alloc(0);
@@ -233,82 +239,86 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   let local: Pax = { xattrs: new Map() };
   let longName: string | undefined;
   let longLink: string | undefined;
-  for (;;) {
-    const block = await src.exact(BLOCK);
-    if (block === undefined) throw new TarTruncatedError("the archive ends without its end-of-archive blocks");
-    if (block.every((b) => b === 0)) {
-      // One zero block is enough (some writers stop there); the rest, if any, is read for the digest.
-      await src.drain();
-      return;
-    }
-    if (!checksumOk(block)) throw new TarFormatError("a tar header has a bad checksum (the data is not an uncompressed tar, or it is corrupt)");
-    const flag = block[156] ?? 0;
-    const kind = typeOf(flag);
-    if (kind === undefined) throw new TarFormatError(`unsupported tar entry type ${JSON.stringify(String.fromCharCode(flag))}`);
-    let size = parseNumber(block.subarray(124, 136), "size");
-    if (kind === "pax" || kind === "pax-global" || kind === "gnu-longname" || kind === "gnu-longlink") {
-      if (size > MAX_META_BYTES) throw new TarFormatError(`a ${kind} record of ${size} bytes is too large`);
-      const data = size === 0 ? Buffer.alloc(0) : await src.exact(size);
-      if (data === undefined) throw new TarTruncatedError(`the archive ends inside a ${kind} record`);
-      await src.skip(padding(size));
-      switch (kind) {
-        case "pax":
-          parsePax(data, local);
-          break;
-        case "pax-global":
-          global = { xattrs: new Map() };
-          parsePax(data, global);
-          break;
-        case "gnu-longname":
-          longName = cString(data);
-          break;
-        case "gnu-longlink":
-          longLink = cString(data);
-          break;
+  try {
+    for (;;) {
+      const block = await src.exact(BLOCK);
+      if (block === undefined) throw new TarTruncatedError("the archive ends without its end-of-archive blocks");
+      if (block.every((b) => b === 0)) {
+        // One zero block is enough (some writers stop there); the rest, if any, is read for the digest.
+        await src.drain();
+        return;
       }
-      continue;
-    }
-    const magic = block.subarray(257, 263).toString("latin1");
-    let name = cString(block.subarray(0, 100));
-    if (magic === "ustar\0") {
-      const prefix = cString(block.subarray(345, 500));
-      if (prefix !== "") name = `${prefix}/${name}`;
-    }
-    const pax: Pax = { ...global, ...stripUndefined(local), xattrs: new Map([...global.xattrs, ...local.xattrs]) };
-    if (pax.size !== undefined) size = pax.size;
-    let type: TarEntryType = kind;
-    // Pre-POSIX tars mark directories by a trailing slash on a regular entry.
-    if (type === "file" && flag === 0 && name.endsWith("/")) type = "directory";
-    const header: TarHeader = {
-      name: pax.path ?? longName ?? name,
-      type,
-      mode: parseNumber(block.subarray(100, 108), "mode") & 0o7777,
-      uid: pax.uid ?? parseNumber(block.subarray(108, 116), "uid"),
-      gid: pax.gid ?? parseNumber(block.subarray(116, 124), "gid"),
-      size: type === "file" ? size : 0,
-      mtime: pax.mtime ?? parseNumber(block.subarray(136, 148), "mtime"),
-      linkname: pax.linkpath ?? longLink ?? cString(block.subarray(157, 257)),
-      devmajor: parseNumber(block.subarray(329, 337), "devmajor"),
-      devminor: parseNumber(block.subarray(337, 345), "devminor"),
-      xattrs: pax.xattrs,
-    };
-    local = { xattrs: new Map() };
-    longName = undefined;
-    longLink = undefined;
-    // Hard links and others may carry a size in odd writers; the data is skipped, never written.
-    let left = size;
-    const body: AsyncIterable<Buffer> = {
-      async *[Symbol.asyncIterator]() {
-        if (type !== "file") return;
-        while (left > 0) {
-          const chunk = await src.some(Math.min(left, 1024 * 1024));
-          left -= chunk.length;
-          yield chunk;
+      if (!checksumOk(block)) throw new TarFormatError("a tar header has a bad checksum (the data is not an uncompressed tar, or it is corrupt)");
+      const flag = block[156] ?? 0;
+      const kind = typeOf(flag);
+      if (kind === undefined) throw new TarFormatError(`unsupported tar entry type ${JSON.stringify(String.fromCharCode(flag))}`);
+      let size = parseNumber(block.subarray(124, 136), "size");
+      if (kind === "pax" || kind === "pax-global" || kind === "gnu-longname" || kind === "gnu-longlink") {
+        if (size > MAX_META_BYTES) throw new TarFormatError(`a ${kind} record of ${size} bytes is too large`);
+        const data = size === 0 ? Buffer.alloc(0) : await src.exact(size);
+        if (data === undefined) throw new TarTruncatedError(`the archive ends inside a ${kind} record`);
+        await src.skip(padding(size));
+        switch (kind) {
+          case "pax":
+            parsePax(data, local);
+            break;
+          case "pax-global":
+            global = { xattrs: new Map() };
+            parsePax(data, global);
+            break;
+          case "gnu-longname":
+            longName = cString(data);
+            break;
+          case "gnu-longlink":
+            longLink = cString(data);
+            break;
         }
-      },
-    };
-    yield { header, body };
-    await src.skip(left + padding(size));
+        continue;
+      }
+      const magic = block.subarray(257, 263).toString("latin1");
+      let name = cString(block.subarray(0, 100));
+      if (magic === "ustar\0") {
+        const prefix = cString(block.subarray(345, 500));
+        if (prefix !== "") name = `${prefix}/${name}`;
+      }
+      const pax: Pax = { ...global, ...stripUndefined(local), xattrs: new Map([...global.xattrs, ...local.xattrs]) };
+      if (pax.size !== undefined) size = pax.size;
+      let type: TarEntryType = kind;
+      // Pre-POSIX tars mark directories by a trailing slash on a regular entry.
+      if (type === "file" && flag === 0 && name.endsWith("/")) type = "directory";
+      const header: TarHeader = {
+        name: pax.path ?? longName ?? name,
+        type,
+        mode: parseNumber(block.subarray(100, 108), "mode") & 0o7777,
+        uid: pax.uid ?? parseNumber(block.subarray(108, 116), "uid"),
+        gid: pax.gid ?? parseNumber(block.subarray(116, 124), "gid"),
+        size: type === "file" ? size : 0,
+        mtime: pax.mtime ?? parseNumber(block.subarray(136, 148), "mtime"),
+        linkname: pax.linkpath ?? longLink ?? cString(block.subarray(157, 257)),
+        devmajor: parseNumber(block.subarray(329, 337), "devmajor"),
+        devminor: parseNumber(block.subarray(337, 345), "devminor"),
+        xattrs: pax.xattrs,
+      };
+      local = { xattrs: new Map() };
+      longName = undefined;
+      longLink = undefined;
+      // Hard links and others may carry a size in odd writers; the data is skipped, never written.
+      let left = size;
+      const body: AsyncIterable<Buffer> = {
+        async *[Symbol.asyncIterator]() {
+          if (type !== "file") return;
+          while (left > 0) {
+            const chunk = await src.some(Math.min(left, 1024 * 1024));
+            left -= chunk.length;
+            yield chunk;
+          }
+        },
+      };
+      yield { header, body };
+      await src.skip(left + padding(size));
+    }
+  } finally {
+    await src.close();
   }
 }
 
