@@ -178,11 +178,12 @@ describe("checksums on critical records", () => {
   it("reports an image record that does not match its checksum (HTK-ENGINE-0102)", () => {
     const store = openStateStore(root());
     const id = `sha256:${"ab".repeat(32)}`;
-    store.images.put({ id, repoTags: ["app:1"], repoDigests: [], created: "2024-01-02T03:04:05Z", size: 10, parent: "", labels: {}, os: "linux", architecture: "amd64" });
-    expect(store.images.resolve("app:1").size).toBe(10);
+    store.images.save({ version: 1, images: { [id]: { id, size: 10 } }, references: { "app:1": id } });
+    expect(store.images.load()?.images[id]).toEqual({ id, size: 10 });
     store.ctx.db.prepare("UPDATE images SET record_json = replace(record_json, '\"size\":10', '\"size\":11')").run();
-    const err = thrown(() => store.images.resolve("app:1"));
+    const err = thrown(() => store.images.load());
     expect(isHtkError(err, "HTK-ENGINE-0102")).toBe(true);
+    expect(String(err)).toContain(`image record ${id}`);
     store.close();
   });
 });

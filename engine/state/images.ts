@@ -1,8 +1,24 @@
-import { htkError } from "../../base/errors/index.ts";
+import type { Statement } from "better-sqlite3";
+import type { LeaseInfo, LeasePersistence } from "../../cache/index.ts";
 import { parseRfc3339Nano } from "./clock.ts";
 import type { StateContext } from "./context.ts";
 import { checksumOf, verifyChecksum } from "./db.ts";
-import type { EventDraft, ImageRecord } from "./types.ts";
+
+/**
+ * Images' metadata lives in the image store (`engine/images/`), which owns the record shape, names and
+ * lookups; it persists through two small interfaces (`ImageStatePersistence`, and the RefCounter's
+ * `LeasePersistence`) that are implemented here on the state database, so images share its
+ * transactions, crash safety and checksums instead of JSON files.
+ *
+ * The types are structural (this folder does not import the image store): any state of the shape
+ * `{ version: 1, images: { [id]: record }, references: { [ref]: id } }` can be kept.
+ */
+export interface PersistedImageState<R extends object = object> {
+  readonly version: 1;
+  readonly images: Readonly<Record<string, R>>;
+  /** Normalised references ("docker.io/library/busybox:latest", "…@sha256:…") to image IDs. */
+  readonly references: Readonly<Record<string, string>>;
+}
 
 interface ImageRow {
   id: string;
@@ -10,122 +26,107 @@ interface ImageRow {
   record_sha256: string;
 }
 
-/** The checksummed part of an image record: everything but the tags, which move between images. */
-type StoredImage = Omit<ImageRecord, "repoTags">;
-
 /**
- * Images' metadata. The image itself (config, layers) is in the content store; this is what `docker
- * images` and `inspect` need quickly, plus the tags. Records carry a checksum (HTK-ENGINE-0102 on a
- * mismatch) because a damaged image ID or digest would silently run the wrong bytes.
+ * The `images` and `image_tags` tables as an `ImageStatePersistence`. `save` writes only what changed
+ * (records compared by checksum), in one transaction. Every record carries the sha256 of its canonical
+ * JSON; `load` verifies it and reports a mismatch (HTK-ENGINE-0102) — a damaged config digest or layer
+ * list would otherwise run the wrong bytes.
  */
-export class ImageStore {
+export class ImageStateTable<S extends PersistedImageState = PersistedImageState> {
   readonly #ctx: StateContext;
+  readonly #upsert: Statement;
 
   constructor(ctx: StateContext) {
     this.#ctx = ctx;
+    this.#upsert = ctx.db.prepare(
+      `INSERT INTO images (id, record_json, record_sha256, created_ns) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET record_json = excluded.record_json, record_sha256 = excluded.record_sha256, created_ns = excluded.created_ns`,
+    );
   }
 
-  /** Adds or replaces an image and points its repoTags at it (taking them from any other image). */
-  put(image: ImageRecord): ImageRecord {
-    return this.#ctx.tx(() => {
-      const { repoTags, ...stored } = image;
-      const createdNs = parseRfc3339Nano(image.created) ?? this.#ctx.clock();
-      this.#ctx.db
-        .prepare(
-          `INSERT INTO images (id, record_json, record_sha256, created_ns) VALUES (?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET record_json = excluded.record_json, record_sha256 = excluded.record_sha256, created_ns = excluded.created_ns`,
-        )
-        .run(image.id, JSON.stringify(stored), checksumOf(stored), createdNs);
-      for (const tag of repoTags) this.#setTag(tag, image.id);
-      return this.get(image.id) ?? image;
-    });
-  }
-
-  get(id: string): ImageRecord | undefined {
-    const row = this.#ctx.db.prepare("SELECT id, record_json, record_sha256 FROM images WHERE id = ?").get(id) as ImageRow | undefined;
-    return row === undefined ? undefined : this.#fromRow(row);
-  }
-
-  /**
-   * By ID ("sha256:…" or bare hex, full or a unique prefix) or by tag ("busybox" means "busybox:latest").
-   * Unknown → HTK-ENGINE-0121; an ambiguous ID prefix → HTK-ENGINE-0105.
-   */
-  resolve(ref: string): ImageRecord {
-    const byTag = this.#tagged(ref) ?? (/:[^/]*$/.test(ref) || ref.includes("@") ? undefined : this.#tagged(`${ref}:latest`));
-    if (byTag !== undefined) return byTag;
-    const hex = ref.replace(/^sha256:/, "");
-    if (/^[0-9a-f]+$/.test(hex) && hex.length > 0) {
-      const rows = this.#ctx.db
-        .prepare("SELECT id, record_json, record_sha256 FROM images WHERE id >= ? AND id < ? ORDER BY id LIMIT 2")
-        .all(`sha256:${hex}`, `sha256:${hex}g`) as ImageRow[];
-      if (rows.length > 1) throw htkError("HTK-ENGINE-0105", { prefix: ref });
-      const row = rows[0];
-      if (row !== undefined) return this.#fromRow(row);
+  /** Undefined when nothing was ever saved (the image store then starts empty). */
+  load(): S | undefined {
+    const rows = this.#ctx.db.prepare("SELECT id, record_json, record_sha256 FROM images ORDER BY id").all() as ImageRow[];
+    const refs = this.#ctx.db.prepare("SELECT tag, image_id FROM image_tags ORDER BY tag").all() as Array<{ tag: string; image_id: string }>;
+    if (rows.length === 0 && refs.length === 0) return undefined;
+    const images: Record<string, object> = {};
+    for (const row of rows) {
+      const record = JSON.parse(row.record_json) as object;
+      verifyChecksum("image", row.id, record, row.record_sha256);
+      images[row.id] = record;
     }
-    throw htkError("HTK-ENGINE-0121", { name: ref });
+    const references: Record<string, string> = {};
+    for (const r of refs) references[r.tag] = r.image_id;
+    return { version: 1, images, references } as unknown as S;
   }
 
-  list(): ImageRecord[] {
-    const rows = this.#ctx.db.prepare("SELECT id, record_json, record_sha256 FROM images ORDER BY created_ns DESC, id").all() as ImageRow[];
-    return rows.map((r) => this.#fromRow(r));
-  }
-
-  /** `docker tag`: records Docker's `tag` image event (Actor name = the new reference). */
-  tag(imageId: string, tag: string): void {
+  save(state: S): void {
     this.#ctx.tx(() => {
-      this.#setTag(tag, imageId);
-      this.#ctx.emit(imageEvent(imageId, "tag", tag));
+      const db = this.#ctx.db;
+      const stored = new Map(
+        (db.prepare("SELECT id, record_sha256 FROM images").all() as Array<{ id: string; record_sha256: string }>).map((r) => [r.id, r.record_sha256]),
+      );
+      for (const [id, record] of Object.entries(state.images)) {
+        const sum = checksumOf(record);
+        if (stored.get(id) !== sum) this.#upsert.run(id, JSON.stringify(record), sum, createdNs(record));
+        stored.delete(id);
+      }
+      // Deleting an image drops its references with it (ON DELETE CASCADE).
+      const del = db.prepare("DELETE FROM images WHERE id = ?");
+      for (const id of stored.keys()) del.run(id);
+      const refs = new Map((db.prepare("SELECT tag, image_id FROM image_tags").all() as Array<{ tag: string; image_id: string }>).map((r) => [r.tag, r.image_id]));
+      const setRef = db.prepare("INSERT INTO image_tags (tag, image_id) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET image_id = excluded.image_id");
+      for (const [ref, id] of Object.entries(state.references)) {
+        // A reference to an image the state does not hold is dropped, as the image store drops it on load.
+        if (!Object.hasOwn(state.images, id)) continue;
+        if (refs.get(ref) !== id) setRef.run(ref, id);
+        refs.delete(ref);
+      }
+      const delRef = db.prepare("DELETE FROM image_tags WHERE tag = ?");
+      for (const ref of refs.keys()) delRef.run(ref);
     });
-  }
-
-  /** Removes a tag; true if it existed. Records `untag`. */
-  untag(tag: string): boolean {
-    return this.#ctx.tx(() => {
-      const row = this.#ctx.db.prepare("SELECT image_id FROM image_tags WHERE tag = ?").get(tag) as { image_id: string } | undefined;
-      if (row === undefined) return false;
-      this.#ctx.db.prepare("DELETE FROM image_tags WHERE tag = ?").run(tag);
-      this.#ctx.emit(imageEvent(row.image_id, "untag", tag));
-      return true;
-    });
-  }
-
-  /** Deletes the record and its tags; records `delete`. */
-  delete(imageId: string): void {
-    this.#ctx.tx(() => {
-      const res = this.#ctx.db.prepare("DELETE FROM images WHERE id = ?").run(imageId);
-      if (res.changes === 0) throw htkError("HTK-ENGINE-0121", { name: imageId });
-      this.#ctx.emit(imageEvent(imageId, "delete", imageId));
-    });
-  }
-
-  /** The image and every image built on it (parent chain), for the `ancestor` container filter. */
-  withDescendants(imageId: string): string[] {
-    const all = this.list();
-    const out = [imageId];
-    for (let i = 0; i < out.length; i++) for (const img of all) if (img.parent === out[i] && !out.includes(img.id)) out.push(img.id);
-    return out;
-  }
-
-  #setTag(tag: string, imageId: string): void {
-    this.#ctx.db
-      .prepare("INSERT INTO image_tags (tag, image_id) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET image_id = excluded.image_id")
-      .run(tag, imageId);
-  }
-
-  #tagged(tag: string): ImageRecord | undefined {
-    const row = this.#ctx.db.prepare("SELECT image_id FROM image_tags WHERE tag = ?").get(tag) as { image_id: string } | undefined;
-    return row === undefined ? undefined : this.get(row.image_id);
-  }
-
-  #fromRow(row: ImageRow): ImageRecord {
-    const stored = JSON.parse(row.record_json) as StoredImage;
-    verifyChecksum("image", row.id, stored, row.record_sha256);
-    const tags = (this.#ctx.db.prepare("SELECT tag FROM image_tags WHERE image_id = ? ORDER BY tag").all(row.id) as Array<{ tag: string }>).map((t) => t.tag);
-    return { ...stored, repoTags: tags };
   }
 }
 
-/** Docker's image events: Actor.ID is the image ID, `name` the reference involved. */
-export function imageEvent(imageId: string, action: string, name: string): EventDraft {
-  return { Type: "image", Action: action, Actor: { ID: imageId, Attributes: { name } } };
+function createdNs(record: object): bigint {
+  const r = record as { created?: unknown; addedAt?: unknown };
+  for (const t of [r.created, r.addedAt]) if (typeof t === "string") return parseRfc3339Nano(t) ?? 0n;
+  return 0n;
+}
+
+/**
+ * The RefCounter's durable leases (images and cache records keep their blobs alive across restarts) in
+ * the `leases` table. `batch` makes a group of changes one transaction (an image with 30 layers takes
+ * 32 leases: one commit).
+ */
+export class LeaseTable implements LeasePersistence {
+  readonly #ctx: StateContext;
+  readonly #add: Statement;
+  readonly #remove: Statement;
+
+  constructor(ctx: StateContext) {
+    this.#ctx = ctx;
+    this.#add = ctx.db.prepare("INSERT INTO leases (id, info_json) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET info_json = excluded.info_json");
+    this.#remove = ctx.db.prepare("DELETE FROM leases WHERE id = ?");
+  }
+
+  load(): LeaseInfo[] {
+    return (this.#ctx.db.prepare("SELECT info_json FROM leases ORDER BY rowid").all() as Array<{ info_json: string }>).map(
+      (r) => JSON.parse(r.info_json) as LeaseInfo,
+    );
+  }
+
+  added(lease: LeaseInfo): void {
+    // The acquiring stack is for leak reports in this process only.
+    const { stack: _stack, ...info } = lease;
+    this.#ctx.tx(() => this.#add.run(lease.id, JSON.stringify(info)));
+  }
+
+  removed(id: string): void {
+    this.#ctx.tx(() => this.#remove.run(id));
+  }
+
+  batch<T>(fn: () => T): T {
+    return this.#ctx.tx(fn);
+  }
 }

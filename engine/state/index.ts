@@ -33,7 +33,7 @@ export { CONTAINER_FILTERS, filterContainers, validateContainerFilters, isRunnin
 export { parseFilters, validateFilterKeys, match, exactMatch, fuzzyMatch, matchKeyValues } from "./filters.ts";
 export { EventLog, EVENT_FILTERS, matchEvent, type EventQuery, type EventSubscription, type StoredEvent, type SubscribeOptions } from "./events.ts";
 export { ExecStore } from "./execs.ts";
-export { ImageStore, imageEvent } from "./images.ts";
+export { ImageStateTable, LeaseTable, type PersistedImageState } from "./images.ts";
 export { VolumeStore, volumeEvent } from "./volumes.ts";
 export { NetworkStore, networkEvent } from "./networks.ts";
 export { StateContext } from "./context.ts";

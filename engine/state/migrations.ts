@@ -137,6 +137,19 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: "durable leases of the content store's RefCounter",
+    up(db) {
+      db.exec(`
+        -- LeaseInfo as JSON: the RefCounter (cache/refs.ts) owns its shape; the engine only keeps it.
+        CREATE TABLE leases (
+          id TEXT PRIMARY KEY,
+          info_json TEXT NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,7 +4,7 @@ import { StateContext } from "./context.ts";
 import { openStateDb, openStateDbAt, type OpenStateDbOptions, type StateDb } from "./db.ts";
 import { EventLog, type StoredEvent } from "./events.ts";
 import { ExecStore } from "./execs.ts";
-import { ImageStore } from "./images.ts";
+import { ImageStateTable, LeaseTable } from "./images.ts";
 import { NetworkStore } from "./networks.ts";
 import type { EventDraft } from "./types.ts";
 import { VolumeStore } from "./volumes.ts";
@@ -24,7 +24,10 @@ export class StateStore {
   readonly ctx: StateContext;
   readonly containers: ContainerStore;
   readonly execs: ExecStore;
-  readonly images: ImageStore;
+  /** The image store's persistence (`ImageStatePersistence` of engine/images). */
+  readonly images: ImageStateTable;
+  /** The RefCounter's persistence (`LeasePersistence` of cache/refs.ts). */
+  readonly leases: LeaseTable;
   readonly volumes: VolumeStore;
   readonly networks: NetworkStore;
   readonly events: EventLog;
@@ -36,7 +39,8 @@ export class StateStore {
     this.ctx = new StateContext(db.db, clock, this.events);
     this.containers = new ContainerStore(this.ctx, options);
     this.execs = new ExecStore(this.ctx);
-    this.images = new ImageStore(this.ctx);
+    this.images = new ImageStateTable(this.ctx);
+    this.leases = new LeaseTable(this.ctx);
     this.volumes = new VolumeStore(this.ctx);
     this.networks = new NetworkStore(this.ctx);
   }

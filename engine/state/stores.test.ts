@@ -2,7 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { sha256Hex } from "./db.ts";
 import { spec, testStore, type TestStore } from "./test-support.ts";
-import type { ImageRecord, NetworkRecord, VolumeRecord } from "./types.ts";
+import { RefCounter } from "../../cache/index.ts";
+import type { ImageRecord, ImageStatePersistence, ImageStoreState } from "../images/types.ts";
+import { ImageStateTable } from "./images.ts";
+import type { NetworkRecord, VolumeRecord } from "./types.ts";
 
 let t: TestStore;
 beforeEach(() => {
@@ -72,43 +75,52 @@ describe("exec instances", () => {
   });
 });
 
-describe("images' metadata", () => {
-  const img = (n: number, over: Partial<ImageRecord> = {}): ImageRecord => ({
-    id: `sha256:${String(n).repeat(64).slice(0, 64)}`,
-    repoTags: [],
-    repoDigests: [],
-    created: `2024-01-0${n}T00:00:00Z`,
-    size: 100 * n,
-    parent: "",
-    labels: {},
-    os: "linux",
-    architecture: "amd64",
-    ...over,
+describe("images' metadata and leases (the image store's and RefCounter's persistence)", () => {
+  const id1 = `sha256:${"1".repeat(64)}` as const;
+  const id2 = `sha256:${"2".repeat(64)}` as const;
+  const record = (id: typeof id1 | typeof id2, parent?: string): ImageRecord => ({
+    id,
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: id, size: 100 },
+    manifests: [],
+    layers: [{ diffId: `sha256:${"d".repeat(64)}`, contentSize: 10 }],
+    platform: { os: "linux", architecture: "amd64" },
+    created: "2024-01-02T03:04:05Z",
+    ...(parent === undefined ? {} : { parent: parent as typeof id1 }),
+    labels: { a: "b" },
+    addedAt: "2024-01-03T00:00:00Z",
   });
 
-  it("stores, tags (moving tags), resolves by tag, ID or prefix, lists newest first, deletes", () => {
-    const is = t.store.images;
-    const one = is.put(img(1, { repoTags: ["app:1", "app:latest"] }));
-    expect(one.repoTags).toEqual(["app:1", "app:latest"]);
-    is.put(img(2, { repoTags: ["app:latest"], parent: one.id }));
-    expect(is.resolve("app").id).toBe(img(2).id);
-    expect(is.resolve("app:1").id).toBe(one.id);
-    expect(is.resolve("111111").id).toBe(one.id);
-    expect(is.resolve(one.id).repoTags).toEqual(["app:1"]);
-    expect(is.list().map((i) => i.size)).toEqual([200, 100]);
-    expect(is.withDescendants(one.id)).toEqual([one.id, img(2).id]);
-    is.tag(one.id, "other:x");
-    expect(is.untag("other:x")).toBe(true);
-    expect(is.untag("other:x")).toBe(false);
-    is.delete(one.id);
-    expect(error(() => is.resolve("app:1"))).toEqual({ id: "HTK-ENGINE-0121", cause: "No such image: app:1", http: 404 });
-    expect(t.store.events.query({ filters: { type: ["image"] } }).map((e) => e.event.Action)).toEqual(["tag", "untag", "delete"]);
+  it("implements engine/images' ImageStatePersistence: save writes the changes, load reads them back", () => {
+    const persistence: ImageStatePersistence = new ImageStateTable<ImageStoreState>(t.store.ctx);
+    expect(persistence.load()).toBeUndefined();
+    const state: ImageStoreState = {
+      version: 1,
+      images: { [id1]: record(id1), [id2]: record(id2, id1) },
+      references: { "docker.io/library/app:1": id1, "docker.io/library/app:latest": id2, "docker.io/library/gone:1": `sha256:${"9".repeat(64)}` },
+    };
+    persistence.save(state);
+    expect(persistence.load()).toEqual({ ...state, references: { "docker.io/library/app:1": id1, "docker.io/library/app:latest": id2 } });
+    // Untag one, delete the other image (its references go with it).
+    persistence.save({ version: 1, images: { [id2]: record(id2, id1) }, references: { "docker.io/library/app:latest": id2 } });
+    expect(persistence.load()).toEqual({ version: 1, images: { [id2]: record(id2, id1) }, references: { "docker.io/library/app:latest": id2 } });
+    persistence.save({ version: 1, images: {}, references: {} });
+    expect(persistence.load()).toBeUndefined();
   });
 
-  it("refuses an ambiguous ID prefix (HTK-ENGINE-0105)", () => {
-    t.store.images.put(img(1, { id: `sha256:ab1${"0".repeat(61)}` }));
-    t.store.images.put(img(2, { id: `sha256:ab2${"0".repeat(61)}` }));
-    expect(error(() => t.store.images.resolve("ab"))).toMatchObject({ id: "HTK-ENGINE-0105" });
+  it("implements cache's LeasePersistence: a RefCounter's durable leases survive a restart", () => {
+    const key = { kind: "blob" as const, digest: id1 };
+    const refs = new RefCounter({ persistence: t.store.leases });
+    t.store.leases.batch(() => {
+      refs.acquire(key, { owner: "image:x", durable: true });
+      refs.acquire(key, { owner: "image:y", durable: true });
+      refs.acquire(key, { owner: "build", durable: false });
+    });
+    expect(refs.count(key)).toBe(3);
+    const again = new RefCounter({ persistence: t.store.leases });
+    expect(again.count(key)).toBe(2);
+    const [first] = again.liveLeases({ durable: true });
+    again.release(first?.id ?? "");
+    expect(new RefCounter({ persistence: t.store.leases }).count(key)).toBe(1);
   });
 });
 

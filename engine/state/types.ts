@@ -234,24 +234,6 @@ export interface ExecConfig {
   readonly [key: string]: unknown;
 }
 
-/** An image's metadata; the bytes live in the content store. `id` is the config digest. */
-export interface ImageRecord {
-  readonly id: string;
-  readonly repoTags: readonly string[];
-  readonly repoDigests: readonly string[];
-  /** RFC 3339 (the image config's `created`). */
-  readonly created: string;
-  readonly size: number;
-  /** The parent image ID for images built or committed locally, "" otherwise (Docker's rule). */
-  readonly parent: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly os: string;
-  readonly architecture: string;
-  readonly variant?: string;
-  /** The manifest or index digest the image was pulled by, when it was. */
-  readonly targetDigest?: string;
-}
-
 export interface VolumeRecord {
   readonly name: string;
   readonly driver: string;

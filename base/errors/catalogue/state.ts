@@ -6,6 +6,9 @@ import type { DiagnosticId, DiagnosticSpec } from "../types.ts";
  * Entries marked `dockerText` start with Docker Engine 26.1's exact message (clients and scripts match on
  * it). Where Docker's text has no final punctuation the catalogue adds a full stop (its sentence rule);
  * Docker's text stays an exact prefix of the message the API sends.
+ *
+ * Retired, never to be reused: HTK-ENGINE-0121 ("No such image", superseded by the image store's
+ * HTK-ENGINE-0200 once image metadata moved to engine/images).
  */
 export const stateDiagnostics = {
   "HTK-ENGINE-0100": {
@@ -149,13 +152,6 @@ export const stateDiagnostics = {
     cause: "Renaming a container with the same name as its current name.",
     next: "Choose a different name.",
     http: 400,
-    dockerText: true,
-  },
-  "HTK-ENGINE-0121": {
-    title: "No such image",
-    cause: "No such image: {name}",
-    next: "Pull or build the image first, or check the name with docker images.",
-    http: 404,
     dockerText: true,
   },
   "HTK-ENGINE-0122": {
