@@ -40,3 +40,4 @@ export { StateContext } from "./context.ts";
 export { generateId, shortId, randomName, normaliseContainerName, RANDOM_NAME_ATTEMPTS } from "./names.ts";
 export { systemClock, rfc3339Nano, parseRfc3339Nano, parseDockerTime, type Clock } from "./clock.ts";
 export { reconcile, shouldRestart, restartDelayMs, type Liveness, type Probe, type ReconcileAction } from "./reconcile.ts";
+export { filterVolumes, filterNetworks, VOLUME_FILTERS, NETWORK_FILTERS } from "./resource-filters.ts";
