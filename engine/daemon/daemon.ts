@@ -2,6 +2,7 @@ import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../../base/observability/index.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
+import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
 import { formatListenAddress, type DaemonConfig } from "./config.ts";
 import { lockDataRoot, type DataRootLock } from "./data-root-lock.ts";
@@ -46,7 +47,7 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
       });
     }
     const api: ApiServer = createApiServer({
-      routes: systemRoutes(info),
+      routes: [...systemRoutes(info), ...outOfScopeRoutes()],
       log: log.child({ component: "api" }),
       serverHeader: `HATAKE/${info.version} (linux)`,
     });

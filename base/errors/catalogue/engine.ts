@@ -48,4 +48,37 @@ export const engineDiagnostics = {
     next: "Use one of: {allowed}.",
     http: 404,
   },
+  "HTK-API-0005": {
+    title: "Not a swarm manager",
+    cause: "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+    next: "HATAKE runs no swarm (docker swarm init is not supported); run the workload with docker run or docker compose instead.",
+    http: 503,
+    dockerText: true,
+  },
+  "HTK-API-0006": {
+    title: "Not part of a swarm",
+    cause: "This node is not part of a swarm.",
+    next: "Nothing to leave: HATAKE never joins a swarm.",
+    http: 503,
+    dockerText: true,
+  },
+  "HTK-API-0007": {
+    title: "Swarm mode not supported",
+    cause: "Swarm mode is not supported by the HATAKE engine ({operation}).",
+    next: "Run the workload with docker run or docker compose; use a Docker Engine for swarm clusters.",
+    http: 501,
+  },
+  "HTK-API-0008": {
+    title: "No such plugin",
+    cause: "plugin \"{name}\" not found.",
+    next: "The HATAKE engine has no managed plugins; \"docker plugin ls\" lists none.",
+    http: 404,
+    dockerText: true,
+  },
+  "HTK-API-0009": {
+    title: "Managed plugins not supported",
+    cause: "Managed engine plugins are not supported by the HATAKE engine ({operation}).",
+    next: "Use the built-in volume and network drivers, or a Docker Engine for managed plugins.",
+    http: 501,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
