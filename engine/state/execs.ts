@@ -27,7 +27,7 @@ export class ExecStore {
     this.#ctx = ctx;
   }
 
-  /** `exec_create: <cmd>` is recorded as Docker does (the command joined by spaces after the colon). */
+  /** `exec_create: <cmd>` is recorded as Docker does (entrypoint, a space, the arguments). */
   create(c: Container<"running">, config: ExecConfig): ExecRecord {
     return this.#ctx.tx(() => {
       const id = generateId();
@@ -35,7 +35,7 @@ export class ExecStore {
       this.#ctx.db
         .prepare("INSERT INTO execs (id, container_id, config_json, created_ns) VALUES (?, ?, ?, ?)")
         .run(id, c.id, JSON.stringify(config), createdNs);
-      this.#ctx.emit(containerEvent(c, `exec_create: ${config.Cmd.join(" ")}`, { execID: id }));
+      this.#ctx.emit(containerEvent(c, `exec_create: ${execAction(config.Cmd)}`, { execID: id }));
       return { id, containerId: c.id, config, running: false, exitCode: null, pid: 0, canRemove: false, createdNs };
     });
   }
@@ -55,7 +55,7 @@ export class ExecStore {
   started(e: ExecRecord, c: Container, pid: number): ExecRecord {
     return this.#ctx.tx(() => {
       this.#ctx.db.prepare("UPDATE execs SET running = 1, pid = ? WHERE id = ?").run(pid, e.id);
-      this.#ctx.emit(containerEvent(c, `exec_start: ${e.config.Cmd.join(" ")}`, { execID: e.id }));
+      this.#ctx.emit(containerEvent(c, `exec_start: ${execAction(e.config.Cmd)}`, { execID: e.id }));
       return { ...e, running: true, pid };
     });
   }
@@ -92,6 +92,12 @@ export class ExecStore {
       Pid: e.pid,
     };
   }
+}
+
+/** Docker writes `entrypoint + " " + args joined`, so a command without arguments keeps a trailing space. */
+function execAction(cmd: readonly string[]): string {
+  const [entrypoint = "", ...args] = cmd;
+  return `${entrypoint} ${args.join(" ")}`;
 }
 
 function fromRow(r: ExecRow): ExecRecord {

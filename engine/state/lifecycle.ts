@@ -273,7 +273,7 @@ function ended(c: Container<"running" | "paused">, p: ExitParams): RuntimeState 
     Error: p.error ?? "",
     FinishedAt: rfc3339Nano(p.nowNs),
     ManuallyStopped: p.manuallyStopped ?? c.state.ManuallyStopped,
-    // Docker keeps the probe log but reports "unhealthy"→ no longer probing; it resets to starting on start.
+    // The last probe results stay visible in inspect; `start` resets Health to "starting".
     ...(health === undefined ? {} : { Health: health }),
   };
 }

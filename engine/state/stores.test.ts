@@ -69,6 +69,9 @@ describe("exec instances", () => {
     expect(t.store.execs.idsOf(c.id)).toEqual([e.id]);
     const actions = t.store.events.query({ filters: { event: ["exec_create", "exec_start", "exec_die"] } }).map((x) => x.event.Action);
     expect(actions).toEqual(["exec_create: sh -c echo hi", "exec_start: sh -c echo hi", "exec_die"]);
+    // Docker's quirk: no arguments leaves a trailing space.
+    t.store.execs.create(c, { Cmd: ["top"] });
+    expect(t.store.events.query({ filters: { event: ["exec_create"] } }).at(-1)?.event.Action).toBe("exec_create: top ");
     const exited = cs.exit(c, { exitCode: 0 });
     cs.remove(exited);
     expect(error(() => t.store.execs.get(e.id))).toEqual({ id: "HTK-ENGINE-0119", cause: `No such exec instance: ${e.id}`, http: 404 });
