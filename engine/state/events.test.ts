@@ -80,6 +80,13 @@ describe("the event log", () => {
     expect(t.store.events.subscriberCount).toBe(0);
   });
 
+  it("ends live streams when the store closes", async () => {
+    const sub = t.store.events.subscribe();
+    const pending = sub.next();
+    t.store.close();
+    expect(await pending).toBeUndefined();
+  });
+
   it("ends the stream at until", async () => {
     const until = BigInt(Date.now()) * 1_000_000n + 50_000_000n;
     const sub = t.store.events.subscribe({ untilNs: until });

@@ -169,6 +169,11 @@ export class EventLog {
     return sub;
   }
 
+  /** Ends every live stream (the engine is stopping): their `next()` resolves undefined. */
+  closeAll(): void {
+    for (const sub of [...this.#subscribers]) sub.dispose();
+  }
+
   get subscriberCount(): number {
     return this.#subscribers.size;
   }

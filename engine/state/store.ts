@@ -58,7 +58,9 @@ export class StateStore {
     return this.ctx.tx(() => this.ctx.emit(draft));
   }
 
+  /** Ends live event streams, then closes the database (idempotent). */
   close(): void {
+    this.events.closeAll();
     this.#db.close();
   }
 }
