@@ -1,10 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { lstat, mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from "node:fs/promises";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
-import { tempDir } from "../../testing/index.ts";
+import { ensureBusyboxImage } from "../../testing/busybox-image.ts";
+import { fixtureCacheDir, tempDir } from "../../testing/index.ts";
 import { applyLayer, type WhiteoutMode } from "./apply-layer.ts";
 import { chunked, craftTar, describeTree, type CraftedEntry } from "./test-support.ts";
 
@@ -54,9 +55,9 @@ describe("applyLayer", () => {
     expect(result.entries).toBe(11);
     expect(await describeTree(dir)).toEqual([
       "bin dir 755 0:0",
-      'bin/alias file 4755 0:0 "#!/bin/sh\\n"',
+      'bin/alias file 4755 0:0 x2 "#!/bin/sh\\n"',
       "bin/sh symlink 0:0 -> /bin/tool",
-      'bin/tool file 4755 0:0 "#!/bin/sh\\n"',
+      'bin/tool file 4755 0:0 x2 "#!/bin/sh\\n"',
       "dev dir 755 0:0",
       "dev/loop0 blockdev 660 0:6 1792",
       "dev/null chardev 666 0:0 259",
@@ -71,6 +72,27 @@ describe("applyLayer", () => {
     // Directory times are set after their contents, so they survive.
     expect((await stat(`${dir}/home/user`)).mtimeMs).toBe(1_500_000_000_000);
     expect(xattr(`${dir}/home/user/file`, "user.note")).toBe("kept");
+  });
+
+  it("unpacks like GNU tar: the busybox layer, and 3,000 small files written in the background with links to them", async () => {
+    const busybox = await ensureBusyboxImage(fixtureCacheDir());
+    const entries: CraftedEntry[] = [];
+    for (let i = 0; i < 3000; i++) {
+      entries.push({ name: `d${i % 7}/f${i}`, content: `file ${i}`.repeat(i % 50), mode: i % 3 === 0 ? 0o755 : 0o640, uid: i % 5, gid: i % 4 });
+      if (i % 10 === 0) entries.push({ name: `links/l${i}`, type: "link", linkname: `d${i % 7}/f${i}` });
+      // The same path twice: the second must win, after the first has landed.
+      if (i % 500 === 0) entries.push({ name: `d${i % 7}/f${i}`, content: "rewritten" });
+    }
+    for (const [label, data] of [
+      ["busybox", await readFile(busybox.layerPath)],
+      ["generated", await craftTar(entries)],
+    ] as const) {
+      const ours = await tempDir(`ours-${label}`);
+      const gnu = await tempDir(`gnu-${label}`);
+      await applyLayer(ours, chunked(data, 64 * 1024), { signal, whiteouts: "delete" });
+      execFileSync("tar", ["-x", "--numeric-owner", "-C", gnu, "-f", "-"], { input: label === "busybox" ? gunzipSync(data) : data, maxBuffer: 1 << 26 });
+      expect(await describeTree(ours), label).toEqual(await describeTree(gnu));
+    }
   });
 
   it("accepts gzip layers and checks the expected diff_id", async () => {

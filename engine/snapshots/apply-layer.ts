@@ -81,6 +81,8 @@ export async function applyLayer(
     }
     await applier.finish();
   } catch (err) {
+    // Writes still in flight finish (or fail) first, so the caller can remove the directory safely.
+    await applier.abandon();
     throw asLayerError(err, layer);
   }
   const diffId: Digest = `sha256:${hash.digest("hex")}`;
@@ -215,6 +217,12 @@ export function safeEntryPath(name: string, layer: string): string {
   return parts.join("/");
 }
 
+/** Files up to this size are read into memory and written in the background, overlapping I/O. */
+const BUFFERED_FILE_MAX = 1024 * 1024;
+/** Bounds on background writes: memory is at most MAX_INFLIGHT_BYTES of file data. */
+const MAX_INFLIGHT = 16;
+const MAX_INFLIGHT_BYTES = 16 * 1024 * 1024;
+
 interface Deferred {
   readonly path: string;
   readonly header: TarHeader;
@@ -232,6 +240,10 @@ class Applier {
   #nodes: Array<SpecialNode & Deferred> = [];
   readonly #xattrs: XattrSet[] = [];
   readonly #dirTimes: Deferred[] = [];
+  /** Background file writes by absolute path. Their promises never reject: a failure is kept here. */
+  readonly #inflight = new Map<string, Promise<void>>();
+  #inflightBytes = 0;
+  #failure: { readonly error: unknown } | undefined;
 
   constructor(root: string, mode: WhiteoutMode, layer: string, signal: AbortSignal) {
     this.#root = root;
@@ -256,6 +268,7 @@ class Applier {
     for (const part of parts) {
       cur = cur === "" ? part : `${cur}/${part}`;
       if (this.#dirs.has(cur)) continue;
+      await this.#settlePath(this.#abs(cur));
       const st = await lstat(this.#abs(cur)).catch((err: NodeJS.ErrnoException) => {
         if (err.code === "ENOENT") return undefined;
         throw err;
@@ -285,12 +298,51 @@ class Applier {
     }
   }
 
+  /** Waits for every background write; rethrows the first failure. */
+  async #settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all([...this.#inflight.values()]);
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
+
+  /** Waits for the background write of one path, if there is one. */
+  async #settlePath(full: string): Promise<void> {
+    const task = this.#inflight.get(full);
+    if (task !== undefined) await task;
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
+
+  /** Runs a file write in the background, within the bounds; later entries that touch it wait. */
+  async #background(full: string, bytes: number, work: () => Promise<void>): Promise<void> {
+    while (this.#inflight.size >= MAX_INFLIGHT || (this.#inflight.size > 0 && this.#inflightBytes + bytes > MAX_INFLIGHT_BYTES)) {
+      await Promise.race(this.#inflight.values());
+    }
+    if (this.#failure !== undefined) throw this.#failure.error;
+    this.#inflightBytes += bytes;
+    const task = work()
+      .catch((error: unknown) => {
+        this.#failure ??= { error };
+      })
+      .finally(() => {
+        this.#inflight.delete(full);
+        this.#inflightBytes -= bytes;
+      });
+    this.#inflight.set(full, task);
+  }
+
+  /** After a failure: lets background writes end, ignoring their results. */
+  async abandon(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all([...this.#inflight.values()]);
+  }
+
   /**
    * Removes whatever is at `rel` (never following a link). When it was a directory, the directories
    * known below it are forgotten (only then: the scan is linear in the known directories).
    */
   async #remove(rel: string, isDirectory?: boolean): Promise<void> {
     const wasDir = isDirectory ?? (await lstat(this.#abs(rel)).then((st) => st.isDirectory(), () => false));
+    // A directory may hold files still being written in the background; a file may be one itself.
+    if (wasDir) await this.#settle();
+    else await this.#settlePath(this.#abs(rel));
     await rm(this.#abs(rel), { recursive: true, force: true });
     if (!wasDir) return;
     for (const d of this.#dirs) if (d === rel || d.startsWith(`${rel}/`)) this.#dirs.delete(d);
@@ -300,7 +352,12 @@ class Applier {
     const rel = safeEntryPath(header.name, this.#layer);
     const base = rel.slice(rel.lastIndexOf("/") + 1);
     const parent = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
-    if (base.startsWith(WHITEOUT_PREFIX)) return this.#whiteout(rel, parent, base, header.name);
+    if (this.#failure !== undefined) throw this.#failure.error;
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      // Whiteouts delete trees and read directories: background writes must have landed first.
+      await this.#settle();
+      return this.#whiteout(rel, parent, base, header.name);
+    }
 
     if (rel === "") {
       if (header.type !== "directory") throw this.#unsafe(header.name, "replaces the root directory with a non-directory");
@@ -311,6 +368,7 @@ class Applier {
     }
     await this.#parents(rel, header.name, true);
     const full = this.#abs(rel);
+    await this.#settlePath(full);
     const existing = await lstat(full).catch(() => undefined);
     if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) {
       // tar semantics (and containerd's): a new entry replaces what is there, except dir over dir.
@@ -325,18 +383,29 @@ class Applier {
         this.#dirTimes.push({ path: full, header });
         break;
       case "file": {
-        // O_EXCL|O_NOFOLLOW: the path was just cleared, so an open that meets anything is an attack.
-        const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        try {
-          for await (const chunk of body) {
-            this.#signal.throwIfAborted();
-            await fh.write(chunk);
+        const write = async (chunks: AsyncIterable<Buffer> | readonly Buffer[]): Promise<void> => {
+          // O_EXCL|O_NOFOLLOW: the path was just cleared, so an open that meets anything is an attack.
+          const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+          try {
+            for await (const chunk of chunks) {
+              this.#signal.throwIfAborted();
+              await fh.write(chunk);
+            }
+          } finally {
+            await fh.close();
           }
-        } finally {
-          await fh.close();
+          await this.#metadata(rel, header);
+          await lutimes(full, header.mtime, header.mtime);
+        };
+        if (header.size <= BUFFERED_FILE_MAX) {
+          // Small files are the bulk of a layer: read now (the stream moves on), written meanwhile.
+          const chunks: Buffer[] = [];
+          for await (const chunk of body) chunks.push(chunk);
+          const data = chunks.length === 1 && chunks[0] !== undefined ? chunks : [Buffer.concat(chunks)];
+          await this.#background(full, header.size, () => write(data));
+        } else {
+          await write(body);
         }
-        await this.#metadata(rel, header);
-        await lutimes(full, header.mtime, header.mtime);
         break;
       }
       case "symlink":
@@ -353,6 +422,7 @@ class Applier {
           throw htkError("HTK-RUNTIME-0201", { layer: this.#layer, detail: `the hard link "${header.name}" points at "${header.linkname}", which does not exist` });
         }
         if (this.#nodes.some((n) => n.path === this.#abs(targetRel))) await this.#flushNodes();
+        await this.#settlePath(this.#abs(targetRel));
         const target = await lstat(this.#abs(targetRel)).catch(() => undefined);
         if (target === undefined) {
           throw htkError("HTK-RUNTIME-0201", { layer: this.#layer, detail: `the hard link "${header.name}" points at "${header.linkname}", which does not exist` });
@@ -436,6 +506,7 @@ class Applier {
   }
 
   async finish(): Promise<void> {
+    await this.#settle();
     await this.#flushNodes();
     // Attributes go last: chown drops security.capability, so it must come after every chown.
     await setXattrs(this.#xattrs, this.#signal);

@@ -85,7 +85,10 @@ export async function describeTree(root: string): Promise<string[]> {
         out.push(`${p} dir ${mode} ${own}`);
         await walk(p);
       } else if (st.isSymbolicLink()) out.push(`${p} symlink ${own} -> ${await readlink(abs)}`);
-      else if (st.isFile()) out.push(`${p} file ${mode} ${own} ${JSON.stringify((await readFile(abs)).toString("utf8").slice(0, 40))}`);
+      else if (st.isFile()) {
+        const links = st.nlink > 1 ? ` x${st.nlink}` : "";
+        out.push(`${p} file ${mode} ${own}${links} ${JSON.stringify((await readFile(abs)).toString("utf8").slice(0, 40))}`);
+      }
       else if (st.isCharacterDevice()) out.push(`${p} chardev ${mode} ${own} ${st.rdev}`);
       else if (st.isBlockDevice()) out.push(`${p} blockdev ${mode} ${own} ${st.rdev}`);
       else if (st.isFIFO()) out.push(`${p} fifo ${mode} ${own}`);
