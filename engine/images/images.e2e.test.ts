@@ -1,14 +1,17 @@
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
+import { MediaTypes } from "../../cache/oci/index.ts";
 import { anonymous, RegistryClient } from "../../cache/registry/index.ts";
 import { fixtures, run, runChecked, skopeoCopy, tempDir } from "../../testing/index.ts";
 import { loadImageArchive, saveDockerArchive } from "./docker-archive.ts";
 import { readOciLayout, saveOciArchive, writeOciLayout } from "./oci-layout.ts";
 import { ImageStore } from "./store.ts";
+import { packArchive } from "./tar.ts";
 
 // Against real components: the harness's busybox fixture (its docker-archive, written by the test
 // harness's own writer), its registry, and skopeo as an independent reader of what we write.
@@ -100,6 +103,37 @@ describe("image store against real tools", () => {
     await pipeline(await saveOciArchive(store, [{ image: busybox.reference, refName: "tar" }]), createWriteStream(ociTar));
     const viaOciArchive = await skopeoInspect(`oci-archive:${ociTar}:tar`);
     expect(viaOciArchive.Digest).toBe(busybox.manifestDigest);
+  });
+
+  it("saves and loads a 160 MiB layer in bounded memory", async () => {
+    const dir = await tempDir("images-big");
+    const store = await ImageStore.openAt(join(dir, "a"));
+    const size = 160 * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const layerTar = packArchive([
+      { type: "file", path: "big", size, open: async () => (async function* () { for (let i = 0; i < size / chunk.length; i++) yield chunk; })() },
+    ]);
+    const hash = createHash("sha256");
+    const layer = await store.content.put((async function* () { for await (const c of layerTar) { hash.update(c as Buffer); yield c as Buffer; } })());
+    const config = await store.content.put(Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [`sha256:${hash.digest("hex")}`] } })));
+    const manifest = await store.content.put(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociConfig, ...config }, layers: [{ mediaType: MediaTypes.ociLayer, ...layer }] })),
+    );
+    await store.add({ manifest: { mediaType: MediaTypes.ociManifest, ...manifest }, names: ["big:1"] });
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+    const before = process.memoryUsage().rss;
+    try {
+      const tar = join(dir, "big.tar");
+      await pipeline(await saveDockerArchive(store, ["big:1"]), createWriteStream(tar));
+      const other = await ImageStore.openAt(join(dir, "b"));
+      await loadImageArchive(other, createReadStream(tar));
+      expect((await other.inspect("big:1")).Size).toBe(size);
+    } finally {
+      clearInterval(timer);
+    }
+    // Streaming keeps the growth far below the layer's size (an unbounded reader adds ~160 MiB).
+    expect((peak - before) / 2 ** 20).toBeLessThan(96);
   });
 
   it("refuses the fixture archive cut short, leaving the store empty", async () => {

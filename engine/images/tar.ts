@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import * as tarStream from "tar-stream";
+import { tarEntries } from "./tar-reader.ts";
 import { htkError } from "../../base/errors/index.ts";
 import type { Digest } from "../../cache/index.ts";
 
@@ -115,65 +116,20 @@ export interface ReadEntry {
 }
 
 /**
- * The entries of a tar stream, one at a time (bounded memory). Throws HTK-ENGINE-0216 on an unsafe
- * path and HTK-ENGINE-0211 when the stream is not a tar or ends in the middle of an entry.
+ * The entries of a tar stream, one at a time, pulled from `source` as they are consumed (bounded
+ * memory). Throws HTK-ENGINE-0216 on an unsafe path and HTK-ENGINE-0211 when the stream is not a tar
+ * or ends in the middle of an entry.
  */
 export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncGenerator<ReadEntry> {
-  const extract = tarStream.extract();
-  let feedError: unknown;
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
-  let isStopped = false;
-  const feeding = (async () => {
-    let iter: AsyncIterator<Uint8Array> | undefined;
-    try {
-      iter = source[Symbol.asyncIterator]();
-      for (;;) {
-        const next: IteratorResult<Uint8Array> | undefined = await Promise.race([iter.next(), stopped.then(() => undefined)]);
-        if (next === undefined || isStopped) break;
-        if (next.done === true) {
-          extract.end(undefined);
-          break;
-        }
-        signal?.throwIfAborted();
-        if (!extract.write(next.value)) await Promise.race([waitDrain(extract), stopped]);
-      }
-    } catch (err) {
-      feedError = err;
-      extract.destroy(err instanceof Error ? err : new Error(String(err)));
-    } finally {
-      // Not awaited: a source stuck in next() must not keep the reader waiting.
-      iter?.return?.()?.catch(() => undefined);
-    }
-  })();
   try {
-    for await (const raw of extract) {
-      signal?.throwIfAborted();
-      const h = raw.header;
-      const path = safeArchivePath(h.name);
-      if (path === undefined) throw htkError("HTK-ENGINE-0216", { path: h.name });
-      const type =
-        h.type === "file" || h.type === "contiguous-file"
-          ? "file"
-          : h.type === "directory"
-            ? "directory"
-            : h.type === "symlink"
-              ? "symlink"
-              : h.type === "link"
-                ? "hardlink"
-                : "other";
-      yield { path, type, size: h.size, ...(h.linkname !== "" && h.linkname !== null ? { linkname: h.linkname } : {}), stream: raw as AsyncIterable<Uint8Array> };
-      raw.resume();
+    for await (const e of tarEntries(source, signal !== undefined ? { signal } : {})) {
+      const path = safeArchivePath(e.name);
+      if (path === undefined) throw htkError("HTK-ENGINE-0216", { path: e.name });
+      yield { path, type: e.type, size: e.size, ...(e.linkname !== "" ? { linkname: e.linkname } : {}), stream: e.stream };
     }
   } catch (err) {
-    throw archiveError(feedError ?? err, signal);
-  } finally {
-    isStopped = true;
-    stop();
-    extract.destroy();
-    await feeding;
+    throw archiveError(err, signal);
   }
-  if (feedError !== undefined) throw archiveError(feedError, signal);
 }
 
 /** Resolves when `w` can take more, or has closed or failed (listeners removed either way). */
@@ -199,7 +155,8 @@ export function archiveError(err: unknown, signal: AbortSignal | undefined): unk
   if (signal?.aborted === true) return signal.reason;
   if (err instanceof Error && (err.name === "HtkError" || err.name === "AbortError")) return err;
   const msg = (err instanceof Error ? err.message : String(err)).replace(/[.?!]+$/, "");
-  const detail = /unexpected end|premature close/i.test(msg) ? `the archive ends in the middle of an entry (${msg}): it is truncated` : msg;
+  const truncated = (err instanceof Error && err.name === "TarTruncatedError") || /unexpected end|premature close/i.test(msg);
+  const detail = truncated ? `${msg}: it is truncated` : msg;
   return htkError("HTK-ENGINE-0211", { detail }, { cause: err });
 }
 
@@ -239,22 +196,6 @@ export async function measureLayer(
   const hash = createHash("sha256");
   let tarSize = 0;
   let contentSize = 0;
-  const extract = tarStream.extract();
-  let broken: Error | undefined;
-  const done = new Promise<void>((resolve) => {
-    extract.once("finish", () => resolve());
-    extract.once("close", () => resolve());
-  });
-  extract.on("error", (e: Error) => {
-    broken = e;
-  });
-  extract.on("entry", (header, stream, next) => {
-    const base = header.name.split("/").pop() ?? "";
-    // Docker's UnpackLayer skips whiteout markers: they delete files, they add no content.
-    if (header.type === "file" && !base.startsWith(".wh.")) contentSize += header.size;
-    stream.on("end", () => next());
-    stream.resume();
-  });
   const source = Readable.from(blob, { objectMode: false });
   let input: AsyncIterable<Uint8Array> = source;
   if (compression === "gzip") {
@@ -262,21 +203,22 @@ export async function measureLayer(
     source.on("error", (e) => gunzip.destroy(e));
     input = source.pipe(gunzip);
   }
-  try {
+  async function* hashed(): AsyncGenerator<Uint8Array> {
     for await (const chunk of input) {
-      signal?.throwIfAborted();
       hash.update(chunk);
       tarSize += chunk.byteLength;
-      if (broken !== undefined) throw broken;
-      if (!extract.write(chunk)) await waitDrain(extract);
+      yield chunk;
     }
-    if (broken !== undefined) throw broken;
-    extract.end(undefined);
-    await done;
-    if (broken !== undefined) throw broken;
+  }
+  try {
+    // The whole stream is hashed, trailer included: the diff ID covers every byte of the tar.
+    for await (const e of tarEntries(hashed(), { drainTrailer: true, ...(signal !== undefined ? { signal } : {}) })) {
+      const base = e.name.split("/").filter((p) => p !== "").pop() ?? "";
+      // Docker's UnpackLayer skips whiteout markers: they delete files, they add no content.
+      if (!base.startsWith(".wh.")) contentSize += e.size;
+    }
   } finally {
     source.destroy();
-    extract.destroy();
   }
   return { diffId: `sha256:${hash.digest("hex")}`, tarSize, contentSize };
 }
