@@ -171,6 +171,10 @@ export class ImageStore {
     opts: Partial<Omit<ImageStoreOptions, "state">> = {},
   ): Promise<ImageStore> {
     const dir = join(dataRoot, "images");
+    if (opts.content !== undefined && opts.refs === undefined) {
+      // A bug, not a user error: the content store would not see the image leases of a second counter.
+      throw new TypeError("ImageStore.openAt: pass the RefCounter the content store's leaseCount consults together with the content store.");
+    }
     let refs = opts.refs;
     let batch = opts.batch;
     if (refs === undefined) {
