@@ -231,6 +231,16 @@ describe("mounts", () => {
     expect(r.message).toContain("overlay");
   });
 
+  it("a root keeps the mode its snapshots were made in", async () => {
+    const root = `${await tempDir("mode-kept")}/snapshots`;
+    const first = await Snapshotter.open({ root, mode: "copy" });
+    (await first.unpack(undefined, bufferLayer(await craftTar(LAYER_A)), signal)).release();
+    const again = await Snapshotter.open({ root });
+    expect(again.mode).toBe("copy");
+    expect(again.fallbackReason).toContain("made by copying");
+    await expect(Snapshotter.open({ root, mode: "overlay" })).rejects.toThrow(/copy mode/);
+  });
+
   it("copy mode works where it is asked for, and says why overlay is not used", async () => {
     const s = await Snapshotter.open({ root: `${await tempDir("copy-asked")}/snapshots`, mode: "copy" });
     expect(s.mode).toBe("copy");

@@ -142,23 +142,35 @@ export class Snapshotter {
     await mkdir(root, { recursive: true, mode: 0o711 });
     for (const d of ["layers", "active", "staging"]) await mkdir(`${root}/${d}`, { recursive: true, mode: 0o711 });
     const { recovery, committed, maxN } = await recover(root);
+    // The format of layers/ follows the mode (overlay layers vs complete trees), so a root keeps the
+    // mode its snapshots were made in for as long as it has any.
+    const recorded = committed.length === 0 ? undefined : await readFile(`${root}/mode`, "utf8").then((t) => t.trim(), () => undefined);
+    let wanted = options.mode ?? "auto";
+    if (recorded === "overlay" || recorded === "copy") {
+      if (wanted !== "auto" && wanted !== recorded) {
+        throw new Error(`the snapshots in ${root} were made in ${recorded} mode; they cannot be used in ${wanted} mode (remove them first)`);
+      }
+      wanted = recorded;
+    }
     let mode: SnapshotMode = "copy";
     let reason: string | undefined;
     let overlayOptions = "";
-    const wanted = options.mode ?? "auto";
     if (wanted !== "copy") {
       const probe = await probeOverlay(root, signal);
       if (probe.ok) {
         mode = "overlay";
         overlayOptions = probe.options;
       } else if (wanted === "overlay") {
-        throw htkError("HTK-RUNTIME-0202", { what: "overlay probe", target: `${root}/probe`, detail: probe.reason });
+        const detail = recorded === "overlay" ? `the snapshots there are overlay layers, and ${probe.reason}` : probe.reason;
+        throw htkError("HTK-RUNTIME-0202", { what: "overlay probe", target: `${root}/probe`, detail });
       } else {
         reason = probe.reason;
       }
     } else {
-      reason = "copy mode was asked for";
+      reason = recorded === "copy" && options.mode !== "copy" ? `the snapshots in ${root} were made by copying` : "copy mode was asked for";
     }
+    await writeFile(`${root}/mode.tmp`, `${mode}\n`);
+    await rename(`${root}/mode.tmp`, `${root}/mode`);
     const s = new Snapshotter(root, mode, reason, overlayOptions, recovery, maxN + 2);
     for (const c of committed) s.#byId.set(c.id, c);
     return s;
