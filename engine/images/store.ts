@@ -125,6 +125,8 @@ export class ImageStore {
   readonly #images = new Map<Digest, ImageRecord>();
   readonly #references = new Map<string, Digest>();
   readonly #configs = new Map<Digest, ConfigExtras>();
+  /** Names per image, sorted; rebuilt after a reference changes (list() asks for every image's). */
+  #byImage: Map<Digest, StoredName[]> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(opts: ImageStoreOptions) {
@@ -148,7 +150,7 @@ export class ImageStore {
     const state = opts.state.load();
     if (state !== undefined) {
       for (const [id, rec] of Object.entries(state.images)) if (isDigest(id)) store.#images.set(id, rec);
-      for (const [key, id] of Object.entries(state.references)) if (store.#images.has(id)) store.#references.set(key, id);
+      for (const [key, id] of Object.entries(state.references)) if (store.#images.has(id)) store.#setRef(key, id);
     }
     store.#batch(() => {
       for (const lease of opts.refs.liveLeases({ durable: true })) {
@@ -243,16 +245,32 @@ export class ImageStore {
     return found;
   }
 
-  /** The names of an image, tags and digests, in stored (sorted) order. */
+  /** The names of an image, tags and digests, sorted by their full string as Docker's reference store. */
   names(id: Digest): StoredName[] {
-    const out: StoredName[] = [];
-    for (const [key, target] of [...this.#references].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      if (target !== id) continue;
-      const n = nameFromKey(key);
-      if (n !== undefined) out.push(n);
+    if (this.#byImage === undefined) {
+      const index = new Map<Digest, StoredName[]>();
+      for (const [key, target] of [...this.#references].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        const n = nameFromKey(key);
+        if (n === undefined) continue;
+        const list = index.get(target);
+        if (list === undefined) index.set(target, [n]);
+        else list.push(n);
+      }
+      this.#byImage = index;
     }
-    return out;
+    return [...(this.#byImage.get(id) ?? [])];
   }
+
+  #setRef(key: string, id: Digest): void {
+    this.#references.set(key, id);
+    this.#byImage = undefined;
+  }
+
+  #deleteRef(key: string): void {
+    this.#references.delete(key);
+    this.#byImage = undefined;
+  }
+
 
   repoTags(id: Digest): string[] {
     return this.names(id)
@@ -369,7 +387,7 @@ export class ImageStore {
     for (const n of names) {
       const previous = this.#references.get(n.key);
       if (previous !== undefined && previous !== id) moved.push({ name: familiar(n), previous });
-      this.#references.set(n.key, id);
+      this.#setRef(n.key, id);
     }
     this.#save();
     for (const n of names) if (n.kind === "tag") this.#onEvent({ action: "tag", id, name: familiar(n) });
@@ -434,7 +452,7 @@ export class ImageStore {
       const rec = this.resolve(source);
       const name = parseName(target);
       if (name.kind === "digest") throw htkError("HTK-ENGINE-0208", {});
-      this.#references.set(name.key, rec.id);
+      this.#setRef(name.key, rec.id);
       const updated: ImageRecord = { ...rec, lastTagTime: this.#now().toISOString() };
       this.#images.set(rec.id, updated);
       this.#save();
@@ -450,7 +468,7 @@ export class ImageStore {
   addReference(reference: string, id: Digest): Promise<void> {
     return this.#serial(async () => {
       if (!this.#images.has(id)) throw htkError("HTK-ENGINE-0200", { reference: id });
-      this.#references.set(parseName(reference).key, id);
+      this.#setRef(parseName(reference).key, id);
       this.#save();
     });
   }
@@ -467,6 +485,7 @@ export class ImageStore {
     const labels = f.get("label") ?? [];
     const patterns = f.get("reference");
     const out: { summary: ImageSummary; order: number }[] = [];
+    const parents = new Set<Digest | undefined>([...this.#images.values()].map((r) => r.parent));
     for (const rec of this.#images.values()) {
       const created = createdSeconds(rec.created);
       if (before !== undefined && !before.every((b) => created < createdSeconds(b.created))) continue;
@@ -480,7 +499,7 @@ export class ImageStore {
       }
       if (repoTags.length === 0 && repoDigests.length === 0) {
         // Docker hides nameless images that have children (intermediate build steps) unless -a.
-        if (opts.all !== true && this.children(rec.id).length > 0) continue;
+        if (opts.all !== true && parents.has(rec.id)) continue;
         if (dangling !== undefined && !danglingOnly) continue;
         if (patterns !== undefined) continue;
       } else if (danglingOnly && repoTags.length > 0) continue;
@@ -586,7 +605,7 @@ export class ImageStore {
           throw htkError("HTK-ENGINE-0207", { reference: nameOrId, container: shortId(user.id), id: shortId(id) });
         }
       }
-      this.#references.delete(given.key);
+      this.#deleteRef(given.key);
       records.push({ Untagged: familiar(given) });
       this.#onEvent({ action: "untag", id, name: familiar(given) });
       names = this.names(id);
@@ -597,7 +616,7 @@ export class ImageStore {
           // The repository's digest names only pinned content the removed tag had: they go with it.
           for (const n of names) {
             if (n.kind !== "digest" || `${n.ref.domain}/${n.ref.path}` !== repo) continue;
-            this.#references.delete(n.key);
+            this.#deleteRef(n.key);
             records.push({ Untagged: familiar(n) });
           }
           names = this.names(id);
@@ -612,7 +631,7 @@ export class ImageStore {
       const conflict = this.#conflict(id, force ? "hard" : "hard+stopped");
       if (conflict !== undefined) throw conflict.error;
       for (const n of names) {
-        this.#references.delete(n.key);
+        this.#deleteRef(n.key);
         records.push({ Untagged: familiar(n) });
         this.#onEvent({ action: "untag", id, name: familiar(n) });
       }
@@ -652,7 +671,7 @@ export class ImageStore {
     const rec = this.#images.get(id);
     if (rec === undefined) return;
     for (const n of this.names(id)) {
-      this.#references.delete(n.key);
+      this.#deleteRef(n.key);
       records.push({ Untagged: familiar(n) });
       this.#onEvent({ action: "untag", id, name: familiar(n) });
     }
