@@ -205,6 +205,27 @@ describe("applyLayer", () => {
       expect(await readFile(`${outside}/secret`, "utf8")).toBe("s");
     });
 
+    it("drops deferred work below a directory that a later entry replaces by a symbolic link", async () => {
+      const outside = await tempDir("outside3");
+      await writeFile(`${outside}/f`, "host");
+      const dir = await tempDir("replace-dir");
+      await apply(
+        dir,
+        [
+          { name: "a/", type: "directory", mtime: new Date(0) },
+          { name: "a/sub/", type: "directory", mtime: new Date(0) },
+          { name: "a/null", type: "character-device", devmajor: 1, devminor: 3 },
+          { name: "a/f", content: "x", pax: { "SCHILY.xattr.user.evil": "1" } },
+          { name: "a", type: "symlink", linkname: outside },
+        ],
+        "overlay",
+      );
+      expect((await lstat(`${dir}/a`)).isSymbolicLink()).toBe(true);
+      expect((await readdir(outside)).sort()).toEqual(["f"]);
+      expect(xattr(`${outside}/f`, "user.evil")).toBeUndefined();
+      expect((await stat(outside)).mtimeMs).not.toBe(0);
+    });
+
     it("replaces a symbolic link by a file instead of writing to its target", async () => {
       const outside = await tempDir("outside2");
       await writeFile(`${outside}/target`, "host");

@@ -238,8 +238,8 @@ class Applier {
   /** Paths this layer put in place (and their parents): an opaque marker keeps them (delete mode). */
   readonly #unpacked = new Set<string>();
   #nodes: Array<SpecialNode & Deferred> = [];
-  readonly #xattrs: XattrSet[] = [];
-  readonly #dirTimes: Deferred[] = [];
+  #xattrs: XattrSet[] = [];
+  #dirTimes: Deferred[] = [];
   /** Background file writes by absolute path. Their promises never reject: a failure is kept here. */
   readonly #inflight = new Map<string, Promise<void>>();
   #inflightBytes = 0;
@@ -346,6 +346,13 @@ class Applier {
     await rm(this.#abs(rel), { recursive: true, force: true });
     if (!wasDir) return;
     for (const d of this.#dirs) if (d === rel || d.startsWith(`${rel}/`)) this.#dirs.delete(d);
+    // Work deferred to the end (devices, attributes, directory times) below a directory that is gone
+    // is dropped: a later entry may put a symbolic link there, and those paths would then lead out.
+    const gone = this.#abs(rel);
+    const below = (p: string): boolean => p === gone || p.startsWith(`${gone}/`);
+    this.#nodes = this.#nodes.filter((n) => !below(n.path));
+    this.#xattrs = this.#xattrs.filter((x) => !below(x.path));
+    this.#dirTimes = this.#dirTimes.filter((d) => !below(d.path));
   }
 
   async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
