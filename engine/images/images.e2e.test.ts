@@ -105,6 +105,21 @@ describe("image store against real tools", () => {
     expect(viaOciArchive.Digest).toBe(busybox.manifestDigest);
   });
 
+  it("loads the docker-archive and oci-archive that skopeo writes", async () => {
+    const { busybox } = fixtures();
+    const dir = await tempDir("images-skopeo-archives");
+    await skopeoCopy(`docker://${busybox.reference}`, `docker-archive:${join(dir, "sk.tar")}:hatake-test/sk:1`, { preserveDigests: false });
+    await skopeoCopy(`docker://${busybox.reference}`, `oci-archive:${join(dir, "sk-oci.tar")}:v1`);
+    const store = await ImageStore.openAt(join(dir, "root"));
+    const fromDockerArchive = await loadImageArchive(store, createReadStream(join(dir, "sk.tar")));
+    expect(fromDockerArchive.messages).toEqual(["Loaded image: hatake-test/sk:1"]);
+    expect(fromDockerArchive.images[0]?.id).toBe(busybox.configDigest);
+    const fromOciArchive = await loadImageArchive(store, createReadStream(join(dir, "sk-oci.tar")));
+    expect(fromOciArchive.messages).toEqual([`Loaded image ID: ${busybox.configDigest}`]);
+    // Two manifests of one image now: the uncompressed one of the docker-archive, the registry's.
+    expect(store.get(busybox.configDigest)?.manifests.map((m) => m.descriptor.digest)).toContain(busybox.manifestDigest);
+  });
+
   it("saves and loads a 160 MiB layer in bounded memory", async () => {
     const dir = await tempDir("images-big");
     const store = await ImageStore.openAt(join(dir, "a"));
