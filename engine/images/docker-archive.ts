@@ -5,7 +5,7 @@ import { digestHex, sha256Of, type Digest } from "../../cache/index.ts";
 import { MediaTypes, familiarName, layerCompression, parseImageConfig, parseJson, parseReference } from "../../cache/oci/index.ts";
 import { ArchiveIngest, type IngestedFile } from "./ingest.ts";
 import { familiar, parseName, type StoredName } from "./names.ts";
-import { IMAGE_NAME_ANNOTATION, OCI_LAYOUT_CONTENT, REF_NAME_ANNOTATION, imagesFromIndex, tarFetch, type LoadedImage } from "./oci-layout.ts";
+import { IMAGE_NAME_ANNOTATION, OCI_LAYOUT_CONTENT, REF_NAME_ANNOTATION, imagesFromIndex, tarFetch, tarMeasures, type LoadedImage } from "./oci-layout.ts";
 import type { AddImageInput, ImageStore } from "./store.ts";
 import { measureLayer, packArchive, type ArchiveEntry, type LayerMeasure } from "./tar.ts";
 import type { ImageRecord } from "./types.ts";
@@ -214,7 +214,7 @@ export async function loadImageArchive(store: ImageStore, source: AsyncIterable<
     const indexBytes = ingest.metadata.get("index.json");
     if (manifestBytes !== undefined) inputs = await fromManifestJson(store, ingest, manifestBytes, indexBytes, opts.signal);
     else if (indexBytes !== undefined) {
-      const list = await imagesFromIndex(store, indexBytes, "the archive", tarFetch(store, ingest), opts.signal !== undefined ? { signal: opts.signal } : {});
+      const list = await imagesFromIndex(store, indexBytes, "the archive", tarFetch(store, ingest), opts.signal !== undefined ? { signal: opts.signal } : {}, tarMeasures(ingest));
       inputs = list.map((input) => ({ input, tagged: (input.names ?? []).length > 0 }));
     } else throw htkError("HTK-ENGINE-0212", {});
   } catch (err) {

@@ -20,7 +20,7 @@ import {
 import { ArchiveIngest } from "./ingest.ts";
 import { familiar, parseName, type StoredName } from "./names.ts";
 import type { AddImageInput, ImageStore } from "./store.ts";
-import { packArchive, type ArchiveEntry } from "./tar.ts";
+import { packArchive, type ArchiveEntry, type LayerMeasure } from "./tar.ts";
 import type { ImageRecord } from "./types.ts";
 
 /**
@@ -171,6 +171,8 @@ export async function imagesFromIndex(
   where: string,
   fetch: BlobSource,
   opts: LayoutLoadOptions,
+  /** Layer measurements made while the blobs were read (a tar), so `add` need not read them again. */
+  measureOf?: (digest: Digest) => LayerMeasure | undefined,
 ): Promise<AddImageInput[]> {
   const index = parseIndex(indexBytes);
   if (!index.ok) throw htkError("HTK-ENGINE-0217", { path: where, detail: `index.json: ${index.error}` });
@@ -213,6 +215,7 @@ export async function imagesFromIndex(
       manifest: { mediaType: manifest.mediaType, digest: manifestDesc.digest, size: manifestDesc.size },
       ...(rootIndex !== undefined ? { index: rootIndex } : {}),
       names,
+      ...(measureOf !== undefined ? { layers: manifest.layers.map((l) => measureOf(l.digest)) } : {}),
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     });
   }
@@ -290,7 +293,7 @@ export async function loadOciArchive(store: ImageStore, source: AsyncIterable<Ui
   try {
     const indexBytes = ingest.metadata.get("index.json");
     if (indexBytes === undefined) throw htkError("HTK-ENGINE-0217", { path: "the archive", detail: "it has no index.json" });
-    const inputs = await imagesFromIndex(store, indexBytes, "the archive", tarFetch(store, ingest), opts);
+    const inputs = await imagesFromIndex(store, indexBytes, "the archive", tarFetch(store, ingest), opts, tarMeasures(ingest));
     const out: LoadedImage[] = [];
     for (const input of inputs) {
       const r = await store.add(input);
@@ -304,6 +307,11 @@ export async function loadOciArchive(store: ImageStore, source: AsyncIterable<Ui
     await ingest.discard();
     throw err;
   }
+}
+
+/** The measurements the ingest made of a layout tar's layer blobs. */
+export function tarMeasures(ingest: ArchiveIngest): (digest: Digest) => LayerMeasure | undefined {
+  return (digest) => ingest.file(`blobs/sha256/${digestHex(digest)}`)?.layer;
 }
 
 /** Blobs of a layout tar are in the store once read; a missing one is an incomplete archive. */
