@@ -226,6 +226,22 @@ describe("applyLayer", () => {
       expect((await stat(outside)).mtimeMs).not.toBe(0);
     });
 
+    it("lets a later entry replace a device or whiteout still to be made at the same path", async () => {
+      const dir = await tempDir("replace-node");
+      await apply(
+        dir,
+        [
+          { name: "dev/", type: "directory" },
+          { name: "dev/x", type: "character-device", devmajor: 1, devminor: 3 },
+          { name: "dev/.wh.y" },
+          { name: "dev/x", type: "symlink", linkname: "/somewhere" },
+          { name: "dev/y", content: "y" },
+        ],
+        "overlay",
+      );
+      expect(await describeTree(dir)).toEqual(["dev dir 755 0:0", "dev/x symlink 0:0 -> /somewhere", 'dev/y file 644 0:0 "y"']);
+    });
+
     it("replaces a symbolic link by a file instead of writing to its target", async () => {
       const outside = await tempDir("outside2");
       await writeFile(`${outside}/target`, "host");

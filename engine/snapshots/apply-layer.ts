@@ -238,6 +238,8 @@ class Applier {
   /** Paths this layer put in place (and their parents): an opaque marker keeps them (delete mode). */
   readonly #unpacked = new Set<string>();
   #nodes: Array<SpecialNode & Deferred> = [];
+  /** The paths of `#nodes`, for the per-entry check. */
+  #nodePaths = new Set<string>();
   #xattrs: XattrSet[] = [];
   #dirTimes: Deferred[] = [];
   /** Background file writes by absolute path. Their promises never reject: a failure is kept here. */
@@ -350,7 +352,7 @@ class Applier {
     // is dropped: a later entry may put a symbolic link there, and those paths would then lead out.
     const gone = this.#abs(rel);
     const below = (p: string): boolean => p === gone || p.startsWith(`${gone}/`);
-    this.#nodes = this.#nodes.filter((n) => !below(n.path));
+    this.#setNodes(this.#nodes.filter((n) => !below(n.path)));
     this.#xattrs = this.#xattrs.filter((x) => !below(x.path));
     this.#dirTimes = this.#dirTimes.filter((d) => !below(d.path));
   }
@@ -376,6 +378,8 @@ class Applier {
     await this.#parents(rel, header.name, true);
     const full = this.#abs(rel);
     await this.#settlePath(full);
+    // A node still to be made at this path (an earlier entry) is replaced, as tar replaces files.
+    if (this.#nodePaths.has(full)) this.#setNodes(this.#nodes.filter((n) => n.path !== full));
     const existing = await lstat(full).catch(() => undefined);
     if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) {
       // tar semantics (and containerd's): a new entry replaces what is there, except dir over dir.
@@ -428,7 +432,7 @@ class Applier {
         if (!(await this.#parents(targetRel, header.name, false))) {
           throw htkError("HTK-RUNTIME-0201", { layer: this.#layer, detail: `the hard link "${header.name}" points at "${header.linkname}", which does not exist` });
         }
-        if (this.#nodes.some((n) => n.path === this.#abs(targetRel))) await this.#flushNodes();
+        if (this.#nodePaths.has(this.#abs(targetRel))) await this.#flushNodes();
         await this.#settlePath(this.#abs(targetRel));
         const target = await lstat(this.#abs(targetRel)).catch(() => undefined);
         if (target === undefined) {
@@ -441,7 +445,7 @@ class Applier {
       case "char-device":
       case "block-device":
       case "fifo":
-        this.#nodes.push({
+        this.#addNode({
           path: full,
           kind: header.type === "char-device" ? "char" : header.type === "block-device" ? "block" : "fifo",
           major: header.devmajor,
@@ -483,7 +487,7 @@ class Applier {
     }
     await this.#parents(targetRel, name, true);
     await this.#remove(targetRel);
-    this.#nodes.push({ path: this.#abs(targetRel), kind: "char", major: 0, minor: 0, header: WHITEOUT_HEADER });
+    this.#addNode({ path: this.#abs(targetRel), kind: "char", major: 0, minor: 0, header: WHITEOUT_HEADER });
   }
 
   async #metadata(rel: string, header: TarHeader): Promise<void> {
@@ -500,9 +504,19 @@ class Applier {
     if (attrs.size > 0) this.#xattrs.push({ path: full, attrs });
   }
 
+  #setNodes(nodes: Array<SpecialNode & Deferred>): void {
+    this.#nodes = nodes;
+    this.#nodePaths = new Set(nodes.map((n) => n.path));
+  }
+
+  #addNode(node: SpecialNode & Deferred): void {
+    this.#nodes.push(node);
+    this.#nodePaths.add(node.path);
+  }
+
   async #flushNodes(): Promise<void> {
     const nodes = this.#nodes;
-    this.#nodes = [];
+    this.#setNodes([]);
     await makeNodes(nodes, this.#signal);
     for (const n of nodes) {
       if (n.header === WHITEOUT_HEADER) continue;
