@@ -2,11 +2,11 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
-import { ContentStore, RefCounter, sha256Of, type Digest } from "../../cache/index.ts";
+import { ContentStore, RefCounter, sha256Of, type Digest, type LeaseInfo, type LeasePersistence } from "../../cache/index.ts";
 import { MediaTypes } from "../../cache/oci/index.ts";
 import { chainIds, ImageStore } from "./store.ts";
 import { putImage, withTempDir } from "./test-support.ts";
-import type { ContainerUse, ImageEvent } from "./types.ts";
+import type { ContainerUse, ImageEvent, ImageStatePersistence, ImageStoreState } from "./types.ts";
 
 async function fresh(dir: string, containers?: Map<Digest, ContainerUse[]>, events?: ImageEvent[]): Promise<ImageStore> {
   return ImageStore.openAt(dir, {
@@ -337,6 +337,28 @@ describe("ImageStore: history and prune", () => {
       expect(all.SpaceReclaimed).toBe(2);
       expect(store.list().map((s) => s.RepoTags)).toEqual([["used:1"]]);
       expect(await store.prune()).toEqual({ ImagesDeleted: null, SpaceReclaimed: 0 });
+    }));
+});
+
+describe("ImageStore: persistence is pluggable", () => {
+  it("runs on any ImageStatePersistence and LeasePersistence (what engine/state's SQLite will provide)", () =>
+    withTempDir(async (dir) => {
+      let saved: ImageStoreState | undefined;
+      const state: ImageStatePersistence = { load: () => saved, save: (s) => void (saved = JSON.parse(JSON.stringify(s)) as ImageStoreState) };
+      const leases = new Map<string, LeaseInfo>();
+      const persistence: LeasePersistence = { load: () => [...leases.values()], added: (l) => void leases.set(l.id, l), removed: (id) => void leases.delete(id) };
+      const refs = new RefCounter({ persistence });
+      const content = await ContentStore.open(join(dir, "content"), { leaseCount: refs.blobLeaseCount });
+      const store = ImageStore.open({ content, refs, state });
+      const img = await putImage(content, { layers: [{ a: "1" }] });
+      await store.add({ manifest: img.manifest, names: ["p:1"] });
+      expect(saved?.references).toEqual({ "docker.io/library/p:1": img.configDigest });
+      expect(leases.size).toBe(3);
+      const again = ImageStore.open({ content, refs: new RefCounter({ persistence }), state });
+      expect(again.repoTags(img.configDigest)).toEqual(["p:1"]);
+      await again.remove("p:1");
+      expect(leases.size).toBe(0);
+      expect(saved?.images).toEqual({});
     }));
 });
 
