@@ -1,0 +1,69 @@
+import { runApiSuite } from "./api/run-api.ts";
+import { resolveTarget, type EngineTarget } from "./engine.ts";
+import { runFlowsSuite } from "./flows/run-flows.ts";
+
+/**
+ * The suites that need a running engine, as `run.ts` commands: `api` and `flows`, each taking
+ * `[--docker-host URL]`. Without the flag they use `DOCKER_HOST`, and without that they start a
+ * `hatake engine` of their own on a temporary data root (stopped and removed afterwards). `flows`
+ * also reads `REF_DOCKER_HOST` (or `--ref-docker-host URL`) for differential mode. Each prints one
+ * line per failure, its report, and `N passed, M failed` last; the exit code is non-zero on failure.
+ */
+export type EngineSuiteCommand = (args: readonly string[], write: (line: string) => void) => Promise<number>;
+
+export const engineSuites: Readonly<Record<string, EngineSuiteCommand>> = {
+  async api(args, write) {
+    return withTarget(args, write, async (target) => {
+      const r = await runApiSuite({ host: target.host });
+      for (const f of r.failures) write(f);
+      for (const w of [...new Set(r.warnings)]) write(`warning: ${w}`);
+      write("");
+      write(`Engine API v1.45 coverage (${target.host}):`);
+      for (const l of r.table.split("\n")) write(l);
+      write("");
+      write(`${r.passed} passed, ${r.failed} failed`);
+      return r.failed === 0 ? 0 : 1;
+    });
+  },
+  async flows(args, write) {
+    const ref = flag(args, "--ref-docker-host") ?? nonEmpty(process.env["REF_DOCKER_HOST"]);
+    return withTarget(args, write, async (target) => {
+      const r = await runFlowsSuite({ host: target.host, ...(ref === undefined ? {} : { refHost: ref }) });
+      for (const l of r.report) write(l);
+      for (const f of r.failures) write(f);
+      write(`${r.passed} passed, ${r.failed} failed`);
+      return r.failed === 0 ? 0 : 1;
+    });
+  },
+};
+
+async function withTarget(args: readonly string[], write: (line: string) => void, body: (t: EngineTarget) => Promise<number>): Promise<number> {
+  let target: EngineTarget;
+  try {
+    target = await resolveTarget(flag(args, "--docker-host"));
+  } catch (err) {
+    write(`cannot reach or start an engine: ${(err as Error).message}`);
+    write("0 passed, 1 failed");
+    return 2;
+  }
+  try {
+    return await body(target);
+  } catch (err) {
+    write(`suite aborted: ${(err as Error).stack ?? String(err)}`);
+    write("0 passed, 1 failed");
+    return 2;
+  } finally {
+    await target.stop();
+  }
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(`${name}=`));
+  return eq === undefined ? undefined : eq.slice(name.length + 1);
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
