@@ -168,6 +168,33 @@ for (const { mode, title, skip } of MODES) {
       base.release();
     });
 
+    it("shares one unpack between concurrent requests for a chain, and leaves nothing when cancelled", async () => {
+      const s = await openSnapshotter(mode);
+      const tar = await craftTar(LAYER_A);
+      const { createHash } = await import("node:crypto");
+      const diffId = `sha256:${createHash("sha256").update(tar).digest("hex")}` as const;
+      let opened = 0;
+      const layer: LayerSource = { diffId, open: () => (opened++, chunked(tar, 512)) };
+      const refs = await Promise.all([s.unpack(undefined, layer, signal), s.unpack(undefined, layer, signal), s.unpack(undefined, layer, signal)]);
+      expect(opened).toBe(1);
+      expect(new Set(refs.map((r) => r.id))).toEqual(new Set([diffId]));
+      expect(s.held().get(diffId)).toBe(3);
+      for (const r of refs) r.release();
+
+      const ac = new AbortController();
+      const big = await craftTar(Array.from({ length: 200 }, (_, i) => ({ name: `f${i}`, content: Buffer.alloc(10_000, i) })));
+      async function* slow(): AsyncGenerator<Uint8Array> {
+        for (let i = 0; i < big.length; i += 4096) {
+          if (i === 4096 * 50) ac.abort();
+          yield big.subarray(i, i + 4096);
+        }
+      }
+      await expect(s.unpack(diffId, { open: () => slow() }, ac.signal)).rejects.toThrow();
+      expect(await readdir(`${s.root}/staging`)).toEqual([]);
+      expect(s.list()).toHaveLength(1);
+      expect(s.held().size).toBe(0);
+    });
+
     it("does not remove a snapshot in use (HTK-RUNTIME-0203): held, with children, or under an active snapshot", async () => {
       const s = await openSnapshotter(mode);
       const a = await s.unpack(undefined, bufferLayer(await craftTar(LAYER_A)), signal);
