@@ -25,6 +25,7 @@ export {
   imageSize,
   type AddImageInput,
   type AddResult,
+  type ConfigExtras,
   type GcOptions,
   type ImageStoreOptions,
   type ListOptions,

@@ -104,7 +104,7 @@ export interface GcOptions {
 const LEASE_OWNER = "image:";
 const ZERO_TIME = "0001-01-01T00:00:00Z";
 
-interface ConfigExtras {
+export interface ConfigExtras {
   readonly config: ImageConfig;
   readonly raw: Readonly<Record<string, unknown>>;
 }
