@@ -7,7 +7,7 @@ import { isHtkError } from "../../base/errors/index.ts";
 import { ensureBusyboxImage } from "../../testing/busybox-image.ts";
 import { fixtureCacheDir, tempDir } from "../../testing/index.ts";
 import { applyLayer, type WhiteoutMode } from "./apply-layer.ts";
-import { chunked, craftTar, describeTree, type CraftedEntry } from "./test-support.ts";
+import { attrTools, chunked, craftTar, describeTree, type CraftedEntry, needsAttr } from "./test-support.ts";
 
 const signal = new AbortController().signal;
 
@@ -34,7 +34,7 @@ function xattr(path: string, name: string): string | undefined {
 }
 
 describe("applyLayer", () => {
-  it("unpacks files, directories, links, devices, owners, modes and times; diff_id is the tar's sha256", async () => {
+  it.skipIf(!attrTools)(needsAttr("unpacks files, directories, links, devices, owners, modes and times; diff_id is the tar's sha256"), async () => {
     const dir = await tempDir("apply");
     const tar = await craftTar([
       { name: "./", type: "directory", mode: 0o755 },
@@ -288,7 +288,7 @@ describe("applyLayer", () => {
   });
 
   describe("whiteouts into an overlay lower directory", () => {
-    it("turns .wh.<name> into a 0/0 character device and .wh..wh..opq into trusted.overlay.opaque=y", async () => {
+    it.skipIf(!attrTools)(needsAttr("turns .wh.<name> into a 0/0 character device and .wh..wh..opq into trusted.overlay.opaque=y"), async () => {
       const dir = await tempDir("wh-overlay");
       await apply(
         dir,
@@ -316,7 +316,7 @@ describe("applyLayer", () => {
     });
   });
 
-  it("keeps binary extended attributes exactly (security.capability, PAX SCHILY.xattr)", async () => {
+  it.skipIf(!attrTools)(needsAttr("keeps binary extended attributes exactly (security.capability, PAX SCHILY.xattr)"), async () => {
     const dir = await tempDir("xattr-bin");
     // cap_net_raw+ep as Go writes it: 20 bytes of binary in the PAX record.
     const cap = Buffer.from("0100000200200000000000000000000000000000", "hex");

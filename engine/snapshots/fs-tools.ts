@@ -123,7 +123,11 @@ async function runWithInput(cmd: string, args: readonly string[], input: string,
     child.stderr.on("data", (d: string) => {
       if (stderr.length < 4096) stderr += d;
     });
-    child.on("error", reject);
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      // Say which package is missing rather than "spawn ENOENT".
+      if (err.code === "ENOENT") reject(new Error(`the program "${cmd}" is not installed${cmd.endsWith("fattr") ? ' (Debian package "attr")' : ""}; it is needed for ${cmd === "sh" ? "device nodes" : "extended attributes"}`, { cause: err }));
+      else reject(err);
+    });
     child.on("close", (code) => {
       if (code === 0) resolve();
       else reject(new Error(`${cmd} failed (exit ${code ?? "signal"}): ${stderr.trim()}`));

@@ -1,6 +1,7 @@
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import * as tarStream from "tar-stream";
+import { haveXattrTools } from "./fs-tools.ts";
 
 /**
  * Helpers for this folder's tests only: archives crafted with tar-stream (so hostile names reach the
@@ -102,4 +103,14 @@ export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c));
   return Buffer.concat(chunks);
+}
+
+/**
+ * setfattr/getfattr (Debian "attr") are needed for overlay whiteouts and extended attributes. Tests
+ * that need them are skipped without them, and say so in their name.
+ */
+export const attrTools = await haveXattrTools();
+
+export function needsAttr(title: string): string {
+  return attrTools ? title : `${title} (skipped: setfattr/getfattr are missing, Debian package "attr")`;
 }
