@@ -29,6 +29,8 @@ beforeAll(async () => {
       res.writeHead(200, { "Content-Type": "text/plain", "Docker-Experimental": "maybe" }).end(req.method === "HEAD" ? undefined : "OK");
     } else if (path === "/v1.45/images/json") {
       res.writeHead(200, { "Content-Type": "application/json" }).end("[]");
+    } else if (path === "/v1.45/events") {
+      res.writeHead(200, { "Content-Type": "application/json" }).end('{"Type":"container","Action":"start","time":1}\n{"Type":"container","Action":5}\n');
     } else if (path === "/v1.45/volumes") {
       res.writeHead(404, { "Content-Type": "text/plain" }).end("404 page not found");
     } else {
@@ -53,6 +55,15 @@ describe("the api suite runner", () => {
         SystemPing: { cases: [{ path: "/_ping" }] },
         SystemInfo: { cases: [{ path: "/info" }] },
         ContainerInspect: { cases: [] },
+        SystemEvents: { cases: [{ path: "/events" }] },
+        ContainerTop: {
+          cases: [
+            {
+              path: "/containers/{id}/top",
+              setup: () => Promise.reject(new Error("no busybox")),
+            },
+          ],
+        },
         NoSuchOperation: { cases: [] },
       },
     });
@@ -66,11 +77,14 @@ describe("the api suite runner", () => {
     expect(text).toContain("ImageList not implemented: GET /images/json: answered 200: the engine implements it");
     expect(text).toContain('VolumeList not implemented: GET /volumes: status 404 with content type "text/plain"');
     expect(text).toContain('"NoSuchOperation" is not an operationId');
+    expect(text).toContain("SystemEvents case GET /events: body value 2 /Action must be string");
+    expect(text).not.toContain("body value 1");
+    expect(text).toContain("ContainerTop case GET /containers/{id}/top: set-up failed: no busybox");
     expect(text).toContain("SwarmInspect out of scope: GET /swarm: status 404, expected 503");
     expect(r.warnings.join()).toContain("lacks the header API-Version");
     const container = r.rows.find((row) => row.tag === "Container");
-    expect(container).toMatchObject({ implemented: 1, validated: 1, failing: 0 });
-    expect(r.rows.find((row) => row.tag === "System")).toMatchObject({ implemented: 3, validated: 0, failing: 3 });
+    expect(container).toMatchObject({ implemented: 2, validated: 1, failing: 1 });
+    expect(r.rows.find((row) => row.tag === "System")).toMatchObject({ implemented: 4, validated: 0, failing: 4 });
     expect(r.failed).toBe(r.failures.length);
   });
 

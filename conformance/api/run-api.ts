@@ -1,6 +1,6 @@
 import type { SuiteResult } from "../run.ts";
 import { wireRequest, type WireResponse } from "../engine.ts";
-import { IMPLEMENTED, type ApiClient, type ImplementedOperation, type RequestCase } from "./implemented.ts";
+import { IMPLEMENTED, type ApiClient, type Fixture, type ImplementedOperation, type RequestCase } from "./implemented.ts";
 import { OUT_OF_SCOPE_TAGS, PROBE_PLUGIN, outOfScopeExpectation } from "./out-of-scope.ts";
 import { SchemaValidator } from "./schema.ts";
 import { loadSpec, successStatus, type Spec, type SpecHeader, type SpecOperation, type SwaggerSchema } from "./spec.ts";
@@ -133,7 +133,12 @@ export async function runApiSuite(opts: ApiSuiteOptions): Promise<ApiReport> {
 
   /** Runs one case; returns failure lines, each starting with a label unique to the case. */
   async function runCase(op: SpecOperation, c: RequestCase, expected: number | undefined, kind: string): Promise<string[]> {
-    const fixture = c.setup === undefined ? {} : await c.setup(client);
+    let fixture: Fixture;
+    try {
+      fixture = c.setup === undefined ? {} : await c.setup(client);
+    } catch (err) {
+      return [`${op.operationId} ${kind} ${c.name ?? `${op.method} ${c.path}`}: set-up failed: ${(err as Error).message}`];
+    }
     const params = fixture.params ?? {};
     const path = fill(c.path, params);
     const query = c.query === undefined ? undefined : Object.fromEntries(Object.entries(c.query).map(([k, v]) => [k, fill(v, params)]));
@@ -176,13 +181,11 @@ export async function runApiSuite(opts: ApiSuiteOptions): Promise<ApiReport> {
     const wantsJson = isJsonSchema(spec.schema);
     if (wantsJson) {
       if (!/^application\/json\b/.test(type)) return [...problems, `content type "${type}", expected application/json`];
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        return [...problems, `the body is not JSON: ${JSON.stringify(text.slice(0, 200))}`];
-      }
-      problems.push(...validator.check(spec.schema, value).map((e) => `body ${e}`));
+      // Streaming endpoints (events, stats, progress) answer newline-delimited JSON values: each one
+      // must validate on its own.
+      const values = parseJsonValues(text);
+      if (values === undefined) return [...problems, `the body is not JSON: ${JSON.stringify(text.slice(0, 200))}`];
+      values.forEach((value, i) => problems.push(...validator.check(spec.schema as SwaggerSchema, value).map((e) => `body${values.length > 1 ? ` value ${i + 1}` : ""} ${e}`)));
     } else if (spec.schema["type"] === "string") {
       problems.push(...validator.check(spec.schema, text).map((e) => `body ${e}`));
     }
@@ -272,12 +275,32 @@ export function probeRequest(op: SpecOperation): { path: string; query?: Record<
   if (/^(Swarm|Node|Service|Secret|Config)Update$/.test(id)) return { path, query: { version: "1" } };
   if (id === "PluginUpgrade") return { path, query: { remote: PROBE_PLUGIN }, body: [] };
   if (id === "PluginSet") return { path, body: [] };
+  // Requests a real Docker Engine refuses instead of creating something (an empty VolumeCreate body
+  // makes an anonymous volume there; fromImage on a closed port fails fast, offline).
+  if (id === "VolumeCreate") return { path, body: { Name: MISSING, Driver: "hatake-conformance-no-such-driver" } };
+  if (id === "ImageCreate") return { path, query: { fromImage: "127.0.0.1:1/hatake-conformance-missing", tag: "never" } };
+  if (id === "ImageCommit") return { path, query: { container: MISSING } };
   return { path };
 }
 
 /** Fills `{name}` from params; a name without a value gets `fallback` (or stays as written). */
 function fill(template: string, params: Readonly<Record<string, string>>, fallback?: string): string {
   return template.replace(/\{([A-Za-z0-9_]+)\}/g, (whole, name: string) => params[name] ?? fallback ?? whole);
+}
+
+/** One JSON value, or several separated by newlines (a stream); undefined when it is neither. */
+function parseJsonValues(text: string): unknown[] | undefined {
+  try {
+    return [JSON.parse(text)];
+  } catch {
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
+    if (lines.length < 2) return undefined;
+    try {
+      return lines.map((l) => JSON.parse(l) as unknown);
+    } catch {
+      return undefined;
+    }
+  }
 }
 
 function isJsonSchema(s: SwaggerSchema): boolean {
