@@ -219,7 +219,16 @@ export class Snapshotter {
    * truncated, unsafe) leaves nothing behind.
    */
   async unpack(parent: string | undefined, layer: LayerSource, signal: AbortSignal): Promise<SnapshotRef> {
-    if (parent !== undefined) this.#get(parent);
+    // Held from the start: the parent must not be removed while this waits for another unpack.
+    const hold = parent === undefined ? undefined : this.#ref(this.#get(parent).id);
+    try {
+      return await this.#unpack(parent, layer, signal);
+    } finally {
+      hold?.release();
+    }
+  }
+
+  async #unpack(parent: string | undefined, layer: LayerSource, signal: AbortSignal): Promise<SnapshotRef> {
     if (layer.diffId !== undefined) {
       const id = chainId(parent, layer.diffId);
       for (;;) {
@@ -262,8 +271,6 @@ export class Snapshotter {
     const n = this.#next++;
     const staging = `${this.root}/staging/${n}`;
     const fs = `${staging}/fs`;
-    // The parent may not go away while a child is being made on it.
-    const hold = parent === undefined ? undefined : this.#ref(parent);
     try {
       await mkdir(staging, { mode: 0o700 });
       if (this.mode === "copy" && parent !== undefined) await copyTree(this.dir(parent), fs, signal);
@@ -285,8 +292,6 @@ export class Snapshotter {
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
       throw err;
-    } finally {
-      hold?.release();
     }
   }
 
