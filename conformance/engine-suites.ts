@@ -1,12 +1,15 @@
 import { runApiSuite } from "./api/run-api.ts";
 import { resolveTarget, type EngineTarget } from "./engine.ts";
+import { loadCatalogue } from "./flows/catalogue.ts";
 import { runFlowsSuite } from "./flows/run-flows.ts";
 
 /**
  * The suites that need a running engine, as `run.ts` commands: `api` and `flows`, each taking
  * `[--docker-host URL]`. Without the flag they use `DOCKER_HOST`, and without that they start a
  * `hatake engine` of their own on a temporary data root (stopped and removed afterwards). `flows`
- * also reads `REF_DOCKER_HOST` (or `--ref-docker-host URL`) for differential mode. Each prints one
+ * also reads `REF_DOCKER_HOST` (or `--ref-docker-host URL`) for differential mode, `--only GROUP` or
+ * `--only GROUP/ID` to run part of the catalogue, and `--show` to print every step's normalised
+ * output (the text to paste as expectations when writing a flow). Each prints one
  * line per failure, its report, and `N passed, M failed` last; the exit code is non-zero on failure.
  */
 export type EngineSuiteCommand = (args: readonly string[], write: (line: string) => void) => Promise<number>;
@@ -28,7 +31,9 @@ export const engineSuites: Readonly<Record<string, EngineSuiteCommand>> = {
   async flows(args, write) {
     const ref = flag(args, "--ref-docker-host") ?? nonEmpty(process.env["REF_DOCKER_HOST"]);
     return withTarget(args, write, async (target) => {
-      const r = await runFlowsSuite({ host: target.host, ...(ref === undefined ? {} : { refHost: ref }) });
+      const only = flag(args, "--only");
+      const flows = loadCatalogue().filter((f) => only === undefined || `${f.group}/${f.id}` === only || f.group === only);
+      const r = await runFlowsSuite({ host: target.host, flows, show: args.includes("--show"), ...(ref === undefined ? {} : { refHost: ref }) });
       for (const l of r.report) write(l);
       for (const f of r.failures) write(f);
       write(`${r.passed} passed, ${r.failed} failed`);

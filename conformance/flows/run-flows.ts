@@ -20,6 +20,8 @@ export interface FlowsSuiteOptions {
   /** The docker CLI: `DOCKER_CLI`, else /usr/local/bin/docker, else `docker` on PATH. */
   readonly docker?: string;
   readonly stepTimeoutMs?: number;
+  /** Adds each step's normalised output to the report: the text to paste when writing a flow. */
+  readonly show?: boolean;
 }
 
 export interface FlowsReport extends SuiteResult {
@@ -69,6 +71,14 @@ export async function runFlowsSuite(opts: FlowsSuiteOptions): Promise<FlowsRepor
     } else {
       report.push(`FAIL ${name}`);
       for (const p of problems) failures.push(`${name}: ${p}`);
+    }
+    if (opts.show === true) {
+      ours.outputs.forEach((out, i) => {
+        report.push(`  $ ${flow.steps[i]?.run ?? ""}`, `    exit: ${out.exit}`);
+        for (const stream of ["stdout", "stderr"] as const) {
+          if (out[stream] !== "") report.push(`    ${stream}: |`, ...out[stream].split("\n").map((l) => `      ${l}`));
+        }
+      });
     }
   }
   return { passed, failed: flows.length - passed, failures, report };
