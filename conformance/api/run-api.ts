@@ -275,6 +275,8 @@ export function probeRequest(op: SpecOperation): { path: string; query?: Record<
   if (/^(Swarm|Node|Service|Secret|Config)Update$/.test(id)) return { path, query: { version: "1" } };
   if (id === "PluginUpgrade") return { path, query: { remote: PROBE_PLUGIN }, body: [] };
   if (id === "PluginSet") return { path, body: [] };
+  // Docker parses timeout with Atoi before looking the plugin up: without it the answer is a 500.
+  if (id === "PluginEnable") return { path, query: { timeout: "0" } };
   // Requests a real Docker Engine refuses instead of creating something (an empty VolumeCreate body
   // makes an anonymous volume there; fromImage on a closed port fails fast, offline).
   if (id === "VolumeCreate") return { path, body: { Name: MISSING, Driver: "hatake-conformance-no-such-driver" } };
