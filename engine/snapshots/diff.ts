@@ -54,6 +54,8 @@ export function compressGzip(tar: AsyncIterable<Uint8Array>, options: { readonly
   const gzip = createGzip({ level: options.level ?? 6 });
   const input = Readable.from(tar, { objectMode: false });
   input.on("error", (err) => gzip.destroy(err));
+  // A consumer that stops early ends the walk too (its open file handle included).
+  gzip.on("close", () => input.destroy());
   input.pipe(gzip);
   return hashed(gzip, options.signal);
 }
