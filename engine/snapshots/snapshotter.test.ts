@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { access, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
@@ -212,6 +212,39 @@ for (const { mode, title, skip } of MODES) {
       await s.remove(a.id);
       expect(s.list()).toEqual([]);
       expect(await readdir(`${s.root}/layers`)).toEqual([]);
+    });
+
+    it("a process killed with SIGKILL mid-step and mid-unpack leaves no mount and no partial snapshot for the next one", async () => {
+      const root = `${await tempDir(`kill-${mode}`)}/snapshots`;
+      const layerFile = `${await tempDir("kill-layer")}/layer.tar`;
+      await writeFile(layerFile, await craftTar([...LAYER_A, { name: "big", content: Buffer.alloc(2_000_000, 3) }]));
+      const child = spawn(process.execPath, ["--import", "tsx", `${import.meta.dirname}/crash-child.ts`, root, mode, layerFile], { stdio: ["ignore", "pipe", "inherit"] });
+      const closed = new Promise((r) => child.once("close", r));
+      const ready = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) resolve(out.trim());
+        });
+        child.on("exit", (code) => reject(new Error(`crash-child exited early (${code ?? "signal"})`)));
+      });
+      expect(ready).toMatch(/^ready /);
+      const mounted = await mountsUnder(root);
+      if (mode === "overlay") expect(mounted.length).toBe(2);
+      expect((await readdir(`${root}/staging`)).length).toBe(1);
+      expect(child.kill("SIGKILL")).toBe(true);
+      await closed;
+
+      const next = await openSnapshotter(mode, root);
+      expect(await mountsUnder(root)).toEqual([]);
+      expect([...next.recovery.unmounted].sort()).toEqual([...mounted].sort());
+      expect(next.recovery.discardedActive).toBe(2);
+      expect(await readdir(`${root}/staging`)).toEqual([]);
+      expect(await readdir(`${root}/active`)).toEqual([]);
+      expect(next.list()).toHaveLength(1);
+      const again = await next.prepare(next.list()[0]?.id, signal);
+      expect(await readFile(`${again.path}/etc/motd`, "utf8")).toBe("welcome");
+      await again.discard();
     });
 
     it("after a crash, a new snapshotter on the same root unmounts, discards active snapshots and half-unpacked layers", async () => {
