@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import { compressGzip, encodeTarHeader, Snapshotter, TAR_END, tarPadding, type SnapshotMode } from "../../engine/snapshots/index.ts";
+import { compressGzip, encodeTarHeader, Snapshotter, tarEnd, tarPadding, type SnapshotMode } from "../../engine/snapshots/index.ts";
 
 /**
  * Layer snapshot figures (MB = 10^6 bytes):
@@ -63,7 +63,7 @@ async function* layerTar(totalMB: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < small; i++) yield* file(`data/d${i % 20}/s${i}`, 4096, n++);
   for (let i = 0; i < medium; i++) yield* file(`data/d${i % 20}/m${i}`, 65536, n++);
   for (let i = 0; i < bigCount; i++) yield* file(`data/d${i % 20}/b${i}`, 1048576, n++);
-  yield TAR_END;
+  yield tarEnd();
 }
 
 export async function benchSnapshots(opts: SnapshotsBenchOptions = {}): Promise<SnapshotsBench> {

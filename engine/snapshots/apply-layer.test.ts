@@ -320,12 +320,12 @@ describe("applyLayer", () => {
     const dir = await tempDir("xattr-bin");
     // cap_net_raw+ep as Go writes it: 20 bytes of binary in the PAX record.
     const cap = Buffer.from("0100000200200000000000000000000000000000", "hex");
-    const { encodeTarHeader, TAR_END, tarPadding } = await import("./tar.ts");
+    const { encodeTarHeader, tarEnd, tarPadding } = await import("./tar.ts");
     const tar = Buffer.concat([
       encodeTarHeader({ name: "ping", type: "file", mode: 0o755, uid: 0, gid: 0, size: 2, mtime: 0, xattrs: new Map([["security.capability", cap]]) }),
       Buffer.from("hi"),
       tarPadding(2),
-      TAR_END,
+      tarEnd(),
     ]);
     await applyLayer(dir, chunked(tar), { signal, whiteouts: "overlay" });
     const hex = execFileSync("getfattr", ["-h", "-e", "hex", "-n", "security.capability", `${dir}/ping`], { encoding: "utf8" });

@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import type { Digest } from "../../cache/index.ts";
 import { getXattrsTree } from "./fs-tools.ts";
-import { encodeTarHeader, TAR_END, tarPadding, type TarEntryType, type TarWriteHeader } from "./tar.ts";
+import { encodeTarHeader, tarEnd, tarPadding, type TarEntryType, type TarWriteHeader } from "./tar.ts";
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX } from "./whiteouts.ts";
 
 export interface DiffOptions {
@@ -115,7 +115,7 @@ async function* tarFrom(upper: string, lower: string | undefined, mode: Mode, op
   const lowerXattrs = lower === undefined ? new Map<string, Map<string, Buffer>>() : await xattrsOf(lower, false, signal);
   const ctx: Ctx = { upper, lower, mode, signal, epoch: options.sourceDateEpoch, upperXattrs, lowerXattrs, links: new Map(), pending: [] };
   yield* walk(ctx, "", lower !== undefined);
-  yield TAR_END;
+  yield tarEnd();
 }
 
 async function xattrsOf(root: string, required: boolean, signal: AbortSignal): Promise<Map<string, Map<string, Buffer>>> {

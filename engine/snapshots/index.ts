@@ -16,5 +16,6 @@ export {
   type SnapshotRef,
   type SnapshotterOptions,
 } from "./snapshotter.ts";
-export { readTar, encodeTarHeader, TAR_END, tarPadding, type TarEntry, type TarHeader, type TarWriteHeader } from "./tar.ts";
+export { readTar, encodeTarHeader, tarEnd, tarPadding, TarFormatError, TarTruncatedError, type TarEntry, type TarEntryType, type TarHeader, type TarWriteHeader } from "./tar.ts";
+export { isMountPoint, mountsUnder, unmount } from "./mounts.ts";
 export { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from "./whiteouts.ts";

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { chown, mkdir, symlink, writeFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../../testing/index.ts";
-import { encodeTarHeader, readTar, TAR_END, TarFormatError, tarPadding, TarTruncatedError, type TarHeader } from "./tar.ts";
+import { encodeTarHeader, readTar, tarEnd, TarFormatError, tarPadding, TarTruncatedError, type TarHeader } from "./tar.ts";
 import { attrTools, chunked, collect, needsAttr } from "./test-support.ts";
 
 async function headers(tar: Buffer, chunk = 100): Promise<Array<TarHeader & { content: string }>> {
@@ -44,7 +44,7 @@ describe("readTar", () => {
 
   it("reports truncation and bad headers as their own errors", async () => {
     const body = Buffer.from("hello");
-    const tar = Buffer.concat([encodeTarHeader({ name: "a", type: "file", mode: 0o644, uid: 0, gid: 0, size: 5, mtime: 0 }), body, tarPadding(5), TAR_END]);
+    const tar = Buffer.concat([encodeTarHeader({ name: "a", type: "file", mode: 0o644, uid: 0, gid: 0, size: 5, mtime: 0 }), body, tarPadding(5), tarEnd()]);
     await expect(headers(tar.subarray(0, 300))).rejects.toBeInstanceOf(TarTruncatedError);
     await expect(headers(tar.subarray(0, 515))).rejects.toBeInstanceOf(TarTruncatedError);
     await expect(headers(tar.subarray(0, 1024))).rejects.toBeInstanceOf(TarTruncatedError);
@@ -69,7 +69,7 @@ describe("encodeTarHeader", () => {
       parts.push(encodeTarHeader(e));
       if (e.type === "file") parts.push(Buffer.from("abc"), tarPadding(3));
     }
-    parts.push(TAR_END);
+    parts.push(tarEnd());
     const tar = Buffer.concat(parts);
     const listing = execFileSync("tar", ["--numeric-owner", "-tvf", "-"], { input: tar, encoding: "utf8" });
     expect(listing).toContain(`5000000/7`);

@@ -489,5 +489,7 @@ export function tarPadding(size: number): Buffer {
   return Buffer.alloc(padding(size));
 }
 
-/** Two zero blocks: the end-of-archive marker. */
-export const TAR_END = Buffer.alloc(BLOCK * 2);
+/** Two zero blocks: the end-of-archive marker (a fresh buffer: callers may hand it to a stream). */
+export function tarEnd(): Buffer {
+  return Buffer.alloc(BLOCK * 2);
+}
