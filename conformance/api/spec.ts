@@ -8,7 +8,8 @@ import { REPO } from "../engine.ts";
  * and, per response, the schema and headers the contract tests validate against. Schemas stay in
  * Swagger form here; `schema.ts` turns them into JSON Schema for ajv.
  */
-export const SPEC_PATH = join(REPO, "..", "shared", "conformance", "engine-api", "v1.45.yaml");
+/** `../shared` beside the repository, as CI lays it out; HATAKE_SHARED_DIR overrides it. */
+export const SPEC_PATH = join(process.env["HATAKE_SHARED_DIR"] ?? join(REPO, "..", "shared"), "conformance", "engine-api", "v1.45.yaml");
 
 export type SwaggerSchema = Readonly<Record<string, unknown>>;
 

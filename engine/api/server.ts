@@ -74,7 +74,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       } catch (err) {
         if (isCancellation(err) && controller.signal.aborted) return;
         const e = toHtkError(err, { operation: `${method} ${url.pathname}`, traceId });
-        if (e.http >= 500) log.error({ err, id: e.id }, "request failed");
+        // Only a bug is an error in the daemon's log; a refusal the API defines (a 404, a 501 for a
+        // swarm call) is the expected answer and logs at debug.
+        if (e.id === "HTK-CORE-0001") log.error({ err, id: e.id }, "request failed");
         else log.debug({ id: e.id }, e.message);
         sendError(res, e);
         span.setAttribute("http.response.status_code", e.http);

@@ -17,6 +17,8 @@ export function goArch(nodeArch: string = arch()): string {
 
 function pingHeaders(ctx: RequestContext): void {
   ctx.res.setHeader("Builder-Version", "2");
+  // Docker 26 tells clients the node's swarm state on every ping; a desktop engine is never in one.
+  ctx.res.setHeader("Swarm", "inactive");
   ctx.res.setHeader("Cache-Control", "no-cache, no-store, must-revalidate");
   ctx.res.setHeader("Pragma", "no-cache");
 }

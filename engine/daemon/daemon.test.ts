@@ -60,6 +60,7 @@ describe("the engine daemon skeleton", () => {
       expect(r.headers["ostype"]).toBe("linux");
       expect(r.headers["builder-version"]).toBe("2");
       expect(r.headers["docker-experimental"]).toBe("false");
+      expect(r.headers["swarm"]).toBe("inactive");
       expect(r.headers["cache-control"]).toBe("no-cache, no-store, must-revalidate");
     }
     const head = await call(sock, "HEAD", "/_ping");
