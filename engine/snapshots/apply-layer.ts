@@ -74,6 +74,7 @@ export async function applyLayer(
   const applier = new Applier(posix.resolve(dest), options.whiteouts, layer, signal);
   let entries = 0;
   try {
+    await applier.start();
     for await (const entry of readTar(tarBytes())) {
       signal.throwIfAborted();
       entries++;
@@ -246,12 +247,23 @@ class Applier {
   readonly #inflight = new Map<string, Promise<void>>();
   #inflightBytes = 0;
   #failure: { readonly error: unknown } | undefined;
+  /** When the destination started empty: every path this layer has written or created. */
+  #touched: Set<string> | undefined;
 
   constructor(root: string, mode: WhiteoutMode, layer: string, signal: AbortSignal) {
     this.#root = root;
     this.#mode = mode;
     this.#layer = layer;
     this.#signal = signal;
+  }
+
+  /** Call once before the first entry. */
+  async start(): Promise<void> {
+    if ((await readdir(this.#root)).length === 0) this.#touched = new Set();
+  }
+
+  #touchedBefore(rel: string): boolean {
+    return this.#touched === undefined || this.#touched.has(rel) || this.#dirs.has(rel);
   }
 
   #abs(rel: string): string {
@@ -380,7 +392,10 @@ class Applier {
     await this.#settlePath(full);
     // A node still to be made at this path (an earlier entry) is replaced, as tar replaces files.
     if (this.#nodePaths.has(full)) this.#setNodes(this.#nodes.filter((n) => n.path !== full));
-    const existing = await lstat(full).catch(() => undefined);
+    // Into a directory that started empty (a layer's own overlay directory), only paths this layer
+    // wrote can exist: the lstat, one round trip per entry, is saved for all the others.
+    const existing = this.#touchedBefore(rel) ? await lstat(full).catch(() => undefined) : undefined;
+    this.#touched?.add(rel);
     if (existing !== undefined && !(existing.isDirectory() && header.type === "directory")) {
       // tar semantics (and containerd's): a new entry replaces what is there, except dir over dir.
       await this.#remove(rel, existing.isDirectory());
@@ -388,9 +403,10 @@ class Applier {
     this.#markUnpacked(rel);
     switch (header.type) {
       case "directory":
+        // Created now (what follows goes inside it); owner and mode meanwhile.
         if (existing?.isDirectory() !== true) await mkdir(full, { mode: 0o700 });
         this.#dirs.add(rel);
-        await this.#metadata(rel, header);
+        await this.#background(full, 0, () => this.#metadata(rel, header));
         this.#dirTimes.push({ path: full, header });
         break;
       case "file": {
@@ -422,9 +438,11 @@ class Applier {
       case "symlink":
         // The target is not checked: it is resolved later inside the container's root, and nothing
         // here ever follows a link.
-        await symlink(header.linkname, full);
-        await lchown(full, header.uid, header.gid);
-        await lutimes(full, header.mtime, header.mtime);
+        await this.#background(full, 0, async () => {
+          await symlink(header.linkname, full);
+          await lchown(full, header.uid, header.gid);
+          await lutimes(full, header.mtime, header.mtime);
+        });
         break;
       case "hardlink": {
         const targetRel = safeEntryPath(header.linkname, this.#layer);
@@ -439,7 +457,7 @@ class Applier {
           throw htkError("HTK-RUNTIME-0201", { layer: this.#layer, detail: `the hard link "${header.name}" points at "${header.linkname}", which does not exist` });
         }
         if (target.isDirectory()) throw this.#unsafe(header.name, "is a hard link to a directory");
-        await link(this.#abs(targetRel), full);
+        await this.#background(full, 0, () => link(this.#abs(targetRel), full));
         return;
       }
       case "char-device":
