@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { compressGzip, encodeTarHeader, Snapshotter, tarEnd, tarPadding, type SnapshotMode } from "../../engine/snapshots/index.ts";
+import type { OpenResult, Workload } from "../types.ts";
 
 /**
  * Layer snapshot figures (MB = 10^6 bytes):
@@ -122,3 +123,27 @@ export async function benchSnapshots(opts: SnapshotsBenchOptions = {}): Promise<
     await rm(scratch, { recursive: true, force: true });
   }
 }
+
+/** The harness's view: unpack of a ~100 MB layer and diff+gzip export of 5 step layers. */
+export const snapshotsWorkload: Workload = {
+  name: "snapshots-unpack-export",
+  description: "unpack a ~100 MB gzip layer into a snapshot (MB/s); diff + gzip 5 step layers (ms)",
+  metrics: [
+    { name: "unpack", unit: "MB/s", better: "higher" },
+    { name: "export5Layers", unit: "ms", better: "lower" },
+  ],
+  runs: 3,
+  async open(target, ctx): Promise<OpenResult> {
+    if (target.kind === "reference") return { kind: "unavailable", reason: "an engine-internal figure" };
+    return {
+      kind: "ready",
+      session: {
+        async sample(signal) {
+          const r = await benchSnapshots({ signal, scratch: ctx.scratch });
+          return { unpack: r.unpackMBps, export5Layers: r.diffMs5Layers };
+        },
+        async close() {},
+      },
+    };
+  },
+};
