@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -186,6 +187,67 @@ describe("CrunRuntime.run", () => {
     const broken = new CrunRuntime({ dataRoot, binary: "/nonexistent/crun", cgroupParent });
     const err = await broken.run({ id: newId("nobin"), spec: await spec(["true"]) }).catch((e: unknown) => e);
     expect(isHtkError(err, "HTK-RUNTIME-0100")).toBe(true);
+  });
+});
+
+/** An engine stand-in in its own process starts a container; then it is killed -9. */
+async function startInDoomedEngine(id: string, args: string[]): Promise<void> {
+  const helper = join(import.meta.dirname, "testdata", "start-then-hang.ts");
+  const child = spawn(process.execPath, ["--import", "tsx", helper, dataRoot, cgroupParent, id, rootfs, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolvePromise, reject) => {
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("started")) resolvePromise();
+    });
+    child.on("exit", (code) => reject(new Error(`helper exited ${code ?? "?"}: ${out}`)));
+  });
+  child.removeAllListeners("exit");
+  const dead = new Promise((r) => child.once("exit", r));
+  child.kill("SIGKILL");
+  await dead;
+}
+
+describe("containers outlive the engine (the shim)", () => {
+  it("re-attaches after kill -9 of the engine: later output, then the exact exit status", async () => {
+    const id = newId("survive");
+    await startInDoomedEngine(id, ["sh", "-c", "echo before; sleep 1; echo after; exit 7"]);
+    // The engine is gone; the container is not.
+    expect((await runtime.list()).map((c) => c.id)).toContain(id);
+    const c = await runtime.attach(id);
+    let out = "";
+    c.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    expect(await c.wait()).toEqual({ kind: "exited", exitCode: 7 });
+    for (let i = 0; i < 50 && !out.includes("after"); i++) await sleep(20);
+    expect(out).toContain("after\n");
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+  });
+
+  it("reports the status of a container that ended while the engine was down", async () => {
+    const id = newId("ended");
+    await startInDoomedEngine(id, ["sh", "-c", "sleep 0.2; exit 3"]);
+    await sleep(600);
+    const c = await runtime.attach(id);
+    c.stdout.resume();
+    c.stderr.resume();
+    expect(await c.wait()).toEqual({ kind: "exited", exitCode: 3 });
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+  });
+
+  it("cleanup keeps the containers the engine re-attaches, which can then be killed (137)", async () => {
+    const id = newId("kept");
+    await startInDoomedEngine(id, ["sleep", "60"]);
+    const { removed } = await runtime.cleanup({ keep: [id] });
+    expect(removed).not.toContain(id);
+    const c = await runtime.attach(id);
+    expect(c.pid).toBeGreaterThan(0);
+    await runtime.kill(id, "KILL");
+    expect(await c.wait()).toEqual({ kind: "signaled", signal: 9, signalName: "SIGKILL", exitCode: 137 });
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+    expect(isHtkError(await runtime.attach(id).catch((e: unknown) => e), "HTK-RUNTIME-0106")).toBe(true);
   });
 });
 

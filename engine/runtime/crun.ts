@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
 import { rootLogger, withSpan, type Logger } from "../../base/observability/index.ts";
@@ -18,6 +18,7 @@ import {
 } from "./cgroups.ts";
 import { findExecutable, isExecutable } from "./find-executable.ts";
 import { ALL_CAPABILITIES, assertNever, mergeEnv, type LinuxResources, type Process, type Spec } from "./spec.ts";
+import { makeFifos, openFifo, readExitStatus, startShim, waitForExitStatus } from "./shim.ts";
 import { startTerminalRelay, type TerminalRelay } from "./tty.ts";
 import type {
   ContainerState,
@@ -114,8 +115,11 @@ interface CommandResult {
 interface Live {
   readonly id: string;
   readonly cgroupsPath: string;
-  readonly child: ChildProcess;
   readonly result: Promise<ProcessResult>;
+  running(): boolean;
+  readonly handle?: RunningContainer;
+  /** `crun run` (TTY containers) or the shim, when this engine process started it. */
+  readonly child?: ChildProcess;
   readonly relay?: TerminalRelay;
 }
 
@@ -274,6 +278,39 @@ export class CrunRuntime implements Runtime {
   }
 
   /**
+   * crun's exit status → the result: HTK-RUNTIME-0101 (rejected) when the container never started
+   * (crun logged an error and wrote no pid file), an OOM kill when the kernel log says so.
+   */
+  private async interpretExit(
+    id: string,
+    bundle: string,
+    cgroupsPath: string,
+    spec: Spec,
+    startedMicros: number,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ): Promise<ProcessResult> {
+    const errors = (await this.readLog(bundle)).filter((e) => e.level === "error");
+    const started = await readFile(join(bundle, "pid"), "utf8").then(
+      () => true,
+      () => false,
+    );
+    if (errors.length > 0 && !started) {
+      const msg = errors.map((e) => e.msg).join("; ");
+      // Docker's exit codes for a command that cannot be run: 127 not found, 126 not executable.
+      const exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : (code ?? 1);
+      throw htkError("HTK-RUNTIME-0101", { id, detail: msg.replace(/\.$/, "") }, { cause: new Error(msg), details: { exitCode } });
+    }
+    if (errors.length > 0) this.log.warn({ id, errors: errors.map((e) => e.msg) }, "runtime reported errors after the container started");
+    let r = resultFromExit(code, signal);
+    const memoryLimited = (spec.linux.resources?.memory?.limit ?? 0) > 0;
+    if (memoryLimited || (r.kind === "signaled" && r.signal === osConstants.signals.SIGKILL)) {
+      if (kernelLogShowsOomKill(cgroupsPath, startedMicros) === true) r = { kind: "oom-killed", exitCode: r.exitCode };
+    }
+    return r;
+  }
+
+  /**
    * Spawn `crun run` for a written bundle. The returned promise settles when crun has ended, with the
    * exact result, or rejects with HTK-RUNTIME-0101 when the container never started.
    */
@@ -289,30 +326,10 @@ export class CrunRuntime implements Runtime {
     const { file, argv } = this.commandLine(["run", "--bundle", bundle, "--pid-file", join(bundle, "pid"), ...consoleArgs, id], join(bundle, "crun.log"));
     const startedMicros = monotonicMicros();
     const child = spawn(file, argv, { stdio: [stdio.stdin, stdio.stdout, stdio.stderr] });
-    const memoryLimited = (spec.linux.resources?.memory?.limit ?? 0) > 0;
     const result = new Promise<ProcessResult>((resolvePromise, reject) => {
       child.on("error", (e) => reject(htkError("HTK-RUNTIME-0100", { binary: file, detail: e.message, aptPackage: aptPackageOf(this.binary) }, { cause: e })));
       child.on("exit", (code, signal) => {
-        void (async () => {
-          const errors = (await this.readLog(bundle)).filter((e) => e.level === "error");
-          const started = await readFile(join(bundle, "pid"), "utf8").then(
-            () => true,
-            () => false,
-          );
-          if (errors.length > 0 && !started) {
-            const msg = errors.map((e) => e.msg).join("; ");
-            // Docker's exit codes for a command that cannot be run: 127 not found, 126 not executable.
-            const exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : (code ?? 1);
-            reject(htkError("HTK-RUNTIME-0101", { id, detail: msg.replace(/\.$/, "") }, { cause: new Error(msg), details: { exitCode } }));
-            return;
-          }
-          if (errors.length > 0) this.log.warn({ id, errors: errors.map((e) => e.msg) }, "runtime reported errors after the container started");
-          let r = resultFromExit(code, signal);
-          if (memoryLimited || (r.kind === "signaled" && r.signal === osConstants.signals.SIGKILL)) {
-            if (kernelLogShowsOomKill(cgroupsPath, startedMicros) === true) r = { kind: "oom-killed", exitCode: r.exitCode };
-          }
-          resolvePromise(r);
-        })().catch(reject);
+        this.interpretExit(id, bundle, cgroupsPath, spec, startedMicros, code, signal).then(resolvePromise, reject);
       });
     });
     return { child, result };
@@ -343,7 +360,7 @@ export class CrunRuntime implements Runtime {
       let aborted = false;
       const onAbort = (): void => {
         aborted = true;
-        void this.forceStop(request.id, child);
+        void this.forceStop(request.id, child, () => child.exitCode === null && child.signalCode === null);
       };
       request.signal?.addEventListener("abort", onAbort, { once: true });
       const abortReason = (err?: unknown): unknown => (request.signal?.reason instanceof Error ? request.signal.reason : (err ?? new Error("aborted")));
@@ -364,13 +381,20 @@ export class CrunRuntime implements Runtime {
   }
 
   /** Kill a container that is being started or running; then crun itself if it is still there. */
-  private async forceStop(id: string, child: ChildProcess): Promise<void> {
-    for (let i = 0; i < 50 && child.exitCode === null && child.signalCode === null; i++) {
+  private async forceStop(id: string, child: ChildProcess | undefined, running: () => boolean): Promise<void> {
+    for (let i = 0; i < 50 && running(); i++) {
       const r = await this.command(["kill", "--all", id, "9"]).catch(() => undefined);
       if (r?.code === 0) return;
       await sleep(20);
     }
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    // Never created (or crun hangs): kill crun, or the shim's whole session; `delete --force` does the rest.
+    if (running() && child?.pid !== undefined) {
+      try {
+        process.kill(child.spawnargs[0] === "/bin/sh" ? -child.pid : child.pid, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
   }
 
   /** crun state, bundle and cgroup of a container: gone, whatever they were. */
@@ -385,63 +409,129 @@ export class CrunRuntime implements Runtime {
   start(request: StartRequest): Promise<RunningContainer> {
     return withSpan("runtime.start", { "container.id": request.id }, async () => {
       const { bundle, cgroupsPath } = await this.writeBundle(request.id, request.spec);
-      const tty = request.spec.process.terminal === true;
-      let relay: TerminalRelay | undefined;
-      let launched: { child: ChildProcess; result: Promise<ProcessResult> };
       try {
-        if (tty) {
-          relay = await startTerminalRelay(request.id);
-          launched = this.launch(request.id, bundle, cgroupsPath, request.spec, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, relay.socketPath);
-        } else {
-          launched = this.launch(request.id, bundle, cgroupsPath, request.spec, { stdin: request.openStdin ? "pipe" : "ignore", stdout: "pipe", stderr: "pipe" });
-        }
+        if (request.spec.process.terminal === true) return await this.startWithTerminal(request.id, bundle, cgroupsPath, request.spec);
+        const startedMicros = monotonicMicros();
+        await writeFile(join(bundle, "started"), String(startedMicros));
+        const withStdin = request.openStdin ?? false;
+        await makeFifos(bundle, withStdin);
+        const command = this.commandLine(["run", "--bundle", bundle, "--pid-file", join(bundle, "pid"), request.id], join(bundle, "crun.log"));
+        const shim = await startShim(bundle, command, withStdin);
+        return await this.attachShim(request.id, bundle, cgroupsPath, request.spec, startedMicros, shim.stdin, shim.child);
       } catch (err) {
-        relay?.close();
         await this.removeEverything(request.id);
         throw err;
       }
-      const { child, result } = launched;
-      if (relay) {
-        // The container's stdio is the pty; crun's own pipes carry nothing but must not fill up.
-        child.stdout?.resume();
-        child.stderr?.resume();
-      }
-      // A failed start rejects `result`; make sure it is observed, then report it here.
-      const pid = await Promise.race([waitForPidFile(join(bundle, "pid"), child), result.then(() => undefined)]).catch(async (err: unknown) => {
-        relay?.close();
-        await this.removeEverything(request.id);
-        throw err;
-      });
-      const settled = result.then(
-        (r) => r,
-        (err: unknown): ProcessResult => {
-          this.log.warn({ id: request.id, err }, "container ended with a runtime error");
-          return { kind: "exited", exitCode: 128 };
-        },
-      );
-      const live: Live = { id: request.id, cgroupsPath, child, result: settled, ...(relay ? { relay } : {}) };
-      this.live.set(request.id, live);
-      const streams = relay
-        ? { stdin: relay.input, stdout: relay.output, stderr: Readable.from([]) }
-        : { stdin: child.stdin ?? null, stdout: child.stdout as NonNullable<ChildProcess["stdout"]>, stderr: child.stderr as NonNullable<ChildProcess["stderr"]> };
-      if (!request.openStdin && relay === undefined) child.stdin?.destroy();
-      return {
-        id: request.id,
-        pid: pid ?? 0,
-        stdin: streams.stdin,
-        stdout: streams.stdout,
-        stderr: streams.stderr,
-        wait: () => settled,
-        ...(relay ? { resize: (rows: number, cols: number) => relay.resize(rows, cols) } : {}),
-      };
     });
+  }
+
+  /**
+   * Re-attach to a container a previous run of the engine started (`docker ps` after an engine
+   * restart): its output from now on, `wait()` with the exact status even if it ended while the
+   * engine was down. HTK-RUNTIME-0106 when there is no such container or it cannot be re-attached
+   * (TTY containers: their terminal relay died with the engine).
+   */
+  attach(id: string): Promise<RunningContainer> {
+    return withSpan("runtime.attach", { "container.id": id }, async () => {
+      this.checkId(id);
+      const existing = this.live.get(id);
+      if (existing?.handle) return existing.handle;
+      const bundle = this.bundleOf(id);
+      let spec: Spec;
+      let startedMicros: number;
+      try {
+        spec = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as Spec;
+        startedMicros = Number(await readFile(join(bundle, "started"), "utf8"));
+      } catch {
+        throw htkError("HTK-RUNTIME-0106", { id });
+      }
+      return this.attachShim(id, bundle, spec.linux.cgroupsPath ?? `${this.cgroupParent}/${id}`, spec, startedMicros, null, undefined);
+    });
+  }
+
+  /** The handle of a shim-run container: FIFO streams, and the result from the shim's status file. */
+  private async attachShim(
+    id: string,
+    bundle: string,
+    cgroupsPath: string,
+    spec: Spec,
+    startedMicros: number,
+    stdin: Writable | null,
+    child: ChildProcess | undefined,
+  ): Promise<RunningContainer> {
+    const [stdout, stderr] = await Promise.all([openFifo(join(bundle, "stdout"), "read"), openFifo(join(bundle, "stderr"), "read")]);
+    const stop = new AbortController();
+    let ended = false;
+    const status = new Promise<number | undefined>((resolvePromise) => {
+      // Our own shim: its exit is the fastest signal. Otherwise (re-attached) the status file is watched.
+      child?.once("exit", () => void readExitStatus(bundle).then(resolvePromise));
+      void waitForExitStatus(bundle, stop.signal).then(resolvePromise);
+    });
+    const result = status.then(async (code) => {
+      stop.abort();
+      ended = true;
+      // No status: the shim itself was killed; crun's state tells no more. Report a kill, as Docker does for a lost task.
+      if (code === undefined) return resultFromExit(null, "SIGKILL");
+      return this.interpretExit(id, bundle, cgroupsPath, spec, startedMicros, code, null);
+    });
+    const pid = await Promise.race([waitForPidFile(join(bundle, "pid"), () => ended), result.then(() => undefined)]).catch(async (err: unknown) => {
+      stdin?.destroy();
+      stdout.destroy();
+      stderr.destroy();
+      throw err;
+    });
+    const settled = result.catch((err: unknown): ProcessResult => {
+      this.log.warn({ id, err }, "container ended with a runtime error");
+      return { kind: "exited", exitCode: 128 };
+    });
+    const handle: RunningContainer = { id, pid: pid ?? 0, stdin, stdout, stderr, wait: () => settled };
+    this.live.set(id, { id, cgroupsPath, result: settled, running: () => !ended, handle, ...(child ? { child } : {}) });
+    return handle;
+  }
+
+  /** TTY containers: `crun run` with the console socket as the engine's child, the relay beside it. */
+  private async startWithTerminal(id: string, bundle: string, cgroupsPath: string, spec: Spec): Promise<RunningContainer> {
+    const relay = await startTerminalRelay(id);
+    let launched: { child: ChildProcess; result: Promise<ProcessResult> };
+    try {
+      launched = this.launch(id, bundle, cgroupsPath, spec, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, relay.socketPath);
+    } catch (err) {
+      relay.close();
+      throw err;
+    }
+    const { child, result } = launched;
+    // The container's stdio is the pty; crun's own pipes carry nothing but must not fill up.
+    child.stdout?.resume();
+    child.stderr?.resume();
+    // A failed start rejects `result`; make sure it is observed, then report it here.
+    const pid = await Promise.race([waitForPidFile(join(bundle, "pid"), () => child.exitCode !== null || child.signalCode !== null), result.then(() => undefined)]).catch(
+      (err: unknown) => {
+        relay.close();
+        throw err;
+      },
+    );
+    const settled = result.catch((err: unknown): ProcessResult => {
+      this.log.warn({ id, err }, "container ended with a runtime error");
+      return { kind: "exited", exitCode: 128 };
+    });
+    const handle: RunningContainer = {
+      id,
+      pid: pid ?? 0,
+      stdin: relay.input,
+      stdout: relay.output,
+      stderr: Readable.from([]),
+      wait: () => settled,
+      resize: (rows: number, cols: number) => relay.resize(rows, cols),
+    };
+    this.live.set(id, { id, cgroupsPath, result: settled, running: () => child.exitCode === null && child.signalCode === null, child, relay, handle });
+    return handle;
   }
 
   exec(id: string, request: ExecRequest): Promise<ExecProcess> {
     return withSpan("runtime.exec", { "container.id": id, "process.args": request.args.join(" ") }, async () => {
       if (request.args.length === 0) throw htkError("HTK-RUNTIME-0104", { setting: "exec command", value: "", reason: "a command is required" });
       const live = this.live.get(id);
-      if (live && (live.child.exitCode !== null || live.child.signalCode !== null)) throw htkError("HTK-RUNTIME-0106", { id });
+      if (live && !live.running()) throw htkError("HTK-RUNTIME-0106", { id });
       const bundle = this.bundleOf(id);
       let spec: Spec;
       try {
@@ -584,9 +674,9 @@ export class CrunRuntime implements Runtime {
   async delete(id: string, options: { readonly force?: boolean } = {}): Promise<void> {
     this.checkId(id);
     const live = this.live.get(id);
-    if (live && live.child.exitCode === null && live.child.signalCode === null) {
+    if (live?.running()) {
       if (!options.force) throw htkError("HTK-RUNTIME-0105", { command: `${this.binary} delete ${id}`, status: "refused", detail: "the container is still running (use force)" });
-      await this.forceStop(id, live.child);
+      await this.forceStop(id, live.child, live.running);
     }
     if (live) {
       await live.result;
@@ -596,11 +686,12 @@ export class CrunRuntime implements Runtime {
     await this.removeEverything(id);
   }
 
-  async cleanup(): Promise<{ readonly removed: readonly string[] }> {
+  async cleanup(options: { readonly keep?: readonly string[] } = {}): Promise<{ readonly removed: readonly string[] }> {
     return withSpan("runtime.cleanup", {}, async () => {
       const removed: string[] = [];
+      const keep = new Set(options.keep ?? []);
       for (const c of await this.list()) {
-        if (this.live.has(c.id)) continue;
+        if (this.live.has(c.id) || keep.has(c.id)) continue;
         await this.command(["delete", "--force", c.id]);
         removed.push(c.id);
       }
@@ -611,12 +702,13 @@ export class CrunRuntime implements Runtime {
         bundles = [];
       }
       for (const b of bundles) {
-        if (this.live.has(b)) continue;
+        if (this.live.has(b) || keep.has(b)) continue;
         await rm(join(this.bundlesDir, b), { recursive: true, force: true });
         if (!removed.includes(b)) removed.push(b);
       }
       const cg = await removeStaleCgroups(this.cgroupParent);
-      if (cg.busy.length > 0) this.log.warn({ busy: cg.busy }, "cgroups still in use were left in place");
+      const busy = cg.busy.filter((dir) => !keep.has(dir.slice(dir.lastIndexOf("/") + 1)));
+      if (busy.length > 0) this.log.warn({ busy }, "cgroups still in use were left in place");
       return { removed };
     });
   }
@@ -636,7 +728,7 @@ function toState(raw: RawState): ContainerState {
   return { id: raw.id, pid: raw.pid, status, bundle: raw.bundle, created: raw.created };
 }
 
-async function waitForPidFile(path: string, child: ChildProcess): Promise<number | undefined> {
+async function waitForPidFile(path: string, ended: () => boolean): Promise<number | undefined> {
   for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
     try {
       const n = Number((await readFile(path, "utf8")).trim());
@@ -644,7 +736,7 @@ async function waitForPidFile(path: string, child: ChildProcess): Promise<number
     } catch {
       // Not written yet.
     }
-    if (child.exitCode !== null || child.signalCode !== null) return undefined;
+    if (ended()) return undefined;
     await sleep(delay);
   }
 }

@@ -138,10 +138,18 @@ export interface ContainerStats {
 
 /** The interface the engine and the build worker program against (implemented by `CrunRuntime`). */
 export interface Runtime {
-  /** Remove what an earlier run of the engine left behind: containers in our state dir, bundles, cgroups. */
-  cleanup(): Promise<{ readonly removed: readonly string[] }>;
+  /**
+   * At engine start: remove what an earlier run left behind (containers in our state dir, bundles,
+   * cgroups), except the containers in `keep`, which the engine re-attaches with `attach`.
+   */
+  cleanup(options?: { readonly keep?: readonly string[] }): Promise<{ readonly removed: readonly string[] }>;
   run(request: RunRequest): Promise<ProcessResult>;
   start(request: StartRequest): Promise<RunningContainer>;
+  /**
+   * A container started by an earlier run of the engine (it survives the engine: see shim.ts): its
+   * output from now on and its exact result, also when it ended while the engine was down.
+   */
+  attach(id: string): Promise<RunningContainer>;
   exec(id: string, request: ExecRequest): Promise<ExecProcess>;
   /** `docker kill -s`: default SIGKILL. With `all`, every process of the container. */
   kill(id: string, signal?: NodeJS.Signals | number, options?: { readonly all?: boolean }): Promise<void>;
