@@ -243,7 +243,7 @@ describe("containers outlive the engine (the shim)", () => {
     expect(removed).not.toContain(id);
     const c = await runtime.attach(id);
     expect(c.pid).toBeGreaterThan(0);
-    await runtime.kill(id, "KILL");
+    await runtime.kill(id, "SIGKILL");
     expect(await c.wait()).toEqual({ kind: "signaled", signal: 9, signalName: "SIGKILL", exitCode: 137 });
     await runtime.delete(id);
     await expectNoLeftovers(id);
