@@ -1,4 +1,4 @@
-import { componentRegExp, hasMeta, unescapeLiteral } from "./glob.ts";
+import { expandPattern, hasMeta, unescapeLiteral } from "./glob.ts";
 import { createHash, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import type { BigIntStats } from "node:fs";
@@ -267,22 +267,10 @@ export class ContextHasher {
   }
 
   async #wildcard(walk: Walk, pattern: string, opts: ChecksumOptions): Promise<Digest> {
-    let candidates = ["/"];
-    for (const component of pattern.split("/").filter((c) => c !== "")) {
-      if (!hasMeta(component)) {
-        candidates = candidates.map((base) => posix.join(base, unescapeLiteral(component)));
-        continue;
-      }
-      const re = componentRegExp(component);
-      const next: string[] = [];
-      for (const base of candidates) {
-        const dir = await this.#resolve(walk, base, true);
-        if (dir === undefined || !dir.st.isDirectory()) continue;
-        const names = await this.#readdir(walk, dir.rel);
-        for (const name of names.sort()) if (re.test(name)) next.push(posix.join(base, name));
-      }
-      candidates = next;
-    }
+    const candidates = await expandPattern(pattern, async (base) => {
+      const dir = await this.#resolve(walk, base, true);
+      return dir === undefined || !dir.st.isDirectory() ? undefined : this.#readdir(walk, dir.rel);
+    });
     const matches: { path: string; digest: Digest }[] = [];
     for (const candidate of candidates) {
       const target = await this.#resolve(walk, candidate, opts.followLinks ?? false);

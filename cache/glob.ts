@@ -4,7 +4,34 @@
  * these, so a key always covers exactly the files the copy takes.
  */
 
+import { posix } from "node:path";
+
 /** Go's `path.Match` meta characters (`\` escapes on Unix). */
+/**
+ * The candidate paths of a pattern, expanded component by component (literal components are joined,
+ * wildcard components matched against the names `listDir` gives, sorted). `listDir` returns undefined
+ * for a path that is not a readable directory. Whether each candidate exists is the caller's check, with
+ * its own rule for a final symbolic link.
+ */
+export async function expandPattern(pattern: string, listDir: (dir: string) => Promise<readonly string[] | undefined>): Promise<string[]> {
+  let candidates = ["/"];
+  for (const component of pattern.split("/").filter((c) => c !== "" && c !== ".")) {
+    if (!hasMeta(component)) {
+      candidates = candidates.map((base) => posix.join(base, unescapeLiteral(component)));
+      continue;
+    }
+    const re = componentRegExp(component);
+    const next: string[] = [];
+    for (const base of candidates) {
+      const names = await listDir(base);
+      if (names === undefined) continue;
+      for (const name of [...names].sort()) if (re.test(name)) next.push(posix.join(base, name));
+    }
+    candidates = next;
+  }
+  return candidates;
+}
+
 export function hasMeta(s: string): boolean {
   return /[*?[\\]/.test(s);
 }

@@ -31,4 +31,4 @@ export {
   type NodeType,
   type ReadHandle,
 } from "./context-hash.ts";
-export { componentRegExp, hasMeta, unescapeLiteral } from "./glob.ts";
+export { componentRegExp, expandPattern, hasMeta, unescapeLiteral } from "./glob.ts";

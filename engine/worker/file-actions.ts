@@ -5,7 +5,7 @@ import { posix } from "node:path";
 import { promisify } from "node:util";
 import { htkError } from "../../base/errors/index.ts";
 import { compile, type DockerignoreMatcher } from "../../base/dockerignore/index.ts";
-import { componentRegExp, hasMeta, unescapeLiteral } from "../../cache/index.ts";
+import { expandPattern, hasMeta } from "../../cache/index.ts";
 import type { CopyAction, MkdirAction, MkfileAction, RmAction } from "../../llb/index.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
 import { resolveOwner, type Owner } from "./users.ts";
@@ -247,28 +247,15 @@ async function makeDirs(root: string, dir: string, mode: number, owner: Owner | 
   }
 }
 
-/** Go `path.Match` expansion of a pattern inside a root, component by component, sorted. */
+/** Go `path.Match` expansion of a pattern inside a root (links followed inside it), sorted. */
 export async function glob(root: string, pattern: string): Promise<string[]> {
-  let candidates = ["/"];
-  for (const component of pattern.split("/").filter((c) => c !== "" && c !== ".")) {
-    if (!hasMeta(component)) {
-      candidates = candidates.map((base) => posix.join(base, unescapeLiteral(component)));
-      continue;
+  const candidates = await expandPattern(pattern, async (base) => {
+    try {
+      return await readdir(await resolveInRoot(root, base, true));
+    } catch {
+      return undefined;
     }
-    const re = componentRegExp(component);
-    const next: string[] = [];
-    for (const base of candidates) {
-      const dir = await resolveInRoot(root, base, true);
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch {
-        continue;
-      }
-      for (const name of names.sort()) if (re.test(name)) next.push(posix.join(base, name));
-    }
-    candidates = next;
-  }
+  });
   const out: string[] = [];
   for (const c of candidates) if ((await lstatOrUndefined(await resolveInRoot(root, c, false))) !== undefined) out.push(c);
   return out;
