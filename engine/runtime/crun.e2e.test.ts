@@ -296,6 +296,23 @@ describe("CrunRuntime.start", () => {
     expect(isHtkError(gone, "HTK-RUNTIME-0106")).toBe(true);
   });
 
+  it("passes stdin to a started container (docker run -i) and gives it EOF when stdin is closed", async () => {
+    const id = newId("stdin-start");
+    const c = await runtime.start({ id, spec: await spec(["sh", "-c", "cat; echo done >&2"]), openStdin: true });
+    let out = "";
+    let err = "";
+    c.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    c.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    c.stdin?.write("abc\n");
+    c.stdin?.end("def\n");
+    expect(await c.wait()).toEqual({ kind: "exited", exitCode: 0 });
+    for (let i = 0; i < 50 && !err.includes("done"); i++) await sleep(20);
+    expect(out).toBe("abc\ndef\n");
+    expect(err).toBe("done\n");
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+  });
+
   it("streams a started container's output and reports SIGTERM as 143", async () => {
     const id = newId("term");
     const c = await runtime.start({ id, spec: await spec(["sh", "-c", "trap 'echo bye; exit 143' TERM; echo up; while true; do sleep 0.1; done"]), openStdin: false });
