@@ -81,7 +81,7 @@ export async function readCgroupStats(path: string): Promise<ContainerStats> {
   const onlineCpus = availableParallelism();
   if (cgroupMode() === "v2") {
     const dir = join(ROOT, path);
-    const [current, max, peak, memStat, cpuStat, pidsCurrent, pidsMax] = await Promise.all([
+    const [current, max, peak, memStat, cpuStat, pidsCurrent, pidsMax, ioStat] = await Promise.all([
       readNumber(join(dir, "memory.current")),
       readNumber(join(dir, "memory.max")),
       readNumber(join(dir, "memory.peak")),
@@ -89,6 +89,7 @@ export async function readCgroupStats(path: string): Promise<ContainerStats> {
       readText(join(dir, "cpu.stat")),
       readNumber(join(dir, "pids.current")),
       readNumber(join(dir, "pids.max")),
+      readText(join(dir, "io.stat")),
     ]);
     const cpu = parseKeyValues(cpuStat);
     return {
@@ -103,10 +104,11 @@ export async function readCgroupStats(path: string): Promise<ContainerStats> {
         throttling: { periods: cpu["nr_periods"] ?? 0, throttledPeriods: cpu["nr_throttled"] ?? 0, throttledTime: (cpu["throttled_usec"] ?? 0) * 1000 },
       },
       pids: { current: pidsCurrent ?? 0, ...(pidsMax !== undefined ? { limit: pidsMax } : {}) },
+      blkio: parseIoStatV2(ioStat),
     };
   }
   const c = (controller: string, file: string): string => join(ROOT, controller, path, file);
-  const [usage, maxUsage, limit, failcnt, memStat, cpuUsage, percpu, cpuacctStat, cpuStat, pidsCurrent, pidsMax] = await Promise.all([
+  const [usage, maxUsage, limit, failcnt, memStat, cpuUsage, percpu, cpuacctStat, cpuStat, pidsCurrent, pidsMax, ioBytes] = await Promise.all([
     readNumber(c("memory", "memory.usage_in_bytes")),
     readNumber(c("memory", "memory.max_usage_in_bytes")),
     readNumber(c("memory", "memory.limit_in_bytes")),
@@ -118,6 +120,7 @@ export async function readCgroupStats(path: string): Promise<ContainerStats> {
     readText(c("cpu", "cpu.stat")),
     readNumber(c("pids", "pids.current")),
     readNumber(c("pids", "pids.max")),
+    readText(c("blkio", "blkio.throttle.io_service_bytes_recursive")),
   ]);
   const acct = parseKeyValues(cpuacctStat);
   const throttle = parseKeyValues(cpuStat);
@@ -141,7 +144,34 @@ export async function readCgroupStats(path: string): Promise<ContainerStats> {
       throttling: { periods: throttle["nr_periods"] ?? 0, throttledPeriods: throttle["nr_throttled"] ?? 0, throttledTime: throttle["throttled_time"] ?? 0 },
     },
     pids: { current: pidsCurrent ?? 0, ...(pidsMax !== undefined ? { limit: pidsMax } : {}) },
+    blkio: parseIoServiceBytesV1(ioBytes),
   };
+}
+
+type BlkioEntry = ContainerStats["blkio"][number];
+
+/** v1 `8:0 Read 4096` lines (Write, Sync, Async, Discard and Total are there too; Docker shows all, we keep read/write). */
+export function parseIoServiceBytesV1(text: string | undefined): BlkioEntry[] {
+  const out: BlkioEntry[] = [];
+  for (const line of (text ?? "").split("\n")) {
+    const m = /^(\d+):(\d+) (Read|Write) (\d+)$/.exec(line.trim());
+    if (m) out.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3] === "Read" ? "read" : "write", value: Number(m[4]) });
+  }
+  return out;
+}
+
+/** v2 `8:0 rbytes=4096 wbytes=0 rios=1 …` lines. */
+export function parseIoStatV2(text: string | undefined): BlkioEntry[] {
+  const out: BlkioEntry[] = [];
+  for (const line of (text ?? "").split("\n")) {
+    const m = /^(\d+):(\d+) (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const kv = Object.fromEntries((m[3] ?? "").split(" ").map((p) => p.split("=") as [string, string]));
+    const major = Number(m[1]);
+    const minor = Number(m[2]);
+    out.push({ major, minor, op: "read", value: Number(kv["rbytes"] ?? 0) }, { major, minor, op: "write", value: Number(kv["wbytes"] ?? 0) });
+  }
+  return out;
 }
 
 /** The host pids in the cgroup (every controller lists the same set; memory or the v2 dir is read). */

@@ -281,8 +281,11 @@ describe("CrunRuntime.start", () => {
     await runtime.resume(id);
     expect((await runtime.state(id)).status).toBe("running");
 
-    await runtime.update(id, { pids: { limit: 50 } });
-    expect((await runtime.stats(id)).pids.limit).toBe(50);
+    await runtime.update(id, { pids: { limit: 50 }, memory: { limit: 96 * 1024 * 1024, swap: 192 * 1024 * 1024 } });
+    const updated = await runtime.stats(id);
+    expect(updated.pids.limit).toBe(50);
+    expect(updated.memory.limit).toBe(96 * 1024 * 1024);
+    expect(Array.isArray(updated.blkio)).toBe(true);
 
     // A running container is not deleted without force.
     const refused = await runtime.delete(id).catch((err: unknown) => err);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
+import { parseIoServiceBytesV1, parseIoStatV2 } from "./cgroups.ts";
 import { resultFromExit, signalName } from "./crun.ts";
 import { defaultSeccompProfile, kernelAtLeast } from "./seccomp.ts";
 import {
@@ -302,5 +303,18 @@ describe("exit statuses", () => {
     expect(resultFromExit(null, "SIGTERM")).toEqual({ kind: "signaled", signal: 15, signalName: "SIGTERM", exitCode: 143 });
     expect(resultFromExit(255, null)).toEqual({ kind: "exited", exitCode: 255 });
     expect(signalName(2)).toBe("SIGINT");
+  });
+});
+
+describe("cgroup stat parsing", () => {
+  it("reads v1 and v2 block I/O bytes as Docker's io_service_bytes_recursive", () => {
+    expect(parseIoServiceBytesV1("8:0 Read 4096\n8:0 Write 512\n8:0 Sync 0\n8:0 Total 4608\nTotal 4608\n")).toEqual([
+      { major: 8, minor: 0, op: "read", value: 4096 },
+      { major: 8, minor: 0, op: "write", value: 512 },
+    ]);
+    expect(parseIoStatV2("253:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n")).toEqual([
+      { major: 253, minor: 0, op: "read", value: 100 },
+      { major: 253, minor: 0, op: "write", value: 200 },
+    ]);
   });
 });

@@ -134,6 +134,8 @@ export interface ContainerStats {
     readonly throttling: { readonly periods: number; readonly throttledPeriods: number; readonly throttledTime: number };
   };
   readonly pids: { readonly current: number; readonly limit?: number };
+  /** Bytes read and written per block device (Docker's blkio_stats.io_service_bytes_recursive). */
+  readonly blkio: readonly { readonly major: number; readonly minor: number; readonly op: "read" | "write"; readonly value: number }[];
 }
 
 /** The interface the engine and the build worker program against (implemented by `CrunRuntime`). */
