@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
@@ -98,6 +99,23 @@ describe("CrunRuntime.run", () => {
     const { result } = await runCollect(id, await spec(["sh", "-c", "kill -9 $$"], { init: { hostPath: init as string } }));
     expect(result).toEqual({ kind: "signaled", signal: 9, signalName: "SIGKILL", exitCode: 137 });
     await expectNoLeftovers(id);
+  });
+
+  it("refuses a second container with the ID of a running one", async () => {
+    const id = newId("dup");
+    const first = runtime.run({ id, spec: await spec(["sleep", "0.5"]) });
+    const second = await runtime.run({ id, spec: await spec(["true"]) }).catch((e: unknown) => e);
+    expect(isHtkError(second, "HTK-RUNTIME-0101")).toBe(true);
+    expect(await first).toEqual({ kind: "exited", exitCode: 0 });
+    await expectNoLeftovers(id);
+  });
+
+  it("pipes a stdin stream into the container", async () => {
+    const id = newId("stdin-stream");
+    let stdout = "";
+    const result = await runtime.run({ id, spec: await spec(["wc", "-l"]), stdin: { kind: "stream", stream: Readable.from(["a\n", "b\n", "c\n"]) }, onStdout: (b) => (stdout += b.toString()) });
+    expect(result).toEqual({ kind: "exited", exitCode: 0 });
+    expect(stdout.trim()).toBe("3");
   });
 
   it("feeds stdin and streams a large output completely", async () => {

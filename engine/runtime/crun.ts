@@ -138,6 +138,8 @@ export class CrunRuntime implements Runtime {
   private readonly timeoutMs: number;
   private readonly log: Logger;
   private readonly live = new Map<string, Live>();
+  /** IDs of `run()`s in progress (they are not in `live`). */
+  private readonly running = new Set<string>();
   private resolvedBinary: string | undefined;
   private unshare: string | undefined;
 
@@ -339,6 +341,19 @@ export class CrunRuntime implements Runtime {
     return withSpan("runtime.run", { "container.id": request.id, "process.args": request.spec.process.args.join(" ") }, async () => {
       request.signal?.throwIfAborted();
       if (request.spec.process.terminal === true) throw htkError("HTK-RUNTIME-0104", { setting: "terminal", value: "true", reason: "run() streams stdout and stderr apart; start a container for a TTY" });
+      this.checkId(request.id);
+      if (this.running.has(request.id)) throw htkError("HTK-RUNTIME-0101", { id: request.id, detail: "a container with this ID is already running" });
+      this.running.add(request.id);
+      try {
+        return await this.runOnce(request);
+      } finally {
+        this.running.delete(request.id);
+      }
+    });
+  }
+
+  private async runOnce(request: RunRequest): Promise<ProcessResult> {
+    {
       const { bundle, cgroupsPath } = await this.writeBundle(request.id, request.spec);
       const stdin = request.stdin ?? { kind: "none" };
       let launched: { child: ChildProcess; result: Promise<ProcessResult> };
@@ -353,9 +368,19 @@ export class CrunRuntime implements Runtime {
       else child.stdout?.resume();
       if (request.onStderr) child.stderr?.on("data", request.onStderr);
       else child.stderr?.resume();
-      if (stdin.kind === "bytes") {
-        child.stdin?.on("error", () => undefined);
-        child.stdin?.end(stdin.data);
+      // The container may exit without reading its input (EPIPE): its exit status tells the story.
+      child.stdin?.on("error", () => undefined);
+      switch (stdin.kind) {
+        case "none":
+          break;
+        case "bytes":
+          child.stdin?.end(stdin.data);
+          break;
+        case "stream":
+          if (child.stdin) stdin.stream.pipe(child.stdin);
+          break;
+        default:
+          assertNever(stdin);
       }
       let aborted = false;
       const onAbort = (): void => {
@@ -377,7 +402,7 @@ export class CrunRuntime implements Runtime {
         request.signal?.removeEventListener("abort", onAbort);
         await this.removeEverything(request.id);
       }
-    });
+    }
   }
 
   /** Kill a container that is being started or running; then crun itself if it is still there. */
@@ -408,6 +433,7 @@ export class CrunRuntime implements Runtime {
 
   start(request: StartRequest): Promise<RunningContainer> {
     return withSpan("runtime.start", { "container.id": request.id }, async () => {
+      if (this.running.has(request.id)) throw htkError("HTK-RUNTIME-0101", { id: request.id, detail: "a container with this ID is already running" });
       const { bundle, cgroupsPath } = await this.writeBundle(request.id, request.spec);
       try {
         if (request.spec.process.terminal === true) return await this.startWithTerminal(request.id, bundle, cgroupsPath, request.spec);

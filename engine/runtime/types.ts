@@ -31,11 +31,11 @@ export type ProcessResult =
   /** The kernel's OOM killer killed a process of the container (not necessarily the main one). */
   | { readonly kind: "oom-killed"; readonly exitCode: number };
 
-/** Stdin for a process: nothing (/dev/null), bytes written then closed, or a stream the caller writes. */
+/** Stdin for `run`: nothing (/dev/null), bytes written then closed, or a stream piped in (closed at its end). */
 export type StdinSource =
   | { readonly kind: "none" }
   | { readonly kind: "bytes"; readonly data: string | Uint8Array }
-  | { readonly kind: "pipe" };
+  | { readonly kind: "stream"; readonly stream: Readable };
 
 export interface RunRequest {
   /** Unique among live containers: [A-Za-z0-9][A-Za-z0-9_.-]*. Docker uses the 64-hex container ID. */
