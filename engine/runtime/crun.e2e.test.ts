@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readdir, rmdir } from "node:fs/promises";
+import { readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -178,6 +178,22 @@ describe("CrunRuntime.run", () => {
     const nofile = Math.min(1048576, thisHost().nofileHard ?? 1048576);
     // /proc/timer_list is masked (empty), /proc/acpi an empty tmpfs, /proc/sysrq-trigger read-only.
     expect(stdout).toBe(`htk\nhtk\n0\n0\nro\n0\n${nofile}\n`);
+  });
+
+  it("mounts the container's /etc/hosts and /etc/resolv.conf, and bind and tmpfs mounts", async () => {
+    const dir = await tempDir("rt-files");
+    await writeFile(join(dir, "hosts"), "127.0.0.1 localhost\n10.0.0.2 htk\n");
+    await writeFile(join(dir, "resolv.conf"), "nameserver 10.0.0.1\n");
+    await writeFile(join(dir, "data.txt"), "from the host\n");
+    const s = await spec(["sh", "-c", "cat /etc/hosts /etc/resolv.conf /data/data.txt; touch /data/x 2>&1 | grep -o Read-only; df -k /scratch | tail -n 1 | awk '{print $2}'"], {
+      networkFiles: { hosts: join(dir, "hosts"), resolvConf: join(dir, "resolv.conf") },
+      mounts: [
+        { kind: "bind", source: dir, target: "/data", readonly: true },
+        { kind: "tmpfs", target: "/scratch", options: "size=1m" },
+      ],
+    });
+    const { stdout } = await runCollect(newId("files"), s);
+    expect(stdout).toBe("127.0.0.1 localhost\n10.0.0.2 htk\nnameserver 10.0.0.1\nfrom the host\nRead-only\n1024\n");
   });
 
   it("fails to start a missing command with HTK-RUNTIME-0101 (exit code 127 as Docker)", async () => {

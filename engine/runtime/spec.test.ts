@@ -318,3 +318,22 @@ describe("cgroup stat parsing", () => {
     ]);
   });
 });
+
+describe("buildSpec: host namespaces and network files", () => {
+  it("--pid/--ipc/--uts=host skip those namespaces; ipc=host binds the host's /dev/shm; uts=host sets no hostname", () => {
+    const spec = build({ hostNamespaces: ["pid", "ipc", "uts"] });
+    expect(spec.linux.namespaces).toEqual([{ type: "mount" }, { type: "network" }]);
+    expect(spec.hostname).toBeUndefined();
+    expect(spec.mounts.filter((m) => m.destination === "/dev/shm")).toEqual([{ destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate"] }]);
+  });
+
+  it("bind-mounts /etc/hosts, /etc/resolv.conf and /etc/hostname, read-only with a read-only rootfs", () => {
+    const files = { hosts: "/c/hosts", resolvConf: "/c/resolv.conf", hostname: "/c/hostname" };
+    expect(build({ networkFiles: files }).mounts.slice(7)).toEqual([
+      { destination: "/etc/resolv.conf", type: "bind", source: "/c/resolv.conf", options: ["rbind", "rprivate"] },
+      { destination: "/etc/hostname", type: "bind", source: "/c/hostname", options: ["rbind", "rprivate"] },
+      { destination: "/etc/hosts", type: "bind", source: "/c/hosts", options: ["rbind", "rprivate"] },
+    ]);
+    expect(build({ networkFiles: files, readonlyRootfs: true }).mounts.at(-1)?.options).toEqual(["rbind", "rprivate", "ro"]);
+  });
+});

@@ -377,6 +377,16 @@ export interface SpecOptions {
   readonly readonlyRootfs?: boolean;
   /** Default: a new, empty network namespace. */
   readonly network?: NetworkNamespace;
+  /**
+   * `--pid=host`, `--ipc=host`, `--uts=host`: use the host's namespace instead of a new one. With the
+   * host's IPC namespace /dev/shm is the host's (bind-mounted), with the host's UTS namespace no hostname is set.
+   */
+  readonly hostNamespaces?: readonly ("pid" | "ipc" | "uts")[];
+  /**
+   * Host files bind-mounted over /etc/hosts, /etc/resolv.conf and /etc/hostname, as Docker does from the
+   * container's folder; writable unless the root filesystem is read-only (Docker's rule).
+   */
+  readonly networkFiles?: { readonly hosts?: string; readonly resolvConf?: string; readonly hostname?: string };
   readonly privileged?: boolean;
   /** Capability names with or without `CAP_`, any case, or `ALL`. */
   readonly capAdd?: readonly string[];
@@ -605,7 +615,8 @@ export function buildSpec(opts: SpecOptions): Spec {
   const user = resolveUser(opts.userDb ?? { passwd: [], group: [] }, opts.user ?? "", opts.groupAdd ?? []);
 
   // Environment: Docker's daemon variables, then the container's; HOME from passwd when missing (runc's rule).
-  const hostname = opts.hostname;
+  // Without a UTS namespace of its own, a container cannot have a hostname (the runtime refuses one).
+  const hostname = opts.hostNamespaces?.includes("uts") ? undefined : opts.hostname;
   const daemonEnv = (opts.containerEnv ?? true)
     ? [`PATH=${DEFAULT_PATH}`, ...(hostname !== undefined ? [`HOSTNAME=${hostname}`] : []), ...(tty ? ["TERM=xterm"] : [])]
     : [];
@@ -677,6 +688,13 @@ export function buildSpec(opts: SpecOptions): Spec {
         assertNever(m);
     }
   }
+  const files = opts.networkFiles ?? {};
+  for (const [target, source] of [["/etc/resolv.conf", files.resolvConf], ["/etc/hostname", files.hostname], ["/etc/hosts", files.hosts]] as const) {
+    if (source !== undefined) userMounts.push({ destination: target, type: "bind", source, options: ["rbind", "rprivate", ...(opts.readonlyRootfs ? ["ro"] : [])] });
+  }
+  const hostNs = new Set(opts.hostNamespaces ?? []);
+  // --ipc=host: the host's /dev/shm, as Docker binds it.
+  if (hostNs.has("ipc")) userMounts.push({ destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate"] });
   if (opts.init) userMounts.push({ destination: INIT_PATH, type: "bind", source: opts.init.hostPath, options: ["bind", "ro"] });
   // A user mount replaces a default one at the same place (`--tmpfs /dev/shm`).
   const userTargets = new Set(userMounts.map((m) => m.destination));
@@ -695,7 +713,7 @@ export function buildSpec(opts: SpecOptions): Spec {
     default:
       assertNever(network);
   }
-  namespaces.push({ type: "uts" }, { type: "pid" }, { type: "ipc" });
+  for (const ns of ["uts", "pid", "ipc"] as const) if (!hostNs.has(ns)) namespaces.push({ type: ns });
 
   const sysctl: Record<string, string> = {};
   if (network.kind !== "host") {
