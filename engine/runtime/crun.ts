@@ -94,12 +94,20 @@ export function signalName(n: number): string {
   return n >= 34 && n <= 64 ? `SIGRTMIN+${n - 34}` : `SIG${n}`;
 }
 
-function signalArg(signal: NodeJS.Signals | number): string {
+/** A signal for `crun kill`, as a number: names with or without SIG, any case, or 1–64. */
+export function signalArg(signal: NodeJS.Signals | number | string): string {
   if (typeof signal === "number") {
     if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw htkError("HTK-RUNTIME-0104", { setting: "signal", value: signal, reason: "signals are numbered 1 to 64" });
     return String(signal);
   }
   const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
+  // Real-time signals as Docker names them (moby/sys/signal): RTMIN+n and RTMAX-n, with RTMIN = 34.
+  const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
+  if (rt) {
+    const offset = Number(rt[3] ?? 0) * (rt[2] === "-" ? -1 : 1);
+    const n = (rt[1] === "MIN" ? 34 : 64) + offset;
+    if (n >= 34 && n <= 64) return String(n);
+  }
   if (!(name in osConstants.signals)) throw htkError("HTK-RUNTIME-0104", { setting: "signal", value: signal, reason: "it is not a signal name" });
   return String(osConstants.signals[name as NodeJS.Signals]);
 }
@@ -646,7 +654,7 @@ export class CrunRuntime implements Runtime {
     });
   }
 
-  async kill(id: string, signal: NodeJS.Signals | number = "SIGKILL", options: { readonly all?: boolean } = {}): Promise<void> {
+  async kill(id: string, signal: NodeJS.Signals | number | string = "SIGKILL", options: { readonly all?: boolean } = {}): Promise<void> {
     await this.checked(id, ["kill", ...(options.all ? ["--all"] : []), id, signalArg(signal)]);
   }
 

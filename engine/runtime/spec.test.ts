@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { parseIoServiceBytesV1, parseIoStatV2 } from "./cgroups.ts";
-import { resultFromExit, signalName } from "./crun.ts";
+import { resultFromExit, signalArg, signalName } from "./crun.ts";
 import { defaultSeccompProfile, kernelAtLeast } from "./seccomp.ts";
 import {
   ALL_CAPABILITIES,
@@ -303,6 +303,15 @@ describe("exit statuses", () => {
     expect(resultFromExit(null, "SIGTERM")).toEqual({ kind: "signaled", signal: 15, signalName: "SIGTERM", exitCode: 143 });
     expect(resultFromExit(255, null)).toEqual({ kind: "exited", exitCode: 255 });
     expect(signalName(2)).toBe("SIGINT");
+  });
+
+  it("names signals for crun kill as Docker accepts them", () => {
+    expect(["KILL", "SIGKILL", "kill", 9].map((s) => signalArg(s))).toEqual(["9", "9", "9", "9"]);
+    expect(signalArg("SIGTERM")).toBe("15");
+    expect(signalArg("RTMIN+3")).toBe("37");
+    expect(signalArg("SIGRTMAX-1")).toBe("63");
+    expect(isHtkError(errorOf(() => signalArg("SIGNOPE")), "HTK-RUNTIME-0104")).toBe(true);
+    expect(isHtkError(errorOf(() => signalArg(65)), "HTK-RUNTIME-0104")).toBe(true);
   });
 });
 

@@ -154,7 +154,7 @@ export interface Runtime {
   attach(id: string): Promise<RunningContainer>;
   exec(id: string, request: ExecRequest): Promise<ExecProcess>;
   /** `docker kill -s`: default SIGKILL. With `all`, every process of the container. */
-  kill(id: string, signal?: NodeJS.Signals | number, options?: { readonly all?: boolean }): Promise<void>;
+  kill(id: string, signal?: NodeJS.Signals | number | string, options?: { readonly all?: boolean }): Promise<void>;
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;
   /** `docker update`: new cgroup limits for a running container. */
