@@ -350,6 +350,21 @@ describe("CrunRuntime.start", () => {
     await expectNoLeftovers(id);
   });
 
+  it("reports a start failure as HTK-RUNTIME-0101 and an OOM kill of a started container", async () => {
+    const missing = newId("start-missing");
+    const err = await runtime.start({ id: missing, spec: await spec(["no-such-command"]) }).catch((e: unknown) => e);
+    expect(isHtkError(err, "HTK-RUNTIME-0101")).toBe(true);
+    await expectNoLeftovers(missing);
+
+    const id = newId("start-oom");
+    const c = await runtime.start({ id, spec: await spec(["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"], { resources: { memory: 16 * 1024 * 1024 } }) });
+    c.stdout.resume();
+    c.stderr.resume();
+    expect(await c.wait()).toEqual({ kind: "oom-killed", exitCode: 137 });
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+  });
+
   it("streams a started container's output and reports SIGTERM as 143", async () => {
     const id = newId("term");
     const c = await runtime.start({ id, spec: await spec(["sh", "-c", "trap 'echo bye; exit 143' TERM; echo up; while true; do sleep 0.1; done"]), openStdin: false });

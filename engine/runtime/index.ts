@@ -48,6 +48,6 @@ export {
 } from "./spec.ts";
 export { defaultSeccompProfile, kernelAtLeast } from "./seccomp.ts";
 export { parseGroup, parsePasswd, readUserDatabase, resolveUser, type ResolvedUser, type UserDatabase } from "./users.ts";
-export { CrunRuntime, resultError, resultFromExit, signalName, type CrunRuntimeOptions } from "./crun.ts";
+export { CrunRuntime, resultError, resultFromExit, signalArg, signalName, type CrunRuntimeOptions } from "./crun.ts";
 export { canReadKernelLog, cgroupMode, readCgroupStats } from "./cgroups.ts";
 export { findInitBinary } from "./init.ts";
