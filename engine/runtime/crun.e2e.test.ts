@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readdir, rmdir, writeFile } from "node:fs/promises";
+import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -266,6 +266,21 @@ describe("containers outlive the engine (the shim)", () => {
     c.stdout.resume();
     c.stderr.resume();
     expect(await c.wait()).toEqual({ kind: "exited", exitCode: 3 });
+    await runtime.delete(id);
+    await expectNoLeftovers(id);
+  });
+
+  it("does not wait forever when the shim itself was killed (reported as a kill)", async () => {
+    const id = newId("noshim");
+    await startInDoomedEngine(id, ["sleep", "60"]);
+    const c = await runtime.attach(id);
+    const ppid = async (pid: number): Promise<number> => Number((await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ")[1]);
+    const crunPid = await ppid(c.pid);
+    const shimPid = await ppid(crunPid);
+    expect((await readFile(`/proc/${shimPid}/cmdline`, "utf8")).startsWith("/bin/sh")).toBe(true);
+    process.kill(shimPid, "SIGKILL");
+    await runtime.kill(id, "SIGKILL");
+    expect(await c.wait()).toEqual({ kind: "signaled", signal: 9, signalName: "SIGKILL", exitCode: 137 });
     await runtime.delete(id);
     await expectNoLeftovers(id);
   });

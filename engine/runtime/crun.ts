@@ -493,13 +493,23 @@ export class CrunRuntime implements Runtime {
     stdin: Writable | null,
     child: ChildProcess | undefined,
   ): Promise<RunningContainer> {
-    const [stdout, stderr] = await Promise.all([openFifo(join(bundle, "stdout"), "read"), openFifo(join(bundle, "stderr"), "read")]);
+    let stdout: Readable;
+    let stderr: Readable;
+    try {
+      [stdout, stderr] = await Promise.all([openFifo(join(bundle, "stdout"), "read"), openFifo(join(bundle, "stderr"), "read")]);
+    } catch (err) {
+      stdin?.destroy();
+      // No FIFOs: not a container the shim runs (a TTY container, or a bundle from elsewhere).
+      throw htkError("HTK-RUNTIME-0106", { id }, { cause: err });
+    }
     const stop = new AbortController();
     let ended = false;
     const status = new Promise<number | undefined>((resolvePromise) => {
       // Our own shim: its exit is the fastest signal. Otherwise (re-attached) the status file is watched.
       child?.once("exit", () => void readExitStatus(bundle).then(resolvePromise));
-      void waitForExitStatus(bundle, stop.signal).then(resolvePromise);
+      // Re-attached: if crun's state is gone and no status ever comes (the shim was killed), do not wait forever.
+      const isGone = child === undefined ? () => !existsSync(join(this.stateDir, id)) : undefined;
+      void waitForExitStatus(bundle, stop.signal, isGone).then(resolvePromise);
     });
     const result = status.then(async (code) => {
       stop.abort();

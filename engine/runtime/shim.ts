@@ -104,8 +104,10 @@ export async function readExitStatus(bundle: string): Promise<number | undefined
 /**
  * Resolves with the exit status once `<bundle>/exit` appears: watched with inotify, checked again
  * every second as a backstop (a watcher can miss a rename on some filesystems). `signal` stops it.
+ * `isGone` (re-attached containers): when it says so twice in a row and no status was written (the
+ * shim itself was killed), resolves undefined instead of waiting forever.
  */
-export function waitForExitStatus(bundle: string, signal: AbortSignal): Promise<number | undefined> {
+export function waitForExitStatus(bundle: string, signal: AbortSignal, isGone?: () => boolean): Promise<number | undefined> {
   return new Promise((resolve) => {
     let watcher: FSWatcher | undefined;
     let done = false;
@@ -116,10 +118,18 @@ export function waitForExitStatus(bundle: string, signal: AbortSignal): Promise<
       watcher?.close();
       resolve(v);
     };
+    let goneBefore = false;
     const check = (): void => {
       void readExitStatus(bundle).then((v) => {
         if (v !== undefined) finish(v);
       });
+    };
+    const poll = (): void => {
+      check();
+      if (isGone === undefined) return;
+      const gone = isGone();
+      if (gone && goneBefore) void readExitStatus(bundle).then(finish);
+      goneBefore = gone;
     };
     try {
       watcher = watch(bundle, (_event, name) => {
@@ -130,7 +140,7 @@ export function waitForExitStatus(bundle: string, signal: AbortSignal): Promise<
     } catch {
       watcher = undefined;
     }
-    const timer = setInterval(check, 1000);
+    const timer = setInterval(poll, 1000);
     timer.unref();
     signal.addEventListener("abort", () => finish(undefined), { once: true });
     check();
