@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { main } from "../hatake.ts";
 import { memoryIo } from "../testing.ts";
-import { parseBuildArgs, parseOutput } from "./build.ts";
+import { parseBuildArgs, parseOutput, parseSecrets } from "./build.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -25,7 +25,8 @@ function project(dockerfile: string, files: Record<string, string>): string {
 }
 
 async function build(root: string, ...extra: string[]): Promise<{ code: number; err: string; out: string }> {
-  const io = memoryIo({ cwd: root, env: {} });
+  // The file worker's behaviour, also on machines where crun is usable (the runtime worker has e2e tests).
+  const io = memoryIo({ cwd: root, env: { HATAKE_BUILD_WORKER: "file" } });
   const code = await main(["build", "--data-root", "data", "--progress=plain", ...extra, "ctx"], io);
   return { code, err: io.err(), out: io.out() };
 }
@@ -93,9 +94,22 @@ describe("hatake build (in-process, FROM scratch)", () => {
 
   it("refuses options it cannot honour in-process yet (HTK-CLI-0004)", async () => {
     const root = project("FROM scratch\n", {});
+    const r = await build(root, "--ssh", "default");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/HTK-CLI-0004: The option --ssh of "hatake build" is not available in in-process builds yet/);
+  });
+
+  it("needs the runtime worker's image store for -t (HTK-RUNTIME-0001 on the file worker)", async () => {
+    const root = project("FROM scratch\n", {});
     const r = await build(root, "-t", "x:1");
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/HTK-CLI-0004: The option --tag of "hatake build" is not available in in-process builds yet/);
+    expect(r.err).toContain("HTK-RUNTIME-0001");
+  });
+
+  it("parses --secret forms (src=, env=, bare id)", async () => {
+    const root = project("FROM scratch\n", { "tok.txt": "v1" });
+    const s = await parseSecrets(["id=a,src=ctx/tok.txt", "id=b,env=B", "id=C"], { B: "v2", C: "v3" }, root);
+    expect(Object.fromEntries(Object.entries(s).map(([k, v]) => [k, new TextDecoder().decode(v)]))).toEqual({ a: "v1", b: "v2", C: "v3" });
   });
 });
 

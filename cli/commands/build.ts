@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { htkError, renderError } from "../../base/errors/index.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
@@ -15,7 +15,10 @@ Options:
   -f, --file string            Name of the Dockerfile (default: PATH/Dockerfile)
       --target string          Stage to build
       --build-arg list         Build-time variables (NAME=VALUE)
-  -o, --output list            Output destination: type=local,dest=DIR | type=tar,dest=FILE | DIR
+  -o, --output list            Output destination: type=local,dest=DIR | type=tar,dest=FILE |
+                               type=oci,dest=FILE | type=docker,dest=FILE | DIR
+  -t, --tag list               Name the image in the data root's image store (NAME[:TAG])
+      --secret list            Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
       --progress string        auto, plain, tty, rawjson or quiet (default "auto")
   -q, --quiet                  Print nothing but errors (--progress=quiet)
       --no-cache               Do not use the cache when building
@@ -24,14 +27,13 @@ Options:
       --data-root string       State folder of the in-process builder (required until builds go
                                through the engine)
 
-Steps that need a container (RUN) or a registry (FROM an image) need the engine's runtime worker
-and fail here with HTK-RUNTIME-0001.
+RUN steps and registry images run on the runtime worker (crun, overlay snapshots) when crun is
+usable here (root, crun installed); otherwise the file worker is used (said on stderr) and they fail
+with HTK-RUNTIME-0001. HATAKE_BUILD_WORKER=file forces the file worker.
 `;
 
 /** Flags of docker buildx build that this command knows but cannot honour in-process yet. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  tag: "Export with -o type=local or type=tar; tagging an image needs the engine's image store.",
-  secret: "Secrets are used by RUN steps, which need the engine's runtime worker.",
   ssh: "SSH agents are used by RUN steps, which need the engine's runtime worker.",
   "cache-from": "Import a remote cache through the engine (cache import/export).",
   "cache-to": "Export a remote cache through the engine (cache import/export).",
@@ -91,6 +93,9 @@ export const buildCommand: Command = {
       explainCache: values["explain-cache"] === true,
       signal: io.signal,
       cwd: io.cwd,
+      tags: values.tag ?? [],
+      secrets: await parseSecrets(values.secret ?? [], io.env, io.cwd),
+      ...(io.env["HATAKE_BUILD_WORKER"] === "file" ? { worker: "file" as const } : {}),
     });
     switch (result.kind) {
       case "invalid-dockerfile":
@@ -161,6 +166,44 @@ export function parseOutput(spec: string): BuildOutput {
   const type = fields.get("type") ?? "local";
   const dest = fields.get("dest");
   if (dest === undefined) throw htkError("HTK-CLI-0002", { command: "build", detail: `output "${spec}" has no dest` });
-  if (type === "local" || type === "tar") return { type, dest };
-  throw htkError("HTK-CLI-0004", { option: `-o type=${type}`, command: "build", where: "in in-process builds", alternative: "Use -o type=local,dest=DIR or -o type=tar,dest=FILE." });
+  if (type === "local" || type === "tar" || type === "oci" || type === "docker") return { type, dest };
+  throw htkError("HTK-CLI-0004", { option: `-o type=${type}`, command: "build", where: "in in-process builds", alternative: "Use -o type=local|tar|oci|docker,dest=…." });
+}
+
+/**
+ * buildx's `--secret` forms: `id=ID,src=FILE` (also `source=`), `id=ID,env=VAR`, `type=file|env`; a
+ * missing id is the file's base name (buildx's rule); `id=ID` alone reads the variable ID, then the file ID.
+ */
+export async function parseSecrets(list: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = {};
+  for (const item of list) {
+    const fields = new Map<string, string>();
+    for (const part of item.split(",")) {
+      const eq = part.indexOf("=");
+      if (eq <= 0) throw htkError("HTK-CLI-0002", { command: "build", detail: `cannot parse secret "${item}": "${part}" is not KEY=VALUE` });
+      fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1));
+    }
+    const src = fields.get("src") ?? fields.get("source");
+    const fromEnv = fields.get("env");
+    const type = fields.get("type");
+    const id = fields.get("id") ?? (src !== undefined ? (src.split("/").at(-1) ?? "") : fromEnv);
+    if (id === undefined || id === "") throw htkError("HTK-CLI-0002", { command: "build", detail: `secret "${item}" has no id` });
+    if (fromEnv !== undefined || (type === "env" && src === undefined)) {
+      const v = env[fromEnv ?? id];
+      if (v === undefined) throw htkError("HTK-CLI-0002", { command: "build", detail: `secret "${id}": the environment variable ${fromEnv ?? id} is not set` });
+      out[id] = new TextEncoder().encode(v);
+      continue;
+    }
+    const path = src ?? id;
+    try {
+      out[id] = await readFile(resolve(cwd, path));
+    } catch (err) {
+      if (src === undefined && env[id] !== undefined) {
+        out[id] = new TextEncoder().encode(env[id]);
+        continue;
+      }
+      throw htkError("HTK-CLI-0002", { command: "build", detail: `secret "${id}": cannot read ${path}: ${(err as Error).message}` });
+    }
+  }
+  return out;
 }

@@ -9,13 +9,18 @@ import { checkDiagnostics, checksFailedMessage, formatFindingShort, runChecks } 
 import { compileDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic, type ImageSpec } from "../../frontend-dockerfile/index.ts";
 import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, type BuildRecord, type ProgressMode, type ProgressOutput } from "../../solver/index.ts";
 import { FileWorker } from "../worker/file-worker.ts";
+import type { Worker, WorkerRef } from "../../solver/index.ts";
+import { openRuntimeStack, runtimeUnavailableReason, type RuntimeStack } from "./runtime-stack.ts";
+import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 
 const run = promisify(execFile);
 
-/** Where the result of a build goes (`-o`). Image exporters come with the image store. */
+/** Where the result of a build goes (`-o`). `oci`/`docker` write image archives (runtime worker only). */
 export type BuildOutput =
   | { readonly type: "local"; readonly dest: string }
-  | { readonly type: "tar"; readonly dest: string };
+  | { readonly type: "tar"; readonly dest: string }
+  | { readonly type: "oci"; readonly dest: string }
+  | { readonly type: "docker"; readonly dest: string };
 
 export interface LocalBuildRequest {
   /** The state folder: snapshots, cache keys, build records (`--data-root`). */
@@ -32,6 +37,12 @@ export interface LocalBuildRequest {
   readonly explainCache: boolean;
   readonly signal: AbortSignal;
   readonly cwd: string;
+  /** `-t`: names of the image in the local image store under the data root. */
+  readonly tags?: readonly string[];
+  /** `--secret`: values by id, for RUN --mount=type=secret; never written to the data root. */
+  readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  /** Use the file worker even where crun is usable (tests of the no-runtime path). */
+  readonly worker?: "auto" | "file";
 }
 
 export type LocalBuildResult =
@@ -48,6 +59,8 @@ export type LocalBuildResult =
       readonly warnings: string;
       /** Build-check findings, one line each (`StageNameCasing: … (line 3)`), as BuildKit lists them. */
       readonly checkWarnings: readonly string[];
+      /** The image recorded in the image store (with -t, -o type=oci|docker). */
+      readonly exported?: ExportedImage;
     };
 
 /**
@@ -56,7 +69,7 @@ export type LocalBuildResult =
  * HTK-RUNTIME-0001), and the exporters write the result. What `hatake build --data-root` runs.
  */
 export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildResult> {
-  return withSpan("build.local", { "build.context": req.contextDir }, async ({ log }) => {
+  return withSpan("build.local", { "build.context": req.contextDir }, async () => {
     const contextDir = resolve(req.cwd, req.contextDir);
     const dockerfile = req.dockerfile === undefined ? join(contextDir, "Dockerfile") : resolve(req.cwd, req.dockerfile);
     const st = await stat(contextDir).catch(() => undefined);
@@ -84,24 +97,53 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
     if (checks.configError !== undefined || checks.asErrors) {
       return { kind: "checks-failed", rendered: render(checkDiagnostics(checks, fileName)), message: checks.configError?.message ?? checksFailedMessage(checks.findings) };
     }
-    const compiled = await compileDockerfile(parsed.result, {
+    await mkdir(req.dataRoot, { recursive: true });
+    const unavailable = req.worker === "file" ? "the file worker was asked for" : await runtimeUnavailableReason();
+    if (unavailable !== undefined && req.worker !== "file") req.progressOut.write(`hatake build: no container runtime (${unavailable}): using the file worker, RUN steps and registry images will fail\n`);
+    const stack = unavailable === undefined ? await openRuntimeStack(req.dataRoot, req.signal) : undefined;
+    try {
+      return await buildWith(req, stack, { parsed: parsed.result, fileName, ignore: ignore.patterns, render, checkWarnings, contextDir, dockerfile, parseDiagnostics: parsed.diagnostics });
+    } finally {
+      await stack?.close();
+    }
+  });
+}
+
+interface Prepared {
+  readonly parsed: NonNullable<ReturnType<typeof parseDockerfile>["result"]>;
+  readonly fileName: string;
+  readonly ignore: readonly string[];
+  readonly render: (ds: readonly Diagnostic[]) => string;
+  readonly checkWarnings: readonly string[];
+  readonly contextDir: string;
+  readonly dockerfile: string;
+  readonly parseDiagnostics: readonly Diagnostic[];
+}
+
+async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined, p: Prepared): Promise<LocalBuildResult> {
+  return withSpan("build.solve", {}, async ({ log }) => {
+    const { parsed, fileName, render, checkWarnings, contextDir, dockerfile } = p;
+    const compiled = await compileDockerfile(parsed, {
       fileName,
+      ...(stack === undefined ? {} : { resolveImageConfig: stack.resolveImageConfig }),
       buildArgs: req.buildArgs,
-      dockerignorePatterns: ignore.patterns,
+      dockerignorePatterns: p.ignore,
       noCache: req.noCache,
       signal: req.signal,
       ...(req.target === undefined ? {} : { target: req.target }),
     });
     if (compiled.result === undefined) return { kind: "invalid-dockerfile", rendered: render(compiled.diagnostics) };
-    const warnings = render([...parsed.diagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning"));
-
-    await mkdir(req.dataRoot, { recursive: true });
-    const worker = await FileWorker.open({ root: join(req.dataRoot, "worker") });
+    const warnings = render([...p.parseDiagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning"));
+    const needsImage = (req.tags ?? []).length > 0 || req.outputs.some((o) => o.type === "oci" || o.type === "docker");
+    if (needsImage && stack === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to tag or export an image" });
+    const fileWorker = stack === undefined ? await FileWorker.open({ root: join(req.dataRoot, "worker") }) : undefined;
+    const worker: Worker = stack?.worker ?? (fileWorker as FileWorker);
     const solver = new Solver({ worker, keyStore: JsonlKeyStore.open(req.dataRoot), records: new BuildRecordStore(join(req.dataRoot, "records")) });
     try {
       const handle = solver.solve({
         definition: compiled.result.definition,
-        session: { id: `local:${contextDir}`, locals: { context: contextDir, dockerfile: dirname(dockerfile) } },
+        // Secrets ride on the session object (RuntimeSession): the solver passes it through untouched.
+        session: { id: `local:${contextDir}`, locals: { context: contextDir, dockerfile: dirname(dockerfile) }, ...(req.secrets === undefined ? {} : { secrets: req.secrets }) },
         target: `${fileName}#${compiled.result.target ?? "default"}`,
         signal: req.signal,
       });
@@ -114,13 +156,30 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
           log.info({ id: outcome.error.id }, "build failed");
           return { kind: "failed", record: outcome.record, error: outcome.error, explanation };
         case "completed": {
+          let exported: ExportedImage | undefined;
           try {
-            const fsRoot = outcome.ref === undefined ? undefined : worker.snapshotPath(outcome.ref.ref);
-            for (const out of req.outputs) await exportTo(out, fsRoot, req.cwd, req.signal);
+            const ref = outcome.ref?.ref;
+            const tags = req.tags ?? [];
+            if (stack !== undefined && needsImage) {
+              exported = await exportImage(stack.worker, stack.images, ref?.id, compiled.result.image, tags, join(req.dataRoot, "worker", "exports"), req.signal);
+            }
+            for (const out of req.outputs) {
+              switch (out.type) {
+                case "local":
+                case "tar":
+                  await withFsRoot(stack, fileWorker, ref, req.signal, (fsRoot) => exportTo(out, fsRoot, req.cwd, req.signal));
+                  break;
+                case "oci":
+                case "docker":
+                  if (stack === undefined || exported === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to export an image" });
+                  await writeImageArchive(stack.images, out.type, exported, tags, resolve(req.cwd, out.dest), req.signal);
+                  break;
+              }
+            }
           } finally {
             await outcome.ref?.release();
           }
-          return { kind: "completed", record: outcome.record, image: compiled.result.image, explanation, warnings, checkWarnings };
+          return { kind: "completed", record: outcome.record, image: compiled.result.image, explanation, warnings, checkWarnings, ...(exported === undefined ? {} : { exported }) };
         }
       }
     } finally {
@@ -129,8 +188,21 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
   });
 }
 
+/** The result's files as one directory: the file worker's snapshot, or a view of the runtime worker's. */
+async function withFsRoot(
+  stack: RuntimeStack | undefined,
+  fileWorker: FileWorker | undefined,
+  ref: WorkerRef | undefined,
+  signal: AbortSignal,
+  fn: (fsRoot: string | undefined) => Promise<void>,
+): Promise<void> {
+  if (ref === undefined) return fn(undefined);
+  if (stack !== undefined) return stack.worker.withView(ref.id, signal, fn);
+  return fn(fileWorker?.snapshotPath(ref));
+}
+
 /** `-o type=local,dest=DIR` copies the result's files; `-o type=tar,dest=FILE` writes them as one tar. */
-async function exportTo(out: BuildOutput, fsRoot: string | undefined, cwd: string, signal: AbortSignal): Promise<void> {
+async function exportTo(out: Extract<BuildOutput, { type: "local" | "tar" }>, fsRoot: string | undefined, cwd: string, signal: AbortSignal): Promise<void> {
   const dest = resolve(cwd, out.dest);
   switch (out.type) {
     case "local":

@@ -27,6 +27,16 @@ export const buildDiagnostics = {
     cause: "The {action} of \"{path}\" failed: {detail}.",
     next: "Check the path and the image's filesystem at that step; the build record has the full error.",
   },
+  "HTK-BUILD-0100": {
+    title: "Build step failed",
+    cause: "process \"{command}\" did not complete successfully: exit code: {code}",
+    next: "Read the step's output above (the build record keeps all of it); run the command in the step's base image to reproduce.",
+  },
+  "HTK-BUILD-0101": {
+    title: "Secret not provided",
+    cause: "secret {id}: not found",
+    next: "Pass it to the build with --secret id={id},src=FILE (or env=VARIABLE), or make the mount optional (required=false).",
+  },
   "HTK-RUNTIME-0001": {
     title: "No container runtime in this worker",
     cause: "The step needs {needs}, which the local file worker cannot provide.",

@@ -1,0 +1,152 @@
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Digest } from "../../cache/index.ts";
+import { MediaTypes, type OciDescriptor } from "../../cache/oci/index.ts";
+import type { HistorySpec, ImageSpec } from "../../frontend-dockerfile/index.ts";
+import { saveDockerArchive, saveOciArchive, type ImageStore } from "../images/index.ts";
+import { compressGzip } from "../snapshots/index.ts";
+import type { RuntimeWorker } from "../worker/runtime-worker.ts";
+
+/** A layer tar with no entries is its two end-of-archive blocks: BuildKit drops such diffs. */
+const EMPTY_TAR_SIZE = 1024;
+
+interface ExportedLayer {
+  readonly diffId: Digest;
+  readonly blob: OciDescriptor;
+  readonly empty: boolean;
+}
+
+export interface ExportedImage {
+  /** The image ID (config digest). */
+  readonly id: Digest;
+  readonly manifest: OciDescriptor;
+  readonly config: OciDescriptor;
+}
+
+/**
+ * The image of a build result: one layer per snapshot of the result's chain (a pulled layer is its
+ * original blob; a build step's is the diff of its snapshot, gzip-compressed once and remembered, so
+ * a rebuild exports the same bytes), the compiled config with `rootfs.diff_ids` filled, an OCI
+ * manifest, all in the content store and recorded in the image store under `names`.
+ */
+export async function exportImage(
+  worker: RuntimeWorker,
+  images: ImageStore,
+  resultId: string | undefined,
+  image: ImageSpec,
+  names: readonly string[],
+  exportsDir: string,
+  signal: AbortSignal,
+): Promise<ExportedImage> {
+  const chain: string[] = [];
+  for (let id = resultId; id !== undefined; id = worker.snapshotter.info(id)?.parent) chain.unshift(id);
+  const layers: ExportedLayer[] = [];
+  for (const id of chain) layers.push(await layerOf(worker, id, exportsDir, signal));
+  const history = normalizeHistory(image.history ?? [], layers);
+  const kept = layers.filter((l) => !l.empty);
+  const config = {
+    ...image,
+    rootfs: { type: "layers", diff_ids: kept.map((l) => l.diffId) },
+    ...(history.length > 0 ? { history } : {}),
+  };
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDesc = await worker.content.put(configBytes, { mediaType: MediaTypes.ociConfig, signal });
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociManifest,
+    config: { mediaType: MediaTypes.ociConfig, digest: configDesc.digest, size: configDesc.size },
+    // The gzip bytes are the same for both families; an OCI manifest names them with OCI media types.
+    layers: kept.map((l) => ({ mediaType: ociLayerType(l.blob.mediaType), digest: l.blob.digest, size: l.blob.size })),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const manifestDesc = await worker.content.put(manifestBytes, { mediaType: MediaTypes.ociManifest, signal });
+  const m: OciDescriptor = { mediaType: MediaTypes.ociManifest, digest: manifestDesc.digest, size: manifestDesc.size };
+  await images.add({ manifest: m, names, localTag: names.length > 0, measure: false, signal });
+  return { id: configDesc.digest, manifest: m, config: { mediaType: MediaTypes.ociConfig, digest: configDesc.digest, size: configDesc.size } };
+}
+
+function ociLayerType(mediaType: string): string {
+  switch (mediaType) {
+    case MediaTypes.dockerLayerGzip:
+      return MediaTypes.ociLayerGzip;
+    case MediaTypes.dockerLayer:
+      return MediaTypes.ociLayer;
+    case MediaTypes.dockerLayerZstd:
+      return MediaTypes.ociLayerZstd;
+    default:
+      return mediaType;
+  }
+}
+
+async function layerOf(worker: RuntimeWorker, id: string, exportsDir: string, signal: AbortSignal): Promise<ExportedLayer> {
+  const info = worker.snapshotter.info(id);
+  if (info?.kind === "layer" && info.diffId !== undefined) {
+    const blob = worker.layerBlob(info.diffId);
+    if (blob !== undefined && (await worker.content.has(blob.digest))) return { diffId: info.diffId, blob, empty: false };
+  }
+  const record = join(exportsDir, `${createHash("sha256").update(id).digest("hex")}.json`);
+  try {
+    const saved = JSON.parse(await readFile(record, "utf8")) as ExportedLayer;
+    if (saved.empty || (await worker.content.has(saved.blob.digest))) return saved;
+  } catch {
+    // Not exported yet.
+  }
+  const tar = worker.snapshotter.diff(id, { signal });
+  const gz = compressGzip(tar.stream, { signal });
+  const [desc, tarDone] = await Promise.all([worker.content.put(gz.stream, { mediaType: MediaTypes.ociLayerGzip, signal }), tar.done, gz.done]);
+  const layer: ExportedLayer = {
+    diffId: tarDone.digest,
+    blob: { mediaType: MediaTypes.ociLayerGzip, digest: desc.digest, size: desc.size },
+    empty: tarDone.size <= EMPTY_TAR_SIZE,
+  };
+  await mkdir(exportsDir, { recursive: true });
+  await writeFile(`${record}.tmp`, JSON.stringify(layer));
+  await rename(`${record}.tmp`, record);
+  return layer;
+}
+
+/**
+ * BuildKit's exporter normalisation: history entries that are not `empty_layer` are matched with the
+ * chain's layers in order; the entry of a layer whose diff is empty becomes `empty_layer`. Layers
+ * without an entry get a blank one in front (as BuildKit does); entries left over are marked empty.
+ */
+export function normalizeHistory(history: readonly HistorySpec[], layers: readonly { readonly empty: boolean }[]): HistorySpec[] {
+  const withLayer = history.filter((h) => h.empty_layer !== true).length;
+  const out: HistorySpec[] = [];
+  for (let i = withLayer; i < layers.length; i++) out.push({ created_by: "" });
+  out.push(...history);
+  let li = 0;
+  return out.map((h) => {
+    if (h.empty_layer === true) return h;
+    const layer = layers[li++];
+    if (layer === undefined || layer.empty) return { ...h, empty_layer: true };
+    return h;
+  });
+}
+
+/** `-o type=oci|docker,dest=FILE`: the image (by ID or name) written as an archive file. */
+export async function writeImageArchive(
+  images: ImageStore,
+  kind: "oci" | "docker",
+  image: ExportedImage,
+  names: readonly string[],
+  dest: string,
+  signal: AbortSignal,
+): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true });
+  const stream =
+    kind === "oci"
+      ? await saveOciArchive(images, names.length > 0 ? names.map((n) => ({ image: n })) : [{ image: image.id }], { signal })
+      : await saveDockerArchive(images, names.length > 0 ? names : [image.id], { signal });
+  const tmp = `${dest}.tmp-${process.pid}`;
+  try {
+    await pipeline(stream, createWriteStream(tmp), { signal });
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

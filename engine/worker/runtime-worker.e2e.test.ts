@@ -1,0 +1,203 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../../cli/hatake.ts";
+import { memoryIo } from "../../cli/testing.ts";
+import type { Digest } from "../../cache/index.ts";
+import { parseImageConfig, parseManifest } from "../../cache/oci/index.ts";
+import { fixtures, tempDir } from "../../testing/index.ts";
+import { ImageStore } from "../images/index.ts";
+import { CrunRuntime, buildSpec, readUserDatabase } from "../runtime/index.ts";
+import { Snapshotter } from "../snapshots/index.ts";
+import { runLocalBuild } from "../build/local-build.ts";
+
+const SECRET = "S3CRET-VALUE-8c1f2e9a";
+
+async function hatakeBuild(cwd: string, args: readonly string[], signal?: AbortSignal): Promise<{ code: number; err: string }> {
+  const io = memoryIo({ cwd, env: {}, ...(signal === undefined ? {} : { signal }) });
+  const code = await main(["build", "--data-root", "data", "--progress=plain", ...args, "ctx"], io);
+  return { code, err: io.err() };
+}
+
+async function project(dockerfile: string, files: Record<string, string> = {}): Promise<string> {
+  const root = await tempDir("rtw");
+  mkdirSync(join(root, "ctx"), { recursive: true });
+  writeFileSync(join(root, "ctx", "Dockerfile"), dockerfile);
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(join(root, "ctx", p, ".."), { recursive: true });
+    writeFileSync(join(root, "ctx", p), text);
+  }
+  return root;
+}
+
+/** Mounts below a directory, from our own mount table. */
+function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((p) => p.startsWith(dir));
+}
+
+/**
+ * Runs an image of the store under crun the way a container would start: its exported layer blobs
+ * unpacked into a fresh snapshotter (so the blobs themselves are checked), its config's Cmd.
+ */
+async function runImage(dataRoot: string, name: string, args?: readonly string[]): Promise<{ code: number; out: string }> {
+  const images = await ImageStore.openAt(dataRoot);
+  const rec = images.resolve(name);
+  const manifestDesc = rec.manifests[0]?.descriptor;
+  if (manifestDesc === undefined) throw new Error("no manifest");
+  const manifest = parseManifest(await images.content.readBytes(manifestDesc.digest));
+  const config = parseImageConfig(await images.content.readBytes(rec.config.digest));
+  if (!manifest.ok || !config.ok) throw new Error("unreadable image");
+  const root = await tempDir("rtw-run");
+  const snapshotter = await Snapshotter.open({ root: join(root, "snapshots") });
+  const chain = await snapshotter.unpackChain(
+    manifest.value.layers.map((l, i) => ({
+      diffId: config.value.rootfs.diff_ids[i] as Digest,
+      open: (signal: AbortSignal) =>
+        (async function* () {
+          for await (const c of await images.content.get(l.digest, { signal })) yield c as Uint8Array;
+        })(),
+    })),
+    new AbortController().signal,
+  );
+  const active = await snapshotter.prepare(chain.id, new AbortController().signal);
+  try {
+    const cfg = config.value.config;
+    const spec = buildSpec({
+      rootfs: active.path,
+      args: args ?? [...(cfg?.Entrypoint ?? []), ...(cfg?.Cmd ?? [])],
+      env: cfg?.Env ?? [],
+      cwd: cfg?.WorkingDir === undefined || cfg.WorkingDir === "" ? "/" : cfg.WorkingDir,
+      userDb: await readUserDatabase(active.path),
+    });
+    let out = "";
+    const result = await new CrunRuntime({ dataRoot: root }).run({ id: `rtw-${Date.now()}`, spec, onStdout: (c) => (out += c.toString("utf8")) });
+    return { code: result.exitCode, out };
+  } finally {
+    await active.discard();
+    chain.release();
+    await snapshotter.close();
+  }
+}
+
+describe("RuntimeWorker through hatake build --data-root", () => {
+  const reg = (): string => fixtures().registry.host;
+
+  it("builds a multi-stage Dockerfile with RUN mounts; caches; exports images that run", async () => {
+    const dockerfile = `FROM ${reg()}/busybox AS base
+RUN echo base > /base.txt
+
+FROM base AS other
+RUN mkdir -p /data && echo from-other > /data/msg
+
+FROM base
+ARG V=1
+RUN --mount=type=cache,target=/cache,id=rtw-cache sh -c 'n=$(cat /cache/n 2>/dev/null || echo 0); echo $((n+1)) > /cache/n; echo "v=$V runs=$(cat /cache/n)" > /count'
+RUN --mount=type=bind,from=other,source=/data,target=/mnt cat /mnt/msg > /bound.txt
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/x && grep -q " /scratch tmpfs" /proc/mounts && echo tmpfs-ok > /tmpfs.txt'
+RUN --mount=type=secret,id=tok sh -c 'test "$(sha256sum /run/secrets/tok | cut -c1-64)" = ${createHash("sha256").update(SECRET).digest("hex")} && echo secret-ok > /secret.txt'
+COPY --from=other /data/msg /copied.txt
+CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /count"]
+`;
+    const root = await project(dockerfile);
+    writeFileSync(join(root, "tok"), SECRET);
+    const args = ["--secret", "id=tok,src=tok", "-t", "rtw/app:1", "-o", "type=oci,dest=out/app-oci.tar", "-o", "type=docker,dest=out/app-docker.tar"];
+
+    const first = await hatakeBuild(root, args);
+    expect(first.err, first.err).not.toContain("ERROR");
+    expect(first.code).toBe(0);
+    const dataRoot = join(root, "data");
+    const run1 = await runImage(dataRoot, "rtw/app:1");
+    expect(run1).toEqual({ code: 0, out: "base\nfrom-other\nfrom-other\ntmpfs-ok\nsecret-ok\nv=1 runs=1\n" });
+    // Cache mounts, tmpfs and secrets leave nothing in the image (not even their mount points).
+    const leftovers = await runImage(dataRoot, "rtw/app:1", ["sh", "-c", "ls -d /cache /scratch /run/secrets/tok /mnt 2>/dev/null; true"]);
+    expect(leftovers.out).toBe("");
+
+    // The archives are what skopeo reads.
+    for (const transport of ["oci-archive:out/app-oci.tar", "docker-archive:out/app-docker.tar"]) {
+      const inspected = JSON.parse(execFileSync("skopeo", ["inspect", transport], { cwd: root, encoding: "utf8" })) as { Layers: string[] };
+      expect(inspected.Layers.length).toBeGreaterThan(1);
+    }
+
+    // Second build: fully cached.
+    const second = await hatakeBuild(root, args);
+    expect(second.code).toBe(0);
+    expect(second.err).not.toMatch(/#\d+ \[[^\]]*\] RUN[^\n]*\n#\d+ DONE/);
+    expect(second.err).toMatch(/RUN --mount=type=cache[^\n]*\n#\d+ CACHED/);
+
+    // A changed build arg re-runs the cache-mount RUN and what follows; the cache mount kept its file.
+    const third = await hatakeBuild(root, [...args, "--build-arg", "V=2"]);
+    expect(third.code).toBe(0);
+    expect(third.err).toMatch(/RUN echo base > \/base.txt\n#\d+ CACHED/);
+    expect(third.err).toMatch(/RUN mkdir -p \/data[^\n]*\n#\d+ CACHED/);
+    expect(third.err).toMatch(/RUN --mount=type=bind[^\n]*\n(#\d+ [^\n]*\n)*#\d+ DONE/);
+    const run3 = await runImage(dataRoot, "rtw/app:1");
+    expect(run3.out).toContain("v=2 runs=2\n");
+
+    // The secret's value is in no stored byte: data root (records, snapshots, content), archives.
+    const grep = (dir: string): string => {
+      try {
+        return execFileSync("grep", ["-r", "-a", "-l", SECRET, dir], { encoding: "utf8" });
+      } catch {
+        return "";
+      }
+    };
+    expect(grep(dataRoot)).toBe("");
+    expect(grep(join(root, "out", "app-docker.tar"))).toBe("");
+    expect(readdirSync(join(dataRoot, "snapshots", "active"))).toEqual([]);
+  });
+
+  it("fails a RUN with BuildKit's text (HTK-BUILD-0100)", async () => {
+    const root = await project(`FROM ${reg()}/busybox\nRUN echo before && exit 3\n`);
+    const r = await hatakeBuild(root, []);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("HTK-BUILD-0100");
+    expect(r.err).toContain('process "/bin/sh -c echo before && exit 3" did not complete successfully: exit code: 3');
+  });
+
+  it("fails a RUN whose required secret is missing (HTK-BUILD-0101)", async () => {
+    const root = await project(`FROM ${reg()}/busybox\nRUN --mount=type=secret,id=nope,required=true cat /run/secrets/nope\n`);
+    const r = await hatakeBuild(root, []);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("HTK-BUILD-0101");
+    expect(r.err).toContain("secret nope: not found");
+  });
+
+  it("cancels mid-RUN: no mount, no container, no active snapshot left", async () => {
+    const root = await project(`FROM ${reg()}/busybox\nRUN --mount=type=cache,target=/c echo started && sleep 30\n`);
+    const dataRoot = join(root, "data");
+    const ac = new AbortController();
+    let err = "";
+    const progressOut = {
+      write(chunk: string | Uint8Array): boolean {
+        err += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+        // The process's own output line (`#5 0.12 started`), not the step's name.
+        if (/#\d+ \d+\.\d+ started/.test(err)) ac.abort();
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
+    const t = Date.now();
+    const result = await runLocalBuild({
+      dataRoot,
+      contextDir: join(root, "ctx"),
+      buildArgs: {},
+      noCache: false,
+      outputs: [],
+      progress: "plain",
+      progressOut,
+      explainCache: false,
+      signal: ac.signal,
+      cwd: root,
+    });
+    expect(result.kind).toBe("canceled");
+    expect(err).toMatch(/#\d+ \d+\.\d+ started/);
+    expect(Date.now() - t).toBeLessThan(20_000);
+    expect(mountsUnder(dataRoot)).toEqual([]);
+    expect(readdirSync(join(dataRoot, "runtime", "state")).length).toBe(0);
+    expect(readdirSync(join(dataRoot, "snapshots", "active"))).toEqual([]);
+  });
+});

@@ -1,0 +1,707 @@
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { posix } from "node:path";
+import { htkError, isHtkError } from "../../base/errors/index.ts";
+import { ContextHasher, type ChecksumTree, type ContentStore, type Digest } from "../../cache/index.ts";
+import { layerCompression, parseImageConfig, parseManifest, type OciDescriptor } from "../../cache/oci/index.ts";
+import type { RegistryClient } from "../../cache/registry/index.ts";
+import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
+import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
+import type { ImageStore } from "../images/index.ts";
+import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
+import type { ActiveSnapshot, SnapshotRef, Snapshotter } from "../snapshots/index.ts";
+import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
+import { LocalMirrors } from "./local-mirror.ts";
+import { resolveInRoot } from "./rootfs-path.ts";
+import { Mutex, copyChanges, copyInto, edgeKey, edgeMap } from "./runtime-helpers.ts";
+
+/**
+ * What a build session carries besides the solver's `SolveSession`: the client's secrets (`--secret`).
+ * Passed as extra fields of the session object the solver hands back in `OpContext.session`, so the
+ * solver's public types do not change and the values never reach a build record.
+ */
+export interface RuntimeSession extends SolveSession {
+  readonly secrets?: Readonly<Record<string, Uint8Array>>;
+}
+
+export interface RuntimeWorkerOptions {
+  /** Worker files: mirrors, content-hash caches, cache mounts, export records (`<data-root>/worker`). */
+  readonly root: string;
+  readonly snapshotter: Snapshotter;
+  readonly runtime: Runtime;
+  readonly registry: RegistryClient;
+  /** Local images: used without the network for digest references and `resolveMode: local`. */
+  readonly images: ImageStore;
+  readonly platform?: Platform;
+}
+
+/** A layer a pulled image brought, by diff_id: an export of a chain that contains it reuses the original blob. */
+interface LayerBlob {
+  readonly diffId: Digest;
+  readonly descriptor: OciDescriptor;
+}
+
+/** BuildKit's hostname for build containers (`executor/oci`: "buildkitsandbox"). */
+const BUILD_HOSTNAME = "buildkitsandbox";
+
+/**
+ * The engine's build worker: image sources pulled and unpacked into shared layer snapshots, RUN steps
+ * run with crun on overlay snapshots, file ops, merge and diff on snapshots. Local contexts use the
+ * file worker's incremental mirror; file actions are the file worker's (they work on any directory).
+ *
+ * Network: `none` gets a new, empty network namespace; `host` the host's. `default` has no bridge
+ * networking yet and also gets a new, empty namespace (loopback only): never the host's.
+ */
+export class RuntimeWorker implements Worker {
+  readonly id = "crun-overlayfs";
+  readonly platform: Platform;
+  readonly snapshotter: Snapshotter;
+  readonly content: ContentStore;
+  readonly #root: string;
+  readonly #runtime: Runtime;
+  readonly #registry: RegistryClient;
+  readonly #images: ImageStore;
+  readonly #localHasher: ContextHasher;
+  readonly #viewHasher = new ContextHasher();
+  readonly #mirrors: LocalMirrors;
+  readonly #trees = new Map<string, ChecksumTree>();
+  readonly #cacheLocks = new Map<string, Mutex>();
+  readonly #cacheUsers = new Map<string, number>();
+  /** diff_id → the pulled blob, persisted in `layers.json`. */
+  readonly #layerBlobs = new Map<string, LayerBlob>();
+
+  private constructor(opts: RuntimeWorkerOptions) {
+    this.#root = opts.root;
+    this.snapshotter = opts.snapshotter;
+    this.#runtime = opts.runtime;
+    this.#registry = opts.registry;
+    this.#images = opts.images;
+    this.content = opts.images.content;
+    this.platform = opts.platform ?? { os: "linux", architecture: "amd64" };
+    this.#localHasher = new ContextHasher({ cacheDir: posix.join(opts.root, "contenthash") });
+    this.#mirrors = new LocalMirrors(posix.join(opts.root, "locals"));
+  }
+
+  static async open(opts: RuntimeWorkerOptions): Promise<RuntimeWorker> {
+    await mkdir(posix.join(opts.root, "trees"), { recursive: true, mode: 0o700 });
+    await mkdir(posix.join(opts.root, "cache-mounts"), { recursive: true, mode: 0o700 });
+    const w = new RuntimeWorker(opts);
+    try {
+      const saved = JSON.parse(await readFile(posix.join(opts.root, "layers.json"), "utf8")) as LayerBlob[];
+      for (const l of saved) w.#layerBlobs.set(l.diffId, l);
+    } catch {
+      // No pulls recorded yet.
+    }
+    return w;
+  }
+
+  /** The original blob of a pulled layer, by diff_id (exports push these, never a re-archive). */
+  layerBlob(diffId: Digest): OciDescriptor | undefined {
+    return this.#layerBlobs.get(diffId)?.descriptor;
+  }
+
+  /** Runs `fn` on a read-only view of a committed snapshot (copy mode: its directory). */
+  async withView<T>(id: string, signal: AbortSignal, fn: (path: string) => Promise<T>): Promise<T> {
+    if (this.snapshotter.mode === "copy") return fn(this.snapshotter.dir(id));
+    const view = await this.snapshotter.view(id, signal);
+    try {
+      return await fn(view.path);
+    } finally {
+      await view.discard();
+    }
+  }
+
+  // ---- images ----------------------------------------------------------------------------------
+
+  async resolveImage(source: ImageSource, platform: Platform | undefined, ctx: OpContext): Promise<ResolvedImage> {
+    const want = platform ?? this.platform;
+    const local = await this.#localImage(source, ctx.signal);
+    if (local !== undefined) return local;
+    const m = await this.#registry.fetchManifest(source.ref, { platform: want, store: this.content, signal: ctx.signal });
+    await this.#registry.fetchBlob(source.ref, m.manifest.config, this.content, { signal: ctx.signal });
+    const config = await this.content.readBytes(m.manifest.config.digest, { signal: ctx.signal });
+    return { digest: m.manifestDescriptor.digest, config };
+  }
+
+  /**
+   * An image already in the local store, when the reference pins a digest (the content cannot have
+   * changed) or the resolve mode prefers local images (`--pull=false`): no network.
+   */
+  async #localImage(source: ImageSource, signal: AbortSignal): Promise<ResolvedImage | undefined> {
+    const pinned = source.ref.includes("@sha256:");
+    if (!pinned && source.resolveMode !== "local") return undefined;
+    let rec;
+    try {
+      rec = this.#images.lookup(source.ref);
+    } catch {
+      return undefined;
+    }
+    const manifest = rec?.manifests[0];
+    if (rec === undefined || manifest === undefined) return undefined;
+    if (!(await this.content.has(rec.config.digest))) return undefined;
+    return { digest: manifest.descriptor.digest, config: await this.content.readBytes(rec.config.digest, { signal }) };
+  }
+
+  /** Pulls (what is missing of) the pinned manifest, then unpacks its layers into chain snapshots. */
+  async #loadImage(source: ImageSource, resolved: ResolvedImage | undefined, ctx: OpContext): Promise<WorkerRef> {
+    const signal = ctx.signal;
+    const resolvedImage = resolved ?? (await this.resolveImage(source, undefined, ctx));
+    const name = source.ref.replace(/@sha256:[0-9a-f]{64}$/, "").replace(/:[^/:@]+$/, "");
+    const pinned = `${name}@${resolvedImage.digest}`;
+    let manifestBytes: Uint8Array | undefined;
+    if (await this.content.has(resolvedImage.digest)) manifestBytes = await this.content.readBytes(resolvedImage.digest, { signal });
+    let manifest = manifestBytes === undefined ? undefined : parseManifest(manifestBytes);
+    const complete = manifest?.ok === true && (await allPresent(this.content, [manifest.value.config, ...manifest.value.layers]));
+    if (!complete) {
+      const pulled = await this.#registry.pull(pinned, { store: this.content, platform: this.platform, signal });
+      manifest = { ok: true, value: pulled.manifest };
+    }
+    if (manifest === undefined || !manifest.ok) throw new Error(`manifest ${resolvedImage.digest} of ${source.ref} cannot be read`);
+    const m = manifest.value;
+    const configBytes = resolvedImage.config.byteLength > 0 ? resolvedImage.config : await this.content.readBytes(m.config.digest, { signal });
+    const config = parseImageConfig(configBytes);
+    if (!config.ok) throw htkError("HTK-REGISTRY-0013", { host: name, reference: source.ref, detail: config.error });
+    const diffIds = config.value.rootfs.diff_ids;
+    if (diffIds.length !== m.layers.length) throw htkError("HTK-REGISTRY-0013", { host: name, reference: source.ref, detail: "the config's diff_ids do not match the layers" });
+    if (m.layers.length === 0) return this.#fromSnapshot(await this.#emptySnapshot(signal));
+    let changed = false;
+    const layers = m.layers.map((l, i) => {
+      const diffId = diffIds[i] as Digest;
+      if (!this.#layerBlobs.has(diffId)) {
+        this.#layerBlobs.set(diffId, { diffId, descriptor: l });
+        changed = true;
+      }
+      return {
+        diffId,
+        name: l.digest,
+        compression: layerCompression(l.mediaType) ?? ("auto" as const),
+        open: (sig: AbortSignal): AsyncIterable<Uint8Array> => streamOf(this.content, l.digest, sig),
+      };
+    });
+    if (changed) await this.#saveLayerBlobs();
+    const snap = await this.snapshotter.unpackChain(layers, signal);
+    return this.#fromSnapshot(snap);
+  }
+
+  async #saveLayerBlobs(): Promise<void> {
+    const file = posix.join(this.#root, "layers.json");
+    await writeFile(`${file}.tmp`, JSON.stringify([...this.#layerBlobs.values()]));
+    await rename(`${file}.tmp`, file);
+  }
+
+  /** A committed empty snapshot (scratch-like results that must still be a ref). */
+  async #emptySnapshot(signal: AbortSignal): Promise<SnapshotRef> {
+    const a = await this.snapshotter.prepare(undefined, signal);
+    try {
+      return await a.commit();
+    } catch (err) {
+      await a.discard();
+      throw err;
+    }
+  }
+
+  // ---- sources ---------------------------------------------------------------------------------
+
+  async loadSource(op: SourceOp, resolved: ResolvedImage | undefined, ctx: OpContext): Promise<WorkerRef> {
+    const source = op.source;
+    switch (source.kind) {
+      case "local":
+        return this.#loadLocal(source.name, source.include, source.exclude, ctx.session, ctx.signal);
+      case "image":
+        return this.#loadImage(source, resolved, ctx);
+      case "git":
+        throw htkError("HTK-RUNTIME-0001", { needs: `the git repository "${source.remote}" (git sources are not implemented in the runtime worker yet)` });
+      case "http":
+        throw htkError("HTK-RUNTIME-0001", { needs: `the download of "${source.url}" (http sources are not implemented in the runtime worker yet)` });
+    }
+  }
+
+  async sourceContentKey(op: SourceOp, ctx: OpContext): Promise<ContentKey | undefined> {
+    if (op.source.kind !== "local") return undefined;
+    const mirror = await this.#mirror(op.source.name, op.source.include, op.source.exclude, ctx.session, ctx.signal);
+    const tree = await this.#localHasher.checksumTree(mirror, ".", { signal: ctx.signal });
+    return { digest: tree.digest, tree };
+  }
+
+  async #mirror(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<string> {
+    const dir = session.locals[name];
+    if (dir === undefined) throw htkError("HTK-BUILD-0004", { name });
+    return (await this.#mirrors.sync({ sessionId: session.id, name, dir, include, exclude }, signal)).path;
+  }
+
+  async #loadLocal(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
+    const mirror = await this.#mirror(name, include, exclude, session, signal);
+    const tree = await this.#localHasher.checksumTree(mirror, ".", { signal });
+    const snap = await this.snapshotter.prepare(undefined, signal);
+    let ref: SnapshotRef;
+    try {
+      // Hard links, as the file worker: the mirror replaces changed files by new inodes.
+      await copyInto(mirror, snap.path, signal).catch(async () => copyInto(mirror, snap.path, signal));
+      ref = await snap.commit();
+    } catch (err) {
+      await snap.discard();
+      throw err;
+    }
+    this.#trees.set(ref.id, tree);
+    await writeFile(this.#treeFile(ref.id), JSON.stringify(tree));
+    return this.#fromSnapshot(ref);
+  }
+
+  #treeFile(id: string): string {
+    return posix.join(this.#root, "trees", `${createHash("sha256").update(id).digest("hex")}.json`);
+  }
+
+  // ---- exec ------------------------------------------------------------------------------------
+
+  async exec(op: ExecOp, inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef[]> {
+    const signal = ctx.signal;
+    const session = ctx.session as RuntimeSession;
+    const byEdge = edgeMap(inputsOf(op), inputs);
+    const refOf = (s: ExecOp["rootfs"]["source"]): string | undefined => {
+      if (s.kind === "scratch") return undefined;
+      const r = byEdge.get(edgeKey(s));
+      if (r === undefined) throw new Error(`exec input ${edgeKey(s)} was not provided`);
+      return r.id;
+    };
+    const actives: ActiveSnapshot[] = [];
+    const cleanups: (() => Promise<void>)[] = [];
+    /** Output index → the active snapshot that becomes it. */
+    const outputs = new Map<number, ActiveSnapshot>();
+    try {
+      const rootfs = await this.snapshotter.prepare(refOf(op.rootfs.source), signal);
+      actives.push(rootfs);
+      if (op.rootfs.access.kind === "output") outputs.set(op.rootfs.access.index, rootfs);
+      const mounts: MountRequest[] = [];
+      const env = Object.entries(op.env).map(([k, v]) => `${k}=${v}`);
+      // Mount points the runtime creates in the rootfs are removed afterwards (BuildKit's mount stub
+      // cleaner): a mount's target must not leak into the layer as an empty file or directory.
+      const stubs: string[] = [];
+      const noteStub = async (target: string): Promise<void> => {
+        const p = await resolveInRoot(rootfs.path, target, true);
+        if ((await lstat(p).catch(() => undefined)) === undefined) stubs.push(p);
+      };
+      for (const m of sortMounts(op.mounts)) {
+        signal.throwIfAborted();
+        await noteStub(m.target);
+        const req = await this.#mount(m, byEdge, session, signal, actives, outputs, cleanups);
+        if (req !== undefined) mounts.push(...req);
+      }
+      for (const s of op.secretEnv) {
+        const value = session.secrets?.[s.id];
+        if (value === undefined) {
+          if (s.required) throw htkError("HTK-BUILD-0101", { id: s.id });
+          continue;
+        }
+        env.push(`${s.name}=${new TextDecoder().decode(value)}`);
+      }
+      const hostsDir = await this.#tempDir("etc");
+      cleanups.push(() => rm(hostsDir, { recursive: true, force: true }));
+      const hostname = op.hostname === "" ? BUILD_HOSTNAME : op.hostname;
+      await writeFile(
+        posix.join(hostsDir, "hosts"),
+        `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n${op.extraHosts.map((h) => `${h.ip}\t${h.host}\n`).join("")}`,
+      );
+      mounts.push({ kind: "bind", source: posix.join(hostsDir, "hosts"), target: "/etc/hosts", readonly: true });
+      await noteStub("/etc/hosts");
+      if (op.network === "host") {
+        await noteStub("/etc/resolv.conf");
+        mounts.push({ kind: "bind", source: "/etc/resolv.conf", target: "/etc/resolv.conf", readonly: true });
+      }
+      if (op.cwd !== "/") await mkdir(await resolveInRoot(rootfs.path, op.cwd, true), { recursive: true });
+      const userDb = await readUserDatabase(rootfs.path);
+      const network: NetworkNamespace = op.network === "host" ? { kind: "host" } : { kind: "new" };
+      const spec = buildSpec({
+        rootfs: rootfs.path,
+        args: op.args,
+        env,
+        containerEnv: false,
+        cwd: op.cwd,
+        ...(op.user === "" ? {} : { user: op.user }),
+        userDb,
+        hostname,
+        network,
+        mounts,
+        privileged: op.security === "insecure",
+        readonlyRootfs: op.rootfs.access.kind === "readonly",
+      });
+      const id = `htk-build-${randomBytes(8).toString("hex")}`;
+      // Output goes to the build record in order; each write is awaited (the sink's backpressure) before
+      // the next one is issued.
+      let logs: Promise<void> = Promise.resolve();
+      const pushLog = (stream: 1 | 2) => (chunk: Buffer) => {
+        logs = logs.then(() => ctx.progress.log(stream, new Uint8Array(chunk)));
+      };
+      let result;
+      try {
+        result = await this.#runtime.run({ id, spec, onStdout: pushLog(1), onStderr: pushLog(2), signal });
+      } catch (err) {
+        if (isHtkError(err) && err.id === "HTK-RUNTIME-0101" && signal.aborted !== true) {
+          // A start failure (not found …) is the step's failure, as BuildKit reports it.
+          await logs.catch(() => undefined);
+          throw err;
+        }
+        throw err;
+      } finally {
+        await logs.catch(() => undefined);
+      }
+      const oom = resultError(id, result, spec);
+      if (oom !== undefined) throw oom;
+      if (result.exitCode !== 0) {
+        throw htkError("HTK-BUILD-0100", { command: op.args.join(" "), code: result.exitCode });
+      }
+      for (const s of stubs.sort((a, b) => b.length - a.length)) await removeStub(s);
+      const refs: WorkerRef[] = [];
+      const count = execOutputs(op).length;
+      for (let i = 0; i < count; i++) {
+        const a = outputs.get(i);
+        if (a === undefined) {
+          refs.push(this.#fromSnapshot(await this.#emptySnapshot(signal)));
+          continue;
+        }
+        refs.push(this.#fromSnapshot(await a.commit()));
+      }
+      return refs;
+    } finally {
+      // Committed snapshots ignore discard; everything else (views, unused writables, a failed run) goes.
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      for (const a of actives.reverse()) await a.discard().catch(() => undefined);
+    }
+  }
+
+  async #tempDir(kind: string): Promise<string> {
+    const dir = posix.join(this.#root, "tmp", `${kind}-${randomBytes(8).toString("hex")}`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  async #mount(
+    m: ExecMount,
+    byEdge: ReadonlyMap<string, WorkerRef>,
+    session: RuntimeSession,
+    signal: AbortSignal,
+    actives: ActiveSnapshot[],
+    outputs: Map<number, ActiveSnapshot>,
+    cleanups: (() => Promise<void>)[],
+  ): Promise<MountRequest[] | undefined> {
+    switch (m.kind) {
+      case "bind": {
+        const id = m.source.kind === "scratch" ? undefined : byEdge.get(edgeKey(m.source))?.id;
+        if (m.source.kind !== "scratch" && id === undefined) throw new Error(`bind mount source ${edgeKey(m.source)} was not provided`);
+        let a: ActiveSnapshot;
+        if (m.access.kind === "readonly" && id !== undefined) {
+          a = this.snapshotter.mode === "copy" ? await this.snapshotter.prepare(id, signal) : await this.snapshotter.view(id, signal);
+        } else {
+          a = await this.snapshotter.prepare(id, signal);
+        }
+        actives.push(a);
+        if (m.access.kind === "output") outputs.set(m.access.index, a);
+        const source = m.selector === "/" || m.selector === "" ? a.path : await resolveInRoot(a.path, m.selector, true);
+        return [{ kind: "bind", source, target: m.target, readonly: m.access.kind === "readonly" }];
+      }
+      case "cache": {
+        const { dir, release } = await this.#cacheDir(m, byEdge, signal);
+        cleanups.push(release);
+        return [{ kind: "bind", source: dir, target: m.target, readonly: m.readonly }];
+      }
+      case "tmpfs":
+        // BuildKit's tmpfs mounts are nosuid only (not Docker's noexec/nodev defaults).
+        return [{ kind: "raw", mount: { destination: m.target, type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", ...(m.sizeBytes > 0 ? [`size=${m.sizeBytes}`] : [])] } }];
+      case "secret": {
+        const value = session.secrets?.[m.id];
+        if (value === undefined) {
+          if (m.required) throw htkError("HTK-BUILD-0101", { id: m.id });
+          return undefined;
+        }
+        // The value lives in RAM only (/dev/shm is a tmpfs) and is removed when the step ends.
+        const dir = `/dev/shm/hatake-secret-${randomBytes(12).toString("hex")}`;
+        await mkdir(dir, { mode: 0o700 });
+        cleanups.push(() => rm(dir, { recursive: true, force: true }));
+        const file = posix.join(dir, "secret");
+        await writeFile(file, value, { mode: 0o600 });
+        await chown(file, m.uid, m.gid);
+        await chmod(file, m.mode & 0o7777);
+        return [{ kind: "bind", source: file, target: m.target, readonly: true }];
+      }
+      case "ssh":
+        if (m.required) throw htkError("HTK-RUNTIME-0001", { needs: `the SSH agent "${m.id}" (RUN --mount=type=ssh is not implemented yet)` });
+        return undefined;
+    }
+  }
+
+  /**
+   * A cache mount's directory, persistent by id under the worker root. `shared`: used by every step
+   * at once; `locked`: one step at a time (the others wait); `private`: a step that finds it in use
+   * gets a fresh directory of its own, dropped afterwards (BuildKit keeps such copies as more caches).
+   */
+  async #cacheDir(m: Extract<ExecMount, { kind: "cache" }>, byEdge: ReadonlyMap<string, WorkerRef>, signal: AbortSignal): Promise<{ dir: string; release: () => Promise<void> }> {
+    const key = createHash("sha256").update(m.id).digest("hex").slice(0, 32);
+    const base = posix.join(this.#root, "cache-mounts", key);
+    let release = async (): Promise<void> => undefined;
+    let dir = posix.join(base, "data");
+    switch (m.sharing) {
+      case "shared":
+        break;
+      case "locked": {
+        let lock = this.#cacheLocks.get(key);
+        if (lock === undefined) this.#cacheLocks.set(key, (lock = new Mutex()));
+        const unlock = await lock.lock(signal);
+        release = async () => unlock();
+        break;
+      }
+      case "private": {
+        const users = this.#cacheUsers.get(key) ?? 0;
+        if (users > 0) {
+          dir = posix.join(base, `private-${randomBytes(8).toString("hex")}`);
+          const own = dir;
+          release = () => rm(own, { recursive: true, force: true });
+        } else {
+          this.#cacheUsers.set(key, 1);
+          release = async () => {
+            this.#cacheUsers.set(key, 0);
+          };
+        }
+        break;
+      }
+    }
+    try {
+      if ((await lstat(dir).catch(() => undefined)) === undefined) {
+        // A new cache starts from its source (from=/source= or the uid/gid/mode directory the frontend made).
+        const staging = `${dir}.new-${randomBytes(4).toString("hex")}`;
+        await mkdir(staging, { recursive: true, mode: 0o755 });
+        if (m.source.kind === "output") {
+          const ref = byEdge.get(edgeKey(m.source));
+          if (ref !== undefined) {
+            await this.withView(ref.id, signal, async (root) => {
+              const from = m.selector === "/" || m.selector === "" ? root : await resolveInRoot(root, m.selector, true);
+              await copyInto(from, staging, signal);
+            });
+          }
+        }
+        await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
+      }
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return { dir, release };
+  }
+
+  // ---- file ops, merge, diff -------------------------------------------------------------------
+
+  async fileOp(op: FileOp, inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef> {
+    const signal = ctx.signal;
+    const byEdge = edgeMap(inputsOf(op), inputs);
+    const results: (ActiveSnapshot | undefined)[] = [];
+    const consumed = new Set<number>();
+    const views = new Map<string, ActiveSnapshot>();
+    const extra: ActiveSnapshot[] = [];
+    const viewOf = async (id: string): Promise<string> => {
+      if (this.snapshotter.mode === "copy") return this.snapshotter.dir(id);
+      let v = views.get(id);
+      if (v === undefined) {
+        v = await this.snapshotter.view(id, signal);
+        views.set(id, v);
+      }
+      return v.path;
+    };
+    try {
+      for (const [i, action] of op.actions.entries()) {
+        signal.throwIfAborted();
+        const target = await this.#baseFor(action.base, byEdge, results, consumed, extra, signal);
+        results[i] = target;
+        await this.#apply(action, target.path, byEdge, results, viewOf, extra, signal);
+      }
+      const last = results.at(-1);
+      if (last === undefined) throw new Error("file op without actions");
+      return this.#fromSnapshot(await last.commit());
+    } finally {
+      for (const v of views.values()) await v.discard().catch(() => undefined);
+      for (const r of [...results, ...extra]) await r?.discard().catch(() => undefined);
+    }
+  }
+
+  async #baseFor(
+    base: FileInput,
+    byEdge: ReadonlyMap<string, WorkerRef>,
+    results: (ActiveSnapshot | undefined)[],
+    consumed: Set<number>,
+    extra: ActiveSnapshot[],
+    signal: AbortSignal,
+  ): Promise<ActiveSnapshot> {
+    switch (base.kind) {
+      case "scratch":
+        return this.snapshotter.prepare(undefined, signal);
+      case "output": {
+        const ref = byEdge.get(edgeKey(base));
+        if (ref === undefined) throw new Error(`file op input ${edgeKey(base)} was not provided`);
+        return this.snapshotter.prepare(ref.id, signal);
+      }
+      case "action": {
+        const earlier = results[base.index];
+        if (earlier === undefined) throw new Error(`file action reads action ${base.index}, which has not run`);
+        if (!consumed.has(base.index)) {
+          consumed.add(base.index);
+          results[base.index] = undefined;
+          return earlier;
+        }
+        const copy = await this.snapshotter.prepare(undefined, signal);
+        extra.push(copy);
+        await copyInto(earlier.path, copy.path, signal);
+        return copy;
+      }
+    }
+  }
+
+  async #apply(
+    action: FileAction,
+    root: string,
+    byEdge: ReadonlyMap<string, WorkerRef>,
+    results: readonly (ActiveSnapshot | undefined)[],
+    viewOf: (id: string) => Promise<string>,
+    extra: ActiveSnapshot[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    switch (action.kind) {
+      case "mkdir":
+        return mkdirAction(root, action, signal);
+      case "mkfile":
+        return mkfileAction(root, action, signal);
+      case "rm":
+        return rmAction(root, action, signal);
+      case "copy": {
+        const src = action.source;
+        if (src.kind === "scratch") {
+          const empty = await this.snapshotter.prepare(undefined, signal);
+          extra.push(empty);
+          return copyAction(empty.path, root, action, signal);
+        }
+        if (src.kind === "output") {
+          const ref = byEdge.get(edgeKey(src));
+          if (ref === undefined) throw new Error(`copy source ${edgeKey(src)} was not provided`);
+          return copyAction(await viewOf(ref.id), root, action, signal);
+        }
+        const earlier = results[src.index];
+        if (earlier === undefined) throw new Error(`copy reads action ${src.index}, which is no longer available`);
+        return copyAction(earlier.path, root, action, signal);
+      }
+    }
+  }
+
+  async merge(_op: MergeOp, inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef> {
+    const [first, ...rest] = inputs;
+    const snap = await this.snapshotter.prepare(first?.id, ctx.signal);
+    try {
+      for (const layer of rest) await this.withView(layer.id, ctx.signal, (p) => copyInto(p, snap.path, ctx.signal));
+      return this.#fromSnapshot(await snap.commit());
+    } finally {
+      await snap.discard();
+    }
+  }
+
+  async diff(op: DiffOp, inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef> {
+    const byEdge = edgeMap(inputsOf(op), inputs);
+    const lower = op.lower.kind === "scratch" ? undefined : byEdge.get(edgeKey(op.lower));
+    const upper = op.upper.kind === "scratch" ? undefined : byEdge.get(edgeKey(op.upper));
+    const snap = await this.snapshotter.prepare(undefined, ctx.signal);
+    try {
+      if (upper !== undefined) {
+        await this.withView(upper.id, ctx.signal, async (u) => {
+          if (lower === undefined) return void (await copyChanges(u, undefined, snap.path, "", ctx.signal));
+          await this.withView(lower.id, ctx.signal, async (l) => void (await copyChanges(u, l, snap.path, "", ctx.signal)));
+        });
+      }
+      return this.#fromSnapshot(await snap.commit());
+    } finally {
+      await snap.discard();
+    }
+  }
+
+  // ---- content keys and refs -------------------------------------------------------------------
+
+  async contentKey(ref: WorkerRef, selector: ContentSelector, signal: AbortSignal): Promise<ContentKey> {
+    const known = await this.#knownTree(ref.id);
+    if (known !== undefined && !selector.wildcard) {
+      const at = posix.normalize(`/${selector.path}`).replace(/(.)\/$/, "$1");
+      const node = known.entries[at];
+      if (node !== undefined && node.type !== "symlink") {
+        const prefix = at === "/" ? "/" : `${at}/`;
+        const entries = Object.fromEntries(Object.entries(known.entries).filter(([p]) => p === at || p.startsWith(prefix)));
+        return { digest: node.digest, tree: { source: at, digest: node.digest, entries } };
+      }
+    }
+    const path = selector.path === "" || selector.path === "/" ? "." : selector.path.replace(/^\/+/, "");
+    return this.withView(ref.id, signal, async (root) => {
+      const tree = await this.#viewHasher.checksumTree(root, path, {
+        wildcard: selector.wildcard,
+        followLinks: selector.followLinks,
+        allowEmptyWildcard: selector.allowEmptyWildcard,
+        signal,
+      });
+      return { digest: tree.digest, tree };
+    });
+  }
+
+  async #knownTree(id: string): Promise<ChecksumTree | undefined> {
+    const cached = this.#trees.get(id);
+    if (cached !== undefined) return cached;
+    try {
+      const tree = JSON.parse(await readFile(this.#treeFile(id), "utf8")) as ChecksumTree;
+      this.#trees.set(id, tree);
+      return tree;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async loadRef(id: string): Promise<WorkerRef | undefined> {
+    const held = this.snapshotter.acquire(id);
+    return held === undefined ? undefined : this.#fromSnapshot(held);
+  }
+
+  /** A new hold on a committed snapshot, for a caller outside the solver (an exporter). */
+  acquire(id: string): SnapshotRef | undefined {
+    return this.snapshotter.acquire(id);
+  }
+
+  #fromSnapshot(snap: SnapshotRef): WorkerRef {
+    let released = false;
+    return {
+      id: snap.id,
+      release: async () => {
+        if (released) return;
+        released = true;
+        snap.release();
+      },
+    };
+  }
+
+  /** Releases what the worker holds itself (active snapshots are the snapshotter's to discard). */
+  async close(): Promise<void> {
+    await rm(posix.join(this.#root, "tmp"), { recursive: true, force: true });
+  }
+}
+
+/** Mounts sorted by target so a parent directory is mounted before anything inside it. */
+function sortMounts(mounts: readonly ExecMount[]): ExecMount[] {
+  return [...mounts].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+}
+
+async function removeStub(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st === undefined) return;
+  if (st.isDirectory()) {
+    if ((await readdir(path)).length === 0) await rmdir(path).catch(() => undefined);
+  } else if (st.isFile() && st.size === 0) {
+    await unlink(path).catch(() => undefined);
+  }
+}
+
+async function allPresent(store: ContentStore, ds: readonly OciDescriptor[]): Promise<boolean> {
+  for (const d of ds) if (!(await store.has(d.digest))) return false;
+  return true;
+}
+
+async function* streamOf(store: ContentStore, digest: Digest, signal: AbortSignal): AsyncIterable<Uint8Array> {
+  const s = await store.get(digest, { signal });
+  for await (const chunk of s) yield chunk as Uint8Array;
+}
