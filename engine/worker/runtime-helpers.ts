@@ -102,7 +102,10 @@ export async function copyChanges(upper: string, lower: string | undefined, out:
   return changed;
 }
 
-/** `cp -a` of a directory's contents into another (merge inputs, cache mount seeds). */
-export async function copyInto(from: string, to: string, signal: AbortSignal): Promise<void> {
-  await run("cp", ["-a", "--reflink=auto", "--", `${from}/.`, to], { signal });
+/**
+ * `cp -a` of a directory's contents into another (merge inputs, cache mount seeds); `link`: hard links
+ * instead of copies, for sources that never change a file in place (the local mirror).
+ */
+export async function copyInto(from: string, to: string, signal: AbortSignal, opts: { readonly link?: boolean } = {}): Promise<void> {
+  await run("cp", ["-a", opts.link === true ? "--link" : "--reflink=auto", "--", `${from}/.`, to], { signal });
 }

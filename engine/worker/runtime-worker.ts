@@ -3,7 +3,7 @@ import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, rmdir, unlin
 import { posix } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import { ContextHasher, type ChecksumTree, type ContentStore, type Digest } from "../../cache/index.ts";
-import { layerCompression, parseImageConfig, parseManifest, type OciDescriptor } from "../../cache/oci/index.ts";
+import { parseImageConfig, parseManifest, type OciDescriptor } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
 import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
@@ -69,6 +69,7 @@ export class RuntimeWorker implements Worker {
   readonly #cacheUsers = new Map<string, number>();
   /** diff_id → the pulled blob, persisted in `layers.json`. */
   readonly #layerBlobs = new Map<string, LayerBlob>();
+  readonly #resolved = new Map<string, ResolvedImage>();
 
   private constructor(opts: RuntimeWorkerOptions) {
     this.#root = opts.root;
@@ -117,10 +118,17 @@ export class RuntimeWorker implements Worker {
     const want = platform ?? this.platform;
     const local = await this.#localImage(source, ctx.signal);
     if (local !== undefined) return local;
+    // One resolution per reference and platform for the worker's life (one build process): the
+    // compiler's FROM and the solver's pin then agree, at the cost of one registry round trip.
+    const key = `${source.ref}|${want.os}/${want.architecture}/${want.variant ?? ""}`;
+    const known = this.#resolved.get(key);
+    if (known !== undefined) return known;
     const m = await this.#registry.fetchManifest(source.ref, { platform: want, store: this.content, signal: ctx.signal });
     await this.#registry.fetchBlob(source.ref, m.manifest.config, this.content, { signal: ctx.signal });
     const config = await this.content.readBytes(m.manifest.config.digest, { signal: ctx.signal });
-    return { digest: m.manifestDescriptor.digest, config };
+    const r: ResolvedImage = { digest: m.manifestDescriptor.digest, config };
+    this.#resolved.set(key, r);
+    return r;
   }
 
   /**
@@ -174,7 +182,9 @@ export class RuntimeWorker implements Worker {
       return {
         diffId,
         name: l.digest,
-        compression: layerCompression(l.mediaType) ?? ("auto" as const),
+        // Sniffed from the bytes, as containerd's DecompressStream: some pushers (skopeo from a
+        // docker-archive) store plain tars under the gzip media type.
+        compression: "auto" as const,
         open: (sig: AbortSignal): AsyncIterable<Uint8Array> => streamOf(this.content, l.digest, sig),
       };
     });
@@ -236,7 +246,7 @@ export class RuntimeWorker implements Worker {
     let ref: SnapshotRef;
     try {
       // Hard links, as the file worker: the mirror replaces changed files by new inodes.
-      await copyInto(mirror, snap.path, signal).catch(async () => copyInto(mirror, snap.path, signal));
+      await copyInto(mirror, snap.path, signal, { link: true });
       ref = await snap.commit();
     } catch (err) {
       await snap.discard();
