@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../../cache/index.ts";
@@ -68,6 +68,18 @@ export async function exportImage(
   return { id: configDesc.digest, manifest: m, config: { mediaType: MediaTypes.ociConfig, digest: configDesc.digest, size: configDesc.size } };
 }
 
+async function isGzip(worker: RuntimeWorker, digest: Digest, signal: AbortSignal): Promise<boolean> {
+  const fh = await open(worker.content.blobPath(digest), "r");
+  try {
+    signal.throwIfAborted();
+    const head = Buffer.alloc(2);
+    await fh.read(head, 0, 2, 0);
+    return head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
 function ociLayerType(mediaType: string): string {
   switch (mediaType) {
     case MediaTypes.dockerLayerGzip:
@@ -85,7 +97,11 @@ async function layerOf(worker: RuntimeWorker, id: string, exportsDir: string, si
   const info = worker.snapshotter.info(id);
   if (info?.kind === "layer" && info.diffId !== undefined) {
     const blob = worker.layerBlob(info.diffId);
-    if (blob !== undefined && (await worker.content.has(blob.digest))) return { diffId: info.diffId, blob, empty: false };
+    if (blob !== undefined && (await worker.content.has(blob.digest))) {
+      // The manifest must say what the bytes are: some pushers store plain tars under the gzip type.
+      const mediaType = (await isGzip(worker, blob.digest, signal)) ? ociLayerType(blob.mediaType) : MediaTypes.ociLayer;
+      return { diffId: info.diffId, blob: { ...blob, mediaType }, empty: false };
+    }
   }
   const record = join(exportsDir, `${createHash("sha256").update(id).digest("hex")}.json`);
   try {

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { readFile, mkdir, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
@@ -138,7 +139,14 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
     if (needsImage && stack === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to tag or export an image" });
     const fileWorker = stack === undefined ? await FileWorker.open({ root: join(req.dataRoot, "worker") }) : undefined;
     const worker: Worker = stack?.worker ?? (fileWorker as FileWorker);
-    const solver = new Solver({ worker, keyStore: JsonlKeyStore.open(req.dataRoot), records: new BuildRecordStore(join(req.dataRoot, "records")) });
+    const solver = new Solver({
+      worker,
+      keyStore: JsonlKeyStore.open(req.dataRoot),
+      records: new BuildRecordStore(join(req.dataRoot, "records")),
+      // RUN steps mostly wait (on processes, sleeps, the network), not on our cores: BuildKit runs
+      // independent steps without a parallelism limit by default. The file worker stays at one per core.
+      ...(stack === undefined ? {} : { concurrency: Math.max(8, availableParallelism() * 4) }),
+    });
     try {
       const handle = solver.solve({
         definition: compiled.result.definition,

@@ -101,6 +101,7 @@ RUN --mount=type=bind,from=other,source=/data,target=/mnt cat /mnt/msg > /bound.
 RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/x && grep -q " /scratch tmpfs" /proc/mounts && echo tmpfs-ok > /tmpfs.txt'
 RUN --mount=type=secret,id=tok sh -c 'test "$(sha256sum /run/secrets/tok | cut -c1-64)" = ${createHash("sha256").update(SECRET).digest("hex")} && echo secret-ok > /secret.txt'
 COPY --from=other /data/msg /copied.txt
+RUN --mount=type=tmpfs,target=/etc/idle true
 CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /count"]
 `;
     const root = await project(dockerfile);
@@ -122,6 +123,14 @@ CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /c
       const inspected = JSON.parse(execFileSync("skopeo", ["inspect", transport], { cwd: root, encoding: "utf8" })) as { Layers: string[] };
       expect(inspected.Layers.length).toBeGreaterThan(1);
     }
+
+    // A step that changed nothing has no layer; its history entry says empty_layer (BuildKit's export).
+    const cfg = JSON.parse(execFileSync("skopeo", ["inspect", "--config", "oci-archive:out/app-oci.tar"], { cwd: root, encoding: "utf8" })) as {
+      rootfs: { diff_ids: string[] };
+      history: { created_by?: string; empty_layer?: boolean }[];
+    };
+    expect(cfg.history.find((h) => h.created_by?.includes("true") === true)?.empty_layer).toBe(true);
+    expect(cfg.history.filter((h) => h.empty_layer !== true).length).toBe(cfg.rootfs.diff_ids.length);
 
     // Second build: fully cached.
     const second = await hatakeBuild(root, args);

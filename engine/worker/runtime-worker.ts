@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, rmdir, unlink, utimes, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { posix } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import { ContextHasher, type ChecksumTree, type ContentStore, type Digest } from "../../cache/index.ts";
@@ -40,6 +42,8 @@ interface LayerBlob {
   readonly diffId: Digest;
   readonly descriptor: OciDescriptor;
 }
+
+const run = promisify(execFile);
 
 /** BuildKit's hostname for build containers (`executor/oci`: "buildkitsandbox"). */
 const BUILD_HOSTNAME = "buildkitsandbox";
@@ -285,10 +289,21 @@ export class RuntimeWorker implements Worker {
       const env = Object.entries(op.env).map(([k, v]) => `${k}=${v}`);
       // Mount points the runtime creates in the rootfs are removed afterwards (BuildKit's mount stub
       // cleaner): a mount's target must not leak into the layer as an empty file or directory.
-      const stubs: string[] = [];
+      // Every missing component of a target is a stub (BuildKit's MountStubsCleaner); the directories
+      // that held them get their times back, so an otherwise idle step leaves an empty diff.
+      const stubs = new Set<string>();
+      const parents = new Map<string, DirMeta>();
       const noteStub = async (target: string): Promise<void> => {
-        const p = await resolveInRoot(rootfs.path, target, true);
-        if ((await lstat(p).catch(() => undefined)) === undefined) stubs.push(p);
+        for (let t = posix.normalize(target); t !== "/" && t !== "."; t = posix.dirname(t)) {
+          const p = await resolveInRoot(rootfs.path, t, false);
+          const st = await lstat(p).catch(() => undefined);
+          if (st === undefined) {
+            stubs.add(p);
+            continue;
+          }
+          if (st.isDirectory() && !parents.has(p)) parents.set(p, { atime: st.atime, mtime: st.mtime, mode: st.mode, uid: st.uid, gid: st.gid });
+          break;
+        }
       };
       for (const m of sortMounts(op.mounts)) {
         signal.throwIfAborted();
@@ -359,7 +374,9 @@ export class RuntimeWorker implements Worker {
       if (result.exitCode !== 0) {
         throw htkError("HTK-BUILD-0100", { command: op.args.join(" "), code: result.exitCode });
       }
-      for (const s of stubs.sort((a, b) => b.length - a.length)) await removeStub(s);
+      for (const s of [...stubs].sort((a, b) => b.length - a.length)) await removeStub(s);
+      for (const [p, t] of parents) await utimes(p, t.atime, t.mtime).catch(() => undefined);
+      if (rootfs.upperDir !== undefined) await pruneCopiedUpParents(rootfs.path, rootfs.upperDir, parents);
       const refs: WorkerRef[] = [];
       const count = execOutputs(op).length;
       for (let i = 0; i < count; i++) {
@@ -703,6 +720,42 @@ async function removeStub(path: string): Promise<void> {
     if ((await readdir(path)).length === 0) await rmdir(path).catch(() => undefined);
   } else if (st.isFile() && st.size === 0) {
     await unlink(path).catch(() => undefined);
+  }
+}
+
+/**
+ * overlayfs copies a lower directory up when a mount point is created in it; once the stub is gone the
+ * copy is an empty upper directory that only repeats the lower one. Removing it (the mount is about to
+ * be committed) keeps the step's layer empty, as containerd's upper-dir differ skips unchanged
+ * directories.
+ */
+async function pruneCopiedUpParents(merged: string, upper: string, dirs: ReadonlyMap<string, DirMeta>): Promise<void> {
+  for (const [d, before] of [...dirs].sort(([a], [b]) => b.length - a.length)) {
+    const rel = posix.relative(merged, d);
+    if (rel === "" || rel.startsWith("..")) continue;
+    const u = posix.join(upper, rel);
+    const st = await lstat(u).catch(() => undefined);
+    if (st?.isDirectory() !== true || (await readdir(u)).length > 0) continue;
+    // Only a copy that changed nothing: the process may have chmod'ed or chown'ed the directory itself.
+    if (st.mode !== before.mode || st.uid !== before.uid || st.gid !== before.gid || (await isOpaque(u))) continue;
+    await rmdir(u).catch(() => undefined);
+  }
+}
+
+interface DirMeta {
+  readonly atime: Date;
+  readonly mtime: Date;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+async function isOpaque(dir: string): Promise<boolean> {
+  try {
+    const { stdout } = await run("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", dir]);
+    return stdout.trim() === "y";
+  } catch {
+    return false;
   }
 }
 
