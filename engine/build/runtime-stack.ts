@@ -56,13 +56,18 @@ export function hostPlatform(): Platform {
  * `<data-root>/content`), the crun runtime (`<data-root>/runtime`, clearing what a crash left) and the
  * worker (`<data-root>/worker`). 127.0.0.1 registries are insecure by Docker's rule (the client's default).
  */
-export async function openRuntimeStack(dataRoot: string, signal: AbortSignal): Promise<RuntimeStack> {
+export interface RuntimeStackOptions {
+  /** Registries reached over plain HTTP or unverified TLS (host[:port] or CIDR), besides loopback. */
+  readonly insecureRegistries?: readonly string[];
+}
+
+export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, options: RuntimeStackOptions = {}): Promise<RuntimeStack> {
   const snapshotter = await Snapshotter.open({ root: join(dataRoot, "snapshots"), signal });
   try {
     const images = await ImageStore.openAt(dataRoot);
     const runtime = new CrunRuntime({ dataRoot });
     await runtime.cleanup();
-    const registry = new RegistryClient();
+    const registry = new RegistryClient(options.insecureRegistries === undefined ? {} : { insecureRegistries: [...options.insecureRegistries] });
     const worker = await RuntimeWorker.open({ root: join(dataRoot, "worker"), snapshotter, runtime, registry, images, platform: hostPlatform() });
     const resolveImageConfig: ImageConfigResolver = async (ref, platform, sig) => {
       const ctx: OpContext = {
