@@ -165,7 +165,28 @@ export class RuntimeWorker implements Worker {
     let manifest = manifestBytes === undefined ? undefined : parseManifest(manifestBytes);
     const complete = manifest?.ok === true && (await allPresent(this.content, [manifest.value.config, ...manifest.value.layers]));
     if (!complete) {
-      const pulled = await this.#registry.pull(pinned, { store: this.content, platform: this.platform, signal });
+      const started = new Map<string, string>();
+      const pulled = await this.#registry.pull(pinned, {
+        store: this.content,
+        platform: this.platform,
+        signal,
+        // BuildKit's per-blob transfer lines (`sha256:… 2.1MB / 2.1MB done`).
+        onProgress: (e) => {
+          switch (e.kind) {
+            case "blob-start":
+              started.set(e.digest, new Date().toISOString());
+              ctx.progress.status({ id: e.digest, current: 0, total: e.size, started: started.get(e.digest) ?? "" });
+              break;
+            case "blob-done":
+              ctx.progress.status({ id: e.digest, current: e.size, total: e.size, started: started.get(e.digest) ?? new Date().toISOString(), completed: new Date().toISOString() });
+              break;
+            case "resolved":
+            case "blob-exists":
+            case "blob-resume":
+              break;
+          }
+        },
+      });
       manifest = { ok: true, value: pulled.manifest };
     }
     if (manifest === undefined || !manifest.ok) throw new Error(`manifest ${resolvedImage.digest} of ${source.ref} cannot be read`);
