@@ -30,11 +30,12 @@ export const buildDiagnostics = {
   "HTK-BUILD-0100": {
     title: "Build step failed",
     cause: "process \"{command}\" did not complete successfully: exit code: {code}",
+    dockerText: true,
     next: "Read the step's output above (the build record keeps all of it); run the command in the step's base image to reproduce.",
   },
   "HTK-BUILD-0101": {
     title: "Secret not provided",
-    cause: "secret {id}: not found",
+    cause: "The step mounts the secret \"{id}\", which this build was not given (BuildKit: secret {id}: not found).",
     next: "Pass it to the build with --secret id={id},src=FILE (or env=VARIABLE), or make the mount optional (required=false).",
   },
   "HTK-RUNTIME-0001": {
