@@ -147,6 +147,15 @@ CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /c
     const run3 = await runImage(dataRoot, "rtw/app:1");
     expect(run3.out).toContain("v=2 runs=2\n");
 
+    // A changed RUN line re-runs itself and what follows, nothing before it.
+    writeFileSync(join(root, "ctx", "Dockerfile"), dockerfile.replace("cat /mnt/msg > /bound.txt", "cat /mnt/msg > /bound.txt && true"));
+    const fourth = await hatakeBuild(root, [...args, "--build-arg", "V=2"]);
+    expect(fourth.code).toBe(0);
+    expect(fourth.err).toMatch(/RUN --mount=type=cache[^\n]*\n#\d+ CACHED/);
+    expect(fourth.err).toMatch(/RUN --mount=type=bind[^\n]*&& true\n(#\d+ [^\n]*\n)*#\d+ DONE/);
+    expect(fourth.err).toMatch(/RUN --mount=type=tmpfs,target=\/scratch[^\n]*\n(#\d+ [^\n]*\n)*#\d+ DONE/);
+    expect((await runImage(dataRoot, "rtw/app:1")).out).toContain("v=2 runs=2\n");
+
     // The secret's value is in no stored byte: data root (records, snapshots, content), archives.
     const grep = (dir: string): string => {
       try {
