@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { createServer, type Server } from "node:http";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -217,5 +218,42 @@ CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /c
     expect(mountsUnder(dataRoot)).toEqual([]);
     expect(readdirSync(join(dataRoot, "runtime", "state")).length).toBe(0);
     expect(readdirSync(join(dataRoot, "snapshots", "active"))).toEqual([]);
+  });
+
+  it("downloads ADD <url> (name, mode, Last-Modified, --checksum HTK-BUILD-0103, failures HTK-BUILD-0102)", async () => {
+    const body = "downloaded content\n";
+    const server: Server = createServer((req, res) => {
+      if (req.url === "/files/data.txt") {
+        res.writeHead(200, { "last-modified": "Wed, 21 Oct 2015 07:28:00 GMT" });
+        res.end(body);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const sum = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+      const ok = await project(
+        `FROM ${reg()}/busybox\nADD --checksum=${sum} http://127.0.0.1:${port}/files/data.txt /d/\nRUN test "$(cat /d/data.txt)" = "downloaded content" && stat -c "%a %Y" /d/data.txt > /stat\nCMD ["cat", "/stat"]\n`,
+      );
+      const r = await hatakeBuild(ok, ["-t", "rtw/add:1"]);
+      expect(r.err).not.toContain("ERROR");
+      expect((await runImage(join(ok, "data"), "rtw/add:1")).out).toBe("644 1445412480\n");
+
+      const wrong = await project(`FROM ${reg()}/busybox\nADD --checksum=sha256:${"0".repeat(64)} http://127.0.0.1:${port}/files/data.txt /d/\n`);
+      const bad = await hatakeBuild(wrong, []);
+      expect(bad.code).toBe(1);
+      expect(bad.err).toContain("HTK-BUILD-0103");
+
+      const missing = await project(`FROM ${reg()}/busybox\nADD http://127.0.0.1:${port}/nope /d/\n`);
+      const gone = await hatakeBuild(missing, []);
+      expect(gone.code).toBe(1);
+      expect(gone.err).toContain("HTK-BUILD-0102");
+      expect(gone.err).toContain("404");
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

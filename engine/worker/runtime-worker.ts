@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, rmdir, unlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, unlink, utimes, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { posix } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import { ContextHasher, type ChecksumTree, type ContentStore, type Digest } from "../../cache/index.ts";
 import { parseImageConfig, parseManifest, type OciDescriptor } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
-import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
+import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type HttpSource, type ImageSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
 import type { ImageStore } from "../images/index.ts";
 import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
@@ -247,7 +247,51 @@ export class RuntimeWorker implements Worker {
       case "git":
         throw htkError("HTK-RUNTIME-0001", { needs: `the git repository "${source.remote}" (git sources are not implemented in the runtime worker yet)` });
       case "http":
-        throw htkError("HTK-RUNTIME-0001", { needs: `the download of "${source.url}" (http sources are not implemented in the runtime worker yet)` });
+        return this.#loadHttp(source, ctx.signal);
+    }
+  }
+
+  /**
+   * ADD <url>: one file in a new snapshot, named as BuildKit's http source names it (the given name,
+   * else Content-Disposition, else the URL's last path segment, else `__unnamed__`), mode 0644 unless
+   * set, mtime from Last-Modified; `--checksum` is checked before anything is committed.
+   */
+  async #loadHttp(source: HttpSource, signal: AbortSignal): Promise<WorkerRef> {
+    let res: Response;
+    try {
+      res = await fetch(source.url, { signal, redirect: "follow" });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw htkError("HTK-BUILD-0102", { url: source.url, detail: (err as Error).message }, { cause: err });
+    }
+    if (!res.ok || res.body === null) {
+      await res.body?.cancel().catch(() => undefined);
+      throw htkError("HTK-BUILD-0102", { url: source.url, detail: `the server answered ${res.status} ${res.statusText}` });
+    }
+    const name = source.filename ?? httpFileName(source.url, res.headers.get("content-disposition"));
+    const snap = await this.snapshotter.prepare(undefined, signal);
+    try {
+      const file = posix.join(snap.path, name);
+      const hash = createHash("sha256");
+      const fh = await open(file, "w", 0o600);
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          hash.update(chunk);
+          await fh.write(chunk);
+        }
+      } finally {
+        await fh.close();
+      }
+      const actual = `sha256:${hash.digest("hex")}`;
+      if (source.checksum !== undefined && source.checksum !== actual) {
+        throw htkError("HTK-BUILD-0103", { url: source.url, expected: source.checksum, actual });
+      }
+      await chmod(file, source.chmod ?? 0o644);
+      const modified = Date.parse(res.headers.get("last-modified") ?? "");
+      if (Number.isFinite(modified)) await utimes(file, new Date(modified), new Date(modified));
+      return this.#fromSnapshot(await snap.commit());
+    } finally {
+      await snap.discard();
     }
   }
 
@@ -727,6 +771,21 @@ export class RuntimeWorker implements Worker {
   async close(): Promise<void> {
     await rm(posix.join(this.#root, "tmp"), { recursive: true, force: true });
   }
+}
+
+/** BuildKit's `getFileName` for http sources. */
+export function httpFileName(url: string, disposition: string | null): string {
+  const m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition ?? "");
+  const fromHeader = m?.[1] === undefined ? undefined : posix.basename(decodeURIComponent(m[1]));
+  if (fromHeader !== undefined && fromHeader !== "" && fromHeader !== "." && fromHeader !== "/") return fromHeader;
+  let path = "/";
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    // Not a URL the fetch would have taken either.
+  }
+  const base = posix.basename(path);
+  return base === "" || base === "." || base === "/" ? "__unnamed__" : decodeURIComponent(base);
 }
 
 /** Mounts sorted by target so a parent directory is mounted before anything inside it. */

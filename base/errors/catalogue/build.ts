@@ -38,6 +38,16 @@ export const buildDiagnostics = {
     cause: "The step mounts the secret \"{id}\", which this build was not given (BuildKit: secret {id}: not found).",
     next: "Pass it to the build with --secret id={id},src=FILE (or env=VARIABLE), or make the mount optional (required=false).",
   },
+  "HTK-BUILD-0102": {
+    title: "Download failed",
+    cause: "The download of \"{url}\" failed: {detail}.",
+    next: "Check that the URL answers from this machine (proxy settings included), or copy the file into the build context and COPY it.",
+  },
+  "HTK-BUILD-0103": {
+    title: "Download checksum mismatch",
+    cause: "The download of \"{url}\" has the checksum {actual}, not the {expected} that ADD --checksum asks for.",
+    next: "Update --checksum if the file was meant to change; otherwise the server sent something else than expected: do not use it.",
+  },
   "HTK-RUNTIME-0001": {
     title: "No container runtime in this worker",
     cause: "The step needs {needs}, which the local file worker cannot provide.",
