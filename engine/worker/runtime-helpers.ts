@@ -36,14 +36,14 @@ export class Mutex {
     const next = new Promise<void>((resolve) => (release = resolve));
     const prev = this.#tail;
     this.#tail = prev.then(() => next);
-    const onAbort = (): void => undefined;
-    signal.addEventListener("abort", onAbort);
+    let onAbort: (() => void) | undefined;
     try {
       await Promise.race([
         prev,
         new Promise<never>((_, reject) => {
-          if (signal.aborted) reject(signal.reason as Error);
-          signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
+          onAbort = () => reject(signal.reason as Error);
+          if (signal.aborted) onAbort();
+          else signal.addEventListener("abort", onAbort, { once: true });
         }),
       ]);
     } catch (err) {
@@ -51,7 +51,7 @@ export class Mutex {
       void prev.then(release);
       throw err;
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
     }
     this.#held = true;
     let done = false;
