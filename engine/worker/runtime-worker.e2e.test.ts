@@ -157,6 +157,13 @@ CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /c
     expect(fourth.err).toMatch(/RUN --mount=type=tmpfs,target=\/scratch[^\n]*\n(#\d+ [^\n]*\n)*#\d+ DONE/);
     expect((await runImage(dataRoot, "rtw/app:1")).out).toContain("v=2 runs=2\n");
 
+    // A digest reference of a local image needs no registry (this host does not even resolve).
+    const built = (await ImageStore.openAt(dataRoot)).resolve("rtw/app:1").manifests[0]?.descriptor.digest ?? "";
+    writeFileSync(join(root, "ctx", "Dockerfile"), `FROM nonexistent.invalid/rtw/app@${built}\nRUN cat /bound.txt > /again.txt\n`);
+    const local = await hatakeBuild(root, ["-t", "rtw/local:1"]);
+    expect(local.err).not.toContain("ERROR");
+    expect((await runImage(dataRoot, "rtw/local:1", ["cat", "/again.txt"])).out).toBe("from-other\n");
+
     // The secret's value is in no stored byte: data root (records, snapshots, content), archives.
     const grep = (dir: string): string => {
       try {

@@ -146,9 +146,13 @@ export class RuntimeWorker implements Worker {
     try {
       rec = this.#images.lookup(source.ref);
     } catch {
-      return undefined;
+      rec = undefined;
     }
-    const manifest = rec?.manifests[0];
+    // A digest names content, whatever repository it came with: any local image with that manifest.
+    const digest = /@(sha256:[0-9a-f]{64})$/.exec(source.ref)?.[1];
+    const byDigest = digest === undefined ? undefined : this.#images.images().find((r) => r.manifests.some((m) => m.descriptor.digest === digest));
+    rec ??= byDigest;
+    const manifest = digest === undefined ? rec?.manifests[0] : rec?.manifests.find((m) => m.descriptor.digest === digest);
     if (rec === undefined || manifest === undefined) return undefined;
     if (!(await this.content.has(rec.config.digest))) return undefined;
     return { digest: manifest.descriptor.digest, config: await this.content.readBytes(rec.config.digest, { signal }) };
