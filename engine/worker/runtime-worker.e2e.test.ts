@@ -178,11 +178,13 @@ CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /c
   });
 
   it("fails a RUN with BuildKit's text (HTK-BUILD-0100)", async () => {
-    const root = await project(`FROM ${reg()}/busybox\nRUN echo before && exit 3\n`);
+    const root = await project(`FROM ${reg()}/busybox AS other\nRUN echo x > /x\nFROM ${reg()}/busybox\nRUN --mount=type=bind,from=other,target=/o --mount=type=cache,target=/c echo before && exit 3\n`);
     const r = await hatakeBuild(root, []);
     expect(r.code).toBe(1);
     expect(r.err).toContain("HTK-BUILD-0100");
     expect(r.err).toContain('process "/bin/sh -c echo before && exit 3" did not complete successfully: exit code: 3');
+    expect(mountsUnder(join(root, "data"))).toEqual([]);
+    expect(readdirSync(join(root, "data", "snapshots", "active"))).toEqual([]);
   });
 
   it("fails a RUN whose required secret is missing (HTK-BUILD-0101)", async () => {
