@@ -12,6 +12,7 @@ import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, 
 import { FileWorker } from "../worker/file-worker.ts";
 import type { Worker, WorkerRef } from "../../solver/index.ts";
 import { openRuntimeStack, runtimeUnavailableReason, type RuntimeStack } from "./runtime-stack.ts";
+import { lockDataRoot } from "./data-root-lock.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 
 const run = promisify(execFile);
@@ -99,15 +100,24 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
       return { kind: "checks-failed", rendered: render(checkDiagnostics(checks, fileName)), message: checks.configError?.message ?? checksFailedMessage(checks.findings) };
     }
     await mkdir(req.dataRoot, { recursive: true });
-    const unavailable = req.worker === "file" ? "the file worker was asked for" : await runtimeUnavailableReason();
-    if (unavailable !== undefined && req.worker !== "file") req.progressOut.write(`hatake build: no container runtime (${unavailable}): using the file worker, RUN steps and registry images will fail\n`);
-    const stack = unavailable === undefined ? await openRuntimeStack(req.dataRoot, req.signal) : undefined;
+    const unlock = await lockDataRoot(req.dataRoot, req.signal, (line) => req.progressOut.write(`${line}\n`));
     try {
-      return await buildWith(req, stack, { parsed: parsed.result, fileName, ignore: ignore.patterns, render, checkWarnings, contextDir, dockerfile, parseDiagnostics: parsed.diagnostics });
+      return await openAndBuild(req, { parsed: parsed.result, fileName, ignore: ignore.patterns, render, checkWarnings, contextDir, dockerfile, parseDiagnostics: parsed.diagnostics });
     } finally {
-      await stack?.close();
+      await unlock();
     }
   });
+}
+
+async function openAndBuild(req: LocalBuildRequest, p: Prepared): Promise<LocalBuildResult> {
+  const unavailable = req.worker === "file" ? "the file worker was asked for" : await runtimeUnavailableReason();
+  if (unavailable !== undefined && req.worker !== "file") req.progressOut.write(`hatake build: no container runtime (${unavailable}): using the file worker, RUN steps and registry images will fail\n`);
+  const stack = unavailable === undefined ? await openRuntimeStack(req.dataRoot, req.signal) : undefined;
+  try {
+    return await buildWith(req, stack, p);
+  } finally {
+    await stack?.close();
+  }
 }
 
 interface Prepared {
