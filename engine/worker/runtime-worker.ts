@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { chmod, chown, lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, unlink, utimes, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { posix } from "node:path";
-import { htkError, isHtkError } from "../../base/errors/index.ts";
+import { htkError } from "../../base/errors/index.ts";
 import { ContextHasher, type ChecksumTree, type ContentStore, type Digest } from "../../cache/index.ts";
 import { parseImageConfig, parseManifest, type OciDescriptor } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
@@ -427,14 +427,8 @@ export class RuntimeWorker implements Worker {
       };
       let result;
       try {
+        // A start failure (command not found …) is HTK-RUNTIME-0101 from the runtime: the step's failure.
         result = await this.#runtime.run({ id, spec, onStdout: pushLog(1), onStderr: pushLog(2), signal });
-      } catch (err) {
-        if (isHtkError(err) && err.id === "HTK-RUNTIME-0101" && signal.aborted !== true) {
-          // A start failure (not found …) is the step's failure, as BuildKit reports it.
-          await logs.catch(() => undefined);
-          throw err;
-        }
-        throw err;
       } finally {
         await logs.catch(() => undefined);
       }
