@@ -444,6 +444,19 @@ describe("cache keys and explained misses", () => {
     expect(worker.liveRefs()).toEqual([]);
   });
 
+  it("builds independent stages copied one after another in parallel (COPY --from=a, then --from=b)", async () => {
+    const worker = new FakeWorker();
+    for (const c of ["a", "b", "c"]) worker.behaviour.set(c, { delayMs: 60 });
+    const solver = new Solver({ worker, concurrency: 4 });
+    const stages = ["a", "b", "c"].map((c) => scratch().run({ args: ["/bin/true", c], customName: `stage ${c}` }).root());
+    let final = scratch();
+    for (const [i, st] of stages.entries()) final = final.file(copy(st, "/", `/out${i}/`), { customName: `COPY --from=${i}` });
+    await done((await solve(solver, marshal(final))).outcome);
+    // Each copy's key needs the one before it; the stages it reads must not wait for that.
+    expect(worker.maxRunning).toBe(3);
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
   it("checksums a snapshot's selected paths once: a cached COPY --from is not re-hashed", async () => {
     const worker = new FakeWorker();
     const solver = new Solver({ worker });

@@ -839,12 +839,13 @@ class BuildRun {
   async #computeKey(bv: BuildVertex): Promise<Job> {
     const v = bv.vertex;
     const inputs = inputsOf(v.op);
+    const prefetched = this.#prefetchContentInputs(v, inputs);
     const inputJobs = await Promise.all(inputs.map((r) => this.#keyOf(r.digest)));
     this.signal.throwIfAborted();
     const ignoreCache = v.metadata.ignoreCache || inputJobs.some((j) => j.spec.ignoreCache);
     let keyed: KeyedParts;
     try {
-      keyed = await this.#keyParts(bv, inputs, inputJobs, ignoreCache);
+      keyed = await this.#keyParts(bv, inputs, inputJobs, ignoreCache, prefetched);
     } catch (err) {
       // A failed input stays the input's failure (this step is skipped); anything else failed
       // *this* step: a COPY source that does not exist, a context that could not be read.
@@ -894,7 +895,49 @@ class BuildRun {
   }
 
   /** The parts of a vertex's key; loads what content-based parts need. */
-  async #keyParts(bv: BuildVertex, inputs: readonly OutputRef[], inputJobs: readonly Job[], ignoreCache: boolean): Promise<KeyedParts> {
+  /**
+   * Starts building the inputs a content-keyed step will have to hash, as soon as each is known to be
+   * uncached — without waiting for the step's other inputs. Otherwise `COPY --from=a`, then
+   * `COPY --from=b` would build stage b only once stage a is done (each key waits for the one before),
+   * and independent stages would run one after another. A cached input is not loaded here: the step may
+   * hit by its inputs' keys alone.
+   */
+  #prefetchContentInputs(v: Vertex, inputs: readonly OutputRef[]): Map<number, Promise<SharedRef | undefined>> {
+    const out = new Map<number, Promise<SharedRef | undefined>>();
+    if (v.metadata.ignoreCache) return out;
+    for (const [i, dep] of cacheMapOf(v).deps.entries()) {
+      const r = inputs[i];
+      if (dep.kind !== "content" || r === undefined) continue;
+      const p = this.#keyOf(r.digest).then((job) => (this.solver.store.get(job.spec.key) === undefined ? this.#resultOf(r) : undefined));
+      // A failure here is reported where the result is used (the step's own key computation).
+      p.catch(() => undefined);
+      out.set(i, p);
+    }
+    return out;
+  }
+
+  async #keyParts(
+    bv: BuildVertex,
+    inputs: readonly OutputRef[],
+    inputJobs: readonly Job[],
+    ignoreCache: boolean,
+    prefetched: Map<number, Promise<SharedRef | undefined>>,
+  ): Promise<KeyedParts> {
+    try {
+      return await this.#keyPartsWith(bv, inputs, inputJobs, ignoreCache, prefetched);
+    } finally {
+      // Whatever was fetched ahead and not used (a hit by inputs' keys, or a failure) is released.
+      for (const p of prefetched.values()) void p.then((ref) => ref?.release(), () => undefined);
+    }
+  }
+
+  async #keyPartsWith(
+    bv: BuildVertex,
+    inputs: readonly OutputRef[],
+    inputJobs: readonly Job[],
+    ignoreCache: boolean,
+    prefetched: Map<number, Promise<SharedRef | undefined>>,
+  ): Promise<KeyedParts> {
     const v = bv.vertex;
     const cmap = cacheMapOf(v);
     const inputPart = (i: number, selector?: string): KeyPart => {
@@ -924,7 +967,9 @@ class BuildRun {
           parts.push({ kind: "input", index: i, from: r.digest, output: r.index, name: job.spec.name, key: job.spec.key, ...(dep.selector === undefined ? {} : { selector: dep.selector }) });
           break;
         case "content": {
-          const ref = await this.#resultOf(r);
+          const ahead = prefetched.get(i);
+          prefetched.delete(i);
+          const ref = (await ahead) ?? (await this.#resultOf(r));
           try {
             const keys = await Promise.all(dep.selectors.map((s) => this.#contentKey(ref.ref, s)));
             parts.push({
