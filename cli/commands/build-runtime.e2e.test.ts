@@ -4,15 +4,15 @@ import { createServer, type Server } from "node:http";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../../cli/hatake.ts";
-import { memoryIo } from "../../cli/testing.ts";
+import { main } from "../hatake.ts";
+import { memoryIo } from "../testing.ts";
 import type { Digest } from "../../cache/index.ts";
 import { parseImageConfig, parseManifest } from "../../cache/oci/index.ts";
 import { fixtures, tempDir } from "../../testing/index.ts";
-import { ImageStore } from "../images/index.ts";
-import { CrunRuntime, buildSpec, readUserDatabase } from "../runtime/index.ts";
-import { Snapshotter } from "../snapshots/index.ts";
-import { runLocalBuild } from "../build/local-build.ts";
+import { ImageStore } from "../../engine/images/index.ts";
+import { CrunRuntime, buildSpec, readUserDatabase } from "../../engine/runtime/index.ts";
+import { Snapshotter } from "../../engine/snapshots/index.ts";
+import { runLocalBuild } from "../../engine/build/local-build.ts";
 
 const SECRET = "S3CRET-VALUE-8c1f2e9a";
 
