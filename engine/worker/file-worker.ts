@@ -1,13 +1,14 @@
 import { execFile } from "node:child_process";
-import { chmod, lchown, lstat, mkdir, readFile, readdir, readlink, utimes, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { promisify } from "node:util";
 import { htkError } from "../../base/errors/index.ts";
-import { ContextHasher, type ChecksumTree } from "../../cache/index.ts";
-import { inputsOf, type DiffOp, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type MergeOp, type OutputRef, type Platform, type SourceOp } from "../../llb/index.ts";
+import type { ChecksumTree, ContextHasher } from "../../cache/index.ts";
+import { inputsOf, type DiffOp, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type LocalSource, type MergeOp, type OutputRef, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
-import { LocalMirrors } from "./local-mirror.ts";
+import { LocalContexts } from "./local-mirror.ts";
+import { copyChanges } from "./runtime-helpers.ts";
 import { SnapshotStore, type ActiveSnapshot } from "./snapshots.ts";
 
 const run = promisify(execFile);
@@ -29,22 +30,20 @@ export class FileWorker implements Worker {
   readonly platform: Platform;
   readonly #store: SnapshotStore;
   readonly #hasher: ContextHasher;
-  readonly #mirrors: LocalMirrors;
+  readonly #contexts: LocalContexts;
   /** Checksum trees of local-context snapshots (by snapshot id), also kept on disk beside them. */
   readonly #trees = new Map<string, ChecksumTree>();
 
-  private constructor(store: SnapshotStore, hasher: ContextHasher, mirrors: LocalMirrors, platform: Platform) {
+  private constructor(store: SnapshotStore, contexts: LocalContexts, platform: Platform) {
     this.#store = store;
-    this.#hasher = hasher;
-    this.#mirrors = mirrors;
+    this.#contexts = contexts;
+    this.#hasher = contexts.hasher;
     this.platform = platform;
   }
 
   static async open(opts: FileWorkerOptions): Promise<FileWorker> {
     const store = await SnapshotStore.open(posix.join(opts.root, "snapshots"));
-    const hasher = new ContextHasher({ cacheDir: posix.join(opts.root, "contenthash") });
-    const mirrors = new LocalMirrors(posix.join(opts.root, "locals"));
-    return new FileWorker(store, hasher, mirrors, opts.platform ?? { os: "linux", architecture: "amd64" });
+    return new FileWorker(store, new LocalContexts(opts.root), opts.platform ?? { os: "linux", architecture: "amd64" });
   }
 
   /** Snapshots currently held by the solver (a leak check for tests). */
@@ -64,7 +63,7 @@ export class FileWorker implements Worker {
     const source = op.source;
     switch (source.kind) {
       case "local":
-        return this.#loadLocal(source.name, source.include, source.exclude, ctx.session, ctx.signal);
+        return this.#loadLocal(source, ctx.session, ctx.signal);
       case "image":
         throw htkError("HTK-RUNTIME-0001", { needs: `the image "${source.ref}" from a registry` });
       case "git":
@@ -264,24 +263,16 @@ export class FileWorker implements Worker {
    */
   async sourceContentKey(op: SourceOp, ctx: OpContext): Promise<ContentKey | undefined> {
     if (op.source.kind !== "local") return undefined;
-    const mirror = await this.#mirror(op.source.name, op.source.include, op.source.exclude, ctx.session, ctx.signal);
-    const tree = await this.#hasher.checksumTree(mirror, ".", { signal: ctx.signal });
+    const { tree } = await this.#contexts.synced(op.source, ctx.session, ctx.signal);
     return { digest: tree.digest, tree };
-  }
-
-  async #mirror(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<string> {
-    const dir = session.locals[name];
-    if (dir === undefined) throw htkError("HTK-BUILD-0004", { name });
-    return (await this.#mirrors.sync({ sessionId: session.id, name, dir, include, exclude }, signal)).path;
   }
 
   /**
    * The client's files for a local source: a snapshot of the session's mirror, with the mirror's
    * checksum tree kept beside it, so COPY sources from it are keyed without hashing the copy again.
    */
-  async #loadLocal(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
-    const mirror = await this.#mirror(name, include, exclude, session, signal);
-    const tree = await this.#hasher.checksumTree(mirror, ".", { signal });
+  async #loadLocal(source: LocalSource, session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
+    const { path: mirror, tree } = await this.#contexts.synced(source, session, signal);
     const snap = await this.#store.prepare(undefined, signal);
     try {
       // Hard links, not copies: the mirror never changes a file in place (a changed file is replaced by
@@ -314,37 +305,4 @@ function edgeMap(edges: readonly OutputRef[], refs: readonly WorkerRef[]): Map<s
     if (r !== undefined) map.set(edgeKey(e), r);
   });
   return map;
-}
-
-async function copyChanges(upper: string, lower: string | undefined, out: string, rel: string, signal: AbortSignal): Promise<boolean> {
-  signal.throwIfAborted();
-  let changed = false;
-  for (const name of (await readdir(posix.join(upper, rel))).sort()) {
-    const childRel = rel === "" ? name : `${rel}/${name}`;
-    const u = await lstat(posix.join(upper, childRel));
-    const l = lower === undefined ? undefined : await lstat(posix.join(lower, childRel)).catch(() => undefined);
-    const same =
-      l !== undefined &&
-      l.mode === u.mode &&
-      l.uid === u.uid &&
-      l.gid === u.gid &&
-      (u.isDirectory() || (l.size === u.size && l.mtimeMs === u.mtimeMs)) &&
-      (!u.isSymbolicLink() || (await readlink(posix.join(upper, childRel))) === (await readlink(posix.join(lower ?? "", childRel))));
-    if (u.isDirectory()) {
-      await mkdir(posix.join(out, childRel), { recursive: true });
-      const inner = await copyChanges(upper, l?.isDirectory() === true ? lower : undefined, out, childRel, signal);
-      if (inner || !same) {
-        await lchown(posix.join(out, childRel), u.uid, u.gid);
-        await chmod(posix.join(out, childRel), u.mode & 0o7777);
-        await utimes(posix.join(out, childRel), u.atime, u.mtime);
-        changed = true;
-      } else {
-        await run("rmdir", [posix.join(out, childRel)]);
-      }
-    } else if (!same) {
-      await run("cp", ["-a", "--reflink=auto", "--", posix.join(upper, childRel), posix.join(out, childRel)], { signal });
-      changed = true;
-    }
-  }
-  return changed;
 }

@@ -2,6 +2,10 @@ import { createHash } from "node:crypto";
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { compile, walkContext } from "../../base/dockerignore/index.ts";
+import { htkError } from "../../base/errors/index.ts";
+import { ContextHasher, type ChecksumTree } from "../../cache/index.ts";
+import type { LocalSource } from "../../llb/index.ts";
+import type { SolveSession } from "../../solver/index.ts";
 
 /**
  * An incremental mirror of a client's local directory (the build context), as BuildKit keeps one per
@@ -141,4 +145,27 @@ async function removeUnseen(root: string, rel: string, seen: ReadonlySet<string>
     }
   }
   return removed;
+}
+
+/**
+ * A worker's local contexts: the session mirrors plus the stat-cached hasher that keys them. Both
+ * workers key a context (`sourceContentKey`) and load it (`loadSource`) through this, so the key and the
+ * snapshot always come from the same synced mirror.
+ */
+export class LocalContexts {
+  readonly hasher: ContextHasher;
+  readonly #mirrors: LocalMirrors;
+
+  constructor(root: string) {
+    this.hasher = new ContextHasher({ cacheDir: posix.join(root, "contenthash") });
+    this.#mirrors = new LocalMirrors(posix.join(root, "locals"));
+  }
+
+  /** Syncs the session's mirror of the source and returns it with its checksum tree. */
+  async synced(source: LocalSource, session: SolveSession, signal: AbortSignal): Promise<{ path: string; tree: ChecksumTree }> {
+    const dir = session.locals[source.name];
+    if (dir === undefined) throw htkError("HTK-BUILD-0004", { name: source.name });
+    const { path } = await this.#mirrors.sync({ sessionId: session.id, name: source.name, dir, include: source.include, exclude: source.exclude }, signal);
+    return { path, tree: await this.hasher.checksumTree(path, ".", { signal }) };
+  }
 }

@@ -7,13 +7,13 @@ import { htkError } from "../../base/errors/index.ts";
 import { ContextHasher, type ChecksumTree, type ContentStore, type Digest } from "../../cache/index.ts";
 import { parseImageConfig, parseManifest, type OciDescriptor } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
-import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type HttpSource, type ImageSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
+import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type HttpSource, type ImageSource, type LocalSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
 import type { ImageStore } from "../images/index.ts";
 import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
 import type { ActiveSnapshot, SnapshotRef, Snapshotter } from "../snapshots/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
-import { LocalMirrors } from "./local-mirror.ts";
+import { LocalContexts } from "./local-mirror.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
 import { Mutex, copyChanges, copyInto, edgeKey, edgeMap } from "./runtime-helpers.ts";
 
@@ -65,9 +65,8 @@ export class RuntimeWorker implements Worker {
   readonly #runtime: Runtime;
   readonly #registry: RegistryClient;
   readonly #images: ImageStore;
-  readonly #localHasher: ContextHasher;
+  readonly #contexts: LocalContexts;
   readonly #viewHasher = new ContextHasher();
-  readonly #mirrors: LocalMirrors;
   readonly #trees = new Map<string, ChecksumTree>();
   readonly #cacheLocks = new Map<string, Mutex>();
   readonly #cacheUsers = new Map<string, number>();
@@ -83,8 +82,7 @@ export class RuntimeWorker implements Worker {
     this.#images = opts.images;
     this.content = opts.images.content;
     this.platform = opts.platform ?? { os: "linux", architecture: "amd64" };
-    this.#localHasher = new ContextHasher({ cacheDir: posix.join(opts.root, "contenthash") });
-    this.#mirrors = new LocalMirrors(posix.join(opts.root, "locals"));
+    this.#contexts = new LocalContexts(opts.root);
   }
 
   static async open(opts: RuntimeWorkerOptions): Promise<RuntimeWorker> {
@@ -245,7 +243,7 @@ export class RuntimeWorker implements Worker {
     const source = op.source;
     switch (source.kind) {
       case "local":
-        return this.#loadLocal(source.name, source.include, source.exclude, ctx.session, ctx.signal);
+        return this.#loadLocal(source, ctx.session, ctx.signal);
       case "image":
         return this.#loadImage(source, resolved, ctx);
       case "git":
@@ -301,20 +299,12 @@ export class RuntimeWorker implements Worker {
 
   async sourceContentKey(op: SourceOp, ctx: OpContext): Promise<ContentKey | undefined> {
     if (op.source.kind !== "local") return undefined;
-    const mirror = await this.#mirror(op.source.name, op.source.include, op.source.exclude, ctx.session, ctx.signal);
-    const tree = await this.#localHasher.checksumTree(mirror, ".", { signal: ctx.signal });
+    const { tree } = await this.#contexts.synced(op.source, ctx.session, ctx.signal);
     return { digest: tree.digest, tree };
   }
 
-  async #mirror(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<string> {
-    const dir = session.locals[name];
-    if (dir === undefined) throw htkError("HTK-BUILD-0004", { name });
-    return (await this.#mirrors.sync({ sessionId: session.id, name, dir, include, exclude }, signal)).path;
-  }
-
-  async #loadLocal(name: string, include: readonly string[], exclude: readonly string[], session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
-    const mirror = await this.#mirror(name, include, exclude, session, signal);
-    const tree = await this.#localHasher.checksumTree(mirror, ".", { signal });
+  async #loadLocal(source: LocalSource, session: SolveSession, signal: AbortSignal): Promise<WorkerRef> {
+    const { path: mirror, tree } = await this.#contexts.synced(source, session, signal);
     const snap = await this.snapshotter.prepare(undefined, signal);
     let ref: SnapshotRef;
     try {
