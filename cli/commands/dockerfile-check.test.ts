@@ -95,6 +95,7 @@ describe("hatake dockerfile check", () => {
     const io = memoryIo({ cwd: dir });
     expect(await dockerfileCommand.run(["check", "unknown.Dockerfile"], io)).toBe(1);
     expect(io.err().split("\n")[0]).toBe("ERROR: dockerfile parse error on line 2: unknown instruction: COPPY (did you mean COPY?)");
+    expect(io.err()).toContain("ERROR HTK-DOCKERFILE-0303: The build checks stopped at line 2, where a build would stop too: dockerfile parse error on line 2: unknown instruction: COPPY (did you mean COPY?).");
   });
 
   it("reports an unusable check configuration with HTK-DOCKERFILE-0302", async () => {

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { loadDockerignore } from "../../base/dockerignore/index.ts";
-import { htkError } from "../../base/errors/index.ts";
+import { htkError, renderError } from "../../base/errors/index.ts";
 import { formatBuildErrorText, formatChecksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
 import {
   dumpDockerfile,
@@ -104,6 +104,11 @@ Exits 1 when a check reports something or fails the build (error=true), as docke
     io.stdout.write(values.format === "json" ? `${formatChecksJson(checks, source)}\n` : formatChecksText(checks, source));
     const error = formatBuildErrorText(checks, source);
     if (error !== undefined) io.stderr.write(values.format === "json" ? `${error.split("\n")[0] ?? ""}\n` : error);
+    if (checks.stopped !== undefined && values.format !== "json") {
+      // BuildKit's layout above; the project's diagnostic (ID and next step) below it.
+      const stop = htkError("HTK-DOCKERFILE-0303", { line: checks.stopped.range.start.line, detail: checks.stopped.message });
+      io.stderr.write(`${renderError(stop)}\n`);
+    }
     return checks.findings.length > 0 || error !== undefined ? 1 : 0;
   },
 };

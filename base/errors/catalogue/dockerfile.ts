@@ -271,4 +271,10 @@ export const dockerfileDiagnostics = {
     next: "Write it as skip=Rule1,Rule2 (or skip=all), experimental=Rule (or all) and error=true|false, separated by \";\".",
     http: 400,
   },
+  "HTK-DOCKERFILE-0303": {
+    title: "Checks stopped by an error",
+    cause: "The build checks stopped at line {line}, where a build would stop too: {detail}.",
+    next: "Fix that line (hatake dockerfile parse --dump shows how it was read), then check again.",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
