@@ -558,6 +558,8 @@ export class RuntimeWorker implements Worker {
           }
         }
         await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
+        // The directory is named by a hash of the id: `hatake du` shows the id from this file.
+        await writeFile(posix.join(base, "id"), m.id).catch(() => undefined);
       }
     } catch (err) {
       await release();

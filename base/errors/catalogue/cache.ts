@@ -50,4 +50,28 @@ export const cacheDiagnostics = {
     next: "Check that the HATAKE engine may read \"{path}\", or exclude it in .dockerignore if the build does not need it.",
     http: 400,
   },
+  "HTK-CACHE-0100": {
+    title: "Invalid cache size",
+    cause: "\"{value}\" given to {option} is not a size.",
+    next: "Give a number of bytes with an optional unit, such as 512MB, 10GB or 2GiB.",
+    http: 400,
+  },
+  "HTK-CACHE-0101": {
+    title: "Invalid build cache filter",
+    cause: "The filter \"{filter}\" cannot be used: {detail}.",
+    next: "Use until=DURATION (such as 24h or 2h30m), type=TYPE (regular, source.local, exec.cachemount, internal, frontend) or id=ID.",
+    http: 400,
+  },
+  "HTK-CACHE-0102": {
+    title: "Prune not confirmed",
+    cause: "\"hatake prune\" asks before it removes build cache from {root}, and the answer was not yes ({answer}).",
+    next: "Answer y to the question, or run it again with -f (--force) to remove the build cache without asking.",
+    http: 400,
+  },
+  "HTK-CACHE-0103": {
+    title: "No build cache at this data root",
+    cause: "{root} is not a directory, so it holds no build cache.",
+    next: "Check the --data-root path: it is the folder that \"hatake build --data-root\" was given.",
+    http: 404,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

@@ -1,0 +1,377 @@
+import { lstat, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { htkError } from "../../base/errors/index.ts";
+import { JsonlKeyStore } from "../../solver/index.ts";
+import { lockDataRoot } from "./data-root-lock.ts";
+
+/** BuildKit's usage record types (`client.UsageRecordType*`); internal/frontend have no source here yet. */
+export type CacheRecordType = "regular" | "source.local" | "exec.cachemount" | "internal" | "frontend";
+
+export const CACHE_RECORD_TYPES: readonly CacheRecordType[] = ["regular", "source.local", "exec.cachemount", "internal", "frontend"];
+
+/** One build-cache record of a data root, as `hatake du` lists it. */
+export interface CacheUsageRecord {
+  readonly id: string;
+  readonly type: CacheRecordType;
+  /** Bytes on disk (allocated blocks), hard-linked files counted once within the record. */
+  readonly size: number;
+  /** A build holds the data root: nothing can be removed now. */
+  readonly inUse: boolean;
+  readonly reclaimable: boolean;
+  readonly createdAt: Date;
+  readonly lastUsed: Date;
+  readonly description: string;
+  readonly parent?: string;
+  /** How many key-store records point at it (steps whose result it is). */
+  readonly usageCount: number;
+  /** Key-store keys that name this record as an output: removed with it. */
+  readonly keys: readonly string[];
+  /** Records that need this one on disk (overlay children): it goes only after them. */
+  readonly children: readonly string[];
+  readonly location: Location;
+}
+
+type Location =
+  | { readonly kind: "file-snapshot"; readonly dir: string }
+  | { readonly kind: "overlay-snapshot"; readonly dir: string; readonly snapshotsRoot: string; readonly tree: string }
+  | { readonly kind: "dir"; readonly dir: string };
+
+export interface CacheUsage {
+  readonly records: readonly CacheUsageRecord[];
+  /** Bytes of all records together, hard links shared between records counted once. */
+  readonly total: number;
+  readonly reclaimable: number;
+  /** The pid of a build holding the data root, if one is running. */
+  readonly lockedBy: number | undefined;
+}
+
+/**
+ * Every build-cache record of a data root, read from disk (no store is opened, so a running build is
+ * not disturbed): step results (the file worker's snapshots under `worker/snapshots`, the runtime
+ * worker's under `snapshots/layers`), local-context mirrors (`worker/<hash>`), cache mounts
+ * (`worker/cache-mounts/<hash>`). Image blobs in `content/` belong to the image store, not the cache.
+ */
+export async function cacheUsage(dataRoot: string): Promise<CacheUsage> {
+  if ((await stat(dataRoot).catch(() => undefined))?.isDirectory() !== true) {
+    throw htkError("HTK-CACHE-0103", { root: dataRoot });
+  }
+  const lockedBy = await lockHolder(dataRoot);
+  const inUse = lockedBy !== undefined;
+  const byOutput = await keysByOutput(dataRoot);
+  const found: Omit<CacheUsageRecord, "size" | "reclaimable">[] = [];
+  const worker = join(dataRoot, "worker");
+  const fromKeys = (id: string, fallback: Date): { createdAt: Date; lastUsed: Date; description: string; usageCount: number; keys: string[] } => {
+    const refs = byOutput.get(id) ?? [];
+    const times = refs.map((r) => Date.parse(r.createdAt)).filter(Number.isFinite);
+    const first = times.length === 0 ? fallback : new Date(Math.min(...times));
+    const last = times.length === 0 ? fallback : new Date(Math.max(...times));
+    const named = refs.find((r) => r.canonical === undefined) ?? refs[0];
+    return { createdAt: first, lastUsed: last, description: named?.vertexName ?? "", usageCount: refs.length, keys: refs.map((r) => r.key) };
+  };
+
+  // File worker snapshots: only committed ones are results (an active one is a build's, mid-step).
+  const fileSnaps = join(worker, "snapshots");
+  for (const id of await names(fileSnaps)) {
+    const dir = join(fileSnaps, id);
+    const marker = await stat(join(dir, "committed")).catch(() => undefined);
+    if (marker === undefined) continue;
+    const isLocal = (await stat(join(dir, "tree.json")).catch(() => undefined)) !== undefined;
+    const k = fromKeys(id, marker.mtime);
+    found.push({ id, type: isLocal ? "source.local" : "regular", inUse, ...k, description: k.description || (isLocal ? "local source" : "snapshot"), children: [], location: { kind: "file-snapshot", dir } });
+  }
+
+  // Runtime worker snapshots (overlay layers or copies), with their parent chain.
+  const snapRoot = join(dataRoot, "snapshots");
+  const layers = join(snapRoot, "layers");
+  const overlay: { id: string; parent: string | undefined; kind: string; diffId: string | undefined; dir: string; mtime: Date }[] = [];
+  for (const n of await names(layers)) {
+    const dir = join(layers, n);
+    const metaText = await readFile(join(dir, "meta.json"), "utf8").catch(() => undefined);
+    if (metaText === undefined) continue;
+    const meta = JSON.parse(metaText) as { id: string; parent: string | null; kind: string; diffId: string | null };
+    const st = await stat(dir);
+    overlay.push({ id: meta.id, parent: meta.parent ?? undefined, kind: meta.kind, diffId: meta.diffId ?? undefined, dir, mtime: st.mtime });
+  }
+  for (const s of overlay) {
+    const tree = join(worker, "trees", `${createHash("sha256").update(s.id).digest("hex")}.json`);
+    const isLocal = (await stat(tree).catch(() => undefined)) !== undefined;
+    const k = fromKeys(s.id, s.mtime);
+    const description = k.description || (isLocal ? "local source" : s.kind === "layer" ? `pulled layer ${s.diffId ?? ""}`.trim() : "snapshot");
+    found.push({
+      id: s.id,
+      type: isLocal ? "source.local" : "regular",
+      inUse,
+      ...k,
+      description,
+      ...(s.parent === undefined ? {} : { parent: s.parent }),
+      children: overlay.filter((c) => c.parent === s.id).map((c) => c.id),
+      location: { kind: "overlay-snapshot", dir: s.dir, snapshotsRoot: snapRoot, tree },
+    });
+  }
+
+  // Local-context mirrors: a hash-named directory each, directly under the worker root.
+  for (const name of await names(worker)) {
+    if (!/^[0-9a-f]{32}$/.test(name)) continue;
+    const dir = join(worker, name);
+    const st = await stat(join(dir, "index.json")).catch(() => stat(dir));
+    found.push({ id: name, type: "source.local", inUse, createdAt: st.mtime, lastUsed: st.mtime, description: "local context mirror", usageCount: 0, keys: [], children: [], location: { kind: "dir", dir } });
+  }
+
+  // Cache mounts (`RUN --mount=type=cache`): the mount id is kept beside the data when known.
+  const mounts = join(worker, "cache-mounts");
+  for (const name of await names(mounts)) {
+    const dir = join(mounts, name);
+    const st = await stat(dir);
+    const data = await stat(join(dir, "data")).catch(() => st);
+    const mountId = (await readFile(join(dir, "id"), "utf8").catch(() => "")).trim();
+    found.push({
+      id: name,
+      type: "exec.cachemount",
+      inUse,
+      createdAt: st.birthtime.getTime() > 0 ? st.birthtime : st.mtime,
+      lastUsed: data.mtime,
+      description: `cached mount ${mountId === "" ? name : mountId}`,
+      usageCount: 0,
+      keys: [],
+      children: [],
+      location: { kind: "dir", dir },
+    });
+  }
+
+  const all = new Map<string, number>();
+  const records: CacheUsageRecord[] = [];
+  for (const f of found) {
+    const inodes = new Map<string, number>();
+    await diskUsage(f.location.dir, inodes);
+    let size = 0;
+    for (const [ino, bytes] of inodes) {
+      size += bytes;
+      all.set(ino, bytes);
+    }
+    records.push({ ...f, size, reclaimable: !inUse });
+  }
+  let total = 0;
+  for (const b of all.values()) total += b;
+  records.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime() || a.id.localeCompare(b.id));
+  return { records, total, reclaimable: inUse ? 0 : total, lockedBy };
+}
+
+export interface PruneOptions {
+  /** `-a`: also cache mounts (and internal/frontend records); default: step results and local sources. */
+  readonly all: boolean;
+  /** `--keep-storage`: remove least-recently-used candidates only until the cache is at most this big. */
+  readonly keepStorage?: number;
+  /** `until=`: only records last used longer ago than this many milliseconds. */
+  readonly untilMs?: number;
+  /** `type=`: only these types (cache mounts included even without `all`). */
+  readonly types?: readonly CacheRecordType[];
+  /** `id=`: only records whose id starts with one of these. */
+  readonly ids?: readonly string[];
+  readonly signal: AbortSignal;
+  /** Said once when prune waits for a running build. */
+  readonly notice: (line: string) => void;
+  readonly now?: Date;
+}
+
+export interface PruneResult {
+  readonly removed: readonly CacheUsageRecord[];
+  /** Bytes freed (the removed records' sizes). */
+  readonly total: number;
+}
+
+/**
+ * Removes build-cache records. Takes the data root's build lock first, so it waits for a running
+ * build (as a second build would) and no build starts while it removes. Without `all`, cache mounts
+ * are kept: their contents are the user's (package caches), not results a build can reproduce.
+ */
+export async function pruneCache(dataRoot: string, opts: PruneOptions): Promise<PruneResult> {
+  if ((await stat(dataRoot).catch(() => undefined))?.isDirectory() !== true) {
+    throw htkError("HTK-CACHE-0103", { root: dataRoot });
+  }
+  const unlock = await lockDataRoot(dataRoot, opts.signal, (line) => opts.notice(line.replace(/^hatake build:/, "hatake prune:")));
+  try {
+    const usage = await cacheUsage(dataRoot);
+    const now = (opts.now ?? new Date()).getTime();
+    const eligible = usage.records.filter((r) => {
+      if (opts.types !== undefined && opts.types.length > 0) {
+        if (!opts.types.includes(r.type)) return false;
+      } else if (!opts.all && (r.type === "exec.cachemount" || r.type === "internal" || r.type === "frontend")) {
+        return false;
+      }
+      if (opts.untilMs !== undefined && now - r.lastUsed.getTime() < opts.untilMs) return false;
+      if (opts.ids !== undefined && opts.ids.length > 0 && !opts.ids.some((p) => r.id.startsWith(p) || r.id.replace(/^sha256:/, "").startsWith(p))) return false;
+      return true;
+    });
+    // Least recently used first: with --keep-storage the most recently used are what stays.
+    eligible.sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime() || a.id.localeCompare(b.id));
+    let left = usage.total;
+    const chosen = new Set<string>();
+    const removed: CacheUsageRecord[] = [];
+    const byId = new Map(usage.records.map((r) => [r.id, r]));
+    // An overlay snapshot is its children's lower layer: it can only go once they have.
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const r of eligible) {
+        if (chosen.has(r.id)) continue;
+        if (opts.keepStorage !== undefined && left <= opts.keepStorage) break;
+        if (!r.children.every((c) => chosen.has(c) || !byId.has(c))) continue;
+        chosen.add(r.id);
+        removed.push(r);
+        left -= r.size;
+        progress = true;
+      }
+    }
+    const keys = new Set(removed.flatMap((r) => r.keys));
+    if (keys.size > 0) {
+      // Key records first: a record pointing at a removed snapshot would only cost a rebuild (the
+      // solver re-runs a step whose ref is gone), but there is no reason to leave one.
+      const store = JsonlKeyStore.open(dataRoot);
+      try {
+        for (const k of keys) await store.delete(k as `sha256:${string}`);
+      } finally {
+        await store.close();
+      }
+    }
+    for (const r of removed) await removeRecord(dataRoot, r);
+    return { removed, total: removed.reduce((n, r) => n + r.size, 0) };
+  } finally {
+    await unlock();
+  }
+}
+
+/**
+ * Makes a record disappear at once, then deletes its files: a half-deleted snapshot that still looked
+ * committed (or a mirror whose index still listed deleted files) would be taken for a whole one.
+ */
+async function removeRecord(dataRoot: string, r: CacheUsageRecord): Promise<void> {
+  const loc = r.location;
+  switch (loc.kind) {
+    case "file-snapshot":
+      await rm(join(loc.dir, "committed"), { force: true });
+      await rm(loc.dir, { recursive: true, force: true });
+      return;
+    case "overlay-snapshot": {
+      // staging/ is what Snapshotter.open clears: a crash mid-delete leaves nothing it could misread.
+      const gone = join(loc.snapshotsRoot, "staging", `prune-${randomBytes(6).toString("hex")}`);
+      await rename(loc.dir, gone);
+      await rm(gone, { recursive: true, force: true });
+      await rm(loc.tree, { force: true });
+      return;
+    }
+    case "dir": {
+      const gone = join(dataRoot, "worker", "tmp", `prune-${randomBytes(6).toString("hex")}`);
+      await mkdir(join(dataRoot, "worker", "tmp"), { recursive: true });
+      await rename(loc.dir, gone);
+      await rm(gone, { recursive: true, force: true });
+      return;
+    }
+  }
+}
+
+interface KeyRef {
+  readonly key: string;
+  readonly createdAt: string;
+  readonly vertexName: string;
+  readonly canonical?: string;
+}
+
+async function keysByOutput(dataRoot: string): Promise<Map<string, KeyRef[]>> {
+  const out = new Map<string, KeyRef[]>();
+  // Read the file, not JsonlKeyStore.open: du must not create or compact anything under a running build.
+  const text = await readFile(join(dataRoot, "cache-keys.jsonl"), "utf8").catch(() => "");
+  const live = new Map<string, { key: string; outputs: string[]; createdAt: string; vertexName: string; canonical?: string }>();
+  for (const raw of text.split("\n")) {
+    if (raw === "") continue;
+    try {
+      const line = JSON.parse(raw) as { op: "put"; record: { key: string; outputs: string[]; createdAt: string; vertexName: string; canonical?: string } } | { op: "del"; key: string };
+      if (line.op === "put") live.set(line.record.key, line.record);
+      else live.delete(line.key);
+    } catch {
+      // A torn last line: the store skips it too.
+    }
+  }
+  for (const r of live.values()) {
+    for (const id of r.outputs) {
+      const list = out.get(id) ?? [];
+      list.push({ key: r.key, createdAt: r.createdAt, vertexName: r.vertexName, ...(r.canonical === undefined ? {} : { canonical: r.canonical }) });
+      out.set(id, list);
+    }
+  }
+  return out;
+}
+
+/** The pid in `build.lock` when that process is alive (and not this one). */
+async function lockHolder(dataRoot: string): Promise<number | undefined> {
+  const pid = Number((await readFile(join(dataRoot, "build.lock"), "utf8").catch(() => "")).trim());
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM" ? pid : undefined;
+  }
+}
+
+async function names(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).sort();
+}
+
+/** `du`: allocated bytes by inode, so a hard link seen twice counts once. */
+async function diskUsage(path: string, inodes: Map<string, number>): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st === undefined) return;
+  inodes.set(`${st.dev}:${st.ino}`, st.blocks * 512);
+  if (!st.isDirectory()) return;
+  for (const name of await readdir(path).catch(() => [] as string[])) await diskUsage(join(path, name), inodes);
+}
+
+/** go-units HumanSize (decimal units, 4 significant digits): what buildx prints. */
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
+/** docker's RAMInBytes-style sizes: `512`, `10MB`, `1.5g`, `2GiB` (k/m/g as powers of 1024, as docker). */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$/i.exec(text);
+  if (m === null) return undefined;
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[(m[2] ?? "").toLowerCase() as "" | "k"];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+/** Go durations as `until=` takes them: `24h`, `2h30m`, `90s`, `1.5h`. */
+export function parseDuration(text: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(text)) return undefined;
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+  let total = 0;
+  for (const part of text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) total += Number(part[1]) * (unit[part[2] ?? "s"] ?? 0);
+  return total;
+}
+
+/** go-units HumanDuration + " ago", as buildx prints LAST ACCESSED. */
+export function humanAgo(then: Date, now: Date): string {
+  const s = Math.max(0, Math.floor((now.getTime() - then.getTime()) / 1000));
+  const d = (): string => {
+    if (s < 1) return "Less than a second";
+    if (s === 1) return "1 second";
+    if (s < 60) return `${s} seconds`;
+    const m = Math.floor(s / 60);
+    if (m === 1) return "About a minute";
+    if (m < 60) return `${m} minutes`;
+    const h = Math.round(s / 3600);
+    if (h === 1) return "About an hour";
+    if (h < 48) return `${h} hours`;
+    if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+    if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+    if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+    return `${Math.floor(h / 24 / 365)} years`;
+  };
+  return `${d()} ago`;
+}
