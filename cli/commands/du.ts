@@ -65,7 +65,7 @@ export function matchesFilters(r: CacheUsageRecord, f: CacheFilters, now: Date):
 
 /** BuildKit record ids are 25 characters; ours are digests or hex names, shortened alike. */
 export function displayId(r: CacheUsageRecord): string {
-  return r.id.replace(/^sha256:/, "").slice(0, 25);
+  return r.id.replace(/^(sha256:|commit-)/, "").slice(0, 25);
 }
 
 /** Left-aligned columns, as buildx's tabwriter lays them out. */

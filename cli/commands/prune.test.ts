@@ -58,8 +58,8 @@ describe("hatake du and hatake prune", () => {
     expect(pruned.out).toMatch(/^ID +RECLAIMABLE +SIZE +LAST ACCESSED\n([0-9a-f]{25} +true .*\n)+Total: +\d[\d.]*[kM]?B\n$/);
     const after = await hatake(root, ["du", "--data-root", "data"]);
     expect(after.out).toBe("Reclaimable: 0B\nTotal:       0B\n");
-    expect(readdirSync(join(root, "data", "worker", "snapshots"))).toEqual([]);
-    expect(readFileSync(join(root, "data", "cache-keys.jsonl"), "utf8")).not.toBe("");
+    for (const d of ["snapshots", "locals"]) expect(readdirSync(join(root, "data", "worker", d)), d).toEqual([]);
+    expect(verbose.out).toContain("Description:\tlocal source mirror\n");
 
     rmSync(join(root, "out"), { recursive: true });
     const again = await build(root);

@@ -122,6 +122,18 @@ describe("pruneCache", () => {
     expect(readdirSync(join(d.root, "worker", "tmp"))).toEqual([]);
   });
 
+  it("lists local mirrors as source.local and the context hasher's cache as internal (pruned only with -a)", async () => {
+    const d = dataRoot();
+    mkdirSync(join(d.root, "worker", "locals", "f".repeat(32), "fs"), { recursive: true });
+    writeFileSync(join(d.root, "worker", "locals", "f".repeat(32), "index.json"), "{}");
+    mkdirSync(join(d.root, "worker", "contenthash"), { recursive: true });
+    writeFileSync(join(d.root, "worker", "contenthash", "cache"), "x");
+    expect((await cacheUsage(d.root)).records.map((r) => `${r.type} ${r.description}`).sort()).toEqual(["internal context checksum cache", "source.local local source mirror"]);
+    expect((await pruneCache(d.root, opts())).removed.map((r) => r.type)).toEqual(["source.local"]);
+    expect((await pruneCache(d.root, opts({ all: true }))).removed.map((r) => r.type)).toEqual(["internal"]);
+    expect(readdirSync(join(d.root, "worker"))).not.toContain("contenthash");
+  });
+
   it("--keep-storage removes the least recently used until the cache fits, keeping the most recent", async () => {
     const d = dataRoot();
     d.snapshot(id("1"), 40_000, 5, "oldest");

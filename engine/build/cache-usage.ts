@@ -110,12 +110,22 @@ export async function cacheUsage(dataRoot: string): Promise<CacheUsage> {
     });
   }
 
-  // Local-context mirrors: a hash-named directory each, directly under the worker root.
-  for (const name of await names(worker)) {
-    if (!/^[0-9a-f]{32}$/.test(name)) continue;
-    const dir = join(worker, name);
-    const st = await stat(join(dir, "index.json")).catch(() => stat(dir));
-    found.push({ id: name, type: "source.local", inUse, createdAt: st.mtime, lastUsed: st.mtime, description: "local context mirror", usageCount: 0, keys: [], children: [], location: { kind: "dir", dir } });
+  // Local-context mirrors: a hash-named directory each under `worker/locals` (directly under the
+  // worker root before the mirrors moved there).
+  for (const parent of [join(worker, "locals"), worker]) {
+    for (const name of await names(parent)) {
+      if (!/^[0-9a-f]{32}$/.test(name)) continue;
+      const dir = join(parent, name);
+      const st = await stat(join(dir, "index.json")).catch(() => stat(dir));
+      found.push({ id: name, type: "source.local", inUse, createdAt: st.mtime, lastUsed: st.mtime, description: "local source mirror", usageCount: 0, keys: [], children: [], location: { kind: "dir", dir } });
+    }
+  }
+  // The context hasher's stat cache: only speeds up keying a context, so it is an internal record
+  // (pruned with -a; the next build hashes the context afresh).
+  const hashCache = join(worker, "contenthash");
+  const hc = await stat(hashCache).catch(() => undefined);
+  if (hc?.isDirectory() === true) {
+    found.push({ id: createHash("sha256").update(hashCache).digest("hex").slice(0, 32), type: "internal", inUse, createdAt: hc.mtime, lastUsed: hc.mtime, description: "context checksum cache", usageCount: 0, keys: [], children: [], location: { kind: "dir", dir: hashCache } });
   }
 
   // Cache mounts (`RUN --mount=type=cache`): the mount id is kept beside the data when known.
