@@ -101,6 +101,24 @@ describe("hatake du and hatake prune", () => {
     expect(missing.err).toContain("HTK-CACHE-0103");
   });
 
+  it("a cache hit counts as a use: until= keeps a step made long ago but reused by the last build", async () => {
+    const root = project();
+    expect((await build(root)).code).toBe(0);
+    // Age every key record by ten hours, as if the first build had run then.
+    const file = join(root, "data", "cache-keys.jsonl");
+    const old = new Date(Date.now() - 10 * 3_600_000).toISOString();
+    writeFileSync(file, readFileSync(file, "utf8").replace(/"createdAt":"[^"]+"/g, `"createdAt":"${old}"`));
+    const aged = await hatake(root, ["du", "--data-root", "data", "--verbose", "--filter", "type=regular"]);
+    expect(aged.out).toContain("Last used:\t10 hours ago\n");
+    const again = await build(root);
+    expect(again.err).toMatch(/CACHED/);
+    const du = await hatake(root, ["du", "--data-root", "data", "--verbose", "--filter", "type=regular"]);
+    expect(du.out).not.toContain("10 hours ago");
+    expect(du.out).toContain("Usage count:\t2\n");
+    const pruned = await hatake(root, ["prune", "--data-root", "data", "-f", "--filter", "until=5h"]);
+    expect(pruned.out).toBe("Total: 0B\n");
+  }, 60_000);
+
   it("prune --keep-storage and --filter until= keep recent records", async () => {
     const root = project();
     expect((await build(root)).code).toBe(0);

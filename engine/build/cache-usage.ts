@@ -2,7 +2,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promi
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
-import { JsonlKeyStore } from "../../solver/index.ts";
+import { BuildRecordStore, JsonlKeyStore } from "../../solver/index.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
 
 /** BuildKit's usage record types (`client.UsageRecordType*`); internal/frontend have no source here yet. */
@@ -59,15 +59,18 @@ export async function cacheUsage(dataRoot: string): Promise<CacheUsage> {
   const lockedBy = await lockHolder(dataRoot);
   const inUse = lockedBy !== undefined;
   const byOutput = await keysByOutput(dataRoot);
+  const hits = await cacheHits(dataRoot);
   const found: Omit<CacheUsageRecord, "size" | "reclaimable">[] = [];
   const worker = join(dataRoot, "worker");
   const fromKeys = (id: string, fallback: Date): { createdAt: Date; lastUsed: Date; description: string; usageCount: number; keys: string[] } => {
     const refs = byOutput.get(id) ?? [];
     const times = refs.map((r) => Date.parse(r.createdAt)).filter(Number.isFinite);
+    const used = refs.flatMap((r) => hits.get(r.key) ?? []);
     const first = times.length === 0 ? fallback : new Date(Math.min(...times));
-    const last = times.length === 0 ? fallback : new Date(Math.max(...times));
+    const last = times.length === 0 ? fallback : new Date(Math.max(...times, ...used));
     const named = refs.find((r) => r.canonical === undefined) ?? refs[0];
-    return { createdAt: first, lastUsed: last, description: named?.vertexName ?? "", usageCount: refs.length, keys: refs.map((r) => r.key) };
+    const builds = new Set(used).size + (refs.length > 0 ? 1 : 0);
+    return { createdAt: first, lastUsed: last, description: named?.vertexName ?? "", usageCount: builds, keys: refs.map((r) => r.key) };
   };
 
   // File worker snapshots: only committed ones are results (an active one is a build's, mid-step).
@@ -309,6 +312,32 @@ async function keysByOutput(dataRoot: string): Promise<Map<string, KeyRef[]>> {
     }
   }
   return out;
+}
+
+/** How many recent builds are read for cache hits: records can be large, and older hits rarely decide. */
+const HIT_HISTORY = 100;
+
+/**
+ * When each key was last a cache hit, from the build records (`<data-root>/records`): the key store
+ * only knows when a result was made, and a step reused every day must count as recently used.
+ */
+async function cacheHits(dataRoot: string): Promise<Map<string, number[]>> {
+  const hits = new Map<string, number[]>();
+  const store = new BuildRecordStore(join(dataRoot, "records"));
+  const summaries = await store.list().catch(() => []);
+  for (const s of summaries.slice(0, HIT_HISTORY)) {
+    const rec = await store.get(s.id).catch(() => undefined);
+    if (rec === undefined) continue;
+    const at = Date.parse(rec.completed ?? rec.started);
+    if (!Number.isFinite(at)) continue;
+    for (const v of rec.vertices) {
+      if (v.outcome.status !== "cached" || v.key === undefined) continue;
+      const list = hits.get(v.key.key) ?? [];
+      list.push(at);
+      hits.set(v.key.key, list);
+    }
+  }
+  return hits;
 }
 
 /** The pid in `build.lock` when that process is alive (and not this one). */
