@@ -11,7 +11,8 @@ async function hatake(cwd: string, args: readonly string[]): Promise<{ code: num
   return { code, out: io.out(), err: io.err() };
 }
 
-const build = (cwd: string): Promise<{ code: number; out: string; err: string }> => hatake(cwd, ["build", "--data-root", "data", "--progress=plain", "-o", "type=local,dest=out", "ctx"]);
+const build = (cwd: string): Promise<{ code: number; out: string; err: string }> =>
+  hatake(cwd, ["build", "--data-root", "data", "--progress=plain", "-o", "type=local,dest=out", "-t", "prune/app", "ctx"]);
 
 describe("hatake du / prune on the runtime worker's data root", () => {
   it("lists pulled layers, steps, the context and cache mounts; prunes by type and all; the next build re-runs and succeeds", async () => {
@@ -55,7 +56,7 @@ describe("hatake du / prune on the runtime worker's data root", () => {
     expect(all.code, all.err).toBe(0);
     expect((await hatake(root, ["du", "--data-root", "data"])).out).toBe("Reclaimable: 0B\nTotal:       0B\n");
     // Nothing left over: no snapshot, no active snapshot, no mount, no cache mount.
-    for (const d of ["snapshots/layers", "snapshots/active", "snapshots/staging", "worker/cache-mounts", "worker/locals"]) expect(readdirSync(join(root, "data", d)), d).toEqual([]);
+    for (const d of ["snapshots/layers", "snapshots/active", "snapshots/staging", "worker/cache-mounts", "worker/locals", "worker/exports", "worker/trees"]) expect(readdirSync(join(root, "data", d)), d).toEqual([]);
     expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(join(root, "data"));
 
     const third = await build(root);

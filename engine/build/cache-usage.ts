@@ -34,7 +34,7 @@ export interface CacheUsageRecord {
 
 type Location =
   | { readonly kind: "file-snapshot"; readonly dir: string }
-  | { readonly kind: "overlay-snapshot"; readonly dir: string; readonly snapshotsRoot: string; readonly tree: string }
+  | { readonly kind: "overlay-snapshot"; readonly dir: string; readonly snapshotsRoot: string; readonly tree: string; readonly exportRecord: string }
   | { readonly kind: "dir"; readonly dir: string };
 
 export interface CacheUsage {
@@ -97,7 +97,8 @@ export async function cacheUsage(dataRoot: string): Promise<CacheUsage> {
     overlay.push({ id: meta.id, parent: meta.parent ?? undefined, kind: meta.kind, diffId: meta.diffId ?? undefined, dir, mtime: st.mtime });
   }
   for (const s of overlay) {
-    const tree = join(worker, "trees", `${createHash("sha256").update(s.id).digest("hex")}.json`);
+    const hashed = `${createHash("sha256").update(s.id).digest("hex")}.json`;
+    const tree = join(worker, "trees", hashed);
     const isLocal = (await stat(tree).catch(() => undefined)) !== undefined;
     const k = fromKeys(s.id, s.mtime);
     const description = k.description || (isLocal ? "local source" : s.kind === "layer" ? `pulled layer ${s.diffId ?? ""}`.trim() : "snapshot");
@@ -109,7 +110,7 @@ export async function cacheUsage(dataRoot: string): Promise<CacheUsage> {
       description,
       ...(s.parent === undefined ? {} : { parent: s.parent }),
       children: overlay.filter((c) => c.parent === s.id).map((c) => c.id),
-      location: { kind: "overlay-snapshot", dir: s.dir, snapshotsRoot: snapRoot, tree },
+      location: { kind: "overlay-snapshot", dir: s.dir, snapshotsRoot: snapRoot, tree, exportRecord: join(worker, "exports", hashed) },
     });
   }
 
@@ -270,6 +271,8 @@ async function removeRecord(dataRoot: string, r: CacheUsageRecord): Promise<void
       await rename(loc.dir, gone);
       await rm(gone, { recursive: true, force: true });
       await rm(loc.tree, { force: true });
+      // The exporter's note of this snapshot's layer blob (the blob stays in the image store's content).
+      await rm(loc.exportRecord, { force: true });
       return;
     }
     case "dir": {
