@@ -143,3 +143,17 @@ describe("build checks during hatake build", () => {
     expect(r.err).toContain("HTK-DOCKERFILE-0301");
   });
 });
+
+describe("automatic garbage collection after a build", () => {
+  it("--gc-keep-storage removes least-recently-used results so the next build runs again", async () => {
+    const root = project("FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n", { "a.txt": "A", "b.txt": "B" });
+    expect((await build(root)).code).toBe(0);
+    expect((await build(root)).err).not.toMatch(/DONE/);
+    const collected = await build(root, "--gc-keep-storage", "1B");
+    expect(collected.code, collected.err).toBe(0);
+    const after = await build(root);
+    expect(after.code).toBe(0);
+    expect(after.err).toMatch(/COPY b.txt \/b.txt\n#\d+ DONE/);
+    expect((await build(root, "--gc-keep-storage", "lots")).err).toContain("HTK-CLI-0002");
+  });
+});

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { htkError, renderError } from "../../base/errors/index.ts";
+import { parseSize } from "../../engine/build/cache-usage.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
 import type { ProgressMode } from "../../solver/index.ts";
 import { parseOptions } from "../options.ts";
@@ -24,6 +25,8 @@ Options:
       --no-cache               Do not use the cache when building
       --explain-cache          Say, for every step that ran, what changed since the last build
       --metadata-file string   Write build result metadata to a file
+      --gc-keep-storage size   After the build, remove least-recently-used cache until it fits
+                               (also HATAKE_BUILD_GC_KEEP; cache mounts stay)
       --data-root string       State folder of the in-process builder (required until builds go
                                through the engine)
 
@@ -57,6 +60,7 @@ export const buildCommand: Command = {
       "no-cache": { type: "boolean" },
       "explain-cache": { type: "boolean" },
       "metadata-file": { type: "string" },
+      "gc-keep-storage": { type: "string" },
       "data-root": { type: "string" },
       tag: { type: "string", short: "t", multiple: true },
       secret: { type: "string", multiple: true },
@@ -93,6 +97,7 @@ export const buildCommand: Command = {
       explainCache: values["explain-cache"] === true,
       signal: io.signal,
       cwd: io.cwd,
+      ...gcOption(values["gc-keep-storage"] ?? io.env["HATAKE_BUILD_GC_KEEP"]),
       tags: values.tag ?? [],
       secrets: await parseSecrets(values.secret ?? [], io.env, io.cwd),
       ...(io.env["HATAKE_BUILD_WORKER"] === "file" ? { worker: "file" as const } : {}),
@@ -206,4 +211,11 @@ export async function parseSecrets(list: readonly string[], env: NodeJS.ProcessE
     }
   }
   return out;
+}
+
+function gcOption(text: string | undefined): { gcKeepStorage?: number } {
+  if (text === undefined || text === "") return {};
+  const bytes = parseSize(text);
+  if (bytes === undefined) throw htkError("HTK-CLI-0002", { command: "build", detail: `--gc-keep-storage "${text}" is not a size such as 10GB or 512MiB` });
+  return { gcKeepStorage: bytes };
 }

@@ -12,6 +12,7 @@ import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, 
 import { FileWorker } from "../worker/file-worker.ts";
 import type { Worker, WorkerRef } from "../../solver/index.ts";
 import { openRuntimeStack, runtimeUnavailableReason, type RuntimeStack } from "./runtime-stack.ts";
+import { pruneCache } from "./cache-usage.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 
@@ -45,6 +46,8 @@ export interface LocalBuildRequest {
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
   /** Use the file worker even where crun is usable (tests of the no-runtime path). */
   readonly worker?: "auto" | "file";
+  /** Garbage-collect the build cache down to this many bytes after a successful build. */
+  readonly gcKeepStorage?: number;
 }
 
 export type LocalBuildResult =
@@ -101,11 +104,18 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
     }
     await mkdir(req.dataRoot, { recursive: true });
     const unlock = await lockDataRoot(req.dataRoot, req.signal, (line) => req.progressOut.write(`${line}\n`));
+    let result: LocalBuildResult;
     try {
-      return await openAndBuild(req, { parsed: parsed.result, fileName, ignore: ignore.patterns, render, checkWarnings, contextDir, dockerfile, parseDiagnostics: parsed.diagnostics });
+      result = await openAndBuild(req, { parsed: parsed.result, fileName, ignore: ignore.patterns, render, checkWarnings, contextDir, dockerfile, parseDiagnostics: parsed.diagnostics });
     } finally {
       await unlock();
     }
+    if (req.gcKeepStorage !== undefined && result.kind === "completed") {
+      // BuildKit's automatic GC: after a build, least-recently-used step results and contexts go until
+      // the cache fits the limit (cache mounts stay; `hatake prune -a` removes those).
+      await pruneCache(req.dataRoot, { all: false, keepStorage: req.gcKeepStorage, signal: req.signal, notice: (line) => req.progressOut.write(`${line}\n`) });
+    }
+    return result;
   });
 }
 
