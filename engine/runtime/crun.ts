@@ -16,7 +16,7 @@ import {
   removeStaleCgroups,
   unifiedHoldsControllers,
 } from "./cgroups.ts";
-import { findExecutable, isExecutable } from "./find-executable.ts";
+import { findExecutable, isExecutable, missingCommand } from "./find-executable.ts";
 import { ALL_CAPABILITIES, assertNever, mergeEnv, type LinuxResources, type Process, type Spec } from "./spec.ts";
 import { makeFifos, openFifo, readExitStatus, startShim, waitForExitStatus } from "./shim.ts";
 import { startTerminalRelay, type TerminalRelay } from "./tty.ts";
@@ -442,6 +442,8 @@ export class CrunRuntime implements Runtime {
   start(request: StartRequest): Promise<RunningContainer> {
     return withSpan("runtime.start", { "container.id": request.id }, async () => {
       if (this.running.has(request.id)) throw htkError("HTK-RUNTIME-0101", { id: request.id, detail: "a container with this ID is already running" });
+      const missing = await missingCommand(request.spec);
+      if (missing !== undefined) throw htkError("HTK-RUNTIME-0101", { id: request.id, detail: missing }, { details: { exitCode: 127 } });
       const { bundle, cgroupsPath } = await this.writeBundle(request.id, request.spec);
       try {
         if (request.spec.process.terminal === true) return await this.startWithTerminal(request.id, bundle, cgroupsPath, request.spec);
