@@ -7,6 +7,7 @@ import type { ChecksumTree, ContextHasher } from "../../cache/index.ts";
 import { inputsOf, type DiffOp, type ExecOp, type FileAction, type FileInput, type FileOp, type ImageSource, type LocalSource, type MergeOp, type OutputRef, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
+import { hashSelector, keyFromTree } from "./content-keys.ts";
 import { LocalContexts } from "./local-mirror.ts";
 import { copyChanges } from "./runtime-helpers.ts";
 import { SnapshotStore, type ActiveSnapshot } from "./snapshots.ts";
@@ -135,24 +136,8 @@ export class FileWorker implements Worker {
 
   async contentKey(ref: WorkerRef, selector: ContentSelector, signal: AbortSignal): Promise<ContentKey> {
     const known = await this.#knownTree(ref.id);
-    if (known !== undefined && !selector.wildcard) {
-      const at = posix.normalize(`/${selector.path}`).replace(/(.)\/$/, "$1");
-      const node = known.entries[at];
-      // A path through a symbolic link is resolved by the hasher; only plain entries are answered here.
-      if (node !== undefined && node.type !== "symlink") {
-        const prefix = at === "/" ? "/" : `${at}/`;
-        const entries = Object.fromEntries(Object.entries(known.entries).filter(([p]) => p === at || p.startsWith(prefix)));
-        return { digest: node.digest, tree: { source: at, digest: node.digest, entries } };
-      }
-    }
-    const path = selector.path === "" || selector.path === "/" ? "." : selector.path.replace(/^\/+/, "");
-    const tree = await this.#hasher.checksumTree(this.#store.fsPath(ref.id), path, {
-      wildcard: selector.wildcard,
-      followLinks: selector.followLinks,
-      allowEmptyWildcard: selector.allowEmptyWildcard,
-      signal,
-    });
-    return { digest: tree.digest, tree };
+    const fromTree = known === undefined ? undefined : keyFromTree(known, selector);
+    return fromTree ?? hashSelector(this.#hasher, this.#store.fsPath(ref.id), selector, signal);
   }
 
   async #knownTree(id: string): Promise<ChecksumTree | undefined> {

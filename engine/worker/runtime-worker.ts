@@ -13,6 +13,7 @@ import type { ImageStore } from "../images/index.ts";
 import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
 import type { ActiveSnapshot, SnapshotRef, Snapshotter } from "../snapshots/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
+import { hashSelector, keyFromTree } from "./content-keys.ts";
 import { LocalContexts } from "./local-mirror.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
 import { Mutex, copyChanges, copyInto, edgeKey, edgeMap } from "./runtime-helpers.ts";
@@ -702,25 +703,8 @@ export class RuntimeWorker implements Worker {
 
   async contentKey(ref: WorkerRef, selector: ContentSelector, signal: AbortSignal): Promise<ContentKey> {
     const known = await this.#knownTree(ref.id);
-    if (known !== undefined && !selector.wildcard) {
-      const at = posix.normalize(`/${selector.path}`).replace(/(.)\/$/, "$1");
-      const node = known.entries[at];
-      if (node !== undefined && node.type !== "symlink") {
-        const prefix = at === "/" ? "/" : `${at}/`;
-        const entries = Object.fromEntries(Object.entries(known.entries).filter(([p]) => p === at || p.startsWith(prefix)));
-        return { digest: node.digest, tree: { source: at, digest: node.digest, entries } };
-      }
-    }
-    const path = selector.path === "" || selector.path === "/" ? "." : selector.path.replace(/^\/+/, "");
-    return this.withView(ref.id, signal, async (root) => {
-      const tree = await this.#viewHasher.checksumTree(root, path, {
-        wildcard: selector.wildcard,
-        followLinks: selector.followLinks,
-        allowEmptyWildcard: selector.allowEmptyWildcard,
-        signal,
-      });
-      return { digest: tree.digest, tree };
-    });
+    const fromTree = known === undefined ? undefined : keyFromTree(known, selector);
+    return fromTree ?? this.withView(ref.id, signal, (root) => hashSelector(this.#viewHasher, root, selector, signal));
   }
 
   async #knownTree(id: string): Promise<ChecksumTree | undefined> {
