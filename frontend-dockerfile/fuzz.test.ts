@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { dumpDockerfile, parseDockerfile, renderDiagnostic } from "./index.ts";
+import { rng } from "./seeded-random.test-support.ts";
 
 /**
  * Fuzzing with a fixed seed: random Dockerfiles built from the parser's interesting tokens, and
@@ -13,17 +14,6 @@ import { dumpDockerfile, parseDockerfile, renderDiagnostic } from "./index.ts";
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const shared = join(process.env["HATAKE_SHARED_DIR"] ?? join(repo, "..", "shared"), "conformance", "dockerfile-parser");
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME", "USER",

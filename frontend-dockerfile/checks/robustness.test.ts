@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../index.ts";
 import { formatChecksJson, formatChecksText, runChecks } from "./index.ts";
+import { rng } from "../seeded-random.test-support.ts";
 
 const SEED_FILE = `# check=experimental=all
 ARG BASE=alpine VERSION
@@ -27,16 +28,6 @@ MAINTAINER me
 `;
 
 /** A small deterministic PRNG (mulberry32), so that a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a |= 0;
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ["$", "${", "}", ":-", "\\", "\n", " ", "'", '"', "AS", "as", "--platform=", "=", "<<EOF\n", "FROM x\n", "ARG ", "COPY ", "#", ";", ","];
 

@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { compile } from "./test-support.ts";
+import { rng } from "../seeded-random.test-support.ts";
 
 /**
  * Seeded fuzzing of the compiler: mutations of the golden Dockerfiles (instructions, flags and
@@ -14,16 +15,6 @@ const inputs = readdirSync(join(here, "testdata"), { withFileTypes: true })
   .filter((e) => e.isDirectory())
   .map((e) => readFileSync(join(here, "testdata", e.name, "Dockerfile"), "utf8"));
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   "FROM busybox AS x\n", "FROM x\n", "FROM scratch\n", "ARG A=$B\n", "ENV K=${A:-v}\n", "COPY --from=x /a /b\n", "COPY --from=9 a b\n",
