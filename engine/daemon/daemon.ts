@@ -4,13 +4,12 @@ import type { Logger } from "../../base/observability/index.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
+import type { Route } from "../api/types.ts";
 import { formatListenAddress, type DaemonConfig } from "./config.ts";
 import { lockDataRoot, type DataRootLock } from "./data-root-lock.ts";
+import { openServices, type DaemonInfo, type EngineServices } from "./services.ts";
 
-export interface DaemonInfo {
-  readonly version: string;
-  readonly gitCommit: string;
-}
+export type { DaemonInfo };
 
 /** A daemon that is serving. The only way to get one is `startDaemon`; `stop` is idempotent. */
 export interface RunningDaemon {
@@ -46,8 +45,10 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
         }
       });
     }
+    const opened = await openServices(config, info, log);
+    undo.push(() => opened.close());
     const api: ApiServer = createApiServer({
-      routes: [...systemRoutes(info), ...outOfScopeRoutes()],
+      routes: engineRoutes(opened.services),
       log: log.child({ component: "api" }),
       serverHeader: `HATAKE/${info.version} (linux)`,
     });
@@ -77,6 +78,14 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
     await rollback();
     throw err;
   }
+}
+
+/**
+ * Every route the daemon serves. Each family lives in its own module under `../api/` and receives the
+ * services; add a family here (one line) when it lands.
+ */
+function engineRoutes(services: EngineServices): Route[] {
+  return [...systemRoutes(services.info), ...outOfScopeRoutes()];
 }
 
 export { formatListenAddress };

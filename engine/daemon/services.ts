@@ -1,0 +1,109 @@
+import { join } from "node:path";
+import type { Logger } from "../../base/observability/index.ts";
+import { ContentStore } from "../../cache/content-store.ts";
+import { RefCounter } from "../../cache/refs.ts";
+import { RegistryClient } from "../../cache/registry/index.ts";
+import { ImageStore, type ImageStoreState } from "../images/index.ts";
+import { CrunRuntime } from "../runtime/index.ts";
+import { Snapshotter } from "../snapshots/index.ts";
+import { ImageStateTable, openStateStore, type StateStore } from "../state/index.ts";
+import type { DaemonConfig } from "./config.ts";
+
+/** What the daemon reports about itself (`/version`, `/info`). */
+export interface DaemonInfo {
+  readonly version: string;
+  readonly gitCommit: string;
+}
+
+/**
+ * Everything the engine's API routes work on, opened once per daemon on its data root:
+ *
+ * - `state`: the SQLite state store (containers, execs, volumes, networks, events; images' and leases'
+ *   persistence) — the single source of truth;
+ * - `images`: the image store on `<dataRoot>/content`, persisted in `state`;
+ * - `snapshots`: layer snapshots under `<dataRoot>/snapshots` (image layers unpacked once; containers'
+ *   root filesystems are active snapshots on top);
+ * - `runtime`: crun, with bundles and crun state under `<dataRoot>/runtime`;
+ * - `registry`: the registry client with the daemon's insecure registries and concurrency settings.
+ *
+ * Route families receive this object (`imageRoutes(services)`, …) and never open stores themselves.
+ * `signal` is aborted when the daemon stops: long-lived work (event streams, follows, restarts) ends with it.
+ */
+export interface EngineServices {
+  readonly config: DaemonConfig;
+  readonly info: DaemonInfo;
+  readonly log: Logger;
+  readonly state: StateStore;
+  readonly images: ImageStore;
+  readonly snapshots: Snapshotter;
+  readonly runtime: CrunRuntime;
+  readonly registry: RegistryClient;
+  readonly signal: AbortSignal;
+  /** When the daemon started (for `/info` and uptime figures). */
+  readonly startedAt: Date;
+}
+
+export interface OpenedServices {
+  readonly services: EngineServices;
+  /** Stops long-lived work and closes the stores, in reverse order of opening. */
+  close(): Promise<void>;
+}
+
+/** Opens the engine's stores on `config.dataRoot`. A failure closes what was opened. */
+export async function openServices(config: DaemonConfig, info: DaemonInfo, log: Logger): Promise<OpenedServices> {
+  const controller = new AbortController();
+  const undo: Array<() => Promise<void> | void> = [];
+  const close = async (): Promise<void> => {
+    controller.abort(new DOMException("the engine is stopping", "AbortError"));
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        log.warn({ err }, "closing an engine store failed");
+      }
+    }
+    undo.length = 0;
+  };
+  try {
+    const state = openStateStore(config.dataRoot, {
+      onCorruptRecord: (e) => log.error({ id: e.id, err: e.toJSON() }, e.message),
+    });
+    undo.push(() => state.close());
+    const refs = new RefCounter({ persistence: state.leases });
+    const content = await ContentStore.open(join(config.dataRoot, "content"), { leaseCount: refs.blobLeaseCount });
+    const images = ImageStore.open({
+      content,
+      refs,
+      state: new ImageStateTable<ImageStoreState>(state.ctx),
+      batch: (fn) => state.leases.batch(fn),
+      onEvent: (e) => {
+        state.recordEvent({ Type: "image", Action: e.action, Actor: { ID: e.name ?? e.id, Attributes: e.name === undefined ? {} : { name: e.name } } });
+      },
+    });
+    const snapshots = await Snapshotter.open({ root: join(config.dataRoot, "snapshots"), signal: controller.signal });
+    undo.push(() => snapshots.close());
+    const runtime = new CrunRuntime({ dataRoot: config.dataRoot, binary: config.defaultRuntime, log: log.child({ component: "runtime" }) });
+    const registry = new RegistryClient({
+      insecureRegistries: [...config.insecureRegistries],
+      maxConcurrentDownloads: config.maxConcurrentDownloads,
+      maxConcurrentUploads: config.maxConcurrentUploads,
+    });
+    undo.push(() => registry.close());
+    const services: EngineServices = {
+      config,
+      info,
+      log,
+      state,
+      images,
+      snapshots,
+      runtime,
+      registry,
+      signal: controller.signal,
+      startedAt: new Date(),
+    };
+    return { services, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
