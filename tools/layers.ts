@@ -98,7 +98,8 @@ const topFolder = (root: string, file: string): string | undefined => {
   return rel.length > 1 ? rel[0] : undefined;
 };
 
-const isTestFile = (file: string): boolean => /\.(e2e\.)?test\.tsx?$/.test(file);
+/** Test files, and the shared test code of a component's `e2e/` folder (e.g. engine/e2e/harness.ts). */
+const isTestFile = (file: string): boolean => /\.(e2e\.)?test\.tsx?$/.test(file) || /(^|\/)e2e\//.test(file);
 
 /** Checks every source file under `root` against `layers`; returns all violations, sorted. */
 export function checkLayers(root: string, layers: Readonly<Record<string, readonly string[]>> = LAYERS): Violation[] {
