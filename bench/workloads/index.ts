@@ -5,7 +5,8 @@ import { cliStartup } from "./cli.ts";
 import { contextHash5000 } from "./context-hash.ts";
 import { frontendThroughput } from "./frontend.ts";
 import { registryPushPull } from "./registry.ts";
+import { runtimeWorkloads } from "./runtime.ts";
 import { snapshotsWorkload } from "./snapshots.ts";
 
 /** Every workload `npm run bench` knows, in the order it runs them. Later issues add theirs here. */
-export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, frontendThroughput, contextHash5000, registryPushPull, snapshotsWorkload, inprocManyFiles, ...buildWorkloads];
+export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, ...runtimeWorkloads, frontendThroughput, contextHash5000, registryPushPull, snapshotsWorkload, inprocManyFiles, ...buildWorkloads];
