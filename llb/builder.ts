@@ -482,6 +482,9 @@ function buildExec(state: State, opts: RunOptions): ExecState {
   const env: Record<string, string> = { ...meta.env, ...opts.env };
   const cwd = opts.cwd === undefined ? meta.cwd : posix.resolve("/", meta.cwd, opts.cwd);
   const specs = [...(opts.mounts ?? [])];
+  // BuildKit's client sets SSH_AUTH_SOCK to the first ssh mount (in the order given) unless it is set.
+  const firstSsh = specs.find((m): m is Extract<MountSpec, { kind: "ssh" }> => m.kind === "ssh");
+  if (firstSsh !== undefined && env["SSH_AUTH_SOCK"] === undefined) env["SSH_AUTH_SOCK"] = firstSsh.target;
   const mounts: ExecMount[] = [];
   const secretEnv: SecretEnv[] = [];
   const outputs: (Output | undefined)[] = [State.output(state)];

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { htkError, renderError } from "../../base/errors/index.ts";
 import { parseSize } from "../../engine/build/cache-usage.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
+import { loadSshSources } from "../../engine/build/ssh-sources.ts";
 import type { ProgressMode } from "../../solver/index.ts";
 import { parseOptions } from "../options.ts";
 import type { Command } from "../types.ts";
@@ -20,6 +21,8 @@ Options:
                                type=oci,dest=FILE | type=docker,dest=FILE | DIR
   -t, --tag list               Name the image in the data root's image store (NAME[:TAG])
       --secret list            Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
+      --ssh list               SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK),
+                               ID=SOCKET or ID=KEYFILE[,KEYFILE…]
       --progress string        auto, plain, tty, rawjson or quiet (default "auto")
   -q, --quiet                  Print nothing but errors (--progress=quiet)
       --no-cache               Do not use the cache when building
@@ -37,7 +40,6 @@ with HTK-RUNTIME-0001. HATAKE_BUILD_WORKER=file forces the file worker.
 
 /** Flags of docker buildx build that this command knows but cannot honour in-process yet. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  ssh: "SSH agents are used by RUN steps, which need the engine's runtime worker.",
   "cache-from": "Import a remote cache through the engine (cache import/export).",
   "cache-to": "Export a remote cache through the engine (cache import/export).",
   platform: "Builds run for this machine's platform.",
@@ -100,6 +102,7 @@ export const buildCommand: Command = {
       ...gcOption(values["gc-keep-storage"] ?? io.env["HATAKE_BUILD_GC_KEEP"]),
       tags: values.tag ?? [],
       secrets: await parseSecrets(values.secret ?? [], io.env, io.cwd),
+      ...(values.ssh === undefined ? {} : { ssh: await loadSshSources(values.ssh, io.env, io.cwd) }),
       ...(io.env["HATAKE_BUILD_WORKER"] === "file" ? { worker: "file" as const } : {}),
     });
     switch (result.kind) {

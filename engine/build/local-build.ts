@@ -10,6 +10,7 @@ import { checkDiagnostics, checksFailedMessage, formatFindingShort, runChecks } 
 import { compileDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic, type ImageSpec } from "../../frontend-dockerfile/index.ts";
 import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, type BuildRecord, type ProgressMode, type ProgressOutput } from "../../solver/index.ts";
 import { FileWorker } from "../worker/file-worker.ts";
+import type { SshAgentSource } from "../worker/ssh-agent.ts";
 import type { Worker, WorkerRef } from "../../solver/index.ts";
 import { openRuntimeStack, runtimeUnavailableReason, type RuntimeStack } from "./runtime-stack.ts";
 import { pruneCache } from "./cache-usage.ts";
@@ -44,6 +45,8 @@ export interface LocalBuildRequest {
   readonly tags?: readonly string[];
   /** `--secret`: values by id, for RUN --mount=type=secret; never written to the data root. */
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  /** `--ssh`: SSH agents by id for RUN --mount=type=ssh; like secrets, never written to the data root. */
+  readonly ssh?: Readonly<Record<string, SshAgentSource>>;
   /** Use the file worker even where crun is usable (tests of the no-runtime path). */
   readonly worker?: "auto" | "file";
   /** Garbage-collect the build cache down to this many bytes after a successful build. */
@@ -171,7 +174,7 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
       const handle = solver.solve({
         definition: compiled.result.definition,
         // Secrets ride on the session object (RuntimeSession): the solver passes it through untouched.
-        session: { id: `local:${contextDir}`, locals: { context: contextDir, dockerfile: dirname(dockerfile) }, ...(req.secrets === undefined ? {} : { secrets: req.secrets }) },
+        session: { id: `local:${contextDir}`, locals: { context: contextDir, dockerfile: dirname(dockerfile) }, ...(req.secrets === undefined ? {} : { secrets: req.secrets }), ...(req.ssh === undefined ? {} : { ssh: req.ssh }) },
         target: `${fileName}#${compiled.result.target ?? "default"}`,
         signal: req.signal,
       });

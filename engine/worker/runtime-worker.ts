@@ -16,15 +16,19 @@ import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.
 import { hashSelector, keyFromTree } from "./content-keys.ts";
 import { LocalContexts } from "./local-mirror.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
+import { serveAgentSocket, type SshAgentSource } from "./ssh-agent.ts";
 import { Mutex, copyChanges, copyInto, edgeKey, edgeMap } from "./runtime-helpers.ts";
 
 /**
- * What a build session carries besides the solver's `SolveSession`: the client's secrets (`--secret`).
+ * What a build session carries besides the solver's `SolveSession`: the client's secrets (`--secret`)
+ * and SSH agents (`--ssh`).
  * Passed as extra fields of the session object the solver hands back in `OpContext.session`, so the
  * solver's public types do not change and the values never reach a build record.
  */
 export interface RuntimeSession extends SolveSession {
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  /** `--ssh`: the agents RUN --mount=type=ssh may use, by id; their keys stay in memory. */
+  readonly ssh?: Readonly<Record<string, SshAgentSource>>;
 }
 
 export interface RuntimeWorkerOptions {
@@ -503,9 +507,17 @@ export class RuntimeWorker implements Worker {
         await chmod(file, m.mode & 0o7777);
         return [{ kind: "bind", source: file, target: m.target, readonly: true }];
       }
-      case "ssh":
-        if (m.required) throw htkError("HTK-RUNTIME-0001", { needs: `the SSH agent "${m.id}" (RUN --mount=type=ssh is not implemented yet)` });
-        return undefined;
+      case "ssh": {
+        // BuildKit's two errors: no agent forwarded at all, or none with this id.
+        const source = session.ssh?.[m.id];
+        if (source === undefined) {
+          if (!m.required) return undefined;
+          throw session.ssh === undefined || Object.keys(session.ssh).length === 0 ? htkError("HTK-BUILD-0200", { id: m.id }) : htkError("HTK-BUILD-0201", { id: m.id });
+        }
+        const agent = await serveAgentSocket(source, { uid: m.uid, gid: m.gid, mode: m.mode });
+        cleanups.push(() => agent.close());
+        return [{ kind: "bind", source: agent.path, target: m.target, readonly: false }];
+      }
     }
   }
 

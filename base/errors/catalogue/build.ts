@@ -48,6 +48,18 @@ export const buildDiagnostics = {
     cause: "The download of \"{url}\" has the checksum {actual}, not the {expected} that ADD --checksum asks for.",
     next: "Update --checksum if the file was meant to change; otherwise the server sent something else than expected: do not use it.",
   },
+  "HTK-BUILD-0200": {
+    title: "SSH agent not forwarded",
+    cause: "no SSH key \"{id}\" forwarded from the client",
+    dockerText: true,
+    next: "The step mounts an SSH agent (RUN --mount=type=ssh) but the build was given none: pass --ssh {id} (your $SSH_AUTH_SOCK), --ssh {id}=/path/to/agent.sock or --ssh {id}=/path/to/key, or make the mount optional (required=false).",
+  },
+  "HTK-BUILD-0201": {
+    title: "SSH agent id not forwarded",
+    cause: "unset ssh forward key {id}",
+    dockerText: true,
+    next: "The build was given SSH agents, but none with the id \"{id}\" the step mounts: add --ssh {id}=… (the id before \"=\" must match the mount's id=), or make the mount optional (required=false).",
+  },
   "HTK-RUNTIME-0001": {
     title: "No container runtime in this worker",
     cause: "The step needs {needs}, which the local file worker cannot provide.",

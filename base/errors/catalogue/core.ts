@@ -33,6 +33,16 @@ export const coreDiagnostics = {
     cause: "The option {option} of \"hatake {command}\" is not available {where} yet.",
     next: "{alternative}",
   },
+  "HTK-CLI-0050": {
+    title: "Invalid --ssh option",
+    cause: "The --ssh option \"{spec}\" cannot be used: {detail}.",
+    next: "Use --ssh default (the agent of $SSH_AUTH_SOCK), --ssh ID=/path/to/agent.sock or --ssh ID=/path/to/key[,/path/to/key…], each ID once.",
+  },
+  "HTK-CLI-0051": {
+    title: "SSH key file cannot be used",
+    cause: "The key file {path} given to --ssh cannot be used: {detail}.",
+    next: "Give an unencrypted private key (OpenSSH or PEM format, ed25519, RSA or ECDSA), or load the key into an ssh-agent with ssh-add and pass --ssh default.",
+  },
   "HTK-TEST-0001": {
     title: "Missing system package",
     cause: "The tests need the program {program}, which was not found on this machine.",
