@@ -94,9 +94,9 @@ describe("hatake build (in-process, FROM scratch)", () => {
 
   it("refuses options it cannot honour in-process yet (HTK-CLI-0004)", async () => {
     const root = project("FROM scratch\n", {});
-    const r = await build(root, "--ssh", "default");
+    const r = await build(root, "--load");
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/HTK-CLI-0004: The option --ssh of "hatake build" is not available in in-process builds yet/);
+    expect(r.err).toMatch(/HTK-CLI-0004: The option --load of "hatake build" is not available in in-process builds yet/);
   });
 
   it("needs the runtime worker's image store for -t (HTK-RUNTIME-0001 on the file worker)", async () => {
