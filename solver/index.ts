@@ -40,6 +40,5 @@ export { JsonlKeyStore, MemoryKeyStore } from "./key-store.ts";
 export { BuildRecordStore, RecordWriter, logFileName, summarize } from "./build-records.ts";
 export { ProgressBus, type ProgressBusOptions, type ProgressBusStats } from "./progress-bus.ts";
 export { shareRef, releaseAll } from "./shared-ref.ts";
-export { PlainPrinter, formatBytes } from "./progress-plain.ts";
-export { TtyPrinter, type TtyOptions } from "./progress-tty.ts";
-export { eventToJson, renderProgress, type ProgressMode, type ProgressOutput, type RenderOptions } from "./progress-render.ts";
+// The renderers live in base/progress (the buildx plugin renders too); re-exported for the solver's users.
+export { PlainPrinter, TtyPrinter, eventToJson, formatBytes, renderProgress, type ProgressMode, type ProgressOutput, type RenderOptions, type TtyOptions } from "../base/progress/index.ts";

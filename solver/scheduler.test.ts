@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { bind, copy, image, local, marshal, merge, mkfile, scratch, type Definition, type State } from "../llb/index.ts";
 import { BuildRecordStore } from "./build-records.ts";
 import { describeMiss, explainBuild } from "./cache-key.ts";
-import { PlainPrinter } from "./progress-plain.ts";
+import { PlainPrinter } from "../base/progress/index.ts";
 import { deferred, FakeWorker } from "./fake-worker.test-support.ts";
 import { JsonlKeyStore, MemoryKeyStore } from "./key-store.ts";
 import { Solver, type BuildHandle } from "./scheduler.ts";

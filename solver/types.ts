@@ -26,6 +26,8 @@ import type { ChecksumChange, ChecksumTree } from "../cache/index.ts";
 import type { Definition, Digest, ExecOp, FileOp, DiffOp, ImageSource, MergeOp, OpKind, Platform, Source, SourceOp } from "../llb/index.ts";
 
 export type { Digest } from "../llb/index.ts";
+import type { RecordedError, StatusUpdate } from "../base/progress/index.ts";
+export type { ProgressEvent, ProgressEventKind, RecordedError, StatusUpdate } from "../base/progress/index.ts";
 
 // ---- the worker contract -----------------------------------------------------------------------
 
@@ -319,11 +321,7 @@ export type VertexOutcome =
 
 export type VertexStatus = VertexOutcome["status"];
 
-export interface RecordedError {
-  readonly id: string;
-  readonly message: string;
-  readonly next?: string;
-}
+// RecordedError: see ../base/progress/types.ts (re-exported above).
 
 export interface VertexRecord {
   readonly digest: Digest;
@@ -378,43 +376,8 @@ export interface BuildRecord {
 
 // ---- progress -------------------------------------------------------------------------------------
 
-/** A transfer or sub-task status, as BuildKit's `VertexStatus`. */
-export interface StatusUpdate {
-  readonly id: string;
-  readonly current: number;
-  readonly total?: number;
-  /** ISO times; `completed` set means the status line prints `done`. */
-  readonly started?: string;
-  readonly completed?: string;
-}
-
-/** The progress stream of one build (BuildKit's `SolveStatus`, one event at a time). */
-export type ProgressEvent =
-  | { readonly kind: "vertex-started"; readonly vertex: Digest; readonly index: number; readonly name: string; readonly time: string }
-  | { readonly kind: "vertex-cached"; readonly vertex: Digest; readonly index: number; readonly name: string; readonly time: string }
-  | {
-      readonly kind: "vertex-completed";
-      readonly vertex: Digest;
-      readonly index: number;
-      readonly time: string;
-      /** Set when another build ran it and this one shared the result. */
-      readonly sharedWith?: string;
-    }
-  | { readonly kind: "vertex-errored"; readonly vertex: Digest; readonly index: number; readonly time: string; readonly error: RecordedError }
-  | { readonly kind: "vertex-canceled"; readonly vertex: Digest; readonly index: number; readonly time: string }
-  | { readonly kind: "status"; readonly vertex: Digest; readonly index: number; readonly time: string; readonly status: StatusUpdate }
-  | {
-      readonly kind: "log";
-      readonly vertex: Digest;
-      readonly index: number;
-      readonly time: string;
-      readonly stream: 1 | 2;
-      readonly data: Uint8Array;
-    }
-  /** Log bytes the display stream dropped because its consumer was slow; the on-disk log has them. */
-  | { readonly kind: "log-elided"; readonly vertex: Digest; readonly index: number; readonly time: string; readonly bytes: number };
-
-export type ProgressEventKind = ProgressEvent["kind"];
+// StatusUpdate, ProgressEvent, ProgressEventKind: the renderers' input, defined in
+// ../base/progress/types.ts (re-exported above) so clients render without the solver.
 
 // ---- the solve request ----------------------------------------------------------------------------
 

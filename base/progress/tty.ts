@@ -1,4 +1,4 @@
-import { formatBytes } from "./progress-plain.ts";
+import { formatBytes } from "./plain.ts";
 import type { Digest, ProgressEvent } from "./types.ts";
 
 /**

@@ -1,5 +1,5 @@
-import { PlainPrinter } from "./progress-plain.ts";
-import { TtyPrinter, type TtyOptions } from "./progress-tty.ts";
+import { PlainPrinter } from "./plain.ts";
+import { TtyPrinter, type TtyOptions } from "./tty.ts";
 import type { ProgressEvent } from "./types.ts";
 
 /** `--progress` values (docker buildx's). `auto` is `tty` on a terminal, `plain` otherwise. */
