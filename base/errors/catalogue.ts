@@ -10,6 +10,7 @@ import { runtimeDiagnostics } from "./catalogue/runtime.ts";
 import { solverDiagnostics } from "./catalogue/solver.ts";
 import { snapshotDiagnostics } from "./catalogue/snapshot.ts";
 import { stateDiagnostics } from "./catalogue/state.ts";
+import { systemResourceDiagnostics } from "./catalogue/system-resources.ts";
 
 /**
  * The catalogue of diagnostic IDs: the single source of truth, one file per area group under
@@ -30,6 +31,7 @@ export const catalogue = {
   ...engineDiagnostics,
   ...imageDiagnostics,
   ...stateDiagnostics,
+  ...systemResourceDiagnostics,
   ...buildDiagnostics,
   ...runtimeDiagnostics,
   ...snapshotDiagnostics,

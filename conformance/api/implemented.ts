@@ -1,4 +1,5 @@
 import type { WireResponse } from "../engine.ts";
+import { IMPLEMENTED_VOLUMES } from "./implemented-volumes.ts";
 
 /**
  * The operations the engine implements, by the spec's operationId, each with the requests the contract
@@ -49,4 +50,5 @@ export const IMPLEMENTED: Readonly<Record<string, ImplementedOperation>> = {
   SystemPing: { cases: [{ path: "/_ping" }] },
   SystemPingHead: { cases: [{ path: "/_ping" }] },
   SystemVersion: { cases: [{ path: "/version" }] },
+  ...IMPLEMENTED_VOLUMES,
 };

@@ -5,6 +5,7 @@ import { createApiServer, type ApiServer } from "../api/server.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
 import type { Route } from "../api/types.ts";
+import { volumeRoutes } from "../api/volumes.ts";
 import { formatListenAddress, type DaemonConfig } from "./config.ts";
 import { lockDataRoot, type DataRootLock } from "./data-root-lock.ts";
 import { openServices, type DaemonInfo, type EngineServices } from "./services.ts";
@@ -85,7 +86,11 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
  * services; add a family here (one line) when it lands.
  */
 function engineRoutes(services: EngineServices): Route[] {
-  return [...systemRoutes(services.info), ...outOfScopeRoutes()];
+  return [
+    ...systemRoutes(services.info),
+    ...outOfScopeRoutes(),
+    ...volumeRoutes(services),
+  ];
 }
 
 export { formatListenAddress };

@@ -30,7 +30,7 @@ export {
   containerEvent,
 } from "./lifecycle.ts";
 export { CONTAINER_FILTERS, filterContainers, validateContainerFilters, isRunningFlag, type ContainerListContext } from "./container-filters.ts";
-export { parseFilters, validateFilterKeys, match, exactMatch, fuzzyMatch, matchKeyValues } from "./filters.ts";
+export { parseFilters, validateFilterKeys, values, match, exactMatch, fuzzyMatch, matchKeyValues } from "./filters.ts";
 export { EventLog, EVENT_FILTERS, matchEvent, type EventQuery, type EventSubscription, type StoredEvent, type SubscribeOptions } from "./events.ts";
 export { ExecStore } from "./execs.ts";
 export { ImageStateTable, LeaseTable, type PersistedImageState } from "./images.ts";

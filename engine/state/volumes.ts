@@ -71,7 +71,7 @@ export class VolumeStore {
       const users = (this.#ctx.db.prepare("SELECT container_id FROM container_volumes WHERE volume_name = ? ORDER BY container_id").all(name) as Array<{
         container_id: string;
       }>).map((r) => r.container_id);
-      if (users.length > 0) throw htkError("HTK-ENGINE-0123", { name, containers: users.join(" ") });
+      if (users.length > 0) throw htkError("HTK-ENGINE-0123", { name, containers: users.join(", ") });
       this.#ctx.db.prepare("DELETE FROM volumes WHERE name = ?").run(name);
       this.#ctx.emit(volumeEvent(v, "destroy"));
     });
