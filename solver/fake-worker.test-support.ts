@@ -20,6 +20,8 @@ const sha = (s: string): Digest => `sha256:${createHash("sha256").update(s).dige
 export interface ExecBehaviour {
   /** Resolves when the exec may finish; it is rejected by the abort signal. */
   readonly gate?: Promise<void>;
+  /** After an abort, the exec still winds down (kills its process, unmounts) until this resolves. */
+  readonly stopping?: Promise<void>;
   /** Takes this long (from when it starts), unless aborted. */
   readonly delayMs?: number;
   readonly fail?: string;
@@ -141,7 +143,7 @@ export class FakeWorker implements Worker {
       for (const [stream, text] of b.logs ?? []) await ctx.progress.log(stream, new TextEncoder().encode(text));
       if (b.gate !== undefined) {
         await new Promise<void>((resolve, reject) => {
-          const onAbort = (): void => reject(ctx.signal.reason as Error);
+          const onAbort = (): void => void (b.stopping ?? Promise.resolve()).then(() => reject(ctx.signal.reason as Error));
           ctx.signal.addEventListener("abort", onAbort, { once: true });
           b.gate?.then(() => {
             ctx.signal.removeEventListener("abort", onAbort);

@@ -267,6 +267,30 @@ describe("the scheduler", () => {
     expect(worker.liveRefs()).toEqual([]);
   });
 
+  it("settles a cancelled build only after the running step has wound down", async () => {
+    const worker = new FakeWorker();
+    const stopping = deferred();
+    worker.behaviour.set("slow", { gate: new Promise(() => undefined), stopping: stopping.promise });
+    const solver = new Solver({ worker });
+    const controller = new AbortController();
+    const h = solver.solve({ definition: marshal(chain("slow")), session, signal: controller.signal });
+    const ev = drain(h);
+    await until(() => worker.running === 1, "the slow step to start");
+    controller.abort();
+    let settled = false;
+    const outcome = h.outcome.then((o) => ((settled = true), o));
+    // The step is still stopping (its process being killed): the outcome must wait for it.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    expect(worker.running).toBe(1);
+    stopping.resolve();
+    expect((await outcome).kind).toBe("canceled");
+    await ev;
+    expect(worker.running).toBe(0);
+    expect(worker.liveRefs()).toEqual([]);
+    await solver.close();
+  });
+
   it("fails dependents as skipped and reports the error with the failed vertex (HTK-SOLVER-0001)", async () => {
     const worker = new FakeWorker();
     worker.behaviour.set("boom", { fail: "exit code 2", logs: [[2, "oops\n"]] });

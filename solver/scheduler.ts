@@ -383,15 +383,28 @@ class Job {
       signal.throwIfAborted();
       const ctx = this.#context(signal);
       const refs = inputs.map((r) => r.ref);
-      const outs = await this.solver.pool.add(
-        () => {
-          // Started means running, not queued: step times and the tty view match what the pool runs.
-          const started = now();
-          for (const b of this.builds()) b.onStarted(this, started);
-          return this.#call(refs, ctx);
-        },
-        { signal },
-      );
+      let running: Promise<WorkerRef[]> | undefined;
+      let outs: WorkerRef[];
+      try {
+        outs = await this.solver.pool.add(
+          () => {
+            // Started means running, not queued: step times and the tty view match what the pool runs.
+            const started = now();
+            for (const b of this.builds()) b.onStarted(this, started);
+            running = this.#call(refs, ctx);
+            return running;
+          },
+          { signal },
+        );
+      } catch (err) {
+        // On abort the pool stops waiting at once, but the worker call is still stopping its process,
+        // unmounting and discarding: the job ends only when it has (a cancelled build must leave no
+        // container, mount or ref behind, and the process may exit right after), and what it made
+        // anyway is released.
+        const late = running === undefined ? undefined : await (running as Promise<WorkerRef[]>).catch(() => undefined);
+        if (late !== undefined) await Promise.all(late.map((r) => r.release()));
+        throw err;
+      }
       if (signal.aborted) {
         await Promise.all(outs.map((r) => r.release()));
         signal.throwIfAborted();

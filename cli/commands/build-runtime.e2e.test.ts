@@ -225,7 +225,9 @@ CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /c
     expect(err).toMatch(/#\d+ \d+\.\d+ started/);
     expect(Date.now() - t).toBeLessThan(20_000);
     expect(mountsUnder(dataRoot)).toEqual([]);
-    expect(readdirSync(join(dataRoot, "runtime", "state")).length).toBe(0);
+    // The outcome settles only after the step's container is gone (not merely signalled).
+    expect(readdirSync(join(dataRoot, "runtime", "state"))).toEqual([]);
+    expect(readdirSync(join(dataRoot, "runtime", "bundles"))).toEqual([]);
     expect(readdirSync(join(dataRoot, "snapshots", "active"))).toEqual([]);
   });
 
