@@ -122,7 +122,10 @@ describe("build flag parsing", () => {
   it("reads outputs as buildx does", () => {
     expect(parseOutput("out")).toEqual({ type: "local", dest: "out" });
     expect(parseOutput("type=tar,dest=x.tar")).toEqual({ type: "tar", dest: "x.tar" });
-    expect(() => parseOutput("type=registry,dest=x")).toThrow(/HTK-CLI-0004/);
+    expect(() => parseOutput("type=cacheonly,dest=x")).toThrow(/HTK-CLI-0004/);
+    expect(parseOutput("type=registry,name=r/a:1")).toEqual({ type: "image", names: ["r/a:1"], push: true });
+    expect(parseOutput("type=image,name=r/a:1,push=true")).toEqual({ type: "image", names: ["r/a:1"], push: true });
+    expect(parseOutput("type=image")).toEqual({ type: "image", names: [], push: false });
     expect(() => parseOutput("type=local")).toThrow(/HTK-CLI-0002/);
   });
 });

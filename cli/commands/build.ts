@@ -18,7 +18,9 @@ Options:
       --target string          Stage to build
       --build-arg list         Build-time variables (NAME=VALUE)
   -o, --output list            Output destination: type=local,dest=DIR | type=tar,dest=FILE |
-                               type=oci,dest=FILE | type=docker,dest=FILE | DIR
+                               type=oci,dest=FILE | type=docker,dest=FILE | DIR |
+                               type=image[,name=NAME][,push=true] | type=registry[,name=NAME]
+      --push                   Push the image to its registry (-o type=registry with the -t names)
   -t, --tag list               Name the image in the data root's image store (NAME[:TAG])
       --secret list            Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
       --ssh list               SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK),
@@ -43,7 +45,6 @@ const NOT_YET: Readonly<Record<string, string>> = {
   "cache-from": "Import a remote cache through the engine (cache import/export).",
   "cache-to": "Export a remote cache through the engine (cache import/export).",
   platform: "Builds run for this machine's platform.",
-  push: "Push through the engine (the registry exporter).",
   load: "Load into the engine's image store through the engine.",
 };
 
@@ -93,7 +94,8 @@ export const buildCommand: Command = {
       ...(values.target === undefined ? {} : { target: values.target }),
       buildArgs: parseBuildArgs(values["build-arg"] ?? [], io.env),
       noCache: values["no-cache"] === true,
-      outputs: (values.output ?? []).map(parseOutput),
+      // --push is buildx's shorthand for -o type=registry (the -t names).
+      outputs: [...(values.output ?? []).map(parseOutput), ...(values.push === true ? [{ type: "image", names: [], push: true } as const] : [])],
       progress,
       progressOut: io.stderr as NodeJS.WritableStream & { isTTY?: boolean },
       explainCache: values["explain-cache"] === true,
@@ -172,10 +174,16 @@ export function parseOutput(spec: string): BuildOutput {
     fields.set(part.slice(0, eq).trim(), part.slice(eq + 1));
   }
   const type = fields.get("type") ?? "local";
+  if (type === "image" || type === "registry") {
+    // buildx: `name=` (else the -t names), `push=true` (implied by type=registry).
+    const name = fields.get("name");
+    const push = type === "registry" || /^(true|1)$/i.test(fields.get("push") ?? "false");
+    return { type: "image", names: name === undefined || name === "" ? [] : [name], push };
+  }
   const dest = fields.get("dest");
   if (dest === undefined) throw htkError("HTK-CLI-0002", { command: "build", detail: `output "${spec}" has no dest` });
   if (type === "local" || type === "tar" || type === "oci" || type === "docker") return { type, dest };
-  throw htkError("HTK-CLI-0004", { option: `-o type=${type}`, command: "build", where: "in in-process builds", alternative: "Use -o type=local|tar|oci|docker,dest=…." });
+  throw htkError("HTK-CLI-0004", { option: `-o type=${type}`, command: "build", where: "in in-process builds", alternative: "Use -o type=local|tar|oci|docker,dest=… or -o type=image|registry[,name=…]." });
 }
 
 /**

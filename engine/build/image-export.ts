@@ -6,9 +6,10 @@ import { pipeline } from "node:stream/promises";
 import type { Digest } from "../../cache/index.ts";
 import { MediaTypes, type OciDescriptor } from "../../cache/oci/index.ts";
 import type { HistorySpec, ImageSpec } from "../../frontend-dockerfile/index.ts";
-import { saveDockerArchive, saveOciArchive, type ImageStore } from "../images/index.ts";
+import { parseName, saveDockerArchive, saveOciArchive, type ImageStore } from "../images/index.ts";
 import { compressGzip } from "../snapshots/index.ts";
 import type { RuntimeWorker } from "../worker/runtime-worker.ts";
+import type { ExportProgress } from "./export-progress.ts";
 
 /** A layer tar with no entries is its two end-of-archive blocks: BuildKit drops such diffs. */
 const EMPTY_TAR_SIZE = 1024;
@@ -24,6 +25,8 @@ export interface ExportedImage {
   readonly id: Digest;
   readonly manifest: OciDescriptor;
   readonly config: OciDescriptor;
+  /** Distinct blobs the manifest references (config and layers): what a push sends before it. */
+  readonly blobs: number;
 }
 
 /**
@@ -40,11 +43,14 @@ export async function exportImage(
   names: readonly string[],
   exportsDir: string,
   signal: AbortSignal,
+  progress?: ExportProgress,
 ): Promise<ExportedImage> {
   const chain: string[] = [];
   for (let id = resultId; id !== undefined; id = worker.snapshotter.info(id)?.parent) chain.unshift(id);
   const layers: ExportedLayer[] = [];
+  const layersDone = progress?.oneOff("exporting layers");
   for (const id of chain) layers.push(await layerOf(worker, id, exportsDir, signal));
+  layersDone?.();
   const history = normalizeHistory(image.history ?? [], layers);
   const kept = layers.filter((l) => !l.empty);
   const config = {
@@ -64,8 +70,13 @@ export async function exportImage(
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   const manifestDesc = await worker.content.put(manifestBytes, { mediaType: MediaTypes.ociManifest, signal });
   const m: OciDescriptor = { mediaType: MediaTypes.ociManifest, digest: manifestDesc.digest, size: manifestDesc.size };
+  // BuildKit's exporter lines, in its order.
+  progress?.oneOff(`exporting manifest ${manifestDesc.digest}`)();
+  progress?.oneOff(`exporting config ${configDesc.digest}`)();
   await images.add({ manifest: m, names, localTag: names.length > 0, measure: false, signal });
-  return { id: configDesc.digest, manifest: m, config: { mediaType: MediaTypes.ociConfig, digest: configDesc.digest, size: configDesc.size } };
+  for (const n of names) progress?.oneOff(`naming to ${parseName(n).key}`)();
+  const blobs = new Set([configDesc.digest, ...kept.map((l) => l.blob.digest)]).size;
+  return { id: configDesc.digest, manifest: m, config: { mediaType: MediaTypes.ociConfig, digest: configDesc.digest, size: configDesc.size }, blobs };
 }
 
 async function isGzip(worker: RuntimeWorker, digest: Digest, signal: AbortSignal): Promise<boolean> {

@@ -16,6 +16,8 @@ import { openRuntimeStack, runtimeUnavailableReason, type RuntimeStack } from ".
 import { pruneCache } from "./cache-usage.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
+import { ExportProgress } from "./export-progress.ts";
+import { pushImage } from "./push.ts";
 
 const run = promisify(execFile);
 
@@ -24,7 +26,9 @@ export type BuildOutput =
   | { readonly type: "local"; readonly dest: string }
   | { readonly type: "tar"; readonly dest: string }
   | { readonly type: "oci"; readonly dest: string }
-  | { readonly type: "docker"; readonly dest: string };
+  | { readonly type: "docker"; readonly dest: string }
+  /** `-o type=image|registry`, `--push`: named in the image store, pushed with `push`; no names = the -t names. */
+  | { readonly type: "image"; readonly names: readonly string[]; readonly push: boolean };
 
 export interface LocalBuildRequest {
   /** The state folder: snapshots, cache keys, build records (`--data-root`). */
@@ -158,7 +162,7 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
     });
     if (compiled.result === undefined) return { kind: "invalid-dockerfile", rendered: render(compiled.diagnostics) };
     const warnings = render([...p.parseDiagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning"));
-    const needsImage = (req.tags ?? []).length > 0 || req.outputs.some((o) => o.type === "oci" || o.type === "docker");
+    const needsImage = (req.tags ?? []).length > 0 || req.outputs.some((o) => o.type === "oci" || o.type === "docker" || o.type === "image");
     if (needsImage && stack === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to tag or export an image" });
     const fileWorker = stack === undefined ? await FileWorker.open({ root: join(req.dataRoot, "worker") }) : undefined;
     const worker: Worker = stack?.worker ?? (fileWorker as FileWorker);
@@ -188,11 +192,13 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
           return { kind: "failed", record: outcome.record, error: outcome.error, explanation };
         case "completed": {
           let exported: ExportedImage | undefined;
+          const exporting = stack !== undefined && needsImage ? new ExportProgress(req.progress, req.progressOut, nextProgressIndex(outcome.record), "exporting to image") : undefined;
           try {
             const ref = outcome.ref?.ref;
             const tags = req.tags ?? [];
             if (stack !== undefined && needsImage) {
-              exported = await exportImage(stack.worker, stack.images, ref?.id, compiled.result.image, tags, join(req.dataRoot, "worker", "exports"), req.signal);
+              const names = [...new Set([...tags, ...req.outputs.flatMap((o) => (o.type === "image" ? o.names : []))])];
+              exported = await exportImage(stack.worker, stack.images, ref?.id, compiled.result.image, names, join(req.dataRoot, "worker", "exports"), req.signal, exporting);
             }
             for (const out of req.outputs) {
               switch (out.type) {
@@ -205,8 +211,16 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
                   if (stack === undefined || exported === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to export an image" });
                   await writeImageArchive(stack.images, out.type, exported, tags, resolve(req.cwd, out.dest), req.signal);
                   break;
+                case "image":
+                  if (stack === undefined || exported === undefined || exporting === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to export an image" });
+                  if (out.push) await pushImage(stack.registry, stack.images.content, exported, out.names.length > 0 ? out.names : tags, exporting, req.signal);
+                  break;
               }
             }
+            await exporting?.close();
+          } catch (err) {
+            await exporting?.close(err as Error);
+            throw err;
           } finally {
             await outcome.ref?.release();
           }
@@ -246,4 +260,9 @@ async function exportTo(out: Extract<BuildOutput, { type: "local" | "tar" }>, fs
       else await run("tar", ["-c", "-f", dest, "--sort=name", "--numeric-owner", "-C", fsRoot, "."], { signal });
       return;
   }
+}
+
+/** BuildKit numbers the exporter's vertex after the build's own. */
+function nextProgressIndex(record: BuildRecord): number {
+  return record.vertices.reduce((n, v) => Math.max(n, v.index), 0) + 1;
 }

@@ -15,6 +15,8 @@ export interface RuntimeStack {
   readonly images: ImageStore;
   readonly snapshotter: Snapshotter;
   readonly runtime: CrunRuntime;
+  /** The registry client the worker pulls with; `--push` pushes with it too. */
+  readonly registry: RegistryClient;
   /** For the Dockerfile compiler: FROM gets the base image's config (ENV, WORKDIR, USER, ONBUILD). */
   readonly resolveImageConfig: ImageConfigResolver;
   close(): Promise<void>;
@@ -84,6 +86,7 @@ export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, op
       images,
       snapshotter,
       runtime,
+      registry,
       resolveImageConfig,
       close: async () => {
         await worker.close();

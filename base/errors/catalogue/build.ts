@@ -60,6 +60,12 @@ export const buildDiagnostics = {
     dockerText: true,
     next: "The build was given SSH agents, but none with the id \"{id}\" the step mounts: add --ssh {id}=… (the id before \"=\" must match the mount's id=), or make the mount optional (required=false).",
   },
+  "HTK-BUILD-0202": {
+    title: "Push without a name",
+    cause: "tag is needed when pushing to registry",
+    dockerText: true,
+    next: "Name the image: -t REGISTRY/REPOSITORY:TAG with --push, or -o type=registry,name=REGISTRY/REPOSITORY:TAG.",
+  },
   "HTK-RUNTIME-0001": {
     title: "No container runtime in this worker",
     cause: "The step needs {needs}, which the local file worker cannot provide.",
