@@ -34,4 +34,14 @@ if command -v docker >/dev/null; then
   fi
   echo "docker context \"hatake\" → unix://$sock   (try: docker --context hatake version)"
 fi
+# The docker CLI plugin: `docker buildx …` and `docker build` run on this engine's builder. A link, so
+# a rebuild (npm run build) is picked up; HATAKE_BUILDX_SYSTEM=1 installs it for every user instead.
+if [ "${HATAKE_BUILDX_SYSTEM:-0}" = 1 ]; then
+  plugins=/usr/local/lib/docker/cli-plugins
+else
+  plugins=${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins
+fi
+mkdir -p "$plugins"
+ln -sfn "$PWD/bin/docker-buildx" "$plugins/docker-buildx"
+echo "docker buildx plugin → $plugins/docker-buildx   (try: docker buildx version; docker --context hatake build .)"
 echo "stop it with: kill \$(cat $data/hatake.pid)"

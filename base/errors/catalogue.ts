@@ -1,4 +1,5 @@
 import { buildDiagnostics } from "./catalogue/build.ts";
+import { buildxDiagnostics } from "./catalogue/buildx.ts";
 import { cacheDiagnostics } from "./catalogue/cache.ts";
 import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
@@ -35,6 +36,7 @@ export const catalogue = {
   ...buildDiagnostics,
   ...runtimeDiagnostics,
   ...snapshotDiagnostics,
+  ...buildxDiagnostics,
 } as const;
 
 export type Catalogue = typeof catalogue;

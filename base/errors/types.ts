@@ -25,6 +25,7 @@ export type DiagnosticArea =
   | "ENGINE"
   | "API"
   | "PLUGIN"
+  | "BUILDX"
   | "TEST"
   | "BENCH";
 

@@ -1,0 +1,23 @@
+import { runPlugin } from "./cli.ts";
+import { watchPluginSocket } from "./plugin-socket.ts";
+
+// The bundled entry point (dist/docker-buildx.mjs, started by bin/docker-buildx). Cancellation, as
+// buildx does it: the first SIGINT/SIGTERM (or the docker CLI closing the plugin socket) aborts the
+// command, which cancels its build in the engine; the third ends the process at once.
+const controller = new AbortController();
+let interrupts = 0;
+const interrupt = (): void => {
+  interrupts++;
+  if (interrupts >= 3) {
+    process.stderr.write(`got ${interrupts} SIGTERM/SIGINTs, forcefully exiting\n`);
+    process.exit(130);
+  }
+  controller.abort(new DOMException("context canceled", "AbortError"));
+};
+process.on("SIGINT", interrupt);
+process.on("SIGTERM", interrupt);
+const socket = watchPluginSocket(process.env, interrupt);
+process.exitCode = await runPlugin(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env }, controller.signal);
+socket.dispose();
+process.off("SIGINT", interrupt);
+process.off("SIGTERM", interrupt);
