@@ -4,6 +4,7 @@ import { htkError, renderError } from "../../base/errors/index.ts";
 import { parseSize } from "../../engine/build/cache-usage.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
 import { loadSshSources } from "../../engine/build/ssh-sources.ts";
+import { buildPlatform } from "../../engine/build/platforms.ts";
 import type { ProgressMode } from "../../solver/index.ts";
 import { parseOptions } from "../options.ts";
 import type { Command } from "../types.ts";
@@ -23,6 +24,7 @@ Options:
       --push                   Push the image to its registry (-o type=registry with the -t names)
   -t, --tag list               Name the image in the data root's image store (NAME[:TAG])
       --secret list            Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
+      --platform list          Target platform: only this machine's own (no emulation here)
       --ssh list               SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK),
                                ID=SOCKET or ID=KEYFILE[,KEYFILE…]
       --progress string        auto, plain, tty, rawjson or quiet (default "auto")
@@ -44,7 +46,6 @@ with HTK-RUNTIME-0001. HATAKE_BUILD_WORKER=file forces the file worker.
 const NOT_YET: Readonly<Record<string, string>> = {
   "cache-from": "Import a remote cache through the engine (cache import/export).",
   "cache-to": "Export a remote cache through the engine (cache import/export).",
-  platform: "Builds run for this machine's platform.",
   load: "Load into the engine's image store through the engine.",
 };
 
@@ -70,7 +71,7 @@ export const buildCommand: Command = {
       ssh: { type: "string", multiple: true },
       "cache-from": { type: "string", multiple: true },
       "cache-to": { type: "string", multiple: true },
-      platform: { type: "string" },
+      platform: { type: "string", multiple: true },
       push: { type: "boolean" },
       load: { type: "boolean" },
     });
@@ -105,6 +106,7 @@ export const buildCommand: Command = {
       tags: values.tag ?? [],
       secrets: await parseSecrets(values.secret ?? [], io.env, io.cwd),
       ...(values.ssh === undefined ? {} : { ssh: await loadSshSources(values.ssh, io.env, io.cwd) }),
+      ...(values.platform === undefined ? {} : { platform: buildPlatform(values.platform) }),
       ...(io.env["HATAKE_BUILD_WORKER"] === "file" ? { worker: "file" as const } : {}),
     });
     switch (result.kind) {

@@ -11,6 +11,7 @@ import { compileDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic, 
 import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, type BuildRecord, type ProgressMode, type ProgressOutput } from "../../solver/index.ts";
 import { FileWorker } from "../worker/file-worker.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
+import type { Platform } from "../../llb/index.ts";
 import type { Worker, WorkerRef } from "../../solver/index.ts";
 import { openRuntimeStack, runtimeUnavailableReason, type RuntimeStack } from "./runtime-stack.ts";
 import { pruneCache } from "./cache-usage.ts";
@@ -49,6 +50,8 @@ export interface LocalBuildRequest {
   readonly tags?: readonly string[];
   /** `--secret`: values by id, for RUN --mount=type=secret; never written to the data root. */
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  /** `--platform`, checked to be this machine's (engine/build/platforms.ts): TARGETPLATFORM and the image's platform. */
+  readonly platform?: Platform;
   /** `--ssh`: SSH agents by id for RUN --mount=type=ssh; like secrets, never written to the data root. */
   readonly ssh?: Readonly<Record<string, SshAgentSource>>;
   /** Use the file worker even where crun is usable (tests of the no-runtime path). */
@@ -155,6 +158,7 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
       fileName,
       ...(stack === undefined ? {} : { resolveImageConfig: stack.resolveImageConfig }),
       buildArgs: req.buildArgs,
+      ...(req.platform === undefined ? {} : { platform: req.platform }),
       dockerignorePatterns: p.ignore,
       noCache: req.noCache,
       signal: req.signal,

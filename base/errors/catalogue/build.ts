@@ -66,6 +66,11 @@ export const buildDiagnostics = {
     dockerText: true,
     next: "Name the image: -t REGISTRY/REPOSITORY:TAG with --push, or -o type=registry,name=REGISTRY/REPOSITORY:TAG.",
   },
+  "HTK-BUILD-0204": {
+    title: "Platform cannot be built here",
+    cause: "The build asks for {foreign}, but this machine runs only {host} containers: there is no emulation here (no binfmt_misc handlers, no QEMU), so RUN steps for another architecture cannot execute.",
+    next: "Build for {host} (leave out --platform, or --platform {host}); build the other platforms on a machine of that architecture and combine the images with docker buildx imagetools create.",
+  },
   "HTK-RUNTIME-0001": {
     title: "No container runtime in this worker",
     cause: "The step needs {needs}, which the local file worker cannot provide.",

@@ -43,6 +43,11 @@ export const coreDiagnostics = {
     cause: "The key file {path} given to --ssh cannot be used: {detail}.",
     next: "Give an unencrypted private key (OpenSSH or PEM format, ed25519, RSA or ECDSA), or load the key into an ssh-agent with ssh-add and pass --ssh default.",
   },
+  "HTK-CLI-0052": {
+    title: "Invalid --platform",
+    cause: "The platform \"{spec}\" cannot be read: {detail}.",
+    next: "Write platforms as os/arch[/variant], for example linux/amd64; several are separated by commas.",
+  },
   "HTK-TEST-0001": {
     title: "Missing system package",
     cause: "The tests need the program {program}, which was not found on this machine.",
