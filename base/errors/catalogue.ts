@@ -1,3 +1,4 @@
+import { buildApiDiagnostics } from "./catalogue/build-api.ts";
 import { buildDiagnostics } from "./catalogue/build.ts";
 import { buildxDiagnostics } from "./catalogue/buildx.ts";
 import { cacheDiagnostics } from "./catalogue/cache.ts";
@@ -34,6 +35,7 @@ export const catalogue = {
   ...stateDiagnostics,
   ...systemResourceDiagnostics,
   ...buildDiagnostics,
+  ...buildApiDiagnostics,
   ...runtimeDiagnostics,
   ...snapshotDiagnostics,
   ...buildxDiagnostics,

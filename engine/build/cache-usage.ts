@@ -2,7 +2,8 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promi
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
-import { BuildRecordStore, JsonlKeyStore } from "../../solver/index.ts";
+import { BuildRecordStore, JsonlKeyStore, type CacheKeyStore } from "../../solver/index.ts";
+import type { Snapshotter } from "../snapshots/index.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
 
 /** BuildKit's usage record types (`client.UsageRecordType*`); internal/frontend have no source here yet. */
@@ -186,6 +187,17 @@ export interface PruneOptions {
   /** Said once when prune waits for a running build. */
   readonly notice: (line: string) => void;
   readonly now?: Date;
+  /**
+   * The stores are open in this process (the daemon): no build lock is taken (the caller keeps builds
+   * out), snapshots are removed through the snapshotter (one still in use is skipped) and keys through
+   * the solver's own key store.
+   */
+  readonly live?: LivePrune;
+}
+
+export interface LivePrune {
+  readonly snapshotter: Snapshotter;
+  readonly keyStore: CacheKeyStore;
 }
 
 export interface PruneResult {
@@ -203,7 +215,7 @@ export async function pruneCache(dataRoot: string, opts: PruneOptions): Promise<
   if ((await stat(dataRoot).catch(() => undefined))?.isDirectory() !== true) {
     throw htkError("HTK-CACHE-0103", { root: dataRoot });
   }
-  const unlock = await lockDataRoot(dataRoot, opts.signal, (line) => opts.notice(line.replace(/^hatake build:/, "hatake prune:")));
+  const unlock = opts.live !== undefined ? async (): Promise<void> => undefined : await lockDataRoot(dataRoot, opts.signal, (line) => opts.notice(line.replace(/^hatake build:/, "hatake prune:")));
   try {
     const usage = await cacheUsage(dataRoot);
     const now = (opts.now ?? new Date()).getTime();
@@ -236,6 +248,7 @@ export async function pruneCache(dataRoot: string, opts: PruneOptions): Promise<
         progress = true;
       }
     }
+    if (opts.live !== undefined) return await pruneLive(dataRoot, removed, opts.live);
     const keys = new Set(removed.flatMap((r) => r.keys));
     if (keys.size > 0) {
       // Key records first: a record pointing at a removed snapshot would only cost a rebuild (the
@@ -252,6 +265,34 @@ export async function pruneCache(dataRoot: string, opts: PruneOptions): Promise<
   } finally {
     await unlock();
   }
+}
+
+/** Removal with the stores open: a snapshot still held (or whose child stayed) is kept, with its keys. */
+async function pruneLive(dataRoot: string, chosen: readonly CacheUsageRecord[], live: LivePrune): Promise<PruneResult> {
+  const removed: CacheUsageRecord[] = [];
+  const kept = new Set<string>();
+  for (const r of chosen) {
+    if (r.location.kind === "overlay-snapshot") {
+      if (r.children.some((c) => kept.has(c)) || !live.snapshotter.has(r.id)) {
+        kept.add(r.id);
+        continue;
+      }
+      try {
+        await live.snapshotter.remove(r.id);
+      } catch {
+        // In use (HTK-RUNTIME-0203): a container, a running unpack or a view holds it.
+        kept.add(r.id);
+        continue;
+      }
+      await rm(r.location.tree, { force: true });
+      await rm(r.location.exportRecord, { force: true });
+    } else {
+      await removeRecord(dataRoot, r);
+    }
+    for (const k of r.keys) await live.keyStore.delete(k as `sha256:${string}`);
+    removed.push(r);
+  }
+  return { removed, total: removed.reduce((n, r) => n + r.size, 0) };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 import { RegistryClient } from "../../cache/registry/index.ts";
@@ -53,10 +54,48 @@ export function hostPlatform(): Platform {
   return { os: "linux", architecture: goArch() };
 }
 
+/** What a runtime worker runs on: opened once by their owner (the daemon's services, or `openRuntimeStack`). */
+export interface RuntimeParts {
+  readonly snapshotter: Snapshotter;
+  readonly images: ImageStore;
+  readonly runtime: CrunRuntime;
+  readonly registry: RegistryClient;
+}
+
+/** The worker over the given parts, with its files under `workerRoot` (`<data-root>/worker`). */
+export async function composeWorker(parts: RuntimeParts, workerRoot: string): Promise<RuntimeWorker> {
+  return RuntimeWorker.open({ root: workerRoot, snapshotter: parts.snapshotter, runtime: parts.runtime, registry: parts.registry, images: parts.images, platform: hostPlatform() });
+}
+
+/**
+ * The Dockerfile compiler's FROM resolver on a worker: pins a reference to a manifest and returns its
+ * config. `sessionId` scopes the worker's per-build resolution memo (the compiler's pin and the solver's
+ * agree); `resolveMode` is `local` to prefer an image already in the store (classic `docker build`
+ * without `--pull`), `pull` to always ask the registry. `onResolved` learns each image's config digest.
+ */
+export function imageConfigResolver(
+  worker: RuntimeWorker,
+  opts: { readonly sessionId: string; readonly resolveMode?: "default" | "pull" | "local"; readonly signal: AbortSignal; readonly onResolved?: (ref: string, configDigest: string) => void },
+): ImageConfigResolver {
+  return async (ref, platform, sig) => {
+    const ctx: OpContext = {
+      signal: sig ?? opts.signal,
+      session: { id: opts.sessionId, locals: {} },
+      vertex: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+      progress: { log: () => undefined, status: () => undefined },
+    };
+    const r = await worker.resolveImage({ kind: "image", ref, resolveMode: opts.resolveMode ?? "default" }, platform, ctx);
+    opts.onResolved?.(ref, `sha256:${createHash("sha256").update(r.config).digest("hex")}`);
+    return { digest: r.digest, config: JSON.parse(new TextDecoder().decode(r.config)) as BaseImageConfig };
+  };
+}
+
 /**
  * Opens the snapshotter (`<data-root>/snapshots`), the image and content stores (`<data-root>/images`,
  * `<data-root>/content`), the crun runtime (`<data-root>/runtime`, clearing what a crash left) and the
- * worker (`<data-root>/worker`). 127.0.0.1 registries are insecure by Docker's rule (the client's default).
+ * worker (`<data-root>/worker`), for a build in this process. The daemon composes the same worker over
+ * its own stores (`composeWorker`, in `engine-builds.ts`). 127.0.0.1 registries are insecure by
+ * Docker's rule (the client's default).
  */
 export interface RuntimeStackOptions {
   /** Registries reached over plain HTTP or unverified TLS (host[:port] or CIDR), besides loopback. */
@@ -70,24 +109,14 @@ export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, op
     const runtime = new CrunRuntime({ dataRoot });
     await runtime.cleanup();
     const registry = new RegistryClient(options.insecureRegistries === undefined ? {} : { insecureRegistries: [...options.insecureRegistries] });
-    const worker = await RuntimeWorker.open({ root: join(dataRoot, "worker"), snapshotter, runtime, registry, images, platform: hostPlatform() });
-    const resolveImageConfig: ImageConfigResolver = async (ref, platform, sig) => {
-      const ctx: OpContext = {
-        signal: sig ?? signal,
-        session: { id: "resolve", locals: {} },
-        vertex: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-        progress: { log: () => undefined, status: () => undefined },
-      };
-      const r = await worker.resolveImage({ kind: "image", ref, resolveMode: "default" }, platform, ctx);
-      return { digest: r.digest, config: JSON.parse(new TextDecoder().decode(r.config)) as BaseImageConfig };
-    };
+    const worker = await composeWorker({ snapshotter, images, runtime, registry }, join(dataRoot, "worker"));
     return {
       worker,
       images,
       snapshotter,
       runtime,
       registry,
-      resolveImageConfig,
+      resolveImageConfig: imageConfigResolver(worker, { sessionId: "resolve", signal }),
       close: async () => {
         await worker.close();
         await registry.close();

@@ -3,6 +3,7 @@ import type { Logger } from "../../base/observability/index.ts";
 import { ContentStore } from "../../cache/content-store.ts";
 import { RefCounter } from "../../cache/refs.ts";
 import { RegistryClient } from "../../cache/registry/index.ts";
+import { Builds } from "../build/engine-builds.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
@@ -24,7 +25,8 @@ export interface DaemonInfo {
  * - `snapshots`: layer snapshots under `<dataRoot>/snapshots` (image layers unpacked once; containers'
  *   root filesystems are active snapshots on top);
  * - `runtime`: crun, with bundles and crun state under `<dataRoot>/runtime`;
- * - `registry`: the registry client with the daemon's insecure registries and concurrency settings.
+ * - `registry`: the registry client with the daemon's insecure registries and concurrency settings;
+ * - `builds`: builds on the stores above (one runtime worker and solver; `engine/build/README.md`).
  *
  * Route families receive this object (`imageRoutes(services)`, …) and never open stores themselves.
  * `signal` is aborted when the daemon stops: long-lived work (event streams, follows, restarts) ends with it.
@@ -38,6 +40,7 @@ export interface EngineServices {
   readonly snapshots: Snapshotter;
   readonly runtime: CrunRuntime;
   readonly registry: RegistryClient;
+  readonly builds: Builds;
   readonly signal: AbortSignal;
   /** When the daemon started (for `/info` and uptime figures). */
   readonly startedAt: Date;
@@ -89,6 +92,13 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       maxConcurrentUploads: config.maxConcurrentUploads,
     });
     undo.push(() => registry.close());
+    const builds = await Builds.open({
+      dataRoot: config.dataRoot,
+      parts: { snapshotter: snapshots, images, runtime, registry },
+      maxParallelBuilds: config.maxParallelBuilds,
+      log: log.child({ component: "builds" }),
+    });
+    undo.push(() => builds.close());
     const services: EngineServices = {
       config,
       info,
@@ -98,6 +108,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       snapshots,
       runtime,
       registry,
+      builds,
       signal: controller.signal,
       startedAt: new Date(),
     };

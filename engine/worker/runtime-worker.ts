@@ -50,6 +50,9 @@ interface LayerBlob {
 
 const run = promisify(execFile);
 
+/** Resolutions remembered (oldest dropped first): sessions end, the memo must not grow with them. */
+const MAX_RESOLVED = 256;
+
 /** BuildKit's hostname for build containers (`executor/oci`: "buildkitsandbox"). */
 const BUILD_HOSTNAME = "buildkitsandbox";
 
@@ -125,9 +128,10 @@ export class RuntimeWorker implements Worker {
     const want = platform ?? this.platform;
     const local = await this.#localImage(source, ctx.signal);
     if (local !== undefined) return local;
-    // One resolution per reference and platform for the worker's life (one build process): the
-    // compiler's FROM and the solver's pin then agree, at the cost of one registry round trip.
-    const key = `${source.ref}|${want.os}/${want.architecture}/${want.variant ?? ""}`;
+    // One resolution per reference and platform per build session: the compiler's FROM and the
+    // solver's pin then agree, at the cost of one registry round trip. Per session, because a
+    // daemon's worker lives for many builds and each must see a tag that moved.
+    const key = `${ctx.session.id}|${source.ref}|${want.os}/${want.architecture}/${want.variant ?? ""}`;
     const known = this.#resolved.get(key);
     if (known !== undefined) return known;
     const m = await this.#registry.fetchManifest(source.ref, { platform: want, store: this.content, signal: ctx.signal });
@@ -135,6 +139,7 @@ export class RuntimeWorker implements Worker {
     const config = await this.content.readBytes(m.manifest.config.digest, { signal: ctx.signal });
     const r: ResolvedImage = { digest: m.manifestDescriptor.digest, config };
     this.#resolved.set(key, r);
+    if (this.#resolved.size > MAX_RESOLVED) this.#resolved.delete(this.#resolved.keys().next().value as string);
     return r;
   }
 

@@ -1,0 +1,472 @@
+import { randomBytes } from "node:crypto";
+import { readFile, rm, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { loadDockerignore } from "../../base/dockerignore/index.ts";
+import { htkError, isCancellation, isHtkError, toHtkError, type HtkError } from "../../base/errors/index.ts";
+import { withSpan, type Logger } from "../../base/observability/index.ts";
+import { formatFindingShort, runChecks, checksFailedMessage } from "../../frontend-dockerfile/checks/index.ts";
+import {
+  compileDockerfile,
+  parseDockerfile,
+  renderDiagnostic,
+  type CompiledStage,
+  type Diagnostic,
+  type ImageSpec,
+  type ParsedDockerfile,
+} from "../../frontend-dockerfile/index.ts";
+import type { Definition, Digest } from "../../llb/index.ts";
+import { BuildRecordStore, JsonlKeyStore, Solver, type BuildRecord, type BuildSummary, type ProgressEvent } from "../../solver/index.ts";
+import { LocalMirrors } from "../worker/local-mirror.ts";
+import type { RuntimeSession, RuntimeWorker } from "../worker/runtime-worker.ts";
+import { cacheUsage, pruneCache, type CacheUsage, type PruneOptions, type PruneResult } from "./cache-usage.ts";
+import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
+import { composeWorker, imageConfigResolver, type RuntimeParts } from "./runtime-stack.ts";
+import { BuildGate, Semaphore } from "./build-gate.ts";
+import { exportFiles } from "./file-export.ts";
+
+/**
+ * Builds inside the daemon (see README.md, "Builds in the daemon"): one runtime worker over the
+ * daemon's own snapshotter, image store, runtime and registry client; one solver (its cache-key store
+ * and build records under the data root, shared by every build so identical work runs once); at most
+ * `maxParallelBuilds` builds at a time; results exported into the daemon's image store.
+ *
+ * Transports are thin layers over `solve`: the classic `POST /build` (engine/api/build.ts) and the
+ * BuildKit-style gRPC service of the buildx plugin.
+ */
+
+/** Where a build's Dockerfile comes from. */
+export type DockerfileSource =
+  /** A file on the daemon's disk (inside the context, or anywhere for an in-process caller). */
+  | { readonly kind: "file"; readonly path: string }
+  /** The text itself (a Dockerfile the client sent on its own); `name` is shown in diagnostics. */
+  | { readonly kind: "inline"; readonly text: Uint8Array; readonly name: string };
+
+/** Where the result goes. `image` records it in the daemon's image store under `tags`. */
+export type BuildOutput =
+  | { readonly type: "image" }
+  | { readonly type: "local"; readonly dest: string }
+  | { readonly type: "tar"; readonly dest: string }
+  | { readonly type: "oci"; readonly dest: string }
+  | { readonly type: "docker"; readonly dest: string };
+
+export interface ExtraHost {
+  readonly host: string;
+  readonly ip: string;
+}
+
+export interface BuildRequest {
+  /** The build context: a directory on the daemon's disk. */
+  readonly context: string;
+  /** Default: `<context>/Dockerfile`. */
+  readonly dockerfile?: DockerfileSource;
+  readonly target?: string;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  /** Labels set on the image over the Dockerfile's (`--label`). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Names for the `image` output (`-t`). */
+  readonly tags?: readonly string[];
+  /** Default `[{ type: "image" }]`: every daemon build leaves an image, as `docker build` does. */
+  readonly outputs?: readonly BuildOutput[];
+  readonly noCache?: boolean;
+  /**
+   * How FROM images are found: `pull` always asks the registry (`--pull`); `local` prefers an image
+   * already in the store (the classic builder's default); `default` asks the registry once per build.
+   */
+  readonly resolveMode?: "default" | "pull" | "local";
+  /** `os/arch[/variant]`; default this machine's. */
+  readonly platform?: string;
+  /** The network of RUN steps without their own `--network`. */
+  readonly network?: "default" | "none" | "host";
+  readonly extraHosts?: readonly ExtraHost[];
+  /** `--secret`: values by id; never written to disk by the engine. */
+  readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  /** The build id (for `cancel`, records, `buildx history`); default: a fresh one. */
+  readonly id?: string;
+  /**
+   * The client's session: local-context mirrors are kept per session, so a client that sends the same
+   * directory again transfers only what changed. Default: the build id.
+   */
+  readonly session?: string;
+  /**
+   * `build`: the context directory is this build's alone (an uploaded tar): its mirrors are removed when
+   * the build ends. `session` (default): they stay for the session's next build.
+   */
+  readonly contextLifetime?: "build" | "session";
+  /** Aborted when the client goes away: the build is cancelled; work other builds share goes on. */
+  readonly signal: AbortSignal;
+  /**
+   * Every event of the build, in order. Awaited: a slow consumer slows the stream, and the solver's
+   * bounded progress bus coalesces what piles up meanwhile (never the build itself).
+   */
+  readonly onEvent?: (event: BuildEvent) => Promise<void> | void;
+}
+
+/** What a transport needs to show a build as it runs. */
+export type BuildEvent =
+  /** Waiting for one of the `maxParallelBuilds` slots (or for a prune to finish). */
+  | { readonly kind: "queued"; readonly id: string }
+  | { readonly kind: "started"; readonly id: string }
+  /** The Dockerfile compiled: the graph about to run and where each vertex came from. */
+  | { readonly kind: "compiled"; readonly id: string; readonly plan: BuildPlan }
+  | { readonly kind: "progress"; readonly id: string; readonly event: ProgressEvent }
+  | { readonly kind: "exported"; readonly id: string; readonly image: ExportedImage; readonly tags: readonly string[] };
+
+export interface BuildPlan {
+  readonly parsed: ParsedDockerfile;
+  readonly fileName: string;
+  readonly definition: Definition;
+  readonly stages: readonly CompiledStage[];
+  readonly target: string;
+  /** Base image references (as the compiler resolved them) → image ID (config digest). */
+  readonly baseImages: ReadonlyMap<string, Digest>;
+  readonly image: ImageSpec;
+}
+
+export type BuildResult =
+  | {
+      readonly kind: "completed";
+      readonly id: string;
+      readonly record: BuildRecord;
+      /** Set when an `image`, `oci` or `docker` output made an image. */
+      readonly image?: ExportedImage;
+      readonly tags: readonly string[];
+      readonly imageSpec: ImageSpec;
+      /** Parser and compiler warnings, rendered with code frames. */
+      readonly warnings: string;
+      /** Build-check findings, one line each. */
+      readonly checkWarnings: readonly string[];
+    }
+  /** The Dockerfile could not be used (syntax, unknown target, failing checks …): nothing ran. */
+  | { readonly kind: "invalid"; readonly id: string; readonly message: string; readonly rendered: string }
+  | { readonly kind: "failed"; readonly id: string; readonly error: HtkError; readonly record?: BuildRecord }
+  | { readonly kind: "canceled"; readonly id: string; readonly record?: BuildRecord };
+
+export interface ActiveBuild {
+  readonly id: string;
+  readonly state: "queued" | "running";
+  readonly started: Date;
+}
+
+export interface BuildsOptions {
+  /** The daemon's data root: `worker/`, `cache-keys.jsonl`, `records/` beside its `snapshots/`. */
+  readonly dataRoot: string;
+  readonly parts: RuntimeParts;
+  readonly maxParallelBuilds: number;
+  readonly log: Logger;
+}
+
+interface Running {
+  readonly id: string;
+  readonly controller: AbortController;
+  state: "queued" | "running";
+  readonly started: Date;
+}
+
+export class Builds {
+  readonly worker: RuntimeWorker;
+  /** Build history (`buildx history`): summaries, records, logs, removal. */
+  readonly records: BuildRecordStore;
+  readonly #dataRoot: string;
+  readonly #solver: Solver;
+  readonly #keyStore: JsonlKeyStore;
+  readonly #log: Logger;
+  readonly #slots: Semaphore;
+  readonly #gate = new BuildGate();
+  readonly #running = new Map<string, Running>();
+  readonly #mirrors: LocalMirrors;
+  readonly #images: RuntimeParts["images"];
+  #closed = false;
+
+  private constructor(dataRoot: string, worker: RuntimeWorker, keyStore: JsonlKeyStore, records: BuildRecordStore, opts: BuildsOptions) {
+    this.#dataRoot = dataRoot;
+    this.worker = worker;
+    this.#keyStore = keyStore;
+    this.records = records;
+    this.#log = opts.log;
+    this.#images = opts.parts.images;
+    this.#slots = new Semaphore(Math.max(1, opts.maxParallelBuilds));
+    this.#mirrors = new LocalMirrors(join(dataRoot, "worker", "locals"));
+    this.#solver = new Solver({
+      worker,
+      keyStore,
+      records,
+      // RUN steps mostly wait (processes, the network), not on our cores: BuildKit runs independent
+      // steps without a limit by default (as `hatake build` does on the runtime worker).
+      concurrency: Math.max(8, availableParallelism() * 4),
+    });
+  }
+
+  static async open(opts: BuildsOptions): Promise<Builds> {
+    const worker = await composeWorker(opts.parts, join(opts.dataRoot, "worker"));
+    const keyStore = JsonlKeyStore.open(opts.dataRoot);
+    return new Builds(opts.dataRoot, worker, keyStore, new BuildRecordStore(join(opts.dataRoot, "records")), opts);
+  }
+
+  /** Builds that are queued or running. */
+  active(): ActiveBuild[] {
+    return [...this.#running.values()].map((r) => ({ id: r.id, state: r.state, started: r.started }));
+  }
+
+  /** Cancels a queued or running build; false when no such build is active. */
+  cancel(id: string): boolean {
+    const r = this.#running.get(id);
+    if (r === undefined) return false;
+    r.controller.abort(new DOMException(`build ${id} was cancelled`, "AbortError"));
+    return true;
+  }
+
+  /** Runs a build. Never rejects for a failure of the build itself: that is `failed` (or `invalid`). */
+  async solve(req: BuildRequest): Promise<BuildResult> {
+    if (this.#closed) throw htkError("HTK-ENGINE-0550", {});
+    const id = req.id ?? randomBytes(13).toString("hex").slice(0, 25);
+    if (this.#running.has(id)) throw htkError("HTK-ENGINE-0551", { id });
+    const controller = new AbortController();
+    const signal = AbortSignal.any([req.signal, controller.signal]);
+    const entry: Running = { id, controller, state: "queued", started: new Date() };
+    this.#running.set(id, entry);
+    const emit = async (event: BuildEvent): Promise<void> => {
+      if (req.onEvent !== undefined) await req.onEvent(event);
+    };
+    try {
+      return await withSpan("build.engine", { "build.id": id }, async () => {
+        await emit({ kind: "queued", id });
+        const releaseSlot = await this.#slots.acquire(signal);
+        try {
+          const leave = await this.#gate.enterBuild(signal);
+          try {
+            entry.state = "running";
+            await emit({ kind: "started", id });
+            return await this.#run(id, req, signal, emit);
+          } finally {
+            leave();
+          }
+        } finally {
+          releaseSlot();
+        }
+      });
+    } catch (err) {
+      if (signal.aborted && isCancellation(err)) return { kind: "canceled", id };
+      if (isHtkError(err)) return { kind: "failed", id, error: err };
+      if (signal.aborted) return { kind: "canceled", id };
+      return { kind: "failed", id, error: toHtkError(err, { operation: "build" }) };
+    } finally {
+      this.#running.delete(id);
+    }
+  }
+
+  async #run(id: string, req: BuildRequest, signal: AbortSignal, emit: (e: BuildEvent) => Promise<void>): Promise<BuildResult> {
+    const contextDir = resolve(req.context);
+    const st = await stat(contextDir).catch(() => undefined);
+    if (st?.isDirectory() !== true) throw htkError("HTK-DOCKERFILE-0111", { path: JSON.stringify(req.context), detail: "it is not a directory" });
+    const source = req.dockerfile ?? { kind: "file", path: join(contextDir, "Dockerfile") };
+    let text: Uint8Array;
+    let fileName: string;
+    let dockerfilePath: string | undefined;
+    if (source.kind === "file") {
+      dockerfilePath = isAbsolute(source.path) ? source.path : join(contextDir, source.path);
+      fileName = basename(dockerfilePath);
+      try {
+        text = await readFile(dockerfilePath);
+      } catch (err) {
+        throw htkError("HTK-DOCKERFILE-0013", { path: dockerfilePath, detail: (err as Error).message, cwd: contextDir }, { cause: err });
+      }
+    } else {
+      text = source.text;
+      fileName = source.name;
+    }
+    const ignore = await loadDockerignore(contextDir, dockerfilePath === undefined ? {} : { dockerfile: dockerfilePath, cwd: contextDir });
+    const sourceText = new TextDecoder().decode(text);
+    const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, sourceText, fileName)).join("\n");
+    const firstError = (ds: readonly Diagnostic[]): string => ds.find((d) => d.severity === "error")?.message ?? "the Dockerfile cannot be built";
+    const parsed = parseDockerfile(text, { fileName });
+    if (parsed.result === undefined) return { kind: "invalid", id, message: firstError(parsed.diagnostics), rendered: render(parsed.diagnostics) };
+    const buildArgs = req.buildArgs ?? {};
+    const checks = runChecks(parsed.result, { buildArgs, dockerignore: ignore.patterns, ...(req.target === undefined ? {} : { target: req.target }) });
+    const checkWarnings = checks.findings.map(formatFindingShort);
+    if (checks.configError !== undefined || checks.asErrors) {
+      const message = checks.configError?.message ?? checksFailedMessage(checks.findings);
+      return { kind: "invalid", id, message, rendered: message };
+    }
+    const session = req.session ?? id;
+    const baseImages = new Map<string, Digest>();
+    const compiled = await compileDockerfile(parsed.result, {
+      fileName,
+      resolveImageConfig: imageConfigResolver(this.worker, {
+        sessionId: session,
+        resolveMode: req.resolveMode ?? "default",
+        signal,
+        onResolved: (ref, configDigest) => baseImages.set(ref, configDigest as Digest),
+      }),
+      buildArgs,
+      dockerignorePatterns: ignore.patterns,
+      noCache: req.noCache ?? false,
+      signal,
+      ...(req.target === undefined ? {} : { target: req.target }),
+      ...(req.labels === undefined ? {} : { labels: req.labels }),
+      ...(req.platform === undefined ? {} : { platform: req.platform }),
+      ...(req.network === undefined ? {} : { network: req.network }),
+      ...(req.extraHosts === undefined ? {} : { extraHosts: req.extraHosts }),
+    });
+    signal.throwIfAborted();
+    if (compiled.result === undefined) return { kind: "invalid", id, message: firstError(compiled.diagnostics), rendered: render(compiled.diagnostics) };
+    const plan = compiled.result;
+    const warnings = render([...parsed.diagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning"));
+    await emit({
+      kind: "compiled",
+      id,
+      plan: { parsed: parsed.result, fileName, definition: plan.definition, stages: plan.stages, target: plan.target, baseImages, image: plan.image },
+    });
+    const runtimeSession: RuntimeSession = {
+      id: session,
+      locals: { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) },
+      ...(req.secrets === undefined ? {} : { secrets: req.secrets }),
+    };
+    try {
+      const handle = this.#solver.solve({ definition: plan.definition, session: runtimeSession, target: `${fileName}#${plan.target}`, signal, id });
+      const pump = (async () => {
+        let consumer = true;
+        for await (const event of handle.progress) {
+          if (!consumer) continue;
+          try {
+            await emit({ kind: "progress", id, event });
+          } catch (err) {
+            // The consumer (a client connection) failed: the build goes on until its signal says otherwise.
+            consumer = false;
+            this.#log.debug({ err, build: id }, "build progress consumer failed");
+          }
+        }
+      })();
+      const [outcome] = await Promise.all([handle.outcome, pump]);
+      switch (outcome.kind) {
+        case "canceled":
+          return { kind: "canceled", id, record: outcome.record };
+        case "failed":
+          return { kind: "failed", id, error: outcome.error, record: outcome.record };
+        case "completed": {
+          const tags = req.tags ?? [];
+          let image: ExportedImage | undefined;
+          try {
+            const outputs = req.outputs ?? [{ type: "image" }];
+            const needsImage = outputs.some((o) => o.type === "image" || o.type === "oci" || o.type === "docker");
+            const ref = outcome.ref?.ref;
+            if (needsImage) {
+              const spec = this.#stamped(plan.image, outcome.record);
+              const names = outputs.some((o) => o.type === "image") ? tags : [];
+              image = await exportImage(this.worker, this.#images, ref?.id, spec, names, join(this.#dataRoot, "worker", "exports"), signal);
+              await emit({ kind: "exported", id, image, tags: names });
+            }
+            for (const out of outputs) {
+              switch (out.type) {
+                case "image":
+                  break;
+                case "local":
+                case "tar":
+                  await exportFiles(this.worker, ref, out, signal);
+                  break;
+                case "oci":
+                case "docker":
+                  if (image === undefined) throw new Error("an image output without an image");
+                  await writeImageArchive(this.#images, out.type, image, tags, out.dest, signal);
+                  break;
+              }
+            }
+          } finally {
+            await outcome.ref?.release();
+          }
+          return {
+            kind: "completed",
+            id,
+            record: outcome.record,
+            ...(image === undefined ? {} : { image }),
+            tags,
+            imageSpec: plan.image,
+            warnings,
+            checkWarnings,
+          };
+        }
+      }
+      return unreachable(outcome);
+    } finally {
+      if (req.contextLifetime === "build") await this.#dropMirrors(plan.definition, session, runtimeSession.locals);
+    }
+  }
+
+  /**
+   * The image's `created` (and that of history entries without one): when the result was first made,
+   * from the cache-key store, so a fully cached rebuild yields the same image ID (as Docker's classic
+   * builder reuses its cached image). A SOURCE_DATE_EPOCH the Dockerfile set is kept.
+   */
+  #stamped(image: ImageSpec, record: BuildRecord): ImageSpec {
+    if (image.created !== undefined) return image;
+    const root = record.vertices.find((v) => v.index > 0 && v.key !== undefined && record.result !== undefined && this.#keyStore.get(v.key.key)?.outputs.includes(record.result));
+    const at = (root?.key === undefined ? undefined : this.#keyStore.get(root.key.key)?.createdAt) ?? new Date().toISOString();
+    return { ...image, created: at, ...(image.history === undefined ? {} : { history: image.history.map((h) => (h.created === undefined ? { ...h, created: at } : h)) }) };
+  }
+
+  /** Removes the local-context mirrors a build made for a context that exists for it alone. */
+  async #dropMirrors(definition: Definition, session: string, locals: Readonly<Record<string, string>>): Promise<void> {
+    for (const v of definition.vertices) {
+      if (v.op.kind !== "source" || v.op.source.kind !== "local") continue;
+      const s = v.op.source;
+      const dir = locals[s.name];
+      if (dir === undefined) continue;
+      const path = this.#mirrors.pathFor({ sessionId: session, name: s.name, dir, include: s.include, exclude: s.exclude });
+      await rm(path, { recursive: true, force: true }).catch((err: unknown) => this.#log.warn({ err, path }, "removing a context mirror failed"));
+    }
+  }
+
+  /** The build cache (`docker system df`, `buildx du`): step results, context mirrors, cache mounts. */
+  async diskUsage(): Promise<CacheUsage> {
+    return cacheUsage(this.#dataRoot);
+  }
+
+  /**
+   * Removes build cache (`docker builder prune`). Waits for running builds to end and holds new ones
+   * back until it is done; snapshots something still uses (a container, an image being unpacked) are
+   * skipped.
+   */
+  async prune(opts: Omit<PruneOptions, "notice" | "live">): Promise<PruneResult> {
+    const leave = await this.#gate.enterPrune(opts.signal);
+    try {
+      return await pruneCache(this.#dataRoot, { ...opts, notice: () => undefined, live: { snapshotter: this.worker.snapshotter, keyStore: this.#keyStore } });
+    } finally {
+      leave();
+    }
+  }
+
+  /** History: summaries, newest first. */
+  async history(): Promise<BuildSummary[]> {
+    return this.records.list();
+  }
+
+  /** One build's record; HTK-ENGINE-0552 when there is none. */
+  async record(id: string): Promise<BuildRecord> {
+    const rec = await this.records.get(id);
+    if (rec === undefined) throw htkError("HTK-ENGINE-0552", { id });
+    return rec;
+  }
+
+  /** Cancels every build, waits for them, and closes the solver and the worker. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const r of this.#running.values()) r.controller.abort(new DOMException("the engine is stopping", "AbortError"));
+    await this.#gate.drain();
+    await this.#solver.close();
+    await this.worker.close();
+    await this.#keyStore.close();
+  }
+}
+
+function unreachable(x: never): never {
+  throw new Error(`unexpected solve outcome ${JSON.stringify(x)}`);
+}
+
+/** The error a failed step threw, under the solver's "step failed" wrapper (HTK-SOLVER-0001). */
+export function stepError(err: HtkError): HtkError {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (isHtkError(e) && e.id !== "HTK-SOLVER-0001") return e;
+  }
+  return err;
+}
