@@ -1,4 +1,5 @@
 import type { WireResponse } from "../engine.ts";
+import { IMPLEMENTED_SYSTEM } from "./implemented-system.ts";
 import { IMPLEMENTED_VOLUMES } from "./implemented-volumes.ts";
 
 /**
@@ -50,5 +51,6 @@ export const IMPLEMENTED: Readonly<Record<string, ImplementedOperation>> = {
   SystemPing: { cases: [{ path: "/_ping" }] },
   SystemPingHead: { cases: [{ path: "/_ping" }] },
   SystemVersion: { cases: [{ path: "/version" }] },
+  ...IMPLEMENTED_SYSTEM,
   ...IMPLEMENTED_VOLUMES,
 };

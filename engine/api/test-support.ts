@@ -9,6 +9,7 @@ import type { Route } from "./types.ts";
 
 /** For tests only: route families served on a private unix socket, and a raw HTTP client for it. */
 export interface TestApi {
+  readonly socketPath: string;
   call(method: string, path: string, opts?: { readonly body?: string | object; readonly headers?: Readonly<Record<string, string>> }): Promise<TestResponse>;
   close(): Promise<void>;
 }
@@ -27,6 +28,7 @@ export async function serveRoutes(routes: readonly Route[]): Promise<TestApi> {
   const api = createApiServer({ routes, log: createLogger(new Writable({ write: (_c, _e, cb) => cb() }), "fatal"), serverHeader: "HATAKE/test (linux)" });
   await api.listen({ kind: "unix", path: socketPath });
   return {
+    socketPath,
     call(method, path, opts = {}) {
       const body = opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
       const headers: Record<string, string> = { ...(body === undefined || typeof opts.body === "string" ? {} : { "Content-Type": "application/json" }), ...opts.headers };

@@ -1,9 +1,11 @@
 import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../../base/observability/index.ts";
+import { eventRoutes } from "../api/events.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
+import { systemInfoRoutes } from "../api/system-info.ts";
 import type { Route } from "../api/types.ts";
 import { volumeRoutes } from "../api/volumes.ts";
 import { formatListenAddress, type DaemonConfig } from "./config.ts";
@@ -90,6 +92,8 @@ function engineRoutes(services: EngineServices): Route[] {
     ...systemRoutes(services.info),
     ...outOfScopeRoutes(),
     ...volumeRoutes(services),
+    ...eventRoutes(services),
+    ...systemInfoRoutes(services),
   ];
 }
 

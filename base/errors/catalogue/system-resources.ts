@@ -105,6 +105,19 @@ export const systemResourceDiagnostics = {
     next: "Check that the engine's data root is writable and has space, then retry.",
     http: 500,
   },
+  "HTK-ENGINE-0464": {
+    title: "Invalid event time window",
+    cause: "`since` time ({since}) cannot be after `until` time ({until}).",
+    next: "Give an until time later than the since time.",
+    http: 400,
+    dockerText: true,
+  },
+  "HTK-ENGINE-0465": {
+    title: "Invalid timestamp",
+    cause: "The {param} value \"{value}\" is not a timestamp: expected Unix seconds with an optional fraction (1700000000.5).",
+    next: "Send Unix seconds (the docker CLI converts durations and dates to them).",
+    http: 400,
+  },
   "HTK-ENGINE-0490": {
     title: "Invalid volume size",
     cause: "create {name}: invalid size: '{value}'.",
