@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { chmod, chown, lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, unlink, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { posix } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
@@ -53,6 +54,14 @@ const run = promisify(execFile);
 /** Resolutions remembered (oldest dropped first): sessions end, the memo must not grow with them. */
 const MAX_RESOLVED = 256;
 
+/** Secrets are written here for the step's life: a tmpfs, so never to disk. */
+const SECRETS_DIR = "/dev/shm";
+
+async function removeLeftovers(dir: string, prefix: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const n of names) if (n.startsWith(prefix)) await rm(posix.join(dir, n), { recursive: true, force: true });
+}
+
 /** BuildKit's hostname for build containers (`executor/oci`: "buildkitsandbox"). */
 const BUILD_HOSTNAME = "buildkitsandbox";
 
@@ -81,6 +90,11 @@ export class RuntimeWorker implements Worker {
   /** diff_id → the pulled blob, persisted in `layers.json`. */
   readonly #layerBlobs = new Map<string, LayerBlob>();
   readonly #resolved = new Map<string, ResolvedImage>();
+  /**
+   * Names this worker root's secret directories (in RAM) and agent sockets (in the temporary folder),
+   * which live outside the data root: a build killed with SIGKILL leaves them, the next open removes them.
+   */
+  readonly #leftoverTag: string;
 
   private constructor(opts: RuntimeWorkerOptions) {
     this.#root = opts.root;
@@ -91,12 +105,16 @@ export class RuntimeWorker implements Worker {
     this.content = opts.images.content;
     this.platform = opts.platform ?? { os: "linux", architecture: "amd64" };
     this.#contexts = new LocalContexts(opts.root);
+    this.#leftoverTag = createHash("sha256").update(opts.root).digest("hex").slice(0, 12);
   }
 
   static async open(opts: RuntimeWorkerOptions): Promise<RuntimeWorker> {
     await mkdir(posix.join(opts.root, "trees"), { recursive: true, mode: 0o700 });
     await mkdir(posix.join(opts.root, "cache-mounts"), { recursive: true, mode: 0o700 });
     const w = new RuntimeWorker(opts);
+    // One build process per data root (its lock): whatever carries this root's tag is a dead build's.
+    await removeLeftovers(SECRETS_DIR, `hatake-secret-${w.#leftoverTag}-`);
+    await removeLeftovers(tmpdir(), `htk-ssh-${w.#leftoverTag}-`);
     try {
       const saved = JSON.parse(await readFile(posix.join(opts.root, "layers.json"), "utf8")) as LayerBlob[];
       for (const l of saved) w.#layerBlobs.set(l.diffId, l);
@@ -503,7 +521,7 @@ export class RuntimeWorker implements Worker {
           return undefined;
         }
         // The value lives in RAM only (/dev/shm is a tmpfs) and is removed when the step ends.
-        const dir = `/dev/shm/hatake-secret-${randomBytes(12).toString("hex")}`;
+        const dir = `${SECRETS_DIR}/hatake-secret-${this.#leftoverTag}-${randomBytes(12).toString("hex")}`;
         await mkdir(dir, { mode: 0o700 });
         cleanups.push(() => rm(dir, { recursive: true, force: true }));
         const file = posix.join(dir, "secret");
@@ -519,7 +537,7 @@ export class RuntimeWorker implements Worker {
           if (!m.required) return undefined;
           throw session.ssh === undefined || Object.keys(session.ssh).length === 0 ? htkError("HTK-BUILD-0200", { id: m.id }) : htkError("HTK-BUILD-0201", { id: m.id });
         }
-        const agent = await serveAgentSocket(source, { uid: m.uid, gid: m.gid, mode: m.mode });
+        const agent = await serveAgentSocket(source, { uid: m.uid, gid: m.gid, mode: m.mode, dirPrefix: `htk-ssh-${this.#leftoverTag}-` });
         cleanups.push(() => agent.close());
         return [{ kind: "bind", source: agent.path, target: m.target, readonly: false }];
       }

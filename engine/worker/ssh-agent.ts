@@ -38,6 +38,8 @@ export interface AgentSocketOptions {
   readonly gid: number;
   /** The socket file's mode (the mount's `mode`, default 0600). */
   readonly mode: number;
+  /** Name prefix of the socket's directory in the temporary folder (the worker's, to find it after a crash). */
+  readonly dirPrefix?: string;
 }
 
 export interface AgentSocket {
@@ -52,7 +54,7 @@ export interface AgentSocket {
  * path, unix socket paths are limited to 108 bytes) and serves `source` on every connection.
  */
 export async function serveAgentSocket(source: SshAgentSource, opts: AgentSocketOptions): Promise<AgentSocket> {
-  const dir = await mkdtemp(join(tmpdir(), "htk-ssh-"));
+  const dir = await mkdtemp(join(tmpdir(), opts.dirPrefix ?? "htk-ssh-"));
   const path = join(dir, "agent");
   const conns = new Set<Socket>();
   const server: Server = createServer((c) => {
