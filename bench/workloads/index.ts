@@ -7,6 +7,7 @@ import { frontendThroughput } from "./frontend.ts";
 import { registryPushPull } from "./registry.ts";
 import { runtimeWorkloads } from "./runtime.ts";
 import { snapshotsWorkload } from "./snapshots.ts";
+import { workerWorkloads } from "./worker.ts";
 
 /** Every workload `npm run bench` knows, in the order it runs them. Later issues add theirs here. */
-export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, ...runtimeWorkloads, frontendThroughput, contextHash5000, registryPushPull, snapshotsWorkload, inprocManyFiles, ...buildWorkloads];
+export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, ...runtimeWorkloads, frontendThroughput, contextHash5000, registryPushPull, snapshotsWorkload, ...workerWorkloads, inprocManyFiles, ...buildWorkloads];
