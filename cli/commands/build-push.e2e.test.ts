@@ -65,6 +65,28 @@ describe("hatake build --push", () => {
     expect((await inspect(third)).digest).toBe(manifest.digest);
   });
 
+  it("pushes to a registry that wants basic auth, with the credentials docker login leaves", async () => {
+    const auth = fixtures().authRegistry;
+    const root = await project();
+    const config = join(root, "docker-config");
+    mkdirSync(config);
+    writeFileSync(join(config, "config.json"), JSON.stringify({ auths: { [auth.host]: { auth: Buffer.from(`${auth.username}:${auth.password}`).toString("base64") } } }));
+    const name = `${auth.host}/buildfix/push-auth:1`;
+    const before = process.env["DOCKER_CONFIG"];
+    process.env["DOCKER_CONFIG"] = config;
+    try {
+      const r = await hatakeBuild(root, ["-t", name, "--push"]);
+      expect(r.err, r.err).not.toContain("ERROR");
+      expect(r.code).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env["DOCKER_CONFIG"];
+      else process.env["DOCKER_CONFIG"] = before;
+    }
+    const info = JSON.parse((await runChecked("skopeo", ["inspect", "--tls-verify=false", "--creds", `${auth.username}:${auth.password}`, `docker://${name}`])).stdout) as { Digest: string };
+    const images = await ImageStore.openAt(join(root, "data"));
+    expect(info.Digest).toBe(images.resolve(name).manifests[0]?.descriptor.digest);
+  });
+
   it("refuses a push without a name (HTK-BUILD-0202) and an invalid one (Docker's text)", async () => {
     const root = await project();
     const r = await hatakeBuild(root, ["--push"]);
