@@ -1,4 +1,5 @@
 import type { WireResponse } from "../engine.ts";
+import { IMPLEMENTED_NETWORKS } from "./implemented-networks.ts";
 import { IMPLEMENTED_SYSTEM } from "./implemented-system.ts";
 import { IMPLEMENTED_VOLUMES } from "./implemented-volumes.ts";
 
@@ -53,4 +54,5 @@ export const IMPLEMENTED: Readonly<Record<string, ImplementedOperation>> = {
   SystemVersion: { cases: [{ path: "/version" }] },
   ...IMPLEMENTED_SYSTEM,
   ...IMPLEMENTED_VOLUMES,
+  ...IMPLEMENTED_NETWORKS,
 };

@@ -34,7 +34,7 @@ describe("the events time window", () => {
     expect(eventWindow("1", null, now)).toMatchObject({ replay: true, pastOnly: false });
     expect(eventWindow(null, "1", now)).toMatchObject({ replay: true, pastOnly: true });
     expect(eventWindow("1", "3000000000", now)).toMatchObject({ replay: true, pastOnly: false });
-    expect(failure(() => eventWindow("5", "4", now))).toBe("HTK-ENGINE-0464 `since` time (5) cannot be after `until` time (4).");
+    expect(failure(() => eventWindow("5", "4", now))).toBe("HTK-ENGINE-0464 `since` time (5) cannot be after `until` time (4)");
   });
 });
 

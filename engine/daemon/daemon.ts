@@ -2,6 +2,7 @@ import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../../base/observability/index.ts";
 import { eventRoutes } from "../api/events.ts";
+import { networkRoutes } from "../api/networks.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
@@ -94,6 +95,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...volumeRoutes(services),
     ...eventRoutes(services),
     ...systemInfoRoutes(services),
+    ...networkRoutes(services),
   ];
 }
 

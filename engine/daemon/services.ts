@@ -5,6 +5,7 @@ import { RefCounter } from "../../cache/refs.ts";
 import { RegistryClient } from "../../cache/registry/index.ts";
 import { Builds } from "../build/engine-builds.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";
+import { ensurePredefinedNetworks } from "../networks/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
 import { ImageStateTable, openStateStore, type StateStore } from "../state/index.ts";
@@ -72,6 +73,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       onCorruptRecord: (e) => log.error({ id: e.id, err: e.toJSON() }, e.message),
     });
     undo.push(() => state.close());
+    ensurePredefinedNetworks(state);
     const refs = new RefCounter({ persistence: state.leases });
     const content = await ContentStore.open(join(config.dataRoot, "content"), { leaseCount: refs.blobLeaseCount });
     const images = ImageStore.open({

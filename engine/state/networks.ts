@@ -41,33 +41,28 @@ export class NetworkStore {
       if (this.#ctx.db.prepare("SELECT 1 FROM networks WHERE name = ?").get(n.name) !== undefined) {
         throw htkError("HTK-ENGINE-0125", { name: n.name });
       }
-      this.#ctx.db
-        .prepare(
-          `INSERT INTO networks (id, name, driver, scope, created, ipam_json, labels_json, options_json, internal, attachable, ingress, enable_ipv6)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          n.id,
-          n.name,
-          n.driver,
-          n.scope,
-          n.created,
-          JSON.stringify(n.ipam),
-          JSON.stringify(n.labels),
-          JSON.stringify(n.options),
-          n.internal ? 1 : 0,
-          n.attachable ? 1 : 0,
-          n.ingress ? 1 : 0,
-          n.enableIPv6 ? 1 : 0,
-        );
+      this.#insert(n);
       this.#ctx.emit(networkEvent(n, "create"));
       return n;
     });
   }
 
   /**
+   * Inserts a network the engine defines itself (the predefined bridge, host and none) unless one of
+   * that name exists, which is returned as it is. Records no event: Docker logs none for them.
+   */
+  ensure(n: NetworkRecord): NetworkRecord {
+    return this.#ctx.tx(() => {
+      const existing = this.#ctx.db.prepare("SELECT * FROM networks WHERE name = ?").get(n.name) as NetworkRow | undefined;
+      if (existing !== undefined) return fromRow(existing);
+      this.#insert(n);
+      return n;
+    });
+  }
+
+  /**
    * Docker's lookup (daemon.FindNetwork): full ID, then exact name, then a unique ID prefix.
-   * Unknown → HTK-ENGINE-0124; ambiguous prefix → HTK-ENGINE-0105.
+   * Unknown → HTK-ENGINE-0124; ambiguous prefix → HTK-ENGINE-0487.
    */
   resolve(ref: string): NetworkRecord {
     const db = this.#ctx.db;
@@ -76,12 +71,34 @@ export class NetworkStore {
       (db.prepare("SELECT * FROM networks WHERE name = ?").get(ref) as NetworkRow | undefined);
     if (row !== undefined) return fromRow(row);
     if (/^[0-9a-f]+$/.test(ref)) {
-      const rows = db.prepare("SELECT * FROM networks WHERE id >= ? AND id < ? ORDER BY id LIMIT 2").all(ref, `${ref}g`) as NetworkRow[];
-      if (rows.length > 1) throw htkError("HTK-ENGINE-0105", { prefix: ref });
+      const rows = db.prepare("SELECT * FROM networks WHERE id >= ? AND id < ? ORDER BY id").all(ref, `${ref}g`) as NetworkRow[];
+      if (rows.length > 1) throw htkError("HTK-ENGINE-0487", { ref, count: rows.length });
       const only = rows[0];
       if (only !== undefined) return fromRow(only);
     }
     throw htkError("HTK-ENGINE-0124", { name: ref });
+  }
+
+  #insert(n: NetworkRecord): void {
+    this.#ctx.db
+      .prepare(
+        `INSERT INTO networks (id, name, driver, scope, created, ipam_json, labels_json, options_json, internal, attachable, ingress, enable_ipv6)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        n.id,
+        n.name,
+        n.driver,
+        n.scope,
+        n.created,
+        JSON.stringify(n.ipam),
+        JSON.stringify(n.labels),
+        JSON.stringify(n.options),
+        n.internal ? 1 : 0,
+        n.attachable ? 1 : 0,
+        n.ingress ? 1 : 0,
+        n.enableIPv6 ? 1 : 0,
+      );
   }
 
   list(): NetworkRecord[] {

@@ -42,13 +42,13 @@ describe("the local driver's rules (volume/local)", () => {
   it("validates names as Docker: one character is too short, others list the allowed characters", () => {
     expect(failure(() => validateVolumeName("a"))).toEqual({
       id: "HTK-ENGINE-0454",
-      cause: "create a: volume name is too short, names should be at least two alphanumeric characters.",
+      cause: "create a: volume name is too short, names should be at least two alphanumeric characters",
       http: 400,
     });
     expect(failure(() => validateVolumeName("hello world"))).toEqual({
       id: "HTK-ENGINE-0455",
       cause:
-        'create hello world: "hello world" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path.',
+        'create hello world: "hello world" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path',
       http: 400,
     });
     expect(failure(() => validateVolumeName(".hidden"))?.id).toBe("HTK-ENGINE-0455");
@@ -63,8 +63,8 @@ describe("the local driver's rules (volume/local)", () => {
     expect(failure(() => validateLocalOptions("v", { type: "foo" }))?.cause).toBe('create v: missing required option: "device"');
     expect(failure(() => validateLocalOptions("v", { o: "foo", type: "foo" }))?.cause).toBe('create v: missing required option: "device"');
     expect(failure(() => validateLocalOptions("v", { o: "foo", device: "foo" }))?.cause).toBe('create v: missing required option: "type"');
-    expect(failure(() => validateLocalOptions("v", { size: "1234" }))).toEqual({ id: "HTK-ENGINE-0458", cause: "create v: quota size requested but no quota support.", http: 400 });
-    expect(failure(() => validateLocalOptions("v", { size: "lots" }))).toEqual({ id: "HTK-ENGINE-0490", cause: "create v: invalid size: 'lots'.", http: 400 });
+    expect(failure(() => validateLocalOptions("v", { size: "1234" }))).toEqual({ id: "HTK-ENGINE-0458", cause: "create v: quota size requested but no quota support", http: 400 });
+    expect(failure(() => validateLocalOptions("v", { size: "lots" }))).toEqual({ id: "HTK-ENGINE-0490", cause: "create v: invalid size: 'lots'", http: 400 });
     for (const ok of [{}, { type: "none", o: "bind", device: "/srv" }, { type: "tmpfs", device: "tmpfs", o: "size=100m,uid=1000" }, { type: "foo", device: "foo" }, { size: "0" }]) {
       expect(failure(() => validateLocalOptions("v", ok)), JSON.stringify(ok)).toBeUndefined();
     }
@@ -114,7 +114,7 @@ describe("volumes on disk", () => {
   it("refuses other drivers with Docker's plugin-not-found text and creates nothing", async () => {
     expect(await asyncFailure(ensureVolume(host, { name: "x1", driver: "nfs" }))).toEqual({
       id: "HTK-ENGINE-0453",
-      cause: 'create x1: error looking up volume plugin nfs: plugin "nfs" not found.',
+      cause: 'create x1: error looking up volume plugin nfs: plugin "nfs" not found',
       http: 404,
     });
     expect(await asyncFailure(ensureVolume(host, { name: "x2", options: { device: "/srv" } }))).toMatchObject({ id: "HTK-ENGINE-0457" });
@@ -192,12 +192,12 @@ describe("prune", () => {
     expect(opts.options).toEqual({ type: "tmpfs", device: "tmpfs" });
     expect(failure(() => prunableVolumes(all, { all: ["maybe"] }, inUse))).toEqual({
       id: "HTK-ENGINE-0460",
-      cause: "invalid filter 'all': strconv.ParseBool: parsing \"maybe\": invalid syntax.",
+      cause: "invalid filter 'all': strconv.ParseBool: parsing \"maybe\": invalid syntax",
       http: 400,
     });
     expect(failure(() => prunableVolumes(all, { all: ["true", "false"] }, inUse))).toEqual({
       id: "HTK-ENGINE-0461",
-      cause: "invalid filter 'all=[true false]': only one value is expected.",
+      cause: "invalid filter 'all=[true false]': only one value is expected",
       http: 400,
     });
     expect(failure(() => prunableVolumes(all, { dangling: ["true"] }, inUse))?.id).toBe("HTK-ENGINE-0116");
