@@ -1,3 +1,4 @@
+import { IMPLEMENTED_BUILD } from "./implemented-build.ts";
 import type { WireResponse } from "../engine.ts";
 import { IMPLEMENTED_NETWORKS } from "./implemented-networks.ts";
 import { IMPLEMENTED_SYSTEM } from "./implemented-system.ts";
@@ -55,4 +56,5 @@ export const IMPLEMENTED: Readonly<Record<string, ImplementedOperation>> = {
   ...IMPLEMENTED_SYSTEM,
   ...IMPLEMENTED_VOLUMES,
   ...IMPLEMENTED_NETWORKS,
+  ...IMPLEMENTED_BUILD,
 };

@@ -118,7 +118,7 @@ export interface BuildPlan {
   readonly definition: Definition;
   readonly stages: readonly CompiledStage[];
   readonly target: string;
-  /** Base image references (as the compiler resolved them) → image ID (config digest). */
+  /** Base images: manifest digest (as `CompiledStage.base` pins it) → image ID (config digest). */
   readonly baseImages: ReadonlyMap<string, Digest>;
   readonly image: ImageSpec;
 }
@@ -134,6 +134,8 @@ export type BuildResult =
       readonly imageSpec: ImageSpec;
       /** Parser and compiler warnings, rendered with code frames. */
       readonly warnings: string;
+      /** The same warnings as one line each, BuildKit's text where it has one (`[Warning] One or more build-args [X] were not consumed`). */
+      readonly warningMessages: readonly string[];
       /** Build-check findings, one line each. */
       readonly checkWarnings: readonly string[];
     }
@@ -278,7 +280,10 @@ export class Builds {
     const ignore = await loadDockerignore(contextDir, dockerfilePath === undefined ? {} : { dockerfile: dockerfilePath, cwd: contextDir });
     const sourceText = new TextDecoder().decode(text);
     const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, sourceText, fileName)).join("\n");
-    const firstError = (ds: readonly Diagnostic[]): string => ds.find((d) => d.severity === "error")?.message ?? "the Dockerfile cannot be built";
+    const firstError = (ds: readonly Diagnostic[]): string => {
+      const d = ds.find((x) => x.severity === "error");
+      return d === undefined ? "the Dockerfile cannot be built" : (d.buildkitMessage ?? d.message);
+    };
     const parsed = parseDockerfile(text, { fileName });
     if (parsed.result === undefined) return { kind: "invalid", id, message: firstError(parsed.diagnostics), rendered: render(parsed.diagnostics) };
     const buildArgs = req.buildArgs ?? {};
@@ -296,7 +301,7 @@ export class Builds {
         sessionId: session,
         resolveMode: req.resolveMode ?? "default",
         signal,
-        onResolved: (ref, configDigest) => baseImages.set(ref, configDigest as Digest),
+        onResolved: (_ref, manifestDigest, configDigest) => baseImages.set(manifestDigest as Digest, configDigest as Digest),
       }),
       buildArgs,
       dockerignorePatterns: ignore.patterns,
@@ -311,7 +316,8 @@ export class Builds {
     signal.throwIfAborted();
     if (compiled.result === undefined) return { kind: "invalid", id, message: firstError(compiled.diagnostics), rendered: render(compiled.diagnostics) };
     const plan = compiled.result;
-    const warnings = render([...parsed.diagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning"));
+    const warningDiagnostics = [...parsed.diagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning");
+    const warnings = render(warningDiagnostics);
     await emit({
       kind: "compiled",
       id,
@@ -382,6 +388,7 @@ export class Builds {
             tags,
             imageSpec: plan.image,
             warnings,
+            warningMessages: warningDiagnostics.map((d) => d.buildkitMessage ?? d.message),
             checkWarnings,
           };
         }

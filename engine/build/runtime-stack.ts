@@ -75,7 +75,7 @@ export async function composeWorker(parts: RuntimeParts, workerRoot: string): Pr
  */
 export function imageConfigResolver(
   worker: RuntimeWorker,
-  opts: { readonly sessionId: string; readonly resolveMode?: "default" | "pull" | "local"; readonly signal: AbortSignal; readonly onResolved?: (ref: string, configDigest: string) => void },
+  opts: { readonly sessionId: string; readonly resolveMode?: "default" | "pull" | "local"; readonly signal: AbortSignal; readonly onResolved?: (ref: string, manifestDigest: string, configDigest: string) => void },
 ): ImageConfigResolver {
   return async (ref, platform, sig) => {
     const ctx: OpContext = {
@@ -85,7 +85,7 @@ export function imageConfigResolver(
       progress: { log: () => undefined, status: () => undefined },
     };
     const r = await worker.resolveImage({ kind: "image", ref, resolveMode: opts.resolveMode ?? "default" }, platform, ctx);
-    opts.onResolved?.(ref, `sha256:${createHash("sha256").update(r.config).digest("hex")}`);
+    opts.onResolved?.(ref, r.digest, `sha256:${createHash("sha256").update(r.config).digest("hex")}`);
     return { digest: r.digest, config: JSON.parse(new TextDecoder().decode(r.config)) as BaseImageConfig };
   };
 }

@@ -4,6 +4,7 @@ import type { Logger } from "../../base/observability/index.ts";
 import { eventRoutes } from "../api/events.ts";
 import { networkRoutes } from "../api/networks.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
+import { buildRoutes } from "../api/build.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
 import { systemInfoRoutes } from "../api/system-info.ts";
@@ -96,6 +97,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...eventRoutes(services),
     ...systemInfoRoutes(services),
     ...networkRoutes(services),
+    ...buildRoutes(services),
   ];
 }
 
