@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { isHtkError } from "../../base/errors/index.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
 
 const dirs: string[] = [];
@@ -16,6 +17,17 @@ function root(): string {
 }
 
 describe("lockDataRoot", () => {
+  it("refuses a data root that a live engine serves (HTK-BUILD-0006), leaving no build.lock", async () => {
+    const dir = root();
+    writeFileSync(join(dir, "engine.pid"), "1\n"); // pid 1 is alive and is not this process
+    const err = await lockDataRoot(dir, new AbortController().signal, () => undefined).catch((e: unknown) => e);
+    expect(isHtkError(err, "HTK-BUILD-0006")).toBe(true);
+    expect(existsSync(join(dir, "build.lock"))).toBe(false);
+    // A stale engine.pid (no such process) does not stand in the way.
+    writeFileSync(join(dir, "engine.pid"), "2147483646\n");
+    await (await lockDataRoot(dir, new AbortController().signal, () => undefined))();
+  });
+
   it("makes a second build wait (saying so once) until the first ends", async () => {
     const dir = root();
     const signal = new AbortController().signal;

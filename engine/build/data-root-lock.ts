@@ -1,6 +1,13 @@
 import { open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { htkError } from "../../base/errors/index.ts";
+
+/** The pid in a pid file when that process is alive and not this one. */
+export async function liveOwner(pidFile: string): Promise<number | undefined> {
+  const owner = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
+  return Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner) ? owner : undefined;
+}
 
 /**
  * One build process at a time per data root: opening the snapshot stores recovers from crashes by
@@ -20,9 +27,17 @@ export async function lockDataRoot(dataRoot: string, signal: AbortSignal, notice
       } finally {
         await fh.close();
       }
-      return async () => {
+      const release = async (): Promise<void> => {
         await rm(file, { force: true });
       };
+      // A daemon serving this data root owns its snapshots and containers: an in-process build beside
+      // it would unmount the snapshots of its running containers and builds when it opens the stores.
+      const engine = await liveOwner(join(dataRoot, "engine.pid"));
+      if (engine !== undefined) {
+        await release();
+        throw htkError("HTK-BUILD-0006", { pid: engine, dataRoot });
+      }
+      return release;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }

@@ -135,6 +135,14 @@ describe("the engine daemon skeleton", () => {
     expect(existsSync(join(root, "engine.pid"))).toBe(false);
   });
 
+  it("refuses a data root that a live in-process build holds (HTK-ENGINE-0005), leaving no engine.pid", async () => {
+    const root = dir();
+    writeFileSync(join(root, "build.lock"), "1"); // pid 1 is alive and is not this process
+    const err = await start([`unix://${join(root, "c.sock")}`], root).catch((e: unknown) => e);
+    expect(isHtkError(err, "HTK-ENGINE-0005")).toBe(true);
+    expect(existsSync(join(root, "engine.pid"))).toBe(false);
+  });
+
   it("takes over a stale lock and a stale socket left by a killed daemon", async () => {
     const root = dir();
     const dead = spawn(process.execPath, ["-e", ""]);

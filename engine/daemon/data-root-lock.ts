@@ -25,6 +25,13 @@ export function lockDataRoot(dataRoot: string): DataRootLock {
       const fd = openSync(path, "wx", 0o644);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
+      // An in-process `hatake build --data-root` on this root: the engine's start-up recovery would
+      // unmount the snapshots under its running steps.
+      const builder = pidIn(join(dataRoot, "build.lock"));
+      if (builder !== undefined && builder !== process.pid && isAlive(builder)) {
+        unlinkSync(path);
+        throw htkError("HTK-ENGINE-0005", { pid: builder, dataRoot });
+      }
       let released = false;
       heldHere.add(path);
       return {
@@ -54,6 +61,15 @@ export function lockDataRoot(dataRoot: string): DataRootLock {
     }
   }
   throw htkError("HTK-ENGINE-0001", { pid: "unknown", dataRoot });
+}
+
+function pidIn(file: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(file, "utf8").trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -27,6 +27,11 @@ export const buildDiagnostics = {
     cause: "The {action} of \"{path}\" failed: {detail}.",
     next: "Check the path and the image's filesystem at that step; the build record has the full error.",
   },
+  "HTK-BUILD-0006": {
+    title: "Data root served by an engine",
+    cause: "The engine (process {pid}) serves the data root {dataRoot}; an in-process build beside it would disturb its containers and builds.",
+    next: "Build through that engine (docker build, or hatake build without --data-root), or give this build its own --data-root.",
+  },
   "HTK-BUILD-0100": {
     title: "Build step failed",
     cause: "process \"{command}\" did not complete successfully: exit code: {code}",

@@ -7,6 +7,11 @@ export const engineDiagnostics = {
     cause: "Another HATAKE engine (process {pid}) is already using the data root {dataRoot}.",
     next: "Stop that engine first (kill -TERM {pid}), or start this one with a different --data-root.",
   },
+  "HTK-ENGINE-0005": {
+    title: "Data root used by a build",
+    cause: "An in-process build (hatake build --data-root, process {pid}) is using the data root {dataRoot}; the engine cannot share it.",
+    next: "Let that build finish (or stop it), then start the engine; or start the engine with a different --data-root.",
+  },
   "HTK-ENGINE-0002": {
     title: "Socket in use",
     cause: "The address {address} is already served by another process.",
