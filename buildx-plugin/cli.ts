@@ -1,4 +1,5 @@
 import { catalogue, didYouMean, isCancellation, toHtkError, type HtkError } from "../base/errors/index.ts";
+import { EngineError } from "./engine-error.ts";
 import { COMMANDS, ROOT_FLAGS } from "./commands/index.ts";
 import { GLOBAL_FLAGS, resolveDockerCli } from "./docker-cli.ts";
 import { FlagError, parseFlags, type FlagSpec } from "./flags.ts";
@@ -114,6 +115,10 @@ export function reportError(err: unknown, io: PluginIo): number {
   if (isCancellation(err)) {
     io.stderr.write("ERROR: context canceled\n");
     return 130;
+  }
+  if (err instanceof EngineError) {
+    io.stderr.write(`ERROR: ${err.message}\n${err.id === undefined ? "" : `  ${err.id}: ${err.next ?? ""}\n`}`);
+    return err.canceled ? 130 : 1;
   }
   const e = toHtkError(err, { operation: "docker buildx" });
   io.stderr.write(renderPluginError(e));

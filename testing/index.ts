@@ -58,3 +58,4 @@ export async function tempDir(label = "tmp"): Promise<string> {
   }
   return dir;
 }
+export { builtPlugin, installPlugin } from "./buildx-plugin.ts";

@@ -2,9 +2,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, run } from "../../testing/index.ts";
+import { REPO_ROOT, installPlugin, run } from "../../testing/index.ts";
 import { PLUGIN_VERSION } from "../metadata.ts";
-import { installPlugin } from "./plugin-install.ts";
 
 /** The plugin under the real docker CLI 28, installed as tools/up.sh installs it; no engine needed. */
 describe("docker-buildx under the docker CLI", () => {

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SuiteResult } from "../run.ts";
@@ -84,9 +85,21 @@ export async function runFlowsSuite(opts: FlowsSuiteOptions): Promise<FlowsRepor
   return { passed, failed: flows.length - passed, failures, report };
 }
 
-/** Runs a flow's steps in order with a fresh private DOCKER_CONFIG; outputs come back normalised. */
+/** The repository's buildx plugin (bin/docker-buildx), when its bundle is built. */
+const BUILDX_PLUGIN = fileURLToPath(new URL("../../bin/docker-buildx", import.meta.url));
+const buildxBuilt = (): boolean => existsSync(fileURLToPath(new URL("../../dist/docker-buildx.mjs", import.meta.url)));
+
+/**
+ * Runs a flow's steps in order with a fresh private DOCKER_CONFIG; outputs come back normalised. The
+ * config has the buildx plugin installed (as tools/up.sh installs it), so `docker buildx …` and
+ * `docker build` run as they do for a user of HATAKE.
+ */
 async function runFlow(flow: Flow, host: string, docker: string, timeoutMs = 60_000): Promise<{ outputs: StepOutput[]; error?: string }> {
   const configDir = mkdtempSync(join(tmpdir(), "htk-flow-"));
+  if (buildxBuilt()) {
+    mkdirSync(join(configDir, "cli-plugins"));
+    symlinkSync(BUILDX_PLUGIN, join(configDir, "cli-plugins", "docker-buildx"));
+  }
   const outputs: StepOutput[] = [];
   try {
     for (const step of flow.steps) {

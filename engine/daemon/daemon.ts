@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import type { Logger } from "../../base/observability/index.ts";
 import { eventRoutes } from "../api/events.ts";
 import { networkRoutes } from "../api/networks.ts";
+import { buildServiceRoutes } from "../api/build-service.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { buildRoutes } from "../api/build.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
@@ -98,6 +99,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...systemInfoRoutes(services),
     ...networkRoutes(services),
     ...buildRoutes(services),
+    ...buildServiceRoutes(services),
   ];
 }
 

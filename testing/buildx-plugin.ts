@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT, runChecked } from "../../testing/index.ts";
+import { REPO_ROOT } from "./paths.ts";
+import { runChecked } from "./process.ts";
 
 let built: Promise<string> | undefined;
 
