@@ -27,4 +27,16 @@ export const IMPLEMENTED_SYSTEM: Readonly<Record<string, ImplementedOperation>> 
     ],
     negative: [{ name: "since after until → 400", path: "/events", query: { since: "20", until: "10" }, status: 400 }],
   },
+  SystemDataUsage: {
+    cases: [
+      {
+        path: "/system/df",
+        setup: async (api) => {
+          await api.call("POST", "/volumes/create", { body: { Name: "conformance-df" } });
+          return { cleanup: async () => void (await api.call("DELETE", "/volumes/conformance-df")) };
+        },
+      },
+      { name: "volumes and images only", path: "/system/df?type=volume&type=image" },
+    ],
+  },
 };

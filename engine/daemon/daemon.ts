@@ -8,6 +8,7 @@ import { createApiServer, type ApiServer } from "../api/server.ts";
 import { buildRoutes } from "../api/build.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
+import { systemDfRoutes } from "../api/system-df.ts";
 import { systemInfoRoutes } from "../api/system-info.ts";
 import type { Route } from "../api/types.ts";
 import { volumeRoutes } from "../api/volumes.ts";
@@ -100,6 +101,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...networkRoutes(services),
     ...buildRoutes(services),
     ...buildServiceRoutes(services),
+    ...systemDfRoutes(services),
   ];
 }
 

@@ -118,6 +118,13 @@ export const systemResourceDiagnostics = {
     next: "Send Unix seconds (the docker CLI converts durations and dates to them).",
     http: 400,
   },
+  "HTK-ENGINE-0466": {
+    title: "Unknown disk usage object type",
+    cause: "unknown object type: {type}",
+    next: "Use container, image, volume or build-cache.",
+    http: 400,
+    dockerText: true,
+  },
   "HTK-ENGINE-0470": {
     title: "Predefined network",
     cause: "operation is not permitted on predefined {name} network ",
