@@ -34,3 +34,23 @@ export function cacheKeyOf(op: Digest, inputKeys: readonly string[]): Digest {
   const text = JSON.stringify(["hatake-llb-cache-key/v1", op, inputKeys]);
   return sha256Digest(new TextEncoder().encode(text));
 }
+
+/**
+ * The strings one input contributes to {@link cacheKeyOf}, one helper per kind, so that every place
+ * that computes keys (the solver, the remote cache importer recomputing keys from exported records)
+ * spells them the same way.
+ * - `inputKeyPart`: the input's own cache key, the output index read and the selector, if any;
+ * - `contentKeyPart`: a content checksum (of selected paths of an input, or of a source's content);
+ * - `pinKeyPart`: the manifest digest an image source was pinned to.
+ */
+export function inputKeyPart(key: string, output: number, selector?: string): string {
+  return `${key}#${output}${selector === undefined ? "" : `@${selector}`}`;
+}
+
+export function contentKeyPart(digest: string): string {
+  return `content:${digest}`;
+}
+
+export function pinKeyPart(digest: string): string {
+  return `pin:${digest}`;
+}

@@ -101,7 +101,7 @@ export {
   type RunOptions,
 } from "./builder.ts";
 
-export { cacheKeyOf, digestOf, encodeOp, sha256Digest } from "./digest.ts";
+export { cacheKeyOf, contentKeyPart, digestOf, encodeOp, inputKeyPart, pinKeyPart, sha256Digest } from "./digest.ts";
 export {
   decodeDefinition,
   decodeDefinition as unmarshal,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { diffChecksums } from "../cache/index.ts";
-import { assertNever, cacheKeyOf, inputsOf, type Digest, type Op, type OutputRef, type Vertex } from "../llb/index.ts";
+import { assertNever, cacheKeyOf, contentKeyPart, inputKeyPart, inputsOf, pinKeyPart, type Digest, type Op, type OutputRef, type Vertex } from "../llb/index.ts";
 import type { BuildRecord, CacheDep, CacheMap, ContentSelector, FieldChange, KeyPart, KeyPreimage, MissReason, VertexRecord } from "./types.ts";
 
 /**
@@ -93,13 +93,13 @@ export function keyFromParts(op: Digest, parts: readonly KeyPart[]): Digest {
   const strings = parts.map((p): string => {
     switch (p.kind) {
       case "input":
-        return `${p.key}#${p.output}${p.selector === undefined ? "" : `@${p.selector}`}`;
+        return inputKeyPart(p.key, p.output, p.selector);
       case "content":
-        return `content:${p.digest}`;
+        return contentKeyPart(p.digest);
       case "pin":
-        return `pin:${p.digest}`;
+        return pinKeyPart(p.digest);
       case "source-content":
-        return `content:${p.digest}`;
+        return contentKeyPart(p.digest);
       default:
         return assertNever(p, "key part");
     }

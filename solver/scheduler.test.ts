@@ -481,6 +481,25 @@ describe("cache keys and explained misses", () => {
     expect(worker.liveRefs()).toEqual([]);
   });
 
+  it("does not build a stage whose results are gone when the COPY --from reading it hits by its fast key (a mode=min import)", async () => {
+    const worker = new FakeWorker();
+    const store = new MemoryKeyStore();
+    const solver = new Solver({ worker, keyStore: store });
+    const stage = chain("x", "y");
+    const def = marshal(chain("base").file(copy(stage, "/ran/y", "/y"), { customName: "COPY --from=stage /ran/y /y" }));
+    const first = await done((await solve(solver, def)).outcome);
+    // What a mode=min cache holds: the final stage's records, none of the other stage's.
+    for (const name of ["RUN x", "RUN y"]) {
+      const key = byName(first, name).key?.key;
+      if (key !== undefined) await store.delete(key);
+    }
+    const again = await done((await solve(solver, def)).outcome);
+    expect(byName(again, "COPY --from=stage /ran/y /y").outcome.status).toBe("cached");
+    expect(worker.count("exec:x")).toBe(1);
+    expect(worker.count("exec:y")).toBe(1);
+    expect(worker.liveRefs()).toEqual([]);
+  });
+
   it("checksums a snapshot's selected paths once: a cached COPY --from is not re-hashed", async () => {
     const worker = new FakeWorker();
     const solver = new Solver({ worker });

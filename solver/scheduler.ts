@@ -519,6 +519,41 @@ function untilAborted(work: Promise<SharedRef[]>, signal: AbortSignal): Promise<
   });
 }
 
+/** How long a content input's prefetch waits for the step's other input keys (see #prefetchContentInputs). */
+const FAST_KEY_GRACE_MS = 25;
+
+/** The value of `p` if it settles within `ms`, else undefined (also when it fails). */
+function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
+}
+
+/** BuildKit's fast key parts of a content-keyed step: its inputs' keys, the paths as selectors. */
+function fastParts(v: Vertex, inputs: readonly OutputRef[], inputJobs: readonly Job[]): KeyPart[] {
+  return cacheMapOf(v).deps.map((d, i): KeyPart => {
+    const r = inputs[i];
+    const job = inputJobs[i];
+    if (r === undefined || job === undefined) throw new Error("inputsOf and the cache map disagree");
+    const selector = d.kind === "content" ? d.selectors.map((sel) => sel.path).join("\n") : d.selector;
+    return { kind: "input", index: i, from: r.digest, output: r.index, name: job.spec.name, key: job.spec.key, ...(selector === undefined ? {} : { selector }) };
+  });
+}
+
+function fastKeyOf(v: Vertex, inputs: readonly OutputRef[], inputJobs: readonly Job[]): Digest {
+  return keyFromParts(v.digest, fastParts(v, inputs, inputJobs));
+}
+
 /** A worker failure as the error of a step: HtkErrors pass through, anything else is named by step. */
 function stepError(err: unknown, step: string): HtkError {
   if (err instanceof HtkError) return err;
@@ -913,15 +948,24 @@ class BuildRun {
    * uncached — without waiting for the step's other inputs. Otherwise `COPY --from=a`, then
    * `COPY --from=b` would build stage b only once stage a is done (each key waits for the one before),
    * and independent stages would run one after another. A cached input is not loaded here: the step may
-   * hit by its inputs' keys alone.
+   * hit by its inputs' keys alone. Nor is an uncached one whose step hits by its fast key once the other
+   * inputs' keys are known (a stage whose results are not in an imported mode=min cache, but whose
+   * COPY --from result is): those keys are waited for briefly, unless they wait on execution.
    */
   #prefetchContentInputs(v: Vertex, inputs: readonly OutputRef[]): Map<number, Promise<SharedRef | undefined>> {
     const out = new Map<number, Promise<SharedRef | undefined>>();
     if (v.metadata.ignoreCache) return out;
+    const allKeys = Promise.all(inputs.map((r) => this.#keyOf(r.digest)));
+    allKeys.catch(() => undefined);
     for (const [i, dep] of cacheMapOf(v).deps.entries()) {
       const r = inputs[i];
       if (dep.kind !== "content" || r === undefined) continue;
-      const p = this.#keyOf(r.digest).then((job) => (this.solver.store.get(job.spec.key) === undefined ? this.#resultOf(r) : undefined));
+      const p = this.#keyOf(r.digest).then(async (job) => {
+        if (this.solver.store.get(job.spec.key) !== undefined) return undefined;
+        const jobs = await settledWithin(allKeys, FAST_KEY_GRACE_MS);
+        if (jobs !== undefined && this.solver.store.get(fastKeyOf(v, inputs, jobs)) !== undefined) return undefined;
+        return this.#resultOf(r);
+      });
       // A failure here is reported where the result is used (the step's own key computation).
       p.catch(() => undefined);
       out.set(i, p);
@@ -953,17 +997,11 @@ class BuildRun {
   ): Promise<KeyedParts> {
     const v = bv.vertex;
     const cmap = cacheMapOf(v);
-    const inputPart = (i: number, selector?: string): KeyPart => {
-      const r = inputs[i];
-      const job = inputJobs[i];
-      if (r === undefined || job === undefined) throw new Error("inputsOf and the cache map disagree");
-      return { kind: "input", index: i, from: r.digest, output: r.index, name: job.spec.name, key: job.spec.key, ...(selector === undefined ? {} : { selector }) };
-    };
     // BuildKit's two-phase keys: a step keyed by content first tries the key made of its inputs' keys
     // (equal input keys mean equal content, so a hit is sound) and materializes inputs only on a miss.
     const aliases: Digest[] = [];
     if (cmap.deps.some((d) => d.kind === "content")) {
-      const fast = cmap.deps.map((d, i) => inputPart(i, d.kind === "content" ? d.selectors.map((sel) => sel.path).join("\n") : d.selector));
+      const fast = fastParts(v, inputs, inputJobs);
       const fastKey = keyFromParts(v.digest, fast);
       aliases.push(fastKey);
       const hit = ignoreCache ? undefined : this.solver.store.get(fastKey);
