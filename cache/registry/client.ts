@@ -497,6 +497,31 @@ export class RegistryClient {
   }
 
   /**
+   * The manifest or index a reference names, as bytes (no platform selection, nothing stored): for
+   * documents that are not images, such as a build cache manifest whose entries are blobs.
+   */
+  async fetchManifestBytes(input: string | Reference, opts: { signal?: AbortSignal } = {}): Promise<{ reference: Reference; descriptor: OciDescriptor; bytes: Buffer }> {
+    const repo = this.#repo(input);
+    const resolved = await this.#resolve(repo, opts.signal);
+    const bytes = resolved.bytes ?? (await this.#getManifest(repo, resolved.descriptor.digest, resolved.descriptor, opts.signal)).bytes;
+    return { reference: repo.ref, descriptor: resolved.descriptor, bytes };
+  }
+
+  /**
+   * One blob from the store into the repository (HEAD skip, `mountFrom` mounts, then upload), for
+   * documents `push` cannot walk (an index whose entries are blobs, not manifests).
+   */
+  async pushBlob(input: string | Reference, d: OciDescriptor, opts: { store: ContentStore; mountFrom?: readonly string[]; signal?: AbortSignal; onProgress?: (e: PushProgress) => void }): Promise<void> {
+    const repo = this.#repo(input);
+    await this.#pushBlobRetrying(repo, d, opts.store, opts.mountFrom ?? [], opts.signal, (e) => opts.onProgress?.(e));
+  }
+
+  /** A manifest or index document under `reference` (a tag or its digest); its blobs must be there already. */
+  async putManifest(input: string | Reference, reference: string, d: OciDescriptor, bytes: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#putManifest(this.#repo(input), reference, d, Buffer.from(bytes), opts.signal);
+  }
+
+  /**
    * Pushes `root` (a manifest or an index, with everything it references, from the store) under the
    * reference's tag (or by digest). Blobs the repository has are skipped (HEAD), blobs in `mountFrom`
    * repositories are mounted, the rest uploaded; manifests go last, children before their index.
