@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { htkError, renderError } from "../../base/errors/index.ts";
+import { parseCacheFrom, parseCacheTo } from "../../cache/remote/index.ts";
 import { parseSize } from "../../engine/build/cache-usage.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
 import { loadSshSources } from "../../engine/build/ssh-sources.ts";
@@ -31,6 +32,12 @@ Options:
   -q, --quiet                  Print nothing but errors (--progress=quiet)
       --no-cache               Do not use the cache when building
       --explain-cache          Say, for every step that ran, what changed since the last build
+      --cache-from list        Use a remote build cache: REF, type=registry,ref=REF,
+                               type=local,src=DIR[,tag=TAG]; IMAGE for an inline cache
+      --cache-to list          Export the build cache: type=registry,ref=REF[,mode=min|max,
+                               image-manifest=true|false,oci-mediatypes=true|false,
+                               compression=gzip|uncompressed,ignore-error=true],
+                               type=local,dest=DIR[,tag=TAG,…] or type=inline
       --metadata-file string   Write build result metadata to a file
       --gc-keep-storage size   After the build, remove least-recently-used cache until it fits
                                (also HATAKE_BUILD_GC_KEEP; cache mounts stay)
@@ -44,8 +51,6 @@ with HTK-RUNTIME-0001. HATAKE_BUILD_WORKER=file forces the file worker.
 
 /** Flags of docker buildx build that this command knows but cannot honour in-process yet. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  "cache-from": "Import a remote cache through the engine (cache import/export).",
-  "cache-to": "Export a remote cache through the engine (cache import/export).",
   load: "Load into the engine's image store through the engine.",
 };
 
@@ -108,6 +113,8 @@ export const buildCommand: Command = {
       ...(values.ssh === undefined ? {} : { ssh: await loadSshSources(values.ssh, io.env, io.cwd) }),
       ...(values.platform === undefined ? {} : { platform: buildPlatform(values.platform) }),
       ...(io.env["HATAKE_BUILD_WORKER"] === "file" ? { worker: "file" as const } : {}),
+      cacheFrom: (values["cache-from"] ?? []).map(parseCacheFrom),
+      cacheTo: (values["cache-to"] ?? []).map(parseCacheTo),
     });
     switch (result.kind) {
       case "invalid-dockerfile":
@@ -133,7 +140,10 @@ export const buildCommand: Command = {
         }
         for (const line of result.explanation) io.stderr.write(`${line}\n`);
         if (values["metadata-file"] !== undefined) {
-          const meta = { "buildx.build.ref": `hatake/local/${result.record.id}` };
+          const meta = {
+            "buildx.build.ref": `hatake/local/${result.record.id}`,
+            ...(result.exported === undefined ? {} : { "containerimage.config.digest": result.exported.id, "containerimage.digest": result.exported.manifest.digest }),
+          };
           await writeFile(resolve(io.cwd, values["metadata-file"]), `${JSON.stringify(meta, null, 2)}\n`);
         }
         return 0;

@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../../cache/index.ts";
 import { MediaTypes, type OciDescriptor } from "../../cache/oci/index.ts";
+import { INLINE_CACHE_KEY } from "../../cache/remote/index.ts";
 import type { HistorySpec, ImageSpec } from "../../frontend-dockerfile/index.ts";
 import { parseName, saveDockerArchive, saveOciArchive, type ImageStore } from "../images/index.ts";
 import { compressGzip } from "../snapshots/index.ts";
@@ -14,7 +15,7 @@ import type { ExportProgress } from "./export-progress.ts";
 /** A layer tar with no entries is its two end-of-archive blocks: BuildKit drops such diffs. */
 const EMPTY_TAR_SIZE = 1024;
 
-interface ExportedLayer {
+export interface ExportedLayer {
   readonly diffId: Digest;
   readonly blob: OciDescriptor;
   readonly empty: boolean;
@@ -27,6 +28,11 @@ export interface ExportedImage {
   readonly config: OciDescriptor;
   /** Distinct blobs the manifest references (config and layers): what a push sends before it. */
   readonly blobs: number;
+}
+
+export interface ImageExportOptions {
+  /** `--cache-to type=inline`: the cache value for the config, given the image's layer blobs in order. */
+  readonly inlineCache?: (layerBlobs: readonly Digest[]) => Promise<string | undefined>;
 }
 
 /**
@@ -44,6 +50,7 @@ export async function exportImage(
   exportsDir: string,
   signal: AbortSignal,
   progress?: ExportProgress,
+  options: ImageExportOptions = {},
 ): Promise<ExportedImage> {
   const chain: string[] = [];
   for (let id = resultId; id !== undefined; id = worker.snapshotter.info(id)?.parent) chain.unshift(id);
@@ -53,8 +60,10 @@ export async function exportImage(
   layersDone?.();
   const history = normalizeHistory(image.history ?? [], layers);
   const kept = layers.filter((l) => !l.empty);
+  const inline = await options.inlineCache?.(kept.map((l) => l.blob.digest));
   const config = {
     ...image,
+    ...(inline === undefined ? {} : { [INLINE_CACHE_KEY]: inline }),
     rootfs: { type: "layers", diff_ids: kept.map((l) => l.diffId) },
     ...(history.length > 0 ? { history } : {}),
   };
@@ -104,7 +113,11 @@ function ociLayerType(mediaType: string): string {
   }
 }
 
-async function layerOf(worker: RuntimeWorker, id: string, exportsDir: string, signal: AbortSignal): Promise<ExportedLayer> {
+/**
+ * The layer of one snapshot: a pulled (or imported) layer's own blob, else the snapshot's diff,
+ * gzip-compressed once and remembered under `exportsDir` (image and cache exports share it).
+ */
+export async function layerOf(worker: RuntimeWorker, id: string, exportsDir: string, signal: AbortSignal): Promise<ExportedLayer> {
   const info = worker.snapshotter.info(id);
   if (info?.kind === "layer" && info.diffId !== undefined) {
     const blob = worker.layerBlob(info.diffId);

@@ -19,6 +19,8 @@ import { lockDataRoot } from "./data-root-lock.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 import { ExportProgress } from "./export-progress.ts";
 import { pushImage } from "./push.ts";
+import { BuildCaches } from "./remote-cache.ts";
+import type { CacheExportSpec, CacheImportSpec } from "../../cache/remote/index.ts";
 
 const run = promisify(execFile);
 
@@ -58,6 +60,12 @@ export interface LocalBuildRequest {
   readonly worker?: "auto" | "file";
   /** Garbage-collect the build cache down to this many bytes after a successful build. */
   readonly gcKeepStorage?: number;
+  /** `--cache-from`: remote caches whose records the build may use (layers fetched when needed). */
+  readonly cacheFrom?: readonly CacheImportSpec[];
+  /** `--cache-to`: where the build's cache records and layers are exported after it succeeds. */
+  readonly cacheTo?: readonly CacheExportSpec[];
+  /** Observes every registry request of the build (tests count downloads). */
+  readonly onRegistryRequest?: (method: string, url: URL) => void;
 }
 
 export type LocalBuildResult =
@@ -132,7 +140,7 @@ export async function runLocalBuild(req: LocalBuildRequest): Promise<LocalBuildR
 async function openAndBuild(req: LocalBuildRequest, p: Prepared): Promise<LocalBuildResult> {
   const unavailable = req.worker === "file" ? "the file worker was asked for" : await runtimeUnavailableReason();
   if (unavailable !== undefined && req.worker !== "file") req.progressOut.write(`hatake build: no container runtime (${unavailable}): using the file worker, RUN steps and registry images will fail\n`);
-  const stack = unavailable === undefined ? await openRuntimeStack(req.dataRoot, req.signal) : undefined;
+  const stack = unavailable === undefined ? await openRuntimeStack(req.dataRoot, req.signal, req.onRegistryRequest === undefined ? {} : { onRegistryRequest: req.onRegistryRequest }) : undefined;
   try {
     return await buildWith(req, stack, p);
   } finally {
@@ -169,10 +177,12 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
     const needsImage = (req.tags ?? []).length > 0 || req.outputs.some((o) => o.type === "oci" || o.type === "docker" || o.type === "image");
     if (needsImage && stack === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to tag or export an image" });
     const fileWorker = stack === undefined ? await FileWorker.open({ root: join(req.dataRoot, "worker") }) : undefined;
-    const worker: Worker = stack?.worker ?? (fileWorker as FileWorker);
+    const caches = await BuildCaches.open(req, stack);
+    const localKeys = JsonlKeyStore.open(req.dataRoot);
+    const worker: Worker = caches?.worker(stack?.worker ?? (fileWorker as FileWorker)) ?? stack?.worker ?? (fileWorker as FileWorker);
     const solver = new Solver({
       worker,
-      keyStore: JsonlKeyStore.open(req.dataRoot),
+      keyStore: caches?.store(localKeys) ?? localKeys,
       records: new BuildRecordStore(join(req.dataRoot, "records")),
       // RUN steps mostly wait (on processes, sleeps, the network), not on our cores: BuildKit runs
       // independent steps without a parallelism limit by default. The file worker stays at one per core.
@@ -202,7 +212,7 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
             const tags = req.tags ?? [];
             if (stack !== undefined && needsImage) {
               const names = [...new Set([...tags, ...req.outputs.flatMap((o) => (o.type === "image" ? o.names : []))])];
-              exported = await exportImage(stack.worker, stack.images, ref?.id, compiled.result.image, names, join(req.dataRoot, "worker", "exports"), req.signal, exporting);
+              exported = await exportImage(stack.worker, stack.images, ref?.id, compiled.result.image, names, join(req.dataRoot, "worker", "exports"), req.signal, exporting, caches?.imageOptions(outcome.record, ref?.id));
             }
             for (const out of req.outputs) {
               switch (out.type) {
@@ -222,6 +232,7 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
               }
             }
             await exporting?.close();
+            await caches?.export(outcome.record, ref?.id, exported !== undefined);
           } catch (err) {
             await exporting?.close(err as Error);
             throw err;

@@ -16,7 +16,7 @@ export interface RuntimeStack {
   readonly images: ImageStore;
   readonly snapshotter: Snapshotter;
   readonly runtime: CrunRuntime;
-  /** The registry client the worker pulls with; `--push` pushes with it too. */
+  /** The registry client the worker pulls with; `--push` pushes with it, cache import and export use it. */
   readonly registry: RegistryClient;
   /** For the Dockerfile compiler: FROM gets the base image's config (ENV, WORKDIR, USER, ONBUILD). */
   readonly resolveImageConfig: ImageConfigResolver;
@@ -100,6 +100,8 @@ export function imageConfigResolver(
 export interface RuntimeStackOptions {
   /** Registries reached over plain HTTP or unverified TLS (host[:port] or CIDR), besides loopback. */
   readonly insecureRegistries?: readonly string[];
+  /** Observes every registry request (tests count downloads). */
+  readonly onRegistryRequest?: (method: string, url: URL) => void;
 }
 
 export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, options: RuntimeStackOptions = {}): Promise<RuntimeStack> {
@@ -108,7 +110,10 @@ export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, op
     const images = await ImageStore.openAt(dataRoot);
     const runtime = new CrunRuntime({ dataRoot });
     await runtime.cleanup();
-    const registry = new RegistryClient(options.insecureRegistries === undefined ? {} : { insecureRegistries: [...options.insecureRegistries] });
+    const registry = new RegistryClient({
+      ...(options.insecureRegistries === undefined ? {} : { insecureRegistries: [...options.insecureRegistries] }),
+      ...(options.onRegistryRequest === undefined ? {} : { onRequest: options.onRegistryRequest }),
+    });
     const worker = await composeWorker({ snapshotter, images, runtime, registry }, join(dataRoot, "worker"));
     return {
       worker,

@@ -129,6 +129,21 @@ export class RuntimeWorker implements Worker {
     return this.#layerBlobs.get(diffId)?.descriptor;
   }
 
+  /**
+   * Records the blobs of layers unpacked from elsewhere than a pull (an imported build cache), so an
+   * image export of a chain that contains them reuses these bytes: the same image digest as the build
+   * that made them.
+   */
+  async rememberLayerBlobs(layers: readonly { readonly diffId: Digest; readonly descriptor: OciDescriptor }[]): Promise<void> {
+    let changed = false;
+    for (const l of layers) {
+      if (this.#layerBlobs.has(l.diffId)) continue;
+      this.#layerBlobs.set(l.diffId, { diffId: l.diffId, descriptor: { mediaType: l.descriptor.mediaType, digest: l.descriptor.digest, size: l.descriptor.size } });
+      changed = true;
+    }
+    if (changed) await this.#saveLayerBlobs();
+  }
+
   /** Runs `fn` on a read-only view of a committed snapshot (copy mode: its directory). */
   async withView<T>(id: string, signal: AbortSignal, fn: (path: string) => Promise<T>): Promise<T> {
     if (this.snapshotter.mode === "copy") return fn(this.snapshotter.dir(id));

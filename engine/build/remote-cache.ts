@@ -1,0 +1,128 @@
+import { join } from "node:path";
+import { htkError, isCancellation, isHtkError, type HtkError } from "../../base/errors/index.ts";
+import type { CacheExportSpec, CacheImportSpec, CacheMode } from "../../cache/remote/index.ts";
+import type { BuildRecord, CacheKeyStore, ProgressMode, ProgressOutput, Worker } from "../../solver/index.ts";
+import type { ImageExportOptions } from "./image-export.ts";
+import { describeSpec, inlineValue, planCacheExport, writeCache, type ExportPlan } from "./remote-cache-export.ts";
+import { RemoteCacheImport, openImportSources, renderWarning } from "./remote-cache-import.ts";
+import type { RuntimeStack } from "./runtime-stack.ts";
+
+export interface BuildCacheRequest {
+  readonly cacheFrom?: readonly CacheImportSpec[];
+  readonly cacheTo?: readonly CacheExportSpec[];
+  readonly dataRoot: string;
+  readonly cwd: string;
+  readonly signal: AbortSignal;
+  readonly progress: ProgressMode;
+  readonly progressOut: ProgressOutput;
+}
+
+/**
+ * `--cache-from` and `--cache-to` of one in-process build: the imported caches sit between the solver
+ * and the local key store and worker; after the build, the exports write the records of its steps.
+ * Undefined when the build uses neither flag.
+ */
+export class BuildCaches {
+  readonly #req: BuildCacheRequest;
+  readonly #stack: RuntimeStack;
+  readonly #imports: RemoteCacheImport | undefined;
+  readonly #plans = new Map<CacheMode, Promise<ExportPlan>>();
+  #store: CacheKeyStore | undefined;
+
+  private constructor(req: BuildCacheRequest, stack: RuntimeStack, imports: RemoteCacheImport | undefined) {
+    this.#req = req;
+    this.#stack = stack;
+    this.#imports = imports;
+  }
+
+  static async open(req: BuildCacheRequest, stack: RuntimeStack | undefined): Promise<BuildCaches | undefined> {
+    const from = req.cacheFrom ?? [];
+    const to = req.cacheTo ?? [];
+    if (from.length === 0 && to.length === 0) return undefined;
+    if (stack === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "the runtime worker's snapshots and content store to import or export a build cache" });
+    const warn = (err: HtkError): void => void req.progressOut.write(`${renderWarning(err)}\n`);
+    const sources = await openImportSources(from, { registry: stack.registry, content: stack.worker.content, platform: stack.worker.platform, cwd: req.cwd, signal: req.signal, warn });
+    const imports = sources.length === 0 ? undefined : new RemoteCacheImport(sources, { worker: stack.worker, snapshotter: stack.snapshotter, content: stack.worker.content, warn, signal: req.signal });
+    return new BuildCaches(req, stack, imports);
+  }
+
+  store(local: CacheKeyStore): CacheKeyStore {
+    this.#store = this.#imports?.wrapStore(local) ?? local;
+    return this.#store;
+  }
+
+  worker(inner: Worker): Worker {
+    return this.#imports?.wrapWorker(inner) ?? inner;
+  }
+
+  get wantsInline(): boolean {
+    return (this.#req.cacheTo ?? []).some((s) => s.type === "inline");
+  }
+
+  /** The image exporter's hook for `--cache-to type=inline`. */
+  imageOptions(record: BuildRecord, resultId: string | undefined): ImageExportOptions {
+    if (!this.wantsInline) return {};
+    return { inlineCache: async (layers) => inlineValue(await this.#plan("min", record, resultId), layers) };
+  }
+
+  /** Writes every registry and local `--cache-to`; `imageExported`: whether an inline cache had an image. */
+  async export(record: BuildRecord, resultId: string | undefined, imageExported: boolean): Promise<void> {
+    const specs = this.#req.cacheTo ?? [];
+    const warn = (err: HtkError): void => void this.#req.progressOut.write(`${renderWarning(err)}\n`);
+    if (this.wantsInline && !imageExported) warn(htkError("HTK-CACHE-0208", {}));
+    let index = Math.max(0, ...record.vertices.map((v) => v.index)) + 1;
+    for (const spec of specs) {
+      if (spec.type === "inline") continue;
+      const lines: string[] = [];
+      const started = performance.now();
+      const show = this.#req.progress !== "quiet" && this.#req.progress !== "rawjson";
+      const n = index++;
+      if (show) this.#req.progressOut.write(`#${n} exporting cache to ${spec.type === "registry" ? "registry" : "client directory"}\n`);
+      try {
+        const plan = await this.#plan(spec.mode, record, resultId);
+        if (spec.mode === "min" && plan.lostStages.length > 0) {
+          warn(htkError("HTK-CACHE-0207", { target: spec.type === "registry" ? spec.ref : spec.dest, stages: plan.lostStages.map((s) => `"${s}"`).join(", "), count: plan.lostSteps, spec: describeSpec(spec) }));
+        }
+        await writeCache(spec, plan, {
+          content: this.#stack.worker.content,
+          registry: this.#stack.registry,
+          imports: this.#imports,
+          cwd: this.#req.cwd,
+          signal: this.#req.signal,
+          mountFrom: [...imageRefs(record), ...(this.#imports?.sources.flatMap((s) => (s.registryRef === undefined ? [] : [s.registryRef])) ?? [])],
+          progress: (line) => {
+            lines.push(line);
+            if (show) this.#req.progressOut.write(`#${n} ${line}\n`);
+          },
+        });
+        if (show) this.#req.progressOut.write(`#${n} DONE ${((performance.now() - started) / 1000).toFixed(1)}s\n`);
+      } catch (err) {
+        if (this.#req.signal.aborted || isCancellation(err)) throw err;
+        if (show) this.#req.progressOut.write(`#${n} ERROR: ${isHtkError(err) ? err.plainCause : String(err)}\n`);
+        if (spec.ignoreError && isHtkError(err)) {
+          warn(err);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  #plan(mode: CacheMode, record: BuildRecord, resultId: string | undefined): Promise<ExportPlan> {
+    let p = this.#plans.get(mode);
+    if (p === undefined) {
+      const store = this.#store;
+      if (store === undefined) throw new Error("BuildCaches.store() was not called before an export");
+      p = planCacheExport({ record, store, worker: this.#stack.worker, imports: this.#imports, resultId, exportsDir: join(this.#req.dataRoot, "worker", "exports"), signal: this.#req.signal }, mode);
+      this.#plans.set(mode, p);
+    }
+    return p;
+  }
+}
+
+/** The image references the build pinned (`FROM`): blobs of their layers may be mounted from there. */
+function imageRefs(record: BuildRecord): string[] {
+  const out = new Set<string>();
+  for (const v of record.vertices) for (const p of v.key?.parts ?? []) if (p.kind === "pin") out.add(p.ref);
+  return [...out];
+}
