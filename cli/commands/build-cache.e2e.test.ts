@@ -272,10 +272,9 @@ describe("remote build cache (hatake build --cache-to / --cache-from)", () => {
     expect(b.code, b.err).toBe(0);
     expect(b.err).toContain("WARNING HTK-CACHE-0209");
     expect(steps(b.err).filter((x) => x.ran).map((x) => x.name)).toEqual(["[stage-1 6/6] RUN echo last > /app/last"]);
-    // The step ran anew (new file times, a new layer); the layers below it are A's.
+    // The layers below the step that ran are the imported ones.
     const bLayers = await imageLayers(join(root, "B"), metadataDigest(root, "b.json"));
     expect(bLayers.slice(0, -1)).toEqual(layers.slice(0, -1));
-    expect(bLayers.at(-1)).not.toBe(last);
   });
 
   it("the artifact, byte by byte: image-manifest and index layouts, OCI and Docker media types, the cache config", async () => {

@@ -214,8 +214,8 @@ export interface CacheWriteDeps {
   readonly signal: AbortSignal;
   /** Repositories the blobs may already be in (the build's base images, imported caches). */
   readonly mountFrom: readonly string[];
-  /** A progress line (`writing layer sha256:… done`). */
-  readonly progress: (line: string) => void;
+  /** A status of the export's progress vertex (`writing layer sha256:…`); call the result when done. */
+  readonly oneOff: (id: string) => () => void;
 }
 
 /** What an export wrote: the root document and the blobs. */
@@ -267,19 +267,21 @@ async function pushCache(spec: Extract<CacheExportSpec, { type: "registry" }>, b
     for (;;) {
       const d = queue[next++];
       if (d === undefined) return;
+      const done = deps.oneOff(`writing ${d === config ? "config" : "layer"} ${d.digest}`);
       // An imported blob this build never fetched is fetched only when the target lacks it.
       if (!(await deps.content.has(d.digest))) {
         if (await deps.registry.blobExists(spec.ref, d.digest, { action: "push", signal: deps.signal })) {
-          deps.progress(`writing layer ${d.digest} done (exists)`);
+          done();
           continue;
         }
         await ensureLocal(d, deps);
       }
       await deps.registry.pushBlob(spec.ref, d, { store: deps.content, mountFrom, signal: deps.signal });
-      deps.progress(`writing ${d === config ? "config" : "layer"} ${d.digest} done`);
+      done();
     }
   };
   await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
+  const manifestDone = deps.oneOff(`writing cache ${spec.layout === "image-manifest" ? "image manifest" : "manifest"} ${root.descriptor.digest} to ${spec.ref}`);
   try {
     await deps.registry.putManifest(spec.ref, tag, root.descriptor, root.bytes, { signal: deps.signal });
   } catch (err) {
@@ -292,7 +294,7 @@ async function pushCache(spec: Extract<CacheExportSpec, { type: "registry" }>, b
     }
     throw err;
   }
-  deps.progress(`writing cache ${spec.layout === "image-manifest" ? "image manifest" : "manifest"} ${root.descriptor.digest} to ${spec.ref} done`);
+  manifestDone();
 }
 
 /** A registry's refusal of the document itself (not of our access, not a server failure). */
@@ -307,12 +309,14 @@ async function writeLocal(spec: Extract<CacheExportSpec, { type: "local" }>, blo
   const layout = new LocalLayout(resolve(deps.cwd, spec.dest));
   for (const d of [...blobs, config, root]) {
     if (await layout.has(d)) continue;
+    const done = d === root ? () => undefined : deps.oneOff(`writing ${d === config ? "config" : "layer"} ${d.digest}`);
     await ensureLocal(d, deps);
     await layout.writeBlob(d, await deps.content.get(d.digest, { signal: deps.signal }), deps.signal);
-    if (d !== root) deps.progress(`writing ${d === config ? "config" : "layer"} ${d.digest} done`);
+    done();
   }
+  const tagged = deps.oneOff(`writing cache ${spec.layout === "image-manifest" ? "image manifest" : "manifest"} ${root.digest} to ${layout.dir} (tag ${spec.tag})`);
   await layout.tag(root, spec.tag);
-  deps.progress(`writing cache ${spec.layout === "image-manifest" ? "image manifest" : "manifest"} ${root.digest} to ${layout.dir} (tag ${spec.tag}) done`);
+  tagged();
 }
 
 /** `compression=uncompressed`: every layer as its plain tar (its digest is its diff_id). */

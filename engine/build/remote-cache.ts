@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { htkError, isCancellation, isHtkError, type HtkError } from "../../base/errors/index.ts";
 import type { CacheExportSpec, CacheImportSpec, CacheMode } from "../../cache/remote/index.ts";
 import type { BuildRecord, CacheKeyStore, ProgressMode, ProgressOutput, Worker } from "../../solver/index.ts";
+import { ExportProgress } from "./export-progress.ts";
 import type { ImageExportOptions } from "./image-export.ts";
 import { describeSpec, inlineValue, planCacheExport, writeCache, type ExportPlan } from "./remote-cache-export.ts";
 import { RemoteCacheImport, openImportSources, renderWarning } from "./remote-cache-import.ts";
@@ -65,19 +66,18 @@ export class BuildCaches {
     return { inlineCache: async (layers) => inlineValue(await this.#plan("min", record, resultId), layers) };
   }
 
-  /** Writes every registry and local `--cache-to`; `imageExported`: whether an inline cache had an image. */
-  async export(record: BuildRecord, resultId: string | undefined, imageExported: boolean): Promise<void> {
-    const specs = this.#req.cacheTo ?? [];
+  /**
+   * Writes every registry and local `--cache-to`, each as a progress vertex numbered from
+   * `firstIndex` (after the build's and the image export's); `imageExported`: whether an inline cache
+   * had an image to go into.
+   */
+  async export(record: BuildRecord, resultId: string | undefined, imageExported: boolean, firstIndex: number): Promise<void> {
     const warn = (err: HtkError): void => void this.#req.progressOut.write(`${renderWarning(err)}\n`);
     if (this.wantsInline && !imageExported) warn(htkError("HTK-CACHE-0208", {}));
-    let index = Math.max(0, ...record.vertices.map((v) => v.index)) + 1;
-    for (const spec of specs) {
+    let index = firstIndex;
+    for (const spec of this.#req.cacheTo ?? []) {
       if (spec.type === "inline") continue;
-      const lines: string[] = [];
-      const started = performance.now();
-      const show = this.#req.progress !== "quiet" && this.#req.progress !== "rawjson";
-      const n = index++;
-      if (show) this.#req.progressOut.write(`#${n} exporting cache to ${spec.type === "registry" ? "registry" : "client directory"}\n`);
+      const progress = new ExportProgress(this.#req.progress, this.#req.progressOut, index++, `exporting cache to ${spec.type === "registry" ? "registry" : "client directory"}`);
       try {
         const plan = await this.#plan(spec.mode, record, resultId);
         if (spec.mode === "min" && plan.lostStages.length > 0) {
@@ -90,15 +90,12 @@ export class BuildCaches {
           cwd: this.#req.cwd,
           signal: this.#req.signal,
           mountFrom: [...imageRefs(record), ...(this.#imports?.sources.flatMap((s) => (s.registryRef === undefined ? [] : [s.registryRef])) ?? [])],
-          progress: (line) => {
-            lines.push(line);
-            if (show) this.#req.progressOut.write(`#${n} ${line}\n`);
-          },
+          oneOff: (id) => progress.oneOff(id),
         });
-        if (show) this.#req.progressOut.write(`#${n} DONE ${((performance.now() - started) / 1000).toFixed(1)}s\n`);
+        await progress.close();
       } catch (err) {
+        await progress.close(err instanceof Error ? err : new Error(String(err)));
         if (this.#req.signal.aborted || isCancellation(err)) throw err;
-        if (show) this.#req.progressOut.write(`#${n} ERROR: ${isHtkError(err) ? err.plainCause : String(err)}\n`);
         if (spec.ignoreError && isHtkError(err)) {
           warn(err);
           continue;
