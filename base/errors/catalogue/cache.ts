@@ -124,7 +124,7 @@ export const cacheDiagnostics = {
   },
   "HTK-CACHE-0208": {
     title: "Inline cache without an image",
-    cause: "--cache-to type=inline stores the cache in the image's config, but this build exports no image.",
+    cause: "The inline cache (--cache-to type=inline) goes into the image's config, but this build exports no image.",
     next: "Name the image with -t or export it with -o type=oci|docker, or export the cache with type=registry or type=local.",
     http: 400,
   },
