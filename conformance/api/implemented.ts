@@ -3,6 +3,7 @@ import type { WireResponse } from "../engine.ts";
 import { IMPLEMENTED_NETWORKS } from "./implemented-networks.ts";
 import { IMPLEMENTED_SYSTEM } from "./implemented-system.ts";
 import { IMPLEMENTED_VOLUMES } from "./implemented-volumes.ts";
+import { IMPLEMENTED_CONTAINERS } from "./implemented-containers.ts";
 
 /**
  * The operations the engine implements, by the spec's operationId, each with the requests the contract
@@ -57,4 +58,5 @@ export const IMPLEMENTED: Readonly<Record<string, ImplementedOperation>> = {
   ...IMPLEMENTED_VOLUMES,
   ...IMPLEMENTED_NETWORKS,
   ...IMPLEMENTED_BUILD,
+  ...IMPLEMENTED_CONTAINERS,
 };

@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect } from "node:net";
+import { createServer, ServerResponse, type IncomingMessage, type Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { connect, type Socket } from "node:net";
 import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { htkError, toHtkError, isCancellation } from "../../base/errors/index.ts";
@@ -40,7 +41,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   const servers: Server[] = [];
   const sockets: string[] = [];
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer }): void => {
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? "/", "http://engine");
     const method = (req.method ?? "GET").toUpperCase();
@@ -50,12 +51,18 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     res.setHeader("Ostype", "linux");
     res.setHeader("Docker-Experimental", "false");
     const controller = new AbortController();
-    res.on("close", () => {
+    let recorded = false;
+    const onClose = (): void => {
       if (!res.writableFinished) controller.abort(new DOMException("client went away", "AbortError"));
+      if (recorded) return;
+      recorded = true;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics().total.inc({ method, route: routeLabel, status: String(res.statusCode) });
+      metrics().total.inc({ method, route: routeLabel, status: String(upgrade !== undefined && !res.headersSent ? 101 : res.statusCode) });
       metrics().seconds.observe({ route: routeLabel }, seconds);
-    });
+    };
+    res.on("close", onClose);
+    // A hijacked connection never finishes `res`: its socket closing is the end of the request.
+    upgrade?.socket.on("close", onClose);
     const attributes = { "http.request.method": method, "url.path": url.pathname };
     withSpan("api.request", attributes, async ({ span, log, traceId }) => {
       try {
@@ -68,7 +75,19 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         span.updateName(`${method} ${match.route.pattern}`);
         span.setAttribute("http.route", match.route.pattern);
         reportUnknownQuery(url.searchParams, match.route, log);
-        const ctx: RequestContext = { req, res, method: method as HttpMethod, path, params: match.params, query: url.searchParams, apiVersion: version, log, traceId, signal: controller.signal };
+        const ctx: RequestContext = {
+          req,
+          res,
+          method: method as HttpMethod,
+          path,
+          params: match.params,
+          query: url.searchParams,
+          apiVersion: version,
+          log,
+          traceId,
+          signal: controller.signal,
+          ...(upgrade === undefined ? {} : { upgrade }),
+        };
         await match.route.handle(ctx);
         span.setAttribute("http.response.status_code", res.statusCode);
       } catch (err) {
@@ -90,7 +109,17 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
 
   return {
     async listen(address) {
-      const server = createServer({ keepAlive: true }, handle);
+      const server = createServer({ keepAlive: true }, (req, res) => handle(req, res));
+      // `Connection: Upgrade` requests (the docker CLI's attach and exec): the route gets the raw
+      // socket; a route that does not hijack answers through an ordinary response on it.
+      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        const res = new ServerResponse(req);
+        res.assignSocket(socket as Socket);
+        res.shouldKeepAlive = false;
+        res.on("finish", () => socket.end());
+        socket.on("error", () => socket.destroy());
+        handle(req, res, { socket, head });
+      });
       // Docker clients keep connections open between calls; never time a hijacked or streaming one out.
       server.requestTimeout = 0;
       server.headersTimeout = 60_000;

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { Logger } from "../../base/observability/index.ts";
 
 /**
@@ -23,6 +24,13 @@ export interface RequestContext {
   readonly traceId: string;
   /** Aborted when the client goes away: handlers pass it down so work stops with the request. */
   readonly signal: AbortSignal;
+  /**
+   * Set when the client asked to upgrade the connection (`Connection: Upgrade`, `Upgrade: tcp`, as the
+   * docker CLI does for attach and exec): the raw socket and the bytes already read past the headers.
+   * A route that hijacks answers `101` on the socket itself (see hijack.ts); any other route answers
+   * through `res` as usual (the connection then closes after the response).
+   */
+  readonly upgrade?: { readonly socket: Duplex; readonly head: Buffer };
 }
 
 export interface Route {

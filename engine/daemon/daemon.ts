@@ -4,6 +4,7 @@ import type { Logger } from "../../base/observability/index.ts";
 import { eventRoutes } from "../api/events.ts";
 import { networkRoutes } from "../api/networks.ts";
 import { buildServiceRoutes } from "../api/build-service.ts";
+import { containerRoutes } from "../api/containers.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { buildRoutes } from "../api/build.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
@@ -21,6 +22,8 @@ export type { DaemonInfo };
 /** A daemon that is serving. The only way to get one is `startDaemon`; `stop` is idempotent. */
 export interface RunningDaemon {
   readonly config: DaemonConfig;
+  /** The stores the daemon serves from (tests seed them, e.g. an image without a registry). */
+  readonly services: EngineServices;
   /** The addresses actually served (a tcp port 0 is resolved to the chosen port). */
   readonly addresses: readonly string[];
   stop(): Promise<void>;
@@ -69,6 +72,7 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
     log.info({ dataRoot: config.dataRoot, hosts: addresses, version: info.version }, "engine started");
     return {
       config,
+      services: opened.services,
       addresses,
       stopped,
       stop() {
@@ -94,6 +98,7 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
 function engineRoutes(services: EngineServices): Route[] {
   return [
     ...systemRoutes(services.info),
+    ...containerRoutes(services),
     ...outOfScopeRoutes(),
     ...volumeRoutes(services),
     ...eventRoutes(services),

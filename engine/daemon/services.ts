@@ -4,6 +4,7 @@ import { ContentStore } from "../../cache/content-store.ts";
 import { RefCounter } from "../../cache/refs.ts";
 import { RegistryClient } from "../../cache/registry/index.ts";
 import { Builds } from "../build/engine-builds.ts";
+import { ContainerManager } from "../containers/index.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";
 import { ensurePredefinedNetworks } from "../networks/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";
@@ -28,6 +29,9 @@ export interface DaemonInfo {
  * - `runtime`: crun, with bundles and crun state under `<dataRoot>/runtime`;
  * - `registry`: the registry client with the daemon's insecure registries and concurrency settings;
  * - `builds`: builds on the stores above (one runtime worker and solver; `engine/build/README.md`).
+ * - `containers`: the container lifecycle core (engine/containers): every running container's process,
+ *   output, log, restart policy and waiters. Opened after the stores; `openServices` runs its start-up
+ *   reconciliation, and closing stops the running containers first (dockerd without live-restore).
  *
  * Route families receive this object (`imageRoutes(services)`, …) and never open stores themselves.
  * `signal` is aborted when the daemon stops: long-lived work (event streams, follows, restarts) ends with it.
@@ -42,6 +46,7 @@ export interface EngineServices {
   readonly runtime: CrunRuntime;
   readonly registry: RegistryClient;
   readonly builds: Builds;
+  readonly containers: ContainerManager;
   readonly signal: AbortSignal;
   /** When the daemon started (for `/info` and uptime figures). */
   readonly startedAt: Date;
@@ -81,6 +86,12 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       refs,
       state: new ImageStateTable<ImageStoreState>(state.ctx),
       batch: (fn) => state.leases.batch(fn),
+      // Who uses an image: `docker rmi` conflicts and `image prune` (running containers are hard conflicts).
+      containers: (imageId) =>
+        state.containers
+          .all()
+          .filter((c) => c.imageId === imageId)
+          .map((c) => ({ id: c.id, running: c.status === "running" || c.status === "paused" || c.status === "restarting" })),
       onEvent: (e) => {
         state.recordEvent({ Type: "image", Action: e.action, Actor: { ID: e.name ?? e.id, Attributes: e.name === undefined ? {} : { name: e.name } } });
       },
@@ -101,6 +112,17 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       log: log.child({ component: "builds" }),
     });
     undo.push(() => builds.close());
+    const containers = new ContainerManager({
+      dataRoot: config.dataRoot,
+      state,
+      images,
+      snapshots,
+      runtime,
+      log,
+      signal: controller.signal,
+    });
+    await containers.restore();
+    undo.push(() => containers.shutdown());
     const services: EngineServices = {
       config,
       info,
@@ -111,6 +133,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       runtime,
       registry,
       builds,
+      containers,
       signal: controller.signal,
       startedAt: new Date(),
     };

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { htkError } from "../../base/errors/index.ts";
 import { findExecutable } from "./find-executable.ts";
 
@@ -91,6 +91,11 @@ export function startTerminalRelay(id: string, pythonPath: string | undefined = 
   if (py === undefined) return Promise.reject(htkError("HTK-RUNTIME-0107", { id, detail: "python3, which receives the terminal from the runtime, is not installed" }));
   const socketPath = join(tmpdir(), `htk-tty-${process.pid}-${randomBytes(6).toString("hex")}.sock`);
   const child = spawn(py, ["-c", RELAY, socketPath], { stdio: ["pipe", "pipe", "pipe", "pipe"] });
+  // Node drains (and drops) a child's unread stdout when the child exits (child_process flushStdio):
+  // a container that prints and exits before its consumer attaches would lose its output. The pipe
+  // holds it instead, with backpressure on the relay.
+  const output = new PassThrough();
+  child.stdout?.pipe(output);
   return new Promise<TerminalRelay>((resolvePromise, reject) => {
     let errText = "";
     const onData = (b: Buffer): void => {
@@ -104,7 +109,7 @@ export function startTerminalRelay(id: string, pythonPath: string | undefined = 
         resolvePromise({
           socketPath,
           input: child.stdin as Writable,
-          output: child.stdout as Readable,
+          output,
           resize: (rows, cols) => {
             if (Number.isInteger(rows) && Number.isInteger(cols) && rows > 0 && cols > 0 && rows < 65536 && cols < 65536) control.write(`${rows} ${cols}\n`);
           },

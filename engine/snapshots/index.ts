@@ -15,7 +15,9 @@ export {
   type SnapshotMode,
   type SnapshotRef,
   type SnapshotterOptions,
+  type WritableSnapshot,
 } from "./snapshotter.ts";
 export { readTar, encodeTarHeader, tarEnd, tarPadding, TarFormatError, TarTruncatedError, type TarEntry, type TarEntryType, type TarHeader, type TarWriteHeader } from "./tar.ts";
 export { isMountPoint, mountsUnder, unmount } from "./mounts.ts";
 export { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from "./whiteouts.ts";
+export { contentLayerSources, unpackImageLayers } from "./image-layers.ts";

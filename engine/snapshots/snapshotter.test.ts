@@ -195,6 +195,45 @@ for (const { mode, title, skip } of MODES) {
       expect(s.held().size).toBe(0);
     });
 
+    it("keeps a writable snapshot (a container's rootfs) across a restart, with its mount, until it is removed", async () => {
+      const root = `${await tempDir(`writable-${mode}`)}/snapshots`;
+      const s = await openSnapshotter(mode, root);
+      const top = await s.unpackChain([bufferLayer(await craftTar(LAYER_A)), bufferLayer(await craftTar(LAYER_B))], signal);
+      const w = await s.createWritable("c1", top.id, signal);
+      top.release();
+      await expect(s.createWritable("c1", undefined, signal)).rejects.toThrow(/exists already/);
+      const path = await s.mountWritable("c1", signal);
+      expect(await s.mountWritable("c1", signal)).toBe(path);
+      expect(await describeTree(path)).toEqual(VIEW_B);
+      await writeFile(`${path}/etc/new`, "n");
+      // The image's layers stay while a container's rootfs needs them.
+      expect((await refusal(s.remove(top.id))).id).toBe("HTK-RUNTIME-0203");
+
+      // An engine restart with the container still running: the mount and the changes stay.
+      const again = await openSnapshotter(mode, root);
+      expect(again.writables().map((x) => x.key)).toEqual(["c1"]);
+      expect(await readFile(`${path}/etc/new`, "utf8")).toBe("n");
+      if (mode === "overlay") expect(await mountsUnder(root)).toEqual([w.path]);
+      await again.unmountWritable("c1");
+      await again.unmountWritable("c1");
+      expect(await mountsUnder(root)).toEqual([]);
+      // Stopped and started again: the changes are still there, and show in its diff.
+      const p2 = await again.mountWritable("c1", signal);
+      expect(await readFile(`${p2}/etc/new`, "utf8")).toBe("n");
+      const diff = await collect(again.diffWritable("c1", { signal }).stream);
+      expect(diff.toString("latin1")).toContain("etc/new");
+      await again.removeWritable("c1");
+      expect(again.writable("c1")).toBeUndefined();
+      expect(await mountsUnder(root)).toEqual([]);
+      expect(await readdir(`${root}/writable`)).toEqual([]);
+      expect(again.held().size).toBe(0);
+      await again.remove(top.id);
+      // An empty one (an image without layers) needs no mount.
+      const empty = await again.createWritable("scratch", undefined, signal);
+      expect(await again.mountWritable("scratch", signal)).toBe(empty.path);
+      await again.removeWritable("scratch");
+    });
+
     it("does not remove a snapshot in use (HTK-RUNTIME-0203): held, with children, or under an active snapshot", async () => {
       const s = await openSnapshotter(mode);
       const a = await s.unpack(undefined, bufferLayer(await craftTar(LAYER_A)), signal);

@@ -8,7 +8,7 @@ import type { LayerCompression } from "../../cache/oci/index.ts";
 import { applyLayer, type ApplyLayerResult } from "./apply-layer.ts";
 import { diffDirectories, diffOverlayUpper, type DiffOptions, type LayerStream } from "./diff.ts";
 import { haveXattrTools } from "./fs-tools.ts";
-import { bindMountReadOnly, mountOverlay, mountsUnder, unmount } from "./mounts.ts";
+import { bindMountReadOnly, isMountPoint, mountOverlay, mountsUnder, unmount } from "./mounts.ts";
 
 const run = promisify(execFile);
 
@@ -72,6 +72,22 @@ export interface ActiveSnapshot {
   discard(): Promise<void>;
 }
 
+/**
+ * A writable snapshot that outlives the engine process: a container's root filesystem, kept from
+ * `docker create` to `docker rm` under `writable/<key>/` (`meta.json`, `fs/` — the overlay upper
+ * directory, or the whole tree in copy mode —, `work/`, `merged/`). Unlike active snapshots, `open()`
+ * keeps them and leaves their mounts alone: a container that outlived the engine still runs on one.
+ * Its owner mounts it before the container starts and unmounts it after the container ended.
+ */
+export interface WritableSnapshot {
+  readonly key: string;
+  readonly parent: string | undefined;
+  /** The root filesystem while mounted: `merged/` over the parent chain (overlay), else `fs/`. */
+  readonly path: string;
+  /** overlay mode: the directory that collects the changes (`docker diff`, `docker commit`). */
+  readonly upperDir: string | undefined;
+}
+
 /** What open found and cleaned after an unclean stop. */
 export interface RecoveryReport {
   readonly unmounted: readonly string[];
@@ -125,6 +141,7 @@ export class Snapshotter {
   readonly #refs = new Map<string, number>();
   readonly #actives = new Map<string, { readonly parent: string | undefined; readonly discard: () => Promise<void> }>();
   readonly #inflight = new Map<string, Promise<void>>();
+  readonly #writables = new Map<string, { readonly snapshot: WritableSnapshot; readonly hold: SnapshotRef | undefined }>();
   #next: number;
 
   private constructor(root: string, mode: SnapshotMode, reason: string | undefined, overlayOptions: string, recovery: RecoveryReport, next: number) {
@@ -173,6 +190,7 @@ export class Snapshotter {
     await rename(`${root}/mode.tmp`, `${root}/mode`);
     const s = new Snapshotter(root, mode, reason, overlayOptions, recovery, maxN + 2);
     for (const c of committed) s.#byId.set(c.id, c);
+    for (const w of await loadWritables(root)) s.#addWritable(w.key, w.parent);
     return s;
   }
 
@@ -431,6 +449,102 @@ export class Snapshotter {
     return diffDirectories(c.parent === undefined ? undefined : this.dir(c.parent), this.dir(id), options);
   }
 
+  // ---- writable snapshots (containers' root filesystems) ----------------------------------------
+
+  /**
+   * A new writable snapshot on `parent` (undefined: empty) under the caller's `key` (a container ID),
+   * not mounted yet. It holds `parent` until `removeWritable`. An existing key is refused.
+   */
+  async createWritable(key: string, parent: string | undefined, signal: AbortSignal): Promise<WritableSnapshot> {
+    signal.throwIfAborted();
+    if (!WRITABLE_KEY.test(key)) throw new Error(`invalid writable snapshot key "${key}"`);
+    if (this.#writables.has(key)) throw new Error(`writable snapshot "${key}" exists already`);
+    if (parent !== undefined) this.#get(parent);
+    const n = this.#next++;
+    const staging = `${this.root}/staging/${n}`;
+    try {
+      await mkdir(staging, { mode: 0o700 });
+      if (this.mode === "copy" && parent !== undefined) await copyTree(this.dir(parent), `${staging}/fs`, signal);
+      else await mkdir(`${staging}/fs`, { mode: 0o755 });
+      await mkdir(`${staging}/work`, { mode: 0o700 });
+      await mkdir(`${staging}/merged`, { mode: 0o755 });
+      await writeFile(`${staging}/meta.json`, JSON.stringify({ key, parent: parent ?? null }));
+      await mkdir(`${this.root}/writable`, { recursive: true, mode: 0o711 });
+      await rename(staging, `${this.root}/writable/${key}`);
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    }
+    return this.#addWritable(key, parent);
+  }
+
+  writable(key: string): WritableSnapshot | undefined {
+    return this.#writables.get(key)?.snapshot;
+  }
+
+  writables(): WritableSnapshot[] {
+    return [...this.#writables.values()].map((w) => w.snapshot);
+  }
+
+  /** Mounts the root filesystem (idempotent: an existing mount, e.g. from before an engine restart, is kept). */
+  async mountWritable(key: string, signal: AbortSignal): Promise<string> {
+    const w = this.#writable(key);
+    if (w.parent === undefined || w.path !== `${this.root}/writable/${key}/merged`) return w.path;
+    if (await isMountPoint(w.path)) return w.path;
+    const lowers = this.#chain(w.parent).map((c) => `${c.n}/fs`);
+    const dir = `${this.root}/writable/${key}`;
+    await mountOverlay(w.path, { lowers, cwd: `${this.root}/layers`, upper: `${dir}/fs`, work: `${dir}/work`, options: this.#overlayOptions }, signal);
+    return w.path;
+  }
+
+  /** Unmounts it (idempotent). A busy mount is detached lazily (see `unmount`). */
+  async unmountWritable(key: string): Promise<void> {
+    const w = this.#writable(key);
+    if (w.path !== `${this.root}/writable/${key}/merged`) return;
+    if (await isMountPoint(w.path)) await unmount(w.path);
+  }
+
+  /** The changes made in it so far, as a layer tar (`docker diff`/`commit`/`export` build on this). */
+  diffWritable(key: string, options: DiffOptions): LayerStream {
+    const w = this.#writable(key);
+    if (this.mode === "overlay" && w.upperDir !== undefined) return diffOverlayUpper(w.upperDir, options);
+    return diffDirectories(w.parent === undefined ? undefined : this.dir(w.parent), `${this.root}/writable/${key}/fs`, options);
+  }
+
+  /** Unmounts and deletes it, and releases its parent. Unknown keys are ignored. */
+  async removeWritable(key: string): Promise<void> {
+    const w = this.#writables.get(key);
+    if (w === undefined) return;
+    await this.unmountWritable(key);
+    // Renamed away first: a crash during the rm leaves staging debris, which open() removes.
+    const trash = `${this.root}/staging/rm-w${this.#next++}`;
+    await rename(`${this.root}/writable/${key}`, trash);
+    this.#writables.delete(key);
+    w.hold?.release();
+    await rm(trash, { recursive: true, force: true });
+  }
+
+  #writable(key: string): WritableSnapshot {
+    const w = this.#writables.get(key);
+    if (w === undefined) throw new Error(`no writable snapshot "${key}"`);
+    return w.snapshot;
+  }
+
+  #addWritable(key: string, parent: string | undefined): WritableSnapshot {
+    const dir = `${this.root}/writable/${key}`;
+    const mounted = this.mode === "overlay" && parent !== undefined;
+    const snapshot: WritableSnapshot = {
+      key,
+      parent,
+      path: mounted ? `${dir}/merged` : `${dir}/fs`,
+      upperDir: this.mode === "overlay" ? `${dir}/fs` : undefined,
+    };
+    // A parent that went missing (removed by hand) is not held; mounting then fails with its name.
+    const hold = parent !== undefined && this.#byId.has(parent) ? this.#ref(parent) : undefined;
+    this.#writables.set(key, { snapshot, hold });
+    return snapshot;
+  }
+
   // ---- removal -------------------------------------------------------------------------------
 
   /** Removes a committed snapshot; HTK-RUNTIME-0203 while it has holders, active users or children. */
@@ -443,6 +557,8 @@ export class Snapshotter {
     if (actives > 0) holders.push(`${actives} active snapshot${actives === 1 ? "" : "s"}`);
     const children = [...this.#byId.values()].filter((x) => x.parent === id).length;
     if (children > 0) holders.push(`${children} child snapshot${children === 1 ? "" : "s"}`);
+    const writables = [...this.#writables.values()].filter((w) => w.snapshot.parent !== undefined && this.#byId.has(w.snapshot.parent) && this.#chain(w.snapshot.parent).some((x) => x.id === id)).length;
+    if (writables > 0) holders.push(`${writables} container root filesystem${writables === 1 ? "" : "s"}`);
     if (holders.length > 0) throw htkError("HTK-RUNTIME-0203", { id, holders: holders.join(", ") });
     this.#byId.delete(id);
     // Renamed out of layers/ first: a crash during the rm leaves staging debris, not a broken snapshot.
@@ -493,6 +609,27 @@ export class Snapshotter {
   }
 }
 
+/** Keys of writable snapshots: container IDs and names alike. */
+const WRITABLE_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** The writable snapshots on disk (a missing meta.json means a creation that did not finish: removed). */
+async function loadWritables(root: string): Promise<Array<{ key: string; parent: string | undefined }>> {
+  const out: Array<{ key: string; parent: string | undefined }> = [];
+  const names = await readdir(`${root}/writable`).catch(() => [] as string[]);
+  for (const name of names) {
+    const meta = await readFile(`${root}/writable/${name}/meta.json`, "utf8").then(
+      (t) => JSON.parse(t) as { key?: unknown; parent?: unknown },
+      () => undefined,
+    );
+    if (meta === undefined || meta.key !== name) {
+      await rm(`${root}/writable/${name}`, { recursive: true, force: true });
+      continue;
+    }
+    out.push({ key: name, parent: typeof meta.parent === "string" ? meta.parent : undefined });
+  }
+  return out;
+}
+
 async function copyTree(src: string, dest: string, signal: AbortSignal): Promise<void> {
   // cp -a keeps owners, modes, times, links, hard links, devices and xattrs; reflinks where possible.
   await run("cp", ["-a", "--reflink=auto", "--", src, dest], { signal });
@@ -502,8 +639,10 @@ async function copyTree(src: string, dest: string, signal: AbortSignal): Promise
 async function recover(root: string): Promise<{ recovery: RecoveryReport; committed: Committed[]; maxN: number }> {
   const unmounted: string[] = [];
   // Stacked mounts show up once per layer of stacking: go round until nothing is left.
+  // Writable snapshots' mounts stay: containers that outlived the engine still run on them.
+  const writable = `${root}/writable/`;
   for (let round = 0; round < 8; round++) {
-    const left = await mountsUnder(root);
+    const left = (await mountsUnder(root)).filter((m) => !m.startsWith(writable));
     if (left.length === 0) break;
     for (const m of left) {
       await unmount(m);

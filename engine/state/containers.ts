@@ -117,8 +117,11 @@ export class ContainerStore {
   create(spec: NewContainer): Container<"created"> {
     const wanted = spec.name === undefined || spec.name === "" ? undefined : normaliseContainerName(spec.name);
     return this.#ctx.tx(() => {
-      let id = generateId();
-      while (this.#byId.get(id) !== undefined) id = generateId();
+      let id = spec.id ?? generateId();
+      if (spec.id !== undefined && (!/^[0-9a-f]{64}$/.test(spec.id) || this.#byId.get(spec.id) !== undefined)) {
+        throw new Error(`container ID ${spec.id} is not a fresh 64-hex ID`);
+      }
+      while (spec.id === undefined && this.#byId.get(id) !== undefined) id = generateId();
       const name = wanted ?? this.#freeRandomName(id);
       const holder = this.#byName.get(name) as ContainerRow | undefined;
       if (holder !== undefined) throw htkError("HTK-ENGINE-0104", { name, id: holder.id });
@@ -270,6 +273,14 @@ export class ContainerStore {
 
   cancelRestart(c: Container<"restarting">): Container<"exited"> {
     return this.#apply(c, "stop", (nowNs) => fsm.cancelRestart(c, { nowNs }));
+  }
+
+  startFailed<S extends "created" | "exited">(c: Container<S>, p: { readonly exitCode: number; readonly error: string }): Container<S> {
+    return this.#apply(c, "start", () => fsm.startFailed(c, p));
+  }
+
+  restartFailed(c: Container<"restarting">, p: { readonly exitCode: number; readonly error: string }): Container<"exited"> {
+    return this.#apply(c, "restart", (nowNs) => fsm.restartFailed(c, { ...p, nowNs }));
   }
 
   beginRemoval(c: Container<"created" | "exited" | "dead">): Container<"removing"> {

@@ -98,6 +98,22 @@ export function cancelRestart(c: Container<"restarting">, _p: At): Step<"exited"
   return { container: next, events: [containerEvent(next, "stop")] };
 }
 
+/**
+ * `docker start` failed before the process ran (command not found, a bad mount …): the container keeps
+ * its state, with the error and Docker's exit code for it (127 not found, 126 not executable, else
+ * 128). No event, as in Docker.
+ */
+export function startFailed<S extends "created" | "exited">(c: Container<S>, p: { readonly exitCode: number; readonly error: string }): Step<S> {
+  const next = { ...c, state: { ...c.state, ExitCode: p.exitCode, Error: p.error, Pid: 0 } } as Container<S>;
+  return { container: next, events: [] };
+}
+
+/** A restart policy's restart could not start the process: it ends exited with the error (no event). */
+export function restartFailed(c: Container<"restarting">, p: At & { readonly exitCode: number; readonly error: string }): Step<"exited"> {
+  const next = move(c, "exited", { ...c.state, ExitCode: p.exitCode, Error: p.error, Pid: 0, FinishedAt: rfc3339Nano(p.nowNs) });
+  return { container: next, events: [] };
+}
+
 /** Removal started (unmounting, deleting the rootfs). Docker emits no event until `destroy`. */
 export function beginRemoval(c: Container<"created" | "exited" | "dead">): Step<"removing"> {
   return { container: move(c, "removing", c.state), events: [] };

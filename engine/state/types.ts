@@ -149,6 +149,8 @@ export interface ContainerIn<S extends ContainerStatus> {
 
 /** What `createContainer` needs; IDs, names and times are filled in by the store. */
 export interface NewContainer {
+  /** 64 hex digits chosen by the caller (its root filesystem and files are named after it); absent → a fresh one. */
+  readonly id?: string;
   /** Without or with the leading slash; absent → a random "adjective_surname" name. */
   readonly name?: string;
   readonly image: string;

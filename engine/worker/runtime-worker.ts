@@ -12,7 +12,7 @@ import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type F
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
 import type { ImageStore } from "../images/index.ts";
 import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
-import type { ActiveSnapshot, SnapshotRef, Snapshotter } from "../snapshots/index.ts";
+import { contentLayerSources, type ActiveSnapshot, type SnapshotRef, type Snapshotter } from "../snapshots/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
 import { hashSelector, keyFromTree } from "./content-keys.ts";
 import { LocalContexts } from "./local-mirror.ts";
@@ -243,23 +243,15 @@ export class RuntimeWorker implements Worker {
     if (diffIds.length !== m.layers.length) throw htkError("HTK-REGISTRY-0013", { host: name, reference: source.ref, detail: "the config's diff_ids do not match the layers" });
     if (m.layers.length === 0) return this.#fromSnapshot(await this.#emptySnapshot(signal));
     let changed = false;
-    const layers = m.layers.map((l, i) => {
+    m.layers.forEach((l, i) => {
       const diffId = diffIds[i] as Digest;
       if (!this.#layerBlobs.has(diffId)) {
         this.#layerBlobs.set(diffId, { diffId, descriptor: l });
         changed = true;
       }
-      return {
-        diffId,
-        name: l.digest,
-        // Sniffed from the bytes, as containerd's DecompressStream: some pushers (skopeo from a
-        // docker-archive) store plain tars under the gzip media type.
-        compression: "auto" as const,
-        open: (sig: AbortSignal): AsyncIterable<Uint8Array> => streamOf(this.content, l.digest, sig),
-      };
     });
     if (changed) await this.#saveLayerBlobs();
-    const snap = await this.snapshotter.unpackChain(layers, signal);
+    const snap = await this.snapshotter.unpackChain(contentLayerSources(this.content, m.layers, diffIds), signal);
     return this.#fromSnapshot(snap);
   }
 
@@ -866,9 +858,4 @@ async function isOpaque(dir: string): Promise<boolean> {
 async function allPresent(store: ContentStore, ds: readonly OciDescriptor[]): Promise<boolean> {
   for (const d of ds) if (!(await store.has(d.digest))) return false;
   return true;
-}
-
-async function* streamOf(store: ContentStore, digest: Digest, signal: AbortSignal): AsyncIterable<Uint8Array> {
-  const s = await store.get(digest, { signal });
-  for await (const chunk of s) yield chunk as Uint8Array;
 }

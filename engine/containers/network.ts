@@ -1,0 +1,224 @@
+import { readFileSync } from "node:fs";
+import { hostname as osHostname } from "node:os";
+import type { NetworkNamespace } from "../runtime/index.ts";
+import type { Container, NetworkSettings, NetworkStore } from "../state/index.ts";
+
+/**
+ * A container's network, behind one small interface so the bridge driver (issue 8: veth pairs, IPAM,
+ * port publishing, the embedded DNS) replaces today's stand-in without touching the manager.
+ *
+ * Today (`LoopbackNetworks`): `none` → a new namespace with loopback only (as Docker); `host` → the
+ * host's namespace (as Docker); `bridge`/`default` and user-defined networks → also a new namespace
+ * with loopback only. Such a container has **no outbound network** yet; inspect shows it attached to
+ * `bridge` without an address.
+ */
+export interface NetworkAttacher {
+  /**
+   * Prepares the network of a container that is about to start: the namespace to put it in, the
+   * settings inspect shows, and the address its /etc/hosts names it by.
+   */
+  attach(c: Container, signal: AbortSignal): Promise<NetworkAttachment>;
+  /** Releases what `attach` took (addresses, interfaces, port forwards). Idempotent. */
+  detach(containerId: string): Promise<void>;
+}
+
+export interface NetworkAttachment {
+  readonly namespace: NetworkNamespace;
+  readonly settings: NetworkSettings;
+  /** The container's own address for /etc/hosts; undefined without one. */
+  readonly address?: string;
+  /** Whether /etc/hosts and /etc/resolv.conf follow the host's (`--network host`). */
+  readonly hostFiles: boolean;
+}
+
+/** The network modes the engine knows: Docker's names. */
+export type NetworkMode =
+  | { readonly kind: "none" }
+  | { readonly kind: "host" }
+  | { readonly kind: "bridge"; readonly network: string }
+  | { readonly kind: "container"; readonly ref: string };
+
+export function parseNetworkMode(mode: string | undefined): NetworkMode {
+  const m = mode ?? "";
+  if (m === "none") return { kind: "none" };
+  if (m === "host") return { kind: "host" };
+  if (m.startsWith("container:")) return { kind: "container", ref: m.slice("container:".length) };
+  return { kind: "bridge", network: m === "" || m === "default" ? "bridge" : m };
+}
+
+/** Docker's empty NetworkSettings fields (what inspect shows for a container without an address). */
+export function emptyNetworkSettings(networks: NetworkSettings["Networks"]): NetworkSettings {
+  return {
+    Bridge: "",
+    SandboxID: "",
+    SandboxKey: "",
+    Ports: {},
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: "",
+    Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    MacAddress: "",
+    Networks: networks ?? {},
+  };
+}
+
+/** An endpoint entry without an address (Docker's EndpointSettings zero values). */
+export function emptyEndpoint(networkId: string, aliases: readonly string[] | null = null): Readonly<Record<string, unknown>> {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: aliases,
+    MacAddress: "",
+    NetworkID: networkId,
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DriverOpts: null,
+    DNSNames: null,
+  };
+}
+
+/**
+ * The stand-in until the bridge driver exists: private namespaces with loopback only. `container:<x>`
+ * joins the other container's namespace through `/proc/<pid>/ns/net` (`pidOf` says whether it runs).
+ */
+export class LoopbackNetworks implements NetworkAttacher {
+  readonly #networks: NetworkStore;
+  readonly #pidOf: (ref: string) => number | undefined;
+
+  constructor(networks: NetworkStore, pidOf: (ref: string) => number | undefined) {
+    this.#networks = networks;
+    this.#pidOf = pidOf;
+  }
+
+  attach(c: Container, _signal: AbortSignal): Promise<NetworkAttachment> {
+    const mode = parseNetworkMode(c.hostConfig.NetworkMode);
+    const networkId = (name: string): string => {
+      try {
+        return this.#networks.resolve(name).id;
+      } catch {
+        return "";
+      }
+    };
+    switch (mode.kind) {
+      case "none":
+        return Promise.resolve({ namespace: { kind: "new" }, settings: emptyNetworkSettings({ none: emptyEndpoint(networkId("none")) }), hostFiles: false });
+      case "host":
+        return Promise.resolve({ namespace: { kind: "host" }, settings: emptyNetworkSettings({ host: emptyEndpoint(networkId("host")) }), hostFiles: true });
+      case "container": {
+        const pid = this.#pidOf(mode.ref);
+        if (pid === undefined || pid <= 0) return Promise.reject(new Error(`cannot join network of a non running container: ${mode.ref}`));
+        return Promise.resolve({ namespace: { kind: "join", path: `/proc/${pid}/ns/net` }, settings: emptyNetworkSettings({}), hostFiles: false });
+      }
+      case "bridge":
+        return Promise.resolve({
+          namespace: { kind: "new" },
+          settings: emptyNetworkSettings({ [mode.network]: emptyEndpoint(networkId(mode.network)) }),
+          hostFiles: false,
+        });
+      default: {
+        const never: never = mode;
+        return Promise.reject(new Error(`unknown network mode ${JSON.stringify(never)}`));
+      }
+    }
+  }
+
+  detach(_containerId: string): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// /etc/hosts, /etc/resolv.conf, /etc/hostname (libnetwork/etchosts, libnetwork/resolvconf).
+
+/** Docker's default /etc/hosts of a container, then its own name, then `--add-host` entries. */
+export function hostsFile(opts: { readonly address?: string; readonly hostname: string; readonly domainname?: string; readonly extraHosts: readonly string[]; readonly hostGateway?: string }): string {
+  const lines = [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+  ];
+  for (const entry of opts.extraHosts) {
+    const sep = entry.includes("=") ? "=" : ":";
+    const at = entry.indexOf(sep);
+    const name = entry.slice(0, at);
+    let ip = entry.slice(at + 1);
+    if (ip.startsWith("[") && ip.endsWith("]")) ip = ip.slice(1, -1);
+    if (ip === "host-gateway") ip = opts.hostGateway ?? "";
+    if (ip !== "") lines.push(`${ip}\t${name}`);
+  }
+  if (opts.address !== undefined && opts.address !== "") {
+    const names = opts.domainname !== undefined && opts.domainname !== "" ? `${opts.hostname}.${opts.domainname} ${opts.hostname}` : opts.hostname;
+    lines.push(`${opts.address}\t${names}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** The host's /etc/hosts plus `--add-host` entries, for `--network host` (as Docker builds it). */
+export function hostNetworkHostsFile(extraHosts: readonly string[], read: (p: string) => string = (p) => readFileSync(p, "utf8")): string {
+  let base = "";
+  try {
+    base = read("/etc/hosts");
+  } catch {
+    base = "127.0.0.1\tlocalhost\n";
+  }
+  const extra = hostsFile({ hostname: "", extraHosts }).split("\n").slice(6).filter((l) => l !== "");
+  return `${base.replace(/\n*$/, "\n")}${extra.map((l) => `${l}\n`).join("")}`;
+}
+
+const DEFAULT_DNS = ["8.8.8.8", "8.8.4.4"];
+
+/**
+ * A container's resolv.conf from the host's (libnetwork/resolvconf): with its own network namespace,
+ * nameservers on loopback are useless inside and dropped (Google's servers when none is left); the
+ * container's `--dns`, `--dns-search`, `--dns-option` replace the host's lines of that kind.
+ */
+export function resolvConf(opts: {
+  readonly hostResolvConf: string;
+  readonly hostNetwork: boolean;
+  readonly dns: readonly string[];
+  readonly dnsSearch: readonly string[];
+  readonly dnsOptions: readonly string[];
+}): string {
+  const lines = opts.hostResolvConf.split("\n");
+  const nameservers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
+  const search = lines.map((l) => /^\s*search\s+(.+)$/.exec(l)?.[1]?.trim()).filter((x): x is string => x !== undefined).at(-1);
+  const options = lines.map((l) => /^\s*options\s+(.+)$/.exec(l)?.[1]?.trim()).filter((x): x is string => x !== undefined).at(-1);
+  let servers = opts.dns.length > 0 ? [...opts.dns] : nameservers;
+  if (!opts.hostNetwork && opts.dns.length === 0) {
+    servers = servers.filter((s) => !/^127\./.test(s) && s !== "::1");
+    if (servers.length === 0) servers = [...DEFAULT_DNS];
+  }
+  const out: string[] = [];
+  const searchLine = opts.dnsSearch.length > 0 ? (opts.dnsSearch.join(" ") === "." ? undefined : opts.dnsSearch.join(" ")) : search;
+  if (searchLine !== undefined && searchLine !== "") out.push(`search ${searchLine}`);
+  for (const s of servers) out.push(`nameserver ${s}`);
+  const optionsLine = opts.dnsOptions.length > 0 ? opts.dnsOptions.join(" ") : options;
+  if (optionsLine !== undefined && optionsLine !== "") out.push(`options ${optionsLine}`);
+  return `${out.join("\n")}\n`;
+}
+
+/** /etc/hostname: `hostname` or `hostname.domainname`. */
+export function hostnameFile(hostname: string, domainname: string | undefined): string {
+  return domainname !== undefined && domainname !== "" ? `${hostname}.${domainname}\n` : `${hostname}\n`;
+}
+
+/** The host's name, for `--network host` containers (Docker uses it as their hostname). */
+export function hostHostname(): string {
+  return osHostname();
+}
