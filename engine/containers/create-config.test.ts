@@ -21,11 +21,11 @@ describe("the create body", () => {
   });
 
   it("refuses wrong JSON types with the Go decoder's words (HTK-ENGINE-0450)", () => {
-    expect(refusal(() => parseCreateBody({ Tty: "yes" }))).toEqual({ id: "HTK-ENGINE-0450", message: "invalid JSON: json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Config.Tty of type bool." });
+    expect(refusal(() => parseCreateBody({ Tty: "yes" }))).toEqual({ id: "HTK-ENGINE-0450", message: "invalid JSON: json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Config.Tty of type bool" });
     expect(refusal(() => parseCreateBody({ HostConfig: { Memory: "1g" } })).message).toBe(
-      "invalid JSON: json: cannot unmarshal string into Go struct field ContainerConfigWrapper.HostConfig.Memory of type int64.",
+      "invalid JSON: json: cannot unmarshal string into Go struct field ContainerConfigWrapper.HostConfig.Memory of type int64",
     );
-    expect(refusal(() => parseCreateBody([1])).message).toBe("invalid JSON: json: cannot unmarshal array into Go value of type container.ContainerConfigWrapper.");
+    expect(refusal(() => parseCreateBody([1])).message).toBe("invalid JSON: json: cannot unmarshal array into Go value of type container.ContainerConfigWrapper");
     expect(refusal(() => parseCreateBody({ Env: [1] })).message).toContain("of type []string");
     // A string is a valid StrSlice.
     expect(parseCreateBody({ Cmd: "echo hi" }).config.Cmd).toBe("echo hi");
