@@ -1,0 +1,102 @@
+import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runtimeUnavailableReason } from "../../engine/build/runtime-stack.ts";
+import type { BenchContext, OpenResult, Workload } from "../types.ts";
+
+/**
+ * Issue 6's figure: what a registry cache saves a CI machine that starts empty. Data root A builds a
+ * multi-stage Dockerfile and exports its cache (`--cache-to type=registry,mode=max`); each sample
+ * then builds the same Dockerfile on two fresh data roots: one without a cache (every step runs),
+ * one with `--cache-from` (every step is CACHED; only the final image's layers are fetched). Both
+ * pull the base image's manifest, both export the image (`-t`). The ratio of the two is the figure.
+ *
+ * The steps stand for a CI build's work: a second of "compiling" per stage plus a few MB of output
+ * each (incompressible, so the layers cost what real artifacts cost to compress, push and fetch).
+ */
+
+const STAGES = 3;
+const STAGE_SECONDS = 1;
+const STAGE_MB = 8;
+
+function dockerfile(registry: string): string {
+  const stages = Array.from(
+    { length: STAGES },
+    (_, i) => `FROM ${registry}/busybox AS stage-${i}
+COPY src-${i}/ /src/
+RUN sleep ${STAGE_SECONDS} && head -c ${STAGE_MB * 1_000_000} /dev/urandom > /out-${i}.bin && sha256sum /src/* > /out-${i}.sum
+`,
+  ).join("\n");
+  const copies = Array.from({ length: STAGES }, (_, i) => `COPY --from=stage-${i} /out-${i}.bin /out-${i}.sum /app/\n`).join("");
+  return `${stages}\nFROM ${registry}/busybox\n${copies}RUN cat /app/*.sum > /app/all.sum\n`;
+}
+
+function hatakeBuild(ctx: BenchContext, cwd: string, dataRoot: string, args: readonly string[], signal: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const child = spawn(process.execPath, [join(ctx.repo, "bin", "hatake"), "build", "--data-root", dataRoot, "--progress=quiet", ...args, "."], { cwd, stdio: ["ignore", "ignore", "pipe"], signal });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code === 0) resolve(performance.now() - t);
+      else reject(new Error(`hatake build exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
+    });
+  });
+}
+
+export const remoteCacheCold: Workload = {
+  name: "remote-cache-cold",
+  description: `cold build on an empty data root of a ${STAGES}-stage Dockerfile (${STAGE_SECONDS} s + ${STAGE_MB} MB per stage): without a cache, and with --cache-from a registry cache (mode=max) another data root exported; ratio = with / without`,
+  metrics: [
+    { name: "cold-no-cache", unit: "ms", better: "lower" },
+    { name: "cold-registry-cache", unit: "ms", better: "lower" },
+    { name: "export-mode-max", unit: "ms", better: "lower" },
+  ],
+  runs: 3,
+  async open(target, ctx): Promise<OpenResult> {
+    if (target.kind === "reference") {
+      return { kind: "unavailable", reason: "measures hatake build --data-root (in-process); a Docker comparison needs a buildx builder with registry cache, not a plain engine" };
+    }
+    const why = await runtimeUnavailableReason();
+    if (why !== undefined) return { kind: "unavailable", reason: `no container runtime here (${why})` };
+    const registry = await ctx.registry(ctx.signal);
+    const work = join(ctx.scratch, "remote-cache");
+    const dir = join(work, "ctx");
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), dockerfile(registry));
+    for (let i = 0; i < STAGES; i++) {
+      mkdirSync(join(dir, `src-${i}`), { recursive: true });
+      writeFileSync(join(dir, `src-${i}`, "main.c"), `int stage_${i}(void) { return ${i}; }\n`);
+    }
+    const repo = `${registry}/bench-remote-cache-${randomBytes(4).toString("hex")}`;
+    // Data root A: built once; its cache export is timed as a fully cached build with and without it.
+    const a = join(work, "A");
+    await hatakeBuild(ctx, dir, a, ["-t", "bench/remote-cache:a"], ctx.signal);
+    let round = 0;
+    return {
+      kind: "ready",
+      session: {
+        async sample(signal) {
+          round++;
+          // A new repository each round: the export uploads every blob, as a pipeline's first one does.
+          const ref = `${repo}-${round}:cache`;
+          const cachedOnly = await hatakeBuild(ctx, dir, a, ["-t", "bench/remote-cache:a"], signal);
+          const withExport = await hatakeBuild(ctx, dir, a, ["-t", "bench/remote-cache:a", "--cache-to", `type=registry,ref=${ref},mode=max`], signal);
+          const none = join(work, `none-${round}`);
+          const cached = join(work, `cached-${round}`);
+          const cold = await hatakeBuild(ctx, dir, none, ["-t", "bench/remote-cache:b"], signal);
+          const warm = await hatakeBuild(ctx, dir, cached, ["-t", "bench/remote-cache:b", "--cache-from", `type=registry,ref=${ref}`], signal);
+          rmSync(none, { recursive: true, force: true });
+          rmSync(cached, { recursive: true, force: true });
+          return { "cold-no-cache": cold, "cold-registry-cache": warm, "export-mode-max": Math.max(0, withExport - cachedOnly) };
+        },
+        async close() {
+          rmSync(work, { recursive: true, force: true });
+        },
+      },
+    };
+  },
+};
