@@ -30,3 +30,4 @@ export { cacheManifest, configDocument, layerMediaType, readCacheRoot, type Cach
 export { inlineCacheOf, inlineCacheValue } from "./inline.ts";
 export { LocalLayout } from "./local-layout.ts";
 export { otherLayoutOption, parseCacheFrom, parseCacheTo } from "./options.ts";
+export { CACHE_MOUNTS_CONFIG_MEDIA_TYPE, CACHE_MOUNT_ID_ANNOTATION, cacheMountsArtifact, cacheMountsOf, cacheMountsTag, type CacheMountEntry } from "./cache-mounts.ts";

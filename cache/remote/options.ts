@@ -6,7 +6,7 @@ import type { ArtifactOptions, CacheExportSpec, CacheImportSpec } from "./types.
 const OTHER_TYPES = new Set(["gha", "s3", "azblob", "gcs", "oss", "ipfs"]);
 /** BuildKit attributes accepted and ignored (they only tune BuildKit's compression). */
 const IGNORED = new Set(["compression-level", "force-compression"]);
-const ARTIFACT_KEYS = ["mode", "image-manifest", "oci-mediatypes", "compression", "ignore-error", ...IGNORED];
+const ARTIFACT_KEYS = ["mode", "image-manifest", "oci-mediatypes", "compression", "ignore-error", "cache-mounts", ...IGNORED];
 
 type Flag = "--cache-to" | "--cache-from";
 
@@ -76,7 +76,25 @@ function artifactOptions(flag: Flag, spec: string, f: ReadonlyMap<string, string
   if (compression !== "gzip" && compression !== "uncompressed") {
     throw htkError("HTK-CACHE-0200", { flag, spec, detail: `compression "${compression}" is not gzip or uncompressed${compression === "zstd" || compression === "estargz" ? " (zstd and estargz are not supported yet)" : ""}` });
   }
-  return { mode, layout: imageManifest ? "image-manifest" : "index", oci, compression, ignoreError: bool(flag, spec, "ignore-error", f.get("ignore-error"), false) };
+  const mounts = cacheMountsOption(flag, spec, f.get("cache-mounts"));
+  return {
+    mode,
+    layout: imageManifest ? "image-manifest" : "index",
+    oci,
+    compression,
+    ignoreError: bool(flag, spec, "ignore-error", f.get("ignore-error"), false),
+    ...(mounts === undefined ? {} : { cacheMounts: mounts }),
+  };
+}
+
+/** `cache-mounts=true|false|ID[;ID…]`. */
+function cacheMountsOption(flag: Flag, spec: string, value: string | undefined): "all" | readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return "all";
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return undefined;
+  const ids = value.split(/[;\s]+/).filter((id) => id !== "");
+  if (ids.length === 0) throw htkError("HTK-CACHE-0200", { flag, spec, detail: "cache-mounts= needs true, false or the ids of the cache mounts to export (id1;id2)" });
+  return ids;
 }
 
 /** `--cache-to`: `type=registry,ref=…`, `type=local,dest=DIR`, `type=inline`, with BuildKit's options. */

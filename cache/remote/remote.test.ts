@@ -15,6 +15,9 @@ import {
   UNCOMPRESSED_ANNOTATION,
   buildCacheConfig,
   cacheManifest,
+  cacheMountsArtifact,
+  cacheMountsOf,
+  cacheMountsTag,
   computeKeys,
   configDocument,
   encodeCacheConfig,
@@ -71,6 +74,9 @@ describe("--cache-to / --cache-from options", () => {
     expect(parseCacheTo('type=local,"dest=/a,b"')).toMatchObject({ dest: "/a,b" });
     expect(parseCacheFrom("r.io/app:1")).toEqual({ type: "registry", ref: "r.io/app:1", ignoreError: false });
     expect(parseCacheFrom("type=local,src=/c,tag=v2,ignore-error=1")).toEqual({ type: "local", src: "/c", tag: "v2", ignoreError: true });
+    expect(parseCacheTo("type=registry,ref=a,cache-mounts=true")).toMatchObject({ cacheMounts: "all" });
+    expect(parseCacheTo("type=local,dest=d,cache-mounts=go-build;npm")).toMatchObject({ cacheMounts: ["go-build", "npm"] });
+    expect(parseCacheTo("type=registry,ref=a,cache-mounts=false")).not.toHaveProperty("cacheMounts");
     // The string written for --cache-to is accepted by --cache-from.
     expect(parseCacheFrom("type=registry,ref=r.io/a:c,mode=max,compression-level=3")).toMatchObject({ type: "registry", ref: "r.io/a:c" });
   });
@@ -86,6 +92,7 @@ describe("--cache-to / --cache-from options", () => {
       [() => parseCacheTo("type=inline,mode=max"), "HTK-CACHE-0200", "mode=min"],
       [() => parseCacheTo("type=registry,ref=a,ignore-error=maybe"), "HTK-CACHE-0200", 'ignore-error="maybe" is not true or false'],
       [() => parseCacheTo("type=regsitry,ref=a"), "HTK-CACHE-0200", 'did you mean "registry"'],
+      [() => parseCacheTo("type=registry,ref=a,cache-mounts=;"), "HTK-CACHE-0200", "cache-mounts= needs"],
       [() => parseCacheFrom("type=inline"), "HTK-CACHE-0200", "--cache-from IMAGE"],
       [() => parseCacheFrom("type=local,src=/c,digest=abc"), "HTK-CACHE-0200", "not a sha256 digest"],
       [() => parseCacheTo("type=gha"), "HTK-CACHE-0201", 'type "gha"'],
@@ -316,5 +323,17 @@ describe("local cache directory", () => {
     const left = readdirSync(join(dir, "blobs", "sha256")).sort();
     expect(left).toEqual([m2.descriptor.digest, l1.digest, cfg.digest].map((d) => d.slice(7)).sort());
     expect(await layout.entries()).toHaveLength(1);
+  });
+});
+
+describe("cache-mounts artifact", () => {
+  it("names each mount's layer by id, under <tag>-cache-mounts", () => {
+    const layerA = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha("a"), size: 3 };
+    const { config, manifest } = cacheMountsArtifact([{ id: "go-build", layer: layerA }]);
+    expect(new TextDecoder().decode(config.bytes)).toBe(`{"mounts":[{"id":"go-build","digest":"${sha("a")}"}]}`);
+    expect(cacheMountsOf(manifest.bytes)).toEqual({ ok: true, value: [{ id: "go-build", layer: layerA }] });
+    expect(cacheMountsOf(new TextEncoder().encode('{"config":{"mediaType":"x"},"layers":[]}')).ok).toBe(false);
+    expect(cacheMountsTag("ci")).toBe("ci-cache-mounts");
+    expect(cacheMountsTag("x".repeat(128))).toHaveLength(128);
   });
 });

@@ -133,6 +133,11 @@ export interface ArtifactOptions {
   readonly compression: CacheCompression;
   /** A failed export warns instead of failing the build. */
   readonly ignoreError: boolean;
+  /**
+   * `cache-mounts=true` (every `RUN --mount=type=cache` the build uses) or `cache-mounts=ID;ID`:
+   * their contents as a second artifact under the same reference (tag `<tag>-cache-mounts`).
+   */
+  readonly cacheMounts?: "all" | readonly string[];
 }
 
 /** A parsed `--cache-to`. */

@@ -417,4 +417,37 @@ describe("remote build cache (hatake build --cache-to / --cache-from)", () => {
     expect(ignored.code).toBe(0);
     expect(ignored.err).toContain("WARNING HTK-CACHE-0206");
   });
+
+  it("cache-mounts=true: RUN --mount=type=cache contents travel as their own artifact and seed an empty data root's cache", async () => {
+    const root = await tempDir("rcache-mounts");
+    const ref = `${reg()}/remotecache/mounts-${randomBytes(4).toString("hex")}:ci`;
+    const project = (name: string, step: string): string => {
+      mkdirSync(join(root, name), { recursive: true });
+      writeFileSync(join(root, name, "Dockerfile"), `FROM ${reg()}/busybox\nRUN --mount=type=cache,target=/cache,id=rc-deps ${step}\nRUN --mount=type=cache,target=/other,id=rc-other echo other > /other/x\n`);
+      return name;
+    };
+    const a = await cli(root, "A", project("ctxA", "sh -c 'echo downloaded-by-A > /cache/dep.txt'"), [
+      "--cache-to", `type=registry,ref=${ref},mode=max,cache-mounts=rc-deps`,
+      "--cache-to", "type=local,dest=cache,mode=max,cache-mounts=true",
+    ]);
+    expect(a.err, a.err).not.toContain("ERROR");
+    expect(a.code).toBe(0);
+    expect(a.err).toContain('exporting cache mount "rc-deps"');
+    // Registry: the artifact under the same repository, tag <tag>-cache-mounts, only the asked-for id.
+    const res = await fetch(`${inject("registry").url}/v2/${ref.slice(reg().length + 1).replace(/:ci$/, "")}/manifests/ci-cache-mounts`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } });
+    expect(res.status).toBe(200);
+    const manifest = JSON.parse(await res.text()) as { config: { mediaType: string }; layers: { annotations: Record<string, string> }[] };
+    expect(manifest.config.mediaType).toBe("application/vnd.hatake.cachemounts.config.v1+json");
+    expect(manifest.layers.map((l) => l.annotations["dev.hatake.cache-mount.id"])).toEqual(["rc-deps"]);
+    // Local: both ids, next to the cache in index.json.
+    const index = JSON.parse(readFileSync(join(root, "cache", "index.json"), "utf8")) as { manifests: { annotations: Record<string, string> }[] };
+    expect(index.manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]).sort()).toEqual(["latest", "latest-cache-mounts"]);
+
+    // An empty data root runs a changed step with the imported cache mount's contents.
+    for (const [name, from] of [["B", `type=registry,ref=${ref}`], ["C", "type=local,src=cache"]] as const) {
+      const b = await cli(root, name, project(`ctx${name}`, "sh -c 'cat /cache/dep.txt > /seen.txt; ls /cache >> /seen.txt'"), ["--cache-from", from, "-o", `type=local,dest=out-${name}`]);
+      expect(b.code, b.err).toBe(0);
+      expect(readFileSync(join(root, `out-${name}`, "seen.txt"), "utf8")).toBe("downloaded-by-A\ndep.txt\n");
+    }
+  });
 });

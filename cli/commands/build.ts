@@ -36,7 +36,8 @@ Options:
                                type=local,src=DIR[,tag=TAG]; IMAGE for an inline cache
       --cache-to list          Export the build cache: type=registry,ref=REF[,mode=min|max,
                                image-manifest=true|false,oci-mediatypes=true|false,
-                               compression=gzip|uncompressed,ignore-error=true],
+                               compression=gzip|uncompressed,ignore-error=true,
+                               cache-mounts=true|ID;ID],
                                type=local,dest=DIR[,tag=TAG,…] or type=inline
       --metadata-file string   Write build result metadata to a file
       --gc-keep-storage size   After the build, remove least-recently-used cache until it fits

@@ -232,7 +232,7 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
               }
             }
             await exporting?.close();
-            await caches?.export(outcome.record, ref?.id, exported !== undefined, nextProgressIndex(outcome.record) + (exporting === undefined ? 0 : 1));
+            await caches?.export(outcome.record, ref?.id, exported !== undefined, nextProgressIndex(outcome.record) + (exporting === undefined ? 0 : 1), compiled.result.definition);
           } catch (err) {
             await exporting?.close(err as Error);
             throw err;

@@ -2,7 +2,9 @@ import { join } from "node:path";
 import { htkError, isCancellation, isHtkError, type HtkError } from "../../base/errors/index.ts";
 import type { CacheExportSpec, CacheImportSpec, CacheMode } from "../../cache/remote/index.ts";
 import type { BuildRecord, CacheKeyStore, ProgressMode, ProgressOutput, Worker } from "../../solver/index.ts";
+import type { Definition } from "../../llb/index.ts";
 import { ExportProgress } from "./export-progress.ts";
+import { openCacheMountSeeds, writeCacheMounts } from "./remote-cache-mounts.ts";
 import type { ImageExportOptions } from "./image-export.ts";
 import { describeSpec, inlineValue, planCacheExport, writeCache, type ExportPlan } from "./remote-cache-export.ts";
 import { RemoteCacheImport, openImportSources, renderWarning } from "./remote-cache-import.ts";
@@ -44,6 +46,11 @@ export class BuildCaches {
     const warn = (err: HtkError): void => void req.progressOut.write(`${renderWarning(err)}\n`);
     const sources = await openImportSources(from, { registry: stack.registry, content: stack.worker.content, platform: stack.worker.platform, cwd: req.cwd, signal: req.signal, warn });
     const imports = sources.length === 0 ? undefined : new RemoteCacheImport(sources, { worker: stack.worker, snapshotter: stack.snapshotter, content: stack.worker.content, warn, signal: req.signal });
+    // Cache mounts exported with a cache (`cache-mounts=true`) seed this data root's new ones.
+    if (sources.length > 0) {
+      const seed = await openCacheMountSeeds(from, { registry: stack.registry, content: stack.worker.content, cwd: req.cwd, signal: req.signal, warn });
+      if (seed !== undefined) stack.worker.cacheMountSeed = seed;
+    }
     return new BuildCaches(req, stack, imports);
   }
 
@@ -71,7 +78,7 @@ export class BuildCaches {
    * `firstIndex` (after the build's and the image export's); `imageExported`: whether an inline cache
    * had an image to go into.
    */
-  async export(record: BuildRecord, resultId: string | undefined, imageExported: boolean, firstIndex: number): Promise<void> {
+  async export(record: BuildRecord, resultId: string | undefined, imageExported: boolean, firstIndex: number, definition: Definition): Promise<void> {
     const warn = (err: HtkError): void => void this.#req.progressOut.write(`${renderWarning(err)}\n`);
     if (this.wantsInline && !imageExported) warn(htkError("HTK-CACHE-0208", {}));
     let index = firstIndex;
@@ -90,6 +97,14 @@ export class BuildCaches {
           cwd: this.#req.cwd,
           signal: this.#req.signal,
           mountFrom: [...imageRefs(record), ...(this.#imports?.sources.flatMap((s) => (s.registryRef === undefined ? [] : [s.registryRef])) ?? [])],
+          oneOff: (id) => progress.oneOff(id),
+        });
+        await writeCacheMounts(spec, definition, {
+          worker: this.#stack.worker,
+          content: this.#stack.worker.content,
+          registry: this.#stack.registry,
+          cwd: this.#req.cwd,
+          signal: this.#req.signal,
           oneOff: (id) => progress.oneOff(id),
         });
         await progress.close();

@@ -144,6 +144,17 @@ export class RuntimeWorker implements Worker {
     if (changed) await this.#saveLayerBlobs();
   }
 
+  /**
+   * Fills a new cache mount directory (after its `from=` source) with imported contents: set by an
+   * in-process build that imports a cache with cache mounts (`remote-cache-mounts.ts`).
+   */
+  cacheMountSeed: ((id: string, dir: string, signal: AbortSignal) => Promise<void>) | undefined;
+
+  /** The persistent directory of a cache mount id (absent until a step used it). */
+  cacheMountDir(id: string): string {
+    return posix.join(this.#root, "cache-mounts", cacheMountKey(id), "data");
+  }
+
   /** Runs `fn` on a read-only view of a committed snapshot (copy mode: its directory). */
   async withView<T>(id: string, signal: AbortSignal, fn: (path: string) => Promise<T>): Promise<T> {
     if (this.snapshotter.mode === "copy") return fn(this.snapshotter.dir(id));
@@ -557,7 +568,7 @@ export class RuntimeWorker implements Worker {
    * gets a fresh directory of its own, dropped afterwards (BuildKit keeps such copies as more caches).
    */
   async #cacheDir(m: Extract<ExecMount, { kind: "cache" }>, byEdge: ReadonlyMap<string, WorkerRef>, signal: AbortSignal): Promise<{ dir: string; release: () => Promise<void> }> {
-    const key = createHash("sha256").update(m.id).digest("hex").slice(0, 32);
+    const key = cacheMountKey(m.id);
     const base = posix.join(this.#root, "cache-mounts", key);
     let release = async (): Promise<void> => undefined;
     let dir = posix.join(base, "data");
@@ -600,6 +611,8 @@ export class RuntimeWorker implements Worker {
             });
           }
         }
+        // A cache exported with `--cache-to …,cache-mounts=true` fills a cache this worker does not have.
+        await this.cacheMountSeed?.(m.id, staging, signal);
         await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
         // The directory is named by a hash of the id: `hatake du` shows the id from this file.
         await writeFile(posix.join(base, "id"), m.id).catch(() => undefined);
@@ -787,6 +800,10 @@ export class RuntimeWorker implements Worker {
   async close(): Promise<void> {
     await rm(posix.join(this.#root, "tmp"), { recursive: true, force: true });
   }
+}
+
+function cacheMountKey(id: string): string {
+  return createHash("sha256").update(id).digest("hex").slice(0, 32);
 }
 
 /** BuildKit's `getFileName` for http sources. */
