@@ -13,7 +13,7 @@ import { repositoryScope } from "./auth-challenge.ts";
 import { DockerConfigCredentials, type CredentialSource } from "./credentials.ts";
 import { assertNever, classifyNetworkError, networkError, type ErrorContext } from "./errors.ts";
 import { Hosts, type HostsOptions } from "./hosts.ts";
-import { DEFAULT_RETRY, HostSession, NetworkError, header, retryDelay, type Method, type RequestSpec, type Response, type RetryPolicy } from "./session.ts";
+import { DEFAULT_RETRY, HostSession, NetworkError, header, readText, retryDelay, type Method, type RequestSpec, type Response, type RetryPolicy } from "./session.ts";
 
 /** Settings of a {@link RegistryClient}. Every field has dockerd's default. */
 export interface RegistryClientOptions extends HostsOptions {
@@ -37,12 +37,18 @@ export type PullProgress =
   | { readonly kind: "resolved"; readonly reference: string; readonly descriptor: OciDescriptor }
   | { readonly kind: "blob-exists"; readonly digest: Digest; readonly size: number }
   | { readonly kind: "blob-start"; readonly digest: Digest; readonly size: number }
+  /** Verified bytes received so far (after each network chunk): Docker's "Downloading" progress. */
+  | { readonly kind: "blob-progress"; readonly digest: Digest; readonly current: number; readonly size: number }
   | { readonly kind: "blob-resume"; readonly digest: Digest; readonly offset: number; readonly attempt: number }
   | { readonly kind: "blob-done"; readonly digest: Digest; readonly size: number };
 
 export type PushProgress =
   | { readonly kind: "blob-exists"; readonly digest: Digest }
   | { readonly kind: "blob-mounted"; readonly digest: Digest; readonly from: string }
+  /** An upload begins (the repository has the blob neither directly nor by mount). */
+  | { readonly kind: "blob-upload-start"; readonly digest: Digest; readonly size: number }
+  /** Bytes of the blob sent so far: Docker's "Pushing" progress. */
+  | { readonly kind: "blob-upload-progress"; readonly digest: Digest; readonly current: number; readonly size: number }
   | { readonly kind: "blob-uploaded"; readonly digest: Digest; readonly size: number; readonly chunks: number }
   | { readonly kind: "manifest-pushed"; readonly digest: Digest; readonly reference: string };
 
@@ -111,7 +117,9 @@ const COALESCE_BYTES = 1024 * 1024;
  * connections, tokens and pings per host: reuse it, and `close()` it at the end.
  */
 export class RegistryClient {
-  readonly #hosts: Hosts;
+  #hosts: Hosts;
+  /** False for a `withCredentials` child: the connections belong to the parent. */
+  #ownsHosts = true;
   readonly #sessions = new Map<string, HostSession>();
   readonly #credentials: CredentialSource;
   readonly #retry: RetryPolicy;
@@ -125,7 +133,19 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
-    await this.#hosts.close();
+    if (this.#ownsHosts) await this.#hosts.close();
+  }
+
+  /**
+   * A client with this one's settings and connections that authenticates with `credentials` (the
+   * engine's per-request X-Registry-Auth). Its pings, sessions and tokens are its own, so one
+   * caller's tokens never serve another's request; closing it leaves the shared connections open.
+   */
+  withCredentials(credentials: CredentialSource): RegistryClient {
+    const child = new RegistryClient({ ...this.#opts, credentials });
+    child.#hosts = this.#hosts;
+    child.#ownsHosts = false;
+    return child;
   }
 
   #session(host: string): HostSession {
@@ -167,6 +187,45 @@ export class RegistryClient {
       if (err instanceof NetworkError) throw networkError(err.failure, err.ctx, 1, err.cause);
       throw err;
     }
+  }
+
+  /**
+   * `docker login`: `GET /v2/` on the registry with this client's credentials (a token server is asked
+   * for an offline token). Returns the final status (200: accepted; 401: refused) and the URL asked,
+   * and the identity token when the token server handed one out. Failures to reach the registry throw.
+   */
+  async login(domain: string, opts: { signal?: AbortSignal } = {}): Promise<{ status: number; endpoint: string; identityToken?: string }> {
+    const host = registryApiHost(domain);
+    const session = new HostSession(host, {
+      hosts: this.#hosts,
+      credentials: this.#credentials,
+      retry: this.#retry,
+      userAgent: this.#opts.userAgent ?? "hatake/0.1 (Distribution API v2 client)",
+      offlineAccess: true,
+      ...(this.#opts.onRequest !== undefined ? { onRequest: this.#opts.onRequest } : {}),
+    });
+    const ctx: ErrorContext = { host: domain, action: "pull", repository: "", operation: "log in" };
+    try {
+      const { origin } = await session.origin(ctx, opts.signal);
+      const res = await session.request({ method: "GET", target: "/v2/", scopes: [], ctx, expect: [200, 401], signal: opts.signal });
+      await res.body.dump().catch(() => undefined);
+      const token = session.refreshToken;
+      return { status: res.status, endpoint: `${origin}/v2/`, ...(token !== undefined ? { identityToken: token } : {}) };
+    } catch (err) {
+      if (err instanceof NetworkError) throw networkError(err.failure, err.ctx, 1, err.cause);
+      throw err;
+    }
+  }
+
+  /**
+   * The document a reference names (an index or a manifest) with its descriptor, verified against
+   * the digest: what `GET /distribution/{name}/json` and `docker manifest inspect` show.
+   */
+  async manifestDocument(input: string | Reference, opts: { signal?: AbortSignal } = {}): Promise<{ reference: Reference; descriptor: OciDescriptor; bytes: Buffer }> {
+    const repo = this.#repo(input);
+    const resolved = await this.#resolve(repo, opts.signal);
+    const bytes = resolved.bytes ?? (await this.#getManifest(repo, resolved.descriptor.digest, resolved.descriptor, opts.signal)).bytes;
+    return { reference: repo.ref, descriptor: resolved.descriptor, bytes };
   }
 
   /** The descriptor a reference names (HEAD of the manifest; a digest reference is fetched and checked). */
@@ -445,6 +504,7 @@ export class RegistryClient {
           if (offset + c.byteLength > d.size) throw mismatch("a longer stream", `more than ${d.size}`);
           hash.update(c);
           offset += c.byteLength;
+          onProgress?.({ kind: "blob-progress", digest: d.digest, current: offset, size: d.size });
           pending.push(c);
           pendingBytes += c.byteLength;
           if (pendingBytes >= COALESCE_BYTES) {
@@ -478,6 +538,31 @@ export class RegistryClient {
     }
     const actual: Digest = `sha256:${hash.digest("hex")}`;
     if (actual !== d.digest) throw mismatch(actual, offset);
+  }
+
+  /**
+   * The repository's tags (`GET /v2/<name>/tags/list`), following `Link: <…>; rel="next"` pages
+   * (at most 100 of them), in the registry's order.
+   */
+  async tags(input: string | Reference, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const repo = this.#repo(input);
+    const ctx = this.#ctx(repo, "pull", "list tags");
+    const out: string[] = [];
+    let target: string | undefined = `/v2/${repo.ref.path}/tags/list`;
+    for (let page = 0; target !== undefined && page < 100; page++) {
+      const res = await repo.session.request({ method: "GET", target, scopes: [repositoryScope(repo.ref.path, ["pull"])], ctx, expect: [200], signal: opts.signal });
+      const text = await readText(res.body, this.#opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST);
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse(text) as { tags?: unknown };
+      } catch {
+        throw htkError("HTK-REGISTRY-0018", { host: repo.ref.domain, status: 200, operation: ctx.operation, detail: "the answer is not JSON" });
+      }
+      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === "string") out.push(t);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "")?.[1];
+      target = next === undefined ? undefined : new URL(next, res.url).toString();
+    }
+    return out;
   }
 
   /** Whether the repository has a blob (HEAD). */
@@ -657,6 +742,8 @@ export class RegistryClient {
     }
     const chunkSize = this.#opts.chunkSize;
     let chunks = 0;
+    report({ kind: "blob-upload-start", digest: d.digest, size: d.size });
+    const counted = (source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> => countBytes(source, (current) => report({ kind: "blob-upload-progress", digest: d.digest, current, size: d.size }));
     // Opened per attempt and only when the body is read: a request that fails before sending leaks no file.
     const verified = (): Promise<AsyncIterable<unknown>> => store.get(d.digest, signal !== undefined ? { signal } : {});
     if (chunkSize === undefined || d.size <= chunkSize) {
@@ -666,7 +753,7 @@ export class RegistryClient {
         method: "PUT",
         target: url.toString(),
         headers: { "content-type": "application/octet-stream", "content-length": String(d.size) },
-        body: () => streamOf(verified),
+        body: () => counted(streamOf(verified)),
         scopes: [pushScope],
         ctx,
         expect: [201],
@@ -703,6 +790,7 @@ export class RegistryClient {
           location = this.#location(res, ctx);
           offset += n;
           chunks++;
+          report({ kind: "blob-upload-progress", digest: d.digest, current: offset, size: d.size });
         }
       } finally {
         await reader.close();
@@ -746,6 +834,16 @@ export class RegistryClient {
 /** The chunks of a stream opened on first read, as an async iterable request body. */
 async function* streamOf(open: () => Promise<AsyncIterable<unknown>>): AsyncGenerator<Uint8Array> {
   for await (const c of await open()) yield c as Uint8Array;
+}
+
+/** Passes a stream through, telling `onBytes` the running total after each chunk. */
+async function* countBytes(source: AsyncIterable<Uint8Array>, onBytes: (total: number) => void): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for await (const c of source) {
+    total += c.byteLength;
+    yield c;
+    onBytes(total);
+  }
 }
 
 /** Reads a stream in exact-size pieces (one per PATCH) without holding more than one chunk. */

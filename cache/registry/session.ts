@@ -64,6 +64,11 @@ export interface SessionOptions {
   readonly userAgent: string;
   /** Counts every HTTP request made (tests assert how many). */
   readonly onRequest?: (method: Method, url: URL) => void;
+  /**
+   * Ask token servers for an offline token (`offline_token=true`), as `docker login` does: the
+   * refresh token they hand out is the identity token a login returns.
+   */
+  readonly offlineAccess?: boolean;
 }
 
 const MAX_REDIRECTS = 5;
@@ -127,6 +132,11 @@ export class HostSession {
   constructor(host: string, opts: SessionOptions) {
     this.host = host;
     this.#opts = opts;
+  }
+
+  /** The refresh token a token server handed out (with `offlineAccess`: the login's identity token). */
+  get refreshToken(): string | undefined {
+    return this.#refreshToken;
   }
 
   /** The origin ("https://host") the host answers on; pings once. */
@@ -226,6 +236,10 @@ export class HostSession {
     } else {
       if (service !== undefined) url.searchParams.set("service", service);
       for (const s of scopes) url.searchParams.append("scope", s);
+      if (this.#opts.offlineAccess === true && creds?.kind === "basic") {
+        url.searchParams.set("offline_token", "true");
+        url.searchParams.set("client_id", "hatake");
+      }
       const headers: Record<string, string> = {};
       if (creds?.kind === "basic") {
         url.searchParams.set("account", creds.username);
