@@ -5,6 +5,7 @@ import { cacheDiagnostics } from "./catalogue/cache.ts";
 import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
 import { engineDiagnostics } from "./catalogue/engine.ts";
+import { imageApiDiagnostics } from "./catalogue/image-api.ts";
 import { imageDiagnostics } from "./catalogue/images.ts";
 import { llbDiagnostics } from "./catalogue/llb.ts";
 import { registryDiagnostics } from "./catalogue/registry.ts";
@@ -32,6 +33,7 @@ export const catalogue = {
   ...solverDiagnostics,
   ...engineDiagnostics,
   ...imageDiagnostics,
+  ...imageApiDiagnostics,
   ...stateDiagnostics,
   ...systemResourceDiagnostics,
   ...buildDiagnostics,

@@ -4,6 +4,7 @@ import { IMPLEMENTED_NETWORKS } from "./implemented-networks.ts";
 import { IMPLEMENTED_SYSTEM } from "./implemented-system.ts";
 import { IMPLEMENTED_VOLUMES } from "./implemented-volumes.ts";
 import { IMPLEMENTED_CONTAINERS } from "./implemented-containers.ts";
+import { IMPLEMENTED_IMAGES } from "./implemented-images.ts";
 
 /**
  * The operations the engine implements, by the spec's operationId, each with the requests the contract
@@ -16,7 +17,7 @@ import { IMPLEMENTED_CONTAINERS } from "./implemented-containers.ts";
  */
 export interface ApiClient {
   /** A request under the version prefix (`/v1.45` is added): for fixtures that set up or clean up. */
-  call(method: string, path: string, opts?: { query?: Readonly<Record<string, string>>; body?: unknown }): Promise<WireResponse>;
+  call(method: string, path: string, opts?: { query?: Readonly<Record<string, string>>; body?: unknown; rawBody?: Buffer; headers?: Readonly<Record<string, string>> }): Promise<WireResponse>;
 }
 
 export interface Fixture {
@@ -33,6 +34,8 @@ export interface RequestCase {
   readonly query?: Readonly<Record<string, string>>;
   /** Sent as JSON. */
   readonly body?: unknown;
+  /** Sent as is, instead of `body` (a tar for image import and load). */
+  readonly rawBody?: Buffer;
   readonly headers?: Readonly<Record<string, string>>;
   /** The expected status; defaults to the first 2xx the spec documents. */
   readonly status?: number;
@@ -59,4 +62,5 @@ export const IMPLEMENTED: Readonly<Record<string, ImplementedOperation>> = {
   ...IMPLEMENTED_NETWORKS,
   ...IMPLEMENTED_BUILD,
   ...IMPLEMENTED_CONTAINERS,
+  ...IMPLEMENTED_IMAGES,
 };

@@ -64,13 +64,14 @@ export async function runApiSuite(opts: ApiSuiteOptions): Promise<ApiReport> {
     if (!byId.has(id)) failures.push(`implemented.ts: "${id}" is not an operationId of the v1.45 spec`);
   }
 
-  const send = (method: string, path: string, c: Pick<RequestCase, "query" | "body" | "headers">): Promise<WireResponse> => {
+  const send = (method: string, path: string, c: Pick<RequestCase, "query" | "body" | "rawBody" | "headers">): Promise<WireResponse> => {
     const qs = new URLSearchParams(c.query ?? {}).toString();
-    const body = c.body === undefined ? undefined : JSON.stringify(c.body);
+    const json = c.rawBody === undefined && c.body !== undefined;
+    const body = c.rawBody ?? (c.body === undefined ? undefined : JSON.stringify(c.body));
     return wireRequest(opts.host, {
       method,
       path: `${API_PREFIX}${path}${qs === "" ? "" : `?${qs}`}`,
-      headers: { ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...c.headers },
+      headers: { ...(json ? { "Content-Type": "application/json" } : {}), ...c.headers },
       ...(body === undefined ? {} : { body }),
       timeoutMs,
     });

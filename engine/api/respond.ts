@@ -12,15 +12,21 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  * Docker's error shape is `{"message": "..."}`; clients print it as "Error response from daemon: …".
  * The message starts with the cause (Docker's own text where one exists, so scripts that match on it
  * keep working), then the diagnostic ID and the next step. The structured form rides along in an extra
- * field that Docker clients ignore.
+ * field that Docker clients ignore. `status` overrides the catalogue's when an endpoint reports an
+ * error with the status Docker gives it there (an unreachable registry is a 500 on pull and login).
  */
-export function sendError(res: ServerResponse, err: HtkError): void {
+export function sendError(res: ServerResponse, err: HtkError, status: number = err.http): void {
   if (res.headersSent) {
     res.destroy(err);
     return;
   }
-  sendJson(res, err.http, {
-    message: `${err.plainCause} [${err.id}] ${err.nextStep}`,
+  sendJson(res, status, {
+    message: dockerMessage(err),
     diagnostic: { id: err.id, cause: err.plainCause, next: err.nextStep },
   });
+}
+
+/** The `message` of Docker's error shape (and of a progress stream's `errorDetail`) for an HtkError. */
+export function dockerMessage(err: HtkError): string {
+  return `${err.plainCause} [${err.id}] ${err.nextStep}`;
 }

@@ -21,10 +21,12 @@ export class Router {
       const source = route.pattern
         .split("/")
         .map((seg) => {
-          const m = /^\{([A-Za-z]+)\}$/.exec(seg);
+          const m = /^\{([A-Za-z]+)(:\.\*)?\}$/.exec(seg);
           if (m === null) return seg.replace(/[.*+?^$()|[\]\\]/g, "\\$&");
           names.push(m[1] ?? "");
-          return "([^/]+)";
+          // `{name:.*}` (gorilla/mux's form, as Docker's image routes use it) spans slashes:
+          // image names have them ("127.0.0.1:5000/team/app").
+          return m[2] !== undefined ? "(.+)" : "([^/]+)";
         })
         .join("/");
       return { route, names, regex: new RegExp(`^${source}/?$`) };

@@ -35,7 +35,10 @@ export interface RequestContext {
 
 export interface Route {
   readonly method: HttpMethod;
-  /** `/containers/{id}/json` — a `{name}` segment matches one path segment. */
+  /**
+   * `/containers/{id}/json` — a `{name}` segment matches one path segment; `{name:.*}` matches one or
+   * more (image names contain slashes: `/images/{name:.*}/json`).
+   */
   readonly pattern: string;
   /** Query keys the handler reads; any other key is logged and counted as a compatibility event. */
   readonly query?: readonly string[];

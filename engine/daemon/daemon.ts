@@ -7,6 +7,9 @@ import { buildServiceRoutes } from "../api/build-service.ts";
 import { containerRoutes } from "../api/containers.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { buildRoutes } from "../api/build.ts";
+import { authRoutes } from "../api/auth.ts";
+import { distributionRoutes } from "../api/distribution.ts";
+import { imageRoutes } from "../api/images.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
 import { systemDfRoutes } from "../api/system-df.ts";
@@ -107,6 +110,9 @@ function engineRoutes(services: EngineServices): Route[] {
     ...buildRoutes(services),
     ...buildServiceRoutes(services),
     ...systemDfRoutes(services),
+    ...imageRoutes(services),
+    ...authRoutes(services),
+    ...distributionRoutes(services),
   ];
 }
 

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { Logger } from "../../base/observability/index.ts";
+import { imageEventDraft, imageGraphDriver } from "../api/image-hooks.ts";
 import { ContentStore } from "../../cache/content-store.ts";
 import { RefCounter } from "../../cache/refs.ts";
 import { RegistryClient } from "../../cache/registry/index.ts";
@@ -92,9 +93,8 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
           .all()
           .filter((c) => c.imageId === imageId)
           .map((c) => ({ id: c.id, running: c.status === "running" || c.status === "paused" || c.status === "restarting" })),
-      onEvent: (e) => {
-        state.recordEvent({ Type: "image", Action: e.action, Actor: { ID: e.name ?? e.id, Attributes: e.name === undefined ? {} : { name: e.name } } });
-      },
+      onEvent: (e) => state.recordEvent(imageEventDraft(images, e)),
+      graphDriver: (rec) => imageGraphDriver(snapshots, rec),
     });
     const snapshots = await Snapshotter.open({ root: join(config.dataRoot, "snapshots"), signal: controller.signal });
     undo.push(() => snapshots.close());

@@ -224,7 +224,7 @@ describe("docker save / docker load", () => {
       const img = await putImage(store.content, { layers: [] });
       await store.add({ manifest: img.manifest, names: ["empty"] });
       const err = await thrown(saveDockerArchive(store, ["empty"]));
-      expect(isHtkError(err, "HTK-ENGINE-0219") && err.plainCause).toBe("empty export - not implemented.");
+      expect(isHtkError(err, "HTK-ENGINE-0219") && err.plainCause).toBe("empty export - not implemented");
     }));
 });
 

@@ -224,7 +224,8 @@ export async function loadImageArchive(store: ImageStore, source: AsyncIterable<
   const messages: string[] = [];
   const images: LoadedImage[] = [];
   for (const { input } of inputs) {
-    const r = await store.add(input);
+    // Docker's load sets names without "tag" events; the "load" event below reports it.
+    const r = await store.add({ ...input, tagEvents: false });
     for (const m of r.moved) messages.push(`The image ${m.name} already exists, renaming the old one with ID ${m.previous} to empty string`);
     if (r.names.length === 0) messages.push(`Loaded image ID: ${r.image.id}`);
     for (const n of r.names) messages.push(`Loaded image: ${n}`);

@@ -45,4 +45,7 @@ export {
   type LayoutLoadOptions,
   type LoadedImage,
 } from "./oci-layout.ts";
+export { importImage, type ImportOptions } from "./import.ts";
+export { decompressStream, detectCompression, type Compression, type DecompressOptions } from "./decompress.ts";
+export { pullImage, type PullEvent, type PullImageOptions, type PullImageResult } from "./pull.ts";
 export { measureLayer, packArchive, readArchive, type ArchiveEntry, type LayerMeasure, type ReadEntry } from "./tar.ts";

@@ -66,7 +66,7 @@ describe("ImageStore: names, list, inspect", () => {
       const hexName = await thrown(store.tag("x", "a".repeat(64)));
       expect(isHtkError(hexName, "HTK-ENGINE-0202") && hexName.http).toBe(400);
       const digestTag = await thrown(store.tag("x", `y@${img.manifest.digest}`));
-      expect(isHtkError(digestTag, "HTK-ENGINE-0208") && digestTag.plainCause).toBe("refusing to create a tag with a digest reference.");
+      expect(isHtkError(digestTag, "HTK-ENGINE-0208") && digestTag.plainCause).toBe("refusing to create a tag with a digest reference");
     }));
 
   it("inspects in Docker 26's shape", () =>
@@ -122,9 +122,9 @@ describe("ImageStore: names, list, inspect", () => {
       expect(ids({ since: ["busybox:1"] })).toEqual([recent.configDigest, mid.configDigest]);
       expect(store.list({ filters: { dangling: { true: true } } }).map((s) => s.RepoTags)).toEqual([[]]);
       const unknown = await thrown(() => store.list({ filters: { color: ["red"] } }));
-      expect(isHtkError(unknown, "HTK-ENGINE-0221") && unknown.plainCause).toBe("invalid filter 'color'.");
+      expect(isHtkError(unknown, "HTK-ENGINE-0221") && unknown.plainCause).toBe("invalid filter 'color'");
       const value = await thrown(() => store.list({ filters: { dangling: ["maybe"] } }));
-      expect(isHtkError(value, "HTK-ENGINE-0222") && value.plainCause).toBe("Invalid filter 'dangling=maybe'.");
+      expect(isHtkError(value, "HTK-ENGINE-0222") && value.plainCause).toBe("Invalid filter 'dangling=maybe'");
       const time = await thrown(store.prune({ filters: { until: ["yesterday"] } }));
       expect(isHtkError(time, "HTK-ENGINE-0223") && time.http).toBe(400);
     }));
@@ -160,7 +160,7 @@ describe("ImageStore: docker rmi", () => {
       const short = img.configDigest.slice(7, 19);
       const err = await thrown(store.remove(short));
       expect(isHtkError(err, "HTK-ENGINE-0203")).toBe(true);
-      expect(isHtkError(err) && err.plainCause).toBe(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories.`);
+      expect(isHtkError(err) && err.plainCause).toBe(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
       expect(isHtkError(err) && err.http).toBe(409);
       const items = await store.remove(short, { force: true });
       expect(items.slice(0, 3)).toEqual([{ Untagged: "one:latest" }, { Untagged: "two:latest" }, { Deleted: img.configDigest }]);
@@ -210,7 +210,7 @@ describe("ImageStore: docker rmi", () => {
       await store.add({ manifest: child.manifest, names: ["child:1"], parent: base.configDigest });
       const err = await thrown(store.remove(base.configDigest));
       expect(isHtkError(err, "HTK-ENGINE-0206") && err.plainCause).toBe(
-        `conflict: unable to delete ${base.configDigest.slice(7, 19)} (cannot be forced) - image has dependent child images.`,
+        `conflict: unable to delete ${base.configDigest.slice(7, 19)} (cannot be forced) - image has dependent child images`,
       );
       expect(store.list().map((s) => s.Id)).toEqual([child.configDigest]);
       expect(store.list({ all: true }).length).toBe(2);

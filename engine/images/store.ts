@@ -65,6 +65,11 @@ export interface AddImageInput {
   readonly measure?: boolean;
   /** Sets Metadata.LastTagTime (a local tag: build -t, commit), not a pull or load. */
   readonly localTag?: boolean;
+  /**
+   * Report a "tag" event per tag name (default true: build -t, commit, tag). A pull or load sets its
+   * names without one, as Docker's reference store does; they report "pull" and "load" instead.
+   */
+  readonly tagEvents?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -390,7 +395,7 @@ export class ImageStore {
       this.#setRef(n.key, id);
     }
     this.#save();
-    for (const n of names) if (n.kind === "tag") this.#onEvent({ action: "tag", id, name: familiar(n) });
+    if (input.tagEvents !== false) for (const n of names) if (n.kind === "tag") this.#onEvent({ action: "tag", id, name: familiar(n) });
     return { image: record, names: names.map(familiar), moved, created: existing === undefined };
   }
 
@@ -475,7 +480,7 @@ export class ImageStore {
 
   // ---------------------------------------------------------------- list, inspect, history
 
-  /** `GET /images/json`, Docker's classic filters (dangling, label, reference, before, since). */
+  /** `GET /images/json`, Docker's classic filters (dangling, label, reference, before, since, until). */
   list(opts: ListOptions = {}): ImageSummary[] {
     const f = filterValues(opts.filters ?? {}, LIST_FILTERS);
     const dangling = f.get("dangling");
@@ -484,12 +489,14 @@ export class ImageStore {
     const since = f.get("since")?.map((r) => this.resolve(r));
     const labels = f.get("label") ?? [];
     const patterns = f.get("reference");
+    const until = f.get("until")?.map((u) => parseUntil(u, this.#now()));
     const out: { summary: ImageSummary; order: number }[] = [];
     const parents = new Set<Digest | undefined>([...this.#images.values()].map((r) => r.parent));
     for (const rec of this.#images.values()) {
       const created = createdSeconds(rec.created);
       if (before !== undefined && !before.every((b) => created < createdSeconds(b.created))) continue;
       if (since !== undefined && !since.every((s) => created > createdSeconds(s.created))) continue;
+      if (until !== undefined && !until.every((u) => created * 1000 < u)) continue;
       if (!matchLabels(labels, rec.labels)) continue;
       const repoTags: string[] = [];
       const repoDigests: string[] = [];
@@ -891,7 +898,7 @@ function familiarKey(n: StoredName): string {
   return referenceString(n.ref);
 }
 
-const LIST_FILTERS = ["before", "dangling", "label", "reference", "since"];
+const LIST_FILTERS = ["before", "dangling", "label", "reference", "since", "until"];
 const PRUNE_FILTERS = ["dangling", "label", "label!", "until"];
 
 /** Docker's filters.Validate (unknown names refused) and the values of each filter. */

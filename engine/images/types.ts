@@ -161,9 +161,12 @@ export type FilterArgs = Readonly<Record<string, readonly string[] | Readonly<Re
 
 /** What happened to an image, for the engine's event stream (`docker events --filter type=image`). */
 export interface ImageEvent {
-  readonly action: "tag" | "untag" | "delete" | "load" | "save" | "pull" | "import";
+  readonly action: "tag" | "untag" | "delete" | "load" | "save" | "pull" | "push" | "import";
   /** The image ID. */
   readonly id: Digest;
-  /** The reference involved (familiar form), when there is one. */
+  /**
+   * The reference involved (familiar form), when there is one: the new tag (tag), the removed name
+   * (untag), the pulled or pushed reference (pull, push).
+   */
   readonly name?: string;
 }

@@ -4,8 +4,7 @@ import type { DiagnosticId, DiagnosticSpec } from "../types.ts";
  * ENGINE diagnostics of the local image store and image archives (`engine/images/`), numbered from
  * HTK-ENGINE-0200. Where Docker Engine has a text (`No such image`, the `docker rmi` conflicts, the
  * reference parser's messages) the cause keeps it word for word: scripts and the docker CLI match on it.
- * The house rule that a cause ends a sentence adds a full stop to the texts that have none; a
- * substring match on Docker's words still finds them.
+ * Docker's texts keep Docker's punctuation (no full stop where Docker has none).
  */
 export const imageDiagnostics = {
   "HTK-ENGINE-0200": {
@@ -24,14 +23,14 @@ export const imageDiagnostics = {
   },
   "HTK-ENGINE-0202": {
     title: "Image ID used as a repository name",
-    cause: "invalid repository name ({name}), cannot specify 64-byte hexadecimal strings.",
+    cause: "invalid repository name ({name}), cannot specify 64-byte hexadecimal strings",
     next: "Choose a repository name that is not a 64-digit hexadecimal string.",
     http: 400,
     dockerText: true,
   },
   "HTK-ENGINE-0203": {
     title: "Image has several references",
-    cause: "conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories.",
+    cause: "conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories",
     next: "Remove the image by one of its names (\"docker rmi name:tag\"), or force the removal of every name with \"docker rmi -f {id}\".",
     http: 409,
     dockerText: true,
@@ -52,7 +51,7 @@ export const imageDiagnostics = {
   },
   "HTK-ENGINE-0206": {
     title: "Image has child images",
-    cause: "conflict: unable to delete {id} (cannot be forced) - image has dependent child images.",
+    cause: "conflict: unable to delete {id} (cannot be forced) - image has dependent child images",
     next: "Remove the images built on top of {id} first.",
     http: 409,
     dockerText: true,
@@ -66,7 +65,7 @@ export const imageDiagnostics = {
   },
   "HTK-ENGINE-0208": {
     title: "Tag with a digest",
-    cause: "refusing to create a tag with a digest reference.",
+    cause: "refusing to create a tag with a digest reference",
     next: "Give the new name as repository[:tag], without \"@sha256:…\".",
     http: 400,
     dockerText: true,
@@ -134,7 +133,7 @@ export const imageDiagnostics = {
   },
   "HTK-ENGINE-0219": {
     title: "Image without layers cannot be saved",
-    cause: "empty export - not implemented.",
+    cause: "empty export - not implemented",
     next: "Docker cannot save an image that has no layers either; add a layer (for example COPY of an empty file) before saving.",
     http: 500,
     dockerText: true,
@@ -147,14 +146,14 @@ export const imageDiagnostics = {
   },
   "HTK-ENGINE-0221": {
     title: "Unknown image filter",
-    cause: "invalid filter '{filter}'.",
+    cause: "invalid filter '{filter}'",
     next: "Use one of the filters this endpoint accepts: {accepted}.",
     http: 400,
     dockerText: true,
   },
   "HTK-ENGINE-0222": {
     title: "Invalid image filter value",
-    cause: "Invalid filter '{filter}={value}'.",
+    cause: "Invalid filter '{filter}={value}'",
     next: "Give {filter} the value true or false.",
     http: 400,
     dockerText: true,

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { htkError, isHtkError } from "../../base/errors/index.ts";
+import { authConfigFrom, credentialsOf, decodeRegistryAuth, encodeRegistryAuth, registryAuthFailure } from "./registry-auth.ts";
+
+describe("X-Registry-Auth", () => {
+  it("decodes base64url JSON as the docker CLI encodes it, padded or not, either alphabet", () => {
+    const config = { username: "htk", password: "s3cr?t>>", serveraddress: "127.0.0.1:5000" };
+    const encoded = encodeRegistryAuth(config);
+    expect(encoded).not.toMatch(/[+/=]/);
+    expect(decodeRegistryAuth(encoded)).toEqual(config);
+    expect(decodeRegistryAuth(Buffer.from(JSON.stringify(config)).toString("base64"))).toEqual(config);
+    expect(decodeRegistryAuth(encoded.padEnd(Math.ceil(encoded.length / 4) * 4, "="))).toEqual(config);
+  });
+
+  it("treats a missing or broken header as no credentials (dockerd ignores it)", () => {
+    expect(decodeRegistryAuth(undefined)).toEqual({});
+    expect(decodeRegistryAuth("")).toEqual({});
+    expect(decodeRegistryAuth("e30=")).toEqual({});
+    expect(decodeRegistryAuth("!!!not base64")).toEqual({});
+    expect(decodeRegistryAuth(Buffer.from("[1,2]").toString("base64url"))).toEqual({});
+  });
+
+  it("matches keys case-insensitively and keeps only the AuthConfig fields", () => {
+    expect(authConfigFrom({ Username: "a", PASSWORD: "b", IdentityToken: "t", other: "x", email: 3 })).toEqual({ username: "a", password: "b", identitytoken: "t" });
+    expect(authConfigFrom("nope")).toBeUndefined();
+  });
+
+  it("turns an AuthConfig into the registry client's credentials", () => {
+    expect(credentialsOf({})).toBeUndefined();
+    expect(credentialsOf({ username: "a" })).toBeUndefined();
+    expect(credentialsOf({ username: "a", password: "b" })).toEqual({ kind: "basic", username: "a", password: "b" });
+    expect(credentialsOf({ auth: Buffer.from("a:b:c\0").toString("base64") })).toEqual({ kind: "basic", username: "a", password: "b:c" });
+    expect(credentialsOf({ username: "a", identitytoken: "refresh" })).toEqual({ kind: "identity-token", username: "a", token: "refresh" });
+    expect(credentialsOf({ registrytoken: "bearer" })).toEqual({ kind: "registry-token", token: "bearer" });
+  });
+
+  it("reports a registry's refusal on pull and push as 500 (HTK-REGISTRY-0056), never the 401 that makes the CLI prompt", () => {
+    const refused = htkError("HTK-REGISTRY-0005", { host: "127.0.0.1:5000", operation: "pull", repository: "app", detail: "no credentials are stored for 127.0.0.1:5000" });
+    const e = registryAuthFailure(refused);
+    expect(isHtkError(e, "HTK-REGISTRY-0056")).toBe(true);
+    expect(isHtkError(e) && e.http).toBe(500);
+    expect(isHtkError(e) && e.plainCause).toBe(refused.plainCause);
+    const other = new Error("x");
+    expect(registryAuthFailure(other)).toBe(other);
+  });
+});

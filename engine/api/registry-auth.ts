@@ -1,0 +1,128 @@
+import { htkError, isHtkError } from "../../base/errors/index.ts";
+import { anonymous, type CredentialSource, type Credentials, type RegistryClient } from "../../cache/registry/index.ts";
+import { sendError } from "./respond.ts";
+import type { RequestContext } from "./types.ts";
+
+/**
+ * Registry credentials as Docker API clients send them: the `X-Registry-Auth` header (base64url of a
+ * JSON AuthConfig) on pull, push and distribution inspect, or the JSON body of `POST /auth`. The
+ * daemon reads no config.json of its own: what the request carries is all it uses (dockerd's rule),
+ * so `docker logout` really ends access.
+ */
+export interface AuthConfig {
+  readonly username?: string;
+  readonly password?: string;
+  /** base64("user:password"), as config.json stores it. */
+  readonly auth?: string;
+  readonly email?: string;
+  readonly serveraddress?: string;
+  /** An OAuth refresh token from an earlier login. */
+  readonly identitytoken?: string;
+  /** A bearer token to send as is. */
+  readonly registrytoken?: string;
+}
+
+const FIELDS = ["username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken"] as const;
+
+/**
+ * An AuthConfig from parsed JSON; unknown fields are ignored and keys match case-insensitively, as
+ * Go's encoding/json does (clients write `Username` as well as `username`).
+ */
+export function authConfigFrom(value: unknown): AuthConfig | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const field = FIELDS.find((f) => f === k.toLowerCase());
+    if (field !== undefined && typeof v === "string") out[field] = v;
+  }
+  return out;
+}
+
+/**
+ * Decodes `X-Registry-Auth`. As dockerd, an invalid header is no credentials (never an error): old
+ * clients send odd values and a pull must still work anonymously. Both base64 alphabets are accepted,
+ * with or without padding.
+ */
+export function decodeRegistryAuth(header: string | undefined): AuthConfig {
+  if (header === undefined || header.trim() === "") return {};
+  try {
+    const json = Buffer.from(header.trim(), "base64").toString("utf8");
+    return authConfigFrom(JSON.parse(json)) ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** base64url of the JSON, as the docker CLI encodes it (for tests and clients of our own). */
+export function encodeRegistryAuth(config: AuthConfig): string {
+  return Buffer.from(JSON.stringify(config)).toString("base64url");
+}
+
+/** What the registry client authenticates with: identity token, then registry token, then user and password. */
+export function credentialsOf(config: AuthConfig): Credentials | undefined {
+  let username = config.username ?? "";
+  let password = config.password ?? "";
+  if (username === "" && config.auth !== undefined && config.auth !== "") {
+    const decoded = Buffer.from(config.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon > 0) {
+      username = decoded.slice(0, colon);
+      password = decoded.slice(colon + 1).replace(/\0+$/, "");
+    }
+  }
+  if (config.identitytoken !== undefined && config.identitytoken !== "") return { kind: "identity-token", username, token: config.identitytoken };
+  if (config.registrytoken !== undefined && config.registrytoken !== "") return { kind: "registry-token", token: config.registrytoken };
+  if (username !== "" && password !== "") return { kind: "basic", username, password };
+  return undefined;
+}
+
+/**
+ * Registry clients per request: one shared anonymous client (its token cache serves every anonymous
+ * request), and a client of its own for each request that carries credentials, sharing connections.
+ */
+export class RequestRegistries {
+  readonly #base: RegistryClient;
+  #anonymous: RegistryClient | undefined;
+
+  constructor(base: RegistryClient) {
+    this.#base = base;
+  }
+
+  for(config: AuthConfig): RegistryClient {
+    const creds = credentialsOf(config);
+    if (creds === undefined) {
+      this.#anonymous ??= this.#base.withCredentials(anonymous);
+      return this.#anonymous;
+    }
+    const source: CredentialSource = { get: () => Promise.resolve(creds) };
+    return this.#base.withCredentials(source);
+  }
+}
+
+/**
+ * A registry's refusal of a pull's or push's credentials as dockerd reports it: status 500, not 401
+ * (a 401 from the engine makes the docker CLI start an interactive login).
+ */
+export function registryAuthFailure(err: unknown): unknown {
+  if (!isHtkError(err, "HTK-REGISTRY-0005")) return err;
+  const p = err.params;
+  return htkError("HTK-REGISTRY-0056", { host: String(p["host"]), operation: String(p["operation"]), repository: String(p["repository"]), detail: String(p["detail"]) }, { cause: err });
+}
+
+/**
+ * Runs a handler that talks to a registry. A registry that cannot be reached or answers 5xx (our
+ * 503s) is reported with status 500, as dockerd does for these untyped errors (errdefs.Unknown); a
+ * client that retries on 503 must not retry a missing registry.
+ */
+export async function withRegistryStatus(ctx: RequestContext, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (isHtkError(err) && err.http === 503 && !ctx.res.headersSent) {
+      ctx.log.debug({ id: err.id }, err.message);
+      sendError(ctx.res, err, 500);
+      return;
+    }
+    throw err;
+  }
+}
