@@ -1,6 +1,8 @@
 // Bundles the product executables with esbuild: one ESM bundle per entry, code-split so a subcommand's
 // code loads only when it runs (start-up cost: `hatake --version` must not load the builder).
 // Native addons (better-sqlite3) and packages that load files relative to themselves stay external.
+// So does ssh2 (and its deep import ssh2/lib/protocol/...): it tries its optional native parts
+// (cpu-features, sshcrypto.node) in try/catch and, with them not built (allowScripts), runs pure JS.
 //
 //     node tools/build.mjs                         # dist/hatake.mjs and dist/docker-buildx.mjs
 //     node tools/build.mjs --buildx-only --out DIR # DIR/dist/docker-buildx.mjs + DIR/bin/docker-buildx (tests)

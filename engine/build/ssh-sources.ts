@@ -59,7 +59,7 @@ async function readKey(path: string): Promise<AgentKey> {
     throw htkError("HTK-CLI-0051", { path, detail: (err as Error).message }, { cause: err });
   }
   try {
-    return parsePrivateKey(bytes, path);
+    return await parsePrivateKey(bytes, path);
   } catch (err) {
     if (err instanceof KeyFileError) throw htkError("HTK-CLI-0051", { path, detail: err.message });
     throw err;

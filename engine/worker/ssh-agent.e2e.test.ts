@@ -1,4 +1,6 @@
+import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
@@ -66,6 +68,91 @@ describe("SSH agent for RUN --mount=type=ssh", () => {
         expect((await runChecked("ssh-add", ["-l"], { env })).stdout).toContain("relay@htk");
         expect((await run("ssh-add", ["-D"], { env })).code).not.toBe(0);
         expect((await runChecked("ssh-add", ["-l"], { env: { ...process.env, SSH_AUTH_SOCK: sock } })).stdout).toContain("relay@htk");
+      } finally {
+        await agent.close();
+      }
+    } finally {
+      if (pid !== undefined) process.kill(Number(pid));
+    }
+  });
+
+  /** A message announcing 1 MiB (OpenSSH's agent allows 256 KiB): the connection is closed, the socket goes on serving. */
+  function closesOnOversized(path: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const c = connect(path, () => c.write(Uint8Array.of(0, 0x10, 0, 0, 11)));
+      c.on("error", () => undefined);
+      c.on("close", () => resolve(true));
+    });
+  }
+
+  it("serves PKCS#8 keys (RSA, ECDSA P-384/P-521 as ssh-keygen writes them, ed25519 as openssl does), as buildx reads them", async () => {
+    const dir = await tempDir("ssh-pkcs8");
+    const rsa = await keypair(dir, "rsa", "", "p8_rsa");
+    const ec384 = join(dir, "p8_ec384");
+    await runChecked("ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", ec384]);
+    const ec521 = join(dir, "p8_ec521");
+    await runChecked("ssh-keygen", ["-q", "-t", "ecdsa", "-b", "521", "-N", "", "-f", ec521]);
+    for (const f of [rsa, ec384, ec521]) await runChecked("ssh-keygen", ["-q", "-p", "-N", "", "-m", "PKCS8", "-f", f]);
+    const ed = join(dir, "p8_ed25519");
+    writeFileSync(ed, generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600 });
+    for (const f of [rsa, ec384, ec521, ed]) expect(readFileSync(f, "utf8")).toContain("-----BEGIN PRIVATE KEY-----");
+    const sources = await loadSshSources([`k=${rsa},${ec384},${ec521},${ed}`], {}, dir);
+    const agent = await serveAgentSocket(sources["k"] ?? { kind: "keys", keys: [] }, { uid: 0, gid: 0, mode: 0o600 });
+    try {
+      const env = { ...process.env, SSH_AUTH_SOCK: agent.path };
+      const listed = (await runChecked("ssh-add", ["-L"], { env })).stdout.trim().split("\n");
+      expect(listed.map((l) => l.split(" ")[0])).toEqual(["ssh-rsa", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-ed25519"]);
+      writeFileSync(join(dir, "msg"), "pkcs8\n");
+      for (const [i, line] of listed.entries()) {
+        // The listed public key (named by the file's path: PKCS#8 has no comment) signs and verifies.
+        expect(line).toContain(join(dir, "p8_"));
+        writeFileSync(join(dir, `pub${i}`), `${line}\n`);
+        await runChecked("ssh-keygen", ["-Y", "sign", "-n", "htk", "-f", join(dir, `pub${i}`), join(dir, "msg")], { env });
+        const check = await run("ssh-keygen", ["-Y", "check-novalidate", "-n", "htk", "-s", join(dir, "msg.sig"), "-f", join(dir, `pub${i}`)], { input: "pkcs8\n" });
+        expect(check.code, check.stderr).toBe(0);
+        await runChecked("rm", [join(dir, "msg.sig")]);
+      }
+      expect(await closesOnOversized(agent.path)).toBe(true);
+      expect((await runChecked("ssh-add", ["-l"], { env })).stdout).toContain("(ED25519)");
+    } finally {
+      await agent.close();
+    }
+    // With a passphrase, in PKCS#8 or in the old PEM format: refused as the OpenSSH format is.
+    for (const format of ["PKCS8", "PEM"]) {
+      const locked = join(dir, `locked_${format}`);
+      await runChecked("ssh-keygen", ["-q", "-t", "ecdsa", "-N", "pass-phrase", "-m", format, "-f", locked]);
+      const err = await loadSshSources([`a=${locked}`], {}, dir).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isHtkError(err, "HTK-CLI-0051"), String(err)).toBe(true);
+      expect(String(err)).toContain("passphrase");
+    }
+  });
+
+  it("relays certificates untouched, and closes a connection that sends an oversized message", async () => {
+    const dir = await tempDir("ssh-cert");
+    const ca = await keypair(dir, "ed25519", "ca@htk", "ca");
+    const key = await keypair(dir, "ecdsa", "user@htk");
+    await runChecked("ssh-keygen", ["-q", "-s", ca, "-I", "build-user", "-n", "git", `${key}.pub`]);
+    const sock = join(dir, "agent.sock");
+    const agentProc = await runChecked("ssh-agent", ["-a", sock, "-s"]);
+    const pid = /SSH_AGENT_PID=(\d+)/.exec(agentProc.stdout)?.[1];
+    try {
+      await runChecked("ssh-add", [key], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+      const direct = (await runChecked("ssh-add", ["-L"], { env: { ...process.env, SSH_AUTH_SOCK: sock } })).stdout;
+      expect(direct).toContain("ecdsa-sha2-nistp256-cert-v01@openssh.com");
+      const agent = await serveAgentSocket({ kind: "socket", path: sock }, { uid: 0, gid: 0, mode: 0o600 });
+      try {
+        const env = { ...process.env, SSH_AUTH_SOCK: agent.path };
+        expect((await runChecked("ssh-add", ["-L"], { env })).stdout).toBe(direct);
+        // A relayed signature verifies.
+        writeFileSync(join(dir, "msg"), "relayed\n");
+        await runChecked("ssh-keygen", ["-Y", "sign", "-n", "htk", "-f", `${key}.pub`, join(dir, "msg")], { env });
+        const check = await run("ssh-keygen", ["-Y", "check-novalidate", "-n", "htk", "-s", join(dir, "msg.sig"), "-f", `${key}.pub`], { input: "relayed\n" });
+        expect(check.code, check.stderr).toBe(0);
+        expect(await closesOnOversized(agent.path)).toBe(true);
+        expect((await runChecked("ssh-add", ["-L"], { env })).stdout).toBe(direct);
       } finally {
         await agent.close();
       }

@@ -2,13 +2,16 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import { chmod, chown, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Transform } from "node:stream";
+import type { AgentInboundRequest } from "ssh2";
 import type { AgentKey } from "./ssh-keys.ts";
+import { loadSsh2, type Ssh2 } from "./ssh2.ts";
 
 /**
  * The SSH agent a build step gets through `RUN --mount=type=ssh` (draft-miller-ssh-agent): a unix
  * socket the worker listens on for the step's life. Behind it is either the client's own agent
  * (`--ssh default` or `--ssh ID=/path/to/socket`: requests are relayed one by one) or an agent served
- * here from key files (`--ssh ID=/path/to/key`).
+ * here from key files (`--ssh ID=/path/to/key`) by ssh2's AgentProtocol.
  *
  * As buildx, the step may list identities and ask for signatures, nothing else: adding, removing,
  * locking and extensions are refused (SSH_AGENT_FAILURE), so a build cannot change the client's agent.
@@ -18,20 +21,16 @@ export type SshAgentSource =
   | { readonly kind: "socket"; readonly path: string }
   | { readonly kind: "keys"; readonly keys: readonly AgentKey[] };
 
-/** Agent message numbers (draft-miller-ssh-agent §5.1). */
-export const AgentMessage = {
-  FAILURE: 5,
-  REQUEST_IDENTITIES: 11,
-  IDENTITIES_ANSWER: 12,
-  SIGN_REQUEST: 13,
-  SIGN_RESPONSE: 14,
-} as const;
+/** Agent message numbers (draft-miller-ssh-agent §5.1) the relay looks at. */
+const FAILURE = 5;
+const REQUEST_IDENTITIES = 11;
+const SIGN_REQUEST = 13;
 
 /** OpenSSH's AGENT_MAX_LEN: a longer message is a broken or hostile peer. */
 const MAX_MESSAGE = 256 * 1024;
 
-/** Requests relayed to the client's agent; everything else is answered with FAILURE here. */
-const RELAYED: ReadonlySet<number> = new Set([AgentMessage.REQUEST_IDENTITIES, AgentMessage.SIGN_REQUEST]);
+/** Requests a step may queue on the relay before it reads an answer (ssh clients send one at a time). */
+const MAX_QUEUED = 64;
 
 export interface AgentSocketOptions {
   readonly uid: number;
@@ -56,11 +55,13 @@ export interface AgentSocket {
 export async function serveAgentSocket(source: SshAgentSource, opts: AgentSocketOptions): Promise<AgentSocket> {
   const dir = await mkdtemp(join(tmpdir(), opts.dirPrefix ?? "htk-ssh-"));
   const path = join(dir, "agent");
+  const serve = source.kind === "socket" ? (c: Socket) => relay(c, source.path) : keysAgent(source.keys, await loadSsh2());
   const conns = new Set<Socket>();
   const server: Server = createServer((c) => {
     conns.add(c);
     c.once("close", () => conns.delete(c));
-    serveConnection(c, source);
+    c.on("error", () => undefined);
+    serve(c);
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -91,110 +92,100 @@ export async function serveAgentSocket(source: SshAgentSource, opts: AgentSocket
   };
 }
 
-/** Reads length-prefixed messages from `c`, answering each before reading the next. */
-function serveConnection(c: Socket, source: SshAgentSource): void {
-  const upstream = source.kind === "socket" ? new Upstream(source.path) : undefined;
-  const frames = new FrameReader();
-  let busy = Promise.resolve();
-  c.on("error", () => undefined);
-  c.on("close", () => upstream?.close());
+/** The in-process agent: ssh2's AgentProtocol (server side) answers; it refuses every other request itself. */
+function keysAgent(keys: readonly AgentKey[], { AgentProtocol }: Ssh2): (c: Socket) => void {
+  return (c) => {
+    const agent = new AgentProtocol(false);
+    // AgentProtocol calls these from its write path: a throw there would end the build process.
+    const answer = (req: AgentInboundRequest, reply: () => void): void => {
+      try {
+        reply();
+      } catch {
+        agent.failureReply(req);
+      }
+    };
+    agent.on("identities", (req) => answer(req, () => agent.getIdentitiesReply(req, keys.map((k) => k.publicKey))));
+    agent.on("sign", (req, pubKey, data, options) =>
+      answer(req, () => {
+        const blob = pubKey.getPublicSSH();
+        const signature = keys.find((k) => k.publicKey.getPublicSSH().equals(blob))?.sign(data, options.hash);
+        if (signature === undefined) agent.failureReply(req);
+        else agent.signReply(req, signature);
+      }),
+    );
+    // AgentProtocol has no bound on a message's length: the frames are checked on the way in.
+    const frames = new FrameReader();
+    const guard = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        try {
+          frames.push(chunk);
+          done(null, chunk);
+        } catch (err) {
+          done(err as Error);
+        }
+      },
+    });
+    guard.on("error", () => c.destroy());
+    c.pipe(guard).pipe(agent).pipe(c);
+  };
+}
+
+/**
+ * The relay to the client's agent, one request at a time. The bytes of relayed requests and answers
+ * pass untouched (as buildx's: keys ssh2 cannot parse, such as certificates and security keys, keep
+ * working); any other request is answered with FAILURE here and never reaches the client's agent.
+ */
+function relay(c: Socket, path: string): void {
+  const upstream = connect(path);
+  const fromStep = new FrameReader();
+  const fromAgent = new FrameReader();
+  const queue: Uint8Array[] = [];
+  let waiting = false;
+  const fail = (): void => {
+    c.destroy();
+    upstream.destroy();
+  };
+  const next = (): void => {
+    while (!waiting && !c.destroyed) {
+      const m = queue.shift();
+      if (m === undefined) return;
+      if (m[0] === REQUEST_IDENTITIES || m[0] === SIGN_REQUEST) {
+        waiting = true;
+        upstream.write(frame(m));
+      } else {
+        c.write(frame(Uint8Array.of(FAILURE)));
+      }
+    }
+  };
+  upstream.on("error", fail);
+  upstream.on("close", fail);
+  c.on("close", () => upstream.destroy());
   c.on("data", (chunk: Buffer) => {
-    let messages: Uint8Array[];
     try {
-      messages = frames.push(chunk);
+      queue.push(...fromStep.push(chunk));
     } catch {
-      c.destroy();
+      fail();
       return;
     }
-    for (const m of messages) {
-      busy = busy.then(async () => {
-        const answer = upstream === undefined ? answerFromKeys(m, source.kind === "keys" ? source.keys : []) : await upstream.relay(m);
-        if (!c.destroyed) c.write(frame(answer));
-      }).catch(() => {
-        c.destroy();
-      });
+    if (queue.length > MAX_QUEUED) fail();
+    else if (!waiting) next();
+  });
+  upstream.on("data", (chunk: Buffer) => {
+    let answers: Uint8Array[];
+    try {
+      answers = fromAgent.push(chunk);
+    } catch {
+      fail();
+      return;
+    }
+    for (const a of answers) {
+      // An answer nobody asked for: the agent and the step are out of step.
+      if (!waiting) return fail();
+      waiting = false;
+      c.write(frame(a));
+      next();
     }
   });
-}
-
-/** One connection to the client's agent per step connection, opened at the first request. */
-class Upstream {
-  readonly #path: string;
-  #socket: Socket | undefined;
-  readonly #frames = new FrameReader();
-  readonly #waiting: ((m: Uint8Array | Error) => void)[] = [];
-
-  constructor(path: string) {
-    this.#path = path;
-  }
-
-  async relay(message: Uint8Array): Promise<Uint8Array> {
-    if (!RELAYED.has(message[0] ?? 0)) return Uint8Array.of(AgentMessage.FAILURE);
-    const s = await this.#open();
-    return new Promise((resolve, reject) => {
-      this.#waiting.push((m) => (m instanceof Error ? reject(m) : resolve(m)));
-      s.write(frame(message));
-    });
-  }
-
-  async #open(): Promise<Socket> {
-    if (this.#socket !== undefined) return this.#socket;
-    const s = connect(this.#path);
-    await new Promise<void>((resolve, reject) => {
-      s.once("connect", resolve);
-      s.once("error", reject);
-    });
-    s.on("error", () => undefined);
-    s.on("data", (chunk: Buffer) => {
-      let messages: Uint8Array[];
-      try {
-        messages = this.#frames.push(chunk);
-      } catch (err) {
-        this.#fail(err as Error);
-        s.destroy();
-        return;
-      }
-      for (const m of messages) this.#waiting.shift()?.(m);
-    });
-    s.on("close", () => this.#fail(new Error("the SSH agent closed the connection")));
-    this.#socket = s;
-    return s;
-  }
-
-  #fail(err: Error): void {
-    for (const w of this.#waiting.splice(0)) w(err);
-  }
-
-  close(): void {
-    this.#socket?.destroy();
-  }
-}
-
-/** The in-process agent's answer to one request. */
-export function answerFromKeys(message: Uint8Array, keys: readonly AgentKey[]): Uint8Array {
-  const r = new WireReader(message.subarray(1));
-  switch (message[0]) {
-    case AgentMessage.REQUEST_IDENTITIES: {
-      const w = new WireWriter().byte(AgentMessage.IDENTITIES_ANSWER).uint32(keys.length);
-      for (const k of keys) w.string(k.publicBlob).string(new TextEncoder().encode(k.comment));
-      return w.bytes();
-    }
-    case AgentMessage.SIGN_REQUEST: {
-      try {
-        const blob = r.string();
-        const data = r.string();
-        const flags = r.uint32();
-        const key = keys.find((k) => equalBytes(k.publicBlob, blob));
-        const signature = key?.sign(data, flags);
-        if (signature === undefined) return Uint8Array.of(AgentMessage.FAILURE);
-        return new WireWriter().byte(AgentMessage.SIGN_RESPONSE).string(signature).bytes();
-      } catch {
-        return Uint8Array.of(AgentMessage.FAILURE);
-      }
-    }
-    default:
-      return Uint8Array.of(AgentMessage.FAILURE);
-  }
 }
 
 /** `uint32 length || message`. */
@@ -225,98 +216,4 @@ export class FrameReader {
     this.#pending = buf.slice(at);
     return out;
   }
-}
-
-/** SSH wire encoding (RFC 4251 §5): the reading side. */
-export class WireReader {
-  readonly #b: Uint8Array;
-  #at = 0;
-
-  constructor(b: Uint8Array) {
-    this.#b = b;
-  }
-
-  get done(): boolean {
-    return this.#at >= this.#b.byteLength;
-  }
-
-  uint32(): number {
-    if (this.#at + 4 > this.#b.byteLength) throw new Error("truncated SSH data");
-    const v = new DataView(this.#b.buffer, this.#b.byteOffset + this.#at).getUint32(0);
-    this.#at += 4;
-    return v;
-  }
-
-  string(): Uint8Array {
-    const len = this.uint32();
-    if (this.#at + len > this.#b.byteLength) throw new Error("truncated SSH data");
-    const v = this.#b.subarray(this.#at, this.#at + len);
-    this.#at += len;
-    return v;
-  }
-
-  text(): string {
-    return new TextDecoder().decode(this.string());
-  }
-
-  raw(n: number): Uint8Array {
-    if (this.#at + n > this.#b.byteLength) throw new Error("truncated SSH data");
-    const v = this.#b.subarray(this.#at, this.#at + n);
-    this.#at += n;
-    return v;
-  }
-}
-
-/** SSH wire encoding: the writing side. */
-export class WireWriter {
-  readonly #parts: Uint8Array[] = [];
-
-  byte(v: number): this {
-    this.#parts.push(Uint8Array.of(v));
-    return this;
-  }
-
-  uint32(v: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v);
-    this.#parts.push(b);
-    return this;
-  }
-
-  string(v: Uint8Array | string): this {
-    const b = typeof v === "string" ? new TextEncoder().encode(v) : v;
-    this.uint32(b.byteLength);
-    this.#parts.push(b);
-    return this;
-  }
-
-  /** An mpint from unsigned big-endian magnitude bytes (a leading zero when the top bit is set). */
-  mpint(magnitude: Uint8Array): this {
-    let i = 0;
-    while (i < magnitude.byteLength && magnitude[i] === 0) i++;
-    const m = magnitude.subarray(i);
-    if (m.byteLength > 0 && ((m[0] ?? 0) & 0x80) !== 0) {
-      const b = new Uint8Array(m.byteLength + 1);
-      b.set(m, 1);
-      return this.string(b);
-    }
-    return this.string(m);
-  }
-
-  bytes(): Uint8Array {
-    const len = this.#parts.reduce((n, p) => n + p.byteLength, 0);
-    const out = new Uint8Array(len);
-    let at = 0;
-    for (const p of this.#parts) {
-      out.set(p, at);
-      at += p.byteLength;
-    }
-    return out;
-  }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
