@@ -1,5 +1,6 @@
+import { createGzip } from "node:zlib";
 import { htkError } from "../../base/errors/index.ts";
-import { familiarName, familiarString, layerCompression, parseReference, referenceName, type Reference } from "../../cache/oci/index.ts";
+import { MediaTypes, familiarName, familiarString, layerCompression, parseReference, referenceName, type OciDescriptor, type Reference } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { parseName, shortId, type ImageRecord, type ManifestRecord } from "../images/index.ts";
@@ -82,8 +83,13 @@ async function push(ctx: RequestContext, services: EngineServices, registry: Reg
   for (const { rec, tag } of tagged) await pushTag(ctx, services, registry, stream, ref, tag, rec);
 }
 
-/** The manifest to push: one whose layers are all in the store, compressed ones (a registry's) first. */
-async function pushable(services: EngineServices, rec: ImageRecord): Promise<ManifestRecord> {
+/**
+ * The manifest to push: one whose layers are all in the store, compressed ones (a registry's) first.
+ * An image that has only uncompressed layers (`docker load`, `docker import`) gets a gzip copy of
+ * them and a manifest of its own, recorded as another manifest of the image, as Docker compresses
+ * layers when it pushes them.
+ */
+async function pushable(services: EngineServices, rec: ImageRecord, signal: AbortSignal): Promise<ManifestRecord> {
   const candidates: ManifestRecord[] = [];
   for (const m of rec.manifests) {
     let complete = await services.images.content.has(m.descriptor.digest);
@@ -91,14 +97,45 @@ async function pushable(services: EngineServices, rec: ImageRecord): Promise<Man
     if (complete) candidates.push(m);
   }
   const compressed = candidates.find((m) => m.layers.every((l) => layerCompression(l.mediaType) !== "none"));
-  const chosen = compressed ?? candidates[0];
+  if (compressed !== undefined) return compressed;
+  const chosen = candidates[0];
   if (chosen === undefined) throw htkError("HTK-ENGINE-0209", { image: rec.id, what: "manifest", digest: rec.manifests[0]?.descriptor.digest ?? rec.id });
-  return chosen;
+  return compressedCopy(services, rec, chosen, signal);
+}
+
+async function compressedCopy(services: EngineServices, rec: ImageRecord, m: ManifestRecord, signal: AbortSignal): Promise<ManifestRecord> {
+  const content = services.images.content;
+  const docker = m.descriptor.mediaType === MediaTypes.dockerManifest;
+  const layers: OciDescriptor[] = [];
+  for (const l of m.layers) {
+    if (layerCompression(l.mediaType) !== "none") {
+      layers.push(l);
+      continue;
+    }
+    const gzip = createGzip();
+    const source = await content.get(l.digest, { signal });
+    source.on("error", (e) => gzip.destroy(e));
+    const d = await content.put(source.pipe(gzip), { mediaType: docker ? MediaTypes.dockerLayerGzip : MediaTypes.ociLayerGzip, signal });
+    layers.push({ mediaType: docker ? MediaTypes.dockerLayerGzip : MediaTypes.ociLayerGzip, digest: d.digest, size: d.size });
+  }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: m.descriptor.mediaType,
+      config: { mediaType: docker ? MediaTypes.dockerConfig : MediaTypes.ociConfig, digest: rec.id, size: rec.config.size },
+      layers,
+    }),
+  );
+  const d = await content.put(manifest, { mediaType: m.descriptor.mediaType, signal });
+  const descriptor = { mediaType: m.descriptor.mediaType, digest: d.digest, size: d.size };
+  // Recorded (and so leased) before the push reads it; the image keeps its layer measurements.
+  await services.images.add({ manifest: descriptor, tagEvents: false, measure: false, signal });
+  return { descriptor, layers };
 }
 
 async function pushTag(ctx: RequestContext, services: EngineServices, registry: RegistryClient, stream: JsonMessageStream, ref: Reference, tag: string, rec: ImageRecord): Promise<void> {
   const images = services.images;
-  const manifest = await pushable(services, rec);
+  const manifest = await pushable(services, rec, ctx.signal);
   // Docker names a layer by its diff ID and walks the stack from the top.
   const ids = new Map<string, string>();
   manifest.layers.forEach((l, i) => {

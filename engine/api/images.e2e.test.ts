@@ -240,6 +240,18 @@ describe("docker image commands against the engine", () => {
     expect(fromStdin.code).toBe(0);
     expect((await engine.docker(["history", "--format", "{{.Comment}}", "images-e2e/imported:2"])).stdout).toBe("Imported from -\n");
 
+    // Pushed with its layer gzip-compressed, as Docker does (an import's layer is stored plain).
+    const pushed = `${registry.host}/images-e2e/imported:1`;
+    expect((await engine.docker(["tag", "images-e2e/imported:1", pushed])).code).toBe(0);
+    const push = await engine.docker(["push", pushed]);
+    expect(push.code).toBe(0);
+    const digest = /: digest: (sha256:[0-9a-f]{64}) /.exec(push.stdout)?.[1];
+    const raw = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${pushed}`]);
+    const manifest = JSON.parse(raw.stdout) as { layers: { mediaType: string }[] };
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual(["application/vnd.oci.image.layer.v1.tar+gzip"]);
+    const skopeo = JSON.parse((await run("skopeo", ["inspect", "--tls-verify=false", `docker://${pushed}`])).stdout) as { Digest: string };
+    expect(skopeo.Digest).toBe(digest);
+
     const run1 = await engine.docker(["import", "--change", "RUN make", tar]);
     expect(run1.code).toBe(1);
     expect(run1.stderr).toMatch(/^Error response from daemon: run is not a valid change command \[HTK-ENGINE-0306\]/);

@@ -338,6 +338,23 @@ describe("ImageStore: history and prune", () => {
       expect(store.list().map((s) => s.RepoTags)).toEqual([["used:1"]]);
       expect(await store.prune()).toEqual({ ImagesDeleted: null, SpaceReclaimed: 0 });
     }));
+
+  it("prune -a goes on name by name when a name went with another (a repository's digest with its last tag)", () =>
+    withTempDir(async (dir) => {
+      const store = await fresh(dir);
+      const img = await putImage(store.content, { layers: [{ a: "1" }] });
+      // Sorted by key, the registry tag comes first and takes the repository's digest name with it.
+      await store.add({ manifest: img.manifest, names: ["reg.example:5000/app:1", `reg.example:5000/app@${img.manifest.digest}`, "reg.example:5000/zapp:1"] });
+      const all = await store.prune({ all: true });
+      expect(all.ImagesDeleted).toEqual([
+        { Untagged: "reg.example:5000/app:1" },
+        { Untagged: `reg.example:5000/app@${img.manifest.digest}` },
+        { Untagged: "reg.example:5000/zapp:1" },
+        { Deleted: img.configDigest },
+        { Deleted: img.diffIds[0] },
+      ]);
+      expect(store.images()).toEqual([]);
+    }));
 });
 
 describe("ImageStore: persistence is pluggable", () => {

@@ -743,22 +743,19 @@ export class ImageStore {
       for (const rec of candidates) {
         if (!this.#images.has(rec.id)) continue;
         const names = this.names(rec.id);
-        const items: DeleteItem[] = [];
-        try {
-          if (names.length > 0) {
-            if (danglingOnly && names.some((n) => n.kind === "tag")) continue;
-            for (const n of names) {
-              if (!this.#images.has(rec.id)) break;
-              items.push(...(await this.#remove(familiarKey(n), false, true)));
-            }
-          } else {
-            items.push(...(await this.#remove(rec.id, false, true)));
+        if (danglingOnly && names.some((n) => n.kind === "tag")) continue;
+        // Docker deletes name by name and goes on after a name that fails (a conflict, or a digest
+        // name that went with its repository's last tag); the image goes with its last name.
+        const targets = names.length > 0 ? names.map((n) => ({ key: n.key, arg: familiarKey(n) })) : [{ key: undefined, arg: rec.id as string }];
+        for (const t of targets) {
+          if (!this.#images.has(rec.id)) break;
+          if (t.key !== undefined && this.#references.get(t.key) !== rec.id) continue;
+          try {
+            deleted.push(...(await this.#remove(t.arg, false, true)));
+          } catch (err) {
+            if (!isHtkError(err)) throw err;
           }
-        } catch (err) {
-          // Docker skips an image it cannot delete (a conflict) and prunes the rest.
-          if (!isHtkError(err)) throw err;
         }
-        deleted.push(...items);
       }
       for (const item of deleted) if ("Deleted" in item) reclaimed += sizes.get(item.Deleted) ?? 0;
       return { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed };
