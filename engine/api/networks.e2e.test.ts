@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { seedImage } from "../containers/test-support.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 // docker network … against the engine (issue 8, state part). Error texts are in
-// conformance/flows/catalogue/networks.yaml. Connect/disconnect need `docker create`, which lands with
-// the container endpoints; engine/api/networks.test.ts covers them over the API meanwhile.
+// conformance/flows/catalogue/networks.yaml.
 describe("docker network against the engine", () => {
   let engine: TestEngine;
   beforeAll(async () => {
@@ -88,5 +88,52 @@ describe("docker network against the engine", () => {
     } finally {
       await first.stop();
     }
+  });
+});
+
+// With containers (records only: no veth or address inside the container yet).
+describe("docker network connect/disconnect", () => {
+  let engine: TestEngine;
+  const busybox = inject("busybox").reference;
+  beforeAll(async () => {
+    engine = await startTestEngine();
+    await seedImage(engine, busybox);
+  });
+  afterAll(async () => {
+    await engine.stop();
+  });
+
+  it("attaches a container with an alias and a static address, refuses Docker's conflicts, detaches it", async () => {
+    expect((await engine.docker(["network", "create", "--subnet", "10.220.0.0/24", "app"])).code).toBe(0);
+    const created = await engine.docker(["create", "--name", "web", busybox, "true"]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+
+    expect(await engine.docker(["network", "connect", "--alias", "www", "--ip", "10.220.0.50", "app", "web"])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    const containers = JSON.parse((await engine.docker(["network", "inspect", "app", "--format", "{{json .Containers}}"])).stdout) as Record<string, Record<string, string>>;
+    expect(containers).toEqual({ [id]: { Name: "web", EndpointID: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown, MacAddress: "02:42:0a:dc:00:32", IPv4Address: "10.220.0.50/24", IPv6Address: "" } });
+
+    const again = await engine.docker(["network", "connect", "app", "web"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^Error response from daemon: endpoint with name web already exists in network app \[HTK-ENGINE-0479\]/);
+    const host = await engine.docker(["network", "connect", "host", "web"]);
+    expect(host.stderr).toMatch(/^Error response from daemon: container cannot be disconnected from host network or connected to host network \[HTK-ENGINE-0481\]/);
+    const alias = await engine.docker(["network", "connect", "--alias", "x", "bridge", "web"]);
+    expect(alias.stderr).toMatch(/^Error response from daemon: network-scoped alias is supported only for containers in user defined networks \[HTK-ENGINE-0491\]/);
+    const missing = await engine.docker(["network", "connect", "app", "nosuch"]);
+    expect(missing.stderr).toMatch(/^Error response from daemon: No such container: nosuch/);
+
+    const rm = await engine.docker(["network", "rm", "app"]);
+    expect(rm.stderr).toMatch(new RegExp(`^Error response from daemon: error while removing network: network app id [0-9a-f]{64} has active endpoints \\[HTK-ENGINE-0126\\]`));
+    expect(await engine.docker(["network", "disconnect", "app", "web"])).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    const twice = await engine.docker(["network", "disconnect", "app", "web"]);
+    expect(twice.stderr).toMatch(new RegExp(`^Error response from daemon: container ${id} is not connected to network app \\[HTK-ENGINE-0480\\]`));
+    expect((await engine.docker(["network", "disconnect", "-f", "app", "web"])).code).toBe(0);
+
+    // Removing the container removes its endpoints with it.
+    expect((await engine.docker(["network", "connect", "app", "web"])).code).toBe(0);
+    expect((await engine.docker(["rm", "web"])).code).toBe(0);
+    expect((await engine.docker(["network", "inspect", "app", "--format", "{{len .Containers}}"])).stdout).toBe("0\n");
+    expect((await engine.docker(["network", "rm", "app"])).code).toBe(0);
   });
 });

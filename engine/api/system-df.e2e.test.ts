@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { fixtures, tempDir } from "../../testing/index.ts";
 import { runLocalBuild } from "../build/local-build.ts";
+import { seedImage } from "../containers/test-support.ts";
 import { startTestEngine } from "../e2e/harness.ts";
 
 // docker system df (-v) with the real docker CLI (issue 7): volumes with their sizes and links, and
@@ -67,6 +68,30 @@ describe("docker system df against the engine", () => {
         .filter((l) => l !== "")
         .map((l) => (JSON.parse(l) as { Type: string }).Type);
       expect(types).toEqual(["Images", "Containers", "Local Volumes", "Build Cache"]);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it("counts images and containers: shared sizes, container counts, the writable layer's size; info agrees", async () => {
+    const busybox = inject("busybox").reference;
+    const engine = await startTestEngine();
+    try {
+      await seedImage(engine, busybox);
+      const run = await engine.docker(["run", "--name", "sized", "-v", "dfvol:/data", busybox, "sh", "-c", "head -c 100000 /dev/zero > /big && echo hi > /data/f"]);
+      expect(run.code, run.stderr).toBe(0);
+      const json = JSON.parse((await engine.docker(["info", "--format", "{{json .}}"])).stdout) as Record<string, number>;
+      expect([json["Containers"], json["ContainersRunning"], json["ContainersStopped"], json["Images"]]).toEqual([1, 0, 1, 1]);
+
+      const df = await engine.docker(["system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}"]);
+      const rows = df.stdout.split("\n").filter((l) => l !== "");
+      expect(rows[0]).toMatch(/^Images\|1\|1\|\d/);
+      expect(rows[1]).toBe("Containers|1|0|100kB|100kB (100%)");
+      expect(rows[2]).toBe("Local Volumes|1|1|3B|0B (0%)");
+      const verbose = await engine.docker(["system", "df", "-v"]);
+      expect(verbose.stdout).toMatch(/^[0-9a-f]{12} +\S*busybox:latest +"sh -c 'head[^"]*" +1 +100kB +.+ +Exited \(0\) .+ +sized$/m);
+      expect(verbose.stdout).toMatch(/^dfvol +1 +3B$/m);
+      expect(verbose.stdout).toMatch(new RegExp(`^\\S*busybox +latest +[0-9a-f]{12} +.+ +\\S+ +0B +\\S+ +1$`, "m"));
     } finally {
       await engine.stop();
     }

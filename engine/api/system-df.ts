@@ -1,6 +1,7 @@
 import { htkError } from "../../base/errors/index.ts";
 import { cacheUsage, type CacheUsageRecord } from "../build/cache-usage.ts";
 import { chainIds, imageSize, type ImageRecord, type ImageStore, type ImageSummary } from "../images/index.ts";
+import type { Snapshotter } from "../snapshots/index.ts";
 import { summaryJson, type Container, type StateStore } from "../state/index.ts";
 import { LOCAL_DRIVER, directorySize, volumeDataPath } from "../volumes/index.ts";
 import { sendJson } from "./respond.ts";
@@ -12,12 +13,20 @@ import { volumeJson } from "./volumes.ts";
 export const DISK_USAGE_TYPES = ["container", "image", "volume", "build-cache"] as const;
 export type DiskUsageType = (typeof DISK_USAGE_TYPES)[number];
 
-/**
- * A container's sizes: `SizeRw` (its writable layer) and `SizeRootFs` (that plus its image). The
- * container runtime knows where a container's writable layer is; until it provides a sizer the
- * writable layer counts as empty.
- */
+/** The size of a container's writable layer (`SizeRw`; `SizeRootFs` adds its image's). */
 export type ContainerSizer = (c: Container, signal: AbortSignal) => Promise<number>;
+
+/**
+ * `SizeRw` as far as the snapshotter can tell: the files in the container's overlay upper directory
+ * (Docker's directory.Size). In copy mode the writable tree is a whole copy, which says nothing about
+ * the container's own changes, so it counts as 0 there.
+ */
+export function writableLayerSizer(snapshots: Pick<Snapshotter, "writable">): ContainerSizer {
+  return async (c, signal) => {
+    const upper = snapshots.writable(c.id)?.upperDir;
+    return upper === undefined ? 0 : directorySize(upper, signal);
+  };
+}
 
 /** `type` values asked for: every kind when absent (or API < 1.42), Docker's 400 for an unknown one. */
 export function diskUsageTypes(values: readonly string[], apiVersion: string): ReadonlySet<DiskUsageType> {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, hostname, release } from "node:os";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { seedImage } from "../containers/test-support.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 import { parseOsRelease } from "./host-facts.ts";
 
@@ -137,6 +138,23 @@ describe("docker info / events / system df against the engine", () => {
     await engine.docker(["volume", "rm", "ev-live"]);
     const r = await stream;
     expect(r).toMatchObject({ code: 0, stdout: "create ev-live\ndestroy ev-live\n" });
+  });
+
+  it("docker events filters container events by container, image and event", async () => {
+    const busybox = inject("busybox").reference;
+    await seedImage(engine, busybox);
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    expect((await engine.docker(["run", "--name", "ev-box", "--label", "e2e=events", busybox, "sh", "-c", "exit 3"])).code).toBe(3);
+    expect((await engine.docker(["rm", "ev-box"])).code).toBe(0);
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    await new Promise((r) => setTimeout(r, 1100)); // until must be in the past for the stream to end
+    const window = ["events", "--since", since, "--until", until];
+    const actions = await engine.docker([...window, "--filter", "container=ev-box", "--format", "{{.Action}}"]);
+    expect(actions.stdout.split("\n").filter((l) => l !== "")).toEqual(expect.arrayContaining(["create", "start", "die", "destroy"]));
+    const die = await engine.docker([...window, "--filter", "event=die", "--filter", "label=e2e=events", "--format", "{{.Status}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}} {{.From}}"]);
+    expect(die.stdout).toBe(`die ev-box 3 ${busybox}\n`);
+    const byImage = await engine.docker([...window, "--filter", `image=${busybox}`, "--filter", "event=destroy", "--format", "{{.Type}} {{.Actor.Attributes.name}}"]);
+    expect(byImage.stdout).toBe("container ev-box\n");
   });
 
   it("refuses a since after until and unknown filters with Docker's texts", async () => {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { seedImage } from "../containers/test-support.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 // The docker CLI's volume commands against the engine (issue 8); the error texts are in
@@ -80,5 +81,37 @@ describe("docker volume against the engine", () => {
     } finally {
       await first.stop();
     }
+  });
+});
+
+// With containers: a volume a container uses cannot be removed (Docker's text lists the users), and
+// `docker run -v name:/path` makes the volume through the same ensureVolume.
+describe("docker volume with containers", () => {
+  let engine: TestEngine;
+  const busybox = inject("busybox").reference;
+  beforeAll(async () => {
+    engine = await startTestEngine();
+    await seedImage(engine, busybox);
+  });
+  afterAll(async () => {
+    await engine.stop();
+  });
+
+  it("refuses to remove a volume in use, with or without -f, and prune keeps it", async () => {
+    const created = await engine.docker(["create", "-v", "appdata:/data", "-v", "/scratch", busybox, "true"]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    const inspect = JSON.parse((await engine.docker(["volume", "inspect", "appdata"])).stdout) as Array<{ Name: string; Labels: Record<string, string> }>;
+    expect(inspect[0]?.Name).toBe("appdata");
+    for (const args of [["volume", "rm", "appdata"], ["volume", "rm", "-f", "appdata"]]) {
+      const rm = await engine.docker(args);
+      expect(rm.code).toBe(1);
+      expect(rm.stderr).toMatch(new RegExp(`^Error response from daemon: remove appdata: volume is in use - \\[${id}\\] \\[HTK-ENGINE-0123\\]`));
+    }
+    expect((await engine.docker(["volume", "ls", "-q", "--filter", "dangling=false"])).stdout.split("\n").filter((l) => l !== "").sort()).toHaveLength(2);
+    expect((await engine.docker(["volume", "prune", "-af"])).stdout).toBe("Total reclaimed space: 0B\n");
+    expect((await engine.docker(["rm", id])).code).toBe(0);
+    expect((await engine.docker(["volume", "ls", "-q", "--filter", "dangling=true"])).stdout).toContain("appdata\n");
+    expect((await engine.docker(["volume", "rm", "appdata"])).stdout).toBe("appdata\n");
   });
 });

@@ -12,7 +12,7 @@ import { distributionRoutes } from "../api/distribution.ts";
 import { imageRoutes } from "../api/images.ts";
 import { outOfScopeRoutes } from "../api/out-of-scope.ts";
 import { systemRoutes } from "../api/system.ts";
-import { systemDfRoutes } from "../api/system-df.ts";
+import { systemDfRoutes, writableLayerSizer } from "../api/system-df.ts";
 import { systemInfoRoutes } from "../api/system-info.ts";
 import type { Route } from "../api/types.ts";
 import { volumeRoutes } from "../api/volumes.ts";
@@ -109,7 +109,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...networkRoutes(services),
     ...buildRoutes(services),
     ...buildServiceRoutes(services),
-    ...systemDfRoutes(services),
+    ...systemDfRoutes(services, writableLayerSizer(services.snapshots)),
     ...imageRoutes(services),
     ...authRoutes(services),
     ...distributionRoutes(services),

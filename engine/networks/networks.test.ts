@@ -74,7 +74,7 @@ describe("networks", () => {
   it("refuses what Docker 26 refuses, with its texts", () => {
     create({ name: "taken", ipam: { config: [{ Subnet: "10.9.0.0/16" }] } });
     expect(failure(() => create({ name: "bridge" }))).toEqual({ id: "HTK-ENGINE-0470", cause: "operation is not permitted on predefined bridge network ", http: 403 });
-    expect(failure(() => create({ name: "taken" }))).toEqual({ id: "HTK-ENGINE-0125", cause: "network with name taken already exists.", http: 409 });
+    expect(failure(() => create({ name: "taken" }))).toEqual({ id: "HTK-ENGINE-0125", cause: "network with name taken already exists", http: 409 });
     expect(failure(() => create({ name: "x", ipam: { config: [{ Subnet: "10.5.0.1/24", Gateway: "10.6.0.1" }] } }))).toEqual({
       id: "HTK-ENGINE-0472",
       cause: "invalid network config:\n* invalid subnet 10.5.0.1/24: it should be 10.5.0.0/24\n* invalid gateway 10.6.0.1: parent subnet 10.5.0.1/24 doesn't contain this address",

@@ -136,10 +136,10 @@ describe("volumes", () => {
     const mount = { Type: "volume" as const, Name: "data", Source: "/x", Destination: "/data", Mode: "z", RW: true, Propagation: "" };
     const c = t.store.containers.create(spec({ mounts: [mount] }));
     expect(vs.unused()).toEqual(["anon1"]);
-    expect(error(() => vs.remove("data"))).toEqual({ id: "HTK-ENGINE-0123", cause: `remove data: volume is in use - [${c.id}].`, http: 409 });
+    expect(error(() => vs.remove("data"))).toEqual({ id: "HTK-ENGINE-0123", cause: `remove data: volume is in use - [${c.id}]`, http: 409 });
     expect(error(() => t.store.containers.create(spec({ mounts: [{ ...mount, Name: "nosuch" }] })))).toEqual({
       id: "HTK-ENGINE-0122",
-      cause: "get nosuch: no such volume.",
+      cause: "get nosuch: no such volume",
       http: 404,
     });
     t.store.containers.remove(c);
@@ -156,19 +156,19 @@ describe("networks", () => {
     const front = ns.create(network("front"));
     expect(error(() => ns.create(network("front", "f".repeat(64))))).toEqual({
       id: "HTK-ENGINE-0125",
-      cause: "network with name front already exists.",
+      cause: "network with name front already exists",
       http: 409,
     });
     expect(ns.resolve("front").id).toBe(front.id);
     expect(ns.resolve(front.id.slice(0, 6)).ipam.Config[0]?.Subnet).toBe("172.20.0.0/16");
-    expect(error(() => ns.resolve("back"))).toEqual({ id: "HTK-ENGINE-0124", cause: "network back not found.", http: 404 });
+    expect(error(() => ns.resolve("back"))).toEqual({ id: "HTK-ENGINE-0124", cause: "network back not found", http: 404 });
     const c = t.store.containers.create(spec());
     ns.connect(front, { networkId: front.id, containerId: c.id, endpointId: "e1", macAddress: "02:42:ac:14:00:02", ipv4Address: "172.20.0.2/16", ipv6Address: "", aliases: ["web"] });
     expect(ns.endpoints(front.id)).toHaveLength(1);
     expect(ns.endpointsOfContainer(c.id)[0]?.aliases).toEqual(["web"]);
     expect(error(() => ns.remove(front))).toEqual({
       id: "HTK-ENGINE-0126",
-      cause: `error while removing network: network front id ${front.id} has active endpoints.`,
+      cause: `error while removing network: network front id ${front.id} has active endpoints`,
       http: 403,
     });
     expect(ns.disconnect(front, c.id)).toBe(true);

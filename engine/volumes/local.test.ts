@@ -138,13 +138,13 @@ describe("volumes on disk", () => {
     const c = t.store.containers.create(spec({ mounts: [{ Type: "volume", Name: "data", Source: volume.mountpoint, Destination: "/d", Mode: "z", RW: true, Propagation: "" }] }));
     expect(await asyncFailure(removeVolume(host, "data", { force: true }))).toEqual({
       id: "HTK-ENGINE-0123",
-      cause: `remove data: volume is in use - [${c.id}].`,
+      cause: `remove data: volume is in use - [${c.id}]`,
       http: 409,
     });
     t.store.containers.remove(c);
     expect(await removeVolume(host, "data")).toBe(true);
     expect(existsSync(join(t.dataRoot, "volumes", "data"))).toBe(false);
-    expect(await asyncFailure(removeVolume(host, "data"))).toEqual({ id: "HTK-ENGINE-0122", cause: "get data: no such volume.", http: 404 });
+    expect(await asyncFailure(removeVolume(host, "data"))).toEqual({ id: "HTK-ENGINE-0122", cause: "get data: no such volume", http: 404 });
     expect(await removeVolume(host, "data", { force: true })).toBe(false);
   });
 
