@@ -3,12 +3,12 @@
  * real docker CLI): Debian's docker-registry on a free 127.0.0.1 port with the busybox fixture image
  * pushed as `busybox:latest`. Prints the references, then serves until Ctrl-C.
  *
- *     npx tsx tools/dev-registry.ts            # → 127.0.0.1:PORT/busybox:latest
+ *     npx tsx testing/dev-registry.ts           # → 127.0.0.1:PORT/busybox:latest
  */
-import { ensureBusyboxImage } from "../testing/busybox-image.ts";
-import { fixtureCacheDir } from "../testing/paths.ts";
-import { startRegistry } from "../testing/registry.ts";
-import { skopeoCopy } from "../testing/skopeo.ts";
+import { ensureBusyboxImage } from "./busybox-image.ts";
+import { fixtureCacheDir } from "./paths.ts";
+import { startRegistry } from "./registry.ts";
+import { skopeoCopy } from "./skopeo.ts";
 
 const registry = await startRegistry({ name: "dev-registry" });
 const busybox = await ensureBusyboxImage(fixtureCacheDir());
