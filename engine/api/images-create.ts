@@ -3,6 +3,7 @@ import { htkError, isHtkError } from "../../base/errors/index.ts";
 import { familiarString, hostPlatform, parsePlatform, parseReference, withTag, type Platform, type Reference } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
+import { contentLayerSources, type SnapshotRef } from "../snapshots/index.ts";
 import { importImage, parseName, pullImage, shortId, type PullImageResult } from "../images/index.ts";
 import { configFromChanges } from "./image-changes.ts";
 import { tagTarget } from "./images-params.ts";
@@ -135,16 +136,42 @@ async function pullOne(ctx: RequestContext, services: EngineServices, registry: 
             break;
           }
           case "recorded":
-            for (const digest of fresh) stream.progress(layerIds.get(digest) ?? "", "Pull complete");
             break;
         }
       },
     }),
     ref,
   );
+  await extract(services, result, fresh, layerIds, stream, ctx.signal);
   stream.status(`Digest: ${result.root.digest}`);
   services.images.emit({ action: "pull", id: result.image.id, name: familiarString(ref) });
   return result;
+}
+
+/**
+ * Docker extracts a pulled image's layers into its layer store ("Extracting", "Pull complete"): here
+ * into the snapshotter, each layer chain once (shared with containers and builds), so the first
+ * `docker run` finds the root file system ready.
+ */
+async function extract(services: EngineServices, result: PullImageResult, fresh: ReadonlySet<string>, ids: ReadonlyMap<string, string>, stream: JsonMessageStream, signal: AbortSignal): Promise<void> {
+  const manifest = result.image.manifests.find((m) => m.descriptor.digest === result.manifest.digest);
+  if (manifest === undefined || manifest.layers.length === 0) return;
+  const sources = contentLayerSources(services.images.content, manifest.layers, result.image.layers.map((l) => l.diffId));
+  let parent: SnapshotRef | undefined;
+  try {
+    for (const [i, source] of sources.entries()) {
+      const next = await services.snapshots.unpack(parent?.id, source, signal);
+      parent?.release();
+      parent = next;
+      const layer = manifest.layers[i];
+      if (layer === undefined || !fresh.has(layer.digest)) continue;
+      const id = ids.get(layer.digest) ?? "";
+      stream.progress(id, "Extracting", { current: layer.size, total: layer.size });
+      stream.progress(id, "Pull complete");
+    }
+  } finally {
+    parent?.release();
+  }
 }
 
 /**

@@ -76,6 +76,9 @@ describe("docker image commands against the engine", () => {
         "",
       ].join("\n"),
     );
+    // Extracted at pull, as Docker does: the layer is in the snapshotter, ready for a container.
+    const graph = await engine.docker(["image", "inspect", "--format", "{{.GraphDriver.Name}} {{json .GraphDriver.Data}}", busybox.reference]);
+    expect(graph.stdout).toMatch(new RegExp(`^(overlayfs|native) \\{"UpperDir":"${engine.dataRoot}/snapshots/layers/\\d+/fs"\\}\n$`));
     const again = await engine.docker(["pull", busybox.reference]);
     expect(again).toMatchObject({ code: 0, stdout: `latest: Pulling from busybox\nDigest: ${busybox.manifestDigest}\nStatus: Image is up to date for ${busybox.reference}\n${busybox.reference}\n` });
     const byDigest = await engine.docker(["pull", "-q", `${repoOf(busybox.reference)}@${busybox.manifestDigest}`]);

@@ -53,6 +53,8 @@ export interface PullImageResult {
   readonly reference: Reference;
   /** What the tag or digest names in the registry (an index or a manifest): the repo digest. */
   readonly root: OciDescriptor;
+  /** The platform's image manifest that was pulled (one of the image's manifests). */
+  readonly manifest: OciDescriptor;
   /** False when the reference already named this image ("Image is up to date for …"). */
   readonly updated: boolean;
   /** The references now naming the image, in familiar form. */
@@ -100,7 +102,7 @@ export async function pullImage(opts: PullImageOptions): Promise<PullImageResult
       ...(signal !== undefined ? { signal } : {}),
     });
     opts.onEvent?.({ kind: "recorded", image: added.image });
-    return { image: added.image, reference: ref, root: fetched.root, updated: previous?.id !== added.image.id, names: added.names };
+    return { image: added.image, reference: ref, root: fetched.root, manifest: fetched.manifestDescriptor, updated: previous?.id !== added.image.id, names: added.names };
   } finally {
     for (const l of leases) l.release();
   }
