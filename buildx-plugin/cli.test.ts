@@ -98,11 +98,12 @@ describe("the docker CLI's context rules", () => {
 
 describe("the plugin socket", () => {
   it("calls back when the docker CLI closes it (its SIGINT handling when not on a terminal)", async () => {
-    const name = `htk-test-${process.pid}-${Date.now()}`;
-    const server = createServer((conn) => setTimeout(() => conn.end(), 20));
-    await new Promise<void>((r) => server.listen(`\0${name}`, r));
-    const closed = new Promise<void>((resolve) => watchPluginSocket({ DOCKER_CLI_PLUGIN_SOCKET: `@${name}` }, resolve));
-    await closed;
+    // A filesystem socket here (Node cannot bind an abstract name as Go does; the watcher connects to both).
+    const path = join(mkdtempSync(join(tmpdir(), "htk-plugin-sock-")), "s");
+    dirs.push(join(path, ".."));
+    const server = createServer((conn) => setTimeout(() => conn.end(), 50));
+    await new Promise<void>((r) => server.listen(path, r));
+    await new Promise<void>((resolve) => watchPluginSocket({ DOCKER_CLI_PLUGIN_SOCKET: path }, resolve));
     server.close();
     expect(watchPluginSocket({}, () => undefined).dispose()).toBeUndefined();
   });

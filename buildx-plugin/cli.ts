@@ -24,19 +24,24 @@ export class UsageError extends Error {
  * One invocation of the plugin: `argv` as the docker CLI passes it (`[global flags] buildx SUBCOMMAND
  * …`), or standalone (`docker-buildx SUBCOMMAND …`). Returns the exit code; never throws.
  */
-export async function runPlugin(argv: readonly string[], io: PluginIo, signal: AbortSignal): Promise<number> {
+export interface PluginHooks {
+  /** Called before a command that may run long (a build): the process starts watching for the CLI's interrupt. */
+  readonly longRunning?: () => void;
+}
+
+export async function runPlugin(argv: readonly string[], io: PluginIo, signal: AbortSignal, hooks: PluginHooks = {}): Promise<number> {
   try {
     if (argv[0] === "docker-cli-plugin-metadata") {
       io.stdout.write(`${metadataJson()}\n`);
       return 0;
     }
-    return await dispatch(argv, io, signal);
+    return await dispatch(argv, io, signal, hooks);
   } catch (err) {
     return reportError(err, io);
   }
 }
 
-async function dispatch(argv: readonly string[], io: PluginIo, signal: AbortSignal): Promise<number> {
+async function dispatch(argv: readonly string[], io: PluginIo, signal: AbortSignal, hooks: PluginHooks): Promise<number> {
   const global = parseOrUsage(() => parseFlags(argv, GLOBAL_FLAGS, { interspersed: false }), "docker");
   let rest = global.args;
   if (rest[0] === "buildx") rest = rest.slice(1);
@@ -70,6 +75,7 @@ async function dispatch(argv: readonly string[], io: PluginIo, signal: AbortSign
   checkArgs(spec, path, parsed.args);
   const cli = resolveDockerCli(global.flags, io.env);
   const builder = parsed.flags.changed("builder") ? parsed.flags.string("builder") : root.flags.changed("builder") ? root.flags.string("builder") : io.env["BUILDX_BUILDER"] || undefined;
+  if (spec.longRunning === true) hooks.longRunning?.();
   const run = await (spec.load as NonNullable<CommandSpec["load"]>)();
   return await run({ cli, flags: parsed.flags, args: parsed.args, io, signal, commandPath: path, ...(builder === undefined || builder === "" ? {} : { builder }) });
 }

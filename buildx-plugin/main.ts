@@ -16,8 +16,15 @@ const interrupt = (): void => {
 };
 process.on("SIGINT", interrupt);
 process.on("SIGTERM", interrupt);
-const socket = watchPluginSocket(process.env, interrupt);
-process.exitCode = await runPlugin(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env }, controller.signal);
-socket.dispose();
+let socket: { dispose(): void } | undefined;
+// A reader that stops early (`docker build -o - . | tar -t`) closes the pipe: not an error of ours.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE") throw err;
+});
+process.exitCode = await runPlugin(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env }, controller.signal, {
+  // Builds and other long commands listen for the CLI's interrupt; `version` and `ls` need not.
+  longRunning: () => (socket ??= watchPluginSocket(process.env, interrupt)),
+});
+socket?.dispose();
 process.off("SIGINT", interrupt);
 process.off("SIGTERM", interrupt);

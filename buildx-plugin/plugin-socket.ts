@@ -1,4 +1,5 @@
-import { connect, type Socket } from "node:net";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 
 /**
  * The docker CLI's plugin socket (DOCKER_CLI_PLUGIN_SOCKET): the CLI listens, the plugin connects and
@@ -6,38 +7,48 @@ import { connect, type Socket } from "node:net";
  * (on a terminal the signal reaches the plugin directly, as the process group's), so EOF means "the
  * user interrupted": the plugin cancels what it is doing, exactly as on its own SIGINT.
  *
- * Go writes abstract socket addresses with a leading "@"; Node wants a leading NUL byte.
+ * The socket is in Linux's abstract namespace (Go writes "@name"), and Node 20 pads abstract names to
+ * the full sockaddr length, so it cannot reach a name Go bound with its exact length. Python can: a
+ * small python3 (python3-minimal, which the engine needs anyway) holds the connection and exits when
+ * the CLI closes it. Started only for commands that run long enough to be interrupted (builds).
  */
-export function watchPluginSocket(env: NodeJS.ProcessEnv, onClose: () => void): { dispose(): void } {
+const WATCH = [
+  "import socket, sys",
+  "a = sys.argv[1]",
+  "a = '\\0' + a[1:] if a.startswith('@') else a",
+  "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
+  "try:",
+  "    s.connect(a)",
+  "except OSError:",
+  "    sys.exit(3)",
+  "while True:",
+  "    try:",
+  "        if not s.recv(1):",
+  "            sys.exit(0)",
+  "    except OSError:",
+  "        sys.exit(0)",
+].join("\n");
+
+export function watchPluginSocket(env: NodeJS.ProcessEnv, onClose: () => void, python = pythonPath()): { dispose(): void } {
   const address = env["DOCKER_CLI_PLUGIN_SOCKET"];
-  if (address === undefined || address === "") return { dispose: () => undefined };
-  const path = address.startsWith("@") ? `\0${address.slice(1)}` : address;
+  if (address === undefined || address === "" || python === undefined) return { dispose: () => undefined };
   let disposed = false;
-  let socket: Socket | undefined;
-  try {
-    socket = connect({ path });
-  } catch {
-    return { dispose: () => undefined };
-  }
-  let connected = false;
-  socket.on("connect", () => {
-    connected = true;
-    // The socket only signals; it must never keep the process alive.
-    socket?.unref();
+  // "@name" (Go's spelling of an abstract address) is turned into "\0name" by the script: argv cannot carry NUL.
+  const child = spawn(python, ["-c", WATCH, address], { stdio: "ignore" });
+  child.on("error", () => undefined);
+  child.on("exit", (code) => {
+    if (!disposed && code === 0) onClose();
   });
-  socket.on("data", () => undefined);
-  const closed = (): void => {
-    if (!disposed && connected) onClose();
-    disposed = true;
-  };
-  socket.on("end", closed);
-  socket.on("close", closed);
-  socket.on("error", () => undefined);
-  socket.unref();
+  // The watcher only signals; it must never keep the plugin alive.
+  child.unref();
   return {
     dispose() {
       disposed = true;
-      socket?.destroy();
+      child.kill("SIGKILL");
     },
   };
+}
+
+function pythonPath(): string | undefined {
+  return existsSync("/usr/bin/python3") ? "/usr/bin/python3" : undefined;
 }

@@ -54,6 +54,8 @@ export interface CommandSpec {
   readonly args?: { readonly exactly: number } | { readonly atMost: number } | { readonly atLeast: number };
   /** Hide the inherited --builder flag (ls, create, version: they do not act on one builder). */
   readonly hideBuilderFlag?: boolean;
+  /** Runs long enough to be interrupted: the plugin watches the CLI's plugin socket meanwhile. */
+  readonly longRunning?: boolean;
   /** Subcommands (`history ls`); a group has no `load`. */
   readonly subcommands?: readonly CommandSpec[];
   readonly load?: () => Promise<CommandRun>;

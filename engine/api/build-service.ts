@@ -3,11 +3,34 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { isCancellation, isHtkError, toHtkError, type HtkError } from "../../base/errors/index.ts";
+import { htkError, isCancellation, isHtkError, toHtkError, type HtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
-import { BUILD_SERVICE_PREFIX, BuildService, ContextReadySchema, ListWorkersResponseSchema, NeedFilesSchema, NeedManifestSchema, SyncContextResponseSchema, type FileEntry, type SyncContextResponse } from "../../wire/index.ts";
+import type { ProgressEvent, VertexRecord } from "../../solver/index.ts";
+import {
+  BUILD_SERVICE_PREFIX,
+  BuildService,
+  CancelResponseSchema,
+  ContextReadySchema,
+  DiskUsageResponseSchema,
+  ExportChunkSchema,
+  ListHistoryResponseSchema,
+  ListWorkersResponseSchema,
+  NeedFilesSchema,
+  NeedManifestSchema,
+  PruneResponseSchema,
+  SyncContextResponseSchema,
+  UsageRecordSchema,
+  progressToWire,
+  type FileEntry,
+  type SyncContextResponse,
+} from "../../wire/index.ts";
+import { CACHE_RECORD_TYPES, parseDuration, type CacheRecordType, type CacheUsageRecord } from "../build/cache-usage.ts";
+import type { Builds } from "../build/engine-builds.ts";
 import type { DaemonInfo, EngineServices } from "../daemon/services.ts";
 import { ContextStore, type ManifestEntry, type SyncResult } from "./build-service-contexts.ts";
+import { ExportStore } from "./build-service-exports.ts";
+import { BuildHistory } from "./build-service-history.ts";
+import { SecretRequests, solve } from "./build-service-solve.ts";
 import { goArch } from "./system.ts";
 import type { Route } from "./types.ts";
 
@@ -26,13 +49,21 @@ export interface BuildServiceDeps {
   readonly log: Logger;
   /** Aborted when the daemon stops. */
   readonly signal: AbortSignal;
+  /** The daemon's builds; without them only workers and context transfer are served (tests). */
+  readonly builds?: Builds;
 }
 
 /** The version shown where buildx shows BuildKit's: the BuildKit release whose frontend we follow. */
 export const BUILDKIT_COMPATIBLE = "v0.13.2";
 
 export function buildServiceRoutes(services: EngineServices): Route[] {
-  const service = createBuildService({ dataRoot: services.config.dataRoot, info: services.info, log: services.log.child({ component: "build-service" }), signal: services.signal });
+  const service = createBuildService({
+    dataRoot: services.config.dataRoot,
+    info: services.info,
+    log: services.log.child({ component: "build-service" }),
+    signal: services.signal,
+    builds: services.builds,
+  });
   return service.routes;
 }
 
@@ -44,6 +75,14 @@ export interface BuildServiceHandle {
 export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
   const contexts = new ContextStore({ root: join(deps.dataRoot, "buildx", "contexts") });
   deps.signal.addEventListener("abort", () => void contexts.close(), { once: true });
+  const exports = new ExportStore(join(deps.dataRoot, "buildx", "exports"));
+  const opened = exports.open();
+  const history = new BuildHistory(join(deps.dataRoot, "buildx", "history"));
+  const secrets = new SecretRequests();
+  const builds = (): Builds => {
+    if (deps.builds === undefined) throw htkError("HTK-ENGINE-0604", { what: "builds (this engine was started without its build stores)" });
+    return deps.builds;
+  };
   const impl: Partial<ServiceImpl<typeof BuildService>> = {
     listWorkers: unary(deps.log, async () =>
       create(ListWorkersResponseSchema, {
@@ -75,6 +114,59 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
     commitContext: unary(deps.log, async (req) => {
       const r = await contexts.commit(req.transferId);
       return { ready: create(ContextReadySchema, { contextRef: r.ref, transferredBytes: BigInt(r.transferredBytes), filesReceived: r.filesReceived }) };
+    }),
+    solve: streaming(deps.log, async function* (req, ctx) {
+      await opened;
+      yield* solve(req, ctx, { builds: builds(), contexts, exports, history, secrets, log: deps.log, signal: deps.signal });
+    }),
+    provideSecrets: unary(deps.log, async (req) => {
+      if (!secrets.provide(req.ref, req.requestId, req.secrets)) throw htkError("HTK-ENGINE-0608", { ref: req.ref });
+      return {};
+    }),
+    cancel: unary(deps.log, async (req) => create(CancelResponseSchema, { canceled: builds().cancel(req.ref) })),
+    readExport: streaming(deps.log, async function* (req, ctx) {
+      for await (const data of exports.read(req.id, signalOf(ctx, deps))) yield create(ExportChunkSchema, { data });
+    }),
+    diskUsage: unary(deps.log, async (req) => {
+      const usage = await builds().diskUsage();
+      const f = pruneFilters(req.filters);
+      const records = usage.records.filter((r) => (f.types === undefined || f.types.includes(r.type)) && (f.ids === undefined || f.ids.some((id) => r.id.startsWith(id))));
+      return create(DiskUsageResponseSchema, { records: records.map(usageToWire) });
+    }),
+    prune: unary(deps.log, async (req, ctx) => {
+      const f = pruneFilters(req.filters);
+      const keep = Number(req.keepStorage);
+      const r = await builds().prune({
+        all: req.all,
+        signal: signalOf(ctx, deps),
+        ...(keep > 0 ? { keepStorage: keep } : {}),
+        ...(f.untilMs === undefined ? {} : { untilMs: f.untilMs }),
+        ...(f.types === undefined ? {} : { types: f.types }),
+        ...(f.ids === undefined ? {} : { ids: f.ids }),
+      });
+      return create(PruneResponseSchema, { removed: r.removed.map(usageToWire), reclaimed: BigInt(r.total) });
+    }),
+    listHistory: unary(deps.log, async () => create(ListHistoryResponseSchema, { records: await Promise.all((await builds().history()).map((s) => history.toWire(s))) })),
+    getHistory: unary(deps.log, async (req) => {
+      const summary = (await builds().history()).find((s) => s.id === req.ref);
+      if (summary === undefined) throw htkError("HTK-ENGINE-0552", { id: req.ref });
+      return history.toWire(summary);
+    }),
+    historyLogs: streaming(deps.log, async function* (req) {
+      const record = await builds().record(req.ref);
+      for (const v of [...record.vertices].filter((x) => x.index > 0).sort((a, b) => a.index - b.index)) {
+        for (const ev of vertexEvents(v)) yield progressToWire(ev);
+        if (v.index > 0) {
+          const log = await builds().records.readLog(req.ref, v.index).catch(() => Buffer.alloc(0));
+          if (log.length > 0) yield progressToWire({ kind: "log", vertex: v.digest, index: v.index, time: v.outcome.status === "executed" ? v.outcome.started : record.started, stream: 1, data: log });
+        }
+        for (const ev of vertexEnd(v)) yield progressToWire(ev);
+      }
+    }),
+    removeHistory: unary(deps.log, async (req) => {
+      if (!(await builds().records.remove(req.ref))) throw htkError("HTK-ENGINE-0552", { id: req.ref });
+      await history.remove(req.ref);
+      return {};
     }),
   };
   const handler = connectNodeAdapter({
@@ -113,6 +205,77 @@ function syncResultToWire(r: SyncResult): SyncContextResponse["result"] {
 /** The call's signal, ended also by the daemon stopping. */
 export function signalOf(ctx: HandlerContext, deps: BuildServiceDeps): AbortSignal {
   return AbortSignal.any([ctx.signal, deps.signal]);
+}
+
+/** A server-streaming method whose HtkErrors reach the client with their ID and next step. */
+function streaming<I, O>(log: Logger, fn: (req: I, ctx: HandlerContext) => AsyncGenerator<O>): (req: I, ctx: HandlerContext) => AsyncGenerator<O> {
+  return async function* (req, ctx) {
+    try {
+      yield* fn(req, ctx);
+    } catch (err) {
+      throw toConnectError(err, log);
+    }
+  };
+}
+
+/** BuildKit's prune/du filters: `until=24h`, `type=regular`, `id=abc` (`==` too). */
+function pruneFilters(filters: readonly string[]): { untilMs?: number; types?: CacheRecordType[]; ids?: string[] } {
+  const out: { untilMs?: number; types?: CacheRecordType[]; ids?: string[] } = {};
+  for (const f of filters.flatMap((x) => x.split(","))) {
+    const m = /^([a-z-]+)(==|=)(.*)$/.exec(f.trim());
+    if (m === null) throw htkError("HTK-ENGINE-0603", { detail: `the filter "${f}" is not KEY=VALUE` });
+    const [, key, , value] = m as unknown as [string, string, string, string];
+    if (key === "until" || key === "unused-for") {
+      const ms = parseDuration(value);
+      if (ms === undefined) throw htkError("HTK-ENGINE-0603", { detail: `"${value}" is not a duration such as 24h or 90m` });
+      out.untilMs = ms;
+    } else if (key === "type") {
+      if (!(CACHE_RECORD_TYPES as readonly string[]).includes(value)) throw htkError("HTK-ENGINE-0603", { detail: `"${value}" is not a cache record type (${CACHE_RECORD_TYPES.join(", ")})` });
+      (out.types ??= []).push(value as CacheRecordType);
+    } else if (key === "id") (out.ids ??= []).push(value);
+    else throw htkError("HTK-ENGINE-0603", { detail: `the filter "${key}" is not supported (until, type, id)` });
+  }
+  return out;
+}
+
+function usageToWire(r: CacheUsageRecord) {
+  return create(UsageRecordSchema, {
+    id: r.id,
+    parents: r.parent === undefined ? [] : [r.parent],
+    type: r.type,
+    description: r.description,
+    inUse: r.inUse,
+    shared: false,
+    mutable: r.type === "exec.cachemount",
+    size: BigInt(r.size),
+    createdAt: r.createdAt.toISOString(),
+    lastUsedAt: r.lastUsed.toISOString(),
+    usageCount: BigInt(r.usageCount),
+  });
+}
+
+/** A recorded vertex's start as progress (history logs replays a build as its progress showed it). */
+function vertexEvents(v: VertexRecord): ProgressEvent[] {
+  const o = v.outcome;
+  if (o.status === "cached") return [{ kind: "vertex-cached", vertex: v.digest, index: v.index, name: v.name, time: "" }];
+  const time = "started" in o && o.started !== undefined ? o.started : "completed" in o ? o.completed : "";
+  return [{ kind: "vertex-started", vertex: v.digest, index: v.index, name: v.name, time }];
+}
+
+function vertexEnd(v: VertexRecord): ProgressEvent[] {
+  const o = v.outcome;
+  switch (o.status) {
+    case "cached":
+    case "skipped":
+      return [];
+    case "executed":
+    case "shared":
+      return [{ kind: "vertex-completed", vertex: v.digest, index: v.index, time: o.completed }];
+    case "failed":
+      return [{ kind: "vertex-errored", vertex: v.digest, index: v.index, time: o.completed, error: o.error }];
+    case "canceled":
+      return [{ kind: "vertex-canceled", vertex: v.digest, index: v.index, time: o.completed }];
+  }
 }
 
 /** A unary method whose HtkErrors reach the client with their ID and next step. */

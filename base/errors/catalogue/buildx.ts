@@ -120,6 +120,38 @@ export const buildxDiagnostics = {
     dockerText: true,
     next: "Check the options against \"docker buildx create --help\" (buildx's own message is above).",
   },
+  "HTK-BUILDX-0021": {
+    title: "Build option not supported yet",
+    cause: "The build option {option} is not supported by this buildx yet.",
+    next: "Leave it out; the engine's build service grows these as they land (see docker buildx build --help for what is there).",
+  },
+  "HTK-BUILDX-0022": {
+    title: "Build context not found",
+    cause: "unable to prepare context: path \"{path}\" not found",
+    dockerText: true,
+    next: "Give the build a directory that exists (the last argument of docker build).",
+  },
+  "HTK-BUILDX-0023": {
+    title: "Dockerfile not found",
+    cause: "failed to build: failed to solve: failed to read dockerfile: open {name}: no such file or directory",
+    dockerText: true,
+    next: "Put a Dockerfile in the context or name it with -f.",
+  },
+  "HTK-BUILDX-0024": {
+    title: "Build stream ended early",
+    cause: "The engine at {endpoint} ended the build's stream without a result.",
+    next: "Look at the engine's log for the build; the engine may have stopped.",
+  },
+  "HTK-BUILDX-0025": {
+    title: "Output not written",
+    cause: "The build's files could not be written to {dest}: {detail}.",
+    next: "Check that the destination is writable and has space.",
+  },
+  "HTK-BUILDX-0026": {
+    title: "Secret not readable",
+    cause: "The secret \"{id}\" could not be read: {detail}.",
+    next: "Check the --secret option's src= file or env= variable.",
+  },
   // ---- ENGINE 0600–0629: the engine's build service (engine/api/build-service*.ts) ----
   "HTK-ENGINE-0600": {
     title: "Context transfer refused",
@@ -138,5 +170,40 @@ export const buildxDiagnostics = {
     cause: "The context transfer \"{id}\" is not open on this engine (it finished, failed, or waited too long).",
     http: 404,
     next: "Run the build again; a transfer stays open for two minutes without data.",
+  },
+  "HTK-ENGINE-0603": {
+    title: "Build request not understood",
+    cause: "The build service cannot run this request: {detail}.",
+    http: 400,
+    next: "Check the build's options; update the buildx plugin when it is older than the engine.",
+  },
+  "HTK-ENGINE-0604": {
+    title: "Not available in the build service yet",
+    cause: "The build asks for {what}, which this engine's build service does not offer yet.",
+    http: 501,
+    next: "Leave the option out, or use hatake build --data-root where it is available in-process.",
+  },
+  "HTK-ENGINE-0605": {
+    title: "Dockerfile cannot be read",
+    cause: "The Dockerfile could not be used:\n{detail}",
+    http: 400,
+    next: "Fix the lines shown; \"hatake dockerfile parse FILE\" shows the same diagnostics.",
+  },
+  "HTK-ENGINE-0606": {
+    title: "Build output not available",
+    cause: "The build output \"{id}\" is not on this engine (it was read already, or waited more than ten minutes).",
+    http: 404,
+    next: "Run the build again with the same -o option.",
+  },
+  "HTK-ENGINE-0607": {
+    title: "Build output could not be sent",
+    cause: "Packing the build output failed: {detail}.",
+    next: "Check the engine's disk space and the data root; the build itself completed.",
+  },
+  "HTK-ENGINE-0608": {
+    title: "Unexpected secrets",
+    cause: "Secrets for the build \"{ref}\" arrived, but the engine did not ask for them (the build ended, or waited too long).",
+    http: 409,
+    next: "Run the build again; secrets are asked for once the Dockerfile is compiled.",
   },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

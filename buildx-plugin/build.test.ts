@@ -1,0 +1,75 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runPlugin } from "./cli.ts";
+import { consume, decodeExporterResponse, parseExports, parseSecret } from "./commands/build.ts";
+import { sourceFrame } from "./display.ts";
+import { memoryIo } from "./testing/memory-io.ts";
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const never = new AbortController().signal;
+
+describe("buildx build's option parsing", () => {
+  it("reads -o as buildx does: type=…, a bare directory, - for a tar on stdout; --push and --load", () => {
+    expect(parseExports(["type=local,dest=out"], false, false)).toEqual([{ type: "local", attrs: { dest: "out" } }]);
+    expect(parseExports(["out"], false, false)).toEqual([{ type: "local", attrs: { dest: "out" } }]);
+    expect(parseExports(["-"], false, false)).toEqual([{ type: "tar", attrs: { dest: "-" } }]);
+    expect(parseExports(["type=registry,name=r/x"], false, false)).toEqual([{ type: "image", attrs: { name: "r/x", push: "true" } }]);
+    expect(parseExports([], true, true)).toEqual([{ type: "image", attrs: { push: "true" } }, { type: "docker", attrs: {} }]);
+    expect(() => parseExports(["dest=x,oops"], false, false)).toThrow(/HTK-BUILDX-0020: invalid value oops/);
+  });
+
+  it("reads --secret as buildx does and reads the value only when asked (HTK-BUILDX-0026)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "htk-secret-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "tok"), "file-value");
+    expect(parseSecret("id=a,src=tok", {}, dir).id).toBe("a");
+    expect(new TextDecoder().decode(await parseSecret("id=a,src=tok", {}, dir).read())).toBe("file-value");
+    expect(parseSecret("src=/x/y/tok", {}, dir).id).toBe("tok");
+    expect(new TextDecoder().decode(await parseSecret("id=b,env=MYVAR", { MYVAR: "env-value" }, dir).read())).toBe("env-value");
+    expect(new TextDecoder().decode(await parseSecret("id=MYVAR", { MYVAR: "by-id" }, dir).read())).toBe("by-id");
+    await expect(parseSecret("id=c,src=missing", {}, dir).read()).rejects.toThrow(/HTK-BUILDX-0026: The secret "c" could not be read/);
+    expect(() => parseSecret("id=d,src=a,env=B", {}, dir)).toThrow(/src and env can't be used together/);
+  });
+
+  it("writes the metadata file's values as buildx decodes them: base64 JSON as objects", () => {
+    const descriptor = Buffer.from(JSON.stringify({ mediaType: "m", digest: "sha256:1", size: 2 })).toString("base64");
+    expect(decodeExporterResponse({ "containerimage.descriptor": descriptor, "image.name": "docker.io/x", "containerimage.digest": "sha256:abc" })).toEqual({
+      "containerimage.descriptor": { mediaType: "m", digest: "sha256:1", size: 2 },
+      "containerimage.digest": "sha256:abc",
+      "image.name": "docker.io/x",
+    });
+  });
+
+  it("refuses what the build service does not do yet (HTK-BUILDX-0021), before contacting an engine", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "htk-ctx-"));
+    dirs.push(dir);
+    mkdirSync(join(dir, "c"));
+    const io = memoryIo({ DOCKER_CONFIG: join(dir, "cfg"), DOCKER_HOST: "unix:///nonexistent.sock" }, dir);
+    expect(await runPlugin(["buildx", "build", "--ssh", "default", "c"], io, never)).toBe(1);
+    expect(io.err()).toMatch(/^ERROR: The build option --ssh is not supported by this buildx yet\.\n  HTK-BUILDX-0021: /);
+    const io2 = memoryIo({ DOCKER_CONFIG: join(dir, "cfg") }, dir);
+    expect(await runPlugin(["buildx", "build", "--progress", "fancy", "c"], io2, never)).toBe(1);
+    expect(io2.err()).toBe('ERROR: invalid progress mode "fancy"\n');
+    const io3 = memoryIo({ DOCKER_CONFIG: join(dir, "cfg") }, dir);
+    expect(await runPlugin(["buildx", "build", "-q", "--progress", "plain", "c"], io3, never)).toBe(1);
+    expect(io3.err()).toBe("ERROR: progress=plain and quiet cannot be used together\n");
+  });
+
+  it("says when the engine ends the stream without a result (HTK-BUILDX-0024)", async () => {
+    const empty = (async function* () {})();
+    await expect(consume({ endpoint: "unix:///x" } as never, empty, undefined, [], "ref", never)).rejects.toThrow(/HTK-BUILDX-0024: The engine at unix:\/\/\/x ended the build's stream without a result/);
+  });
+});
+
+describe("BuildKit's code frame", () => {
+  it("shows two lines around a range, four around a single line, >>> on the step's lines", () => {
+    const df = new TextEncoder().encode("FROM a\nRUN b\nRUN c\nRUN d\nRUN e\nRUN f\nRUN g\n");
+    expect(sourceFrame("Dockerfile", df, [{ startLine: 4, endLine: 4 }])).toBe(
+      "Dockerfile:4\n--------------------\n   2 |     RUN b\n   3 |     RUN c\n   4 | >>> RUN d\n   5 |     RUN e\n   6 |     RUN f\n--------------------\n",
+    );
+    expect(sourceFrame("Dockerfile", df, [{ startLine: 1, endLine: 2 }])).toBe("Dockerfile:1\n--------------------\n   1 | >>> FROM a\n   2 | >>> RUN b\n   3 |     RUN c\n--------------------\n");
+  });
+});

@@ -1,0 +1,466 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync, statSync } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
+import { htkError } from "../../base/errors/index.ts";
+import { loadDockerignore } from "../../base/dockerignore/index.ts";
+import { progressFromWire, type BuildError, type SolveResult } from "../../wire/index.ts";
+import { nodeEndpoint, resolveBuilder } from "../builders.ts";
+import { call, clientError, engineClient, type EngineClient } from "../client.ts";
+import { clientIdentity, syncContext } from "../context-sync.ts";
+import { Display, sourceFrame, type DisplayMode } from "../display.ts";
+import { splitCsv } from "../flags.ts";
+import { BuilderStore, randomId } from "../store.ts";
+import type { CommandContext } from "../types.ts";
+
+/**
+ * `docker buildx build` (and `docker build`, which the CLI forwards here): the context and the
+ * Dockerfile go to the builder's engine (context-sync.ts), the build runs there (Solve), its progress
+ * is rendered here with BuildKit's renderers, file outputs are fetched, and the end is buildx's:
+ * warnings, the error layout and exit code, --iidfile, --metadata-file, --call results.
+ */
+interface Exporter {
+  readonly type: string;
+  readonly attrs: Record<string, string>;
+}
+
+interface SecretSpec {
+  readonly id: string;
+  readonly read: () => Promise<Uint8Array>;
+}
+
+const MODES: readonly DisplayMode[] = ["auto", "plain", "tty", "rawjson", "quiet"];
+
+export async function runBuild(ctx: CommandContext): Promise<number> {
+  const { flags, io } = ctx;
+  // Validation in buildx's order and texts, before anything is sent.
+  let progress = (flags.string("progress") ?? "auto") as DisplayMode;
+  if (!MODES.includes(progress)) throw usage(`invalid progress mode "${progress}"`);
+  if (flags.bool("quiet")) {
+    if (progress !== "auto" && progress !== "quiet") throw usage(`progress=${progress} and quiet cannot be used together`);
+    progress = "quiet";
+  }
+  const call = callFunc(flags.string("call") ?? "build", flags.bool("check"));
+  const exporters = parseExports(flags.list("output"), flags.bool("push"), flags.bool("load"));
+  const iidfile = flags.string("iidfile");
+  if (iidfile !== undefined && exporters.some((e) => e.type === "local" || e.type === "tar")) throw usage("local and tar exporters are incompatible with image ID file");
+  const secrets = flags.list("secret").map((s) => parseSecret(s, io.env, io.cwd));
+  for (const unsupported of ["ssh", "cache-from", "cache-to", "build-context", "attest", "annotation", "no-cache-filter", "ulimit", "shm-size", "cgroup-parent", "allow"] as const) {
+    if (flags.changed(unsupported) && flags.list(unsupported).some((v) => v !== "")) throw htkError("HTK-BUILDX-0021", { option: `--${unsupported}` });
+  }
+  if (flags.list("platform").length > 1) throw htkError("HTK-BUILDX-0021", { option: "--platform with several platforms" });
+  const contextArg = ctx.args[0] as string;
+  if (contextArg === "-" || /^(https?|git):\/\//.test(contextArg) || contextArg.startsWith("git@")) throw htkError("HTK-BUILDX-0021", { option: `the context "${contextArg}" (only local directories)` });
+  const contextDir = resolve(io.cwd, contextArg);
+  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw htkError("HTK-BUILDX-0022", { path: contextArg });
+  const fileFlag = flags.string("file");
+  const dockerfilePath = fileFlag === undefined || fileFlag === "" ? join(contextDir, "Dockerfile") : resolve(io.cwd, fileFlag);
+  let dockerfile: Uint8Array;
+  if (fileFlag === "-") dockerfile = await readAll(io.stdin);
+  else {
+    try {
+      dockerfile = await readFile(dockerfilePath);
+    } catch {
+      throw htkError("HTK-BUILDX-0023", { name: fileFlag === undefined || fileFlag === "" ? "Dockerfile" : isAbsolute(fileFlag) ? fileFlag : fileFlag.replace(/^\.\//, "") });
+    }
+  }
+  const ignore = await loadDockerignore(contextDir, fileFlag === "-" || fileFlag === undefined ? {} : { dockerfile: dockerfilePath, cwd: io.cwd });
+
+  const store = BuilderStore.for(ctx.cli);
+  const builder = resolveBuilder(ctx.cli, store, ctx.builder);
+  const node = builder.nodes[0];
+  if (node === undefined) throw htkError("HTK-BUILDX-0003", { name: builder.name });
+  const client = engineClient(nodeEndpoint(ctx.cli, builder, node));
+  try {
+    if (exporters.length === 0 && call === undefined) {
+      if (builder.driver === "remote") {
+        io.stderr.write(`WARNING: No output specified with remote driver. Build result will only remain in the build cache.\nTo push result image into registry use --push or to load image into docker use --load\n`);
+      } else exporters.push({ type: "image", attrs: {} });
+    }
+    const tags = flags.list("tag");
+    if (tags.length > 0) for (const e of exporters) if ((e.type === "image" || e.type === "docker" || e.type === "oci") && e.attrs["name"] === undefined) e.attrs["name"] = tags.join(",");
+    const ref = randomId(25);
+    const clientId = clientIdentity(store.root);
+    const display = call === undefined ? new Display(progress, io.stderr, `building with "${builder.name}" instance using ${builder.driver} driver`) : undefined;
+    // An interrupt cancels the build in the engine; the stream then ends as BuildKit's does (the steps
+    // CANCELED, the canceled error). Should the engine not answer, the stream is dropped after 5 s.
+    const streamAbort = new AbortController();
+    const signal = streamAbort.signal;
+    let dropTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      void client.service.cancel({ ref }).catch(() => streamAbort.abort(ctx.signal.reason));
+      dropTimer = setTimeout(() => streamAbort.abort(ctx.signal.reason), 5_000);
+    };
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    let outcome: { kind: "result"; result: SolveResult } | { kind: "error"; error: BuildError };
+    try {
+      const synced = await syncContext(client, { clientId, name: "context", dir: contextDir, excludes: ignore.patterns, signal });
+      const attrs = frontendAttrs(ctx, dockerfilePath, fileFlag, call);
+      const stream = client.service.solve(
+        {
+          ref,
+          frontend: "dockerfile.v0",
+          frontendAttrs: attrs,
+          localRefs: { context: synced.ref },
+          dockerfile,
+          exporters,
+          entitlements: flags.list("allow"),
+          secretIds: secrets.map((s) => s.id),
+          dockerignore: [...ignore.patterns],
+          clientAttrs: {
+            "client.id": clientId,
+            "context.dir": contextDir,
+            "context.transferred": String(synced.transferred),
+            "dockerignore.size": String(ignore.file === undefined ? 0 : statSync(ignore.file).size),
+            builder: builder.name,
+          },
+        },
+        { signal },
+      );
+      outcome = await consume(client, stream, display, secrets, ref, signal);
+    } catch (err) {
+      display?.close();
+      throw engineFailure(err, client);
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort);
+      if (dropTimer !== undefined) clearTimeout(dropTimer);
+    }
+    if (outcome.kind === "error") {
+      display?.close();
+      return reportBuildError(outcome.error, ctx);
+    }
+    const result = outcome.result;
+    if (call !== undefined) return printCall(call, result, io);
+    await fetchExports(client, result, exporters, display, io, signal);
+    display?.close();
+    const response = result.exporterResponse;
+    if (display !== undefined && display.mode !== "quiet" && display.mode !== "rawjson") printWarnings(result, io);
+    const imageId = response["containerimage.config.digest"] ?? response["containerimage.digest"] ?? "";
+    if (progress === "quiet") io.stdout.write(`${imageId}\n`);
+    if (iidfile !== undefined) await writeFile(resolve(io.cwd, iidfile), imageId);
+    const metadataFile = flags.string("metadata-file");
+    if (metadataFile !== undefined && metadataFile !== "") {
+      const meta = decodeExporterResponse({ ...response, "buildx.build.ref": `${builder.name}/${node.Name}/${ref}` });
+      await atomicWrite(resolve(io.cwd, metadataFile), JSON.stringify(meta, null, 2));
+    }
+    store.touch(builder.name);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+export async function consume(
+  client: EngineClient,
+  stream: AsyncIterable<{ event: { case: string | undefined; value?: unknown } }>,
+  display: Display | undefined,
+  secrets: readonly SecretSpec[],
+  ref: string,
+  signal: AbortSignal,
+): Promise<{ kind: "result"; result: SolveResult } | { kind: "error"; error: BuildError }> {
+  for await (const msg of stream) {
+    const ev = msg.event;
+    switch (ev.case) {
+      case "progress": {
+        const p = progressFromWire(ev.value as Parameters<typeof progressFromWire>[0]);
+        if (p !== undefined) display?.handle(p);
+        break;
+      }
+      case "secretRequest": {
+        const req = ev.value as { requestId: string; ids: string[] };
+        const values: Record<string, Uint8Array> = {};
+        for (const id of req.ids) {
+          const s = secrets.find((x) => x.id === id);
+          if (s !== undefined) values[id] = await s.read();
+        }
+        await call(client, "ProvideSecrets", () => client.service.provideSecrets({ ref, requestId: req.requestId, secrets: values }, { signal }));
+        break;
+      }
+      case "result":
+        return { kind: "result", result: ev.value as SolveResult };
+      case "error":
+        return { kind: "error", error: ev.value as BuildError };
+      default:
+        break;
+    }
+  }
+  throw htkError("HTK-BUILDX-0024", { endpoint: client.endpoint });
+}
+
+/** BuildKit's error layout, after the progress: the step's block (printed by the display), the code frame, the message. */
+function reportBuildError(e: BuildError, ctx: CommandContext): number {
+  const { io } = ctx;
+  if (e.canceled) {
+    io.stderr.write("ERROR: failed to build: failed to solve: Canceled: context canceled\n");
+    return 130;
+  }
+  if (e.rendered !== "") {
+    io.stderr.write(`${e.rendered.trimEnd()}\n`);
+    io.stderr.write(`ERROR: failed to build: failed to solve: ${e.message}\n`);
+    return 1;
+  }
+  if (e.source !== undefined && e.source.ranges.length > 0) io.stderr.write(sourceFrame(e.source.filename, e.source.data, e.source.ranges));
+  io.stderr.write(`ERROR: failed to build: failed to solve: ${e.message}\n`);
+  // HATAKE's own diagnostic beside BuildKit's text, when the step's error is not Docker's exact text.
+  if (e.diagnosticId !== "" && e.nextStep !== "" && !ctx.cli.debug) io.stderr.write(`  ${e.diagnosticId}: ${e.nextStep}\n`);
+  return 1;
+}
+
+function printWarnings(result: SolveResult, io: CommandContext["io"]): void {
+  const n = result.warnings.length;
+  if (n === 0) return;
+  let out = `\n ${n === 1 ? "1 warning found" : `${n} warnings found`} (use docker --debug to expand):\n`;
+  for (const w of result.warnings) out += ` - ${w.short}\n`;
+  io.stderr.write(out);
+}
+
+/** `--call` results as buildx prints them: the text form (or JSON with format=json); the status code is the exit code. */
+function printCall(c: { name: string; format: string }, result: SolveResult, io: CommandContext["io"]): number {
+  const r = result.exporterResponse;
+  if (c.format === "json") io.stdout.write(`${r["result.json"] ?? ""}\n`);
+  else io.stdout.write(r["result.txt"] ?? "");
+  const code = Number(r["result.statuscode"] ?? "0");
+  return Number.isInteger(code) ? code : 1;
+}
+
+/** Fetches file outputs (local, tar, oci, docker with dest) from the engine into their destinations. */
+async function fetchExports(client: EngineClient, result: SolveResult, exporters: readonly Exporter[], display: Display | undefined, io: CommandContext["io"], signal: AbortSignal): Promise<void> {
+  const files = exporters.filter((e) => e.type === "local" || e.type === "tar" || ((e.type === "oci" || e.type === "docker") && e.attrs["dest"] !== undefined));
+  for (const [i, handle] of result.exports.entries()) {
+    const exp = files[i];
+    if (exp === undefined) continue;
+    const dest = exp.attrs["dest"] ?? "";
+    const chunks = async function* (): AsyncGenerator<Uint8Array> {
+      for await (const c of client.service.readExport({ id: handle.id }, { signal })) yield c.data;
+    };
+    const index = display?.nextIndex() ?? 0;
+    const name = exp.type === "local" ? "exporting to client directory" : exp.type === "tar" ? "exporting to client tarball" : `exporting to ${exp.type} image format`;
+    const vertex = `sha256:${randomBytes(32).toString("hex")}` as const;
+    const started = new Date().toISOString();
+    display?.handle({ kind: "vertex-started", vertex, index, name, time: started });
+    let bytes = 0;
+    const counted = async function* (): AsyncGenerator<Uint8Array> {
+      for await (const c of chunks()) {
+        bytes += c.length;
+        yield c;
+      }
+    };
+    try {
+      if (handle.kind === "local") {
+        const dir = resolve(io.cwd, dest);
+        await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+          throw htkError("HTK-BUILDX-0025", { dest: dir, detail: (err as Error).message });
+        });
+        const tar = spawn("tar", ["-x", "-f", "-", "-C", dir, "--no-same-owner"], { stdio: ["pipe", "ignore", "pipe"] });
+        let stderr = "";
+        tar.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+        const done = new Promise<number | null>((r) => tar.on("close", r));
+        // tar stops reading at the archive's end marker: the padding after it may find the pipe closed.
+        tar.stdin.on("error", () => undefined);
+        for await (const c of counted()) {
+          if (tar.stdin.destroyed) continue;
+          if (!tar.stdin.write(c)) await new Promise<void>((r) => {
+            tar.stdin.once("drain", r);
+            tar.stdin.once("close", r);
+          });
+        }
+        tar.stdin.end();
+        const code = await done;
+        if (code !== 0) throw htkError("HTK-BUILDX-0025", { dest: dir, detail: stderr.trim() || `tar exited with ${code}` });
+      } else if (dest === "-") {
+        for await (const c of counted()) io.stdout.write(c);
+      } else {
+        const file = resolve(io.cwd, dest);
+        await mkdir(dirname(file), { recursive: true }).catch((err: unknown) => {
+          throw htkError("HTK-BUILDX-0025", { dest: file, detail: (err as Error).message });
+        });
+        await pipeline(Readable.from(counted()), createWriteStream(file));
+      }
+    } catch (err) {
+      throw engineFailure(err, client);
+    }
+    const id = exp.type === "local" ? `copying files ${formatBytes(bytes)}` : "sending tarball";
+    display?.handle({ kind: "status", vertex, index, time: new Date().toISOString(), status: { id, current: 0, started, completed: new Date().toISOString() } });
+    display?.handle({ kind: "vertex-completed", vertex, index, time: new Date().toISOString() });
+  }
+}
+
+/** A failure of the conversation with the engine (not of the build): in the plugin's terms. */
+function engineFailure(err: unknown, client: EngineClient): unknown {
+  return clientError(err, client.endpoint, "Solve");
+}
+
+/** BuildKit's frontend attributes for the build's options. */
+function frontendAttrs(ctx: CommandContext, dockerfilePath: string, fileFlag: string | undefined, c: { name: string } | undefined): Record<string, string> {
+  const { flags, io } = ctx;
+  const a: Record<string, string> = { filename: fileFlag === "-" ? "Dockerfile" : dockerfilePath.split("/").at(-1) ?? "Dockerfile" };
+  const target = flags.string("target");
+  if (target !== undefined && target !== "") a["target"] = target;
+  for (const kv of flags.list("build-arg")) {
+    const eq = kv.indexOf("=");
+    if (eq === 0) throw usage(`invalid key-value pair "${kv}": empty key`);
+    if (eq < 0) {
+      const v = io.env[kv];
+      if (v !== undefined) a[`build-arg:${kv}`] = v;
+    } else a[`build-arg:${kv.slice(0, eq)}`] = kv.slice(eq + 1);
+  }
+  if (io.env["SOURCE_DATE_EPOCH"] !== undefined && a["build-arg:SOURCE_DATE_EPOCH"] === undefined) a["build-arg:SOURCE_DATE_EPOCH"] = io.env["SOURCE_DATE_EPOCH"];
+  for (const kv of flags.list("label")) {
+    const eq = kv.indexOf("=");
+    if (eq === 0) throw usage(`invalid key-value pair "${kv}": empty key`);
+    a[`label:${eq < 0 ? kv : kv.slice(0, eq)}`] = eq < 0 ? "" : kv.slice(eq + 1);
+  }
+  if (flags.bool("no-cache")) a["no-cache"] = "";
+  if (flags.bool("pull")) a["image-resolve-mode"] = "pull";
+  const platform = flags.list("platform")[0];
+  if (platform !== undefined && platform !== "") a["platform"] = platform;
+  const network = flags.string("network");
+  if (network !== undefined && network !== "default") a["force-network-mode"] = network;
+  const hosts = flags.list("add-host");
+  if (hosts.length > 0) a["add-hosts"] = hosts.map((h) => h.replace(":", "=")).join(",");
+  if (c !== undefined) a["requestid"] = `frontend.${c.name === "check" ? "lint" : c.name}`;
+  return a;
+}
+
+/** buildx's ParseExports: `type=…,k=v`, a bare path (local), `-` (a tar on stdout); --push and --load. */
+export function parseExports(outputs: readonly string[], push: boolean, load: boolean): Exporter[] {
+  const out: Exporter[] = [];
+  for (const o of outputs) {
+    const attrs: Record<string, string> = {};
+    let type = "";
+    const fields = splitCsv(o);
+    if (fields.length === 1 && !(fields[0] as string).includes("=")) {
+      const dest = fields[0] as string;
+      out.push(dest === "-" ? { type: "tar", attrs: { dest } } : { type: "local", attrs: { dest } });
+      continue;
+    }
+    for (const f of fields) {
+      const eq = f.indexOf("=");
+      if (eq < 0) throw usage(`invalid value ${f}`);
+      const k = f.slice(0, eq).trim().toLowerCase();
+      if (k === "type") type = f.slice(eq + 1);
+      else attrs[k] = f.slice(eq + 1);
+    }
+    if (type === "") {
+      if (attrs["dest"] === undefined) throw usage("type is required for output");
+      type = "local";
+    }
+    if (type === "registry") {
+      type = "image";
+      attrs["push"] = "true";
+    }
+    out.push({ type, attrs });
+  }
+  if (push) {
+    const image = out.find((e) => e.type === "image");
+    if (image !== undefined) image.attrs["push"] = "true";
+    else out.push({ type: "image", attrs: { push: "true" } });
+  }
+  if (load && !out.some((e) => e.type === "docker" && e.attrs["dest"] === undefined)) out.push({ type: "docker", attrs: {} });
+  return out;
+}
+
+/** buildx's ParseSecretSpecs: `id=ID[,src=FILE|,env=VAR][,type=file|env]`; the value is read only when the engine asks. */
+export function parseSecret(spec: string, env: NodeJS.ProcessEnv, cwd: string): SecretSpec {
+  let id = "";
+  let src = "";
+  let envName = "";
+  let type = "";
+  for (const f of splitCsv(spec)) {
+    const eq = f.indexOf("=");
+    if (eq < 0) throw usage(`invalid field '${f}' must be a key=value pair`);
+    const k = f.slice(0, eq).trim().toLowerCase();
+    const v = f.slice(eq + 1);
+    if (k === "type") {
+      if (v !== "file" && v !== "env") throw usage(`unsupported secret type ${JSON.stringify(v)}`);
+      type = v;
+    } else if (k === "id") id = v;
+    else if (k === "source" || k === "src") src = v;
+    else if (k === "env") envName = v;
+    else throw usage(`unexpected key '${k}' in '${f}'`);
+  }
+  if (type === "env" && envName === "") envName = src;
+  if (envName !== "" && src !== "" && type !== "env") throw usage("src and env can't be used together");
+  if (id === "") id = envName !== "" ? envName : src.split("/").at(-1) ?? "";
+  if (id === "") throw usage(`invalid secret ${spec}`);
+  const read = async (): Promise<Uint8Array> => {
+    if (envName !== "") return new TextEncoder().encode(env[envName] ?? "");
+    if (src === "" && env[id] !== undefined) return new TextEncoder().encode(env[id]);
+    try {
+      return await readFile(resolve(cwd, src === "" ? id : src));
+    } catch (err) {
+      throw htkError("HTK-BUILDX-0026", { id, detail: (err as Error).message });
+    }
+  };
+  return { id, read };
+}
+
+function callFunc(value: string, check: boolean): { name: string; format: string } | undefined {
+  const spec = check ? "check" : value;
+  const fields = splitCsv(spec);
+  let name = "";
+  let format = "";
+  for (const f of fields) {
+    const eq = f.indexOf("=");
+    if (eq < 0) name = f;
+    else if (f.slice(0, eq) === "format") format = f.slice(eq + 1);
+  }
+  if (name === "build" || name === "") return undefined;
+  if (!["check", "outline", "targets"].includes(name)) throw usage(`invalid call ${JSON.stringify(name)}`);
+  return { name, format };
+}
+
+/** buildx's decodeExporterResponse: base64 JSON values become objects, the rest stays text. */
+export function decodeExporterResponse(resp: Readonly<Record<string, string>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(resp).sort(([a], [b]) => a.localeCompare(b))) {
+    const text = k === "result.json" ? v : /^[A-Za-z0-9+/]+={0,2}$/.test(v) && v.length % 4 === 0 ? Buffer.from(v, "base64").toString("utf8") : undefined;
+    if (text !== undefined) {
+      try {
+        const parsed = JSON.parse(text) as unknown;
+        if (parsed !== null && typeof parsed === "object" && Object.keys(parsed).length > 0) {
+          out[k] = parsed;
+          continue;
+        }
+      } catch {
+        // Not JSON: kept as text.
+      }
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+async function atomicWrite(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeFile(tmp, text, { mode: 0o644 });
+  await rename(tmp, file).catch(async (err: unknown) => {
+    await rm(tmp, { force: true });
+    throw err;
+  });
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks);
+}
+
+function usage(message: string): Error {
+  return htkError("HTK-BUILDX-0020", { buildxMessage: message });
+}
+
+function formatBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n}B` : `${v.toFixed(2)}${units[i]}`;
+}
+

@@ -1,0 +1,133 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { open, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { compile, walkContext } from "../base/dockerignore/index.ts";
+import { manifestDigest, type FileEntry } from "../wire/index.ts";
+import { call, type EngineClient } from "./client.ts";
+
+/**
+ * The client half of the incremental context transfer (the engine half: engine/api/build-service-
+ * contexts.ts). The directory is walked once (with .dockerignore applied, as BuildKit's filesync
+ * applies the frontend's excludes on the client); the engine is asked whether its copy has this
+ * manifest's digest — an unchanged context costs that one call — then, if not, gets the manifest and
+ * names the files it lacks, which are sent in batches of at most 4 MiB. Memory stays bounded: one
+ * read buffer, one batch.
+ */
+export interface SyncOptions {
+  readonly clientId: string;
+  /** "context", "dockerfile" or a --build-context name. */
+  readonly name: string;
+  readonly dir: string;
+  readonly excludes: readonly string[];
+  readonly signal: AbortSignal;
+}
+
+export interface SyncOutcome {
+  readonly ref: string;
+  /** Bytes of file content sent (0 for an unchanged context). */
+  readonly transferred: number;
+  readonly files: number;
+  /** What the engine was told about: entries and their total size. */
+  readonly entries: number;
+  readonly contextBytes: number;
+}
+
+const BATCH = 4 * 1024 * 1024;
+
+export async function syncContext(client: EngineClient, opts: SyncOptions): Promise<SyncOutcome> {
+  const entries = await manifest(opts.dir, opts.excludes, opts.signal);
+  const digest = manifestDigest(entries);
+  const contextBytes = entries.reduce((n, e) => n + Number(e.size), 0);
+  const key = { clientId: opts.clientId, name: opts.name, dir: opts.dir, manifestDigest: digest };
+  const callOpts = { signal: opts.signal };
+  let r = await call(client, "SyncContext", () => client.service.syncContext(key, callOpts));
+  if (r.result.case === "needManifest") r = await call(client, "SyncContext", () => client.service.syncContext({ ...key, withEntries: true, entries }, callOpts));
+  const done = (ref: string, transferred: number, files: number): SyncOutcome => ({ ref, transferred, files, entries: entries.length, contextBytes });
+  switch (r.result.case) {
+    case "ready":
+      return done(r.result.value.contextRef, 0, 0);
+    case "needFiles": {
+      const need = r.result.value;
+      await upload(client, opts.dir, entries, need.transferId, need.indexes, opts.signal);
+      const c = await call(client, "CommitContext", () => client.service.commitContext({ transferId: need.transferId }, callOpts));
+      return done(c.ready?.contextRef ?? "", Number(c.ready?.transferredBytes ?? 0n), c.ready?.filesReceived ?? 0);
+    }
+    default:
+      throw new Error(`unexpected answer to SyncContext: ${r.result.case ?? "none"}`);
+  }
+}
+
+/** The directory as the engine is told about it: walk order, .dockerignore applied, sockets and devices left out. */
+export async function manifest(dir: string, excludes: readonly string[], signal: AbortSignal): Promise<FileEntry[]> {
+  const matcher = excludes.length > 0 ? compile([...excludes], ".dockerignore") : undefined;
+  const out: FileEntry[] = [];
+  for await (const e of walkContext(dir, matcher, { signal })) {
+    if (e.kind === "other") continue;
+    const st = e.stats;
+    out.push({
+      $typeName: "hatake.build.v1.FileEntry",
+      path: e.path,
+      mode: st.mode,
+      size: e.kind === "file" ? BigInt(st.size) : 0n,
+      mtimeNs: BigInt(Math.round(st.mtimeMs * 1e6)),
+      ctimeNs: BigInt(Math.round(st.ctimeMs * 1e6)),
+      ino: BigInt(st.ino),
+      linkTarget: e.kind === "symlink" ? await readlink(join(dir, e.path)) : "",
+    });
+  }
+  return out;
+}
+
+async function upload(client: EngineClient, dir: string, entries: readonly FileEntry[], transferId: string, indexes: readonly number[], signal: AbortSignal): Promise<void> {
+  let chunks: Array<{ index: number; offset: bigint; data: Uint8Array; eof: boolean }> = [];
+  let size = 0;
+  const flush = async (): Promise<void> => {
+    if (chunks.length === 0) return;
+    const batch = chunks;
+    chunks = [];
+    size = 0;
+    await call(client, "UploadFiles", () => client.service.uploadFiles({ transferId, chunks: batch }, { signal }));
+  };
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  for (const index of indexes) {
+    const entry = entries[index];
+    if (entry === undefined) continue;
+    const fh = await open(join(dir, entry.path), "r");
+    try {
+      let offset = 0n;
+      for (;;) {
+        signal.throwIfAborted();
+        const room = Math.min(buf.length, BATCH - size);
+        const { bytesRead } = await fh.read(buf, 0, room, null);
+        if (bytesRead === 0) {
+          chunks.push({ index, offset, data: new Uint8Array(0), eof: true });
+          break;
+        }
+        chunks.push({ index, offset, data: Uint8Array.prototype.slice.call(buf, 0, bytesRead), eof: false });
+        offset += BigInt(bytesRead);
+        size += bytesRead;
+        if (size >= BATCH) await flush();
+      }
+    } finally {
+      await fh.close();
+    }
+    if (size >= BATCH) await flush();
+  }
+  await flush();
+}
+
+/** buildx's node identity (`<buildx config>/.buildNodeID`), made on first use: keys the engine's copies. */
+export function clientIdentity(buildxDir: string): string {
+  const file = join(buildxDir, ".buildNodeID");
+  try {
+    const id = readFileSync(file, "utf8").trim();
+    if (id !== "") return id;
+  } catch {
+    // Not yet made.
+  }
+  const id = randomBytes(16).toString("hex");
+  mkdirSync(buildxDir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, id, { mode: 0o600 });
+  return id;
+}

@@ -1,0 +1,186 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixtures, installPlugin } from "../../testing/index.ts";
+import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+
+/**
+ * `docker build` and `docker buildx build` with the real docker CLI 28 and the installed plugin, on a
+ * test engine: BuildKit's plain progress, the image in the engine, outputs, metadata, --call, a failing
+ * RUN's error layout and exit code.
+ */
+describe("docker build through the buildx plugin", () => {
+  let engine: TestEngine;
+  const { busybox } = fixtures();
+  const docker = (args: string[], cwd?: string) => engine.docker(args, { ...(cwd === undefined ? {} : { cwd }), timeoutMs: 120_000 });
+
+  beforeAll(async () => {
+    engine = await startTestEngine();
+    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
+  }, 180_000);
+  afterAll(async () => engine?.stop());
+
+  function context(name: string, dockerfile: string, files: Record<string, string> = {}): string {
+    const dir = join(engine.root, "contexts", name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), dockerfile);
+    for (const [p, text] of Object.entries(files)) {
+      mkdirSync(join(dir, p, ".."), { recursive: true });
+      writeFileSync(join(dir, p), text);
+    }
+    return dir;
+  }
+
+  it("docker build -t x . runs on the engine's builder with BuildKit's plain progress; the image runs", async () => {
+    const dir = context("app", `FROM ${busybox.reference}\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copy.txt && echo built\n`, { "hello.txt": "hello\n" });
+    const r = await docker(["build", "--progress=plain", "-t", "buildx-e2e/app", "."], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const registry = busybox.reference.replace(/\/busybox:latest$/, "");
+    expect(r.stderr).toMatch(/^#0 building with "default" instance using hatake driver\n\n#1 \[internal\] load build definition from Dockerfile\n#1 transferring dockerfile: \d+B done\n#1 DONE \d+\.\ds\n/);
+    expect(r.stderr).toContain(`[internal] load metadata for ${registry}/busybox:latest`);
+    expect(r.stderr).toMatch(/#\d+ \[internal\] load \.dockerignore\n#\d+ transferring context: 2B done/);
+    expect(r.stderr).toMatch(/#\d+ \[1\/3\] FROM /);
+    expect(r.stderr).toMatch(/#(\d+) \[3\/3\] RUN cat \/hello.txt > \/copy.txt && echo built\n#\1 \d+\.\d{3} built\n#\1 DONE/);
+    expect(r.stderr).toMatch(/#(\d+) exporting to image\n#\1 exporting layers done\n#\1 writing image sha256:[0-9a-f]{64} done\n#\1 naming to docker\.io\/buildx-e2e\/app done\n#\1 DONE \d+\.\ds\n$/);
+    const run = await docker(["run", "--rm", "buildx-e2e/app", "cat", "/copy.txt"]);
+    expect(run, run.stderr).toMatchObject({ code: 0, stdout: "hello\n" });
+
+    // An unchanged rebuild: everything cached, the same image.
+    const again = await docker(["buildx", "build", "--progress=plain", "-t", "buildx-e2e/app", "."], dir);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/\[3\/3\] RUN cat \/hello.txt > \/copy.txt && echo built\n#\d+ CACHED/);
+  });
+
+  it("writes --metadata-file with BuildKit's keys, --iidfile, -q prints the image ID", async () => {
+    const dir = context("meta", `FROM ${busybox.reference}\nRUN echo meta > /m\n`);
+    const r = await docker(["buildx", "build", "-q", "--metadata-file", "meta.json", "--iidfile", "iid", "-t", "buildx-e2e/meta:1", "."], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+    const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as Record<string, unknown>;
+    expect(Object.keys(meta).sort()).toEqual(["buildx.build.ref", "containerimage.config.digest", "containerimage.descriptor", "containerimage.digest", "image.name"]);
+    expect(meta["buildx.build.ref"]).toMatch(/^default\/default\/[a-z0-9]{25}$/);
+    expect(meta["image.name"]).toBe("docker.io/buildx-e2e/meta:1");
+    expect(meta["containerimage.descriptor"]).toMatchObject({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: meta["containerimage.digest"] });
+    expect(r.stdout).toBe(`${meta["containerimage.config.digest"] as string}\n`);
+    expect(readFileSync(join(dir, "iid"), "utf8")).toBe(meta["containerimage.config.digest"]);
+  });
+
+  it("-o type=local,dest=… and -o type=tar bring the result's files to the client", async () => {
+    const dir = context("out", `FROM scratch\nCOPY a.txt sub/b.txt /files/\n`, { "a.txt": "A", "sub/b.txt": "B" });
+    const r = await docker(["buildx", "build", "--progress=plain", "-o", "type=local,dest=out", "."], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, "out", "files", "a.txt"), "utf8")).toBe("A");
+    expect(readFileSync(join(dir, "out", "files", "b.txt"), "utf8")).toBe("B");
+    expect(r.stderr).toMatch(/#(\d+) exporting to client directory\n#\1 copying files \S+( \d+\.\ds)? done\n#\1 DONE/);
+    const t = await docker(["buildx", "build", "-q", "-o", "type=tar,dest=out.tar", "."], dir);
+    expect(t.code, t.stderr).toBe(0);
+    expect(readFileSync(join(dir, "out.tar")).subarray(257, 262).toString()).toBe("ustar");
+    // HTK-BUILDX-0025: a destination that cannot be made.
+    const bad = await docker(["buildx", "build", "-q", "-o", "type=local,dest=a.txt/x", "."], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^ERROR: The build's files could not be written to .*a\.txt\/x: .*\n  HTK-BUILDX-0025: /);
+  });
+
+  it("--call check, outline and targets answer from the frontend without building", async () => {
+    const dir = context("calls", `FROM ${busybox.reference} AS Builder\nARG VERSION=1\nRUN echo $VERSION\nFROM builder\n`);
+    const check = await docker(["buildx", "build", "--call", "check", "."], dir);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/^Check complete, 1 warning has been found!\n\nWARNING: StageNameCasing - https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/stage-name-casing\/\nStage name 'Builder' should be lowercase\n/);
+    const json = await docker(["build", "--call=check,format=json", "."], dir);
+    expect((JSON.parse(json.stdout) as { warnings: Array<{ ruleName: string }> }).warnings.map((w) => w.ruleName)).toEqual(["StageNameCasing"]);
+    const outline = await docker(["buildx", "build", "--call=outline", "--target", "Builder", "."], dir);
+    expect(outline).toMatchObject({ code: 0 });
+    expect(outline.stdout).toMatch(/^TARGET: +builder\n\nBUILD ARG +VALUE +DESCRIPTION\nVERSION +1/);
+    const targets = await docker(["buildx", "build", "--call", "targets", "."], dir);
+    expect(targets.stdout).toMatch(/^TARGET.*\nbuilder\n/);
+  });
+
+  it("a failing RUN exits 1 with BuildKit's error layout", async () => {
+    const dir = context("fail", `FROM ${busybox.reference}\nRUN echo first\nRUN echo oops && exit 3\n`);
+    const r = await docker(["build", "--progress=plain", "."], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/#(\d+) \[3\/3\] RUN echo oops && exit 3\n#\1 \d\.\d{3} oops\n#\1 ERROR: process "\/bin\/sh -c echo oops && exit 3" did not complete successfully: exit code: 3\n/);
+    expect(r.stderr).toMatch(
+      /------\n > \[3\/3\] RUN echo oops && exit 3:\n\d\.\d{3} oops\n------\nDockerfile:3\n--------------------\n   1 \|     FROM .*\n   2 \|     RUN echo first\n   3 \| >>> RUN echo oops && exit 3\n   4 \|     \n--------------------\nERROR: failed to build: failed to solve: process "\/bin\/sh -c echo oops && exit 3" did not complete successfully: exit code: 3\n/,
+    );
+  });
+
+  it("secrets reach RUN --mount=type=secret on request, and are not left in the engine", async () => {
+    const dir = context("secret", `FROM ${busybox.reference}\nRUN --mount=type=secret,id=token cat /run/secrets/token > /seen\n`, { "token.txt": "s3cr3t" });
+    const r = await docker(["buildx", "build", "--progress=plain", "--secret", "id=token,src=token.txt", "-t", "buildx-e2e/secret", "."], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const run = await docker(["run", "--rm", "buildx-e2e/secret", "cat", "/seen"]);
+    expect(run.stdout).toBe("s3cr3t");
+  });
+
+  it("fails before building for a missing context or Dockerfile, with buildx's texts (HTK-BUILDX-0022, HTK-BUILDX-0023)", async () => {
+    const none = await docker(["build", join(engine.root, "no-such-dir")]);
+    expect(none).toMatchObject({ code: 1, stderr: `ERROR: unable to prepare context: path "${join(engine.root, "no-such-dir")}" not found\n` });
+    const dir = join(engine.root, "contexts", "empty");
+    mkdirSync(dir, { recursive: true });
+    const nofile = await docker(["build", "."], dir);
+    expect(nofile).toMatchObject({ code: 1, stderr: "ERROR: failed to build: failed to solve: failed to read dockerfile: open Dockerfile: no such file or directory\n" });
+    const noargs = await docker(["build"]);
+    expect(noargs.code).toBe(1);
+    expect(noargs.stderr).toMatch(/^ERROR: "docker buildx build" requires exactly 1 argument\./);
+  });
+
+  it("docker build --help shows buildx's flags", async () => {
+    const r = await docker(["build", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Usage:  docker buildx build [OPTIONS] PATH | URL | -");
+    expect(r.stdout).toContain("Aliases:\n  docker build, docker builder build, docker image build, docker buildx b");
+    expect(r.stdout).toMatch(/--metadata-file string +Write build result metadata to a file/);
+    expect(r.stdout).toMatch(/--call string +Set method for evaluating build/);
+  });
+});
+
+describe("cancelling docker build", () => {
+  let engine: TestEngine;
+  const { busybox } = fixtures();
+
+  beforeAll(async () => {
+    engine = await startTestEngine();
+    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
+  }, 180_000);
+  afterAll(async () => engine?.stop());
+
+  it("SIGINT to the docker CLI cancels the build in the engine (the CLI closes the plugin socket)", async () => {
+    const dir = join(engine.root, "ctx-cancel");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), `FROM ${busybox.reference}\nRUN echo started && sleep 37\n`);
+    const child = spawn("docker", ["build", "--progress=plain", "."], { cwd: dir, env: engine.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        if (/\d \bstarted\n/.test(stderr)) resolve();
+      });
+      void exited.then(() => reject(new Error(`docker build ended before the step ran:\n${stderr}`)));
+    });
+    child.kill("SIGINT");
+    const code = await exited;
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/#\d+ CANCELED\n[^]*ERROR: failed to build: failed to solve: Canceled: context canceled\n$/);
+    // The step's process is gone from the machine: the engine cancelled the build, not just the stream.
+    for (;;) {
+      if (!sleepersRunning()) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(sleepersRunning()).toBe(false);
+  });
+});
+
+/** Whether a `sleep 37` (the cancelled step's process) still runs anywhere on the machine. */
+function sleepersRunning(): boolean {
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8") === "sleep\u000037\u0000") return true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return false;
+}

@@ -1,0 +1,470 @@
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { htkError, type HtkError } from "../../base/errors/index.ts";
+import type { Logger } from "../../base/observability/index.ts";
+import { checksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
+import { formatOutline, formatTargets, listTargets, outlineDockerfile, parseDockerfile, renderDiagnostic } from "../../frontend-dockerfile/index.ts";
+import type { Definition } from "../../llb/index.ts";
+import type { ProgressEvent } from "../../solver/index.ts";
+import {
+  BuildErrorSchema,
+  BuildWarningSchema,
+  ExportHandleSchema,
+  SolveEventSchema,
+  SolveResultSchema,
+  progressToWire,
+  type BuildError,
+  type SolveEvent,
+  type SolveRequest,
+} from "../../wire/index.ts";
+import { stepError, type BuildEvent, type BuildOutput, type BuildRequest, type BuildResult, type Builds } from "../build/engine-builds.ts";
+import type { ExportedImage } from "../build/image-export.ts";
+import type { ContextStore } from "./build-service-contexts.ts";
+import type { ExportStore } from "./build-service-exports.ts";
+import type { BuildHistory } from "./build-service-history.ts";
+
+/**
+ * Solve: one build as a stream of SolveEvents over the daemon's `Builds` (engine/build). What the
+ * transport adds to a build:
+ *
+ * - the context copy the client synced (leased for the build, so it cannot change under it);
+ * - BuildKit's frontend attributes and exporters mapped onto a BuildRequest;
+ * - secrets asked of the client once the Dockerfile is compiled, only the ids the graph mounts, kept in
+ *   this build's memory (the `secrets` object handed to Builds is filled before the solver starts,
+ *   since Builds awaits the `compiled` event before it solves);
+ * - the progress BuildKit shows around the solver's vertices: `[internal] load build definition`,
+ *   `load metadata for …`, `load .dockerignore`, `transferring context` on the context's vertex, and
+ *   the exporter (`exporting to image`, …), numbered in one sequence with the solver's;
+ * - `--call` subrequests (check, outline, targets) answered from the frontend without a build;
+ * - file outputs written under the data root for ReadExport, and the build's history entry.
+ */
+export interface SolveDeps {
+  readonly builds: Builds;
+  readonly contexts: ContextStore;
+  readonly exports: ExportStore;
+  readonly history: BuildHistory;
+  readonly secrets: SecretRequests;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+}
+
+/** Secrets the engine asked a client for, answered by ProvideSecrets. */
+export class SecretRequests {
+  readonly #pending = new Map<string, (values: ReadonlyMap<string, Uint8Array>) => void>();
+
+  /** Waits for the client's answer (bounded by `signal`); an unanswered request gives no secrets. */
+  wait(ref: string, requestId: string, signal: AbortSignal): Promise<ReadonlyMap<string, Uint8Array>> {
+    const key = `${ref}\0${requestId}`;
+    return new Promise((resolve) => {
+      const done = (v: ReadonlyMap<string, Uint8Array>): void => {
+        this.#pending.delete(key);
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      };
+      const onAbort = (): void => done(new Map());
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#pending.set(key, done);
+    });
+  }
+
+  provide(ref: string, requestId: string, values: Readonly<Record<string, Uint8Array>>): boolean {
+    const resolve = this.#pending.get(`${ref}\0${requestId}`);
+    if (resolve === undefined) return false;
+    resolve(new Map(Object.entries(values)));
+    return true;
+  }
+}
+
+/** A bounded queue between the build's callbacks and the response stream (backpressure, not memory). */
+class Channel<T> {
+  readonly #items: T[] = [];
+  readonly #capacity: number;
+  #closed = false;
+  #readable: (() => void) | undefined;
+  #writable: Array<() => void> = [];
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  async push(item: T): Promise<void> {
+    while (!this.#closed && this.#items.length >= this.#capacity) await new Promise<void>((r) => this.#writable.push(r));
+    if (this.#closed) return;
+    this.#items.push(item);
+    this.#readable?.();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#readable?.();
+    for (const w of this.#writable.splice(0)) w();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    for (;;) {
+      const item = this.#items.shift();
+      if (item !== undefined) {
+        for (const w of this.#writable.splice(0)) w();
+        yield item;
+        continue;
+      }
+      if (this.#closed) return;
+      await new Promise<void>((r) => (this.#readable = r));
+      this.#readable = undefined;
+    }
+  }
+}
+
+const now = (): string => new Date().toISOString();
+const syntheticDigest = (ref: string, what: string): `sha256:${string}` => `sha256:${createHash("sha256").update(`${ref}\0${what}`).digest("hex")}`;
+
+export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: SolveDeps): AsyncGenerator<SolveEvent> {
+  const attrs = req.frontendAttrs;
+  const signal = AbortSignal.any([ctx.signal, deps.signal]);
+  if (req.ref === "") throw htkError("HTK-ENGINE-0603", { detail: "the request has no ref" });
+  if (req.frontend !== "" && req.frontend !== "dockerfile.v0") throw htkError("HTK-ENGINE-0603", { detail: `the frontend "${req.frontend}" is not available (only dockerfile.v0)` });
+  const fileName = basename(attrs["filename"] ?? "Dockerfile") || "Dockerfile";
+  const requestId = attrs["requestid"];
+  if (requestId !== undefined && requestId !== "") {
+    yield create(SolveEventSchema, { event: { case: "result", value: await subrequest(requestId, req, fileName) } });
+    return;
+  }
+  const contextRef = req.localRefs["context"];
+  if (contextRef === undefined) throw htkError("HTK-ENGINE-0601", { ref: "(none: the request names no context)" });
+  const lease = await deps.contexts.lease(contextRef, signal);
+  const channel = new Channel<SolveEvent>(256);
+  const started = now();
+  let index = 0;
+  let offset = 0;
+  let maxIndex = 0;
+  let plan: { definition: Definition } | undefined;
+  const secrets: Record<string, Uint8Array> = {};
+  const emit = (ev: ProgressEvent): Promise<void> => {
+    maxIndex = Math.max(maxIndex, ev.index);
+    return channel.push(create(SolveEventSchema, { event: { case: "progress", value: progressToWire(ev) } }));
+  };
+  const instant = async (name: string, statuses: readonly string[] = [], at = now()): Promise<void> => {
+    const i = ++index;
+    const vertex = syntheticDigest(req.ref, `${i}:${name}`);
+    await emit({ kind: "vertex-started", vertex, index: i, name, time: at });
+    // A transfer the client made before the build: shown as done, without a duration (BuildKit's own
+    // transfers take no measurable time for a Dockerfile either).
+    for (const id of statuses) {
+      const t = now();
+      await emit({ kind: "status", vertex, index: i, time: t, status: { id, current: 0, started: t, completed: t } });
+    }
+    await emit({ kind: "vertex-completed", vertex, index: i, time: now() });
+  };
+  const transferred = Number(req.clientAttrs["context.transferred"] ?? "0");
+  const onEvent = async (e: BuildEvent): Promise<void> => {
+    switch (e.kind) {
+      case "queued":
+        await channel.push(create(SolveEventSchema, { event: { case: "queued", value: {} } }));
+        return;
+      case "started":
+        await instant(`[internal] load build definition from ${fileName}`, [`transferring dockerfile: ${formatBytes(req.dockerfile.length)}`], started);
+        return;
+      case "compiled": {
+        plan = e.plan;
+        const stageNames = new Set(e.plan.stages.map((s) => s.name));
+        const bases = new Set(e.plan.stages.filter((s) => s.reachable && s.base !== "scratch" && !stageNames.has(s.base)).map((s) => baseName(s.base)));
+        for (const b of bases) await instant(`[internal] load metadata for ${b}`, [], started);
+        await instant("[internal] load .dockerignore", [`transferring context: ${formatBytes(Number(req.clientAttrs["dockerignore.size"] ?? "0") || 2)}`]);
+        offset = index;
+        await askSecrets(e.plan.definition, req, channel, deps, secrets, signal);
+        return;
+      }
+      case "progress": {
+        const ev = { ...e.event, index: e.event.index + offset };
+        await emit(ev);
+        if (ev.kind === "vertex-started" && ev.name.startsWith("[internal] load build context")) {
+          await emit({ kind: "status", vertex: ev.vertex, index: ev.index, time: now(), status: { id: `transferring context: ${formatBytes(transferred)}`, current: 0, started: ev.time, completed: now() } });
+        }
+        return;
+      }
+      case "exported":
+        exportedImage = e.image;
+        await exporterVertex(e.image, e.tags);
+        return;
+    }
+  };
+  let exportedImage: ExportedImage | undefined;
+  const exporterVertex = async (image: ExportedImage, tags: readonly string[]): Promise<void> => {
+    const i = (index = Math.max(index, maxIndex) + 1);
+    const vertex = syntheticDigest(req.ref, "exporter");
+    const t = now();
+    await emit({ kind: "vertex-started", vertex, index: i, name: "exporting to image", time: t });
+    const statuses = ["exporting layers", `writing image ${image.id}`, ...tags.map((n) => `naming to ${fullName(n)}`)];
+    for (const id of statuses) await emit({ kind: "status", vertex, index: i, time: now(), status: { id, current: 0, started: t, completed: now() } });
+    await emit({ kind: "vertex-completed", vertex, index: i, time: now() });
+  };
+
+  let request: BuildRequest;
+  let fileOutputs: Array<{ readonly type: string; readonly path: string }> = [];
+  try {
+    const mapped = await buildRequest(req, lease.dir, fileName, deps, secrets, signal, onEvent);
+    request = mapped.request;
+    fileOutputs = mapped.files;
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
+  const building = deps.builds
+    .solve(request)
+    .finally(() => {
+      lease.release();
+      channel.close();
+    });
+  // Pump events while the build runs; the result comes after the last event.
+  for await (const ev of channel) yield ev;
+  const result = await building;
+  yield* finish(result, req, deps, fileName, plan, exportedImage, fileOutputs, started);
+}
+
+async function* finish(
+  result: BuildResult,
+  req: SolveRequest,
+  deps: SolveDeps,
+  fileName: string,
+  plan: { definition: Definition } | undefined,
+  image: ExportedImage | undefined,
+  files: ReadonlyArray<{ readonly type: string; readonly path: string }>,
+  started: string,
+): AsyncGenerator<SolveEvent> {
+  switch (result.kind) {
+    case "completed": {
+      const response: Record<string, string> = {};
+      if (image !== undefined) {
+        response["containerimage.config.digest"] = image.id;
+        response["containerimage.digest"] = image.manifest.digest;
+        response["containerimage.descriptor"] = Buffer.from(JSON.stringify({ mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size })).toString("base64");
+      }
+      if (result.tags.length > 0) response["image.name"] = result.tags.map((t) => fullName(t)).join(",");
+      const exports = [];
+      for (const f of files) exports.push(create(ExportHandleSchema, deps.exports.register(f.path, f.type === "local" ? "local" : "file")));
+      const warnings = [...result.warningMessages, ...result.checkWarnings].map((short) => create(BuildWarningSchema, { short }));
+      await deps.history.save(req, fileName, { status: "completed", createdAt: started, exporterResponse: response });
+      yield create(SolveEventSchema, { event: { case: "result", value: create(SolveResultSchema, { exporterResponse: response, warnings, exports }) } });
+      return;
+    }
+    case "invalid":
+      await deps.history.save(req, fileName, { status: "error", createdAt: started, error: result.message });
+      yield create(SolveEventSchema, { event: { case: "error", value: create(BuildErrorSchema, { message: result.message, rendered: result.rendered, diagnosticId: "HTK-DOCKERFILE" }) } });
+      return;
+    case "canceled":
+      await deps.history.save(req, fileName, { status: "canceled", createdAt: started, error: "context canceled" });
+      yield create(SolveEventSchema, { event: { case: "error", value: create(BuildErrorSchema, { message: "context canceled", canceled: true }) } });
+      return;
+    case "failed": {
+      const error = buildError(result.error, result.record?.error?.vertex, plan?.definition, req.dockerfile, fileName);
+      await deps.history.save(req, fileName, { status: "error", createdAt: started, error: error.message });
+      yield create(SolveEventSchema, { event: { case: "error", value: error } });
+      return;
+    }
+  }
+}
+
+/** BuildKit's error: the step's message (the solver's wrapper removed), the step, its Dockerfile lines. */
+function buildError(err: HtkError, vertex: string | undefined, definition: Definition | undefined, dockerfile: Uint8Array, fileName: string): BuildError {
+  const inner = stepError(err);
+  const v = definition?.vertices.find((x) => x.digest === vertex);
+  const loc = v?.metadata.locations?.[0];
+  const ranges = (loc?.ranges ?? []).map((r) => ({ startLine: r.start.line, endLine: r.end.line }));
+  return create(BuildErrorSchema, {
+    message: inner.plainCause,
+    diagnosticId: inner.id,
+    nextStep: inner.nextStep,
+    vertex: vertex ?? "",
+    vertexName: v?.metadata.description["llb.customname"] ?? "",
+    ...(ranges.length > 0 ? { source: { filename: fileName, data: dockerfile, ranges } } : {}),
+  });
+}
+
+/** The BuildRequest a Solve asks for: BuildKit's frontend attributes and exporters in Builds' terms. */
+async function buildRequest(
+  req: SolveRequest,
+  context: string,
+  fileName: string,
+  deps: SolveDeps,
+  secrets: Record<string, Uint8Array>,
+  signal: AbortSignal,
+  onEvent: (e: BuildEvent) => Promise<void>,
+): Promise<{ request: BuildRequest; files: Array<{ type: string; path: string }> }> {
+  const a = req.frontendAttrs;
+  const buildArgs: Record<string, string> = {};
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a)) {
+    if (k.startsWith("build-arg:")) buildArgs[k.slice("build-arg:".length)] = v;
+    else if (k.startsWith("label:")) labels[k.slice("label:".length)] = v;
+  }
+  const outputs: BuildOutput[] = [];
+  const tags: string[] = [];
+  const files: Array<{ type: string; path: string }> = [];
+  const dir = await deps.exports.dirFor(req.ref);
+  for (const [n, e] of req.exporters.entries()) {
+    switch (e.type) {
+      case "image":
+      case "moby": {
+        if (e.attrs["push"] === "true") throw htkError("HTK-ENGINE-0604", { what: "pushing from the build service (--push, push=true)" });
+        for (const name of (e.attrs["name"] ?? "").split(",")) if (name.trim() !== "") tags.push(name.trim());
+        outputs.push({ type: "image" });
+        break;
+      }
+      case "docker":
+      case "oci":
+      case "tar":
+      case "local": {
+        // A docker export without a destination is --load: into the engine's image store.
+        if (e.type === "docker" && e.attrs["dest"] === undefined) {
+          for (const name of (e.attrs["name"] ?? "").split(",")) if (name.trim() !== "") tags.push(name.trim());
+          outputs.push({ type: "image" });
+          break;
+        }
+        const path = join(dir, `${n}-${e.type}`);
+        if (e.type === "local") await mkdir(path, { recursive: true });
+        outputs.push({ type: e.type, dest: path });
+        files.push({ type: e.type, path });
+        if (e.type !== "local" && e.type !== "tar") for (const name of (e.attrs["name"] ?? "").split(",")) if (name.trim() !== "") tags.push(name.trim());
+        break;
+      }
+      case "registry":
+        throw htkError("HTK-ENGINE-0604", { what: "pushing from the build service (--push, -o type=registry)" });
+      default:
+        throw htkError("HTK-ENGINE-0603", { detail: `the exporter "${e.type}" is not available (image, docker, oci, tar, local)` });
+    }
+  }
+  if (req.cacheExports.length > 0 || req.cacheImports.length > 0) throw htkError("HTK-ENGINE-0604", { what: "cache import and export (--cache-from, --cache-to) in the build service" });
+  const noCache = a["no-cache"];
+  if (noCache !== undefined && noCache !== "") throw htkError("HTK-ENGINE-0604", { what: "--no-cache-filter" });
+  const network = a["force-network-mode"];
+  const extraHosts = (a["add-hosts"] ?? "")
+    .split(",")
+    .filter((h) => h !== "")
+    .map((h) => {
+      const eq = h.indexOf("=");
+      return { host: h.slice(0, eq), ip: h.slice(eq + 1) };
+    });
+  const mode = a["image-resolve-mode"];
+  return {
+    files,
+    request: {
+      id: req.ref,
+      context,
+      dockerfile: { kind: "inline", text: req.dockerfile, name: fileName },
+      ...(a["target"] === undefined || a["target"] === "" ? {} : { target: a["target"] }),
+      buildArgs,
+      labels,
+      tags,
+      outputs,
+      noCache: noCache !== undefined,
+      resolveMode: mode === "pull" ? "pull" : mode === "local" ? "local" : "default",
+      ...(a["platform"] === undefined || a["platform"] === "" ? {} : { platform: a["platform"] }),
+      ...(network === "none" || network === "host" || network === "default" ? { network } : {}),
+      ...(extraHosts.length === 0 ? {} : { extraHosts }),
+      secrets,
+      session: req.clientAttrs["client.id"] ?? req.ref,
+      contextLifetime: "session",
+      signal,
+      onEvent,
+    },
+  };
+}
+
+/** Asks the client for the secrets the compiled graph mounts and it said it has; fills `into`. */
+async function askSecrets(definition: Definition, req: SolveRequest, channel: Channel<SolveEvent>, deps: SolveDeps, into: Record<string, Uint8Array>, signal: AbortSignal): Promise<void> {
+  const used = new Set<string>();
+  for (const v of definition.vertices) {
+    if (v.op.kind !== "exec") continue;
+    for (const m of v.op.mounts) if (m.kind === "secret") used.add(m.id);
+    for (const s of v.op.secretEnv) used.add(s.id);
+  }
+  const ids = [...used].filter((id) => req.secretIds.includes(id)).sort();
+  if (ids.length === 0) return;
+  const requestId = createHash("sha256").update(`${req.ref}:${ids.join(",")}`).digest("hex").slice(0, 16);
+  const answered = deps.secrets.wait(req.ref, requestId, AbortSignal.any([signal, AbortSignal.timeout(60_000)]));
+  await channel.push(create(SolveEventSchema, { event: { case: "secretRequest", value: { requestId, ids } } }));
+  for (const [id, value] of await answered) if (ids.includes(id)) into[id] = value;
+}
+
+/** `--call check|outline|targets`: BuildKit's subrequests, answered from the frontend alone. */
+async function subrequest(id: string, req: SolveRequest, fileName: string): Promise<ReturnType<typeof create<typeof SolveResultSchema>>> {
+  const a = req.frontendAttrs;
+  const buildArgs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a)) if (k.startsWith("build-arg:")) buildArgs[k.slice("build-arg:".length)] = v;
+  const target = a["target"] === undefined || a["target"] === "" ? undefined : a["target"];
+  const text = new TextDecoder().decode(req.dockerfile);
+  const response: Record<string, string> = {};
+  const fail = (diags: readonly Parameters<typeof renderDiagnostic>[0][]): never => {
+    throw htkError("HTK-ENGINE-0605", { detail: diags.map((d) => renderDiagnostic(d, text, fileName)).join("\n") });
+  };
+  switch (id) {
+    case "frontend.lint": {
+      const parsed = parseDockerfile(req.dockerfile, { fileName });
+      if (parsed.result === undefined) fail(parsed.diagnostics.filter((d) => d.severity === "error"));
+      const checks = runChecks(parsed.result as NonNullable<typeof parsed.result>, { buildArgs, dockerignore: req.dockerignore, ...(target === undefined ? {} : { target }) });
+      const source = { fileName, text };
+      response["result.json"] = JSON.stringify(checksJson(checks, source));
+      response["result.txt"] = formatChecksText(checks, source);
+      if (checks.findings.length > 0 || checks.configError !== undefined || checks.stopped !== undefined) response["result.statuscode"] = "1";
+      break;
+    }
+    case "frontend.outline": {
+      const { result, diagnostics } = await outlineDockerfile(req.dockerfile, { fileName, buildArgs, ...(target === undefined ? {} : { target }) });
+      if (result === undefined) fail(diagnostics.filter((d) => d.severity === "error"));
+      response["result.json"] = JSON.stringify(result);
+      response["result.txt"] = formatOutline(result as NonNullable<typeof result>);
+      break;
+    }
+    case "frontend.targets": {
+      const { result, diagnostics } = listTargets(req.dockerfile, fileName);
+      if (result === undefined) fail(diagnostics.filter((d) => d.severity === "error"));
+      response["result.json"] = JSON.stringify(result);
+      response["result.txt"] = formatTargets(result as NonNullable<typeof result>);
+      break;
+    }
+    default:
+      throw htkError("HTK-ENGINE-0603", { detail: `the subrequest "${id}" is not available (frontend.lint, frontend.outline, frontend.targets)` });
+  }
+  response["version"] = "1.0.0";
+  return create(SolveResultSchema, { exporterResponse: response });
+}
+
+/**
+ * A reference as docker's reference.ParseNormalizedNamed prints it: `busybox` → `docker.io/library/
+ * busybox` (the exporter's `naming to …`, `image.name`); with `latest`, the tag is added as the
+ * frontend does for bases (`load metadata for docker.io/library/busybox:latest`).
+ */
+export function fullName(ref: string, latest = false): string {
+  let name = ref;
+  const at = name.indexOf("@");
+  const digest = at >= 0 ? name.slice(at) : "";
+  if (at >= 0) name = name.slice(0, at);
+  const slash = name.indexOf("/");
+  const first = slash < 0 ? "" : name.slice(0, slash);
+  const hasDomain = slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost");
+  if (!hasDomain) name = `docker.io/${slash < 0 ? `library/${name}` : name}`;
+  const lastSlash = name.lastIndexOf("/");
+  if (latest && digest === "" && !name.slice(lastSlash + 1).includes(":")) name += ":latest";
+  return `${name}${digest}`;
+}
+
+/** A base as the progress names it: the reference without a pinned digest (`load metadata for …`). */
+function baseName(base: string): string {
+  return fullName(base.replace(/@sha256:[0-9a-f]{64}$/, ""), true);
+}
+
+/** BuildKit's sizes in progress lines (decimal units). */
+function formatBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n}B` : `${v.toFixed(2)}${units[i]}`;
+}
+
