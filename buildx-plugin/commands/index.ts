@@ -88,6 +88,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import("./create.ts")).runCreate,
   },
   {
+    name: "du",
+    use: "du",
+    short: "Disk usage",
+    args: { exactly: 0 },
+    flags: [
+      { name: "filter", kind: "stringArray", usage: "Provide filter values" },
+      { name: "verbose", kind: "bool", usage: "Provide a more verbose output" },
+    ],
+    load: async () => (await import("./du.ts")).runDu,
+  },
+  {
     name: "inspect",
     use: "inspect [NAME]",
     short: "Inspect current builder instance",
@@ -106,6 +117,21 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: "no-trunc", kind: "bool", usage: "Don't truncate output" },
     ],
     load: async () => (await import("./ls.ts")).runLs,
+  },
+  {
+    name: "prune",
+    use: "prune",
+    short: "Remove build cache",
+    args: { exactly: 0 },
+    flags: [
+      { name: "all", short: "a", kind: "bool", usage: "Include internal/frontend images" },
+      { name: "filter", kind: "stringArray", usage: "Provide filter values (e.g., \"until=24h\")" },
+      { name: "force", short: "f", kind: "bool", usage: "Do not prompt for confirmation" },
+      { name: "keep-storage", kind: "string", usage: "Amount of disk space to keep for cache" },
+      { name: "reserved-space", kind: "string", usage: "Amount of disk space always allowed to keep for cache" },
+      { name: "verbose", kind: "bool", usage: "Provide a more verbose output" },
+    ],
+    load: async () => (await import("./prune.ts")).runPrune,
   },
   {
     name: "rm",
