@@ -2,6 +2,7 @@ import { buildApiDiagnostics } from "./catalogue/build-api.ts";
 import { buildDiagnostics } from "./catalogue/build.ts";
 import { buildxDiagnostics } from "./catalogue/buildx.ts";
 import { cacheDiagnostics } from "./catalogue/cache.ts";
+import { containerOpsDiagnostics } from "./catalogue/container-ops.ts";
 import { coreDiagnostics } from "./catalogue/core.ts";
 import { dockerfileDiagnostics } from "./catalogue/dockerfile.ts";
 import { engineDiagnostics } from "./catalogue/engine.ts";
@@ -41,6 +42,7 @@ export const catalogue = {
   ...runtimeDiagnostics,
   ...snapshotDiagnostics,
   ...buildxDiagnostics,
+  ...containerOpsDiagnostics,
 } as const;
 
 export type Catalogue = typeof catalogue;

@@ -5,6 +5,7 @@ import { IMPLEMENTED_SYSTEM } from "./implemented-system.ts";
 import { IMPLEMENTED_VOLUMES } from "./implemented-volumes.ts";
 import { IMPLEMENTED_CONTAINERS } from "./implemented-containers.ts";
 import { IMPLEMENTED_IMAGES } from "./implemented-images.ts";
+import { IMPLEMENTED_CONTAINERS2 } from "./implemented-containers2.ts";
 
 /**
  * The operations the engine implements, by the spec's operationId, each with the requests the contract
@@ -63,4 +64,5 @@ export const IMPLEMENTED: Readonly<Record<string, ImplementedOperation>> = {
   ...IMPLEMENTED_BUILD,
   ...IMPLEMENTED_CONTAINERS,
   ...IMPLEMENTED_IMAGES,
+  ...IMPLEMENTED_CONTAINERS2,
 };

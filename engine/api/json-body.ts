@@ -126,6 +126,11 @@ export class JsonObject {
     });
   }
 
+  /** The field's value as decoded, for shapes the typed accessors do not cover. */
+  raw(field: string): unknown {
+    return this.#get(field);
+  }
+
   has(field: string): boolean {
     const v = this.#get(field);
     return v !== undefined && v !== null;

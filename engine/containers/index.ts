@@ -3,6 +3,8 @@
  * the rest are its pure parts, exported for the API layer and for tests.
  */
 export { ContainerManager } from "./manager.ts";
+export { ContainerOps } from "./container-ops.ts";
+export { BoundedOutput, ExecManager, startFailure, type ExecCreateRequest, type ExecDeps, type ExecStart, type ExecStartRequest, type ProbeResult } from "./exec.ts";
 export type { AttachConnection, AttachRequest, LogsOptions, ManagerDeps, PruneReport, RemoveOptions, StopOptions, WaitCondition, WaitResult } from "./types.ts";
 export { entrypointAndArgs, mergeImageConfig, normaliseHostConfig, parseCreateBody, parseSignal, parseSize, validateCreate, validateRestartPolicy, type NetworkingConfig, type ParsedCreate } from "./create-config.ts";
 export { copiesImageContent, planMounts, runtimeMounts, tmpfsOptions, type MountPlan, type PlanOptions, type VolumeNeed } from "./mounts.ts";

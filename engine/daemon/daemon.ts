@@ -5,6 +5,7 @@ import { eventRoutes } from "../api/events.ts";
 import { networkRoutes } from "../api/networks.ts";
 import { buildServiceRoutes } from "../api/build-service.ts";
 import { containerRoutes } from "../api/containers.ts";
+import { execRoutes } from "../api/exec.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { buildRoutes } from "../api/build.ts";
 import { authRoutes } from "../api/auth.ts";
@@ -102,6 +103,7 @@ function engineRoutes(services: EngineServices): Route[] {
   return [
     ...systemRoutes(services.info),
     ...containerRoutes(services),
+    ...execRoutes(services),
     ...outOfScopeRoutes(),
     ...volumeRoutes(services),
     ...eventRoutes(services),

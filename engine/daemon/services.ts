@@ -5,7 +5,7 @@ import { ContentStore } from "../../cache/content-store.ts";
 import { RefCounter } from "../../cache/refs.ts";
 import { RegistryClient } from "../../cache/registry/index.ts";
 import { Builds } from "../build/engine-builds.ts";
-import { ContainerManager } from "../containers/index.ts";
+import { ContainerManager, ContainerOps } from "../containers/index.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";
 import { ensurePredefinedNetworks } from "../networks/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";
@@ -48,6 +48,8 @@ export interface EngineServices {
   readonly registry: RegistryClient;
   readonly builds: Builds;
   readonly containers: ContainerManager;
+  /** Exec instances and health probes on the manager's containers (engine/containers/container-ops.ts). */
+  readonly containerOps: ContainerOps;
   readonly signal: AbortSignal;
   /** When the daemon started (for `/info` and uptime figures). */
   readonly startedAt: Date;
@@ -123,6 +125,8 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
     });
     await containers.restore();
     undo.push(() => containers.shutdown());
+    const containerOps = new ContainerOps({ state, runtime, containers, log });
+    undo.push(() => containerOps.close());
     const services: EngineServices = {
       config,
       info,
@@ -134,6 +138,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       registry,
       builds,
       containers,
+      containerOps,
       signal: controller.signal,
       startedAt: new Date(),
     };

@@ -626,19 +626,34 @@ export class CrunRuntime implements Runtime {
         child.stdout?.resume();
         child.stderr?.resume();
       }
+      let closed = false;
+      let settlePid!: (pid: number | undefined) => void;
+      const pid = new Promise<number | undefined>((resolvePid) => {
+        settlePid = resolvePid;
+      });
+      // The pid file appears once crun has created the process; the close handler settles it too (it
+      // reads the file before removing it), so a process that ends at once is not taken for a failure.
+      void waitForPidFile(pidFile, () => closed).then((n) => {
+        if (n !== undefined) settlePid(n);
+      });
       const result = new Promise<ProcessResult>((resolvePromise) => {
         child.on("error", (e) => {
           this.log.warn({ id, err: e }, "exec could not start the runtime");
           relay?.close();
+          closed = true;
+          settlePid(undefined);
           resolvePromise({ kind: "exited", exitCode: 126 });
         });
         child.on("close", (code, signal) => {
           void (async () => {
             const errors = (await this.readLog(bundle, `exec-${n}.log`)).filter((e) => e.level === "error");
-            const ran = await readFile(pidFile, "utf8").then(
-              () => true,
-              () => false,
+            const ranPid = await readFile(pidFile, "utf8").then(
+              (t) => (Number(t.trim()) > 0 ? Number(t.trim()) : undefined),
+              () => undefined,
             );
+            const ran = ranPid !== undefined;
+            closed = true;
+            settlePid(ranPid);
             let r = resultFromExit(code, signal);
             if (errors.length > 0 && !ran) {
               const msg = errors.map((e) => e.msg).join("; ");
@@ -648,13 +663,18 @@ export class CrunRuntime implements Runtime {
             }
             await Promise.all([rm(processFile, { force: true }), rm(pidFile, { force: true }), rm(logFile, { force: true })]);
             resolvePromise(r);
-          })().catch(() => resolvePromise(resultFromExit(code, signal)));
+          })().catch(() => {
+            closed = true;
+            settlePid(undefined);
+            resolvePromise(resultFromExit(code, signal));
+          });
         });
       });
       return {
         stdin: relay ? relay.input : (child.stdin ?? null),
         stdout: relay ? relay.output : (child.stdout as NonNullable<ChildProcess["stdout"]>),
         stderr: relay ? Readable.from([]) : (child.stderr as NonNullable<ChildProcess["stderr"]>),
+        pid,
         wait: () => result,
         kill: (signal: NodeJS.Signals | number) => {
           void readFile(pidFile, "utf8")

@@ -90,6 +90,12 @@ export interface ExecProcess {
   readonly stdin: Writable | null;
   readonly stdout: Readable;
   readonly stderr: Readable;
+  /**
+   * The process's host pid once it runs, or undefined when it never started (command not found, not
+   * executable, unknown user …: `wait()` then gives 127/126, and the output holds only the runtime's
+   * own message). Never rejects.
+   */
+  readonly pid: Promise<number | undefined>;
   wait(): Promise<ProcessResult>;
   /** Signal the exec'd process itself (not the container). */
   kill(signal: NodeJS.Signals | number): void;

@@ -47,9 +47,12 @@ export class ExecStore {
     return fromRow(row);
   }
 
-  /** The container's exec IDs, oldest first (inspect's ExecIDs). */
+  /**
+   * The container's exec IDs that have not ended, oldest first (inspect's ExecIDs: Docker drops an
+   * exec from the container's list when its process exits; `exec inspect` still finds it).
+   */
   idsOf(containerId: string): string[] {
-    return (this.#ctx.db.prepare("SELECT id FROM execs WHERE container_id = ? ORDER BY created_ns, id").all(containerId) as Array<{ id: string }>).map((r) => r.id);
+    return (this.#ctx.db.prepare("SELECT id FROM execs WHERE container_id = ? AND exit_code IS NULL ORDER BY created_ns, id").all(containerId) as Array<{ id: string }>).map((r) => r.id);
   }
 
   started(e: ExecRecord, c: Container, pid: number): ExecRecord {

@@ -56,6 +56,7 @@ describe("exec instances", () => {
     const e = t.store.execs.create(c, { Cmd: ["sh", "-c", "echo hi"], AttachStdout: true, Tty: false });
     expect(t.store.execs.get(e.id)).toMatchObject({ running: false, exitCode: null, containerId: c.id });
     t.store.execs.started(e, c, 77);
+    expect(t.store.execs.idsOf(c.id)).toEqual([e.id]);
     const done = t.store.execs.exited(t.store.execs.get(e.id), c, 2);
     expect(t.store.execs.inspectJson(done)).toMatchObject({
       ID: e.id,
@@ -66,7 +67,8 @@ describe("exec instances", () => {
       OpenStdout: true,
       ProcessConfig: { entrypoint: "sh", arguments: ["-c", "echo hi"], tty: false, privileged: false, user: "" },
     });
-    expect(t.store.execs.idsOf(c.id)).toEqual([e.id]);
+    // Ended: gone from the container's ExecIDs (as Docker), still inspectable.
+    expect(t.store.execs.idsOf(c.id)).toEqual([]);
     const actions = t.store.events.query({ filters: { event: ["exec_create", "exec_start", "exec_die"] } }).map((x) => x.event.Action);
     expect(actions).toEqual(["exec_create: sh -c echo hi", "exec_start: sh -c echo hi", "exec_die"]);
     // Docker's quirk: no arguments leaves a trailing space.
