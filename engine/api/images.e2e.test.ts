@@ -24,9 +24,9 @@ interface ApiAnswer {
 }
 
 /** A raw Engine API request on the engine's socket (what the CLI cannot send). */
-function api(engine: TestEngine, method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<ApiAnswer> {
+function api(engine: TestEngine, method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer; version?: string } = {}): Promise<ApiAnswer> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: engine.socket, method, path: `/v1.45${path}`, headers: { Host: "docker", ...opts.headers } }, (res) => {
+    const req = request({ socketPath: engine.socket, method, path: `/v${opts.version ?? "1.45"}${path}`, headers: { Host: "docker", ...opts.headers } }, (res) => {
       const parts: Buffer[] = [];
       res.on("data", (c: Buffer) => parts.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8") }));
@@ -121,6 +121,12 @@ describe("docker image commands against the engine", () => {
     );
     const history = await engine.docker(["history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}", "images-e2e/two"]);
     expect(lines(history.stdout)[0]).toMatch(new RegExp(`^${busybox.configDigest}\\|`));
+    // Older API versions keep the fields 1.44/1.45 dropped.
+    const old = JSON.parse((await api(engine, "GET", "/images/images-e2e/one:1/json")).body) as Record<string, unknown>;
+    expect(Object.keys(old)).not.toContain("VirtualSize");
+    const v143 = JSON.parse((await api(engine, "GET", "/images/images-e2e/one:1/json", { version: "1.43" })).body) as Record<string, unknown>;
+    expect(v143).toMatchObject({ VirtualSize: old["Size"], Container: "" });
+    expect(v143).toHaveProperty("ContainerConfig");
     const missing = await engine.docker(["image", "inspect", "images-e2e/nope"]);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe("[]\n");

@@ -110,15 +110,21 @@ export function registryAuthFailure(err: unknown): unknown {
 }
 
 /**
- * Runs a handler that talks to a registry. A registry that cannot be reached or answers 5xx (our
- * 503s) is reported with status 500, as dockerd does for these untyped errors (errdefs.Unknown); a
- * client that retries on 503 must not retry a missing registry.
+ * Registry failures dockerd does not type (errdefs.Unknown → 500): a host that does not resolve or
+ * answer, TLS, the proxy, a rate limit or 5xx after retries, a connection lost.
+ */
+const UNTYPED_REGISTRY_FAILURES: ReadonlySet<string> = new Set(["HTK-REGISTRY-0001", "HTK-REGISTRY-0002", "HTK-REGISTRY-0003", "HTK-REGISTRY-0004", "HTK-REGISTRY-0009", "HTK-REGISTRY-0010", "HTK-REGISTRY-0017"]);
+
+/**
+ * Runs a handler that talks to a registry. A registry that cannot be reached or answers 5xx is
+ * reported with status 500, as dockerd does for these untyped errors; a client that retries on 503
+ * must not retry a missing registry, and a DNS failure is not a missing image (404).
  */
 export async function withRegistryStatus(ctx: RequestContext, fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (err) {
-    if (isHtkError(err) && err.http === 503 && !ctx.res.headersSent) {
+    if (isHtkError(err) && UNTYPED_REGISTRY_FAILURES.has(err.id) && !ctx.res.headersSent) {
       ctx.log.debug({ id: err.id }, err.message);
       sendError(ctx.res, err, 500);
       return;
