@@ -1,5 +1,5 @@
 import { createServer, request, type Server } from "node:http";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -288,6 +288,8 @@ describe("docker image commands against the engine", () => {
     expect(all.stdout).toContain(`untagged: ${busybox.reference}`);
     expect(all.stdout).toContain(`deleted: ${busybox.configDigest}`);
     expect((await engine.docker(["images", "-q"])).stdout).toBe("");
+    // The layers went, and with them their unpacked snapshots.
+    expect(readdirSync(join(engine.dataRoot, "snapshots", "layers"))).toEqual([]);
   });
 
   it("docker search: a Distribution registry has no search API (Docker's text and HTK-REGISTRY-0050); filters and limits", async () => {
@@ -356,5 +358,24 @@ describe("docker image commands against the engine", () => {
     expect(got).toContain(`delete ${id} ${id}`);
     expect(got.some((l) => /^import sha256:[0-9a-f]{64} sha256:[0-9a-f]{64}$/.test(l))).toBe(true);
     expect(got.some((l) => l.startsWith("prune "))).toBe(true);
+  });
+});
+
+describe("images across an engine restart", () => {
+  it("a pulled and tagged image, its digests and its events are still there after a restart", async () => {
+    const first = await startTestEngine();
+    let second: TestEngine | undefined;
+    try {
+      expect((await first.docker(["pull", "-q", busybox.reference])).code).toBe(0);
+      expect((await first.docker(["tag", busybox.reference, "images-e2e/kept:1"])).code).toBe(0);
+      const before = (await first.docker(["images", "--digests", "--format", "{{.Repository}}:{{.Tag}} {{.Digest}} {{.ID}}"])).stdout;
+      await first.stop({ remove: false });
+      second = await startTestEngine({ dataRoot: first.dataRoot });
+      expect((await second.docker(["images", "--digests", "--format", "{{.Repository}}:{{.Tag}} {{.Digest}} {{.ID}}"])).stdout).toBe(before);
+      expect((await second.docker(["rmi", "images-e2e/kept:1"])).stdout).toBe("Untagged: images-e2e/kept:1\n");
+    } finally {
+      await second?.stop();
+      await first.stop();
+    }
   });
 });

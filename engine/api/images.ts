@@ -1,5 +1,6 @@
 import type { EngineServices } from "../daemon/services.ts";
-import { chainIds, type ImageRecord, type ImageStore, type ImageSummary } from "../images/index.ts";
+import { isHtkError } from "../../base/errors/index.ts";
+import { chainIds, type DeleteItem, type ImageRecord, type ImageStore, type ImageSummary } from "../images/index.ts";
 import { parseFilters } from "../state/index.ts";
 import { imageArchiveRoutes } from "./images-archive.ts";
 import { imageCreateRoutes } from "./images-create.ts";
@@ -85,6 +86,7 @@ export function imageRoutes(services: EngineServices): Route[] {
       async handle(ctx) {
         const name = ctx.params["name"] ?? "";
         const items = await images.remove(name, { force: boolQuery(ctx.query, "force"), noprune: boolQuery(ctx.query, "noprune") });
+        await dropLayerSnapshots(services, items);
         sendJson(ctx.res, 200, items);
       },
     },
@@ -94,6 +96,7 @@ export function imageRoutes(services: EngineServices): Route[] {
       query: ["filters"],
       async handle(ctx) {
         const report = await images.prune({ filters: parseFilters(ctx.query.get("filters")) });
+        await dropLayerSnapshots(services, report.ImagesDeleted ?? []);
         services.state.recordEvent({ Type: "image", Action: "prune", Actor: { ID: "", Attributes: { reclaimed: String(report.SpaceReclaimed) } } });
         sendJson(ctx.res, 200, report);
       },
@@ -103,6 +106,22 @@ export function imageRoutes(services: EngineServices): Route[] {
     ...imageArchiveRoutes(services),
     ...imageSearchRoutes(services, registries),
   ];
+}
+
+/**
+ * Docker deletes the layers no image uses any more ("Deleted: sha256:<chain ID>"): their unpacked
+ * snapshots go too, top first. One still in use (a container's root file system on it, a build
+ * holding it, a child snapshot) stays: the snapshotter refuses, and the next removal tries again.
+ */
+async function dropLayerSnapshots(services: EngineServices, items: readonly DeleteItem[]): Promise<void> {
+  for (const item of items) {
+    if (!("Deleted" in item) || !services.snapshots.has(item.Deleted)) continue;
+    try {
+      await services.snapshots.remove(item.Deleted);
+    } catch (err) {
+      if (!isHtkError(err, "HTK-RUNTIME-0203")) services.log.warn({ err, id: item.Deleted }, "removing a layer snapshot failed");
+    }
+  }
 }
 
 /** API-version fields and the shared size (`shared-size=1`) of a list item. */
