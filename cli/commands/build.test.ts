@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { main } from "../hatake.ts";
 import { memoryIo } from "../testing.ts";
-import { parseBuildArgs, parseOutput, parseSecrets } from "./build.ts";
+import type { BuildOutput } from "../../engine/build/local-build.ts";
+import { parseBuildArgs, parseOutput, parseSecrets, withShorthands } from "./build.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -92,11 +93,17 @@ describe("hatake build (in-process, FROM scratch)", () => {
     expect(r.err).toContain("caused by: HtkError: HTK-RUNTIME-0001");
   });
 
-  it("refuses options it cannot honour in-process yet (HTK-CLI-0004)", async () => {
+  it("--load puts the image in the data root's store, which the file worker has not (HTK-RUNTIME-0001); without --data-root it names the engine (HTK-BUILD-0230)", async () => {
     const root = project("FROM scratch\n", {});
-    const r = await build(root, "--load");
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/HTK-CLI-0004: The option --load of "hatake build" is not available in in-process builds yet/);
+    for (const flags of [["--load"], ["-o", "type=docker"]]) {
+      const r = await build(root, ...flags);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain("HTK-RUNTIME-0001: The step needs an image store to tag or export an image");
+    }
+    const io = memoryIo({ cwd: root, env: { DOCKER_HOST: "unix:///run/some-engine.sock" } });
+    expect(await main(["build", "--load", "ctx"], io)).toBe(1);
+    expect(io.err()).toContain("HTK-BUILD-0230: --load without --data-root loads the image into the engine's image store (DOCKER_HOST=unix:///run/some-engine.sock)");
+    expect(io.err()).toContain("-o type=docker,dest=image.tar PATH, then docker load -i image.tar");
   });
 
   it("needs the runtime worker's image store for -t (HTK-RUNTIME-0001 on the file worker)", async () => {
@@ -126,6 +133,14 @@ describe("build flag parsing", () => {
     expect(parseOutput("type=registry,name=r/a:1")).toEqual({ type: "image", names: ["r/a:1"], push: true });
     expect(parseOutput("type=image,name=r/a:1,push=true")).toEqual({ type: "image", names: ["r/a:1"], push: true });
     expect(parseOutput("type=image")).toEqual({ type: "image", names: [], push: false });
+    // A docker output without dest is a load (buildx's docker driver makes it type=image).
+    expect(parseOutput("type=docker")).toEqual({ type: "image", names: [], push: false });
+    expect(parseOutput("type=docker,name=a/b:1")).toEqual({ type: "image", names: ["a/b:1"], push: false });
+    const img = (names: string[], push: boolean): BuildOutput => ({ type: "image", names, push });
+    expect(withShorthands([], false, true)).toEqual([img([], false)]);
+    expect(withShorthands([], true, true)).toEqual([img([], true), img([], false)]);
+    expect(withShorthands([img(["a"], false)], false, true)).toEqual([img(["a"], false)]);
+    expect(withShorthands([{ type: "tar", dest: "x" }], false, false)).toEqual([{ type: "tar", dest: "x" }]);
     expect(() => parseOutput("type=local")).toThrow(/HTK-CLI-0002/);
   });
 });

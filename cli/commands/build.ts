@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { htkError, renderError } from "../../base/errors/index.ts";
@@ -6,6 +7,7 @@ import { parseSize } from "../../engine/build/cache-usage.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
 import { loadSshSources } from "../../engine/build/ssh-sources.ts";
 import { buildPlatform } from "../../engine/build/platforms.ts";
+import { defaultPaths } from "../../engine/daemon/config.ts";
 import type { ProgressMode } from "../../solver/index.ts";
 import { parseOptions } from "../options.ts";
 import type { Command } from "../types.ts";
@@ -21,7 +23,11 @@ Options:
       --build-arg list         Build-time variables (NAME=VALUE)
   -o, --output list            Output destination: type=local,dest=DIR | type=tar,dest=FILE |
                                type=oci,dest=FILE | type=docker,dest=FILE | DIR |
-                               type=image[,name=NAME][,push=true] | type=registry[,name=NAME]
+                               type=image[,name=NAME][,push=true] | type=registry[,name=NAME] |
+                               type=docker (no dest: as --load)
+      --load                   Load the image into the data root's image store (-o type=docker),
+                               under the -t names if any. For an engine's image store instead:
+                               -o type=docker,dest=FILE, then docker load -i FILE
       --push                   Push the image to its registry (-o type=registry with the -t names)
   -t, --tag list               Name the image in the data root's image store (NAME[:TAG])
       --secret list            Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
@@ -50,11 +56,6 @@ usable here (root, crun installed); otherwise the file worker is used (said on s
 with HTK-RUNTIME-0001. HATAKE_BUILD_WORKER=file forces the file worker.
 `;
 
-/** Flags of docker buildx build that this command knows but cannot honour in-process yet. */
-const NOT_YET: Readonly<Record<string, string>> = {
-  load: "Load into the engine's image store through the engine.",
-};
-
 export const buildCommand: Command = {
   name: "build",
   summary: "Build from a Dockerfile",
@@ -81,12 +82,9 @@ export const buildCommand: Command = {
       push: { type: "boolean" },
       load: { type: "boolean" },
     });
-    for (const [flag, alternative] of Object.entries(NOT_YET)) {
-      if ((values as Record<string, unknown>)[flag] !== undefined) {
-        throw htkError("HTK-CLI-0004", { option: `--${flag}`, command: "build", where: "in in-process builds", alternative });
-      }
-    }
     if (values["data-root"] === undefined) {
+      // buildx loads into the engine of DOCKER_HOST (or the default socket); builds here need a data root.
+      if (values.load === true) throw htkError("HTK-BUILD-0230", { engine: engineTarget(io.env) });
       throw htkError("HTK-CLI-0004", { option: "(no --data-root)", command: "build", where: "through the engine", alternative: "Pass --data-root DIR to build in this process." });
     }
     const [context, ...extra] = positionals;
@@ -101,8 +99,7 @@ export const buildCommand: Command = {
       ...(values.target === undefined ? {} : { target: values.target }),
       buildArgs: parseBuildArgs(values["build-arg"] ?? [], io.env),
       noCache: values["no-cache"] === true,
-      // --push is buildx's shorthand for -o type=registry (the -t names).
-      outputs: [...(values.output ?? []).map(parseOutput), ...(values.push === true ? [{ type: "image", names: [], push: true } as const] : [])],
+      outputs: withShorthands((values.output ?? []).map(parseOutput), values.push === true, values.load === true),
       progress,
       progressOut: io.stderr as NodeJS.WritableStream & { isTTY?: boolean },
       explainCache: values["explain-cache"] === true,
@@ -174,6 +171,27 @@ export function parseBuildArgs(list: readonly string[], env: NodeJS.ProcessEnv):
   return out;
 }
 
+/**
+ * buildx's shorthands: --push adds -o type=registry (the -t names); --load adds -o type=docker
+ * unless one without dest is there. An image loaded "into docker" is, for a build on a data root,
+ * an image in that data root's image store: buildx's docker driver turns such an output into
+ * type=image, and so do we.
+ */
+export function withShorthands(outputs: readonly BuildOutput[], push: boolean, load: boolean): BuildOutput[] {
+  const out = [...outputs];
+  if (push) out.push({ type: "image", names: [], push: true });
+  if (load && !out.some((o) => o.type === "image" && !o.push)) out.push({ type: "image", names: [], push: false });
+  return out;
+}
+
+/** The engine a --load would target, as the docker CLI finds it (for the message). */
+function engineTarget(env: NodeJS.ProcessEnv): string {
+  const host = env["DOCKER_HOST"] ?? "";
+  if (host !== "") return `DOCKER_HOST=${host}`;
+  const socket = defaultPaths(env).socket;
+  return existsSync(socket) ? `unix://${socket}` : `none is running: DOCKER_HOST is not set and ${socket} does not exist`;
+}
+
 /** buildx's -o forms: `type=local,dest=DIR`, `type=tar,dest=FILE`, or a bare path (local). */
 export function parseOutput(spec: string): BuildOutput {
   if (!spec.includes("=")) {
@@ -194,6 +212,11 @@ export function parseOutput(spec: string): BuildOutput {
     return { type: "image", names: name === undefined || name === "" ? [] : [name], push };
   }
   const dest = fields.get("dest");
+  // buildx: a docker output without dest is loaded into the image store (--load).
+  if (type === "docker" && dest === undefined) {
+    const name = fields.get("name");
+    return { type: "image", names: name === undefined || name === "" ? [] : [name], push: false };
+  }
   if (dest === undefined) throw htkError("HTK-CLI-0002", { command: "build", detail: `output "${spec}" has no dest` });
   if (type === "local" || type === "tar" || type === "oci" || type === "docker") return { type, dest };
   throw htkError("HTK-CLI-0004", { option: `-o type=${type}`, command: "build", where: "in in-process builds", alternative: "Use -o type=local|tar|oci|docker,dest=… or -o type=image|registry[,name=…]." });
