@@ -36,7 +36,8 @@ describe("hatake build --load", () => {
     expect(tagged.err).toContain("exporting to image");
     const named = await hatake(root, ["--data-root", "data", "-o", "type=docker,name=load/app:2", "ctx"]);
     expect(named.code, named.err).toBe(0);
-    const untagged = await hatake(root, ["--data-root", "data", "--load", "--no-cache", "--metadata-file", "untagged.json", "ctx"]);
+    writeFileSync(join(root, "ctx", "Dockerfile"), `FROM ${reg()}/busybox\nRUN echo untagged > /built.txt\n`);
+    const untagged = await hatake(root, ["--data-root", "data", "--load", "--metadata-file", "untagged.json", "ctx"]);
     expect(untagged.code, untagged.err).toBe(0);
 
     const images = await ImageStore.openAt(join(root, "data"));
@@ -44,7 +45,7 @@ describe("hatake build --load", () => {
     const first = images.resolve("load/app:1");
     expect(first.config.digest).toBe(meta("tagged.json"));
     expect(images.resolve("load/app:2").id).toBe(first.id);
-    // The --no-cache build is another image (new layer times), kept without a name: what docker shows as <none>.
+    // Another image, loaded without -t: kept without a name (what docker shows as <none>).
     const loose = images.lookup(meta("untagged.json"));
     expect(loose).toBeDefined();
     expect(loose?.id).not.toBe(first.id);
@@ -57,7 +58,7 @@ describe("hatake build --load", () => {
     try {
       const refused = await hatake(root, ["--load", "-t", "load/app:3", "ctx"], { DOCKER_HOST: engine.host });
       expect(refused.code).toBe(1);
-      expect(refused.err).toContain(`HTK-BUILD-0230: --load without --data-root loads the image into the engine's image store (DOCKER_HOST=${engine.host})`);
+      expect(refused.err).toContain(`HTK-BUILD-0230: The option --load without --data-root loads the image into the engine's image store (DOCKER_HOST=${engine.host})`);
 
       const built = await hatake(root, ["--data-root", "data", "-t", "load/app:3", "-o", "type=docker,dest=image.tar", "ctx"]);
       expect(built.code, built.err).toBe(0);

@@ -102,7 +102,7 @@ describe("hatake build (in-process, FROM scratch)", () => {
     }
     const io = memoryIo({ cwd: root, env: { DOCKER_HOST: "unix:///run/some-engine.sock" } });
     expect(await main(["build", "--load", "ctx"], io)).toBe(1);
-    expect(io.err()).toContain("HTK-BUILD-0230: --load without --data-root loads the image into the engine's image store (DOCKER_HOST=unix:///run/some-engine.sock)");
+    expect(io.err()).toContain("HTK-BUILD-0230: The option --load without --data-root loads the image into the engine's image store (DOCKER_HOST=unix:///run/some-engine.sock)");
     expect(io.err()).toContain("-o type=docker,dest=image.tar PATH, then docker load -i image.tar");
   });
 

@@ -78,7 +78,7 @@ export const buildDiagnostics = {
   },
   "HTK-BUILD-0230": {
     title: "Loading into the engine not available",
-    cause: "--load without --data-root loads the image into the engine's image store ({engine}), but hatake build does not build through the engine yet: it builds in this process, on a --data-root state folder.",
+    cause: "The option --load without --data-root loads the image into the engine's image store ({engine}), but hatake build does not build through the engine yet: it builds in this process, on a --data-root state folder.",
     next: "Build here and load the archive into the engine: hatake build --data-root DIR -o type=docker,dest=image.tar PATH, then docker load -i image.tar. Or keep the image in the data root's own image store: hatake build --data-root DIR --load PATH.",
   },
   "HTK-RUNTIME-0001": {
