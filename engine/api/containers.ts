@@ -1,6 +1,7 @@
 import { htkError, isHtkError, type HtkError } from "../../base/errors/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { parseCreateBody, type AttachConnection, type WaitCondition } from "../containers/index.ts";
+import { imageSize } from "../images/index.ts";
 import { inspectJson, parseDockerTime, parseFilters, summaryJson } from "../state/index.ts";
 import { frame, hijack, streamContentType, MULTIPLEXED_STREAM, RAW_STREAM, apiAtLeast } from "./hijack.ts";
 import { readJsonBody } from "./json-body.ts";
@@ -17,6 +18,13 @@ import type { RequestContext, Route } from "./types.ts";
 export function containerRoutes(services: EngineServices): Route[] {
   const manager = services.containers;
   const state = services.state;
+
+  /** `size=1`: SizeRw (the writable layer) and SizeRootFs (that plus the image), as Docker reports them. */
+  const sizes = async (id: string, imageId: string): Promise<{ SizeRw: number; SizeRootFs: number }> => {
+    const rw = await manager.sizeRw(id);
+    const image = services.images.get(imageId as `sha256:${string}`);
+    return { SizeRw: rw, SizeRootFs: rw + (image === undefined ? 0 : imageSize(image)) };
+  };
 
   const noContent = (ctx: RequestContext, status = 204): void => {
     ctx.res.writeHead(status).end();
@@ -40,7 +48,7 @@ export function containerRoutes(services: EngineServices): Route[] {
       method: "GET",
       pattern: "/containers/json",
       query: ["all", "limit", "size", "filters", "since", "before"],
-      handle(ctx) {
+      async handle(ctx) {
         const filters: Record<string, string[]> = { ...parseFilters(ctx.query.get("filters")) } as Record<string, string[]>;
         // The pre-1.22 parameters are the `since`/`before` filters.
         for (const key of ["since", "before"]) {
@@ -61,20 +69,23 @@ export function containerRoutes(services: EngineServices): Route[] {
           },
         });
         const now = Date.now();
-        sendJson(
-          ctx.res,
-          200,
-          list.map((c) => summaryJson(c, now)),
-        );
+        const size = boolParam(ctx.query, "size");
+        const out: Array<Record<string, unknown>> = [];
+        for (const c of list) {
+          const summary = summaryJson(c, now);
+          out.push(size ? { ...summary, ...(await sizes(c.id, c.imageId)) } : summary);
+        }
+        sendJson(ctx.res, 200, out);
       },
     },
     {
       method: "GET",
       pattern: "/containers/{id}/json",
       query: ["size"],
-      handle(ctx) {
+      async handle(ctx) {
         const c = state.containers.resolve(ctx.params["id"] ?? "");
-        sendJson(ctx.res, 200, inspectJson(c, state.execs.idsOf(c.id)));
+        const body = inspectJson(c, state.execs.idsOf(c.id));
+        sendJson(ctx.res, 200, boolParam(ctx.query, "size") ? { ...body, ...(await sizes(c.id, c.imageId)) } : body);
       },
     },
     {

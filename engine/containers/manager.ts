@@ -682,8 +682,7 @@ export class ContainerManager {
       const labels = c.config.Labels ?? {};
       if (!matchKeyValues(filters, "label", labels)) continue;
       if ((filters["label!"] ?? []).length > 0 && matchKeyValues(filters, "label!", labels)) continue;
-      const w = this.#deps.snapshots.writable(c.id);
-      const size = w?.upperDir === undefined ? 0 : await directorySize(w.upperDir).catch(() => 0);
+      const size = await this.sizeRw(c.id);
       try {
         await this.remove(c.id);
         deleted.push(c.id);
@@ -820,6 +819,18 @@ export class ContainerManager {
 
   // ---------------------------------------------------------------------------------------------
   // For the helpers that build on the manager (exec, cp/archive, export, diff, stats, top, pause).
+
+  /**
+   * `SizeRw`: the bytes in the container's writable layer (Docker's directory.Size of its overlay
+   * upper directory). 0 in copy mode, where the root filesystem is a whole copy without a separate
+   * layer of changes.
+   */
+  async sizeRw(ref: string, signal: AbortSignal = this.#deps.signal): Promise<number> {
+    const c = this.#state.containers.resolve(ref);
+    const w = this.#deps.snapshots.writable(c.id);
+    if (w?.upperDir === undefined) return 0;
+    return directorySize(w.upperDir, signal).catch(() => 0);
+  }
 
   /** The host pid of a running container's init, or undefined when it does not run. */
   running(ref: string): { readonly id: string; readonly pid: number } | undefined {

@@ -130,6 +130,10 @@ describe("buildSpec: options", () => {
     expect(effectiveCapabilities({ capDrop: ["ALL"], capAdd: ["CHOWN"] })).toEqual(["CAP_CHOWN"]);
     expect(effectiveCapabilities({ capDrop: ["ALL"] })).toEqual([]);
     expect(effectiveCapabilities({ capAdd: ["all"], capDrop: ["CHOWN"] })).toEqual(ALL_CAPABILITIES);
+    // An engine with a reduced bounding set (inside a sandbox) can only hand out what it holds.
+    const bounding = ALL_CAPABILITIES.filter((c) => c !== "CAP_SYS_RESOURCE");
+    expect(effectiveCapabilities({ privileged: true, host: { boundingCapabilities: bounding } })).toEqual(bounding);
+    expect(effectiveCapabilities({ capAdd: ["ALL"], host: { boundingCapabilities: bounding } })).not.toContain("CAP_SYS_RESOURCE");
     const err = errorOf(() => build({ capAdd: ["NET_ADMINN"] }));
     expect(isHtkError(err, "HTK-RUNTIME-0104")).toBe(true);
     expect(String(err)).toContain('"NET_ADMINN"');

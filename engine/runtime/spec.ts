@@ -232,6 +232,9 @@ export const ALL_CAPABILITIES: readonly string[] = [
   "CAP_CHECKPOINT_RESTORE",
 ];
 
+/** ALL_CAPABILITIES is in kernel order: a capability's index is its number (CAP_CHOWN 0 … CAP_CHECKPOINT_RESTORE 40). */
+const ALL_CAPABILITY_NUMBERS: ReadonlyArray<readonly [string, number]> = ALL_CAPABILITIES.map((c, i) => [c, i] as const);
+
 /** Paths hidden from unprivileged containers (moby `oci/defaults.go`). */
 export const DEFAULT_MASKED_PATHS: readonly string[] = [
   "/proc/asound",
@@ -352,6 +355,13 @@ export interface HostInfo {
    * no CAP_SYS_RESOURCE), so the default nofile is min(1048576, this). Default: unlimited.
    */
   readonly nofileHard?: number;
+  /**
+   * The capabilities this process may still hand out (its bounding set, `CapBnd`). `--privileged` and
+   * `--cap-add ALL` mean "every capability there is" to Docker; an engine that runs with a reduced
+   * bounding set (inside another container or sandbox) can only give those, and the runtime's capset
+   * fails for the rest. Default: unrestricted.
+   */
+  readonly boundingCapabilities?: readonly string[];
 }
 
 export interface SpecOptions {
@@ -430,7 +440,20 @@ export function goArch(nodeArch: string = process.arch): string {
 }
 
 export function thisHost(): HostInfo {
-  return { arch: goArch(), kernel: release(), ...nofileHardLimit() };
+  return { arch: goArch(), kernel: release(), ...nofileHardLimit(), ...boundingSet() };
+}
+
+/** CapBnd of this process as capability names; absent when it holds every one we know. */
+function boundingSet(): { boundingCapabilities?: readonly string[] } {
+  try {
+    const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("CapBnd:"));
+    if (line === undefined) return {};
+    const mask = BigInt(`0x${line.slice("CapBnd:".length).trim()}`);
+    const held = ALL_CAPABILITY_NUMBERS.filter(([, n]) => (mask >> BigInt(n)) & 1n).map(([name]) => name);
+    return held.length === ALL_CAPABILITY_NUMBERS.length ? {} : { boundingCapabilities: held };
+  } catch {
+    return {};
+  }
 }
 
 /** The hard "Max open files" of this process, from /proc/self/limits. */
@@ -461,12 +484,14 @@ export function normalizeCapability(name: string): string {
 }
 
 /** moby `caps.TweakCapabilities`: privileged → all; cap-add ALL → all; cap-drop ALL → only cap-add; else defaults − drop + add. */
-export function effectiveCapabilities(options: Pick<SpecOptions, "privileged" | "capAdd" | "capDrop">): string[] {
-  if (options.privileged) return [...ALL_CAPABILITIES];
+export function effectiveCapabilities(options: Pick<SpecOptions, "privileged" | "capAdd" | "capDrop"> & { readonly host?: Pick<HostInfo, "boundingCapabilities"> }): string[] {
+  const bounding = options.host?.boundingCapabilities;
+  const all = bounding === undefined ? [...ALL_CAPABILITIES] : ALL_CAPABILITIES.filter((c) => bounding.includes(c));
+  if (options.privileged) return all;
   const add = (options.capAdd ?? []).map(normalizeCapability);
   const drop = (options.capDrop ?? []).map(normalizeCapability);
   let caps: string[];
-  if (add.includes("ALL")) caps = [...ALL_CAPABILITIES];
+  if (add.includes("ALL")) caps = all;
   else if (drop.includes("ALL")) caps = [...add];
   else caps = [...DEFAULT_CAPABILITIES.filter((c) => !drop.includes(c)), ...add];
   return [...new Set(caps)];
@@ -624,7 +649,7 @@ export function buildSpec(opts: SpecOptions): Spec {
   if (!env.some((e) => e.startsWith("PATH="))) env = [`PATH=${DEFAULT_PATH}`, ...env];
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
 
-  const caps = effectiveCapabilities(opts);
+  const caps = effectiveCapabilities({ ...opts, host });
   const cwd = opts.cwd === undefined || opts.cwd === "" ? "/" : opts.cwd;
   if (!cwd.startsWith("/")) throw invalid("working directory", cwd, "it must be an absolute path");
 
