@@ -2,7 +2,7 @@ import { htkError, isHtkError, type HtkError } from "../../base/errors/index.ts"
 import type { EngineServices } from "../daemon/services.ts";
 import { parseCreateBody, type AttachConnection, type WaitCondition } from "../containers/index.ts";
 import { imageSize } from "../images/index.ts";
-import { inspectJson, parseDockerTime, parseFilters, summaryJson } from "../state/index.ts";
+import { parseDockerTime, parseFilters } from "../state/index.ts";
 import { frame, hijack, streamContentType, MULTIPLEXED_STREAM, RAW_STREAM, apiAtLeast } from "./hijack.ts";
 import { readJsonBody } from "./json-body.ts";
 import { boolParam, intParam } from "./query-params.ts";
@@ -19,11 +19,14 @@ export function containerRoutes(services: EngineServices): Route[] {
   const manager = services.containers;
   const state = services.state;
 
+  const sizeOfImage = (imageId: string): number => {
+    const image = services.images.get(imageId as `sha256:${string}`);
+    return image === undefined ? 0 : imageSize(image);
+  };
   /** `size=1`: SizeRw (the writable layer) and SizeRootFs (that plus the image), as Docker reports them. */
   const sizes = async (id: string, imageId: string): Promise<{ SizeRw: number; SizeRootFs: number }> => {
     const rw = await manager.sizeRw(id);
-    const image = services.images.get(imageId as `sha256:${string}`);
-    return { SizeRw: rw, SizeRootFs: rw + (image === undefined ? 0 : imageSize(image)) };
+    return { SizeRw: rw, SizeRootFs: rw + sizeOfImage(imageId) };
   };
 
   const noContent = (ctx: RequestContext, status = 204): void => {
@@ -72,7 +75,7 @@ export function containerRoutes(services: EngineServices): Route[] {
         const size = boolParam(ctx.query, "size");
         const out: Array<Record<string, unknown>> = [];
         for (const c of list) {
-          const summary = summaryJson(c, now);
+          const summary = manager.summary(c, now);
           out.push(size ? { ...summary, ...(await sizes(c.id, c.imageId)) } : summary);
         }
         sendJson(ctx.res, 200, out);
@@ -83,9 +86,7 @@ export function containerRoutes(services: EngineServices): Route[] {
       pattern: "/containers/{id}/json",
       query: ["size"],
       async handle(ctx) {
-        const c = state.containers.resolve(ctx.params["id"] ?? "");
-        const body = inspectJson(c, state.execs.idsOf(c.id));
-        sendJson(ctx.res, 200, boolParam(ctx.query, "size") ? { ...body, ...(await sizes(c.id, c.imageId)) } : body);
+        sendJson(ctx.res, 200, await manager.inspect(ctx.params["id"] ?? "", { size: boolParam(ctx.query, "size"), imageSize: sizeOfImage }));
       },
     },
     {

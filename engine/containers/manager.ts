@@ -24,14 +24,29 @@ import {
   type Filters,
   type HostConfig,
   type Liveness,
+  type NetworkSettings,
   type StateStore,
   type VolumeRecord,
+  inspectJson,
+  summaryJson,
 } from "../state/index.ts";
 import { entrypointAndArgs, mergeImageConfig, normaliseHostConfig, parseSignal, parseSize, validateCreate, type ParsedCreate } from "./create-config.ts";
 import { ContainerIO, DEFAULT_DETACH_KEYS, DetachKeyScanner, parseDetachKeys, type OutputSink } from "./io.ts";
 import { JsonFileWriter, LineSplitter, readLog, type LogMessage, type RotationOptions } from "./json-file.ts";
 import { copiesImageContent, planMounts, runtimeMounts } from "./mounts.ts";
-import { emptyEndpoint, emptyNetworkSettings, hostHostname, hostNetworkHostsFile, hostnameFile, hostsFile, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher } from "./network.ts";
+import {
+  emptyEndpoint,
+  emptyNetworkSettings,
+  hostHostname,
+  hostNetworkHostsFile,
+  hostnameFile,
+  hostsFile,
+  LoopbackNetworks,
+  parseNetworkMode,
+  renderNetworkSettings,
+  resolvConf,
+  type NetworkAttacher,
+} from "./network.ts";
 import { specOptions } from "./spec-options.ts";
 import type { AttachConnection, AttachRequest, LogsOptions, ManagerDeps, PruneReport, RemoveOptions, StopOptions, WaitCondition, WaitResult } from "./types.ts";
 import { directorySize, ensureVolume, removeVolume, volumeDataPath, type VolumeHost } from "../volumes/index.ts";
@@ -819,6 +834,53 @@ export class ContainerManager {
 
   // ---------------------------------------------------------------------------------------------
   // For the helpers that build on the manager (exec, cp/archive, export, diff, stats, top, pause).
+
+  /**
+   * `GET /containers/{id}/json`: the state's inspect JSON with what only the engine knows: the root
+   * filesystem's directories (GraphDriver.Data, as Docker's overlay2 shows them), the endpoints of
+   * connected networks, and with `size` SizeRw/SizeRootFs.
+   */
+  async inspect(ref: string, opts: { readonly size?: boolean; readonly imageSize?: (imageId: string) => number } = {}): Promise<Record<string, unknown>> {
+    const c = this.#state.containers.resolve(ref);
+    const body = inspectJson(c, this.#state.execs.idsOf(c.id));
+    const out: Record<string, unknown> = { ...body, GraphDriver: this.#graphDriver(c), NetworkSettings: this.#networkSettings(c) };
+    if (opts.size === true) {
+      const rw = await this.sizeRw(c.id);
+      out["SizeRw"] = rw;
+      out["SizeRootFs"] = rw + (opts.imageSize?.(c.imageId) ?? 0);
+    }
+    return out;
+  }
+
+  /** One entry of `GET /containers/json` (ContainerSummary), with the connected networks' endpoints. */
+  summary(c: Container, nowMs: number = Date.now()): Record<string, unknown> {
+    const s = summaryJson(c, nowMs);
+    return { ...s, NetworkSettings: { Networks: this.#networkSettings(c).Networks ?? {} } };
+  }
+
+  #networkSettings(c: Container): NetworkSettings {
+    return renderNetworkSettings(c.networkSettings, this.#state.networks.endpointsOfContainer(c.id), this.#state.networks.list());
+  }
+
+  /** Docker's overlay2 GraphDriver data for the container's writable snapshot (empty strings in copy mode). */
+  #graphDriver(c: Container): { Name: string; Data: Record<string, string> } {
+    const w = this.#deps.snapshots.writable(c.id);
+    const dir = w === undefined ? "" : w.path.replace(/\/(merged|fs)$/, "");
+    const lowers: string[] = [];
+    for (let id = w?.parent; id !== undefined; id = this.#deps.snapshots.info(id)?.parent) {
+      if (!this.#deps.snapshots.has(id)) break;
+      lowers.push(this.#deps.snapshots.dir(id));
+    }
+    return {
+      Name: c.driver,
+      Data: {
+        LowerDir: lowers.join(":"),
+        MergedDir: w === undefined ? "" : `${dir}/merged`,
+        UpperDir: w?.upperDir ?? "",
+        WorkDir: w === undefined ? "" : `${dir}/work`,
+      },
+    };
+  }
 
   /**
    * `SizeRw`: the bytes in the container's writable layer (Docker's directory.Size of its overlay

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import type { NetworkNamespace } from "../runtime/index.ts";
-import type { Container, NetworkSettings, NetworkStore } from "../state/index.ts";
+import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, NetworkStore } from "../state/index.ts";
 
 /**
  * A container's network, behind one small interface so the bridge driver (issue 8: veth pairs, IPAM,
@@ -70,11 +70,15 @@ export function emptyNetworkSettings(networks: NetworkSettings["Networks"]): Net
   };
 }
 
-/** An endpoint entry without an address (Docker's EndpointSettings zero values). */
-export function emptyEndpoint(networkId: string, aliases: readonly string[] | null = null): Readonly<Record<string, unknown>> {
+/**
+ * An endpoint entry without an address (Docker's EndpointSettings zero values). Links, Aliases and
+ * DNSNames are empty lists where Docker sends null: the v1.45 schema types them as arrays, and
+ * clients read both the same.
+ */
+export function emptyEndpoint(networkId: string, aliases: readonly string[] = []): Readonly<Record<string, unknown>> {
   return {
     IPAMConfig: null,
-    Links: null,
+    Links: [],
     Aliases: aliases,
     MacAddress: "",
     NetworkID: networkId,
@@ -86,8 +90,37 @@ export function emptyEndpoint(networkId: string, aliases: readonly string[] | nu
     GlobalIPv6Address: "",
     GlobalIPv6PrefixLen: 0,
     DriverOpts: null,
-    DNSNames: null,
+    DNSNames: [],
   };
+}
+
+/**
+ * A container's NetworkSettings as inspect shows them: what its start recorded, plus the endpoints
+ * `docker network connect` made (engine/networks records them with their addresses), with Docker's
+ * per-endpoint fields. Arrays Docker leaves null are empty lists (see `emptyEndpoint`).
+ */
+export function renderNetworkSettings(settings: NetworkSettings, endpoints: readonly EndpointRecord[], networks: readonly NetworkRecord[]): NetworkSettings {
+  const out: Record<string, Readonly<Record<string, unknown>>> = {};
+  for (const [name, ep] of Object.entries(settings.Networks ?? {})) {
+    out[name] = { ...ep, Links: ep["Links"] ?? [], Aliases: ep["Aliases"] ?? [], DNSNames: ep["DNSNames"] ?? [] };
+  }
+  for (const e of endpoints) {
+    const n = networks.find((x) => x.id === e.networkId);
+    if (n === undefined) continue;
+    const [ip = "", bits = "0"] = e.ipv4Address.split("/");
+    const [ip6 = "", bits6 = "0"] = e.ipv6Address.split("/");
+    out[n.name] = {
+      ...emptyEndpoint(n.id, e.aliases),
+      EndpointID: e.endpointId,
+      MacAddress: e.macAddress,
+      IPAddress: ip,
+      IPPrefixLen: ip === "" ? 0 : Number(bits),
+      Gateway: ip === "" ? "" : (n.ipam.Config.find((c) => (c.Subnet ?? "").includes(".") && c.Gateway !== undefined)?.Gateway ?? ""),
+      GlobalIPv6Address: ip6,
+      GlobalIPv6PrefixLen: ip6 === "" ? 0 : Number(bits6),
+    };
+  }
+  return { ...settings, Networks: out };
 }
 
 /**

@@ -8,8 +8,8 @@ import { run, tempDir, type RunResult } from "../../testing/index.ts";
 const CHILD = fileURLToPath(new URL("./testdata/engine-child.ts", import.meta.url));
 
 /** An engine in a child process (so the test can kill -9 it), on a given data root and socket. */
-async function startChild(dataRoot: string, socket: string, image: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, dataRoot, socket, image], { stdio: ["ignore", "pipe", "inherit"] });
+async function startChild(dataRoot: string, socket: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", CHILD, dataRoot, socket], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (b: Buffer) => {
@@ -48,8 +48,9 @@ describe("start-up reconciliation after kill -9 of the engine", () => {
     const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(root, "docker-config") };
     const docker = (args: string[]): Promise<RunResult> => run("docker", args, { env, timeoutMs: 60_000 });
 
-    const first = await startChild(dataRoot, socket, busybox);
+    const first = await startChild(dataRoot, socket);
     children.push(first);
+    expect((await docker(["pull", "-q", busybox])).code).toBe(0);
     const live = (await docker(["run", "-d", "--name", "live", busybox, "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.1; done"])).stdout.trim();
     const dying = (await docker(["run", "-d", "-i", "--name", "dying", busybox, "sh", "-c", "read x; exit 3"])).stdout.trim();
     const rmme = (await docker(["run", "-d", "--rm", "--name", "rmme", "-i", busybox, "sh", "-c", "read x; exit 0"])).stdout.trim();
@@ -65,7 +66,7 @@ describe("start-up reconciliation after kill -9 of the engine", () => {
     await until("the orphaned containers ended", async () => existsSync(join(bundles, dying, "exit")) && existsSync(join(bundles, rmme, "exit")));
     expect(existsSync(join(bundles, live, "exit"))).toBe(false);
 
-    const second = await startChild(dataRoot, socket, busybox);
+    const second = await startChild(dataRoot, socket);
     children.push(second);
     const state = async (name: string): Promise<string> => (await docker(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name])).stdout.trim();
     expect(await state("live")).toBe("running 0");

@@ -1,12 +1,7 @@
 import type { TestEngine } from "../e2e/harness.ts";
 
-/**
- * Puts an image into a test engine's image store the way `docker pull` does (the registry client,
- * then the image store's addPull), for suites that run before — or without — the pull endpoint.
- */
+/** `docker pull` of an image into a test engine (from the harness' local registry); throws when it fails. */
 export async function seedImage(engine: TestEngine, reference: string): Promise<void> {
-  const { registry, images } = engine.daemon.services;
-  if (images.lookup(reference) !== undefined) return;
-  const pulled = await registry.pull(reference, { store: images.content, signal: AbortSignal.timeout(120_000) });
-  await images.addPull(pulled);
+  const r = await engine.docker(["pull", "-q", reference]);
+  if (r.code !== 0) throw new Error(`docker pull ${reference} failed (${r.code}): ${r.stderr.trim()}`);
 }
