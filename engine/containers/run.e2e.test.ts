@@ -206,6 +206,29 @@ describe("containers with the docker CLI", () => {
     expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
   });
 
+  it("--restart always restarts after every exit until docker stop; unless-stopped likewise; events carry die and start", async () => {
+    for (const policy of ["always", "unless-stopped"]) {
+      const name = `loop-${policy}`;
+      expect((await engine.docker(["run", "-d", "--name", name, "--restart", policy, busybox, "sh", "-c", "echo run; exit 1"])).code).toBe(0);
+      for (;;) {
+        const n = Number((await engine.docker(["inspect", "--format", "{{.RestartCount}}", name])).stdout.trim());
+        if (n >= 2) break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      expect((await engine.docker(["stop", name])).code).toBe(0);
+      const after = (await engine.docker(["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", name])).stdout.trim().split(" ");
+      expect(after[0]).toBe("exited");
+      // Stopped by hand: no further restart (Docker's ExitOnNext).
+      const count = after[1];
+      await new Promise((res) => setTimeout(res, 500));
+      expect((await engine.docker(["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", name])).stdout.trim()).toBe(`exited ${count}`);
+      const events = await engine.docker(["events", "--since", "0", "--until", String(Math.ceil(Date.now() / 1000)), "--filter", `container=${name}`, "--format", "{{.Action}}"]);
+      const actions = events.stdout.trim().split("\n");
+      expect(actions.slice(0, 4)).toEqual(["create", "start", "die", "start"]);
+      expect((await engine.docker(["rm", name])).code).toBe(0);
+    }
+  });
+
   it("answers the Engine API's errors with Docker's status codes and texts", async () => {
     expect(await api(engine, "GET", "/containers/nope/json")).toMatchObject({ status: 404 });
     expect((await api(engine, "GET", "/containers/nope/json")).text).toContain("No such container: nope");
