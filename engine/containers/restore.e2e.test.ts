@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { killContainerProcesses } from "../e2e/harness.ts";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { run, tempDir, type RunResult } from "../../testing/index.ts";
 
@@ -33,12 +34,16 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
 describe("start-up reconciliation after kill -9 of the engine", () => {
   const busybox = inject("busybox").reference;
   const children: ChildProcess[] = [];
+  const containerIds: string[] = [];
   afterAll(async () => {
     for (const c of children) {
       if (c.exitCode !== null || c.signalCode !== null) continue;
       c.kill("SIGTERM");
       await new Promise((r) => c.once("exit", r));
     }
+    // Containers outlive a killed engine by design (the shim): if the test failed between the kill
+    // and the restart, nobody stopped them, and the temporary data root is gone by now.
+    killContainerProcesses(containerIds);
   });
 
   it("re-attaches live containers, records the real exit of those that ended, removes --rm ones, applies restart policies", async () => {
@@ -56,6 +61,7 @@ describe("start-up reconciliation after kill -9 of the engine", () => {
     const rmme = (await docker(["run", "-d", "--rm", "--name", "rmme", "-i", busybox, "sh", "-c", "read x; exit 0"])).stdout.trim();
     const always = (await docker(["run", "-d", "--restart", "always", "--name", "always", busybox, "sleep", "1000"])).stdout.trim();
     expect((await docker(["stop", "-t", "0", "always"])).code).toBe(0);
+    containerIds.push(live, dying, rmme, always);
     for (const id of [live, dying, rmme, always]) expect(id).toMatch(/^[0-9a-f]{64}$/);
     await until("live has ticked", async () => (await docker(["logs", "live"])).stdout.includes("tick 2"));
 

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,4 +68,29 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       if (opts.remove ?? true) await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Kills (SIGKILL) every process in the cgroups of these containers (the engine's default cgroup parent
+ * `/hatake`, cgroup v1 or v2). For tests that kill an engine on purpose: its containers outlive it by
+ * design, and a test that fails before restarting the engine must not leave them running.
+ */
+export function killContainerProcesses(ids: readonly string[]): void {
+  for (const id of ids) {
+    for (const dir of [`/sys/fs/cgroup/pids/hatake/${id}`, `/sys/fs/cgroup/hatake/${id}`]) {
+      let procs = "";
+      try {
+        procs = readFileSync(`${dir}/cgroup.procs`, "utf8");
+      } catch {
+        continue;
+      }
+      for (const pid of procs.split("\n").filter((l) => l !== "")) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }
 }
