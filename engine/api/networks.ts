@@ -9,6 +9,8 @@ import {
   removeNetwork,
   type NetworkCreateRequest,
 } from "../networks/index.ts";
+import type { ContainerManager } from "../containers/index.ts";
+import type { BridgeDatapath } from "../networks/index.ts";
 import { filterNetworks, parseFilters, type IpamConfig, type StateStore } from "../state/index.ts";
 import { JsonObject, readJsonBody } from "./json-body.ts";
 import { sendJson } from "./respond.ts";
@@ -18,8 +20,12 @@ function param(ctx: RequestContext, name: string): string {
   return ctx.params[name] ?? "";
 }
 
-/** The Network tag of the Engine API v1.45, on engine/networks (records only; no datapath yet). */
-export function networkRoutes(services: { readonly state: StateStore }): Route[] {
+/** The Network tag of the Engine API v1.45, on engine/networks (records, plus the bridge datapath when the daemon has one). */
+export function networkRoutes(services: {
+  readonly state: StateStore;
+  readonly datapath?: BridgeDatapath;
+  readonly containers?: Pick<ContainerManager, "networkConnected" | "networkDisconnected">;
+}): Route[] {
   const state = services.state;
   return [
     {
@@ -77,7 +83,11 @@ export function networkRoutes(services: { readonly state: StateStore }): Route[]
         if (body.boolean("ConfigOnly") === true || (body.object("ConfigFrom", "ConfigReference")?.string("Network") ?? "") !== "") {
           throw htkError("HTK-ENGINE-0478", { driver: "config-only" });
         }
-        const n = createNetwork(state, request);
+        const datapath = services.datapath;
+        const n =
+          datapath === undefined || (request.driver ?? "bridge") !== "bridge"
+            ? createNetwork(state, request)
+            : await datapath.createBridgeNetwork((hostPrefixes) => createNetwork(state, request, hostPrefixes));
         sendJson(ctx.res, 201, { Id: n.id, Warning: "" });
       },
     },
@@ -85,8 +95,11 @@ export function networkRoutes(services: { readonly state: StateStore }): Route[]
       method: "POST",
       pattern: "/networks/prune",
       query: ["filters"],
-      handle(ctx) {
-        sendJson(ctx.res, 200, pruneNetworks(state, parseFilters(ctx.query.get("filters"))));
+      async handle(ctx) {
+        const before = state.networks.list();
+        const report = pruneNetworks(state, parseFilters(ctx.query.get("filters")));
+        for (const n of before) if (report.NetworksDeleted.includes(n.name)) await services.datapath?.removeBridge(n);
+        sendJson(ctx.res, 200, report);
       },
     },
     {
@@ -105,8 +118,9 @@ export function networkRoutes(services: { readonly state: StateStore }): Route[]
       method: "DELETE",
       pattern: "/networks/{id}",
       query: [],
-      handle(ctx) {
-        removeNetwork(state, param(ctx, "id"));
+      async handle(ctx) {
+        const n = removeNetwork(state, param(ctx, "id"));
+        await services.datapath?.removeBridge(n);
         ctx.res.writeHead(204).end();
       },
     },
@@ -119,11 +133,18 @@ export function networkRoutes(services: { readonly state: StateStore }): Route[]
         const container = state.containers.resolve(body.string("Container") ?? "");
         const settings = body.object("EndpointConfig", "EndpointSettings");
         const ipamConfig = settings?.object("IPAMConfig", "EndpointIPAMConfig");
-        connectContainer(state, param(ctx, "id"), container, {
+        const ep = connectContainer(state, param(ctx, "id"), container, {
           aliases: settings?.strings("Aliases"),
           ipv4Address: ipamConfig?.string("IPv4Address"),
           ipv6Address: ipamConfig?.string("IPv6Address"),
         });
+        const network = state.networks.resolve(param(ctx, "id"));
+        try {
+          await services.containers?.networkConnected(container.id, network, ep);
+        } catch (err) {
+          disconnectContainer(state, network.id, container, true);
+          throw err;
+        }
         ctx.res.writeHead(200, { "Content-Length": "0" }).end();
       },
     },
@@ -134,7 +155,10 @@ export function networkRoutes(services: { readonly state: StateStore }): Route[]
       async handle(ctx) {
         const body = new JsonObject(await readJsonBody(ctx), "DisconnectOptions");
         const container = state.containers.resolve(body.string("Container") ?? "");
-        disconnectContainer(state, param(ctx, "id"), container, body.boolean("Force") ?? false);
+        const network = state.networks.resolve(param(ctx, "id"));
+        const ep = state.networks.endpointsOfContainer(container.id).find((e) => e.networkId === network.id);
+        disconnectContainer(state, network.id, container, body.boolean("Force") ?? false);
+        if (ep !== undefined) await services.containers?.networkDisconnected(container.id, ep);
         ctx.res.writeHead(200, { "Content-Length": "0" }).end();
       },
     },

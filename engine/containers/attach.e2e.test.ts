@@ -60,7 +60,8 @@ describe("attach, start -a, restart, interactive terminals, network files, limit
 
   it("writes /etc/hosts, resolv.conf and hostname as Docker does; none and host networks", async () => {
     const r = await engine.docker(["run", "--rm", "--add-host", "db:10.1.2.3", "--dns", "1.1.1.1", "--dns-search", "example.com", "--hostname", "web", busybox, "sh", "-c", "cat /etc/hosts /etc/resolv.conf /etc/hostname; hostname"]);
-    expect(r.stdout).toBe(
+    // Docker's order: the defaults, --add-host, then the container's own address and name (the default bridge's).
+    expect(r.stdout.replace(/^\d+\.\d+\.\d+\.\d+\tweb$/m, "ADDRESS\tweb")).toBe(
       [
         "127.0.0.1\tlocalhost",
         "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -69,6 +70,7 @@ describe("attach, start -a, restart, interactive terminals, network files, limit
         "ff02::1\tip6-allnodes",
         "ff02::2\tip6-allrouters",
         "10.1.2.3\tdb",
+        "ADDRESS\tweb",
         "search example.com",
         "nameserver 1.1.1.1",
         "web",
@@ -76,10 +78,13 @@ describe("attach, start -a, restart, interactive terminals, network files, limit
         "",
       ].join("\n"),
     );
-    // `none` and the default network (no bridge yet): a namespace of its own, only loopback.
-    for (const network of ["none", "bridge"]) {
-      const lo = await engine.docker(["run", "--rm", "--network", network, busybox, "sh", "-c", "ip -o link | cut -d: -f2 | tr -d ' '"]);
-      expect(lo.stdout.trim()).toBe("lo");
+    // `none`: a namespace of its own, only loopback; the default bridge: loopback and eth0 (its veth).
+    for (const [network, links] of [
+      ["none", "lo"],
+      ["bridge", "lo eth0"],
+    ] as const) {
+      const lo = await engine.docker(["run", "--rm", "--network", network, busybox, "sh", "-c", "ip -o link | cut -d: -f2 | cut -d@ -f1 | tr -d ' '"]);
+      expect(lo.stdout.trim().split("\n").join(" ")).toBe(links);
     }
     const host = await engine.docker(["run", "--rm", "--network", "host", busybox, "hostname"]);
     expect(host.stdout.trim()).toBe((await run("hostname")).stdout.trim());

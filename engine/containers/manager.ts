@@ -24,6 +24,8 @@ import {
   type Filters,
   type HostConfig,
   type Liveness,
+  type EndpointRecord,
+  type NetworkRecord,
   type NetworkSettings,
   type StateStore,
   type VolumeRecord,
@@ -47,6 +49,7 @@ import {
   resolvConf,
   type NetworkAttacher,
 } from "./network.ts";
+import { BridgeNetworks } from "./bridge-network.ts";
 import { specOptions } from "./spec-options.ts";
 import type { AttachConnection, AttachRequest, LogsOptions, ManagerDeps, PruneReport, RemoveOptions, StopOptions, WaitCondition, WaitResult } from "./types.ts";
 import { directorySize, ensureVolume, removeVolume, volumeDataPath, type VolumeHost } from "../volumes/index.ts";
@@ -109,7 +112,11 @@ export class ContainerManager {
   constructor(deps: ManagerDeps) {
     this.#deps = deps;
     this.#log = deps.log.child({ component: "containers" });
-    this.#network = deps.network ?? new LoopbackNetworks(deps.state.networks, (ref) => this.#pidOf(ref));
+    this.#network =
+      deps.network ??
+      (deps.datapath === undefined
+        ? new LoopbackNetworks(deps.state.networks, (ref) => this.#pidOf(ref))
+        : new BridgeNetworks({ state: deps.state, datapath: deps.datapath, pidOf: (ref) => this.#pidOf(ref), containerDir: (id) => this.containerDir(id), log: deps.log }));
     this.#volumeMounts = new VolumeMounts(deps.dataRoot);
   }
 
@@ -339,7 +346,8 @@ export class ContainerManager {
         files.hosts,
         attachment.hostFiles
           ? hostNetworkHostsFile(extraHosts)
-          : hostsFile({ hostname, domainname, extraHosts, ...(attachment.address === undefined ? {} : { address: attachment.address }) }),
+          : hostsFile({ hostname, domainname, extraHosts, ...(attachment.address === undefined ? {} : { address: attachment.address }) }) +
+              (attachment.extraHosts ?? []).map((l) => `${l}\n`).join(""),
       );
       await writeFile(
         files.resolvConf,
@@ -895,6 +903,22 @@ export class ContainerManager {
   }
 
   /** The host pid of a running container's init, or undefined when it does not run. */
+  /**
+   * `docker network connect` made `ep` for container `id`: a running container on the bridge
+   * datapath gets its veth now (stopped ones at their next start).
+   */
+  async networkConnected(id: string, network: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    const c = this.#state.containers.get(id);
+    if (c === undefined || this.#entries.get(id)?.run === undefined || !(this.#network instanceof BridgeNetworks)) return;
+    await this.#network.connectRunning(c, network, ep);
+  }
+
+  /** `docker network disconnect` removed `ep`: a running container's veth on that network goes. */
+  async networkDisconnected(id: string, ep: EndpointRecord): Promise<void> {
+    if (this.#entries.get(id)?.run === undefined || !(this.#network instanceof BridgeNetworks)) return;
+    await this.#network.disconnectRunning(ep);
+  }
+
   running(ref: string): { readonly id: string; readonly pid: number } | undefined {
     const c = this.#state.containers.find(ref);
     if (c === undefined) return undefined;

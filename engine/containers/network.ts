@@ -7,10 +7,9 @@ import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, Network
  * A container's network, behind one small interface so the bridge driver (issue 8: veth pairs, IPAM,
  * port publishing, the embedded DNS) replaces today's stand-in without touching the manager.
  *
- * Today (`LoopbackNetworks`): `none` → a new namespace with loopback only (as Docker); `host` → the
- * host's namespace (as Docker); `bridge`/`default` and user-defined networks → also a new namespace
- * with loopback only. Such a container has **no outbound network** yet; inspect shows it attached to
- * `bridge` without an address.
+ * `BridgeNetworks` (bridge-network.ts) serves bridge networks on the datapath; `LoopbackNetworks`
+ * serves `none` (a new namespace with loopback only), `host` (the host's namespace) and `container:`,
+ * and everything when the datapath is not available (bridge containers then get loopback only).
  */
 export interface NetworkAttacher {
   /**
@@ -29,6 +28,8 @@ export interface NetworkAttachment {
   readonly address?: string;
   /** Whether /etc/hosts and /etc/resolv.conf follow the host's (`--network host`). */
   readonly hostFiles: boolean;
+  /** More /etc/hosts lines ("IP\tname alias…"): the peers on user-defined networks. */
+  readonly extraHosts?: readonly string[];
 }
 
 /** The network modes the engine knows: Docker's names. */

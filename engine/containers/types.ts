@@ -4,6 +4,7 @@ import type { ImageStore } from "../images/index.ts";
 import type { CrunRuntime } from "../runtime/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
 import type { StateStore } from "../state/index.ts";
+import type { BridgeDatapath } from "../networks/index.ts";
 import type { NetworkAttacher } from "./network.ts";
 
 /**
@@ -24,6 +25,8 @@ export interface ManagerDeps {
   readonly signal: AbortSignal;
   /** The containers' networks; default `LoopbackNetworks` (see network.ts). */
   readonly network?: NetworkAttacher;
+  /** The bridge datapath; given (and `network` not), bridge networks get `BridgeNetworks` (bridge-network.ts). */
+  readonly datapath?: BridgeDatapath;
   /** How long `shutdown` lets each container stop before SIGKILL (dockerd's shutdown-timeout, 15 s). */
   readonly shutdownTimeoutSeconds?: number;
 }

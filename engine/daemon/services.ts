@@ -7,7 +7,7 @@ import { RegistryClient } from "../../cache/registry/index.ts";
 import { Builds } from "../build/engine-builds.ts";
 import { ContainerManager, ContainerOps } from "../containers/index.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";
-import { ensurePredefinedNetworks } from "../networks/index.ts";
+import { BridgeDatapath, ensurePredefinedNetworks } from "../networks/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
 import { ImageStateTable, openStateStore, type StateStore } from "../state/index.ts";
@@ -50,6 +50,8 @@ export interface EngineServices {
   readonly containers: ContainerManager;
   /** Exec instances and health probes on the manager's containers (engine/containers/container-ops.ts). */
   readonly containerOps: ContainerOps;
+  /** The bridge networks' host side: bridges, veths, NAT (engine/networks/datapath.ts). */
+  readonly datapath?: BridgeDatapath;
   readonly signal: AbortSignal;
   /** When the daemon started (for `/info` and uptime figures). */
   readonly startedAt: Date;
@@ -114,6 +116,15 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       log: log.child({ component: "builds" }),
     });
     undo.push(() => builds.close());
+    const datapath = new BridgeDatapath({ dataRoot: config.dataRoot, state, log });
+    const bridged = await datapath.prepare().then(
+      () => true,
+      (err: unknown) => {
+        log.warn({ err }, "the bridge datapath cannot be set up (root, ip and iptables are needed); bridge networks get loopback only");
+        return false;
+      },
+    );
+    if (bridged) undo.push(() => datapath.teardown());
     const containers = new ContainerManager({
       dataRoot: config.dataRoot,
       state,
@@ -122,8 +133,10 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       runtime,
       log,
       signal: controller.signal,
+      ...(bridged ? { datapath } : {}),
     });
     await containers.restore();
+    if (bridged) await datapath.recover(new Set(state.containers.all().filter((c) => containers.running(c.id) !== undefined).map((c) => c.id)));
     undo.push(() => containers.shutdown());
     const containerOps = new ContainerOps({ state, runtime, containers, log });
     undo.push(() => containerOps.close());
@@ -139,6 +152,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       builds,
       containers,
       containerOps,
+      ...(bridged ? { datapath } : {}),
       signal: controller.signal,
       startedAt: new Date(),
     };

@@ -1,7 +1,7 @@
 /**
  * `engine/networks/`: networks' records and Docker's rules for them — the predefined bridge/host/none,
  * create with IPAM validation and address pools, remove, prune, endpoints (connect/disconnect) and the
- * inspect JSON. Only state: nothing is created on the host yet (the datapath is later work). See README.md.
+ * inspect JSON, and the bridge datapath on the host (datapath.ts: bridges, veths, NAT). See README.md.
  */
 export {
   DEFAULT_BRIDGE_DEVICE,
@@ -20,6 +20,8 @@ export {
   type EndpointRequest,
   type NetworkCreateRequest,
 } from "./networks.ts";
+export { BridgeDatapath, bridgeSubnet, datapathNames, type DatapathNames } from "./datapath.ts";
+export { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
 export {
   contains,
   defaultPools,

@@ -85,7 +85,7 @@ function predefinedRecord(name: (typeof PREDEFINED_NETWORKS)[number], nowNs: big
 /**
  * Makes sure bridge, host and none exist (called once when the daemon opens its state). Their IDs are
  * made on the first start and kept in the state, so they are stable across restarts. Nothing is
- * created on the host: the datapath (bridge device, veths, NAT, DNS) is a later piece of work.
+ * created on the host here: the datapath (datapath.ts) makes the default bridge at daemon start.
  */
 export function ensurePredefinedNetworks(state: StateStore): NetworkRecord[] {
   return PREDEFINED_NETWORKS.map((name) => state.networks.ensure(predefinedRecord(name, state.ctx.clock())));
@@ -122,10 +122,10 @@ function takenPrefixes(state: StateStore): Prefix[] {
  * drivers and scopes, the IPAM configuration (Docker's ValidateIPAM texts), the name (empty, taken:
  * 409), the driver (bridge; host and null exist once; unknown ones are "plugin not found"), then the
  * address pool: the given subnets must not overlap another network's, and a network without a subnet
- * gets the next free default pool (172.18.0.0/16, …) with its first address as the gateway. Records
- * `create`. Nothing is set up on the host yet.
+ * gets the next free default pool (172.18.0.0/16, …; not one of `hostPrefixes`, the host's routes)
+ * with its first address as the gateway. Records `create`. The bridge is the datapath's.
  */
-export function createNetwork(state: StateStore, req: NetworkCreateRequest): NetworkRecord {
+export function createNetwork(state: StateStore, req: NetworkCreateRequest, hostPrefixes: readonly Prefix[] = []): NetworkRecord {
   if (isPredefined(req.name)) throw htkError("HTK-ENGINE-0470", { name: req.name });
   const driver = req.driver === undefined || req.driver === "" ? "bridge" : req.driver;
   if (driver === "overlay" || req.scope === "swarm" || req.ingress === true) throw htkError("HTK-ENGINE-0477", {});
@@ -162,7 +162,7 @@ export function createNetwork(state: StateStore, req: NetworkCreateRequest): Net
     }
     const families = new Set(finalConfigs.map((c) => parsePrefix(c.Subnet ?? "")?.family));
     if (!families.has("IPv4")) {
-      const pool = freeDefaultPool(taken);
+      const pool = freeDefaultPool([...taken, ...hostPrefixes]);
       if (pool === undefined) throw htkError("HTK-ENGINE-0474", { family: "IPv4" });
       finalConfigs.unshift({ Subnet: formatPrefix(pool), Gateway: formatAddress(firstHost(pool)) });
     }

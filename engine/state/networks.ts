@@ -101,6 +101,14 @@ export class NetworkStore {
       );
   }
 
+  /**
+   * Replaces a network's IPAM (the datapath moves the default bridge off a subnet the host already
+   * routes elsewhere, as Docker picks the default bridge's pool at daemon start). Records no event.
+   */
+  setIpam(id: string, ipam: NetworkRecord["ipam"]): void {
+    this.#ctx.db.prepare("UPDATE networks SET ipam_json = ? WHERE id = ?").run(JSON.stringify(ipam), id);
+  }
+
   list(): NetworkRecord[] {
     return (this.#ctx.db.prepare("SELECT * FROM networks ORDER BY name").all() as NetworkRow[]).map(fromRow);
   }

@@ -439,4 +439,23 @@ export const engineDiagnostics = {
     http: 400,
     dockerText: true,
   },
+  // ---- ENGINE 0660–0699: the bridge datapath (engine/networks/datapath.ts, engine/containers/bridge-network.ts) ----
+  "HTK-ENGINE-0660": {
+    title: "Network subnet in use on the host",
+    cause: "The network {network} has the subnet {subnet}, which overlaps the host's route {route} on {dev}; a bridge with it would break that route.",
+    next: "Remove the network and create it with a free --subnet (docker network create --subnet 10.99.0.0/24 …), or remove whatever owns {dev}.",
+    http: 403,
+  },
+  "HTK-ENGINE-0661": {
+    title: "Bridge network without an IPv4 subnet",
+    cause: "The network {network} has no IPv4 subnet, which the bridge datapath needs for its gateway and the containers' addresses.",
+    next: "Create the network with an IPv4 subnet (docker network create --subnet 10.99.0.0/24 …).",
+    http: 500,
+  },
+  "HTK-ENGINE-0662": {
+    title: "Network setup failed",
+    cause: "The network of container {id} could not be set up: {detail}.",
+    next: "Check that the engine runs as root with ip(8) and iptables available; the engine's log has the failing command.",
+    http: 500,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

@@ -1,0 +1,170 @@
+import { appendFile } from "node:fs/promises";
+import { join } from "node:path";
+import { HtkError, htkError } from "../../base/errors/index.ts";
+import type { Logger } from "../../base/observability/index.ts";
+import { bridgeSubnet, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
+import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, StateStore } from "../state/index.ts";
+import { emptyEndpoint, emptyNetworkSettings, LoopbackNetworks, parseNetworkMode, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
+
+/**
+ * The bridge driver's `NetworkAttacher`: a container on a bridge network (the default `bridge` or a
+ * user-defined one) gets a named network namespace with a veth pair per endpoint (eth0 for its
+ * network mode's network, eth1… for networks connected before start), its endpoint's MAC and IPv4
+ * address, and the default route via the gateway. `none`, `host` and `container:` are as
+ * `LoopbackNetworks`. On user-defined networks the peers' names (container name and aliases) are
+ * written into /etc/hosts, both ways — the embedded DNS server is later work.
+ */
+export class BridgeNetworks implements NetworkAttacher {
+  readonly #state: StateStore;
+  readonly #datapath: BridgeDatapath;
+  readonly #fallback: LoopbackNetworks;
+  readonly #containerDir: (id: string) => string;
+  readonly #log: Logger;
+
+  constructor(opts: {
+    readonly state: StateStore;
+    readonly datapath: BridgeDatapath;
+    readonly pidOf: (ref: string) => number | undefined;
+    readonly containerDir: (id: string) => string;
+    readonly log: Logger;
+  }) {
+    this.#state = opts.state;
+    this.#datapath = opts.datapath;
+    this.#fallback = new LoopbackNetworks(opts.state.networks, opts.pidOf);
+    this.#containerDir = opts.containerDir;
+    this.#log = opts.log.child({ component: "bridge-network" });
+  }
+
+  async attach(c: Container, signal: AbortSignal): Promise<NetworkAttachment> {
+    const mode = parseNetworkMode(c.hostConfig.NetworkMode);
+    if (mode.kind !== "bridge") return this.#fallback.attach(c, signal);
+    const primary = this.#state.networks.resolve(mode.network);
+    if (primary.driver !== "bridge") return this.#fallback.attach(c, signal);
+    if (!this.#state.networks.endpointsOfContainer(c.id).some((e) => e.networkId === primary.id)) {
+      connectContainer(this.#state, primary.id, c);
+    }
+    const eps = this.#ordered(c.id, primary.id);
+    try {
+      await this.#datapath.createNamespace(c.id);
+      let index = 0;
+      for (const { ep, net } of eps) {
+        await this.#datapath.plug(c.id, net, ep, `eth${index}`, index === 0);
+        index++;
+      }
+    } catch (err) {
+      await this.detach(c.id).catch(() => undefined);
+      if (err instanceof HtkError) throw err;
+      throw htkError("HTK-ENGINE-0662", { id: c.id, detail: err instanceof Error ? err.message : String(err) });
+    }
+    const first = eps[0];
+    const address = first?.ep.ipv4Address.split("/")[0] ?? "";
+    const extraHosts: string[] = [];
+    for (const { ep, net } of eps) {
+      if (isPredefined(net.name)) continue;
+      for (const peer of this.#state.networks.endpoints(net.id)) {
+        if (peer.containerId === c.id) continue;
+        const line = this.#hostsLine(peer);
+        if (line !== undefined) extraHosts.push(line);
+      }
+      const own = this.#hostsLine(ep);
+      if (own !== undefined) await this.#tellPeers(net, c.id, own);
+    }
+    return {
+      namespace: { kind: "join", path: `/run/netns/${this.#datapath.names.netns(c.id)}` },
+      settings: this.#settings(c.id, eps),
+      ...(address === "" ? {} : { address }),
+      hostFiles: false,
+      extraHosts,
+    };
+  }
+
+  /** The endpoints to plug, the network mode's first. */
+  #ordered(containerId: string, primaryId: string): Array<{ ep: EndpointRecord; net: NetworkRecord }> {
+    const nets = new Map(this.#state.networks.list().map((n) => [n.id, n]));
+    const out: Array<{ ep: EndpointRecord; net: NetworkRecord }> = [];
+    for (const ep of this.#state.networks.endpointsOfContainer(containerId)) {
+      const net = nets.get(ep.networkId);
+      if (net === undefined || net.driver !== "bridge") continue;
+      if (net.id === primaryId) out.unshift({ ep, net });
+      else out.push({ ep, net });
+    }
+    return out;
+  }
+
+  #hostsLine(ep: EndpointRecord): string | undefined {
+    const ip = ep.ipv4Address.split("/")[0] ?? "";
+    const peer = this.#state.containers.get(ep.containerId);
+    if (ip === "" || peer === undefined) return undefined;
+    const names = [peer.name.replace(/^\//, ""), ...ep.aliases, ep.containerId.slice(0, 12)];
+    return `${ip}\t${[...new Set(names)].join(" ")}`;
+  }
+
+  /** Appends this container's line to the /etc/hosts of the peers running on the network. */
+  async #tellPeers(n: NetworkRecord, self: string, line: string): Promise<void> {
+    for (const peer of this.#state.networks.endpoints(n.id)) {
+      if (peer.containerId === self) continue;
+      const pc = this.#state.containers.get(peer.containerId);
+      if (pc === undefined || pc.status !== "running") continue;
+      await appendFile(join(this.#containerDir(peer.containerId), "hosts"), `${line}\n`).catch((err: unknown) => this.#log.debug({ err, peer: peer.containerId }, "updating a peer's hosts file"));
+    }
+  }
+
+  /** Inspect's NetworkSettings: the default bridge's endpoint also fills the top-level fields (as Docker). */
+  #settings(containerId: string, eps: ReadonlyArray<{ ep: EndpointRecord; net: NetworkRecord }>): NetworkSettings {
+    const networks: Record<string, Readonly<Record<string, unknown>>> = {};
+    let top: Partial<NetworkSettings> = {};
+    for (const { ep, net } of eps) {
+      const [ip = "", bits = "0"] = ep.ipv4Address.split("/");
+      const gateway = bridgeSubnet(net)?.gateway ?? "";
+      networks[net.name] = { ...emptyEndpoint(net.id, ep.aliases), EndpointID: ep.endpointId, MacAddress: ep.macAddress, IPAddress: ip, IPPrefixLen: Number(bits), Gateway: gateway };
+      if (net.name === "bridge") {
+        top = { Bridge: this.#datapath.names.bridge(net), EndpointID: ep.endpointId, Gateway: gateway, IPAddress: ip, IPPrefixLen: Number(bits), MacAddress: ep.macAddress };
+      }
+    }
+    const sandbox = `/run/netns/${this.#datapath.names.netns(containerId)}`;
+    return { ...emptyNetworkSettings(networks), ...top, SandboxID: containerId, SandboxKey: sandbox };
+  }
+
+  /**
+   * Releases the container's namespace, veths and rules, and its network mode's endpoint (its
+   * address goes back to the pool, as Docker releases it at stop); endpoints `docker network
+   * connect` made stay recorded for the next start.
+   */
+  async detach(containerId: string): Promise<void> {
+    await this.#datapath.release(containerId);
+    const c = this.#state.containers.get(containerId);
+    if (c === undefined) return;
+    const mode = parseNetworkMode(c.hostConfig.NetworkMode);
+    if (mode.kind !== "bridge") return;
+    try {
+      disconnectContainer(this.#state, mode.network, c, true);
+    } catch (err) {
+      this.#log.debug({ err, id: containerId }, "releasing the endpoint");
+    }
+  }
+
+  /** `docker network connect` on a running container: the new endpoint's veth as the next ethN. */
+  async connectRunning(c: Container, n: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    if (n.driver !== "bridge") return;
+    const names = await this.#datapath.interfaces(c.id);
+    let i = 0;
+    while (names.includes(`eth${i}`)) i++;
+    await this.#datapath.plug(c.id, n, ep, `eth${i}`, false);
+    const own = this.#hostsLine(ep);
+    if (own !== undefined && !isPredefined(n.name)) {
+      await this.#tellPeers(n, c.id, own);
+      const lines: string[] = [];
+      for (const peer of this.#state.networks.endpoints(n.id)) {
+        if (peer.containerId === c.id) continue;
+        const line = this.#hostsLine(peer);
+        if (line !== undefined) lines.push(`${line}\n`);
+      }
+      if (lines.length > 0) await appendFile(join(this.#containerDir(c.id), "hosts"), lines.join("")).catch(() => undefined);
+    }
+  }
+
+  /** `docker network disconnect` on a running container: its veth on that network removed. */
+  async disconnectRunning(ep: EndpointRecord): Promise<void> {
+    await this.#datapath.unplug(ep);
+  }
+}

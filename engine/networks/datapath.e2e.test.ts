@@ -1,0 +1,197 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { run, tempDir, type RunResult } from "../../testing/index.ts";
+import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { datapathNames } from "./datapath.ts";
+
+const CHILD = fileURLToPath(new URL("../containers/testdata/engine-child.ts", import.meta.url));
+
+/** The host's first non-loopback IPv4 address (eth0's here): what a container reaches through its bridge. */
+function hostAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  throw new Error("the host has no non-loopback IPv4 address");
+}
+
+/** What this engine left on the host: links, namespaces and rules carrying its tag. */
+async function leftovers(dataRoot: string): Promise<string[]> {
+  const { tag } = datapathNames(dataRoot);
+  const out: string[] = [];
+  const links = (await run("ip", ["-o", "link", "show"])).stdout;
+  for (const l of links.split("\n")) if (l.includes(`hv${tag}`)) out.push(`link ${l.trim()}`);
+  const ns = (await run("ip", ["netns", "list"])).stdout;
+  for (const l of ns.split("\n")) if (l.startsWith(`htk-${tag}-`)) out.push(`netns ${l}`);
+  for (const table of ["nat", "filter"]) {
+    const rules = (await run("iptables", ["-w", "-t", table, "-S"])).stdout;
+    for (const l of rules.split("\n")) if (l.includes(`HTK-${tag}`) && l.includes("htk-ctr:")) out.push(`${table} ${l}`);
+  }
+  return out;
+}
+
+/** Everything with the engine's tag, bridges and chains included (after the engine stopped). */
+async function anything(dataRoot: string): Promise<string[]> {
+  const { tag } = datapathNames(dataRoot);
+  const out: string[] = [];
+  for (const l of (await run("ip", ["-o", "link", "show"])).stdout.split("\n")) if (l.includes(tag)) out.push(l.trim());
+  for (const table of ["nat", "filter"]) for (const l of (await run("iptables", ["-w", "-t", table, "-S"])).stdout.split("\n")) if (l.includes(tag)) out.push(l);
+  return out;
+}
+
+describe("bridge networking with the docker CLI", () => {
+  let engine: TestEngine;
+  let server: Server;
+  let port = 0;
+  const seen: string[] = [];
+  const busybox = inject("busybox").reference;
+  const host = hostAddress();
+
+  beforeAll(async () => {
+    engine = await startTestEngine();
+    expect((await engine.docker(["pull", "-q", busybox])).code).toBe(0);
+    server = createServer((req, res) => {
+      seen.push(req.socket.remoteAddress ?? "");
+      res.end("from the host\n");
+    });
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    const a = server.address();
+    port = typeof a === "object" && a !== null ? a.port : 0;
+  });
+  afterAll(async () => {
+    server.close();
+    const dataRoot = engine.dataRoot;
+    await engine.stop();
+    expect(await anything(dataRoot)).toEqual([]);
+  });
+
+  it("a container on the default bridge has eth0 in the subnet, a default route via the gateway, and reaches a server on the host's address", async () => {
+    const inspect = JSON.parse((await engine.docker(["network", "inspect", "bridge"])).stdout) as Array<{ IPAM: { Config: Array<{ Subnet: string; Gateway: string }> } }>;
+    const cfg = inspect[0]?.IPAM.Config[0];
+    expect(cfg).toBeDefined();
+    const prefix = (cfg?.Gateway ?? "").split(".").slice(0, 2).join(".");
+    const r = await engine.docker(["run", "--rm", busybox, "sh", "-c", `ip -4 -o addr show eth0; ip route; wget -qO- http://${host}:${port}/ && cat /etc/resolv.conf`]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`eth0\\s+inet ${prefix.replace(/\./g, "\\.")}\\.\\d+\\.\\d+/`));
+    expect(r.stdout).toContain(`default via ${cfg?.Gateway ?? ""} dev eth0`);
+    expect(r.stdout).toContain("from the host\n");
+    expect(r.stdout).toMatch(/^nameserver /m);
+    // The request came from the container's own address, over the bridge (not over loopback).
+    expect(seen.at(-1)).toMatch(new RegExp(`^${prefix.replace(/\./g, "\\.")}\\.`));
+    expect(await leftovers(engine.dataRoot)).toEqual([]);
+  });
+
+  it("docker inspect shows the default bridge's address, gateway and MAC; docker rm -f leaves nothing", async () => {
+    const id = (await engine.docker(["run", "-d", busybox, "sleep", "600"])).stdout.trim();
+    const ip = (await engine.docker(["inspect", "--format", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Networks.bridge.IPAddress}} {{.NetworkSettings.Networks.bridge.MacAddress}}", id])).stdout.trim();
+    const [top = "", inNet = "", mac = ""] = ip.split(" ");
+    expect(top).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(inNet).toBe(top);
+    expect(mac).toMatch(/^02:42:/);
+    const inside = await engine.docker(["exec", id, "cat", "/sys/class/net/eth0/address"]);
+    expect(inside.stdout.trim()).toBe(mac);
+    expect((await leftovers(engine.dataRoot)).length).toBeGreaterThan(0);
+    expect((await engine.docker(["rm", "-f", id])).code).toBe(0);
+    expect(await leftovers(engine.dataRoot)).toEqual([]);
+  });
+
+  it("two containers on a user network reach each other by name; connect/disconnect on a running container plugs and unplugs a veth", async () => {
+    expect((await engine.docker(["network", "create", "appnet"])).code).toBe(0);
+    const web = await engine.docker(["run", "-d", "--name", "web", "--network", "appnet", busybox, "sh", "-c", "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www"]);
+    expect(web.code).toBe(0);
+    const r = await engine.docker(["run", "--rm", "--name", "client", "--network", "appnet", busybox, "wget", "-qO-", "http://web/"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("hello from web\n");
+
+    const other = (await engine.docker(["run", "-d", "--name", "other", busybox, "sleep", "600"])).stdout.trim();
+    expect((await engine.docker(["exec", other, "ip", "link", "show", "eth1"])).code).not.toBe(0);
+    expect((await engine.docker(["network", "connect", "appnet", "other"])).code).toBe(0);
+    expect((await engine.docker(["exec", other, "ip", "link", "show", "eth1"])).code).toBe(0);
+    const byName = await engine.docker(["exec", other, "wget", "-qO-", "http://web/"]);
+    expect(byName.stdout).toBe("hello from web\n");
+    expect((await engine.docker(["network", "disconnect", "appnet", "other"])).code).toBe(0);
+    expect((await engine.docker(["exec", other, "ip", "link", "show", "eth1"])).code).not.toBe(0);
+    expect((await engine.docker(["rm", "-f", "web", "other"])).code).toBe(0);
+    expect((await engine.docker(["network", "rm", "appnet"])).code).toBe(0);
+    expect(await leftovers(engine.dataRoot)).toEqual([]);
+  });
+
+  it("an internal network has no way out: the host's server is unreachable", async () => {
+    expect((await engine.docker(["network", "create", "--internal", "closed"])).code).toBe(0);
+    const r = await engine.docker(["run", "--rm", "--network", "closed", busybox, "sh", "-c", `ip -4 -o addr show eth0 >/dev/null && ! wget -T 2 -qO- http://${host}:${port}/`]);
+    expect(r.code).toBe(0);
+    expect((await engine.docker(["network", "rm", "closed"])).code).toBe(0);
+  });
+
+  it("the start-up recovery removes a crashed engine's namespaces, veths and container rules (planted)", async () => {
+    const datapath = engine.daemon.services.datapath;
+    expect(datapath).toBeDefined();
+    if (datapath === undefined) return;
+    const names = datapath.names;
+    const ghost = "deadbeef0000ffffffffffffffffffffffffffffffffffffffffffffffffffff";
+    await datapath.createNamespace(ghost);
+    await run("ip", ["link", "add", "name", names.veth("ghost1"), "type", "veth", "peer", "name", "eth0", "netns", names.netns(ghost)]);
+    await run("ip", ["link", "add", "name", names.veth("ghost2"), "type", "veth", "peer", "name", `${names.veth("ghost2")}p`]);
+    await datapath.addContainerRule(ghost, "nat", "dnat", ["-p", "tcp", "--dport", "1", "-j", "DNAT", "--to-destination", "10.0.0.1:1"]);
+    expect((await leftovers(engine.dataRoot)).length).toBeGreaterThanOrEqual(3);
+    await datapath.recover(new Set());
+    expect(await leftovers(engine.dataRoot)).toEqual([]);
+  });
+});
+
+/** An engine in a child process (so the test can kill -9 it). */
+async function startChild(dataRoot: string, socket: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", CHILD, dataRoot, socket], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("ready\n")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`the engine child exited (${code ?? "signal"}) before it was ready`)));
+  });
+  child.removeAllListeners("exit");
+  return child;
+}
+
+describe("bridge networking after kill -9 of the engine", () => {
+  const busybox = inject("busybox").reference;
+  const children: ChildProcess[] = [];
+  afterAll(async () => {
+    for (const c of children) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
+      c.kill("SIGTERM");
+      await new Promise((r) => c.once("exit", r));
+    }
+  });
+
+  it("a container that ended while the engine was dead leaves nothing once the engine is back; the engine's stop leaves nothing at all", async () => {
+    const root = await tempDir("netdp-restore");
+    const dataRoot = join(root, "data");
+    const socket = join(root, "docker.sock");
+    const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(root, "docker-config") };
+    const docker = (args: string[]): Promise<RunResult> => run("docker", args, { env, timeoutMs: 60_000 });
+    const first = await startChild(dataRoot, socket);
+    children.push(first);
+    expect((await docker(["pull", "-q", busybox])).code).toBe(0);
+    const dying = await docker(["run", "-d", "-i", "--name", "dying", busybox, "sh", "-c", "read x; exit 3"]);
+    expect(dying.code).toBe(0);
+    expect((await leftovers(dataRoot)).length).toBeGreaterThan(0);
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+    // Its stdin FIFO went with the engine: the container reads end-of-file and ends; its namespace stays.
+    expect((await leftovers(dataRoot)).length).toBeGreaterThan(0);
+
+    const second = await startChild(dataRoot, socket);
+    children.push(second);
+    for (let i = 0; i < 100 && (await docker(["inspect", "--format", "{{.State.Status}}", "dying"])).stdout.trim() !== "exited"; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await leftovers(dataRoot)).toEqual([]);
+    second.kill("SIGTERM");
+    await new Promise((r) => second.once("exit", r));
+    expect(await anything(dataRoot)).toEqual([]);
+  });
+});

@@ -1,0 +1,105 @@
+import { Writable } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isHtkError } from "../../base/errors/index.ts";
+import { createLogger } from "../../base/observability/index.ts";
+import { BridgeNetworks } from "../containers/bridge-network.ts";
+import { spec, testStore, type TestStore } from "../state/test-support.ts";
+import { BridgeDatapath, createNetwork, datapathNames, ensurePredefinedNetworks } from "./index.ts";
+
+const log = createLogger(new Writable({ write: (_c, _e, cb) => cb() }), "error");
+
+/** A fake host: records the commands, answers `ip -j route` with `routes`, fails what `fail` matches. */
+function fakeHost(routes: unknown[], fail: (cmd: string) => boolean = () => false): { cmds: string[]; run: (f: string, a: readonly string[]) => Promise<string> } {
+  const cmds: string[] = [];
+  return {
+    cmds,
+    run: (file, args) => {
+      const cmd = `${file} ${args.join(" ")}`;
+      cmds.push(cmd);
+      if (fail(cmd)) return Promise.reject(new Error(`${cmd}: failed`));
+      if (file === "iptables" && args.includes("-C")) return Promise.reject(new Error("Bad rule (does a matching rule exist in that chain?)"));
+      if (file === "ip" && args.includes("route")) return Promise.resolve(JSON.stringify(routes));
+      if (file === "ip" && args[0] === "link" && args[1] === "show") return Promise.reject(new Error("Device does not exist"));
+      if (file === "ip" && args.join(" ") === "-j link show") return Promise.resolve("[]");
+      return Promise.resolve("");
+    },
+  };
+}
+
+async function failure(p: Promise<unknown>): Promise<{ id: string; cause: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (isHtkError(err)) return { id: err.id, cause: err.plainCause };
+    throw err;
+  }
+  throw new Error("no failure");
+}
+
+describe("BridgeDatapath (fake host)", () => {
+  let t: TestStore;
+  beforeEach(() => {
+    t = testStore();
+    ensurePredefinedNetworks(t.store);
+  });
+  afterEach(() => t.close());
+
+  it("names carry a tag derived from the data root, within Linux's 15 characters", () => {
+    const a = datapathNames("/a");
+    const b = datapathNames("/b");
+    expect(a.tag).not.toBe(b.tag);
+    const n = t.store.networks.resolve("bridge");
+    expect(a.bridge(n).length).toBeLessThanOrEqual(15);
+    expect(a.veth("0123456789abcdef").length).toBeLessThanOrEqual(15);
+    expect(a.natPost).toBe(`HTK-${a.tag}-POST`);
+  });
+
+  it("prepare turns forwarding on, hooks its own chains, makes the default bridge with MASQUERADE for its subnet", async () => {
+    const host = fakeHost([{ dst: "192.0.2.0/24", dev: "eth0" }]);
+    const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run });
+    await d.prepare();
+    const n = d.names;
+    expect(host.cmds).toContain("sysctl -q -w net.ipv4.ip_forward=1");
+    expect(host.cmds).toContain(`iptables -w -t nat -N ${n.natPost}`);
+    expect(host.cmds).toContain(`iptables -w -t nat -I POSTROUTING 1 -j ${n.natPost}`);
+    const br = n.bridge(t.store.networks.resolve("bridge"));
+    expect(host.cmds).toContain(`ip addr add 172.17.0.1/16 dev ${br}`);
+    expect(host.cmds.some((c) => c.includes(`-A ${n.natPost} -s 172.17.0.0/16 ! -o ${br}`) && c.endsWith("-j MASQUERADE"))).toBe(true);
+  });
+
+  it("moves the default bridge off a subnet the host routes elsewhere (another engine's bridge)", async () => {
+    const host = fakeHost([{ dst: "172.17.0.0/16", dev: "hbotherengine" }]);
+    const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run });
+    await d.prepare();
+    expect(t.store.networks.resolve("bridge").ipam.Config).toEqual([{ Subnet: "172.18.0.0/16", Gateway: "172.18.0.1" }]);
+  });
+
+  it("HTK-ENGINE-0660: a user network whose subnet the host already routes; HTK-ENGINE-0661: no IPv4 subnet", async () => {
+    const host = fakeHost([{ dst: "10.9.0.0/16", dev: "eth7" }]);
+    const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run });
+    const n = createNetwork(t.store, { name: "clash", ipam: { config: [{ Subnet: "10.9.1.0/24" }] } });
+    const f = await failure(d.ensureBridge(n));
+    expect(f.id).toBe("HTK-ENGINE-0660");
+    expect(f.cause).toContain("10.9.0.0/16 on eth7");
+    const v6 = { ...n, id: "f".repeat(64), name: "v6only", ipam: { Driver: "default", Options: {}, Config: [{ Subnet: "fd00:1::/64" }] } };
+    expect((await failure(d.ensureBridge(v6))).id).toBe("HTK-ENGINE-0661");
+  });
+
+  it("a pool is chosen around the host's routes at network create", async () => {
+    const host = fakeHost([{ dst: "172.18.0.0/16", dev: "eth9" }]);
+    const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run });
+    const n = await d.createBridgeNetwork((prefixes) => createNetwork(t.store, { name: "x" }, prefixes));
+    expect(n.ipam.Config[0]?.Subnet).toBe("172.19.0.0/16");
+  });
+
+  it("HTK-ENGINE-0662: a container whose veth cannot be made does not start, and what was made is released", async () => {
+    const host = fakeHost([], (cmd) => cmd.includes("type veth"));
+    const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run });
+    const c = t.store.containers.create(spec({ name: "/c1" }));
+    const attacher = new BridgeNetworks({ state: t.store, datapath: d, pidOf: () => undefined, containerDir: () => t.dataRoot, log });
+    const f = await failure(attacher.attach(c, new AbortController().signal));
+    expect(f.id).toBe("HTK-ENGINE-0662");
+    expect(host.cmds).toContain(`ip netns del ${d.names.netns(c.id)}`);
+    expect(t.store.networks.endpointsOfContainer(c.id)).toEqual([]);
+  });
+});
