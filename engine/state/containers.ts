@@ -71,6 +71,7 @@ export class ContainerStore {
   readonly #onCorrupt: (err: HtkError) => void;
   readonly #randomName: (attempt: number) => string;
   readonly #byId: Statement;
+  readonly #selectAll: Statement;
   readonly #byName: Statement;
   readonly #update: Statement;
   readonly #insert: Statement;
@@ -92,6 +93,8 @@ export class ContainerStore {
       });
     this.#randomName = options.randomName ?? ((attempt) => randomName(attempt));
     this.#byId = ctx.db.prepare(`${SELECT} WHERE id = ?`);
+    // `docker ps` runs this on every call: prepared once (compiling it cost as much as running it).
+    this.#selectAll = ctx.db.prepare(SELECT);
     this.#byName = ctx.db.prepare(`${SELECT} WHERE name = ?`);
     this.#insert = ctx.db.prepare(
       `INSERT INTO containers (id, name, status, created_ns, created, image, image_id, path, args_json, config_json,
@@ -213,7 +216,7 @@ export class ContainerStore {
   /** Every container (any order). Records failing their checksum go to `onCorruptRecord`. */
   all(): Container[] {
     const out: Container[] = [];
-    const rows = this.#ctx.db.prepare(SELECT).all() as ContainerRow[];
+    const rows = this.#selectAll.all() as ContainerRow[];
     if (this.#decoded.size > rows.length * 2) this.#decoded.clear();
     for (const row of rows) {
       try {
