@@ -14,4 +14,9 @@ export const IMPLEMENTED_CONTAINERS2: Readonly<Record<string, ImplementedOperati
   ExecStart: { cases: [], negative: [{ name: "unknown exec → 404", path: "/exec/hatake-conformance-missing/start", body: { Detach: true }, status: 404 }] },
   ExecResize: { cases: [], negative: [{ name: "unknown exec → 404", path: "/exec/hatake-conformance-missing/resize", query: { h: "24", w: "80" }, status: 404 }] },
   ExecInspect: { cases: [] },
+  ContainerTop: { cases: [] },
+  ContainerStats: { cases: [], negative: [{ name: "unknown container → 404", path: "/containers/hatake-conformance-missing/stats", query: { stream: "false" }, status: 404 }] },
+  ContainerPause: { cases: [] },
+  ContainerUnpause: { cases: [] },
+  ContainerUpdate: { cases: [], negative: [{ name: "unknown container → 404", path: "/containers/hatake-conformance-missing/update", body: { Memory: 67108864 }, status: 404 }] },
 };

@@ -29,6 +29,18 @@ function api(engine: TestEngine, method: string, path: string, body?: unknown, h
   });
 }
 
+/** The parts of Docker's StatsJSON the tests read. */
+interface StatsBody {
+  readonly name: string;
+  readonly id: string;
+  readonly read: string;
+  readonly preread: string;
+  readonly pids_stats: Record<string, number>;
+  readonly cpu_stats: { readonly cpu_usage: { readonly total_usage: number }; readonly online_cpus: number };
+  readonly precpu_stats: { readonly cpu_usage: { readonly total_usage: number } };
+  readonly memory_stats: { readonly usage: number; readonly limit: number };
+}
+
 /** The `message` of Docker's JSON error body. */
 function message(r: { text: string }): string {
   return (JSON.parse(r.text) as { message: string }).message;
@@ -163,6 +175,152 @@ describe("container operations with the docker CLI", () => {
       const viaApi = await api(engine, "POST", `/containers/${stopped}/exec`, { Cmd: ["true"] });
       expect(viaApi.status).toBe(409);
       await engine.docker(["rm", stopped]);
+    });
+  });
+  describe("top, stats, pause/unpause, update", () => {
+    let id = "";
+    beforeAll(async () => {
+      const r = await engine.docker(["run", "-d", "--name", "ops", busybox, "sh", "-c", "sleep 300 & sleep 301"]);
+      expect(r.code).toBe(0);
+      id = r.stdout.trim();
+    });
+    afterAll(async () => {
+      await engine.docker(["rm", "-f", "ops"]);
+    });
+
+    it("docker top lists the container's processes as ps -ef, and other ps options", async () => {
+      const r = await engine.docker(["top", "ops"]);
+      expect(r.code).toBe(0);
+      const [titles, ...rows] = r.stdout.trim().split("\n");
+      expect(titles?.split(/\s+/)).toEqual(["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
+      expect(rows.map((l) => l.split(/\s{2,}/).at(-1)).sort()).toEqual(["sleep 300", "sleep 301"]);
+      const o = await engine.docker(["top", "ops", "-o", "pid,comm"]);
+      expect(o.stdout.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/)[1])).toEqual(["sleep", "sleep"]);
+      const bad = await engine.docker(["top", "ops", "-o", "comm=PID"]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('Error response from daemon: specifying "comm=PID" is not allowed [HTK-ENGINE-0505]');
+      const json = JSON.parse((await api(engine, "GET", "/containers/ops/top?ps_args=aux")).text) as { Titles: string[]; Processes: string[][] };
+      expect(json.Titles).toContain("%CPU");
+      expect(json.Processes).toHaveLength(2);
+      const stopped = (await engine.docker(["create", busybox, "true"])).stdout.trim();
+      expect((await engine.docker(["top", stopped])).stderr).toContain(`Container ${stopped} is not running`);
+      await engine.docker(["rm", stopped]);
+    });
+
+    it("docker stats --no-stream prints sane figures; the API's one-shot and stream forms", async () => {
+      const r = await engine.docker(["stats", "--no-stream", "--format", "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}", "ops"]);
+      expect(r.code).toBe(0);
+      const [name, cpu, mem, net, block, pids] = r.stdout.trim().split("|");
+      expect(name).toBe("ops");
+      expect(cpu).toMatch(/^\d+\.\d\d%$/);
+      expect(mem).toMatch(/^\d+(\.\d+)?[KMG]iB \/ \d+(\.\d+)?[KMG]iB$/);
+      expect(mem).not.toMatch(/^0B/);
+      expect(net).toBe("0B / 0B");
+      expect(block).toMatch(/B \/ /);
+      expect(pids).toBe("2");
+      const oneShot = await api(engine, "GET", "/containers/ops/stats?stream=0&one-shot=1");
+      expect(oneShot.status).toBe(200);
+      const stats = JSON.parse(oneShot.text) as StatsBody;
+      expect(stats.name).toBe("/ops");
+      expect(stats.id).toBe(id);
+      expect(stats.pids_stats).toEqual({ current: 2 });
+      expect(stats.cpu_stats.cpu_usage.total_usage).toBeGreaterThan(0);
+      expect(stats.cpu_stats.online_cpus).toBeGreaterThan(0);
+      expect(stats.memory_stats.usage).toBeGreaterThan(0);
+      expect(stats.memory_stats.limit).toBeGreaterThan(0);
+      expect(stats.preread).toBe("0001-01-01T00:00:00Z");
+      const both = await api(engine, "GET", "/containers/ops/stats?stream=1&one-shot=1");
+      expect(both.status).toBe(400);
+      expect(message(both)).toContain("cannot have stream=true and one-shot=true [HTK-ENGINE-0509]");
+      const stopped = (await engine.docker(["create", "--name", "idle", busybox, "true"])).stdout.trim();
+      const idle = JSON.parse((await api(engine, "GET", "/containers/idle/stats?stream=0")).text) as Record<string, unknown>;
+      expect(idle).toMatchObject({ name: "/idle", id: stopped, read: "0001-01-01T00:00:00Z", memory_stats: {}, pids_stats: {} });
+      await engine.docker(["rm", "idle"]);
+      // The stream: two samples a second apart, the second with the first's CPU figures.
+      const controller = new AbortController();
+      const lines: string[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ socketPath: engine.socket, path: "/v1.45/containers/ops/stats", signal: controller.signal }, (res) => {
+          let buffered = "";
+          res.on("data", (c: Buffer) => {
+            buffered += c.toString();
+            const parts = buffered.split("\n");
+            buffered = parts.pop() ?? "";
+            lines.push(...parts);
+            if (lines.length >= 2) {
+              controller.abort();
+              resolve();
+            }
+          });
+        });
+        req.on("error", (err) => (controller.signal.aborted ? resolve() : reject(err)));
+        req.end();
+      });
+      const [first, second] = lines.map((l) => JSON.parse(l) as StatsBody);
+      expect(second?.precpu_stats.cpu_usage.total_usage).toBe(first?.cpu_stats.cpu_usage.total_usage);
+      expect(second?.preread).toBe(first?.read);
+    });
+
+    it("pause and unpause: Docker's refusals, exec refused while paused, events, (Paused) in ps", async () => {
+      expect((await engine.docker(["pause", "ops"])).stdout.trim()).toBe("ops");
+      expect((await engine.docker(["ps", "--filter", "name=ops", "--format", "{{.Status}}"])).stdout.trim()).toMatch(/^Up .* \(Paused\)$/);
+      expect((await engine.docker(["inspect", "--format", "{{.State.Status}} {{.State.Paused}}", "ops"])).stdout.trim()).toBe("paused true");
+      const again = await engine.docker(["pause", "ops"]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`Container ${id} is already paused`);
+      const exec = await engine.docker(["exec", "ops", "true"]);
+      expect(exec.code).toBe(1);
+      expect(exec.stderr).toContain("Container ops is paused, unpause the container before exec");
+      expect((await api(engine, "POST", "/containers/ops/exec", { Cmd: ["true"] })).status).toBe(409);
+      // The freezer holds the processes: top still lists them.
+      expect((await engine.docker(["top", "ops"])).code).toBe(0);
+      expect((await engine.docker(["unpause", "ops"])).stdout.trim()).toBe("ops");
+      const notPaused = await api(engine, "POST", "/containers/ops/unpause");
+      expect(notPaused.status).toBe(500);
+      expect(message(notPaused)).toContain(`Container ${id} is not paused`);
+      expect((await engine.docker(["exec", "ops", "true"])).code).toBe(0);
+      const events = await engine.docker(["events", "--since", "0", "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=ops", "--filter", "event=pause", "--filter", "event=unpause", "--format", "{{.Action}}"]);
+      expect(events.stdout).toBe("pause\nunpause\n");
+      const stopped = (await engine.docker(["create", busybox, "true"])).stdout.trim();
+      expect((await engine.docker(["pause", stopped])).stderr).toContain(`Container ${stopped} is not running`);
+      await engine.docker(["rm", stopped]);
+    });
+
+    it("docker update: cgroup limits of the running container, the restart policy, Docker's refusals", async () => {
+      const r = await engine.docker(["update", "--memory", "64m", "--pids-limit", "40", "--cpu-shares", "512", "--restart", "on-failure:3", "ops"]);
+      expect(r).toMatchObject({ code: 0, stdout: "ops\n" });
+      const cg = await engine.docker(["exec", "ops", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]);
+      expect(cg.stdout).toBe(`${64 * 1024 * 1024}\n40\n`);
+      const inspect = await engine.docker(["inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "ops"]);
+      expect(inspect.stdout.trim()).toBe(`${64 * 1024 * 1024} 40 512 on-failure:3`);
+      const stats = JSON.parse((await api(engine, "GET", "/containers/ops/stats?stream=0&one-shot=1")).text) as { memory_stats: { limit: number } };
+      expect(stats.memory_stats.limit).toBe(64 * 1024 * 1024);
+      // Docker's memory/memory-swap rule: the swap limit is twice the memory unless given.
+      const swap = await engine.docker(["update", "--memory", "256m", "ops"]);
+      expect(swap.code).toBe(1);
+      expect(swap.stderr).toContain(`Cannot update container ${id}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time [HTK-ENGINE-0510]`);
+      expect((await engine.docker(["update", "--memory", "256m", "--memory-swap", "512m", "ops"])).code).toBe(0);
+      expect((await engine.docker(["update", "--pids-limit", "-1", "ops"])).code).toBe(0);
+      expect((await engine.docker(["exec", "ops", "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"])).stdout).toBe("max\n");
+      const tooSmall = await engine.docker(["update", "--memory", "1m", "ops"]);
+      expect(tooSmall.stderr).toContain("Minimum memory limit allowed is 6MB");
+      const policy = await api(engine, "POST", "/containers/ops/update", { RestartPolicy: { Name: "sometimes" } });
+      expect(policy.status).toBe(400);
+      expect(message(policy)).toContain("invalid restart policy: unknown policy 'sometimes'");
+      const body = await api(engine, "POST", "/containers/ops/update", { Memory: "lots" });
+      expect(message(body)).toContain("json: cannot unmarshal string into Go struct field UpdateConfig.Memory of type int64");
+      const ok = await api(engine, "POST", "/containers/ops/update", { CpuShares: 256 });
+      expect(ok).toMatchObject({ status: 200 });
+      expect(JSON.parse(ok.text)).toEqual({ Warnings: [] });
+      const rm = (await engine.docker(["create", "--rm", busybox, "true"])).stdout.trim();
+      const autoRemove = await engine.docker(["update", "--restart", "always", rm]);
+      expect(autoRemove.stderr).toContain(`Cannot update container ${rm}: Restart policy cannot be updated because AutoRemove is enabled for the container`);
+      // A stopped container: the HostConfig changes and applies at the next start.
+      expect((await engine.docker(["update", "--memory", "32m", rm])).code).toBe(0);
+      expect((await engine.docker(["inspect", "--format", "{{.HostConfig.Memory}}", rm])).stdout.trim()).toBe(String(32 * 1024 * 1024));
+      await engine.docker(["rm", rm]);
+      const events = await engine.docker(["events", "--since", "0", "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=ops", "--filter", "event=update", "--format", "{{.Action}}"]);
+      expect(events.stdout.split("\n").filter((l) => l === "update").length).toBeGreaterThanOrEqual(3);
     });
   });
 });

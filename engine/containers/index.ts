@@ -3,7 +3,9 @@
  * the rest are its pure parts, exported for the API layer and for tests.
  */
 export { ContainerManager } from "./manager.ts";
-export { ContainerOps } from "./container-ops.ts";
+export { ContainerOps, runtimeResources, type ContainerOpsDeps, type UpdateRequest } from "./container-ops.ts";
+export { statsJson, parseNetDev, cpuStatsJson, type NetworkCounters, type StatsSample } from "./stats.ts";
+export { top, parsePsOutput, validatePsArgs, renderPsEf, parseProcStat, formatCpuTime, formatStime, formatTty, type ProcInfo, type TopResult } from "./top.ts";
 export { BoundedOutput, ExecManager, startFailure, type ExecCreateRequest, type ExecDeps, type ExecStart, type ExecStartRequest, type ProbeResult } from "./exec.ts";
 export type { AttachConnection, AttachRequest, LogsOptions, ManagerDeps, PruneReport, RemoveOptions, StopOptions, WaitCondition, WaitResult } from "./types.ts";
 export { entrypointAndArgs, mergeImageConfig, normaliseHostConfig, parseCreateBody, parseSignal, parseSize, validateCreate, validateRestartPolicy, type NetworkingConfig, type ParsedCreate } from "./create-config.ts";

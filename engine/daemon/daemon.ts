@@ -6,6 +6,7 @@ import { networkRoutes } from "../api/networks.ts";
 import { buildServiceRoutes } from "../api/build-service.ts";
 import { containerRoutes } from "../api/containers.ts";
 import { execRoutes } from "../api/exec.ts";
+import { containerOpsRoutes } from "../api/container-ops.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { buildRoutes } from "../api/build.ts";
 import { authRoutes } from "../api/auth.ts";
@@ -104,6 +105,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...systemRoutes(services.info),
     ...containerRoutes(services),
     ...execRoutes(services),
+    ...containerOpsRoutes(services),
     ...outOfScopeRoutes(),
     ...volumeRoutes(services),
     ...eventRoutes(services),

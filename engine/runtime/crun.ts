@@ -9,6 +9,7 @@ import { htkError, type HtkError } from "../../base/errors/index.ts";
 import { rootLogger, withSpan, type Logger } from "../../base/observability/index.ts";
 import {
   cgroupDirs,
+  cgroupMode,
   cgroupPids,
   kernelLogShowsOomKill,
   monotonicMicros,
@@ -702,11 +703,20 @@ export class CrunRuntime implements Runtime {
     const bundle = this.bundleOf(id);
     await mkdir(bundle, { recursive: true });
     const file = join(bundle, `resources-${Date.now().toString(36)}.json`);
-    await writeFile(file, JSON.stringify(resources));
+    // "No pids limit" (limit ≤ 0, as runc reads it): crun 1.8 writes the number itself, which the
+    // kernel refuses, so the runtime writes "max" on its own.
+    const unlimitedPids = resources.pids !== undefined && resources.pids.limit <= 0;
+    const { pids: _pids, ...rest } = resources;
+    await writeFile(file, JSON.stringify(unlimitedPids ? rest : resources));
     try {
       await this.checked(id, ["update", "--resources", file, id]);
     } finally {
       await rm(file, { force: true });
+    }
+    if (unlimitedPids) {
+      const path = `${this.cgroupParent}/${id}`;
+      const dir = cgroupMode() === "v2" ? join("/sys/fs/cgroup", path) : join("/sys/fs/cgroup/pids", path);
+      await writeFile(join(dir, "pids.max"), "max");
     }
   }
 
