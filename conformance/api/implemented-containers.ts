@@ -25,12 +25,12 @@ async function importImage(api: ApiClient): Promise<void> {
 const removeImage = async (api: ApiClient): Promise<void> => void (await api.call("DELETE", `/images/${IMAGE}`, { query: { force: "1" } }));
 
 /** A create body for a container that runs busybox from the host (the image's entrypoint). */
-function body(cmd: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function body(cmd: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { Image: IMAGE, Cmd: [...cmd], Labels: { "hatake.conformance": "1" }, HostConfig: { Binds: ["/bin/busybox:/busybox:ro"] }, ...extra };
 }
 
 /** A container for one case (`id` parameter), started unless `started: false`; removed afterwards. */
-function container(opts: { readonly started?: boolean; readonly cmd?: readonly string[]; readonly tty?: boolean } = {}) {
+export function container(opts: { readonly started?: boolean; readonly cmd?: readonly string[]; readonly tty?: boolean } = {}) {
   return async (api: ApiClient): Promise<Fixture> => {
     await importImage(api);
     const r = await api.call("POST", "/containers/create", { body: body(opts.cmd ?? ["sleep", "60"], opts.tty === true ? { Tty: true } : {}) });
