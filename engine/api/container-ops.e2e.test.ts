@@ -39,6 +39,7 @@ interface StatsBody {
   readonly cpu_stats: { readonly cpu_usage: { readonly total_usage: number }; readonly online_cpus: number };
   readonly precpu_stats: { readonly cpu_usage: { readonly total_usage: number } };
   readonly memory_stats: { readonly usage: number; readonly limit: number };
+  readonly networks?: Record<string, { readonly rx_bytes: number }>;
 }
 
 /** The `message` of Docker's JSON error body. */
@@ -215,7 +216,8 @@ describe("container operations with the docker CLI", () => {
       expect(cpu).toMatch(/^\d+\.\d\d%$/);
       expect(mem).toMatch(/^\d+(\.\d+)?[KMG]iB \/ \d+(\.\d+)?[KMG]iB$/);
       expect(mem).not.toMatch(/^0B/);
-      expect(net).toBe("0B / 0B");
+      // The bridge network's eth0 (loopback is not counted).
+      expect(net).toMatch(/^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B$/);
       expect(block).toMatch(/B \/ /);
       expect(pids).toBe("2");
       const oneShot = await api(engine, "GET", "/containers/ops/stats?stream=0&one-shot=1");
@@ -229,6 +231,11 @@ describe("container operations with the docker CLI", () => {
       expect(stats.memory_stats.usage).toBeGreaterThan(0);
       expect(stats.memory_stats.limit).toBeGreaterThan(0);
       expect(stats.preread).toBe("0001-01-01T00:00:00Z");
+      expect(Object.keys(stats.networks ?? {})).toEqual(["eth0"]);
+      const none = (await engine.docker(["run", "-d", "--network", "none", busybox, "sleep", "30"])).stdout.trim();
+      const isolated = JSON.parse((await api(engine, "GET", `/containers/${none}/stats?stream=0&one-shot=1`)).text) as StatsBody;
+      expect(isolated.networks).toBeUndefined();
+      await engine.docker(["rm", "-f", none]);
       const both = await api(engine, "GET", "/containers/ops/stats?stream=1&one-shot=1");
       expect(both.status).toBe(400);
       expect(message(both)).toContain("cannot have stream=true and one-shot=true [HTK-ENGINE-0509]");
