@@ -8,7 +8,7 @@ import type { OpContext } from "../../solver/index.ts";
 import { ImageStore } from "../images/index.ts";
 import { CrunRuntime, goArch } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
-import { RuntimeWorker } from "../worker/runtime-worker.ts";
+import { RuntimeWorker, type StepNetwork } from "../worker/runtime-worker.ts";
 
 /** The runtime worker and what it runs on, opened on one data root by one process. */
 export interface RuntimeStack {
@@ -60,11 +60,21 @@ export interface RuntimeParts {
   readonly images: ImageStore;
   readonly runtime: CrunRuntime;
   readonly registry: RegistryClient;
+  /** Network namespaces with outbound network for RUN steps with network `default` (the daemon's bridge). */
+  readonly stepNetwork?: StepNetwork;
 }
 
 /** The worker over the given parts, with its files under `workerRoot` (`<data-root>/worker`). */
 export async function composeWorker(parts: RuntimeParts, workerRoot: string): Promise<RuntimeWorker> {
-  return RuntimeWorker.open({ root: workerRoot, snapshotter: parts.snapshotter, runtime: parts.runtime, registry: parts.registry, images: parts.images, platform: hostPlatform() });
+  return RuntimeWorker.open({
+    root: workerRoot,
+    snapshotter: parts.snapshotter,
+    runtime: parts.runtime,
+    registry: parts.registry,
+    images: parts.images,
+    platform: hostPlatform(),
+    ...(parts.stepNetwork === undefined ? {} : { stepNetwork: parts.stepNetwork }),
+  });
 }
 
 /**

@@ -1,10 +1,10 @@
-import { appendFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HtkError, htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { bridgeSubnet, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
 import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, StateStore } from "../state/index.ts";
-import { emptyEndpoint, emptyNetworkSettings, LoopbackNetworks, parseNetworkMode, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
+import { emptyEndpoint, emptyNetworkSettings, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
 
 /**
  * The bridge driver's `NetworkAttacher`: a container on a bridge network (the default `bridge` or a
@@ -167,4 +167,21 @@ export class BridgeNetworks implements NetworkAttacher {
   async disconnectRunning(ep: EndpointRecord): Promise<void> {
     await this.#datapath.unplug(ep);
   }
+}
+
+/**
+ * The build worker's `StepNetwork` on the datapath: a RUN step with network `default` gets a namespace
+ * on the default bridge and the resolv.conf a container would (the host's, loopback servers dropped,
+ * Google's as the fallback).
+ */
+export function buildStepNetwork(datapath: BridgeDatapath): {
+  open(signal: AbortSignal): Promise<{ readonly path: string; readonly resolvConf: string; release(): Promise<void> }>;
+} {
+  return {
+    async open(signal) {
+      const lease = await datapath.openStep(signal);
+      const host = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
+      return { ...lease, resolvConf: resolvConf({ hostResolvConf: host, hostNetwork: false, dns: [], dnsSearch: [], dnsOptions: [] }) };
+    },
+  };
 }

@@ -3,6 +3,7 @@
  * the rest are its pure parts, exported for the API layer and for tests.
  */
 export { ContainerManager } from "./manager.ts";
+export { BridgeNetworks, buildStepNetwork } from "./bridge-network.ts";
 export { ContainerOps, runtimeResources, type ContainerOpsDeps, type UpdateRequest } from "./container-ops.ts";
 export { statsJson, parseNetDev, cpuStatsJson, type NetworkCounters, type StatsSample } from "./stats.ts";
 export { top, parsePsOutput, validatePsArgs, renderPsEf, parseProcStat, formatCpuTime, formatStime, formatTty, type ProcInfo, type TopResult } from "./top.ts";

@@ -5,7 +5,7 @@ import { ContentStore } from "../../cache/content-store.ts";
 import { RefCounter } from "../../cache/refs.ts";
 import { RegistryClient } from "../../cache/registry/index.ts";
 import { Builds } from "../build/engine-builds.ts";
-import { ContainerManager, ContainerOps } from "../containers/index.ts";
+import { buildStepNetwork, ContainerManager, ContainerOps } from "../containers/index.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";
 import { BridgeDatapath, ensurePredefinedNetworks } from "../networks/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";
@@ -109,13 +109,6 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       maxConcurrentUploads: config.maxConcurrentUploads,
     });
     undo.push(() => registry.close());
-    const builds = await Builds.open({
-      dataRoot: config.dataRoot,
-      parts: { snapshotter: snapshots, images, runtime, registry },
-      maxParallelBuilds: config.maxParallelBuilds,
-      log: log.child({ component: "builds" }),
-    });
-    undo.push(() => builds.close());
     const datapath = new BridgeDatapath({ dataRoot: config.dataRoot, state, log });
     const bridged = await datapath.prepare().then(
       () => true,
@@ -125,6 +118,13 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       },
     );
     if (bridged) undo.push(() => datapath.teardown());
+    const builds = await Builds.open({
+      dataRoot: config.dataRoot,
+      parts: { snapshotter: snapshots, images, runtime, registry, ...(bridged ? { stepNetwork: buildStepNetwork(datapath) } : {}) },
+      maxParallelBuilds: config.maxParallelBuilds,
+      log: log.child({ component: "builds" }),
+    });
+    undo.push(() => builds.close());
     const containers = new ContainerManager({
       dataRoot: config.dataRoot,
       state,

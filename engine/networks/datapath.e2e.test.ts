@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -125,6 +126,21 @@ describe("bridge networking with the docker CLI", () => {
     const r = await engine.docker(["run", "--rm", "--network", "closed", busybox, "sh", "-c", `ip -4 -o addr show eth0 >/dev/null && ! wget -T 2 -qO- http://${host}:${port}/`]);
     expect(r.code).toBe(0);
     expect((await engine.docker(["network", "rm", "closed"])).code).toBe(0);
+  });
+
+  it("a build's RUN step (network default) reaches the host's server through the default bridge, and leaves nothing", async () => {
+    const dir = await tempDir("netdp-build");
+    writeFileSync(join(dir, "Dockerfile"), `FROM ${busybox}\nRUN ip -4 -o addr show eth0 > /addr && wget -qO /got http://${host}:${port}/ && cat /etc/resolv.conf > /resolv\n`);
+    const b = await engine.docker(["build", "-q", "-t", "netdp/build", dir], { env: { DOCKER_BUILDKIT: "0" } });
+    expect(b.stderr).not.toMatch(/error/i);
+    expect(b.code).toBe(0);
+    const r = await engine.docker(["run", "--rm", "netdp/build", "cat", "/addr", "/got", "/resolv"]);
+    expect(r.stdout).toMatch(/eth0\s+inet \d+\.\d+\.\d+\.\d+\//);
+    expect(r.stdout).toContain("from the host\n");
+    expect(r.stdout).toMatch(/^nameserver /m);
+    expect(await leftovers(engine.dataRoot)).toEqual([]);
+    const { tag } = datapathNames(engine.dataRoot);
+    expect((await run("ip", ["netns", "list"])).stdout).not.toContain(`htk-${tag}-`);
   });
 
   it("the start-up recovery removes a crashed engine's namespaces, veths and container rules (planted)", async () => {

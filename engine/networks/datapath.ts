@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, realpathSync } from "node:fs";
 import { htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import type { EndpointRecord, NetworkRecord, StateStore } from "../state/index.ts";
 import { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
-import { firstHost, formatAddress, formatPrefix, freeDefaultPool, masked, overlaps, parsePrefix, type Prefix } from "./ipam.ts";
+import { firstHost, formatAddress, formatPrefix, freeDefaultPool, macForAddress, masked, overlaps, parseAddress, parsePrefix, type Prefix } from "./ipam.ts";
 
 const NETNS_DIR = "/run/netns";
 
@@ -66,6 +66,8 @@ export class BridgeDatapath {
   readonly #log: Logger;
   readonly #run: HostCommand;
   #prepared = false;
+  /** Addresses build steps hold on the default bridge (not endpoints in the state). */
+  readonly #stepAddresses = new Set<bigint>();
 
   constructor(opts: { readonly dataRoot: string; readonly state: StateStore; readonly log: Logger; readonly run?: HostCommand }) {
     this.names = datapathNames(opts.dataRoot);
@@ -357,6 +359,54 @@ export class BridgeDatapath {
       await this.#ipt(table, "-X", chain).catch(() => undefined);
     }
     this.#prepared = false;
+  }
+
+  /**
+   * A namespace on the default bridge for one build step (RUN with network `default`): eth0 with an
+   * address taken from the top of the subnet downwards (containers take the lowest free ones, so the
+   * two meet only in a nearly full subnet), the default route via the gateway. `release` removes it.
+   */
+  async openStep(signal: AbortSignal): Promise<{ readonly path: string; release(): Promise<void> }> {
+    signal.throwIfAborted();
+    const def = this.#state.networks.resolve("bridge");
+    const sub = bridgeSubnet(def);
+    if (sub === undefined) throw htkError("HTK-ENGINE-0661", { network: def.name });
+    const used = new Set(this.#stepAddresses);
+    for (const ep of this.#state.networks.endpoints(def.id)) {
+      const a = parseAddress(ep.ipv4Address.split("/")[0] ?? "");
+      if (a !== undefined) used.add(a.value);
+    }
+    const gw = parseAddress(sub.gateway)?.value;
+    const size = 1n << BigInt(32 - sub.subnet.bits);
+    const base = sub.subnet.addr;
+    let value: bigint | undefined;
+    for (let v = base + size - 2n; v > base; v--) {
+      if (v !== gw && !used.has(v)) {
+        value = v;
+        break;
+      }
+    }
+    if (value === undefined) throw htkError("HTK-ENGINE-0474", { family: "IPv4" });
+    this.#stepAddresses.add(value);
+    const id = randomBytes(32).toString("hex");
+    const address = { family: "IPv4" as const, value };
+    const ep: EndpointRecord = { networkId: def.id, containerId: id, endpointId: id, macAddress: macForAddress(address), ipv4Address: `${formatAddress(address)}/${sub.subnet.bits}`, ipv6Address: "", aliases: [] };
+    let released = false;
+    const release = async (): Promise<void> => {
+      if (released) return;
+      released = true;
+      await this.release(id);
+      await this.unplug(ep);
+      this.#stepAddresses.delete(value);
+    };
+    try {
+      const path = await this.createNamespace(id);
+      await this.plug(id, def, ep, "eth0", true);
+      return { path, release };
+    } catch (err) {
+      await release();
+      throw err;
+    }
   }
 
   /** Adds a rule for a container in one of the engine's chains, tagged so `release` removes it. */

@@ -41,6 +41,22 @@ export interface RuntimeWorkerOptions {
   /** Local images: used without the network for digest references and `resolveMode: local`. */
   readonly images: ImageStore;
   readonly platform?: Platform;
+  /** RUN steps with network `default`: a namespace with outbound network; without it, an empty one. */
+  readonly stepNetwork?: StepNetwork;
+}
+
+/** Where a RUN step with network `default` gets its network (the daemon's default bridge). */
+export interface StepNetwork {
+  open(signal: AbortSignal): Promise<StepNetworkLease>;
+}
+
+export interface StepNetworkLease {
+  /** The namespace to join (`/run/netns/…`). */
+  readonly path: string;
+  /** The step's /etc/resolv.conf (the host's, loopback nameservers dropped, as for containers). */
+  readonly resolvConf: string;
+  /** Removes the namespace and frees its address. Idempotent. */
+  release(): Promise<void>;
 }
 
 /** A layer a pulled image brought, by diff_id: an export of a chain that contains it reuses the original blob. */
@@ -70,8 +86,10 @@ const BUILD_HOSTNAME = "buildkitsandbox";
  * run with crun on overlay snapshots, file ops, merge and diff on snapshots. Local contexts use the
  * file worker's incremental mirror; file actions are the file worker's (they work on any directory).
  *
- * Network: `none` gets a new, empty network namespace; `host` the host's. `default` has no bridge
- * networking yet and also gets a new, empty namespace (loopback only): never the host's.
+ * Network: `none` gets a new, empty network namespace; `host` the host's (the frontend checks the
+ * `network.host` entitlement). `default` joins a namespace on the daemon's default bridge
+ * (`stepNetwork`: outbound works through its NAT) with the host's resolvers; without a
+ * `stepNetwork` (in-process builds, no datapath) a new, empty namespace: never the host's.
  */
 export class RuntimeWorker implements Worker {
   readonly id = "crun-overlayfs";
@@ -95,6 +113,7 @@ export class RuntimeWorker implements Worker {
    * which live outside the data root: a build killed with SIGKILL leaves them, the next open removes them.
    */
   readonly #leftoverTag: string;
+  readonly #stepNetwork: StepNetwork | undefined;
 
   private constructor(opts: RuntimeWorkerOptions) {
     this.#root = opts.root;
@@ -105,6 +124,7 @@ export class RuntimeWorker implements Worker {
     this.content = opts.images.content;
     this.platform = opts.platform ?? { os: "linux", architecture: "amd64" };
     this.#contexts = new LocalContexts(opts.root);
+    this.#stepNetwork = opts.stepNetwork;
     this.#leftoverTag = createHash("sha256").update(opts.root).digest("hex").slice(0, 12);
   }
 
@@ -439,7 +459,15 @@ export class RuntimeWorker implements Worker {
       }
       if (op.cwd !== "/") await mkdir(await resolveInRoot(rootfs.path, op.cwd, true), { recursive: true });
       const userDb = await readUserDatabase(rootfs.path);
-      const network: NetworkNamespace = op.network === "host" ? { kind: "host" } : { kind: "new" };
+      let network: NetworkNamespace = op.network === "host" ? { kind: "host" } : { kind: "new" };
+      if (op.network === "default" && this.#stepNetwork !== undefined) {
+        const lease = await this.#stepNetwork.open(signal);
+        cleanups.push(() => lease.release());
+        network = { kind: "join", path: lease.path };
+        await writeFile(posix.join(hostsDir, "resolv.conf"), lease.resolvConf);
+        await noteStub("/etc/resolv.conf");
+        mounts.push({ kind: "bind", source: posix.join(hostsDir, "resolv.conf"), target: "/etc/resolv.conf", readonly: true });
+      }
       const spec = buildSpec({
         rootfs: rootfs.path,
         args: op.args,
