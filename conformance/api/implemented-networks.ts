@@ -1,4 +1,26 @@
+import { container } from "./implemented-containers.ts";
 import type { ApiClient, Fixture, ImplementedOperation } from "./implemented.ts";
+
+/** A user network (`id`) and a running container (`container`), optionally connected; both removed afterwards. */
+function networkAndContainer(name: string, connected: boolean) {
+  return async (api: ApiClient): Promise<Fixture> => {
+    const net = await network(api, name);
+    const ctr = await container()(api);
+    const id = net.params?.["id"] ?? "";
+    const containerId = ctr.params?.["id"] ?? "";
+    if (connected) {
+      const r = await api.call("POST", `/networks/${id}/connect`, { body: { Container: containerId } });
+      if (r.status !== 200) throw new Error(`connect answered ${r.status}: ${r.body.toString("utf8")}`);
+    }
+    return {
+      params: { id, container: containerId },
+      cleanup: async () => {
+        await ctr.cleanup?.();
+        await net.cleanup?.();
+      },
+    };
+  };
+}
 
 /** A user-defined network for one case, removed afterwards. */
 async function network(api: ApiClient, name: string, body: Readonly<Record<string, unknown>> = {}): Promise<Fixture> {
@@ -9,9 +31,8 @@ async function network(api: ApiClient, name: string, body: Readonly<Record<strin
 }
 
 /**
- * The Network tag (issue 8, state part: no datapath yet). NetworkConnect and NetworkDisconnect need a
- * container, which the API cannot create yet: until it can they are probed (an unknown container is
- * Docker's 404) and tested in engine/api/networks.test.ts with containers made in the state.
+ * The Network tag (issue 8). Connect and disconnect act on a running container (the containers
+ * table's fixture: an imported image running the host's static busybox).
  */
 export const IMPLEMENTED_NETWORKS: Readonly<Record<string, ImplementedOperation>> = {
   NetworkList: {
@@ -29,6 +50,17 @@ export const IMPLEMENTED_NETWORKS: Readonly<Record<string, ImplementedOperation>
       { name: "predefined → 403", path: "/networks/bridge", status: 403 },
       { name: "unknown → 404", path: "/networks/hatake-conformance-missing", status: 404 },
     ],
+  },
+  NetworkConnect: {
+    cases: [{ path: "/networks/{id}/connect", body: { Container: "{container}", EndpointConfig: { Aliases: ["conformance-alias"] } }, setup: networkAndContainer("conformance-connect", false) }],
+    negative: [
+      { name: "unknown container → 404", path: "/networks/bridge/connect", body: { Container: "hatake-conformance-missing" }, status: 404 },
+      { name: "unknown network → 404", path: "/networks/hatake-conformance-missing/connect", body: { Container: "x" }, status: 404 },
+    ],
+  },
+  NetworkDisconnect: {
+    cases: [{ path: "/networks/{id}/disconnect", body: { Container: "{container}", Force: false }, setup: networkAndContainer("conformance-disconnect", true) }],
+    negative: [{ name: "unknown network → 404", path: "/networks/hatake-conformance-missing/disconnect", body: { Container: "x" }, status: 404 }],
   },
   NetworkCreate: {
     cases: [

@@ -13,6 +13,14 @@ async function volume(api: ApiClient, name: string, labels: Readonly<Record<stri
  * documents none for them (flows/catalogue/volumes.yaml checks them through the CLI).
  */
 export const IMPLEMENTED_VOLUMES: Readonly<Record<string, ImplementedOperation>> = {
+  // Cluster volumes only: a Docker Engine that is not a swarm manager answers every update with 503
+  // ("volume update only valid for cluster volumes, but swarm is unavailable"), and so does HATAKE,
+  // which never joins a swarm — that answer is the whole operation on a desktop engine.
+  VolumeUpdate: {
+    cases: [{ name: "a local volume → 503, as a non-swarm Docker Engine", path: "/volumes/{name}", query: { version: "1" }, body: { Spec: { Availability: "active" } }, status: 503, setup: (api) => volume(api, "conformance-update") }],
+    // Docker checks for a swarm manager before looking the volume up: an unknown name is 503 too.
+    negative: [{ name: "an unknown volume → 503 (no manager)", path: "/volumes/hatake-conformance-missing", query: { version: "1" }, body: {}, status: 503 }],
+  },
   VolumeList: {
     cases: [
       { path: "/volumes" },

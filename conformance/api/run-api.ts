@@ -147,7 +147,7 @@ export async function runApiSuite(opts: ApiSuiteOptions): Promise<ApiReport> {
     try {
       let res: WireResponse;
       try {
-        res = await send(op.method, path, { ...c, ...(query === undefined ? {} : { query }) });
+        res = await send(op.method, path, { ...c, ...(query === undefined ? {} : { query }), ...(c.body === undefined ? {} : { body: fillDeep(c.body, params) }) });
       } catch (err) {
         return [`${label}: no answer: ${(err as Error).message}`];
       }
@@ -287,6 +287,14 @@ export function probeRequest(op: SpecOperation): { path: string; query?: Record<
 }
 
 /** Fills `{name}` from params; a name without a value gets `fallback` (or stays as written). */
+/** `{name}` in the string values of a JSON body (a fixture's container ID in a connect request …). */
+function fillDeep(value: unknown, params: Readonly<Record<string, string>>): unknown {
+  if (typeof value === "string") return fill(value, params);
+  if (Array.isArray(value)) return value.map((v) => fillDeep(v, params));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillDeep(v, params)]));
+  return value;
+}
+
 function fill(template: string, params: Readonly<Record<string, string>>, fallback?: string): string {
   return template.replace(/\{([A-Za-z0-9_]+)\}/g, (whole, name: string) => params[name] ?? fallback ?? whole);
 }
