@@ -4,6 +4,7 @@ import { HtkError, htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { bridgeSubnet, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
 import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, StateStore } from "../state/index.ts";
+import { PortPublisher, portsJson, requestedBindings, type PortBinding } from "./ports.ts";
 import { emptyEndpoint, emptyNetworkSettings, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
 
 /**
@@ -20,6 +21,8 @@ export class BridgeNetworks implements NetworkAttacher {
   readonly #fallback: LoopbackNetworks;
   readonly #containerDir: (id: string) => string;
   readonly #log: Logger;
+  /** Running containers' published ports (their relays), by container ID. */
+  readonly #ports = new Map<string, PortPublisher>();
 
   constructor(opts: {
     readonly state: StateStore;
@@ -58,6 +61,24 @@ export class BridgeNetworks implements NetworkAttacher {
     }
     const first = eps[0];
     const address = first?.ep.ipv4Address.split("/")[0] ?? "";
+    let published: PortBinding[] = [];
+    const requested = requestedBindings(c.hostConfig, c.config);
+    if (requested.length > 0 && first !== undefined && address !== "") {
+      const publisher = new PortPublisher();
+      this.#ports.set(c.id, publisher);
+      try {
+        published = await publisher.publish(requested, address, { name: c.name.replace(/^\//, ""), id: first.ep.endpointId });
+        const dev = this.#datapath.names.bridge(first.net);
+        for (const b of published) {
+          if (b.hostIp.startsWith("127.")) continue; // the relay serves loopback; DNAT cannot reach it
+          const dst = b.hostIp === "0.0.0.0" ? [] : ["-d", b.hostIp];
+          await this.#datapath.addContainerRule(c.id, "nat", "dnat", ["-p", b.proto, ...dst, "--dport", String(b.hostPort), "!", "-i", dev, "-j", "DNAT", "--to-destination", `${address}:${b.containerPort}`]);
+        }
+      } catch (err) {
+        await this.detach(c.id).catch(() => undefined);
+        throw err;
+      }
+    }
     const extraHosts: string[] = [];
     for (const { ep, net } of eps) {
       if (isPredefined(net.name)) continue;
@@ -71,7 +92,7 @@ export class BridgeNetworks implements NetworkAttacher {
     }
     return {
       namespace: { kind: "join", path: `/run/netns/${this.#datapath.names.netns(c.id)}` },
-      settings: this.#settings(c.id, eps),
+      settings: { ...this.#settings(c.id, eps), Ports: portsJson(published, c.config) },
       ...(address === "" ? {} : { address }),
       hostFiles: false,
       extraHosts,
@@ -131,6 +152,9 @@ export class BridgeNetworks implements NetworkAttacher {
    * connect` made stay recorded for the next start.
    */
   async detach(containerId: string): Promise<void> {
+    const ports = this.#ports.get(containerId);
+    this.#ports.delete(containerId);
+    await ports?.close();
     await this.#datapath.release(containerId);
     const c = this.#state.containers.get(containerId);
     if (c === undefined) return;
@@ -138,6 +162,10 @@ export class BridgeNetworks implements NetworkAttacher {
     if (mode.kind !== "bridge") return;
     try {
       disconnectContainer(this.#state, mode.network, c, true);
+      // As Docker after a stop: no address, gateway or published ports; the network entry stays.
+      const n = this.#state.networks.resolve(mode.network);
+      const now = this.#state.containers.get(containerId);
+      if (now !== undefined) this.#state.containers.setNetworkSettings(now, emptyNetworkSettings({ [n.name]: emptyEndpoint(n.id) }));
     } catch (err) {
       this.#log.debug({ err, id: containerId }, "releasing the endpoint");
     }

@@ -143,6 +143,52 @@ describe("bridge networking with the docker CLI", () => {
     expect((await run("ip", ["netns", "list"])).stdout).not.toContain(`htk-${tag}-`);
   });
 
+  it("-p 127.0.0.1:PORT:80 serves busybox httpd on the host's loopback; -p PORT:80 on the host's address (DNAT); docker port and inspect show them; a taken port is Docker's error; stop releases them", async () => {
+    const free = async (): Promise<number> => {
+      const srv = createServer();
+      await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+      const a = srv.address();
+      await new Promise((r) => srv.close(r));
+      return typeof a === "object" && a !== null ? a.port : 0;
+    };
+    const lo = await free();
+    const any = await free();
+    const cmd = ["sh", "-c", "mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www"];
+    const web = await engine.docker(["run", "-d", "--name", "pub", "-p", `127.0.0.1:${lo}:80`, "-p", `${any}:80`, "--expose", "81", busybox, ...cmd]);
+    expect(web.stderr).toBe("");
+    const get = (url: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        void fetch(url).then((r) => r.text().then(resolve), reject);
+      });
+    expect(await get(`http://127.0.0.1:${lo}/`)).toBe("published\n");
+    expect(await get(`http://${host}:${any}/`)).toBe("published\n");
+    const port = await engine.docker(["port", "pub"]);
+    expect(port.stdout.split("\n").filter((l) => l !== "").sort()).toEqual([`80/tcp -> 0.0.0.0:${any}`, `80/tcp -> 127.0.0.1:${lo}`].sort());
+    const ports = JSON.parse((await engine.docker(["inspect", "--format", "{{json .NetworkSettings.Ports}}", "pub"])).stdout) as Record<string, unknown>;
+    expect(ports["81/tcp"]).toBeNull();
+    expect(ports["80/tcp"]).toEqual(expect.arrayContaining([{ HostIp: "127.0.0.1", HostPort: String(lo) }, { HostIp: "0.0.0.0", HostPort: String(any) }]));
+    expect((await engine.docker(["ps", "--format", "{{.Ports}}", "--filter", "name=pub"])).stdout).toContain(`127.0.0.1:${lo}->80/tcp`);
+
+    const taken = await engine.docker(["run", "-d", "--name", "pub2", "-p", `127.0.0.1:${lo}:80`, busybox, "sleep", "60"]);
+    expect(taken.code).toBe(125);
+    expect(taken.stderr).toMatch(new RegExp(`driver failed programming external connectivity on endpoint pub2 \\([0-9a-f]{64}\\): Bind for 127\\.0\\.0\\.1:${lo} failed: port is already allocated`));
+    expect((await engine.docker(["rm", "-f", "pub2"])).code).toBe(0);
+
+    const published = await engine.docker(["run", "-d", "--name", "pubP", "-P", "--expose", "80", busybox, ...cmd]);
+    expect(published.code).toBe(0);
+    const p = (await engine.docker(["port", "pubP", "80"])).stdout.trim();
+    expect(p).toMatch(/^0\.0\.0\.0:\d+$/);
+    expect(await get(`http://${host}:${p.split(":")[1] ?? ""}/`)).toBe("published\n");
+
+    expect((await engine.docker(["stop", "-t", "0", "pub"])).code).toBe(0);
+    expect((await engine.docker(["port", "pub"])).stdout).toBe("");
+    // The port is free again: a new container takes it.
+    const again = await engine.docker(["run", "-d", "--name", "pub3", "-p", `127.0.0.1:${lo}:80`, busybox, ...cmd]);
+    expect(again.code).toBe(0);
+    expect((await engine.docker(["rm", "-f", "pub", "pub3", "pubP"])).code).toBe(0);
+    expect(await leftovers(engine.dataRoot)).toEqual([]);
+  });
+
   it("the start-up recovery removes a crashed engine's namespaces, veths and container rules (planted)", async () => {
     const datapath = engine.daemon.services.datapath;
     expect(datapath).toBeDefined();

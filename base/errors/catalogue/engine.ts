@@ -458,4 +458,11 @@ export const engineDiagnostics = {
     next: "Check that the engine runs as root with ip(8) and iptables available; the engine's log has the failing command.",
     http: 500,
   },
+  "HTK-ENGINE-0663": {
+    title: "Port already allocated",
+    cause: "driver failed programming external connectivity on endpoint {endpoint} ({endpointId}): Bind for {hostIp}:{hostPort} failed: port is already allocated",
+    next: "Publish a different host port (-p OTHER:{containerPort}), or stop what uses {hostIp}:{hostPort}.",
+    http: 500,
+    dockerText: true,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

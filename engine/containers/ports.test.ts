@@ -1,0 +1,54 @@
+import { createServer } from "node:net";
+import { describe, expect, it } from "vitest";
+import { isHtkError } from "../../base/errors/index.ts";
+import { PortPublisher, portsJson, requestedBindings } from "./ports.ts";
+
+describe("published ports", () => {
+  it("reads PortBindings and, with -P, the exposed ports without a binding", () => {
+    const r = requestedBindings(
+      { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "8080" }, { HostIp: "", HostPort: "" }], "53/udp": [{ HostPort: "5353" }] }, PublishAllPorts: true },
+      { ExposedPorts: { "80/tcp": {}, "443/tcp": {} } },
+    );
+    expect(r).toEqual([
+      { key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "127.0.0.1", hostPort: 8080, hostPortEnd: 8080 },
+      { key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "0.0.0.0", hostPort: 0, hostPortEnd: 0 },
+      { key: "53/udp", containerPort: 53, proto: "udp", hostIp: "0.0.0.0", hostPort: 5353, hostPortEnd: 5353 },
+      { key: "443/tcp", containerPort: 443, proto: "tcp", hostIp: "0.0.0.0", hostPort: 0, hostPortEnd: 0 },
+    ]);
+  });
+
+  it("inspect's Ports: bindings by key, exposed ports without one null", () => {
+    expect(portsJson([{ key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "0.0.0.0", hostPort: 32768 }], { ExposedPorts: { "80/tcp": {}, "81/tcp": {} } })).toEqual({
+      "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "32768" }],
+      "81/tcp": null,
+    });
+  });
+
+  it("HTK-ENGINE-0663: a taken host port is Docker's 'port is already allocated', and nothing stays bound", async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
+    const a = holder.address();
+    const port = typeof a === "object" && a !== null ? a.port : 0;
+    const p = new PortPublisher();
+    try {
+      await p.publish([{ key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "127.0.0.1", hostPort: port, hostPortEnd: port }], "127.0.0.2", { name: "web", id: "e".repeat(64) });
+      expect.unreachable();
+    } catch (err) {
+      expect(isHtkError(err) && err.id).toBe("HTK-ENGINE-0663");
+      expect(isHtkError(err) && err.plainCause).toBe(`driver failed programming external connectivity on endpoint web (${"e".repeat(64)}): Bind for 127.0.0.1:${port} failed: port is already allocated`);
+    } finally {
+      await p.close();
+      await new Promise((r) => holder.close(r));
+    }
+  });
+
+  it("port 0 takes a free port; close releases it", async () => {
+    const p = new PortPublisher();
+    const [b] = await p.publish([{ key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "127.0.0.1", hostPort: 0, hostPortEnd: 0 }], "127.0.0.2", { name: "web", id: "e" });
+    expect(b?.hostPort).toBeGreaterThan(0);
+    await p.close();
+    const again = new PortPublisher();
+    await again.publish([{ key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "127.0.0.1", hostPort: b?.hostPort ?? 0, hostPortEnd: b?.hostPort ?? 0 }], "127.0.0.2", { name: "web", id: "e" });
+    await again.close();
+  });
+});

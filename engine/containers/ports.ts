@@ -1,0 +1,175 @@
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { htkError } from "../../base/errors/index.ts";
+
+/** One published port: `-p [hostIp:]hostPort:containerPort[/proto]`, the host port resolved. */
+export interface PortBinding {
+  /** "80/tcp" */
+  readonly key: string;
+  readonly containerPort: number;
+  readonly proto: "tcp" | "udp";
+  readonly hostIp: string;
+  readonly hostPort: number;
+}
+
+interface RequestedBinding {
+  readonly key: string;
+  readonly containerPort: number;
+  readonly proto: "tcp" | "udp";
+  readonly hostIp: string;
+  /** 0: any free port (`-p 80`, `-P`). */
+  readonly hostPort: number;
+  readonly hostPortEnd: number;
+}
+
+/**
+ * The bindings a container asks for: `HostConfig.PortBindings`, and with `PublishAllPorts` (`-P`) each
+ * exposed port without a binding on a free host port. IPv4 only (Docker also binds `::`).
+ */
+export function requestedBindings(hostConfig: Readonly<Record<string, unknown>>, config: Readonly<Record<string, unknown>>): RequestedBinding[] {
+  const out: RequestedBinding[] = [];
+  const bindings = (hostConfig["PortBindings"] ?? {}) as Readonly<Record<string, ReadonlyArray<{ HostIp?: string; HostPort?: string }> | null>>;
+  const parseKey = (key: string): { port: number; proto: "tcp" | "udp" } | undefined => {
+    const [p = "", proto = "tcp"] = key.split("/");
+    const port = Number(p);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535 || (proto !== "tcp" && proto !== "udp")) return undefined;
+    return { port, proto };
+  };
+  for (const [key, list] of Object.entries(bindings)) {
+    const k = parseKey(key);
+    if (k === undefined) continue;
+    for (const b of list ?? [{}]) {
+      const [start = "", end = start] = (b.HostPort ?? "").split("-");
+      out.push({ key: `${k.port}/${k.proto}`, containerPort: k.port, proto: k.proto, hostIp: b.HostIp === undefined || b.HostIp === "" ? "0.0.0.0" : b.HostIp, hostPort: Number(start || "0"), hostPortEnd: Number(end || "0") });
+    }
+  }
+  if (hostConfig["PublishAllPorts"] === true) {
+    for (const key of Object.keys((config["ExposedPorts"] ?? {}) as Record<string, unknown>)) {
+      const k = parseKey(key.includes("/") ? key : `${key}/tcp`);
+      if (k === undefined || out.some((o) => o.key === `${k.port}/${k.proto}`)) continue;
+      out.push({ key: `${k.port}/${k.proto}`, containerPort: k.port, proto: k.proto, hostIp: "0.0.0.0", hostPort: 0, hostPortEnd: 0 });
+    }
+  }
+  return out;
+}
+
+/** Inspect's NetworkSettings.Ports: exposed ports without a binding are null (as Docker). */
+export function portsJson(bindings: readonly PortBinding[], config: Readonly<Record<string, unknown>>): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  for (const key of Object.keys((config["ExposedPorts"] ?? {}) as Record<string, unknown>)) out[key.includes("/") ? key : `${key}/tcp`] = null;
+  for (const b of bindings) {
+    const list = out[b.key] ?? [];
+    list.push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
+    out[b.key] = list;
+  }
+  return out;
+}
+
+/** The most connections one published port relays at once (a bound on the engine's sockets). */
+const MAX_CONNECTIONS = 1024;
+
+/**
+ * A container's published ports on the host: for TCP a small relay in the engine listening on
+ * `hostIp:hostPort` (Docker's docker-proxy: it holds the port, so a taken one fails as Docker's does,
+ * and it serves 127.0.0.1, which DNAT cannot reach without route_localnet); for UDP a bound socket
+ * that only holds the port (the DNAT rule carries the traffic; UDP to 127.0.0.1 is not relayed).
+ */
+export class PortPublisher {
+  readonly #servers: Server[] = [];
+  readonly #udp: UdpSocket[] = [];
+  readonly #sockets = new Set<Socket>();
+
+  /**
+   * Binds every requested port, resolving 0 (and ranges) to a free one; a taken port → HTK-ENGINE-0663
+   * (Docker's text, naming the endpoint). Nothing stays bound when one fails.
+   */
+  async publish(requested: readonly RequestedBinding[], target: string, endpoint: { readonly name: string; readonly id: string }): Promise<PortBinding[]> {
+    const out: PortBinding[] = [];
+    try {
+      for (const r of requested) {
+        const candidates = r.hostPort === 0 ? [0] : range(r.hostPort, Math.max(r.hostPort, r.hostPortEnd));
+        let bound: number | undefined;
+        let lastErr: unknown;
+        for (const port of candidates) {
+          try {
+            bound = r.proto === "tcp" ? await this.#listenTcp(r.hostIp, port, target, r.containerPort) : await this.#bindUdp(r.hostIp, port);
+            break;
+          } catch (err) {
+            lastErr = err;
+          }
+        }
+        if (bound === undefined) {
+          const code = (lastErr as NodeJS.ErrnoException | undefined)?.code;
+          if (code === "EADDRINUSE" || code === "EACCES") throw htkError("HTK-ENGINE-0663", { endpoint: endpoint.name, endpointId: endpoint.id, hostIp: r.hostIp, hostPort: r.hostPort, containerPort: r.containerPort });
+          throw lastErr instanceof Error ? lastErr : new Error(String(lastErr));
+        }
+        out.push({ key: r.key, containerPort: r.containerPort, proto: r.proto, hostIp: r.hostIp, hostPort: bound });
+      }
+      return out;
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  #listenTcp(hostIp: string, port: number, target: string, targetPort: number): Promise<number> {
+    const server = createServer((client) => {
+      if (this.#sockets.size >= MAX_CONNECTIONS) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect({ host: target, port: targetPort });
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on("close", () => this.#sockets.delete(s));
+        s.on("error", () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    server.maxConnections = MAX_CONNECTIONS;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: hostIp, port, exclusive: true }, () => {
+        server.removeListener("error", reject);
+        server.on("error", () => undefined);
+        this.#servers.push(server);
+        const a = server.address();
+        resolve(typeof a === "object" && a !== null ? a.port : port);
+      });
+    });
+  }
+
+  #bindUdp(hostIp: string, port: number): Promise<number> {
+    const sock = createSocket("udp4");
+    return new Promise((resolve, reject) => {
+      sock.once("error", reject);
+      sock.bind({ address: hostIp, port, exclusive: true }, () => {
+        sock.removeListener("error", reject);
+        sock.on("error", () => undefined);
+        // Datagrams to the bound port are the DNAT rule's; what reaches the socket is dropped.
+        sock.on("message", () => undefined);
+        this.#udp.push(sock);
+        resolve(sock.address().port);
+      });
+    });
+  }
+
+  /** Closes every listener and relayed connection. Idempotent. */
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+    const servers = this.#servers.splice(0);
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const u of this.#udp.splice(0)) u.close();
+  }
+}
+
+function range(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let p = from; p <= to && out.length < 65536; p++) out.push(p);
+  return out;
+}
