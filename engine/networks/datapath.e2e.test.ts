@@ -104,7 +104,8 @@ describe("bridge networking with the docker CLI", () => {
     expect((await engine.docker(["network", "create", "appnet"])).code).toBe(0);
     const web = await engine.docker(["run", "-d", "--name", "web", "--network", "appnet", busybox, "sh", "-c", "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www"]);
     expect(web.code).toBe(0);
-    const r = await engine.docker(["run", "--rm", "--name", "client", "--network", "appnet", busybox, "wget", "-qO-", "http://web/"]);
+    // `docker run -d` answers before httpd listens: the client tries until it answers.
+    const r = await engine.docker(["run", "--rm", "--name", "client", "--network", "appnet", busybox, "sh", "-c", "for i in $(seq 1 200); do wget -qO- http://web/ 2>/dev/null && exit 0; sleep 0.1; done; wget -qO- http://web/"]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe("hello from web\n");
 
@@ -156,10 +157,19 @@ describe("bridge networking with the docker CLI", () => {
     const cmd = ["sh", "-c", "mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www"];
     const web = await engine.docker(["run", "-d", "--name", "pub", "-p", `127.0.0.1:${lo}:80`, "-p", `${any}:80`, "--expose", "81", busybox, ...cmd]);
     expect(web.stderr).toBe("");
-    const get = (url: string): Promise<string> =>
-      new Promise((resolve, reject) => {
-        void fetch(url).then((r) => r.text().then(resolve), reject);
-      });
+    // `docker run -d` answers before httpd listens: ask until it does (at most ~20 s).
+    const get = async (url: string): Promise<string> => {
+      let last: unknown;
+      for (let i = 0; i < 200; i++) {
+        try {
+          return await (await fetch(url)).text();
+        } catch (err) {
+          last = err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      throw last instanceof Error ? last : new Error(String(last));
+    };
     expect(await get(`http://127.0.0.1:${lo}/`)).toBe("published\n");
     expect(await get(`http://${host}:${any}/`)).toBe("published\n");
     const port = await engine.docker(["port", "pub"]);

@@ -301,7 +301,17 @@ export class BridgeDatapath {
   /** Everything made for a container: its namespace (its veth pairs go with it) and its rules. */
   async release(containerId: string): Promise<void> {
     await this.#deleteRulesTagged((c) => c === `htk-ctr:${containerId.slice(0, 12)}`);
-    await this.#ip("netns", "del", this.names.netns(containerId)).catch(() => undefined);
+    await this.#deleteNamespace(this.names.netns(containerId));
+  }
+
+  /**
+   * Deletes a namespace's veths first (deleting one end removes the pair at once; the kernel
+   * destroys a namespace's devices asynchronously after `ip netns del`), then the namespace.
+   */
+  async #deleteNamespace(name: string): Promise<void> {
+    const links = JSON.parse((await this.#ip("-n", name, "-j", "link", "show").catch(() => "[]")) || "[]") as Array<{ ifname?: string }>;
+    for (const l of links) if (l.ifname !== undefined && l.ifname !== "lo") await this.#ip("-n", name, "link", "del", "dev", l.ifname).catch(() => undefined);
+    await this.#ip("netns", "del", name).catch(() => undefined);
   }
 
   /**
@@ -321,7 +331,7 @@ export class BridgeDatapath {
     for (const e of entries) {
       if (!e.startsWith(prefix) || alive.has(e.slice(prefix.length))) continue;
       this.#log.info({ netns: e }, "removing a leftover network namespace");
-      await this.#ip("netns", "del", e).catch((err: unknown) => this.#log.warn({ err, netns: e }, "removing a leftover namespace"));
+      await this.#deleteNamespace(e);
     }
     await this.#deleteRulesTagged((c) => c.startsWith("htk-ctr:") && !alive.has(c.slice("htk-ctr:".length)));
     const networks = this.#state.networks.list();
