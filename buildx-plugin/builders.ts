@@ -133,3 +133,11 @@ export function errorText(err: unknown): string {
   if (err instanceof Error && "plainCause" in err && typeof (err as { plainCause: unknown }).plainCause === "string") return (err as { plainCause: string }).plainCause;
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The builder a command acts on and a client for its (first) node. */
+export function builderClient(cli: DockerCli, store: BuilderStore, name?: string): { builder: Builder; node: StoredNode; client: EngineClient } {
+  const builder = resolveBuilder(cli, store, name);
+  const node = builder.nodes[0];
+  if (node === undefined) throw htkError("HTK-BUILDX-0003", { name: builder.name });
+  return { builder, node, client: engineClient(nodeEndpoint(cli, builder, node)) };
+}

@@ -1,5 +1,4 @@
 import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { htkError } from "../base/errors/index.ts";
@@ -33,6 +32,8 @@ export function engineClient(endpoint: DockerEndpoint): EngineClient {
     baseUrl = "http://hatake";
     nodeOptions = { socketPath: url.path, agent };
   } else if (tls !== undefined) {
+    // node:https (and TLS with it) only when a builder is reached over TLS: start-up cost otherwise.
+    const { Agent: HttpsAgent } = process.getBuiltinModule("node:https");
     agent = new HttpsAgent({ keepAlive: true, ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }), rejectUnauthorized: !tls.skipVerify });
     baseUrl = `https://${url.hostPort}`;
     nodeOptions = { agent };

@@ -1,5 +1,9 @@
+import { installMiniHeaders } from "./mini-headers.ts";
 import { runPlugin } from "./cli.ts";
 import { watchPluginSocket } from "./plugin-socket.ts";
+
+// Start-up cost: see mini-headers.ts (Node's Headers would load all of fetch).
+installMiniHeaders();
 
 // The bundled entry point (dist/docker-buildx.mjs, started by bin/docker-buildx). Cancellation, as
 // buildx does it: the first SIGINT/SIGTERM (or the docker CLI closing the plugin socket) aborts the
@@ -21,7 +25,17 @@ let socket: { dispose(): void } | undefined;
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (err.code !== "EPIPE") throw err;
 });
-process.exitCode = await runPlugin(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env }, controller.signal, {
+const io = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  // Made only when a command reads it (-f -, a prompt): setting up stdin costs start-up time.
+  get stdin(): NodeJS.ReadableStream {
+    return process.stdin;
+  },
+  cwd: process.cwd(),
+  env: process.env,
+};
+process.exitCode = await runPlugin(process.argv.slice(2), io, controller.signal, {
   // Builds and other long commands listen for the CLI's interrupt; `version` and `ls` need not.
   longRunning: () => (socket ??= watchPluginSocket(process.env, interrupt)),
 });

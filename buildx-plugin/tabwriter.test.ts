@@ -19,3 +19,9 @@ describe("Go's tabwriter", () => {
     expect(tabwrite(text, { minwidth: 0, padding: 1 })).toBe("Name:   x\nDriver: hatake\n\nNodes:\nName:     x0\nEndpoint: unix:///run/h.sock\n");
   });
 });
+
+describe("Go's tabwriter with tab padding (buildx du and prune)", () => {
+  it("pads to the next tab stop with tabs", () => {
+    expect(tabwrite("ID\tRECLAIMABLE\tSIZE\nabc\ttrue\t1kB\n", { minwidth: 1, padding: 1, tabPadding: 8 })).toBe("ID\tRECLAIMABLE\tSIZE\nabc\ttrue\t\t1kB\n");
+  });
+});

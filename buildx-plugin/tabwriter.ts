@@ -5,7 +5,15 @@
  * any column. Padding with spaces only. `docker buildx ls` uses docker's formatter (minwidth 10,
  * padding 3); `inspect` uses (0, 1).
  */
-export function tabwrite(text: string, opts: { readonly minwidth: number; readonly padding: number }): string {
+export function tabwrite(text: string, opts: { readonly minwidth: number; readonly padding: number; readonly tabPadding?: number }): string {
+  // padchar '\t' (buildx du/prune use tabwriter.NewWriter(w, 1, 8, 1, '\t', 0)): cells end at the next
+  // multiple of the tab width, padded with tabs.
+  const tab = opts.tabPadding;
+  const pad = (cell: string, w: number): string => {
+    if (tab === undefined) return " ".repeat(Math.max(0, w - width(cell)));
+    const cellw = Math.ceil(w / tab) * tab;
+    return "\t".repeat(Math.ceil((cellw - width(cell)) / tab));
+  };
   const hasFinalNewline = text.endsWith("\n");
   const rawLines = (hasFinalNewline ? text.slice(0, -1) : text).split("\n");
   const lines = rawLines.map((l) => l.split("\t"));
@@ -19,7 +27,7 @@ export function tabwrite(text: string, opts: { readonly minwidth: number; readon
         out += c;
         const w = widths[j];
         // Only tab-terminated cells (all but the last) are padded.
-        if (j < cells.length - 1 && w !== undefined) out += " ".repeat(Math.max(0, w - width(c)));
+        if (j < cells.length - 1 && w !== undefined) out += pad(c, w);
       });
       if (i < lines.length - 1 || hasFinalNewline) out += "\n";
     }

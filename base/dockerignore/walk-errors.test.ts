@@ -1,18 +1,18 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type * as FsPromises from "node:fs/promises";
+import type * as Fs from "node:fs";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
 // Tests run as root here, so permissions cannot make a directory unreadable: fake the failure instead.
-vi.mock("node:fs/promises", async (importOriginal) => {
-  const real = await importOriginal<typeof FsPromises>();
+vi.mock("node:fs", async (importOriginal) => {
+  const real = await importOriginal<typeof Fs>();
   return {
     ...real,
-    readdir: (async (path: string, opts: unknown) => {
+    readdirSync: ((path: string, opts: unknown) => {
       if (String(path).endsWith("locked")) throw Object.assign(new Error(`EACCES: permission denied, scandir '${path}'`), { code: "EACCES" });
-      return (real.readdir as (p: string, o: unknown) => Promise<unknown>)(path, opts);
-    }) as typeof real.readdir,
+      return (real.readdirSync as (p: string, o: unknown) => unknown)(path, opts);
+    }) as typeof real.readdirSync,
   };
 });
 

@@ -1,6 +1,7 @@
 import type { Workload } from "../types.ts";
 import { apiPing, apiVersion, daemonIdleRss } from "./api.ts";
 import { buildWorkloads, inprocManyFiles } from "./builds.ts";
+import { buildx03ManyFiles, buildxVersion } from "./buildx.ts";
 import { cliStartup } from "./cli.ts";
 import { contextHash5000 } from "./context-hash.ts";
 import { frontendThroughput } from "./frontend.ts";
@@ -11,4 +12,4 @@ import { snapshotsWorkload } from "./snapshots.ts";
 import { workerWorkloads } from "./worker.ts";
 
 /** Every workload `npm run bench` knows, in the order it runs them. Later issues add theirs here. */
-export const allWorkloads: readonly Workload[] = [cliStartup, apiPing, apiVersion, daemonIdleRss, ...runtimeWorkloads, frontendThroughput, contextHash5000, registryPushPull, snapshotsWorkload, ...workerWorkloads, remoteCacheCold, inprocManyFiles, ...buildWorkloads];
+export const allWorkloads: readonly Workload[] = [cliStartup, buildxVersion, apiPing, apiVersion, daemonIdleRss, ...runtimeWorkloads, frontendThroughput, contextHash5000, registryPushPull, snapshotsWorkload, ...workerWorkloads, remoteCacheCold, inprocManyFiles, ...buildWorkloads, buildx03ManyFiles];

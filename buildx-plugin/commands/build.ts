@@ -36,6 +36,9 @@ const MODES: readonly DisplayMode[] = ["auto", "plain", "tty", "rawjson", "quiet
 
 export async function runBuild(ctx: CommandContext): Promise<number> {
   const { flags, io } = ctx;
+  // HATAKE_BUILDX_TIMING=1: where a build's time goes, on stderr (ms since the process started).
+  const timing = io.env["HATAKE_BUILDX_TIMING"] === "1" ? (what: string): void => void io.stderr.write(`[timing] ${what} ${performance.now().toFixed(1)}ms\n`) : (): void => undefined;
+  timing("command loaded");
   // Validation in buildx's order and texts, before anything is sent.
   let progress = (flags.string("progress") ?? "auto") as DisplayMode;
   if (!MODES.includes(progress)) throw usage(`invalid progress mode "${progress}"`);
@@ -97,7 +100,8 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
     ctx.signal.addEventListener("abort", onAbort, { once: true });
     let outcome: { kind: "result"; result: SolveResult } | { kind: "error"; error: BuildError };
     try {
-      const synced = await syncContext(client, { clientId, name: "context", dir: contextDir, excludes: ignore.patterns, signal });
+      const synced = await syncContext(client, { clientId, name: "context", dir: contextDir, excludes: ignore.patterns, signal, timing });
+      timing(`context synced (${synced.entries} entries, ${synced.transferred} bytes sent)`);
       const attrs = frontendAttrs(ctx, dockerfilePath, fileFlag, call);
       const stream = client.service.solve(
         {
@@ -113,6 +117,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
           clientAttrs: {
             "client.id": clientId,
             "context.dir": contextDir,
+            "context.arg": contextArg,
             "context.transferred": String(synced.transferred),
             "dockerignore.size": String(ignore.file === undefined ? 0 : statSync(ignore.file).size),
             builder: builder.name,
@@ -120,7 +125,8 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
         },
         { signal },
       );
-      outcome = await consume(client, stream, display, secrets, ref, signal);
+      outcome = await consume(client, stream, display, secrets, ref, signal, timing);
+      timing("solve done");
     } catch (err) {
       display?.close();
       throw engineFailure(err, client);
@@ -160,8 +166,12 @@ export async function consume(
   secrets: readonly SecretSpec[],
   ref: string,
   signal: AbortSignal,
+  timing: (what: string) => void = () => undefined,
 ): Promise<{ kind: "result"; result: SolveResult } | { kind: "error"; error: BuildError }> {
+  let first = true;
   for await (const msg of stream) {
+    if (first) timing("first solve event");
+    first = false;
     const ev = msg.event;
     switch (ev.case) {
       case "progress": {

@@ -99,6 +99,48 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import("./du.ts")).runDu,
   },
   {
+    name: "history",
+    use: "history",
+    short: "Commands to work on build records",
+    flags: [],
+    subcommands: [
+      {
+        name: "inspect",
+        use: "inspect [OPTIONS] [REF]",
+        short: "Inspect a build record",
+        args: { atMost: 1 },
+        flags: [{ name: "format", kind: "string", usage: "Format the output", default: "pretty" }],
+        load: async () => (await import("./history.ts")).runHistoryInspect,
+      },
+      {
+        name: "logs",
+        use: "logs [OPTIONS] [REF]",
+        short: "Print the logs of a build record",
+        args: { atMost: 1 },
+        flags: [{ name: "progress", kind: "string", usage: 'Set type of progress output (plain, rawjson, tty)', default: "plain" }],
+        load: async () => (await import("./history.ts")).runHistoryLogs,
+      },
+      {
+        name: "ls",
+        use: "ls [OPTIONS]",
+        short: "List build records",
+        args: { exactly: 0 },
+        flags: [
+          { name: "format", kind: "string", usage: "Format the output", default: "table" },
+          { name: "no-trunc", kind: "bool", usage: "Don't truncate output" },
+        ],
+        load: async () => (await import("./history.ts")).runHistoryLs,
+      },
+      {
+        name: "rm",
+        use: "rm [OPTIONS] [REF...]",
+        short: "Remove build records",
+        flags: [{ name: "all", kind: "bool", usage: "Remove all build records" }],
+        load: async () => (await import("./history.ts")).runHistoryRm,
+      },
+    ],
+  },
+  {
     name: "inspect",
     use: "inspect [NAME]",
     short: "Inspect current builder instance",
@@ -123,6 +165,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     use: "prune",
     short: "Remove build cache",
     args: { exactly: 0 },
+    longRunning: true,
     flags: [
       { name: "all", short: "a", kind: "bool", usage: "Include internal/frontend images" },
       { name: "filter", kind: "stringArray", usage: "Provide filter values (e.g., \"until=24h\")" },

@@ -1,6 +1,7 @@
 import { loadNodes, resolveBuilder } from "../builders.ts";
 import { BuilderStore } from "../store.ts";
 import { tabwrite } from "../tabwriter.ts";
+import { goTime } from "../units.ts";
 import type { CommandContext } from "../types.ts";
 
 /**
@@ -42,13 +43,6 @@ export async function runInspect(ctx: CommandContext): Promise<number> {
   });
   ctx.io.stdout.write(tabwrite(t, { minwidth: 0, padding: 1 }));
   return 0;
-}
-
-/** Go's time.Time String() for a UTC time: `2026-01-02 15:04:05 +0000 UTC`. */
-function goTime(d: Date): string {
-  const iso = d.toISOString();
-  const frac = iso.slice(20, 23).replace(/0+$/, "");
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac === "" ? "" : `.${frac}`} +0000 UTC`;
 }
 
 function goDuration(seconds: number): string {

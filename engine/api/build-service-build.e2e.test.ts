@@ -184,3 +184,50 @@ function sleepersRunning(): boolean {
   }
   return false;
 }
+
+describe("build cache and history through the plugin", () => {
+  let engine: TestEngine;
+
+  beforeAll(async () => {
+    engine = await startTestEngine();
+    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
+  }, 180_000);
+  afterAll(async () => engine?.stop());
+
+  it("du lists the cache, history shows the builds, docker builder prune (forwarded to buildx) empties it", async () => {
+    const dir = join(engine.root, "ctx-cache");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), "FROM scratch\nCOPY f /f\n");
+    writeFileSync(join(dir, "f"), "x");
+    expect((await engine.docker(["build", "-q", "."], { cwd: dir })).code).toBe(0);
+    writeFileSync(join(dir, "Dockerfile"), "FROM scratch\nCOPY missing /m\n");
+    expect((await engine.docker(["build", "-q", "."], { cwd: dir })).code).toBe(1);
+
+    const du = await engine.docker(["buildx", "du"]);
+    expect(du.code, du.stderr).toBe(0);
+    expect(du.stdout).toMatch(/^ID\t+RECLAIMABLE\tSIZE\t+LAST ACCESSED\n/);
+    expect(du.stdout).toMatch(/\nReclaimable:\t\S+\nTotal:\t+\S+\n$/);
+    expect((await engine.docker(["buildx", "du", "--verbose"])).stdout).toMatch(/ID:\t+\S+\nCreated at:\t+\d{4}-.* \+0000 UTC\nMutable:\t+false\nReclaimable:\t+true\n/);
+
+    const ls = await engine.docker(["buildx", "history", "ls"]);
+    expect(ls.code, ls.stderr).toBe(0);
+    const lines = ls.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^BUILD ID +NAME +STATUS +CREATED AT +DURATION +$/);
+    expect(lines[1]).toMatch(/^[a-z0-9]{25} +ctx-cache +Error +(Less than a second|\d+ seconds?) ago +\d+\.\ds +$/);
+    expect(lines[2]).toMatch(/^[a-z0-9]{25} +ctx-cache +Completed /);
+    const inspect = await engine.docker(["buildx", "history", "inspect"]);
+    expect(inspect.stdout).toMatch(/^Name: +ctx-cache\nContext: +\.\nDockerfile: +Dockerfile\n\nStarted: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\nDuration: +\d+\.\ds\nBuild Steps: +\d+\/\d+ \(\d+% cached\)\n\nError: +.*missing/);
+    const older = await engine.docker(["buildx", "history", "logs", "^1"]);
+    expect(older.stdout).toMatch(/#\d+ \[1\/1\] COPY f \/f\n#\d+ DONE/);
+    // HTK-BUILDX-0027: no such record.
+    expect((await engine.docker(["buildx", "history", "inspect", "^9"])).stderr).toMatch(/HTK-BUILDX-0027/);
+    const ref = (lines[2] ?? "").split(" ")[0] ?? "";
+    expect((await engine.docker(["buildx", "history", "rm", ref])).code).toBe(0);
+    expect((await engine.docker(["buildx", "history", "ls", "--format", "{{.Ref}}"])).stdout).not.toContain(ref);
+
+    const prune = await engine.docker(["builder", "prune", "-af"]);
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toMatch(/^ID\t+RECLAIMABLE\tSIZE\t+LAST ACCESSED\n[^]*Total:\t\S+\n$/);
+    expect((await engine.docker(["buildx", "du"])).stdout).toMatch(/Total:\t+0B\n$/);
+  });
+});

@@ -38,7 +38,8 @@ export class BuildHistory {
       createdAt: r.createdAt,
       completedAt: new Date().toISOString(),
       ...(r.error === undefined ? {} : { error: r.error }),
-      frontendAttrs: req.frontendAttrs,
+      // The context as the user named it (".", a path), for history inspect's "Context:".
+      frontendAttrs: { ...req.frontendAttrs, context: req.clientAttrs["context.arg"] ?? "." },
       exporterResponse: r.exporterResponse ?? {},
     };
     await mkdir(this.#dir, { recursive: true });

@@ -49,4 +49,13 @@ describe("the build service's refusals", () => {
     expect(await idOf(client.provideSecrets({ ref: "nope", requestId: "x", secrets: { a: new Uint8Array(1) } }))).toBe("HTK-ENGINE-0608");
     expect(await idOf(client.readExport({ id: "nope" }))).toBe("HTK-ENGINE-0606");
   });
+
+  it("reports and prunes the build cache, refusing filters it does not know", async () => {
+    const du = await client.diskUsage({ filters: ["type=regular"] });
+    expect(Array.isArray(du.records)).toBe(true);
+    const pruned = await client.prune({ all: true, filters: ["until=1h"] });
+    expect(pruned.reclaimed).toBeGreaterThanOrEqual(0n);
+    expect(await idOf(client.prune({ filters: ["colour=blue"] }))).toBe("HTK-ENGINE-0603");
+    expect(await idOf(client.diskUsage({ filters: ["until=soon"] }))).toBe("HTK-ENGINE-0603");
+  });
 });

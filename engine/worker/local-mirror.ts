@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readFile, readlink, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { compile, walkContext } from "../../base/dockerignore/index.ts";
 import { htkError } from "../../base/errors/index.ts";
@@ -40,11 +40,18 @@ export interface SyncStats {
   readonly copied: number;
   readonly removed: number;
   readonly unchanged: number;
+  /** Anything in the mirror was written (files, links, directories, their modes): its checksums may differ. */
+  readonly changed: boolean;
 }
+
+/** Mirrors whose index is kept in memory between syncs (each is a few hundred kB for 5,000 files). */
+const MEMO = 16;
 
 export class LocalMirrors {
   readonly #root: string;
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** The index of recently synced mirrors: a no-op sync then reads nothing but the source's metadata. */
+  readonly #indexes = new Map<string, Record<string, IndexEntry>>();
 
   constructor(root: string) {
     this.#root = root;
@@ -60,7 +67,16 @@ export class LocalMirrors {
   async sync(spec: MirrorSpec, signal: AbortSignal): Promise<{ path: string; stats: SyncStats }> {
     const path = this.pathFor(spec);
     const previous = this.#locks.get(path) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => syncMirror(spec, path, signal));
+    const run = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const cached = this.#indexes.get(path);
+        this.#indexes.delete(path);
+        const r = await syncMirror(spec, path, signal, cached);
+        this.#indexes.set(path, r.index);
+        if (this.#indexes.size > MEMO) this.#indexes.delete(this.#indexes.keys().next().value as string);
+        return r.stats;
+      });
     this.#locks.set(path, run);
     try {
       return { path: `${path}/fs`, stats: await run };
@@ -70,20 +86,39 @@ export class LocalMirrors {
   }
 }
 
-async function syncMirror(spec: MirrorSpec, base: string, signal: AbortSignal): Promise<SyncStats> {
+/**
+ * One sync. A no-op sync (nothing changed in the source) writes nothing: no directory modes or times,
+ * no index. Whatever does change marks the mirror `syncing` first; a mirror found with that mark (a
+ * sync that was interrupted) is rebuilt from nothing, so a mirror and its index never disagree.
+ */
+async function syncMirror(spec: MirrorSpec, base: string, signal: AbortSignal, cached?: Record<string, IndexEntry>): Promise<{ stats: SyncStats; index: Record<string, IndexEntry> }> {
   const fsRoot = `${base}/fs`;
   const indexFile = `${base}/index.json`;
-  await mkdir(fsRoot, { recursive: true });
-  let index: Record<string, IndexEntry> = {};
-  try {
-    index = JSON.parse(await readFile(indexFile, "utf8")) as Record<string, IndexEntry>;
-  } catch {
-    // No index (first sync, or it was lost): everything is copied again, which is always correct.
+  const marker = `${base}/syncing`;
+  let index: Record<string, IndexEntry> | undefined = cached;
+  if (await exists(marker)) index = undefined;
+  else if (index === undefined) {
+    try {
+      index = JSON.parse(await readFile(indexFile, "utf8")) as Record<string, IndexEntry>;
+    } catch {
+      index = undefined;
+    }
+  }
+  let dirty = false;
+  const markDirty = async (): Promise<void> => {
+    if (dirty) return;
+    dirty = true;
+    await mkdir(base, { recursive: true });
+    await writeFile(marker, "");
+  };
+  if (index === undefined) {
+    // No index (first sync, lost, or an interrupted sync): everything is copied again, which is always correct.
+    await markDirty();
     await rm(fsRoot, { recursive: true, force: true });
     await mkdir(fsRoot, { recursive: true });
+    index = {};
   }
   const next: Record<string, IndexEntry> = {};
-  const seen = new Set<string>();
   const dirTimes: Array<[string, Date, Date]> = [];
   let copied = 0;
   let unchanged = 0;
@@ -92,7 +127,6 @@ async function syncMirror(spec: MirrorSpec, base: string, signal: AbortSignal): 
   for await (const entry of walkContext(spec.dir, matcher, { signal })) {
     if (includer !== undefined && entry.kind !== "dir" && !includer.matchesOrParentMatches(entry.path)) continue;
     if (entry.kind === "other") continue;
-    seen.add(entry.path);
     const src = posix.join(spec.dir, entry.path);
     const dest = posix.join(fsRoot, entry.path);
     // The walk's own lstat: a second one per file would double the cost of a no-op sync.
@@ -102,18 +136,22 @@ async function syncMirror(spec: MirrorSpec, base: string, signal: AbortSignal): 
     next[entry.path] = tuple;
     const same = old !== undefined && old.size === tuple.size && old.mtime === tuple.mtime && old.ctime === tuple.ctime && old.ino === tuple.ino && old.mode === tuple.mode;
     if (entry.kind === "dir") {
+      dirTimes.push([dest, entry.stats.atime, entry.stats.mtime]);
+      // A directory the index has with the same metadata is in the mirror as it was: nothing to do.
+      if (same) continue;
+      await markDirty();
       const d = await lstat(dest).catch(() => undefined);
       if (d !== undefined && !d.isDirectory()) await rm(dest, { recursive: true, force: true });
       if (d === undefined || !d.isDirectory()) await mkdir(dest, { recursive: true });
       await chmod(dest, entry.stats.mode & 0o7777);
       await lchown(dest, 0, 0);
-      dirTimes.push([dest, entry.stats.atime, entry.stats.mtime]);
       continue;
     }
     if (same) {
       unchanged++;
       continue;
     }
+    await markDirty();
     await rm(dest, { recursive: true, force: true });
     if (entry.kind === "file") {
       await copyFile(src, dest);
@@ -125,26 +163,31 @@ async function syncMirror(spec: MirrorSpec, base: string, signal: AbortSignal): 
     await lutimes(dest, entry.stats.atime, entry.stats.mtime);
     copied++;
   }
-  const removed = await removeUnseen(fsRoot, "", seen);
-  // Writing into a directory moves its mtime: set directory times last, deepest first.
-  for (const [dest, atime, mtime] of dirTimes.reverse()) await utimes(dest, atime, mtime);
-  await writeFile(`${indexFile}.tmp`, JSON.stringify(next));
-  await rename(`${indexFile}.tmp`, indexFile);
-  return { copied, removed, unchanged };
+  // What the index had and the source no longer has, shallowest first (a directory takes its contents).
+  let removed = 0;
+  const gone = Object.keys(index)
+    .filter((p) => next[p] === undefined)
+    .sort((a, b) => a.length - b.length);
+  const removedDirs: string[] = [];
+  for (const p of gone) {
+    if (removedDirs.some((d) => p.startsWith(`${d}/`))) continue;
+    await markDirty();
+    await rm(posix.join(fsRoot, p), { recursive: true, force: true });
+    removedDirs.push(p);
+    removed++;
+  }
+  if (dirty) {
+    // Writing into a directory moves its mtime: set directory times last, deepest first.
+    for (const [dest, atime, mtime] of dirTimes.reverse()) await utimes(dest, atime, mtime);
+    await writeFile(`${indexFile}.tmp`, JSON.stringify(next));
+    await rename(`${indexFile}.tmp`, indexFile);
+    await rm(marker, { force: true });
+  }
+  return { stats: { copied, removed, unchanged, changed: dirty }, index: next };
 }
 
-async function removeUnseen(root: string, rel: string, seen: ReadonlySet<string>): Promise<number> {
-  let removed = 0;
-  for (const e of await readdir(posix.join(root, rel), { withFileTypes: true })) {
-    const child = rel === "" ? e.name : `${rel}/${e.name}`;
-    if (!seen.has(child)) {
-      await rm(posix.join(root, child), { recursive: true, force: true });
-      removed++;
-    } else if (e.isDirectory()) {
-      removed += await removeUnseen(root, child, seen);
-    }
-  }
-  return removed;
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined)) !== undefined;
 }
 
 /**
@@ -155,6 +198,8 @@ async function removeUnseen(root: string, rel: string, seen: ReadonlySet<string>
 export class LocalContexts {
   readonly hasher: ContextHasher;
   readonly #mirrors: LocalMirrors;
+  /** Checksum trees of recently synced mirrors (most recent last). */
+  readonly #trees = new Map<string, ChecksumTree>();
 
   constructor(root: string) {
     this.hasher = new ContextHasher({ cacheDir: posix.join(root, "contenthash") });
@@ -165,7 +210,14 @@ export class LocalContexts {
   async synced(source: LocalSource, session: SolveSession, signal: AbortSignal): Promise<{ path: string; tree: ChecksumTree }> {
     const dir = session.locals[source.name];
     if (dir === undefined) throw htkError("HTK-BUILD-0004", { name: source.name });
-    const { path } = await this.#mirrors.sync({ sessionId: session.id, name: source.name, dir, include: source.include, exclude: source.exclude }, signal);
-    return { path, tree: await this.hasher.checksumTree(path, ".", { signal }) };
+    const { path, stats } = await this.#mirrors.sync({ sessionId: session.id, name: source.name, dir, include: source.include, exclude: source.exclude }, signal);
+    // The mirror changes only through its sync: when it wrote nothing, the tree of last time is current.
+    const known = this.#trees.get(path);
+    if (!stats.changed && known !== undefined) return { path, tree: known };
+    const tree = await this.hasher.checksumTree(path, ".", { signal });
+    this.#trees.delete(path);
+    this.#trees.set(path, tree);
+    if (this.#trees.size > MEMO) this.#trees.delete(this.#trees.keys().next().value as string);
+    return { path, tree };
   }
 }

@@ -152,6 +152,11 @@ export const buildxDiagnostics = {
     cause: "The secret \"{id}\" could not be read: {detail}.",
     next: "Check the --secret option's src= file or env= variable.",
   },
+  "HTK-BUILDX-0027": {
+    title: "No build record",
+    cause: "There is no build record \"{what}\" on this builder.",
+    next: "List the records with \"docker buildx history ls\".",
+  },
   // ---- ENGINE 0600–0629: the engine's build service (engine/api/build-service*.ts) ----
   "HTK-ENGINE-0600": {
     title: "Context transfer refused",

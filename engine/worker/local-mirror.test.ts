@@ -1,0 +1,52 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { LocalMirrors, type MirrorSpec } from "./local-mirror.ts";
+
+const roots: string[] = [];
+afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+const never = new AbortController().signal;
+
+function setup(): { src: string; mirrors: LocalMirrors; spec: MirrorSpec } {
+  const root = mkdtempSync(join(tmpdir(), "htk-mirror-"));
+  roots.push(root);
+  const src = join(root, "src");
+  mkdirSync(join(src, "d/e"), { recursive: true });
+  writeFileSync(join(src, "a"), "1");
+  writeFileSync(join(src, "d/e/b"), "2");
+  return { src, mirrors: new LocalMirrors(join(root, "locals")), spec: { sessionId: "s", name: "context", dir: src, include: [], exclude: [] } };
+}
+
+describe("local-context mirrors", () => {
+  it("copies once, then a no-op sync writes nothing, then only changes and removals", async () => {
+    const { src, mirrors, spec } = setup();
+    const first = await mirrors.sync(spec, never);
+    expect(first.stats).toMatchObject({ copied: 2, changed: true });
+    const index = join(first.path, "..", "index.json");
+    const indexTime = statSync(index).mtimeMs;
+    const noop = await mirrors.sync(spec, never);
+    expect(noop.stats).toEqual({ copied: 0, removed: 0, unchanged: 2, changed: false });
+    expect(statSync(index).mtimeMs).toBe(indexTime);
+    // A fresh LocalMirrors (a restarted engine) reads the index from disk and agrees.
+    expect((await new LocalMirrors(join(first.path, "..", "..")).sync(spec, never)).stats.changed).toBe(false);
+    rmSync(join(src, "d"), { recursive: true });
+    writeFileSync(join(src, "a"), "11");
+    const third = await mirrors.sync(spec, never);
+    expect(third.stats).toMatchObject({ copied: 1, removed: 1, changed: true });
+    expect(readdirSync(third.path)).toEqual(["a"]);
+    expect(readFileSync(join(third.path, "a"), "utf8")).toBe("11");
+  });
+
+  it("rebuilds a mirror whose last sync was interrupted", async () => {
+    const { mirrors, spec } = setup();
+    const first = await mirrors.sync(spec, never);
+    const base = join(first.path, "..");
+    writeFileSync(join(first.path, "stray"), "left by a crash");
+    writeFileSync(join(base, "syncing"), "");
+    const again = await new LocalMirrors(join(base, "..")).sync(spec, never);
+    expect(again.stats).toMatchObject({ copied: 2, changed: true });
+    expect(existsSync(join(first.path, "stray"))).toBe(false);
+    expect(existsSync(join(base, "syncing"))).toBe(false);
+  });
+});
