@@ -34,6 +34,6 @@ export async function runDu(ctx: CommandContext): Promise<number> {
   let t = "";
   if (shared > 0) t += `Shared:\t${humanSize(shared)}\nPrivate:\t${humanSize(priv)}\n`;
   t += `Reclaimable:\t${humanSize(reclaimable)}\nTotal:\t${humanSize(shared + priv)}\n`;
-  ctx.io.stdout.write(tabwrite(t, { minwidth: 1, padding: 1 }));
+  ctx.io.stdout.write(tabwrite(t, { minwidth: 1, padding: 1, tabPadding: 8 }));
   return 0;
 }

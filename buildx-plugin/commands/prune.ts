@@ -53,11 +53,14 @@ export async function runPrune(ctx: CommandContext): Promise<number> {
   const pruned = await dockerApiJson<{ CachesDeleted?: string[] | null; SpaceReclaimed?: number }>(endpoint, "POST", `/build/prune?${query.toString()}`, ctx.signal);
   const removed = (pruned.CachesDeleted ?? []).map((id) => byId.get(id) ?? { ID: id });
   if (removed.length > 0) ctx.io.stdout.write(ctx.flags.bool("verbose") ? verboseRecords(removed) : tableRecords(removed));
-  ctx.io.stdout.write(tabwrite(`Total:\t${humanSize(pruned.SpaceReclaimed ?? 0)}\n`, { minwidth: 1, padding: 1 }));
+  ctx.io.stdout.write(tabwrite(`Total:\t${humanSize(pruned.SpaceReclaimed ?? 0)}\n`, { minwidth: 1, padding: 1, tabPadding: 8 }));
   return 0;
 }
 
-/** buildx's table: `%-40s\t%-5v\t%-10s\t%s`, a `*` after mutable IDs and shared sizes. */
+/**
+ * buildx's table: `%-40s\t%-5v\t%-10s\t%s`, a `*` after mutable IDs and shared sizes, through Go's
+ * tabwriter as buildx sets it up (minwidth 1, tab width 8, padding 1, padded with tabs).
+ */
 export function tableRecords(records: readonly BuildCacheRecord[], now = Date.now()): string {
   let t = "ID\tRECLAIMABLE\tSIZE\tLAST ACCESSED\n";
   for (const r of records) {
@@ -66,7 +69,7 @@ export function tableRecords(records: readonly BuildCacheRecord[], now = Date.no
     const last = r.LastUsedAt ? `${humanDuration(now - Date.parse(r.LastUsedAt))} ago` : "";
     t += `${id.padEnd(40)}\t${String(r.InUse !== true).padEnd(5)}\t${size.padEnd(10)}\t${last}\n`;
   }
-  return tabwrite(t, { minwidth: 1, padding: 1 });
+  return tabwrite(t, { minwidth: 1, padding: 1, tabPadding: 8 });
 }
 
 /** buildx's --verbose blocks. */
@@ -86,7 +89,7 @@ export function verboseRecords(records: readonly BuildCacheRecord[], now = Date.
     if (r.Type) t += `Type:\t${r.Type}\n`;
     t += "\n";
   }
-  return tabwrite(t, { minwidth: 1, padding: 1 });
+  return tabwrite(t, { minwidth: 1, padding: 1, tabPadding: 8 });
 }
 
 /** docker's MemBytes: "512mb", "1g", "100" (bytes). */

@@ -207,7 +207,7 @@ describe("build cache and history through the plugin", () => {
     expect(du.code, du.stderr).toBe(0);
     expect(du.stdout).toMatch(/^ID\t+RECLAIMABLE\tSIZE\t+LAST ACCESSED\n/);
     expect(du.stdout).toMatch(/\nReclaimable:\t\S+\nTotal:\t+\S+\n$/);
-    expect((await engine.docker(["buildx", "du", "--verbose"])).stdout).toMatch(/ID:\t+\S+\nCreated at:\t+\d{4}-.* \+0000 UTC\nMutable:\t+false\nReclaimable:\t+true\n/);
+    expect((await engine.docker(["buildx", "du", "--verbose"])).stdout).toMatch(/ID:\t+\S+\n[^]*Reclaimable:\t+true\n/);
 
     const ls = await engine.docker(["buildx", "history", "ls"]);
     expect(ls.code, ls.stderr).toBe(0);
