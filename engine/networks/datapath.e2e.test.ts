@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -212,6 +212,25 @@ describe("bridge networking with the docker CLI", () => {
     expect((await leftovers(engine.dataRoot)).length).toBeGreaterThanOrEqual(3);
     await datapath.recover(new Set());
     expect(await leftovers(engine.dataRoot)).toEqual([]);
+  });
+});
+
+describe("engines whose data root is gone", () => {
+  it("a starting engine removes the bridges, veths and chains of an engine whose data root no longer exists, and nothing of a live one", async () => {
+    const gone = "/nonexistent/htk-netdp-gone";
+    const { tag } = datapathNames(gone);
+    mkdirSync("/run/hatake/owners", { recursive: true });
+    writeFileSync(`/run/hatake/owners/${tag}`, gone);
+    await run("ip", ["link", "add", "name", `hb${tag}zz`, "type", "bridge"]);
+    await run("iptables", ["-w", "-t", "nat", "-N", `HTK-${tag}-POST`]);
+    await run("iptables", ["-w", "-t", "nat", "-A", "POSTROUTING", "-j", `HTK-${tag}-POST`]);
+    const live = await startTestEngine();
+    try {
+      expect(await anything(gone)).toEqual([]);
+      expect((await anything(live.dataRoot)).length).toBeGreaterThan(0);
+    } finally {
+      await live.stop();
+    }
   });
 });
 

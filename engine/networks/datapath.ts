@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readdirSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import type { EndpointRecord, NetworkRecord, StateStore } from "../state/index.ts";
@@ -7,6 +9,8 @@ import { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts
 import { firstHost, formatAddress, formatPrefix, freeDefaultPool, macForAddress, masked, overlaps, parseAddress, parsePrefix, type Prefix } from "./ipam.ts";
 
 const NETNS_DIR = "/run/netns";
+/** `<tag>` → the data root of the engine that uses it (for sweeping engines whose data root is gone). */
+const OWNERS_DIR = "/run/hatake/owners";
 
 /** The names one engine gives its host objects: all carry the engine's tag (a hash of its data root). */
 export interface DatapathNames {
@@ -66,11 +70,13 @@ export class BridgeDatapath {
   readonly #log: Logger;
   readonly #run: HostCommand;
   #prepared = false;
+  readonly #dataRoot: string;
   /** Addresses build steps hold on the default bridge (not endpoints in the state). */
   readonly #stepAddresses = new Set<bigint>();
 
   constructor(opts: { readonly dataRoot: string; readonly state: StateStore; readonly log: Logger; readonly run?: HostCommand }) {
     this.names = datapathNames(opts.dataRoot);
+    this.#dataRoot = opts.dataRoot;
     this.#state = opts.state;
     this.#log = opts.log.child({ component: "datapath" });
     this.#run = opts.run ?? runHostCommand;
@@ -122,6 +128,7 @@ export class BridgeDatapath {
   async prepare(): Promise<void> {
     await this.locked(async () => {
       await this.#run("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"]);
+      await this.#sweepOrphans();
       const n = this.#chains();
       for (const [table, chain, parent, match] of [
         ["nat", n.natPost, "POSTROUTING", []],
@@ -357,18 +364,62 @@ export class BridgeDatapath {
    */
   async teardown(): Promise<void> {
     await this.recover(new Set());
-    for (const n of this.#state.networks.list()) if (n.driver === "bridge") await this.#ip("link", "del", "dev", this.names.bridge(n)).catch(() => undefined);
-    for (const [table, chain, parent, match] of [
-      ["nat", this.names.natPost, "POSTROUTING", []],
-      ["nat", this.names.natDnat, "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL"]],
-      ["nat", this.names.natDnat, "OUTPUT", ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"]],
-      ["filter", this.names.filterForward, "FORWARD", []],
-    ] as const) {
-      await this.#ipt(table, "-D", parent, ...match, "-j", chain).catch(() => undefined);
-      await this.#ipt(table, "-F", chain).catch(() => undefined);
-      await this.#ipt(table, "-X", chain).catch(() => undefined);
-    }
+    await this.locked(() => this.#removeTag(this.names.tag));
+    await rm(join(OWNERS_DIR, this.names.tag), { force: true });
     this.#prepared = false;
+  }
+
+  /** Everything carrying `tag` on the host: namespaces, links, chains and the jumps to them. */
+  async #removeTag(tag: string): Promise<void> {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(NETNS_DIR);
+    } catch {
+      entries = [];
+    }
+    for (const e of entries) if (e.startsWith(`htk-${tag}-`)) await this.#deleteNamespace(e);
+    const links = JSON.parse((await this.#ip("-j", "link", "show").catch(() => "[]")) || "[]") as Array<{ ifname?: string }>;
+    for (const l of links) {
+      const name = (l.ifname ?? "").split("@")[0] ?? "";
+      if (name.startsWith(`hv${tag}`) || name.startsWith(`hb${tag}`)) await this.#ip("link", "del", "dev", name).catch(() => undefined);
+    }
+    for (const table of ["nat", "filter"] as const) {
+      const rules = await this.#ipt(table, "-S").catch(() => "");
+      for (const line of rules.split("\n")) {
+        if (line.startsWith("-A ") && line.includes(`-j HTK-${tag}-`) && !line.startsWith(`-A HTK-${tag}-`)) {
+          await this.#ipt(table, "-D", ...line.slice(3).replace(/"/g, "").split(" ")).catch(() => undefined);
+        }
+      }
+      for (const line of rules.split("\n")) {
+        const chain = /^-N (HTK-[0-9a-f]{8}-[A-Z]+)$/.exec(line)?.[1];
+        if (chain === undefined || !chain.startsWith(`HTK-${tag}-`)) continue;
+        await this.#ipt(table, "-F", chain).catch(() => undefined);
+        await this.#ipt(table, "-X", chain).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Under the host lock at start: records this engine's data root under its tag, and removes what
+   * engines whose data root no longer exists left (a test engine killed with its temporary folder
+   * deleted can never come back to clean up; nothing of a live engine is touched).
+   */
+  async #sweepOrphans(): Promise<void> {
+    mkdirSync(OWNERS_DIR, { recursive: true, mode: 0o755 });
+    writeFileSync(join(OWNERS_DIR, this.names.tag), this.#dataRoot);
+    for (const tag of readdirSync(OWNERS_DIR)) {
+      if (tag === this.names.tag || !/^[0-9a-f]{8}$/.test(tag)) continue;
+      let root = "";
+      try {
+        root = readFileSync(join(OWNERS_DIR, tag), "utf8");
+      } catch {
+        continue;
+      }
+      if (root === "" || existsSync(root)) continue;
+      this.#log.info({ tag, dataRoot: root }, "removing the network objects of an engine whose data root is gone");
+      await this.#removeTag(tag);
+      await rm(join(OWNERS_DIR, tag), { force: true });
+    }
   }
 
   /**
