@@ -7,6 +7,11 @@ import { main } from "../hatake.ts";
 import { memoryIo } from "../testing.ts";
 import type { BuildOutput } from "../../engine/build/local-build.ts";
 import { parseBuildArgs, parseOutput, parseSecrets, withShorthands } from "./build.ts";
+import { findPlugin } from "./build-engine.ts";
+import { isHtkError } from "../../base/errors/index.ts";
+import { fileURLToPath } from "node:url";
+
+const REPO = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..");
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -93,17 +98,29 @@ describe("hatake build (in-process, FROM scratch)", () => {
     expect(r.err).toContain("caused by: HtkError: HTK-RUNTIME-0001");
   });
 
-  it("--load puts the image in the data root's store, which the file worker has not (HTK-RUNTIME-0001); without --data-root it names the engine (HTK-BUILD-0230)", async () => {
+  it("--load puts the image in the data root's store, which the file worker has not (HTK-RUNTIME-0001); without --data-root the build goes to the engine", async () => {
     const root = project("FROM scratch\n", {});
     for (const flags of [["--load"], ["-o", "type=docker"]]) {
       const r = await build(root, ...flags);
       expect(r.code).toBe(1);
       expect(r.err).toContain("HTK-RUNTIME-0001: The step needs an image store to tag or export an image");
     }
+    // In-process options are refused before anything is sent (HTK-CLI-0005).
     const io = memoryIo({ cwd: root, env: { DOCKER_HOST: "unix:///run/some-engine.sock" } });
-    expect(await main(["build", "--load", "ctx"], io)).toBe(1);
-    expect(io.err()).toContain("HTK-BUILD-0230: The option --load without --data-root loads the image into the engine's image store (DOCKER_HOST=unix:///run/some-engine.sock)");
-    expect(io.err()).toContain("-o type=docker,dest=image.tar PATH, then docker load -i image.tar");
+    expect(await main(["build", "--explain-cache", "ctx"], io)).toBe(1);
+    expect(io.err()).toContain("HTK-CLI-0005: The option --explain-cache of \"hatake build\" works in in-process builds only");
+  });
+
+  it("finds this installation's docker-buildx plugin, or says how to build it (HTK-CLI-0006)", () => {
+    expect(findPlugin(join(REPO, "cli", "commands"))).toBe(join(REPO, "bin", "docker-buildx"));
+    const err = (() => {
+      try {
+        return findPlugin("/");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isHtkError(err, "HTK-CLI-0006")).toBe(true);
   });
 
   it("needs the runtime worker's image store for -t (HTK-RUNTIME-0001 on the file worker)", async () => {

@@ -1,21 +1,22 @@
-import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { htkError, renderError } from "../../base/errors/index.ts";
 import { parseCacheFrom, parseCacheTo } from "../../cache/remote/index.ts";
 import { parseSize } from "../../engine/build/cache-usage.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
+import { buildThroughEngine } from "./build-engine.ts";
 import { loadSshSources } from "../../engine/build/ssh-sources.ts";
 import { buildPlatform } from "../../engine/build/platforms.ts";
-import { defaultPaths } from "../../engine/daemon/config.ts";
 import type { ProgressMode } from "../../solver/index.ts";
 import { parseOptions } from "../options.ts";
 import type { Command } from "../types.ts";
 
 const HELP = `Usage: hatake build [OPTIONS] PATH
 
-Builds a Dockerfile with the HATAKE builder, in this process, on a state folder (--data-root).
-Flags are those of docker buildx build.
+Builds a Dockerfile with the HATAKE builder. Without --data-root the build runs in the engine
+(DOCKER_HOST, else HATAKE's own socket) through this installation's docker-buildx plugin, with
+buildx's flags, output and exit codes (the image lands in the engine's store). With --data-root DIR
+it runs in this process on that state folder. Flags are those of docker buildx build.
 
 Options:
   -f, --file string            Name of the Dockerfile (default: PATH/Dockerfile)
@@ -48,8 +49,8 @@ Options:
       --metadata-file string   Write build result metadata to a file
       --gc-keep-storage size   After the build, remove least-recently-used cache until it fits
                                (also HATAKE_BUILD_GC_KEEP; cache mounts stay)
-      --data-root string       State folder of the in-process builder (required until builds go
-                               through the engine)
+      --data-root string       Build in this process on this state folder instead of the engine
+                               (--explain-cache and --gc-keep-storage need it)
 
 RUN steps and registry images run on the runtime worker (crun, overlay snapshots) when crun is
 usable here (root, crun installed); otherwise the file worker is used (said on stderr) and they fail
@@ -82,11 +83,7 @@ export const buildCommand: Command = {
       push: { type: "boolean" },
       load: { type: "boolean" },
     });
-    if (values["data-root"] === undefined) {
-      // buildx loads into the engine of DOCKER_HOST (or the default socket); builds here need a data root.
-      if (values.load === true) throw htkError("HTK-BUILD-0230", { engine: engineTarget(io.env) });
-      throw htkError("HTK-CLI-0004", { option: "(no --data-root)", command: "build", where: "through the engine", alternative: "Pass --data-root DIR to build in this process." });
-    }
+    if (values["data-root"] === undefined) return buildThroughEngine(args, io);
     const [context, ...extra] = positionals;
     if (context === undefined || extra.length > 0) {
       throw htkError("HTK-CLI-0002", { command: "build", detail: `it takes exactly one PATH argument (got ${positionals.length})` });
@@ -185,13 +182,6 @@ export function withShorthands(outputs: readonly BuildOutput[], push: boolean, l
 }
 
 /** The engine a --load would target, as the docker CLI finds it (for the message). */
-function engineTarget(env: NodeJS.ProcessEnv): string {
-  const host = env["DOCKER_HOST"] ?? "";
-  if (host !== "") return `DOCKER_HOST=${host}`;
-  const socket = defaultPaths(env).socket;
-  return existsSync(socket) ? `unix://${socket}` : `none is running: DOCKER_HOST is not set and ${socket} does not exist`;
-}
-
 /** buildx's -o forms: `type=local,dest=DIR`, `type=tar,dest=FILE`, or a bare path (local). */
 export function parseOutput(spec: string): BuildOutput {
   if (!spec.includes("=")) {

@@ -76,11 +76,6 @@ export const buildDiagnostics = {
     cause: "The build asks for {foreign}, but this machine runs only {host} containers: there is no emulation here (no binfmt_misc handlers, no QEMU), so RUN steps for another architecture cannot execute.",
     next: "Build for {host} (leave out --platform, or --platform {host}); build the other platforms on a machine of that architecture and combine the images with docker buildx imagetools create.",
   },
-  "HTK-BUILD-0230": {
-    title: "Loading into the engine not available",
-    cause: "The option --load without --data-root loads the image into the engine's image store ({engine}), but hatake build does not build through the engine yet: it builds in this process, on a --data-root state folder.",
-    next: "Build here and load the archive into the engine: hatake build --data-root DIR -o type=docker,dest=image.tar PATH, then docker load -i image.tar. Or keep the image in the data root's own image store: hatake build --data-root DIR --load PATH.",
-  },
   "HTK-RUNTIME-0001": {
     title: "No container runtime in this worker",
     cause: "The step needs {needs}, which the local file worker cannot provide.",

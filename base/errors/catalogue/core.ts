@@ -33,6 +33,16 @@ export const coreDiagnostics = {
     cause: "The option {option} of \"hatake {command}\" is not available {where} yet.",
     next: "{alternative}",
   },
+  "HTK-CLI-0005": {
+    title: "In-process option without --data-root",
+    cause: "The option {option} of \"hatake build\" works in in-process builds only, and this build goes to the engine (no --data-root was given).",
+    next: "Add --data-root DIR to build in this process, or leave the option out to build in the engine (docker buildx history inspect shows what a build in the engine did).",
+  },
+  "HTK-CLI-0006": {
+    title: "Build client missing",
+    cause: "hatake build sends builds to the engine through the docker-buildx plugin of this installation, which could not be started ({path}: {detail}).",
+    next: "Run \"npm run build\" in the HATAKE folder (the set-up command tools/up.sh does it), or build in this process with --data-root DIR.",
+  },
   "HTK-CLI-0050": {
     title: "Invalid --ssh option",
     cause: "The --ssh option \"{spec}\" cannot be used: {detail}.",
