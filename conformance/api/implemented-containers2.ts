@@ -60,6 +60,29 @@ export const IMPLEMENTED_CONTAINERS2: Readonly<Record<string, ImplementedOperati
       { name: "a container that does not run", path: "/containers/{id}/stats", query: { stream: "false" }, setup: container({ started: false }) },
     ],
     negative: [{ name: "unknown container → 404", path: "/containers/hatake-conformance-missing/stats", query: { stream: "false" }, status: 404 }] },
+  ContainerArchiveInfo: {
+    cases: [{ path: "/containers/{id}/archive", query: { path: "/busybox" }, setup: container() }],
+    negative: [
+      { name: "unknown container → 404", path: "/containers/hatake-conformance-missing/archive", query: { path: "/" }, status: 404 },
+      { name: "no path → 400", path: "/containers/hatake-conformance-missing/archive", status: 400 },
+    ],
+  },
+  ContainerArchive: {
+    cases: [{ path: "/containers/{id}/archive", query: { path: "/busybox" }, setup: container() }, { name: "a stopped container", path: "/containers/{id}/archive", query: { path: "/" }, setup: container({ started: false }) }],
+    negative: [
+      { name: "unknown container → 404", path: "/containers/hatake-conformance-missing/archive", query: { path: "/" }, status: 404 },
+      { name: "a path that is not there → 404", path: "/containers/{id}/archive", query: { path: "/no/such/file" }, status: 404, setup: container() },
+    ],
+  },
+  PutContainerArchive: {
+    cases: [{ name: "an empty tar", path: "/containers/{id}/archive", query: { path: "/", noOverwriteDirNonDir: "true" }, rawBody: Buffer.alloc(1024), headers: { "Content-Type": "application/x-tar" }, setup: container() }],
+    negative: [
+      { name: "unknown container → 404", path: "/containers/hatake-conformance-missing/archive", query: { path: "/" }, rawBody: Buffer.alloc(1024), status: 404 },
+      { name: "not a directory → 400", path: "/containers/{id}/archive", query: { path: "/busybox" }, rawBody: Buffer.alloc(1024), status: 400, setup: container() },
+    ],
+  },
+  ContainerExport: { cases: [{ path: "/containers/{id}/export", setup: container({ started: false }) }] },
+  ContainerChanges: { cases: [{ path: "/containers/{id}/changes", setup: container() }] },
   ContainerPause: { cases: [{ path: "/containers/{id}/pause", setup: container() }] },
   ContainerUnpause: { cases: [{ path: "/containers/{id}/unpause", setup: pausedContainer }] },
   ContainerUpdate: {

@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { run } from "../../testing/index.ts";
+import { run, tempDir } from "../../testing/index.ts";
 import { seedImage } from "../containers/test-support.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
@@ -26,6 +29,17 @@ function api(engine: TestEngine, method: string, path: string, body?: unknown, h
     );
     req.on("error", reject);
     req.end(payload);
+  });
+}
+
+/** A program's stdout as bytes (tar archives for PUT /archive). */
+function runBuffer(cmd: string, args: readonly string[]): Promise<{ code: number | null; stdout: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...args], { stdio: ["ignore", "pipe", "inherit"] });
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(chunks) }));
   });
 }
 
@@ -328,6 +342,145 @@ describe("container operations with the docker CLI", () => {
       await engine.docker(["rm", rm]);
       const events = await engine.docker(["events", "--since", "0", "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=ops", "--filter", "event=update", "--format", "{{.Action}}"]);
       expect(events.stdout.split("\n").filter((l) => l === "update").length).toBeGreaterThanOrEqual(3);
+    });
+  });
+  describe("cp, diff, export", () => {
+    let dir = "";
+    beforeAll(async () => {
+      dir = await tempDir("cp");
+      writeFileSync(join(dir, "f.txt"), "hello\n");
+      mkdirSync(join(dir, "d", "sub"), { recursive: true });
+      writeFileSync(join(dir, "d", "sub", "x"), "x\n");
+      const r = await engine.docker(["run", "-d", "--name", "files", "-v", "cpvol:/vol", "-v", `${dir}:/ro:ro`, busybox, "sh", "-c", "echo made > /tmp/made; ln -s /etc /tmp/etclink; ln -s ../../../../../../../../etc /tmp/escape; rm /bin/ls; echo ok > /tmp/ready; sleep 300"]);
+      expect(r.code).toBe(0);
+      await until(async () => (await engine.docker(["exec", "files", "test", "-f", "/tmp/ready"])).code === 0);
+    });
+    afterAll(async () => {
+      await engine.docker(["rm", "-f", "-v", "files"]);
+      await engine.docker(["volume", "rm", "cpvol"]);
+    });
+
+    it("copies a file and a directory into a running container, and out again", async () => {
+      expect((await engine.docker(["cp", join(dir, "f.txt"), "files:/tmp/"])).code).toBe(0);
+      expect((await engine.docker(["cp", join(dir, "d"), "files:/tmp/d2"])).code).toBe(0);
+      expect((await engine.docker(["exec", "files", "sh", "-c", "cat /tmp/f.txt; find /tmp/d2 | sort; stat -c '%u:%g %a' /tmp/f.txt"])).stdout).toBe("hello\n/tmp/d2\n/tmp/d2/sub\n/tmp/d2/sub/x\n0:0 644\n");
+      const out = join(dir, "out");
+      expect((await engine.docker(["cp", "files:/tmp/d2", out])).code).toBe(0);
+      expect(readFileSync(join(out, "sub", "x"), "utf8")).toBe("x\n");
+      expect((await engine.docker(["cp", "files:/etc/passwd", join(dir, "passwd")])).code).toBe(0);
+      expect(readFileSync(join(dir, "passwd"), "utf8")).toContain("root:x:0:0:root:/root:/bin/sh");
+      // The contents of a directory ("dir/."), and a volume of the running container.
+      expect((await engine.docker(["cp", `${join(dir, "d")}/.`, "files:/vol/"])).code).toBe(0);
+      expect((await engine.docker(["exec", "files", "cat", "/vol/sub/x"])).stdout).toBe("x\n");
+    });
+
+    it("docker cp to stdout is a tar; -L follows a link; links never lead out of the container", async () => {
+      const tar = await run("sh", ["-c", "docker cp files:/tmp/made - | tar -tvf -"], { env: engine.env });
+      expect(tar.code).toBe(0);
+      expect(tar.stdout).toMatch(/^-rw-r--r-- root\/root\s+5 .* made\n$/);
+      const dirTar = await run("sh", ["-c", "docker cp files:/tmp/d2 - | tar -tf -"], { env: engine.env });
+      expect(dirTar.stdout).toBe("d2/\nd2/sub/\nd2/sub/x\n");
+      expect((await engine.docker(["cp", "files:/tmp/etclink", join(dir, "link")])).code).toBe(0);
+      expect(readlinkSync(join(dir, "link"))).toBe("/etc");
+      expect((await engine.docker(["cp", "-L", "files:/tmp/etclink", join(dir, "linkL")])).code).toBe(0);
+      expect(readFileSync(join(dir, "linkL", "passwd"), "utf8")).toContain("nobody:x:65534");
+      // /tmp/escape climbs far above the root: it ends at the container's own /etc.
+      const escaped = await run("sh", ["-c", "docker cp files:/tmp/escape/passwd - | tar -xOf -"], { env: engine.env });
+      expect(escaped.stdout).toBe(readFileSync(join(dir, "passwd"), "utf8"));
+      const stat = await api(engine, "HEAD", "/containers/files/archive?path=/tmp/etclink");
+      const header = JSON.parse(Buffer.from(String(stat.headers["x-docker-container-path-stat"]), "base64").toString("utf8")) as Record<string, unknown>;
+      expect(header).toMatchObject({ name: "etclink", size: 4, mode: 2 ** 27 + 0o777, linkTarget: "/etc" });
+      expect(header["mtime"]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      const dirStat = await api(engine, "HEAD", "/containers/files/archive?path=/tmp/d2/");
+      expect(JSON.parse(Buffer.from(String(dirStat.headers["x-docker-container-path-stat"]), "base64").toString("utf8"))).toMatchObject({ name: "d2", mode: 2 ** 31 + 0o755 });
+    });
+
+    it("Docker's errors: missing paths, a file as destination, read-only mounts, bad archives, entries that climb out", async () => {
+      const missing = await engine.docker(["cp", "files:/nope", join(dir, "x")]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("Error response from daemon: Could not find the file /nope in container files [HTK-ENGINE-0513]");
+      const noPath = await api(engine, "GET", "/containers/files/archive");
+      expect(noPath.status).toBe(400);
+      expect(message(noPath)).toContain("bad parameter: pathcannot be empty [HTK-ENGINE-0512]");
+      const tarOf = async (args: string[]): Promise<Buffer> => (await runBuffer("tar", ["-cf", "-", "-C", dir, ...args])).stdout;
+      const ok = await tarOf(["f.txt"]);
+      const notDir = await api(engine, "PUT", "/containers/files/archive?path=/etc/passwd", ok);
+      expect(notDir.status).toBe(400);
+      expect(message(notDir)).toContain("extraction point is not a directory [HTK-ENGINE-0514]");
+      const putMissing = await api(engine, "PUT", "/containers/files/archive?path=/no/such/dir", ok);
+      expect(putMissing.status).toBe(404);
+      const ro = await api(engine, "PUT", "/containers/files/archive?path=/ro", ok);
+      expect(ro.status).toBe(403);
+      expect(message(ro)).toContain("mounted volume is marked read-only [HTK-ENGINE-0516]");
+      const garbage = await api(engine, "PUT", "/containers/files/archive?path=/tmp", Buffer.from("this is not a tar archive at all".repeat(40)));
+      expect(garbage.status).toBe(500);
+      expect(message(garbage)).toContain("HTK-ENGINE-0521");
+      // An entry named ../../etc/evil, made by hand: refused before anything is written.
+      const climbing = await runBuffer("tar", ["-cf", "-", "-C", dir, "--transform", "s,^f.txt,../../etc/evil,", "f.txt"]);
+      const out = await api(engine, "PUT", "/containers/files/archive?path=/tmp", climbing.stdout);
+      expect(out.status).toBe(500);
+      expect(message(out)).toContain('"../../etc/evil" is outside of "/tmp" [HTK-ENGINE-0519]');
+      expect((await engine.docker(["exec", "files", "test", "-e", "/etc/evil"])).code).toBe(1);
+      const link = await runBuffer("sh", ["-c", `cd ${dir} && ln -sf ../../../etc/shadow up && tar -cf - up; rm -f up`]);
+      const badLink = await api(engine, "PUT", "/containers/files/archive?path=/tmp", link.stdout);
+      expect(message(badLink)).toContain('invalid symlink "/tmp/up" -> "../../../etc/shadow" [HTK-ENGINE-0520]');
+      // noOverwriteDirNonDir (what docker cp sends): a file where the container has a directory.
+      mkdirSync(join(dir, "clash"));
+      writeFileSync(join(dir, "clash", "d2"), "file\n");
+      const clash = await engine.docker(["cp", join(dir, "clash", "d2"), "files:/tmp/"]);
+      expect(clash.code).toBe(1);
+      expect(clash.stderr).toContain('cannot overwrite directory "/tmp/d2" with non-directory "/tmp" [HTK-ENGINE-0517]');
+      // A symbolic link in the container leads the extraction into its target, inside the container.
+      expect((await api(engine, "PUT", "/containers/files/archive?path=/tmp/etclink", ok)).status).toBe(200);
+      expect((await engine.docker(["exec", "files", "cat", "/etc/f.txt"])).stdout).toBe("hello\n");
+      const readOnly = (await engine.docker(["create", "--read-only", busybox, "true"])).stdout.trim();
+      const rootfs = await engine.docker(["cp", join(dir, "f.txt"), `${readOnly}:/tmp/`]);
+      expect(rootfs.stderr).toContain("container rootfs is marked read-only [HTK-ENGINE-0515]");
+      await engine.docker(["rm", readOnly]);
+    });
+
+    it("docker diff lists the writable layer's changes as Docker does; export is a tar of the root file system", async () => {
+      const diff = await engine.docker(["diff", "files"]);
+      expect(diff.code).toBe(0);
+      const lines = diff.stdout.trim().split("\n");
+      expect(lines).toEqual(expect.arrayContaining(["C /bin", "D /bin/ls", "C /tmp", "A /tmp/made", "A /tmp/etclink", "A /tmp/d2", "A /tmp/d2/sub", "A /tmp/d2/sub/x", "A /vol"]));
+      // The mount points the runtime made (Docker's init layer) are not changes.
+      expect(lines.filter((l) => /\/etc\/(hosts|hostname|resolv\.conf)$/.test(l))).toEqual([]);
+      expect(lines.indexOf("C /bin")).toBeLessThan(lines.indexOf("D /bin/ls"));
+      const changes = JSON.parse((await api(engine, "GET", "/containers/files/changes")).text) as Array<{ Path: string; Kind: number }>;
+      expect(changes).toContainEqual({ Path: "/bin/ls", Kind: 2 });
+      expect(changes).toContainEqual({ Path: "/tmp/made", Kind: 1 });
+      expect(changes).toContainEqual({ Path: "/bin", Kind: 0 });
+      const fresh = (await engine.docker(["create", busybox, "true"])).stdout.trim();
+      expect((await engine.docker(["diff", fresh])).stdout).toBe("");
+      const list = await run("sh", ["-c", "docker export files | tar -tf -"], { env: engine.env });
+      expect(list.code).toBe(0);
+      const entries = list.stdout.split("\n");
+      expect(entries).toEqual(expect.arrayContaining(["bin/", "bin/busybox", "etc/passwd", "tmp/made", "tmp/d2/sub/x"]));
+      expect(entries).not.toContain("bin/ls");
+      // Volumes are not part of an export.
+      expect(entries.filter((e) => e.startsWith("vol/sub"))).toEqual([]);
+      const o = join(dir, "exported.tar");
+      expect((await engine.docker(["export", "-o", o, fresh])).code).toBe(0);
+      expect((await run("tar", ["-tf", o])).stdout).toContain("bin/sh");
+      await engine.docker(["rm", fresh]);
+      const events = await engine.docker(["events", "--since", "0", "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=files", "--format", "{{.Action}}"]);
+      expect(events.stdout).toContain("archive-path\n");
+      expect(events.stdout).toContain("extract-to-dir\n");
+      expect(events.stdout).toContain("export\n");
+    });
+
+    it("a stopped container: cp both ways (its volumes included), diff, export", async () => {
+      expect((await engine.docker(["stop", "-t", "0", "files"])).code).toBe(0);
+      expect((await engine.docker(["cp", join(dir, "f.txt"), "files:/root/"])).code).toBe(0);
+      expect((await engine.docker(["cp", join(dir, "f.txt"), "files:/vol/from-outside"])).code).toBe(0);
+      const made = await run("sh", ["-c", "docker cp files:/tmp/made - | tar -xOf -"], { env: engine.env });
+      expect(made.stdout).toBe("made\n");
+      const fromVolume = await run("sh", ["-c", "docker cp files:/vol/sub/x - | tar -xOf -"], { env: engine.env });
+      expect(fromVolume.stdout).toBe("x\n");
+      expect((await engine.docker(["diff", "files"])).stdout).toContain("A /root/f.txt\n");
+      expect((await engine.docker(["start", "files"])).code).toBe(0);
+      expect((await engine.docker(["exec", "files", "sh", "-c", "cat /root/f.txt /vol/from-outside"])).stdout).toBe("hello\nhello\n");
     });
   });
 });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../base/observability/index.ts";
 import { isHtkError } from "../../base/errors/index.ts";
 import type { CrunRuntime } from "../runtime/index.ts";
+import type { Snapshotter } from "../snapshots/index.ts";
 import { spec, testStore, type TestStore } from "../state/test-support.ts";
 import { ContainerOps, runtimeResources } from "./container-ops.ts";
 import type { ContainerManager } from "./manager.ts";
@@ -9,7 +10,7 @@ import type { ContainerManager } from "./manager.ts";
 /** ContainerOps on a real state store, with a runtime that fails and a manager that says the container runs. */
 function opsWith(t: TestStore, runtime: Partial<CrunRuntime>): ContainerOps {
   const containers = { running: (ref: string) => ({ id: t.store.containers.resolve(ref).id, pid: 4242 }) } as unknown as ContainerManager;
-  return new ContainerOps({ state: t.store, runtime: runtime as CrunRuntime, containers, log: createLogger({ write: () => true } as unknown as NodeJS.WritableStream, "error") });
+  return new ContainerOps({ state: t.store, runtime: runtime as CrunRuntime, snapshots: {} as Snapshotter, containers, log: createLogger({ write: () => true } as unknown as NodeJS.WritableStream, "error") });
 }
 
 async function failure(p: Promise<unknown>): Promise<string> {

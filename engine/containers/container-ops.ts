@@ -1,9 +1,14 @@
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
+import { posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
-import { buildSpec, cgroupMode, type ContainerStats, type CrunRuntime, type LinuxResources } from "../runtime/index.ts";
+import { buildSpec, cgroupMode, readUserDatabase, resolveUser, type ContainerStats, type CrunRuntime, type LinuxResources } from "../runtime/index.ts";
+import type { Snapshotter } from "../snapshots/index.ts";
 import { isIn, requirePausable, requireUnpausable, type Container, type HostConfig, type StateStore } from "../state/index.ts";
+import { archiveResource, exportRootfs, extractArchive } from "./archive.ts";
+import { overlayChanges, treeChanges, type Change } from "./changes.ts";
+import { absoluteKeepingTrailing, resolveInContainer, statResource, type ContainerFsView, type ContainerPathStat } from "./container-fs.ts";
 import { validateCreate } from "./create-config.ts";
 import { ExecManager } from "./exec.ts";
 import type { ContainerManager } from "./manager.ts";
@@ -13,6 +18,7 @@ import { top, type TopResult } from "./top.ts";
 export interface ContainerOpsDeps {
   readonly state: StateStore;
   readonly runtime: CrunRuntime;
+  readonly snapshots: Snapshotter;
   readonly containers: ContainerManager;
   readonly log: Logger;
 }
@@ -161,6 +167,128 @@ export class ContainerOps {
         return;
       }
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // archive (docker cp), export, changes
+
+  /**
+   * Runs `fn` on the container's file system: a running (or paused) container's through
+   * /proc/<pid>/root (its mounts as the container sees them), a stopped one's root file system
+   * mounted for the time of `fn` with its binds and volumes mapped to their host folders.
+   */
+  async #withView<T>(ref: string, fn: (view: ContainerFsView, c: Container) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const c = this.#state.containers.resolve(ref);
+    return this.#deps.containers.withRootfs(
+      c.id,
+      async (rootfs) => {
+        const live = this.#live(c.id);
+        const view: ContainerFsView =
+          live !== undefined
+            ? { root: `/proc/${live.pid}/root`, mounts: [] }
+            : {
+                root: rootfs,
+                mounts: c.mounts
+                  .filter((m) => (m.Type === "bind" || m.Type === "volume") && m.Source !== "")
+                  .map((m) => ({ destination: posix.normalize(m.Destination).replace(/(.)\/+$/, "$1"), source: m.Source })),
+              };
+        return fn(view, c);
+      },
+      ...(signal === undefined ? [] : [signal]),
+    );
+  }
+
+  /** `HEAD /containers/{id}/archive`: Docker's ContainerPathStat; 404 "Could not find the file …". */
+  async archiveStat(ref: string, path: string): Promise<ContainerPathStat> {
+    if (path === "") throw htkError("HTK-ENGINE-0512", { param: "path" });
+    return this.#withView(ref, async (view) => {
+      const r = await statResource(view, path);
+      if (r === undefined) throw htkError("HTK-ENGINE-0513", { path, name: ref });
+      return r.info;
+    });
+  }
+
+  /**
+   * `GET /containers/{id}/archive`: `respond` gets the resource's stat and its tar stream, and must
+   * consume the stream before it returns (the root file system stays mounted until then);
+   * `archive-path` event.
+   */
+  async archive(ref: string, path: string, respond: (stat: ContainerPathStat, tar: AsyncIterable<Buffer>) => Promise<void>, signal: AbortSignal): Promise<void> {
+    if (path === "") throw htkError("HTK-ENGINE-0512", { param: "path" });
+    await this.#withView(
+      ref,
+      async (view, c) => {
+        const r = await statResource(view, path);
+        if (r === undefined) throw htkError("HTK-ENGINE-0513", { path, name: ref });
+        this.#state.containers.note(this.#state.containers.get(c.id) ?? c, "archive-path");
+        await respond(r.info, archiveResource(view, r, signal));
+      },
+      signal,
+    );
+  }
+
+  /**
+   * `PUT /containers/{id}/archive`: the tar extracted into the directory `path` (links followed):
+   * missing → 404, not a directory → 400, a read-only volume or root file system → 403 (Docker's
+   * checks, on the resolved path); `copyUIDGID` gives the files the container user's IDs;
+   * `extract-to-dir` event.
+   */
+  async extract(ref: string, path: string, body: AsyncIterable<Uint8Array>, opts: { readonly noOverwriteDirNonDir: boolean; readonly copyUIDGID: boolean }, signal: AbortSignal): Promise<void> {
+    if (path === "") throw htkError("HTK-ENGINE-0512", { param: "path" });
+    await this.#withView(
+      ref,
+      async (view, c) => {
+        const dest = await resolveInContainer(view, absoluteKeepingTrailing(path), true);
+        const st = await lstat(dest.hostPath).catch(() => undefined);
+        if (st === undefined) throw htkError("HTK-ENGINE-0513", { path, name: ref });
+        if (!st.isDirectory()) throw htkError("HTK-ENGINE-0514", {});
+        const mount = c.mounts
+          .filter((m) => dest.containerPath === posix.normalize(m.Destination) || dest.containerPath.startsWith(`${posix.normalize(m.Destination).replace(/\/$/, "")}/`))
+          .sort((a, b) => b.Destination.length - a.Destination.length)[0];
+        if (mount !== undefined && !mount.RW) throw htkError("HTK-ENGINE-0516", {});
+        if (mount === undefined && c.hostConfig["ReadonlyRootfs"] === true) throw htkError("HTK-ENGINE-0515", {});
+        let owner: { uid: number; gid: number } | undefined;
+        const user = typeof c.config["User"] === "string" ? c.config["User"] : "";
+        if (opts.copyUIDGID && user !== "") {
+          const u = resolveUser(await readUserDatabase(view.root), user);
+          owner = { uid: u.uid, gid: u.gid };
+        }
+        await extractArchive(view, dest.containerPath, body, { noOverwriteDirNonDir: opts.noOverwriteDirNonDir, ...(owner === undefined ? {} : { owner }), signal });
+        this.#state.containers.note(this.#state.containers.get(c.id) ?? c, "extract-to-dir");
+      },
+      signal,
+    );
+  }
+
+  /** `GET /containers/{id}/export`: the root file system (without volumes) as a tar; `export` event. */
+  async export(ref: string, respond: (tar: AsyncIterable<Buffer>) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const c = this.#state.containers.resolve(ref);
+    await this.#deps.containers.withRootfs(
+      c.id,
+      async (rootfs) => {
+        this.#state.containers.note(this.#state.containers.get(c.id) ?? c, "export");
+        await respond(exportRootfs({ root: rootfs, mounts: [] }, signal));
+      },
+      signal,
+    );
+  }
+
+  /** `GET /containers/{id}/changes`: the writable layer's changes over the image (changes.ts). */
+  async changes(ref: string, signal: AbortSignal): Promise<Change[]> {
+    const c = this.#state.containers.resolve(ref);
+    const snapshots = this.#deps.snapshots;
+    const w = snapshots.writable(c.id);
+    if (w === undefined) return [];
+    if (w.upperDir !== undefined) {
+      if (w.parent === undefined) return overlayChanges(w.upperDir, undefined, signal);
+      const lower = await snapshots.view(w.parent, signal);
+      try {
+        return await overlayChanges(w.upperDir, lower.path, signal);
+      } finally {
+        await lower.discard();
+      }
+    }
+    return treeChanges(`${snapshots.root}/writable/${c.id}/fs`, w.parent === undefined ? undefined : snapshots.dir(w.parent), signal);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { buildServiceRoutes } from "../api/build-service.ts";
 import { containerRoutes } from "../api/containers.ts";
 import { execRoutes } from "../api/exec.ts";
 import { containerOpsRoutes } from "../api/container-ops.ts";
+import { containerArchiveRoutes } from "../api/container-archive.ts";
 import { createApiServer, type ApiServer } from "../api/server.ts";
 import { buildRoutes } from "../api/build.ts";
 import { authRoutes } from "../api/auth.ts";
@@ -106,6 +107,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...containerRoutes(services),
     ...execRoutes(services),
     ...containerOpsRoutes(services),
+    ...containerArchiveRoutes(services),
     ...outOfScopeRoutes(),
     ...volumeRoutes(services),
     ...eventRoutes(services),

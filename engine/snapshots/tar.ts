@@ -346,6 +346,9 @@ export interface TarWriteHeader {
   readonly devminor?: number;
   /** Written as PAX `SCHILY.xattr.*` records, sorted by name. */
   readonly xattrs?: ReadonlyMap<string, Buffer>;
+  /** Owner names (`docker cp` writes the container's; layers leave them empty). ASCII, at most 31 bytes. */
+  readonly uname?: string;
+  readonly gname?: string;
 }
 
 const TYPE_FLAG: Record<TarEntryType, string> = {
@@ -395,6 +398,8 @@ function ustarBlock(h: {
   linkname: string;
   devmajor: number;
   devminor: number;
+  uname?: string;
+  gname?: string;
 }): Buffer {
   const b = Buffer.alloc(BLOCK, 0);
   const put = (s: string, off: number, len: number): void => {
@@ -411,6 +416,8 @@ function ustarBlock(h: {
   put(h.linkname, 157, 100);
   put("ustar\0", 257, 6);
   put("00", 263, 2);
+  put(truncateAscii(h.uname ?? "", 31), 265, 32);
+  put(truncateAscii(h.gname ?? "", 31), 297, 32);
   put(octal(h.devmajor, 8) ?? "0000000\0", 329, 8);
   put(octal(h.devminor, 8) ?? "0000000\0", 337, 8);
   put(h.prefix, 345, 155);
@@ -455,6 +462,8 @@ export function encodeTarHeader(h: TarWriteHeader): Buffer {
     linkname: linkFits ? linkname : truncateAscii(linkname, 100),
     devmajor: h.devmajor ?? 0,
     devminor: h.devminor ?? 0,
+    ...(h.uname === undefined ? {} : { uname: h.uname }),
+    ...(h.gname === undefined ? {} : { gname: h.gname }),
   });
   if (records.length === 0) return main;
   const paxData = Buffer.concat(records);
