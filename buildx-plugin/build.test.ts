@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runPlugin } from "./cli.ts";
 import { consume, decodeExporterResponse, parseExports, parseSecret } from "./commands/build.ts";
-import { sourceFrame } from "./display.ts";
+import { solveStatus, sourceFrame } from "./display.ts";
 import { memoryIo } from "./testing/memory-io.ts";
 
 const dirs: string[] = [];
@@ -71,5 +71,14 @@ describe("BuildKit's code frame", () => {
       "Dockerfile:4\n--------------------\n   2 |     RUN b\n   3 |     RUN c\n   4 | >>> RUN d\n   5 |     RUN e\n   6 |     RUN f\n--------------------\n",
     );
     expect(sourceFrame("Dockerfile", df, [{ startLine: 1, endLine: 2 }])).toBe("Dockerfile:1\n--------------------\n   1 | >>> FROM a\n   2 | >>> RUN b\n   3 |     RUN c\n--------------------\n");
+  });
+});
+
+describe("--progress=rawjson", () => {
+  it("prints BuildKit's SolveStatus objects", () => {
+    const v = `sha256:${"a".repeat(64)}` as const;
+    expect(solveStatus({ kind: "vertex-cached", vertex: v, index: 1, name: "[1/2] FROM x", time: "t" })).toEqual({ vertexes: [{ digest: v, name: "[1/2] FROM x", started: "t", completed: "t", cached: true }] });
+    expect(solveStatus({ kind: "log", vertex: v, index: 1, time: "t", stream: 2, data: new TextEncoder().encode("hi") })).toEqual({ logs: [{ vertex: v, stream: 2, data: "aGk=", timestamp: "t" }] });
+    expect(solveStatus({ kind: "status", vertex: v, index: 1, time: "t", status: { id: "x", current: 1, total: 2 } })).toEqual({ statuses: [{ id: "x", vertex: v, current: 1, total: 2, timestamp: "t" }] });
   });
 });

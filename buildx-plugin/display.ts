@@ -1,4 +1,4 @@
-import { eventToJson, PlainPrinter, TtyPrinter, type ProgressEvent } from "../base/progress/index.ts";
+import { PlainPrinter, TtyPrinter, type ProgressEvent } from "../base/progress/index.ts";
 import type { Output } from "./types.ts";
 
 export type DisplayMode = "auto" | "plain" | "tty" | "rawjson" | "quiet";
@@ -46,7 +46,7 @@ export class Display {
         this.#tty?.handle(ev);
         return;
       case "rawjson":
-        this.#out.write(`${eventToJson(ev)}\n`);
+        this.#out.write(`${JSON.stringify(solveStatus(ev))}\n`);
         return;
       case "quiet":
         return;
@@ -133,4 +133,41 @@ export function sourceFrame(filename: string, data: Uint8Array, ranges: Readonly
     out += ` ${String(i).padStart(3)} | ${marked ? ">>>" : "   "} ${lines[i - 1] ?? ""}\n`;
   }
   return `${out}--------------------\n`;
+}
+
+/**
+ * `--progress=rawjson` as buildx prints it: one BuildKit SolveStatus object per line (`vertexes`,
+ * `statuses`, `logs`), which tools that read buildx's raw progress parse.
+ */
+export function solveStatus(ev: ProgressEvent): Record<string, unknown> {
+  switch (ev.kind) {
+    case "vertex-started":
+      return { vertexes: [{ digest: ev.vertex, name: ev.name, started: ev.time }] };
+    case "vertex-cached":
+      return { vertexes: [{ digest: ev.vertex, name: ev.name, started: ev.time, completed: ev.time, cached: true }] };
+    case "vertex-completed":
+      return { vertexes: [{ digest: ev.vertex, completed: ev.time }] };
+    case "vertex-errored":
+      return { vertexes: [{ digest: ev.vertex, completed: ev.time, error: ev.error.message }] };
+    case "vertex-canceled":
+      return { vertexes: [{ digest: ev.vertex, completed: ev.time, error: "context canceled" }] };
+    case "status":
+      return {
+        statuses: [
+          {
+            id: ev.status.id,
+            vertex: ev.vertex,
+            current: ev.status.current,
+            ...(ev.status.total === undefined ? {} : { total: ev.status.total }),
+            timestamp: ev.time,
+            ...(ev.status.started === undefined ? {} : { started: ev.status.started }),
+            ...(ev.status.completed === undefined ? {} : { completed: ev.status.completed }),
+          },
+        ],
+      };
+    case "log":
+      return { logs: [{ vertex: ev.vertex, stream: ev.stream, data: Buffer.from(ev.data).toString("base64"), timestamp: ev.time }] };
+    case "log-elided":
+      return { logs: [{ vertex: ev.vertex, stream: 1, data: Buffer.from(`[${ev.bytes} bytes of output not shown]\n`).toString("base64"), timestamp: ev.time }] };
+  }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, fchmodSync, futimesSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, futimesSync, openSync, rmSync, writeSync } from "node:fs";
 import { chmod, lstat, lutimes, mkdir, open, readFile, rename, rm, symlink, utimes, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
@@ -45,6 +45,8 @@ export interface Chunk {
   readonly eof: boolean;
 }
 
+/** The bits the process umask takes off a new file's mode (then restored with fchmod). */
+const UMASK = process.umask();
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -70,6 +72,8 @@ interface Transfer {
   readonly entries: readonly ManifestEntry[];
   readonly digest: string;
   readonly needed: Set<number>;
+  /** Needed files that exist in the copy (an older version): unlinked before the new one is made. */
+  readonly replaces: ReadonlySet<number>;
   readonly totalBytes: number;
   /** How many files were asked for. */
   readonly files: number;
@@ -157,7 +161,7 @@ export class ContextStore {
       // The copy is about to change: until the next commit, its state is what is on disk (or nothing).
       this.#states.delete(copy.root);
       await rm(join(copy.root, "state.json"), { force: true });
-      const needed = await applyManifest(copy.fs, state, entries, signal);
+      const { needed, replaces } = await applyManifest(copy.fs, state, entries, signal);
       if (needed.length === 0) {
         this.#states.set(copy.root, await finish(copy, entries, digest));
         return this.#ready(copy, 0, 0);
@@ -170,6 +174,7 @@ export class ContextStore {
         entries,
         digest,
         needed: new Set(needed),
+        replaces,
         totalBytes,
         files: needed.length,
         received: 0,
@@ -194,19 +199,21 @@ export class ContextStore {
         if (entry === undefined || !t.needed.has(c.index)) throw htkError("HTK-ENGINE-0600", { name: t.copy.root, detail: `file #${c.index} was not asked for` });
         if (t.open !== undefined && t.open.index !== c.index) throw htkError("HTK-ENGINE-0600", { name: entry.path, detail: "a file was left unfinished" });
         if (t.open === undefined && c.offset === 0n && c.eof && BigInt(c.data.length) === entry.size) {
-          // A whole small file in one piece (most of a context): written with a few synchronous calls,
-          // far cheaper than a round of promises each.
-          const tmp = join(t.copy.root, `incoming-${t.id}`);
-          const fd = openSync(tmp, "w", 0o600);
+          // A whole small file in one piece (most of a context): made in place with a few synchronous
+          // calls (a round of promises each costs more). The old file, if any, is unlinked first, so a
+          // changed file is always a new inode, as the worker's mirror expects.
+          const dest = join(t.copy.fs, entry.path);
+          const mode = entry.mode & 0o7777;
+          if (t.replaces.has(c.index)) rmSync(dest, { force: true });
+          const fd = openSync(dest, "wx", mode);
           try {
             writeSync(fd, c.data);
-            fchmodSync(fd, entry.mode & 0o7777);
+            if ((mode & UMASK) !== 0) fchmodSync(fd, mode);
             const mtime = Number(entry.mtimeNs) / 1e9;
             futimesSync(fd, mtime, mtime);
           } finally {
             closeSync(fd);
           }
-          renameSync(tmp, join(t.copy.fs, entry.path));
           t.received += c.data.length;
           t.needed.delete(c.index);
           continue;
@@ -315,7 +322,7 @@ async function readState(root: string): Promise<State | undefined> {
  * makes directories and links, and returns the indexes of files to fetch. Without a previous state the
  * copy is rebuilt from nothing (always correct).
  */
-async function applyManifest(fsRoot: string, state: State | undefined, entries: readonly ManifestEntry[], signal: AbortSignal): Promise<number[]> {
+async function applyManifest(fsRoot: string, state: State | undefined, entries: readonly ManifestEntry[], signal: AbortSignal): Promise<{ needed: number[]; replaces: Set<number> }> {
   if (state === undefined) await rm(fsRoot, { recursive: true, force: true });
   await mkdir(fsRoot, { recursive: true });
   const old = state?.entries ?? {};
@@ -329,6 +336,7 @@ async function applyManifest(fsRoot: string, state: State | undefined, entries: 
     .sort((a, b) => a.length - b.length);
   for (const p of gone) await rm(join(fsRoot, p), { recursive: true, force: true });
   const needed: number[] = [];
+  const replaces = new Set<number>();
   for (let i = 0; i < entries.length; i++) {
     if (i % 256 === 0) signal.throwIfAborted();
     const e = entries[i] as ManifestEntry;
@@ -353,10 +361,14 @@ async function applyManifest(fsRoot: string, state: State | undefined, entries: 
       continue;
     }
     if (type !== S_IFREG) continue;
-    if (same && (await lstat(dest).catch(() => undefined))?.isFile() === true) continue;
+    if (was !== undefined) {
+      const st = await lstat(dest).catch(() => undefined);
+      if (same && st?.isFile() === true) continue;
+      if (st !== undefined) replaces.add(i);
+    }
     needed.push(i);
   }
-  return needed;
+  return { needed, replaces };
 }
 
 /** Directory modes and times (deepest first: writing into a directory moves its mtime), then the manifest. */

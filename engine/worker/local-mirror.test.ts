@@ -49,4 +49,13 @@ describe("local-context mirrors", () => {
     expect(existsSync(join(first.path, "stray"))).toBe(false);
     expect(existsSync(join(base, "syncing"))).toBe(false);
   });
+
+  it("copies again after a prune removed the mirror behind it", async () => {
+    const { mirrors, spec } = setup();
+    const first = await mirrors.sync(spec, never);
+    rmSync(join(first.path, ".."), { recursive: true, force: true });
+    const again = await mirrors.sync(spec, never);
+    expect(again.stats).toMatchObject({ copied: 2, changed: true });
+    expect(readFileSync(join(again.path, "a"), "utf8")).toBe("1");
+  });
 });

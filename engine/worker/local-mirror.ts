@@ -96,6 +96,9 @@ async function syncMirror(spec: MirrorSpec, base: string, signal: AbortSignal, c
   const indexFile = `${base}/index.json`;
   const marker = `${base}/syncing`;
   let index: Record<string, IndexEntry> | undefined = cached;
+  // The memory's index holds only while the mirror is on disk as that sync left it: a prune removes
+  // mirrors (and their index) behind our back.
+  if (index !== undefined && !(await exists(indexFile))) index = undefined;
   if (await exists(marker)) index = undefined;
   else if (index === undefined) {
     try {
