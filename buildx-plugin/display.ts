@@ -25,7 +25,8 @@ export class Display {
       out.write(`#0 ${description}\n\n`);
       this.#plain = new PlainPrinter(write);
     } else if (this.mode === "tty") {
-      this.#tty = new TtyPrinter(write, { ...(out.columns === undefined ? {} : { columns: out.columns }), ...(out.rows === undefined ? {} : { rows: out.rows }) });
+      // A terminal that reports no size (0×0, as under `script`) gets the renderer's defaults.
+      this.#tty = new TtyPrinter(write, { ...(out.columns === undefined || out.columns === 0 ? {} : { columns: out.columns }), ...(out.rows === undefined || out.rows === 0 ? {} : { rows: out.rows }) });
       this.#timer = setInterval(() => this.#tty?.draw(), 100);
     }
   }

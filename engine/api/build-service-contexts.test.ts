@@ -122,4 +122,17 @@ describe("the engine's incremental context copies", () => {
     lease.release();
     expect((await pending).asked).toEqual(["f"]);
   });
+
+  it("keeps a bounded number of copies, dropping the least recently used", async () => {
+    const store = new ContextStore({ root: temp("store4"), maxCopies: 1 });
+    const a = temp("a");
+    writeFileSync(join(a, "f"), "a");
+    const b = temp("b");
+    writeFileSync(join(b, "f"), "b");
+    const first = await send(store, a);
+    await send(store, b);
+    await expect(store.lease(first.ready.ref, never)).rejects.toThrow(/HTK-ENGINE-0601/);
+    // Sent again, it is a full copy once more.
+    expect((await send(store, a)).asked).toEqual(["f"]);
+  });
 });

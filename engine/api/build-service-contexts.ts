@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fchmodSync, futimesSync, openSync, rmSync, writeSync } from "node:fs";
-import { chmod, lstat, lutimes, mkdir, open, readFile, rename, rm, symlink, utimes, writeFile, type FileHandle } from "node:fs/promises";
+import { chmod, lstat, lutimes, mkdir, open, readdir, readFile, rename, rm, symlink, utimes, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
 import { manifestDigest, type ManifestFields } from "../../wire/index.ts";
@@ -129,6 +129,11 @@ export interface ContextStoreOptions {
   readonly root: string;
   /** A transfer idle this long is dropped; default 2 minutes. */
   readonly idleMs?: number;
+  /**
+   * Copies kept (one per client and directory); beyond this many, the least recently used copies no
+   * build is reading are removed when a new one is made. Default 32.
+   */
+  readonly maxCopies?: number;
 }
 
 export class ContextStore {
@@ -140,9 +145,12 @@ export class ContextStore {
   /** The manifest of each copy as last committed (read from state.json once per engine). */
   readonly #states = new Map<string, State>();
 
+  readonly #maxCopies: number;
+
   constructor(opts: ContextStoreOptions) {
     this.#root = opts.root;
     this.#idleMs = opts.idleMs ?? 120_000;
+    this.#maxCopies = opts.maxCopies ?? 32;
   }
 
   async sync(key: ContextKey, digest: string, entries: readonly ManifestEntry[] | undefined, signal: AbortSignal): Promise<SyncResult> {
@@ -155,7 +163,7 @@ export class ContextStore {
         state = await readState(copy.root);
         if (state !== undefined) this.#states.set(copy.root, state);
       }
-      if (state?.digest === digest) return this.#ready(copy, 0, 0);
+      if (state?.digest === digest) return await this.#ready(copy, 0, 0);
       if (entries === undefined) return { kind: "need-manifest" };
       if (manifestDigest(entries) !== digest) throw htkError("HTK-ENGINE-0600", { name: key.name, detail: "the manifest does not match its digest" });
       // The copy is about to change: until the next commit, its state is what is on disk (or nothing).
@@ -164,7 +172,7 @@ export class ContextStore {
       const { needed, replaces } = await applyManifest(copy.fs, state, entries, signal);
       if (needed.length === 0) {
         this.#states.set(copy.root, await finish(copy, entries, digest));
-        return this.#ready(copy, 0, 0);
+        return await this.#ready(copy, 0, 0);
       }
       const id = randomBytes(16).toString("hex");
       const totalBytes = needed.reduce((n, i) => n + Number((entries[i] as ManifestEntry).size), 0);
@@ -253,7 +261,9 @@ export class ContextStore {
         throw htkError("HTK-ENGINE-0600", { name: t.copy.root, detail: `${t.needed.size} file(s) asked for were not sent` });
       }
       this.#states.set(t.copy.root, await finish(t.copy, t.entries, t.digest));
-      return this.#ready(t.copy, t.received, t.files);
+      const ready = await this.#ready(t.copy, t.received, t.files);
+      await this.#collect();
+      return ready;
     } finally {
       await this.#drop(transferId);
     }
@@ -272,10 +282,35 @@ export class ContextStore {
     for (const id of [...this.#transfers.keys()]) await this.#drop(id);
   }
 
-  #ready(copy: Copy, transferredBytes: number, filesReceived: number): SyncResult & { kind: "ready" } {
+  async #ready(copy: Copy, transferredBytes: number, filesReceived: number): Promise<SyncResult & { kind: "ready" }> {
     const ref = createHash("sha256").update(copy.root).digest("hex").slice(0, 32);
     this.#refs.set(ref, copy);
+    // The state file's time is the copy's last use (what the clean-up below orders by).
+    const now = new Date();
+    await utimes(join(copy.root, "state.json"), now, now).catch(() => undefined);
     return { kind: "ready", ref, transferredBytes, filesReceived };
+  }
+
+  /** Removes the least recently used copies beyond `maxCopies` that nothing reads or writes now. */
+  async #collect(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#root);
+    } catch {
+      return;
+    }
+    if (names.length <= this.#maxCopies) return;
+    const aged = await Promise.all(names.map(async (n) => ({ n, t: (await lstat(join(this.#root, n, "state.json")).catch(() => undefined))?.mtimeMs ?? 0 })));
+    aged.sort((a, b) => a.t - b.t);
+    for (const { n } of aged.slice(0, aged.length - this.#maxCopies)) {
+      const root = join(this.#root, n);
+      const copy = this.#copies.get(n);
+      if (copy !== undefined && (copy.readers > 0 || copy.writer)) continue;
+      this.#copies.delete(n);
+      this.#states.delete(root);
+      for (const [ref, c] of this.#refs) if (c.root === root) this.#refs.delete(ref);
+      await rm(root, { recursive: true, force: true });
+    }
   }
 
   #copy(key: ContextKey): Copy {
