@@ -22,6 +22,18 @@ function execInstance(opts: { readonly cmd?: readonly string[]; readonly tty?: b
   };
 }
 
+/** A running container; the image a commit of it makes is removed afterwards with it. */
+async function committedContainer(api: ApiClient): Promise<Fixture> {
+  const c = await container()(api);
+  return {
+    ...(c.params === undefined ? {} : { params: c.params }),
+    cleanup: async () => {
+      await api.call("DELETE", "/images/conformance-commit:1", { query: { force: "1" } });
+      await c.cleanup?.();
+    },
+  };
+}
+
 /** A running container, paused. */
 async function pausedContainer(api: ApiClient): Promise<Fixture> {
   const c = await container()(api);
@@ -83,6 +95,16 @@ export const IMPLEMENTED_CONTAINERS2: Readonly<Record<string, ImplementedOperati
   },
   ContainerExport: { cases: [{ path: "/containers/{id}/export", setup: container({ started: false }) }] },
   ContainerChanges: { cases: [{ path: "/containers/{id}/changes", setup: container() }] },
+  ImageCommit: {
+    cases: [
+      {
+        path: "/commit",
+        query: { container: "{id}", repo: "conformance-commit", tag: "1", comment: "conformance", author: "HATAKE", changes: "ENV COMMITTED=1" },
+        setup: committedContainer,
+      },
+    ],
+    negative: [{ name: "unknown container → 404", path: "/commit", query: { container: "hatake-conformance-missing" }, status: 404 }],
+  },
   ContainerPause: { cases: [{ path: "/containers/{id}/pause", setup: container() }] },
   ContainerUnpause: { cases: [{ path: "/containers/{id}/unpause", setup: pausedContainer }] },
   ContainerUpdate: {

@@ -483,4 +483,54 @@ describe("container operations with the docker CLI", () => {
       expect((await engine.docker(["exec", "files", "sh", "-c", "cat /root/f.txt /vol/from-outside"])).stdout).toBe("hello\nhello\n");
     });
   });
+  describe("commit", () => {
+    it("docker commit: a new layer on the image, --change, author and message, the image runs", async () => {
+      const r = await engine.docker(["run", "-d", "--name", "tocommit", busybox, "sh", "-c", "echo made > /tmp/made; rm /bin/ls; echo done > /tmp/ready; sleep 300"]);
+      expect(r.code).toBe(0);
+      await until(async () => (await engine.docker(["exec", "tocommit", "test", "-f", "/tmp/ready"])).code === 0);
+      const committed = await engine.docker(["commit", "-a", "Ada <ada@example.org>", "-m", "a message", "-c", "ENV FOO=bar", "-c", 'CMD ["cat", "/tmp/made"]', "tocommit", "committed:v1"]);
+      expect(committed.code).toBe(0);
+      const id = committed.stdout.trim();
+      expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+      // Paused for the commit (Docker's default) and running again after it.
+      expect((await engine.docker(["inspect", "--format", "{{.State.Status}}", "tocommit"])).stdout.trim()).toBe("running");
+      expect((await engine.docker(["run", "--rm", "committed:v1"])).stdout).toBe("made\n");
+      const ran = await engine.docker(["run", "--rm", "committed:v1", "sh", "-c", "echo $FOO; test -e /bin/ls || echo no-ls; cat /etc/hostname | wc -c"]);
+      expect(ran.stdout).toBe("bar\nno-ls\n13\n");
+      const inspect = await engine.docker(["image", "inspect", "--format", "{{.Author}}|{{len .RootFS.Layers}}|{{.Parent}}|{{json .Config.Cmd}}", "committed:v1"]);
+      const base = (await engine.docker(["image", "inspect", "--format", "{{.Id}}|{{len .RootFS.Layers}}", busybox])).stdout.trim().split("|");
+      expect(inspect.stdout.trim()).toBe(`Ada <ada@example.org>|${Number(base[1]) + 1}|${base[0]}|["cat","/tmp/made"]`);
+      const history = await engine.docker(["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}|{{.Comment}}", "committed:v1"]);
+      expect(history.stdout.split("\n")[0]).toBe("sh -c echo made > /tmp/made; rm /bin/ls; echo done > /tmp/ready; sleep 300|10B|a message");
+      // The layer holds the container's changes, not the runtime's mount points (/etc/hosts …).
+      const saved = await tempDir("save");
+      expect((await engine.docker(["save", "committed:v1", "-o", join(saved, "img.tar")])).code).toBe(0);
+      await run("tar", ["-xf", join(saved, "img.tar"), "-C", saved]);
+      const manifest = JSON.parse(readFileSync(join(saved, "manifest.json"), "utf8")) as Array<{ Layers: string[] }>;
+      const top = await run("tar", ["-tf", join(saved, manifest[0]?.Layers.at(-1) ?? "")]);
+      expect(top.stdout).toBe("bin/\nbin/.wh.ls\ntmp/\ntmp/made\ntmp/ready\n");
+      const events = await engine.docker(["events", "--since", "0", "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=tocommit", "--format", "{{.Action}} {{index .Actor.Attributes \"imageRef\"}} {{index .Actor.Attributes \"comment\"}}"]);
+      expect(events.stdout).toContain("pause  \ncommit committed:v1 a message\nunpause  \n");
+      await engine.docker(["rm", "-f", "tocommit"]);
+    });
+
+    it("a container that changed nothing gets no layer; Docker's refusals", async () => {
+      const fresh = (await engine.docker(["create", "--name", "unchanged", busybox, "true"])).stdout.trim();
+      const id = (await engine.docker(["commit", "unchanged", "unchanged:1"])).stdout.trim();
+      expect(id).toMatch(/^sha256:/);
+      const layers = (await engine.docker(["image", "inspect", "--format", "{{len .RootFS.Layers}}", "unchanged:1"])).stdout.trim();
+      expect(layers).toBe((await engine.docker(["image", "inspect", "--format", "{{len .RootFS.Layers}}", busybox])).stdout.trim());
+      expect((await engine.docker(["history", "--format", "{{.Size}}", "unchanged:1"])).stdout.split("\n")[0]).toBe("0B");
+      const bad = await engine.docker(["commit", "-c", "RUN true", "unchanged"]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain("run is not a valid change command");
+      const missing = await api(engine, "POST", "/commit?container=nope");
+      expect(missing.status).toBe(404);
+      const viaApi = await api(engine, "POST", `/commit?container=${fresh}&repo=viaapi&tag=t&comment=c&pause=0`, { Cmd: ["echo", "from the body"], Labels: { a: "b" } });
+      expect(viaApi.status).toBe(201);
+      expect((await engine.docker(["run", "--rm", "viaapi:t"])).stdout).toBe("from the body\n");
+      expect((await engine.docker(["image", "inspect", "--format", "{{.Config.Labels.a}}", "viaapi:t"])).stdout.trim()).toBe("b");
+      await engine.docker(["rm", "unchanged"]);
+    });
+  });
 });

@@ -1,4 +1,7 @@
 import { htkError } from "../../base/errors/index.ts";
+import { parseName } from "../images/index.ts";
+import { configFromChanges } from "./image-changes.ts";
+import { tagTarget } from "./images-params.ts";
 import type { UpdateRequest } from "../containers/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { apiAtLeast } from "./hijack.ts";
@@ -9,7 +12,7 @@ import type { Route } from "./types.ts";
 
 /**
  * Engine API v1.45 container operations on the ContainerOps: pause, unpause, top, stats (streamed
- * and one-shot), update. Docker's status codes and texts (409 for a container in the wrong state,
+ * and one-shot), update, and `POST /commit` (the Image tag's, but the container's writable layer). Docker's status codes and texts (409 for a container in the wrong state,
  * 500 for "is not paused").
  */
 export function containerOpsRoutes(services: EngineServices): Route[] {
@@ -64,6 +67,36 @@ export function containerOpsRoutes(services: EngineServices): Route[] {
         }
         await stats.run(write, ctx.signal);
         ctx.res.end();
+      },
+    },
+    {
+      method: "POST",
+      pattern: "/commit",
+      query: ["container", "repo", "tag", "comment", "author", "pause", "changes"],
+      async handle(ctx) {
+        // Docker: the body is an optional Config ("null" or none: the container's own).
+        const raw = await readJsonBody(ctx);
+        if (raw !== undefined && raw !== null && (typeof raw !== "object" || Array.isArray(raw))) {
+          throw htkError("HTK-ENGINE-0450", { detail: `json: cannot unmarshal ${Array.isArray(raw) ? "array" : typeof raw} into Go value of type container.Config` });
+        }
+        const repo = ctx.query.get("repo") ?? "";
+        const name = repo === "" ? undefined : tagTarget(repo, ctx.query.get("tag") ?? "");
+        if (name !== undefined) parseName(name);
+        const changes = ctx.query.getAll("changes");
+        const id = await ops.commit(
+          ctx.query.get("container") ?? "",
+          {
+            ...(raw === undefined || raw === null ? {} : { config: raw as Record<string, unknown> }),
+            applyChanges: (base) => configFromChanges(changes, base),
+            ...(name === undefined ? {} : { name }),
+            author: ctx.query.get("author") ?? "",
+            comment: ctx.query.get("comment") ?? "",
+            pause: boolParamOr(ctx.query, "pause", true),
+            dockerVersion: services.info.version,
+          },
+          ctx.signal,
+        );
+        sendJson(ctx.res, 201, { Id: id });
       },
     },
     {

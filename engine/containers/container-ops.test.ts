@@ -3,14 +3,15 @@ import { createLogger } from "../../base/observability/index.ts";
 import { isHtkError } from "../../base/errors/index.ts";
 import type { CrunRuntime } from "../runtime/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
+import type { ImageStore } from "../images/index.ts";
 import { spec, testStore, type TestStore } from "../state/test-support.ts";
 import { ContainerOps, runtimeResources } from "./container-ops.ts";
 import type { ContainerManager } from "./manager.ts";
 
 /** ContainerOps on a real state store, with a runtime that fails and a manager that says the container runs. */
-function opsWith(t: TestStore, runtime: Partial<CrunRuntime>): ContainerOps {
+function opsWith(t: TestStore, runtime: Partial<CrunRuntime>, images: Partial<ImageStore> = {}): ContainerOps {
   const containers = { running: (ref: string) => ({ id: t.store.containers.resolve(ref).id, pid: 4242 }) } as unknown as ContainerManager;
-  return new ContainerOps({ state: t.store, runtime: runtime as CrunRuntime, snapshots: {} as Snapshotter, containers, log: createLogger({ write: () => true } as unknown as NodeJS.WritableStream, "error") });
+  return new ContainerOps({ state: t.store, runtime: runtime as CrunRuntime, snapshots: {} as Snapshotter, images: images as ImageStore, containers, log: createLogger({ write: () => true } as unknown as NodeJS.WritableStream, "error") });
 }
 
 async function failure(p: Promise<unknown>): Promise<string> {
@@ -67,5 +68,16 @@ describe("ContainerOps with a failing runtime", () => {
   it("the cgroup values of an update: the merged limits, and 'max' pids for unlimited", () => {
     expect(runtimeResources({ Memory: 64 << 20, PidsLimit: 40, CpuShares: 512 }, {})).toEqual({ memory: { limit: 64 << 20, swap: 128 << 20 }, cpu: { shares: 512 }, pids: { limit: 40 } });
     expect(runtimeResources({ PidsLimit: 0 }, { PidsLimit: 0 })).toEqual({ pids: { limit: -1 } });
+  });
+  it("commit refuses a dead container or one being removed (HTK-ENGINE-0524), and needs the container's image (HTK-ENGINE-0525)", async () => {
+    t = testStore();
+    const request = { applyChanges: (b: Readonly<Record<string, unknown>>) => ({ ...b }), author: "", comment: "", pause: false, dockerVersion: "" };
+    const removing = t.store.containers.beginRemoval(t.store.containers.create(spec()));
+    const ops = opsWith(t, {}, { get: () => undefined });
+    expect(await failure(ops.commit(removing.id, request, new AbortController().signal))).toBe(`HTK-ENGINE-0524 409 You cannot commit container ${removing.id} which is being removed`);
+    t.store.containers.markDead(removing, { error: "busy" });
+    expect(await failure(ops.commit(removing.id, request, new AbortController().signal))).toBe(`HTK-ENGINE-0524 409 You cannot commit container ${removing.id} which is Dead`);
+    const orphan = t.store.containers.create(spec());
+    expect(await failure(ops.commit(orphan.id, request, new AbortController().signal))).toContain("HTK-ENGINE-0525 404");
   });
 });

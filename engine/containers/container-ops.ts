@@ -5,9 +5,11 @@ import { htkError, isHtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { buildSpec, cgroupMode, readUserDatabase, resolveUser, type ContainerStats, type CrunRuntime, type LinuxResources } from "../runtime/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
+import type { ImageStore } from "../images/index.ts";
 import { isIn, requirePausable, requireUnpausable, type Container, type HostConfig, type StateStore } from "../state/index.ts";
 import { archiveResource, exportRootfs, extractArchive } from "./archive.ts";
 import { overlayChanges, treeChanges, type Change } from "./changes.ts";
+import { commitImage, mergeCommitConfig } from "./commit.ts";
 import { absoluteKeepingTrailing, resolveInContainer, statResource, type ContainerFsView, type ContainerPathStat } from "./container-fs.ts";
 import { validateCreate } from "./create-config.ts";
 import { ExecManager } from "./exec.ts";
@@ -19,6 +21,7 @@ export interface ContainerOpsDeps {
   readonly state: StateStore;
   readonly runtime: CrunRuntime;
   readonly snapshots: Snapshotter;
+  readonly images: ImageStore;
   readonly containers: ContainerManager;
   readonly log: Logger;
 }
@@ -289,6 +292,58 @@ export class ContainerOps {
       }
     }
     return treeChanges(`${snapshots.root}/writable/${c.id}/fs`, w.parent === undefined ? undefined : snapshots.dir(w.parent), signal);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // commit
+
+  /**
+   * `POST /commit` (Docker's CreateImageFromContainer): not a dead container or one being removed
+   * (409); paused for the time of the commit when asked (the default) and running; the config is
+   * `config` (else the container's) with `applyChanges`, merged with the container's; `commit` event
+   * with the comment, image ID and reference.
+   */
+  async commit(
+    ref: string,
+    request: {
+      readonly config?: Readonly<Record<string, unknown>>;
+      readonly applyChanges: (base: Readonly<Record<string, unknown>>) => Record<string, unknown>;
+      readonly name?: string;
+      readonly author: string;
+      readonly comment: string;
+      readonly pause: boolean;
+      readonly dockerVersion: string;
+    },
+    signal: AbortSignal,
+  ): Promise<string> {
+    const c = this.#state.containers.resolve(ref);
+    if (c.status === "dead") throw htkError("HTK-ENGINE-0524", { id: c.id, why: "which is Dead" });
+    if (c.status === "removing") throw htkError("HTK-ENGINE-0524", { id: c.id, why: "which is being removed" });
+    const pause = request.pause && c.status === "running" && this.#deps.containers.running(c.id) !== undefined;
+    if (pause) await this.pause(c.id);
+    try {
+      const newConfig = mergeCommitConfig(request.applyChanges(request.config ?? c.config), c.config);
+      const parent = this.#deps.images.get(c.imageId as `sha256:${string}`);
+      if (parent === undefined) throw htkError("HTK-ENGINE-0525", { id: c.id, image: c.imageId });
+      const raw = (await this.#deps.images.config(parent.id, signal)).raw;
+      const layer = this.#deps.snapshots.diffWritable(c.id, { signal });
+      const { image, names } = await commitImage(this.#deps.images, raw, {
+        containerId: c.id,
+        containerConfig: c.config,
+        config: newConfig,
+        parent,
+        layer: layer.stream,
+        ...(request.name === undefined ? {} : { name: request.name }),
+        author: request.author,
+        comment: request.comment,
+        dockerVersion: request.dockerVersion,
+        signal,
+      });
+      this.#state.containers.note(this.#state.containers.get(c.id) ?? c, "commit", { comment: request.comment, imageID: image.id, imageRef: names[0] ?? "" });
+      return image.id;
+    } finally {
+      if (pause) await this.unpause(c.id).catch(() => undefined);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

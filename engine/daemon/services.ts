@@ -138,7 +138,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
     await containers.restore();
     if (bridged) await datapath.recover(new Set(state.containers.all().filter((c) => containers.running(c.id) !== undefined).map((c) => c.id)));
     undo.push(() => containers.shutdown());
-    const containerOps = new ContainerOps({ state, runtime, snapshots, containers, log });
+    const containerOps = new ContainerOps({ state, runtime, snapshots, images, containers, log });
     undo.push(() => containerOps.close());
     const services: EngineServices = {
       config,

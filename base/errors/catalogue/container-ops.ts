@@ -175,4 +175,17 @@ export const containerOpsDiagnostics = {
     next: "Check the destination in the container (free space, a read-only mount, permissions); the engine's log has the details.",
     http: 500,
   },
+  "HTK-ENGINE-0524": {
+    title: "Container cannot be committed",
+    cause: "You cannot commit container {id} {why}",
+    next: "Commit a container that is not being removed (docker ps -a shows its state).",
+    http: 409,
+    dockerText: true,
+  },
+  "HTK-ENGINE-0525": {
+    title: "Container's image is gone",
+    cause: "The image {image} of container {id} is no longer in the image store, so the commit has no parent to build on.",
+    next: "Pull or load the image again (docker inspect shows which one), then commit.",
+    http: 404,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
