@@ -77,6 +77,8 @@ interface Waiter {
 class Entry {
   readonly io = new ContainerIO();
   run: Run | undefined;
+  /** The run whose exit is being handled (after `run` was cleared, until its exit is recorded). */
+  exiting: Run | undefined;
   restartTimer: NodeJS.Timeout | undefined;
   /** The last restart back-off (Docker's restart manager timeout). */
   restartDelayMs = 0;
@@ -411,11 +413,14 @@ export class ContainerManager {
       await this.#deps.runtime.delete(c.id, { force: true }).catch((err: unknown) => this.#log.warn({ id: c.id, err }, "runtime delete after exit"));
       await this.#network.detach(c.id).catch((err: unknown) => this.#log.warn({ id: c.id, err }, "network detach after exit"));
       for (const v of this.#volumesOf(c)) await this.#volumeMounts.release(v).catch((err: unknown) => this.#log.warn({ id: c.id, volume: v.name, err }, "unmounting a volume after exit"));
+      entry.exiting = run;
       entry.run = undefined;
       await this.#releaseRootfs(c.id);
       await this.#recordExit(c.id, entry, run, result);
+      entry.exiting = undefined;
     })().catch((err: unknown) => {
       entry.run = undefined;
+      entry.exiting = undefined;
       this.#log.error({ id: c.id, err }, "handling a container's exit failed");
     });
   }
@@ -487,7 +492,8 @@ export class ContainerManager {
       this.#state.containers.cancelRestart(c);
       return;
     }
-    const run = entry.run;
+    // A run whose exit is being handled still counts: its exit must be recorded as stopped (no restart).
+    const run = entry.run ?? entry.exiting;
     if (run === undefined) return;
     const stopSignal = signalNumber ?? (typeof c.config["StopSignal"] === "string" && c.config["StopSignal"] !== "" ? parseSignal(c.config["StopSignal"]) : 15);
     const configured = typeof c.config["StopTimeout"] === "number" ? c.config["StopTimeout"] : DEFAULT_STOP_TIMEOUT;

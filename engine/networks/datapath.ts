@@ -70,6 +70,8 @@ export class BridgeDatapath {
   readonly #log: Logger;
   readonly #run: HostCommand;
   #prepared = false;
+  /** Containers this process added rules for (release lists the chains only for them; recovery covers the rest). */
+  readonly #withRules = new Set<string>();
   readonly #dataRoot: string;
   /** Addresses build steps hold on the default bridge (not endpoints in the state). */
   readonly #stepAddresses = new Set<bigint>();
@@ -307,7 +309,7 @@ export class BridgeDatapath {
 
   /** Everything made for a container: its namespace (its veth pairs go with it) and its rules. */
   async release(containerId: string): Promise<void> {
-    await this.#deleteRulesTagged((c) => c === `htk-ctr:${containerId.slice(0, 12)}`);
+    if (this.#withRules.delete(containerId)) await this.#deleteRulesTagged((c) => c === `htk-ctr:${containerId.slice(0, 12)}`);
     await this.#deleteNamespace(this.names.netns(containerId));
   }
 
@@ -340,7 +342,13 @@ export class BridgeDatapath {
       this.#log.info({ netns: e }, "removing a leftover network namespace");
       await this.#deleteNamespace(e);
     }
-    await this.#deleteRulesTagged((c) => c.startsWith("htk-ctr:") && !alive.has(c.slice("htk-ctr:".length)));
+    const byShort = new Map([...running].map((id) => [id.slice(0, 12), id]));
+    await this.#deleteRulesTagged((c) => {
+      if (!c.startsWith("htk-ctr:")) return false;
+      const full = byShort.get(c.slice("htk-ctr:".length));
+      if (full !== undefined) this.#withRules.add(full); // a re-attached container's rules go at its exit
+      return full === undefined;
+    });
     const networks = this.#state.networks.list();
     const liveNets = new Set(networks.map((n) => n.id.slice(0, 12)));
     await this.#deleteRulesTagged((c) => c.startsWith("htk-net:") && !liveNets.has(c.slice("htk-net:".length)));
@@ -473,6 +481,7 @@ export class BridgeDatapath {
   /** Adds a rule for a container in one of the engine's chains, tagged so `release` removes it. */
   async addContainerRule(containerId: string, table: "nat" | "filter", chain: "dnat" | "forward", rule: readonly string[]): Promise<void> {
     const c = chain === "dnat" ? this.names.natDnat : this.names.filterForward;
+    this.#withRules.add(containerId);
     await this.#ipt(table, "-A", c, "-m", "comment", "--comment", `htk-ctr:${containerId.slice(0, 12)}`, ...rule);
   }
 }
