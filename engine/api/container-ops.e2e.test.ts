@@ -533,4 +533,63 @@ describe("container operations with the docker CLI", () => {
       await engine.docker(["rm", "unchanged"]);
     });
   });
+  describe("healthchecks", () => {
+    const health = async (name: string): Promise<{ Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string }> }> =>
+      JSON.parse((await engine.docker(["inspect", "--format", "{{json .State.Health}}", name])).stdout) as { Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string }> };
+
+    it("--health-cmd: starting, unhealthy after the retries, healthy once the probe passes; (healthy) in ps; events only on a change", async () => {
+      const r = await engine.docker(["run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok && echo fine", "--health-interval", "100ms", "--health-retries", "2", busybox, "sleep", "300"]);
+      expect(r.code).toBe(0);
+      expect((await engine.docker(["ps", "--filter", "name=hc", "--format", "{{.Status}}"])).stdout).toMatch(/\(health: starting\)\n$/);
+      await until(async () => (await health("hc")).Status === "unhealthy");
+      const sick = await health("hc");
+      expect(sick.FailingStreak).toBeGreaterThanOrEqual(2);
+      expect(sick.Log.length).toBeLessThanOrEqual(5);
+      expect(sick.Log.every((l) => l.ExitCode === 1)).toBe(true);
+      expect((await engine.docker(["ps", "--filter", "name=hc", "--format", "{{.Status}}"])).stdout).toMatch(/\(unhealthy\)\n$/);
+      await engine.docker(["exec", "hc", "touch", "/tmp/ok"]);
+      await until(async () => (await health("hc")).Status === "healthy");
+      expect((await health("hc")).Log.at(-1)).toMatchObject({ ExitCode: 0, Output: "fine\n" });
+      expect((await engine.docker(["ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}"])).stdout).toMatch(/^hc Up .* \(healthy\)\n$/);
+      const events = await engine.docker(["events", "--since", "0", "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=hc", "--filter", "event=health_status", "--format", "{{.Action}}"]);
+      expect(events.stdout).toBe("health_status: unhealthy\nhealth_status: healthy\n");
+      // The probes are execs (Docker emits their events) that leave nothing behind.
+      const probes = await engine.docker(["events", "--since", "0", "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=hc", "--filter", "event=exec_die", "--format", "{{.Action}}"]);
+      expect(probes.stdout.split("\n").length).toBeGreaterThan(3);
+      expect((await engine.docker(["inspect", "--format", "{{json .ExecIDs}}", "hc"])).stdout.trim()).toBe("null");
+      // The monitor stops with the container (no timer left), and starts again with it, from "starting".
+      expect((await engine.docker(["stop", "-t", "0", "hc"])).code).toBe(0);
+      const hcId = (await engine.docker(["inspect", "--format", "{{.Id}}", "hc"])).stdout.trim();
+      await until(() => Promise.resolve(!engine.daemon.services.containerOps.health.monitored.includes(hcId)));
+      expect((await engine.docker(["start", "hc"])).code).toBe(0);
+      expect((await health("hc")).Status).toBe("starting");
+      await until(async () => (await health("hc")).Status === "healthy");
+      expect((await engine.docker(["rm", "-f", "hc"])).code).toBe(0);
+      await until(() => Promise.resolve(engine.daemon.services.containerOps.health.monitored.length === 0));
+    });
+
+    it("a probe that runs too long fails with Docker's timeout text; a paused container is not probed", async () => {
+      const r = await engine.docker(["run", "-d", "--name", "slow", "--health-cmd", "sleep 5", "--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1", busybox, "sleep", "300"]);
+      expect(r.code).toBe(0);
+      await until(async () => (await health("slow")).Status === "unhealthy");
+      expect((await health("slow")).Log[0]).toMatchObject({ ExitCode: -1, Output: "Health check exceeded timeout (200ms)" });
+      const id = (await engine.docker(["inspect", "--format", "{{.Id}}", "slow"])).stdout.trim();
+      expect((await engine.docker(["pause", "slow"])).code).toBe(0);
+      await until(() => Promise.resolve(!engine.daemon.services.containerOps.health.monitored.includes(id)));
+      expect((await engine.docker(["unpause", "slow"])).code).toBe(0);
+      await until(() => Promise.resolve(engine.daemon.services.containerOps.health.monitored.includes(id)));
+      await engine.docker(["rm", "-f", "slow"]);
+    });
+
+    it("HEALTHCHECK from the API's Config (CMD form) and NONE", async () => {
+      const created = await api(engine, "POST", "/containers/create?name=hcapi", { Image: busybox, Cmd: ["sleep", "300"], Healthcheck: { Test: ["CMD", "true"], Interval: 100_000_000 } });
+      expect(created.status).toBe(201);
+      expect((await api(engine, "POST", "/containers/hcapi/start")).status).toBe(204);
+      await until(async () => (await health("hcapi")).Status === "healthy");
+      const none = await engine.docker(["run", "-d", "--name", "hcnone", "--no-healthcheck", busybox, "sleep", "300"]);
+      expect(none.code).toBe(0);
+      expect((await engine.docker(["inspect", "--format", "{{json .State.Health}}", "hcnone"])).stdout.trim()).toBe("null");
+      await engine.docker(["rm", "-f", "hcapi", "hcnone"]);
+    });
+  });
 });

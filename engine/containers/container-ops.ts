@@ -13,6 +13,7 @@ import { commitImage, mergeCommitConfig } from "./commit.ts";
 import { absoluteKeepingTrailing, resolveInContainer, statResource, type ContainerFsView, type ContainerPathStat } from "./container-fs.ts";
 import { validateCreate } from "./create-config.ts";
 import { ExecManager } from "./exec.ts";
+import { HealthMonitor } from "./health.ts";
 import type { ContainerManager } from "./manager.ts";
 import { parseNetDev, statsJson, type StatsSample } from "./stats.ts";
 import { top, type TopResult } from "./top.ts";
@@ -37,16 +38,23 @@ const STATS_INTERVAL_MS = 1000;
 
 /**
  * The container operations that build on the lifecycle core (`ContainerManager`), owned for the
- * daemon's life: exec instances (and health probes through them), top, stats, pause/unpause,
- * update. Opened after the manager's start-up reconciliation; `close()` ends what they run.
+ * daemon's life: exec instances, healthchecks (probes through them), top, stats, pause/unpause,
+ * update, cp/export/diff, commit. Opened after the manager's start-up reconciliation; `close()` ends what they run.
  */
 export class ContainerOps {
   readonly execs: ExecManager;
+  readonly health: HealthMonitor;
   readonly #deps: ContainerOpsDeps;
 
   constructor(deps: ContainerOpsDeps) {
     this.#deps = deps;
     this.execs = new ExecManager(deps);
+    this.health = new HealthMonitor({ state: deps.state, execs: this.execs, log: deps.log });
+  }
+
+  /** Starts what runs on its own: the healthchecks of the containers that run (and of those that start later). */
+  start(): void {
+    this.health.start();
   }
 
   get #state(): StateStore {
@@ -55,6 +63,7 @@ export class ContainerOps {
 
   async close(): Promise<void> {
     // Exec processes end with their containers, which the manager's shutdown stops.
+    this.health.close();
   }
 
   /** A running (or paused) container the manager runs: Docker's IsRunning. */

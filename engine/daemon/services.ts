@@ -140,6 +140,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
     undo.push(() => containers.shutdown());
     const containerOps = new ContainerOps({ state, runtime, snapshots, images, containers, log });
     undo.push(() => containerOps.close());
+    containerOps.start();
     const services: EngineServices = {
       config,
       info,
