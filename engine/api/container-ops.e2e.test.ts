@@ -592,4 +592,74 @@ describe("container operations with the docker CLI", () => {
       await engine.docker(["rm", "-f", "hcapi", "hcnone"]);
     });
   });
+  describe("docker-py", () => {
+    it("typical calls of Debian's python3-docker pass: run detached, exec_run, logs, top, stats, pause, update, archives, diff, stop, commit, remove", async () => {
+      const script = `
+import docker, io, json, sys, tarfile
+client = docker.DockerClient(base_url=sys.argv[1], version="auto")
+image = sys.argv[2]
+out = {}
+c = client.containers.run(image, ["sh", "-c", "echo hello; echo oops >&2; sleep 300"], detach=True, name="pyc", environment={"A": "1"})
+c.reload()
+out["status"] = c.status
+r = c.exec_run(["sh", "-c", "echo $A; exit 3"])
+out["exec"] = [r.exit_code, r.output.decode()]
+d = c.exec_run(["sh", "-c", "echo out; echo err >&2"], demux=True)
+out["demux"] = [d.output[0].decode(), d.output[1].decode()]
+out["workdir"] = c.exec_run("pwd", workdir="/tmp", user="nobody").output.decode()
+out["logs"] = c.logs().decode()
+out["stderr"] = c.logs(stdout=False, stderr=True).decode()
+out["top"] = c.top()["Titles"]
+st = c.stats(stream=False)
+out["stats"] = [st["name"], st["pids_stats"].get("current"), "cpu_stats" in st]
+c.pause(); c.reload(); out["paused"] = c.status
+c.unpause(); c.reload(); out["unpaused"] = c.status
+c.update(mem_limit="64m")
+c.reload(); out["memory"] = c.attrs["HostConfig"]["Memory"]
+bits, stat = c.get_archive("/etc/passwd")
+data = b"".join(bits)
+out["archive"] = [stat["name"], tarfile.open(fileobj=io.BytesIO(data)).getnames()]
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    info = tarfile.TarInfo("from-py.txt"); payload = b"from docker-py\\n"; info.size = len(payload)
+    t.addfile(info, io.BytesIO(payload))
+out["put"] = c.put_archive("/tmp", buf.getvalue())
+out["cat"] = c.exec_run(["cat", "/tmp/from-py.txt"]).output.decode()
+out["diff"] = sorted(x["Path"] for x in c.diff())
+c.stop(timeout=1)
+c.reload(); out["stopped"] = [c.status, c.attrs["State"]["ExitCode"]]
+img = c.commit(repository="pyimg", tag="1", message="from docker-py")
+out["commit"] = img.tags
+c.remove()
+out["run"] = client.containers.run("pyimg:1", ["cat", "/tmp/from-py.txt"], remove=True).decode()
+out["left"] = [x.name for x in client.containers.list(all=True) if x.name == "pyc"]
+client.images.remove("pyimg:1")
+print(json.dumps(out))
+`;
+      const r = await run("/usr/bin/python3", ["-c", script, engine.host, busybox]);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as Record<string, unknown>;
+      expect(out).toMatchObject({
+        status: "running",
+        exec: [3, "1\n"],
+        demux: ["out\n", "err\n"],
+        workdir: "/tmp\n",
+        logs: "hello\noops\n",
+        stderr: "oops\n",
+        top: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        stats: ["/pyc", 1, true],
+        paused: "paused",
+        unpaused: "running",
+        memory: 64 * 1024 * 1024,
+        archive: ["passwd", ["passwd"]],
+        put: true,
+        cat: "from docker-py\n",
+        diff: ["/tmp", "/tmp/from-py.txt"],
+        stopped: ["exited", 137],
+        commit: ["pyimg:1"],
+        run: "from docker-py\n",
+        left: [],
+      });
+    });
+  });
 });
