@@ -17,7 +17,7 @@ import { answers, startEngineProcess, type EngineProcess } from "./engine-proces
  *   no-op rebuild of a one-file context.
  */
 export const buildxVersion: Workload = {
-  name: "buildx-version",
+  name: "docker-buildx-version",
   description: "docker buildx version with the plugin installed (metadata + run), vs docker --version",
   metrics: [
     { name: "buildxVersion", unit: "ms", better: "lower" },
@@ -52,7 +52,7 @@ export const buildxVersion: Workload = {
 };
 
 export const buildx03ManyFiles: Workload = {
-  name: "buildx-03-many-files",
+  name: "docker-build-03-many-files",
   description: "docker build (buildx plugin → hatake engine) of shared workload 03: cold, no-op, edit; no-op of a one-file context",
   metrics: [
     { name: "cold", unit: "ms", better: "lower" },

@@ -174,6 +174,8 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
     connect: true,
     grpc: false,
     grpcWeb: false,
+    // Bounded requests: uploads come in pieces of at most 4 MiB; a manifest of ~500,000 entries fits.
+    readMaxBytes: 64 * 1024 * 1024,
   });
   const route: Route = {
     method: "POST",
