@@ -40,7 +40,7 @@ export const coreDiagnostics = {
   },
   "HTK-CLI-0006": {
     title: "Build client missing",
-    cause: "hatake build sends builds to the engine through the docker-buildx plugin of this installation, which could not be started ({path}: {detail}).",
+    cause: "Builds without --data-root go to the engine through the docker-buildx plugin of this installation, which could not be started ({path}: {detail}).",
     next: "Run \"npm run build\" in the HATAKE folder (the set-up command tools/up.sh does it), or build in this process with --data-root DIR.",
   },
   "HTK-CLI-0050": {
