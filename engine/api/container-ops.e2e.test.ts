@@ -470,6 +470,14 @@ describe("container operations with the docker CLI", () => {
       expect(events.stdout).toContain("export\n");
     });
 
+    it("cp -a gives the files the container user's IDs; without it the archive's", async () => {
+      const id = (await engine.docker(["create", "-u", "nobody", busybox, "true"])).stdout.trim();
+      expect((await engine.docker(["cp", "-a", join(dir, "f.txt"), `${id}:/tmp/`])).code).toBe(0);
+      const listed = await run("sh", ["-c", `docker cp ${id}:/tmp/f.txt - | tar -tvf -`], { env: engine.env });
+      expect(listed.stdout).toMatch(/^-rw-r--r-- nobody\/nobody /);
+      await engine.docker(["rm", id]);
+    });
+
     it("a stopped container: cp both ways (its volumes included), diff, export", async () => {
       expect((await engine.docker(["stop", "-t", "0", "files"])).code).toBe(0);
       expect((await engine.docker(["cp", join(dir, "f.txt"), "files:/root/"])).code).toBe(0);

@@ -265,7 +265,16 @@ export class ContainerOps {
           const u = resolveUser(await readUserDatabase(view.root), user);
           owner = { uid: u.uid, gid: u.gid };
         }
-        await extractArchive(view, dest.containerPath, body, { noOverwriteDirNonDir: opts.noOverwriteDirNonDir, ...(owner === undefined ? {} : { owner }), signal });
+        // A running container is frozen while the files are written: paths are resolved inside it
+        // first and used after, and its processes must not swap a directory for a link in between
+        // (the symlink-exchange race of CVE-2018-15664). No pause event: nothing about its state changes.
+        const freeze = c.status === "running" && this.#live(c.id) !== undefined;
+        if (freeze) await this.#deps.runtime.pause(c.id).catch((err: unknown) => this.#deps.log.warn({ id: c.id, err }, "freezing a container for a copy failed"));
+        try {
+          await extractArchive(view, dest.containerPath, body, { noOverwriteDirNonDir: opts.noOverwriteDirNonDir, ...(owner === undefined ? {} : { owner }), signal });
+        } finally {
+          if (freeze) await this.#deps.runtime.resume(c.id).catch((err: unknown) => this.#deps.log.warn({ id: c.id, err }, "thawing a container after a copy failed"));
+        }
         this.#state.containers.note(this.#state.containers.get(c.id) ?? c, "extract-to-dir");
       },
       signal,
