@@ -31,6 +31,8 @@ export interface SyncOutcome {
   readonly files: number;
   /** What the engine was told about: entries and their total size. */
   readonly entries: number;
+  /** The manifest itself travelled (the engine's copy did not have its digest). */
+  readonly manifestSent: boolean;
   readonly contextBytes: number;
 }
 
@@ -46,8 +48,9 @@ export async function syncContext(client: EngineClient, opts: SyncOptions): Prom
   const key = { clientId: opts.clientId, name: opts.name, dir: opts.dir, manifestDigest: digest };
   const callOpts = { signal: opts.signal };
   let r = await call(client, "SyncContext", () => client.service.syncContext(key, callOpts));
-  if (r.result.case === "needManifest") r = await call(client, "SyncContext", () => client.service.syncContext({ ...key, withEntries: true, entries }, callOpts));
-  const done = (ref: string, transferred: number, files: number): SyncOutcome => ({ ref, transferred, files, entries: entries.length, contextBytes });
+  const manifestSent = r.result.case === "needManifest";
+  if (manifestSent) r = await call(client, "SyncContext", () => client.service.syncContext({ ...key, withEntries: true, entries }, callOpts));
+  const done = (ref: string, transferred: number, files: number): SyncOutcome => ({ ref, transferred, files, entries: entries.length, contextBytes, manifestSent });
   switch (r.result.case) {
     case "ready":
       return done(r.result.value.contextRef, 0, 0);

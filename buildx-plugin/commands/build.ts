@@ -101,7 +101,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
     let outcome: { kind: "result"; result: SolveResult } | { kind: "error"; error: BuildError };
     try {
       const synced = await syncContext(client, { clientId, name: "context", dir: contextDir, excludes: ignore.patterns, signal, timing });
-      timing(`context synced (${synced.entries} entries, ${synced.transferred} bytes sent)`);
+      timing(`context synced (${synced.entries} entries, manifest ${synced.manifestSent ? "sent" : "not sent"}, ${synced.files} files and ${synced.transferred} bytes sent)`);
       const attrs = frontendAttrs(ctx, dockerfilePath, fileFlag, call);
       const stream = client.service.solve(
         {

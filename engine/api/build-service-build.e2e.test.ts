@@ -52,6 +52,23 @@ describe("docker build through the buildx plugin", () => {
     expect(again.stderr).toMatch(/\[3\/3\] RUN cat \/hello.txt > \/copy.txt && echo built\n#\d+ CACHED/);
   });
 
+  it("sends an unchanged 5,000-file context once: the second build transfers no manifest and no file", async () => {
+    const dir = context("many", `FROM scratch\nCOPY . /ctx/\n`);
+    for (let d = 0; d < 50; d++) {
+      mkdirSync(join(dir, `d${d}`), { recursive: true });
+      for (let f = 0; f < 100; f++) writeFileSync(join(dir, `d${d}`, `f${f}.txt`), `${d}-${f}\n`);
+    }
+    const env = { HATAKE_BUILDX_TIMING: "1" };
+    const first = await engine.docker(["buildx", "build", "-q", "."], { cwd: dir, env, timeoutMs: 300_000 });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/context synced \(5051 entries, manifest sent, 5001 files and \d+ bytes sent\)/);
+    const second = await engine.docker(["buildx", "build", "-q", "."], { cwd: dir, env, timeoutMs: 300_000 });
+    expect(second.stderr).toMatch(/context synced \(5051 entries, manifest not sent, 0 files and 0 bytes sent\)/);
+    writeFileSync(join(dir, "d7", "f7.txt"), "changed\n");
+    const third = await engine.docker(["buildx", "build", "-q", "."], { cwd: dir, env, timeoutMs: 300_000 });
+    expect(third.stderr).toMatch(/context synced \(5051 entries, manifest sent, 1 files and 8 bytes sent\)/);
+  });
+
   it("writes --metadata-file with BuildKit's keys, --iidfile, -q prints the image ID", async () => {
     const dir = context("meta", `FROM ${busybox.reference}\nRUN echo meta > /m\n`);
     const r = await docker(["buildx", "build", "-q", "--metadata-file", "meta.json", "--iidfile", "iid", "-t", "buildx-e2e/meta:1", "."], dir);
