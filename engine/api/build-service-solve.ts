@@ -47,6 +47,7 @@ export interface SolveDeps {
   readonly exports: ExportStore;
   readonly history: BuildHistory;
   readonly secrets: SecretRequests;
+  readonly running: RunningBuilds;
   readonly log: Logger;
   readonly signal: AbortSignal;
 }
@@ -78,6 +79,50 @@ export class SecretRequests {
   }
 }
 
+/**
+ * Running builds' progress for Status (attach): the last events of each (bounded), and the watchers
+ * that follow it. A watcher that falls behind by more than its buffer misses events (it only watches).
+ */
+export class RunningBuilds {
+  readonly #builds = new Map<string, { readonly events: SolveEvent[]; readonly watchers: Set<Channel<SolveEvent>> }>();
+  static readonly KEEP = 2000;
+
+  start(ref: string): void {
+    this.#builds.set(ref, { events: [], watchers: new Set() });
+  }
+
+  publish(ref: string, ev: SolveEvent): void {
+    const b = this.#builds.get(ref);
+    if (b === undefined) return;
+    b.events.push(ev);
+    if (b.events.length > RunningBuilds.KEEP) b.events.splice(0, b.events.length - RunningBuilds.KEEP);
+    for (const w of b.watchers) w.offer(ev);
+  }
+
+  end(ref: string): void {
+    const b = this.#builds.get(ref);
+    this.#builds.delete(ref);
+    for (const w of b?.watchers ?? []) w.close();
+  }
+
+  /** The build's events so far, then live ones until it ends; HTK-ENGINE-0609 when it is not running. */
+  async *watch(ref: string, signal: AbortSignal): AsyncGenerator<SolveEvent> {
+    const b = this.#builds.get(ref);
+    if (b === undefined) throw htkError("HTK-ENGINE-0609", { ref });
+    const channel = new Channel<SolveEvent>(RunningBuilds.KEEP);
+    for (const ev of b.events) channel.offer(ev);
+    b.watchers.add(channel);
+    const onAbort = (): void => channel.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      yield* channel;
+    } finally {
+      b.watchers.delete(channel);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
 /** A bounded queue between the build's callbacks and the response stream (backpressure, not memory). */
 class Channel<T> {
   readonly #items: T[] = [];
@@ -88,6 +133,13 @@ class Channel<T> {
 
   constructor(capacity: number) {
     this.#capacity = capacity;
+  }
+
+  /** Adds without waiting; dropped when full (for watchers, who must never slow the build). */
+  offer(item: T): void {
+    if (this.#closed || this.#items.length >= this.#capacity) return;
+    this.#items.push(item);
+    this.#readable?.();
   }
 
   async push(item: T): Promise<void> {
@@ -212,16 +264,27 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
     lease.release();
     throw err;
   }
-  const building = deps.builds
-    .solve(request)
-    .finally(() => {
-      lease.release();
-      channel.close();
-    });
-  // Pump events while the build runs; the result comes after the last event.
-  for await (const ev of channel) yield ev;
-  const result = await building;
-  yield* finish(result, req, deps, fileName, plan, exportedImage, fileOutputs, started);
+  deps.running.start(req.ref);
+  try {
+    const building = deps.builds
+      .solve(request)
+      .finally(() => {
+        lease.release();
+        channel.close();
+      });
+    // Pump events while the build runs; the result comes after the last event.
+    for await (const ev of channel) {
+      deps.running.publish(req.ref, ev);
+      yield ev;
+    }
+    const result = await building;
+    for await (const ev of finish(result, req, deps, fileName, plan, exportedImage, fileOutputs, started)) {
+      deps.running.publish(req.ref, ev);
+      yield ev;
+    }
+  } finally {
+    deps.running.end(req.ref);
+  }
 }
 
 async function* finish(

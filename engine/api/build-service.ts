@@ -30,7 +30,7 @@ import type { DaemonInfo, EngineServices } from "../daemon/services.ts";
 import { ContextStore, type ManifestEntry, type SyncResult } from "./build-service-contexts.ts";
 import { ExportStore } from "./build-service-exports.ts";
 import { BuildHistory } from "./build-service-history.ts";
-import { SecretRequests, solve } from "./build-service-solve.ts";
+import { RunningBuilds, SecretRequests, solve } from "./build-service-solve.ts";
 import { goArch } from "./system.ts";
 import type { Route } from "./types.ts";
 
@@ -79,6 +79,7 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
   const opened = exports.open();
   const history = new BuildHistory(join(deps.dataRoot, "buildx", "history"));
   const secrets = new SecretRequests();
+  const running = new RunningBuilds();
   const builds = (): Builds => {
     if (deps.builds === undefined) throw htkError("HTK-ENGINE-0604", { what: "builds (this engine was started without its build stores)" });
     return deps.builds;
@@ -117,7 +118,10 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
     }),
     solve: streaming(deps.log, async function* (req, ctx) {
       await opened;
-      yield* solve(req, ctx, { builds: builds(), contexts, exports, history, secrets, log: deps.log, signal: deps.signal });
+      yield* solve(req, ctx, { builds: builds(), contexts, exports, history, secrets, running, log: deps.log, signal: deps.signal });
+    }),
+    status: streaming(deps.log, async function* (req, ctx) {
+      yield* running.watch(req.ref, signalOf(ctx, deps));
     }),
     provideSecrets: unary(deps.log, async (req) => {
       if (!secrets.provide(req.ref, req.requestId, req.secrets)) throw htkError("HTK-ENGINE-0608", { ref: req.ref });

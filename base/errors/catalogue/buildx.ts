@@ -211,4 +211,10 @@ export const buildxDiagnostics = {
     http: 409,
     next: "Run the build again; secrets are asked for once the Dockerfile is compiled.",
   },
+  "HTK-ENGINE-0609": {
+    title: "Build not running",
+    cause: "The build \"{ref}\" is not running on this engine (it finished, or never started).",
+    http: 404,
+    next: "Look at a finished build with \"docker buildx history inspect {ref}\" and its logs with \"docker buildx history logs {ref}\".",
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

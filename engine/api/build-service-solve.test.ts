@@ -1,0 +1,39 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { SolveEventSchema, type SolveEvent } from "../../wire/index.ts";
+import { fullName, RunningBuilds, SecretRequests } from "./build-service-solve.ts";
+
+const never = new AbortController().signal;
+const queued = (): SolveEvent => create(SolveEventSchema, { event: { case: "queued", value: {} } });
+
+describe("the build service's solve helpers", () => {
+  it("lets Status watch a running build from its start, live, until it ends (HTK-ENGINE-0609 otherwise)", async () => {
+    const running = new RunningBuilds();
+    running.start("r1");
+    running.publish("r1", queued());
+    const seen: string[] = [];
+    const watching = (async () => {
+      for await (const ev of running.watch("r1", never)) seen.push(ev.event.case ?? "");
+    })();
+    running.publish("r1", create(SolveEventSchema, { event: { case: "result", value: {} } }));
+    running.end("r1");
+    await watching;
+    expect(seen).toEqual(["queued", "result"]);
+    await expect(running.watch("r1", never).next()).rejects.toThrow(/HTK-ENGINE-0609/);
+  });
+
+  it("hands secrets only to the request that waits for them", async () => {
+    const secrets = new SecretRequests();
+    const waiting = secrets.wait("ref", "q1", never);
+    expect(secrets.provide("ref", "other", {})).toBe(false);
+    expect(secrets.provide("ref", "q1", { a: new Uint8Array([1]) })).toBe(true);
+    expect([...(await waiting).keys()]).toEqual(["a"]);
+  });
+
+  it("names images as docker's reference parser prints them", () => {
+    expect(fullName("busybox")).toBe("docker.io/library/busybox");
+    expect(fullName("busybox", true)).toBe("docker.io/library/busybox:latest");
+    expect(fullName("me/app:1")).toBe("docker.io/me/app:1");
+    expect(fullName("127.0.0.1:5000/busybox", true)).toBe("127.0.0.1:5000/busybox:latest");
+  });
+});
