@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { withSpan } from "../../base/observability/index.ts";
+import { rootLogger, withSpan } from "../../base/observability/index.ts";
 import type { ContentStore } from "../content-store.ts";
 import { isDigest, sha256Of, type Digest } from "../digest.ts";
 import { MANIFEST_ACCEPT, isForeignLayer, isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
@@ -21,6 +21,12 @@ export interface RegistryClientOptions extends HostsOptions {
   readonly credentials?: CredentialSource;
   /** Blobs downloaded at once per pull (dockerd's max-concurrent-downloads, default 3). */
   readonly maxConcurrentDownloads?: number;
+  /**
+   * dockerd's registry-mirrors: pulls of docker.io images try these first, in order ("https://mirror.example",
+   * "http://127.0.0.1:5000"), and fall back to the next one, then to Docker Hub, on any failure — as Docker
+   * does. Pushes and other registries never use them.
+   */
+  readonly registryMirrors?: readonly string[];
   /** Blobs uploaded at once per push (dockerd's max-concurrent-uploads, default 5). */
   readonly maxConcurrentUploads?: number;
   readonly retry?: Partial<RetryPolicy>;
@@ -222,17 +228,19 @@ export class RegistryClient {
    * the digest: what `GET /distribution/{name}/json` and `docker manifest inspect` show.
    */
   async manifestDocument(input: string | Reference, opts: { signal?: AbortSignal } = {}): Promise<{ reference: Reference; descriptor: OciDescriptor; bytes: Buffer }> {
-    const repo = this.#repo(input);
-    const resolved = await this.#resolve(repo, opts.signal);
-    const bytes = resolved.bytes ?? (await this.#getManifest(repo, resolved.descriptor.digest, resolved.descriptor, opts.signal)).bytes;
-    return { reference: repo.ref, descriptor: resolved.descriptor, bytes };
+    return this.#read(input, opts.signal, async (repo) => {
+      const resolved = await this.#resolve(repo, opts.signal);
+      const bytes = resolved.bytes ?? (await this.#getManifest(repo, resolved.descriptor.digest, resolved.descriptor, opts.signal)).bytes;
+      return { reference: repo.ref, descriptor: resolved.descriptor, bytes };
+    });
   }
 
   /** The descriptor a reference names (HEAD of the manifest; a digest reference is fetched and checked). */
   async resolve(input: string | Reference, opts: { signal?: AbortSignal } = {}): Promise<ResolvedReference> {
-    const repo = this.#repo(input);
-    const { descriptor } = await this.#resolve(repo, opts.signal);
-    return { reference: repo.ref, descriptor };
+    return this.#read(input, opts.signal, async (repo) => {
+      const { descriptor } = await this.#resolve(repo, opts.signal);
+      return { reference: repo.ref, descriptor };
+    });
   }
 
   async #resolve(repo: Repo, signal: AbortSignal | undefined): Promise<{ descriptor: OciDescriptor; bytes?: Buffer }> {
@@ -327,7 +335,37 @@ export class RegistryClient {
    * (bounded), each verified while it streams and resumed with `Range` after a dropped connection.
    */
   async pull(input: string | Reference, opts: PullOptions): Promise<PullResult> {
+    return this.#read(input, opts.signal, (repo) => this.#pullFrom(repo, opts));
+  }
+
+  /**
+   * A read (pull, resolve, manifests, blobs) with dockerd's mirror rule: for a docker.io repository the
+   * configured mirrors are tried first, in order, any failure moving on to the next; the last word is
+   * Docker Hub's own.
+   */
+  async #read<T>(input: string | Reference, signal: AbortSignal | undefined, fn: (repo: Repo) => Promise<T>): Promise<T> {
     const repo = this.#repo(input);
+    for (const mirror of this.#mirrorsFor(repo)) {
+      try {
+        return await fn(mirror);
+      } catch (err) {
+        signal?.throwIfAborted();
+        rootLogger().warn({ mirror: mirror.host, reference: referenceString(repo.ref), err: err instanceof Error ? err.message : String(err) }, "registry mirror failed; trying the next endpoint");
+      }
+    }
+    return fn(repo);
+  }
+
+  /** The configured mirrors as endpoints for a docker.io repository (none for other registries). */
+  #mirrorsFor(repo: Repo): Repo[] {
+    if (repo.ref.domain !== "docker.io") return [];
+    return (this.#opts.registryMirrors ?? []).map((m) => {
+      const host = new URL(m).host;
+      return { ref: repo.ref, host, session: this.#session(host) };
+    });
+  }
+
+  async #pullFrom(repo: Repo, opts: PullOptions): Promise<PullResult> {
     return withSpan("registry.pull", { "hatake.reference": referenceString(repo.ref) }, async ({ span }) => {
       const { store, signal } = opts;
       const platform = opts.platform ?? hostPlatform();
@@ -415,9 +453,10 @@ export class RegistryClient {
     input: string | Reference,
     opts: { platform?: Platform; store?: ContentStore; signal?: AbortSignal } = {},
   ): Promise<{ reference: Reference; root: OciDescriptor; manifestDescriptor: OciDescriptor; manifest: Manifest; index?: Index; bytes: Buffer }> {
-    const repo = this.#repo(input);
-    const r = await this.#image(repo, opts.platform ?? hostPlatform(), opts.store, opts.signal, undefined);
-    return { reference: repo.ref, root: r.root, manifestDescriptor: r.descriptor, manifest: r.manifest, ...(r.index !== undefined ? { index: r.index } : {}), bytes: r.bytes };
+    return this.#read(input, opts.signal, async (repo) => {
+      const r = await this.#image(repo, opts.platform ?? hostPlatform(), opts.store, opts.signal, undefined);
+      return { reference: repo.ref, root: r.root, manifestDescriptor: r.descriptor, manifest: r.manifest, ...(r.index !== undefined ? { index: r.index } : {}), bytes: r.bytes };
+    });
   }
 
   /** A manifest's bytes: from the store when present, else fetched, verified and stored. */
@@ -433,7 +472,7 @@ export class RegistryClient {
 
   /** Downloads one blob into the store unless it is there; verified while streaming, resumed on drops. */
   async fetchBlob(input: string | Reference, d: OciDescriptor, store: ContentStore, opts: { signal?: AbortSignal; onProgress?: (e: PullProgress) => void } = {}): Promise<{ fetched: boolean }> {
-    return this.#fetchBlobInto(this.#repo(input), d, store, opts.signal, opts.onProgress);
+    return this.#read(input, opts.signal, (repo) => this.#fetchBlobInto(repo, d, store, opts.signal, opts.onProgress));
   }
 
   async #fetchBlobInto(repo: Repo, d: OciDescriptor, store: ContentStore, signal: AbortSignal | undefined, onProgress: ((e: PullProgress) => void) | undefined): Promise<{ fetched: boolean }> {
@@ -586,10 +625,11 @@ export class RegistryClient {
    * documents that are not images, such as a build cache manifest whose entries are blobs.
    */
   async fetchManifestBytes(input: string | Reference, opts: { signal?: AbortSignal } = {}): Promise<{ reference: Reference; descriptor: OciDescriptor; bytes: Buffer }> {
-    const repo = this.#repo(input);
-    const resolved = await this.#resolve(repo, opts.signal);
-    const bytes = resolved.bytes ?? (await this.#getManifest(repo, resolved.descriptor.digest, resolved.descriptor, opts.signal)).bytes;
-    return { reference: repo.ref, descriptor: resolved.descriptor, bytes };
+    return this.#read(input, opts.signal, async (repo) => {
+      const resolved = await this.#resolve(repo, opts.signal);
+      const bytes = resolved.bytes ?? (await this.#getManifest(repo, resolved.descriptor.digest, resolved.descriptor, opts.signal)).bytes;
+      return { reference: repo.ref, descriptor: resolved.descriptor, bytes };
+    });
   }
 
   /**

@@ -110,7 +110,7 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
       pidfile: merged["pidfile"] === undefined ? undefined : String(merged["pidfile"]),
       logLevel: logLevel as LogLevel,
       insecureRegistries: stringList(merged["insecureRegistries"], "insecure-registries", where),
-      registryMirrors: stringList(merged["registryMirrors"], "registry-mirrors", where),
+      registryMirrors: stringList(merged["registryMirrors"], "registry-mirrors", where).map((m) => validMirror(m, where)),
       defaultRuntime: String(merged["defaultRuntime"] ?? "crun"),
       maxConcurrentDownloads: positiveInt(merged["maxConcurrentDownloads"], 3, "max-concurrent-downloads", where),
       maxConcurrentUploads: positiveInt(merged["maxConcurrentUploads"], 5, "max-concurrent-uploads", where),
@@ -171,6 +171,19 @@ function stringList(value: unknown, key: string, where: string): string[] {
   if (value === undefined) return [];
   if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value as string[];
   throw htkError("HTK-ENGINE-0004", { path: where, detail: `"${key}" must be a list of strings` });
+}
+
+/** dockerd's ValidateMirror: an http(s) URL with a host and no path, query or fragment (a trailing "/" is fine). */
+function validMirror(mirror: string, where: string): string {
+  let url: URL;
+  try {
+    url = new URL(mirror);
+  } catch {
+    throw htkError("HTK-ENGINE-0004", { path: where, detail: `invalid mirror: "${mirror}" is not a valid URI` });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw htkError("HTK-ENGINE-0004", { path: where, detail: `invalid mirror: unsupported scheme "${url.protocol.slice(0, -1)}" in "${mirror}"` });
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.hash !== "") throw htkError("HTK-ENGINE-0004", { path: where, detail: `invalid mirror: path, query, or fragment at end of the URI "${mirror}"` });
+  return `${url.protocol}//${url.host}`;
 }
 
 function positiveInt(value: unknown, fallback: number, key: string, where: string): number {

@@ -135,6 +135,13 @@ describe("the engine daemon skeleton", () => {
     expect(existsSync(join(root, "engine.pid"))).toBe(false);
   });
 
+  it("validates registry mirrors as dockerd does (HTK-ENGINE-0004) and keeps them as scheme://host", () => {
+    expect(resolveConfig({ registryMirrors: ["https://mirror.example/", "http://127.0.0.1:5000"] }, {}).config.registryMirrors).toEqual(["https://mirror.example", "http://127.0.0.1:5000"]);
+    expect(() => resolveConfig({ registryMirrors: ["mirror.example"] }, {})).toThrow(/HTK-ENGINE-0004.*invalid mirror: "mirror.example" is not a valid URI/);
+    expect(() => resolveConfig({ registryMirrors: ["ftp://m.example"] }, {})).toThrow(/HTK-ENGINE-0004.*invalid mirror: unsupported scheme "ftp"/);
+    expect(() => resolveConfig({ registryMirrors: ["https://m.example/v2/"] }, {})).toThrow(/HTK-ENGINE-0004.*invalid mirror: path, query, or fragment/);
+  });
+
   it("refuses a data root that a live in-process build holds (HTK-ENGINE-0005), leaving no engine.pid", async () => {
     const root = dir();
     writeFileSync(join(root, "build.lock"), "1"); // pid 1 is alive and is not this process

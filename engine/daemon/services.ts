@@ -104,7 +104,9 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
     undo.push(() => snapshots.close());
     const runtime = new CrunRuntime({ dataRoot: config.dataRoot, binary: config.defaultRuntime, log: log.child({ component: "runtime" }) });
     const registry = new RegistryClient({
-      insecureRegistries: [...config.insecureRegistries],
+      // A mirror named with http:// is reached over plain HTTP, as dockerd does.
+      insecureRegistries: [...config.insecureRegistries, ...config.registryMirrors.filter((m) => m.startsWith("http://")).map((m) => new URL(m).host)],
+      registryMirrors: [...config.registryMirrors],
       maxConcurrentDownloads: config.maxConcurrentDownloads,
       maxConcurrentUploads: config.maxConcurrentUploads,
     });
