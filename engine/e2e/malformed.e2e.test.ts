@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestEngine, type TestEngine } from "./harness.ts";
 
@@ -27,6 +28,28 @@ function call(socket: string, method: string, path: string, body?: string | Buff
     req.on("error", cut);
     if (body !== undefined) req.write(body);
     req.end();
+  });
+}
+
+/**
+ * A request written on a raw socket whose errors are all handled: for the oversized upload, which the
+ * engine answers (and closes) before the client has finished writing — with node:http the late EPIPE
+ * can surface on the socket after the request object let go of it.
+ */
+function rawCall(socket: string, method: string, path: string, body: Buffer, headers: Record<string, string>): Promise<Answer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const conn = connect(socket);
+    conn.on("error", () => undefined);
+    conn.on("data", (c: Buffer) => chunks.push(c));
+    conn.on("close", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? -1);
+      resolve({ status, body: status === -1 ? "closed without an answer" : text.slice(text.indexOf("\r\n\r\n") + 4) });
+    });
+    const head = [`${method} ${path} HTTP/1.1`, "Host: engine", "Connection: close", `Content-Length: ${body.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
+    conn.write(head);
+    conn.end(body);
   });
 }
 
@@ -72,7 +95,7 @@ describe("malformed requests (issue 7)", () => {
   });
 
   it("answer with Docker's status and a diagnostic message, all at once, and the daemon stays up", async () => {
-    const answers = await Promise.all(CASES.map((c) => call(engine.socket, c.method, c.path, c.body, c.headers)));
+    const answers = await Promise.all(CASES.map((c) => (c.status === 413 && Buffer.isBuffer(c.body) ? rawCall(engine.socket, c.method, c.path, c.body, c.headers ?? {}) : call(engine.socket, c.method, c.path, c.body, c.headers))));
     // Only the oversized upload may be cut off; every other request must get its answer.
     const problems: string[] = [];
     CASES.forEach((c, i) => {
