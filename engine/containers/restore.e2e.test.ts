@@ -1,27 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { killContainerProcesses } from "../e2e/harness.ts";
+import { killContainerProcesses, startEngineChild } from "../e2e/harness.ts";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { run, tempDir, type RunResult } from "../../testing/index.ts";
 
-const CHILD = fileURLToPath(new URL("./testdata/engine-child.ts", import.meta.url));
 
-/** An engine in a child process (so the test can kill -9 it), on a given data root and socket. */
-async function startChild(dataRoot: string, socket: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, dataRoot, socket], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (b: Buffer) => {
-      out += b.toString();
-      if (out.includes("ready\n")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`the engine child exited (${code ?? "signal"}) before it was ready`)));
-  });
-  child.removeAllListeners("exit");
-  return child;
-}
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -53,7 +37,7 @@ describe("start-up reconciliation after kill -9 of the engine", () => {
     const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(root, "docker-config") };
     const docker = (args: string[]): Promise<RunResult> => run("docker", args, { env, timeoutMs: 60_000 });
 
-    const first = await startChild(dataRoot, socket);
+    const first = await startEngineChild(dataRoot, socket);
     children.push(first);
     expect((await docker(["pull", "-q", busybox])).code).toBe(0);
     const live = (await docker(["run", "-d", "--name", "live", busybox, "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.1; done"])).stdout.trim();
@@ -72,7 +56,7 @@ describe("start-up reconciliation after kill -9 of the engine", () => {
     await until("the orphaned containers ended", async () => existsSync(join(bundles, dying, "exit")) && existsSync(join(bundles, rmme, "exit")));
     expect(existsSync(join(bundles, live, "exit"))).toBe(false);
 
-    const second = await startChild(dataRoot, socket);
+    const second = await startEngineChild(dataRoot, socket);
     children.push(second);
     const state = async (name: string): Promise<string> => (await docker(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name])).stdout.trim();
     expect(await state("live")).toBe("running 0");

@@ -1,7 +1,9 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
 import { createLogger } from "../../base/observability/index.ts";
 import { run, type RunOptions, type RunResult } from "../../testing/index.ts";
@@ -93,4 +95,24 @@ export function killContainerProcesses(ids: readonly string[]): void {
       }
     }
   }
+}
+
+const ENGINE_CHILD = fileURLToPath(new URL("./engine-child.ts", import.meta.url));
+
+/**
+ * An engine in a child process on a given data root and socket, for tests that kill it with -9 (an
+ * in-process engine cannot be killed without the test). Resolves when it serves.
+ */
+export async function startEngineChild(dataRoot: string, socket: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", ENGINE_CHILD, dataRoot, socket], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("ready\n")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`the engine child exited (${code ?? "signal"}) before it was ready`)));
+  });
+  child.removeAllListeners("exit");
+  return child;
 }

@@ -1,15 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { run, tempDir, type RunResult } from "../../testing/index.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { startEngineChild, startTestEngine, type TestEngine } from "../e2e/harness.ts";
 import { datapathNames } from "./datapath.ts";
 
-const CHILD = fileURLToPath(new URL("../containers/testdata/engine-child.ts", import.meta.url));
 
 /** The host's first non-loopback IPv4 address (eth0's here): what a container reaches through its bridge. */
 function hostAddress(): string {
@@ -234,20 +232,6 @@ describe("engines whose data root is gone", () => {
   });
 });
 
-/** An engine in a child process (so the test can kill -9 it). */
-async function startChild(dataRoot: string, socket: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, dataRoot, socket], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (b: Buffer) => {
-      out += b.toString();
-      if (out.includes("ready\n")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`the engine child exited (${code ?? "signal"}) before it was ready`)));
-  });
-  child.removeAllListeners("exit");
-  return child;
-}
 
 describe("bridge networking after kill -9 of the engine", () => {
   const busybox = inject("busybox").reference;
@@ -266,7 +250,7 @@ describe("bridge networking after kill -9 of the engine", () => {
     const socket = join(root, "docker.sock");
     const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(root, "docker-config") };
     const docker = (args: string[]): Promise<RunResult> => run("docker", args, { env, timeoutMs: 60_000 });
-    const first = await startChild(dataRoot, socket);
+    const first = await startEngineChild(dataRoot, socket);
     children.push(first);
     expect((await docker(["pull", "-q", busybox])).code).toBe(0);
     const dying = await docker(["run", "-d", "-i", "--name", "dying", busybox, "sh", "-c", "read x; exit 3"]);
@@ -277,7 +261,7 @@ describe("bridge networking after kill -9 of the engine", () => {
     // Its stdin FIFO went with the engine: the container reads end-of-file and ends; its namespace stays.
     expect((await leftovers(dataRoot)).length).toBeGreaterThan(0);
 
-    const second = await startChild(dataRoot, socket);
+    const second = await startEngineChild(dataRoot, socket);
     children.push(second);
     for (let i = 0; i < 100 && (await docker(["inspect", "--format", "{{.State.Status}}", "dying"])).stdout.trim() !== "exited"; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await leftovers(dataRoot)).toEqual([]);

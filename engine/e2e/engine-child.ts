@@ -1,8 +1,8 @@
 // An engine in its own process, for the restart tests to kill -9: `node --import tsx engine-child.ts
 // DATA_ROOT SOCKET`. Prints "ready" once it serves; SIGTERM stops it gracefully.
 import { Writable } from "node:stream";
-import { createLogger } from "../../../base/observability/index.ts";
-import { resolveConfig, startDaemon } from "../../index.ts";
+import { createLogger } from "../../base/observability/index.ts";
+import { resolveConfig, startDaemon } from "../index.ts";
 
 const [dataRoot, socket] = process.argv.slice(2);
 if (dataRoot === undefined || socket === undefined) throw new Error("usage: engine-child.ts DATA_ROOT SOCKET");
