@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import * as tarStream from "tar-stream";
-import { tarEntries } from "./tar-reader.ts";
+import { readTar, type ReadTarOptions, type TarEntryType } from "../snapshots/tar.ts";
 import { htkError } from "../../base/errors/index.ts";
 import type { Digest } from "../../cache/index.ts";
 
@@ -115,6 +115,15 @@ export interface ReadEntry {
   readonly stream: AsyncIterable<Uint8Array>;
 }
 
+/** Image archives as Docker reads them: a clean end without the zero blocks is the end; unknown entry types are skipped. */
+function archiveTarOptions(signal: AbortSignal | undefined, drainTrailer: boolean): ReadTarOptions {
+  return { endMarker: "optional", drainTrailer, unknownTypes: "skip", ...(signal !== undefined ? { signal } : {}) };
+}
+
+function archiveType(t: TarEntryType): ReadEntry["type"] {
+  return t === "file" || t === "directory" || t === "symlink" || t === "hardlink" ? t : "other";
+}
+
 /**
  * The entries of a tar stream, one at a time, pulled from `source` as they are consumed (bounded
  * memory). Throws HTK-ENGINE-0216 on an unsafe path and HTK-ENGINE-0211 when the stream is not a tar
@@ -122,10 +131,10 @@ export interface ReadEntry {
  */
 export async function* readArchive(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncGenerator<ReadEntry> {
   try {
-    for await (const e of tarEntries(source, signal !== undefined ? { signal } : {})) {
-      const path = safeArchivePath(e.name);
-      if (path === undefined) throw htkError("HTK-ENGINE-0216", { path: e.name });
-      yield { path, type: e.type, size: e.size, ...(e.linkname !== "" ? { linkname: e.linkname } : {}), stream: e.stream };
+    for await (const { header: h, body } of readTar(source, archiveTarOptions(signal, false))) {
+      const path = safeArchivePath(h.name);
+      if (path === undefined) throw htkError("HTK-ENGINE-0216", { path: h.name });
+      yield { path, type: archiveType(h.type), size: h.size, ...(h.linkname !== "" ? { linkname: h.linkname } : {}), stream: body };
     }
   } catch (err) {
     throw archiveError(err, signal);
@@ -212,10 +221,10 @@ export async function measureLayer(
   }
   try {
     // The whole stream is hashed, trailer included: the diff ID covers every byte of the tar.
-    for await (const e of tarEntries(hashed(), { drainTrailer: true, ...(signal !== undefined ? { signal } : {}) })) {
-      const base = e.name.split("/").filter((p) => p !== "").pop() ?? "";
+    for await (const { header: h } of readTar(hashed(), archiveTarOptions(signal, true))) {
+      const base = h.name.split("/").filter((p) => p !== "").pop() ?? "";
       // Docker's UnpackLayer skips whiteout markers: they delete files, they add no content.
-      if (!base.startsWith(".wh.")) contentSize += e.size;
+      if (!base.startsWith(".wh.")) contentSize += h.size;
     }
   } finally {
     source.destroy();

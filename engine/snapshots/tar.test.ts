@@ -53,6 +53,44 @@ describe("readTar", () => {
     await expect(headers(bad)).rejects.toBeInstanceOf(TarFormatError);
     expect((await headers(tar.subarray(0, 1536))).map((h) => h.content)).toEqual(["hello"]);
   });
+
+  it("reads image archives as Docker does with ReadTarOptions: optional end marker, unknown types skipped, no trailer read", async () => {
+    const file = (name: string, text: string): Buffer[] => [
+      encodeTarHeader({ name, type: "file", mode: 0o644, uid: 0, gid: 0, size: text.length, mtime: 0 }),
+      Buffer.from(text),
+      tarPadding(text.length),
+    ];
+    // A GNU volume header ('V') is no entry type this reader knows: re-flag a file header and fix its checksum.
+    const volume = Buffer.concat(file("label", "vol"));
+    volume[156] = "V".charCodeAt(0);
+    volume.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += volume[i] ?? 0;
+    volume.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+    const archive = Buffer.concat([...file("a", "one"), volume, ...file("b", "two")]);
+    const names = async (src: AsyncIterable<Uint8Array>, opts: Parameters<typeof readTar>[1]): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const e of readTar(src, opts)) out.push(`${e.header.name}=${(await collect(e.body)).toString("utf8")}`);
+      return out;
+    };
+    // No end-of-archive blocks: a layer is truncated, an archive simply ends.
+    await expect(names(chunked(archive, 7), { unknownTypes: "skip" })).rejects.toBeInstanceOf(TarTruncatedError);
+    await expect(names(chunked(archive, 7), { endMarker: "optional" })).rejects.toBeInstanceOf(TarFormatError);
+    expect(await names(chunked(archive, 7), { endMarker: "optional", unknownTypes: "skip" })).toEqual(["a=one", "b=two"]);
+    // drainTrailer: false stops at the end marker; what follows is never pulled from the source.
+    let pulledAfterEnd = false;
+    async function* withTrailer(): AsyncGenerator<Uint8Array> {
+      yield Buffer.concat([...file("a", "one"), tarEnd()]);
+      pulledAfterEnd = true;
+      yield Buffer.alloc(10_240);
+    }
+    expect(await names(withTrailer(), { drainTrailer: false })).toEqual(["a=one"]);
+    expect(pulledAfterEnd).toBe(false);
+    expect(await names(withTrailer(), {})).toEqual(["a=one"]);
+    expect(pulledAfterEnd).toBe(true);
+    const aborted = AbortSignal.abort(new Error("stop"));
+    await expect(names(chunked(archive, 7), { signal: aborted })).rejects.toThrow("stop");
+  });
 });
 
 describe("encodeTarHeader", () => {

@@ -57,12 +57,16 @@ class ByteSource {
   #buf: Buffer = Buffer.alloc(0);
   #done = false;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(source: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined) {
     this.#it = source[Symbol.asyncIterator]();
+    this.#signal = signal;
   }
 
   async #fill(): Promise<boolean> {
     if (this.#done) return false;
+    this.#signal?.throwIfAborted();
     const r = await this.#it.next();
     if (r.done === true) {
       this.#done = true;
@@ -143,7 +147,12 @@ function checksumOk(block: Buffer): boolean {
     unsigned += b;
     signed += b > 127 ? b - 256 : b;
   }
-  const stored = parseNumber(block.subarray(148, 156), "checksum");
+  let stored: number;
+  try {
+    stored = parseNumber(block.subarray(148, 156), "checksum");
+  } catch {
+    return false;
+  }
   // Old Sun tars summed signed bytes; Go accepts both, so do we.
   return stored === unsigned || stored === signed;
 }
@@ -227,14 +236,30 @@ function typeOf(flag: number): TarEntryType | "pax" | "pax-global" | "gnu-longna
 
 const padding = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
 
+/** How strict `readTar` is where archives in the wild differ. */
+export interface ReadTarOptions {
+  /**
+   * "required" (layers, the default): a stream cut at an entry boundary is reported as truncated (Go's
+   * reader accepts that silently; a layer's digest is all that protects it otherwise). "optional"
+   * (image archives, as Docker reads `docker load` input): a clean end at a header boundary is the end.
+   */
+  readonly endMarker?: "required" | "optional";
+  /** Read the rest of the stream after the end marker (default true: the trailer belongs to a diff_id). */
+  readonly drainTrailer?: boolean;
+  /** Entry types this reader does not know ('V', 'S', …): an error (default), or skipped with their data. */
+  readonly unknownTypes?: "error" | "skip";
+  readonly signal?: AbortSignal;
+}
+
 /**
- * The entries of a tar stream, in order. Memory stays bounded: data is passed through in the chunks it
- * arrives in, and only headers and PAX records (capped at 1 MiB) are buffered. The end-of-archive
- * marker is required, so a stream cut at an entry boundary is reported as truncated too (Go's reader
- * accepts that silently; a layer's digest is all that protects it otherwise).
+ * The entries of a tar stream, in order: ustar, GNU (long names, base-256 numbers) and PAX (local and
+ * global records, binary xattrs, sub-second mtimes). Memory stays bounded: data is passed through in the
+ * chunks it arrives in, and only headers and PAX records (capped at 1 MiB) are buffered. Errors are
+ * thrown from the generator as TarFormatError or TarTruncatedError; closing the generator early returns
+ * the source's iterator (a Node stream is destroyed).
  */
-export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
-  const src = new ByteSource(source);
+export async function* readTar(source: AsyncIterable<Uint8Array>, opts: ReadTarOptions = {}): AsyncGenerator<TarEntry> {
+  const src = new ByteSource(source, opts.signal);
   let global: Pax = { xattrs: new Map() };
   let local: Pax = { xattrs: new Map() };
   let longName: string | undefined;
@@ -242,17 +267,28 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   try {
     for (;;) {
       const block = await src.exact(BLOCK);
-      if (block === undefined) throw new TarTruncatedError("the archive ends without its end-of-archive blocks");
+      if (block === undefined) {
+        if (opts.endMarker === "optional") return;
+        throw new TarTruncatedError("the archive ends without its end-of-archive blocks");
+      }
       if (block.every((b) => b === 0)) {
         // One zero block is enough (some writers stop there); the rest, if any, is read for the digest.
-        await src.drain();
+        if (opts.drainTrailer !== false) await src.drain();
         return;
       }
-      if (!checksumOk(block)) throw new TarFormatError("a tar header has a bad checksum (the data is not an uncompressed tar, or it is corrupt)");
+      if (!checksumOk(block)) throw new TarFormatError("a tar header has a bad checksum: the data is not a tar archive, or it is compressed or damaged");
       const flag = block[156] ?? 0;
       const kind = typeOf(flag);
-      if (kind === undefined) throw new TarFormatError(`unsupported tar entry type ${JSON.stringify(String.fromCharCode(flag))}`);
       let size = parseNumber(block.subarray(124, 136), "size");
+      if (kind === undefined) {
+        if (opts.unknownTypes !== "skip") throw new TarFormatError(`unsupported tar entry type ${JSON.stringify(String.fromCharCode(flag))}`);
+        const skipped = local.size ?? global.size ?? size;
+        local = { xattrs: new Map() };
+        longName = undefined;
+        longLink = undefined;
+        await src.skip(skipped + padding(skipped));
+        continue;
+      }
       if (kind === "pax" || kind === "pax-global" || kind === "gnu-longname" || kind === "gnu-longlink") {
         if (size > MAX_META_BYTES) throw new TarFormatError(`a ${kind} record of ${size} bytes is too large`);
         const data = size === 0 ? Buffer.alloc(0) : await src.exact(size);
