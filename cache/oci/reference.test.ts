@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { normalizeImageRef } from "../../llb/image-ref.ts";
-import { authKeyFor, familiarName, familiarString, parseDockerReference, parseReference, referenceString, registryApiHost } from "./reference.ts";
+import { authKeyFor, familiarName, familiarString, parseDockerReference, parseReference, referenceString, registryApiHost } from "../../base/oci/reference.ts";
 
 const D = "sha256:" + "a".repeat(64);
 

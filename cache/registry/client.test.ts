@@ -8,12 +8,12 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isCancellation, isHtkError } from "../../base/errors/index.ts";
 import { ContentStore } from "../content-store.ts";
-import { MediaTypes } from "../oci/media-types.ts";
-import { RegistryClient, mapBounded, type RegistryClientOptions } from "./client.ts";
-import { anonymous, staticCredentials } from "./credentials.ts";
+import { MediaTypes } from "../../base/oci/media-types.ts";
+import { RegistryClient, mapBounded, type RegistryClientOptions } from "../../base/registry/client.ts";
+import { anonymous, staticCredentials } from "../../base/registry/credentials.ts";
 import { generateImage, type GeneratedImage } from "./fixtures.test-support.ts";
-import { Hosts, proxyFor } from "./hosts.ts";
-import { retryDelay } from "./session.ts";
+import { Hosts, proxyFor } from "../../base/registry/hosts.ts";
+import { retryDelay } from "../../base/registry/session.ts";
 
 // The client against small in-process fake registries: every failure mode that a real registry will
 // not produce on request (403, NAME_UNKNOWN, 429, schema 1, bad JSON, bearer tokens, TLS …).

@@ -5,8 +5,8 @@ import { gzipSync } from "node:zlib";
 import { request } from "undici";
 import type { ContentStore } from "../content-store.ts";
 import { sha256Of, type Digest } from "../digest.ts";
-import { MediaTypes } from "../oci/media-types.ts";
-import type { OciDescriptor } from "../oci/types.ts";
+import { MediaTypes } from "../../base/oci/media-types.ts";
+import type { OciDescriptor } from "../../base/oci/types.ts";
 
 /** A generated image in a store: random layers (gzip), a valid config, a Docker schema 2 manifest. */
 export interface GeneratedImage {

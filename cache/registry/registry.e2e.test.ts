@@ -5,11 +5,11 @@ import { isHtkError } from "../../base/errors/index.ts";
 import { fixtures, run, tempDir } from "../../testing/index.ts";
 import { ContentStore } from "../content-store.ts";
 import { sha256Of, type Digest } from "../digest.ts";
-import { RegistryClient, type PullProgress, type RegistryClientOptions } from "./client.ts";
-import { MediaTypes } from "../oci/media-types.ts";
-import { DockerConfigCredentials, anonymous, staticCredentials } from "./credentials.ts";
+import { RegistryClient, type PullProgress, type RegistryClientOptions } from "../../base/registry/client.ts";
+import { MediaTypes } from "../../base/oci/media-types.ts";
+import { DockerConfigCredentials, anonymous, staticCredentials } from "../../base/registry/credentials.ts";
 import { generateImage, startFaultProxy } from "./fixtures.test-support.ts";
-import type { Method } from "./session.ts";
+import type { Method } from "../../base/registry/session.ts";
 
 // Against the real registries of testing/global-setup.ts (distribution 2.8 on 127.0.0.1, plain HTTP:
 // insecure by Docker's loopback rule, so the client falls back from HTTPS to HTTP on its own).

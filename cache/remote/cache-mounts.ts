@@ -1,6 +1,6 @@
 import { isDigest, sha256Of } from "../digest.ts";
-import { MediaTypes } from "../oci/media-types.ts";
-import type { OciDescriptor, ParseResult } from "../oci/types.ts";
+import { MediaTypes } from "../../base/oci/media-types.ts";
+import type { OciDescriptor, ParseResult } from "../../base/oci/types.ts";
 import { goJson } from "./config.ts";
 import type { Document } from "./layout.ts";
 

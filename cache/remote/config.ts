@@ -1,5 +1,5 @@
 import { isDigest, type Digest } from "../digest.ts";
-import type { OciDescriptor, ParseResult } from "../oci/types.ts";
+import type { OciDescriptor, ParseResult } from "../../base/oci/types.ts";
 import { UNCOMPRESSED_ANNOTATION, ZERO_TIME, type CacheConfig, type CacheInput, type CacheLayer, type CacheRecordEntry, type CacheResult, type ExportLayer, type ExportRecord, type LayerAnnotations } from "./types.ts";
 
 /**

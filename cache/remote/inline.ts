@@ -1,5 +1,5 @@
 import { isDigest } from "../digest.ts";
-import type { Manifest, OciDescriptor, ParseResult } from "../oci/types.ts";
+import type { Manifest, OciDescriptor, ParseResult } from "../../base/oci/types.ts";
 import { encodeRecords, parseRecords, sortRecords } from "./config.ts";
 import { EMPTY_LAYER_DIFF_ID, INLINE_CACHE_KEY, UNCOMPRESSED_ANNOTATION, type CacheConfig, type ExportRecord } from "./types.ts";
 

@@ -1,6 +1,6 @@
 import { cacheKeyOf, contentKeyPart, inputKeyPart } from "../../llb/index.ts";
 import { isDigest, type Digest } from "../digest.ts";
-import type { OciDescriptor } from "../oci/types.ts";
+import type { OciDescriptor } from "../../base/oci/types.ts";
 import { UNCOMPRESSED_ANNOTATION, ZERO_TIME, type CacheConfig, type ImportHit, type ImportedLayer, type ImportedResult } from "./types.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { sha256Of } from "../digest.ts";
-import { MediaTypes } from "../oci/media-types.ts";
-import { parseManifestDocument } from "../oci/parse.ts";
-import type { Index, Manifest, OciDescriptor, ParseResult } from "../oci/types.ts";
+import { MediaTypes } from "../../base/oci/media-types.ts";
+import { parseManifestDocument } from "../../base/oci/parse.ts";
+import type { Index, Manifest, OciDescriptor, ParseResult } from "../../base/oci/types.ts";
 import { goJson } from "./config.ts";
 import { CACHE_CONFIG_MEDIA_TYPE, type CacheLayout } from "./types.ts";
 

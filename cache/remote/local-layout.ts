@@ -3,9 +3,9 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex, isDigest, type Digest } from "../digest.ts";
-import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
-import { parseManifestDocument } from "../oci/parse.ts";
-import type { OciDescriptor } from "../oci/types.ts";
+import { isIndexMediaType, isManifestMediaType } from "../../base/oci/media-types.ts";
+import { parseManifestDocument } from "../../base/oci/parse.ts";
+import type { OciDescriptor } from "../../base/oci/types.ts";
 import { goJson } from "./config.ts";
 import { REF_NAME_ANNOTATION } from "./types.ts";
 

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { cacheKeyOf, contentKeyPart, inputKeyPart } from "../../llb/index.ts";
 import type { Digest } from "../digest.ts";
-import type { Manifest, OciDescriptor } from "../oci/types.ts";
+import type { Manifest, OciDescriptor } from "../../base/oci/types.ts";
 import {
   CACHE_CONFIG_MEDIA_TYPE,
   EMPTY_LAYER_DIFF_ID,

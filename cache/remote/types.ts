@@ -8,7 +8,7 @@
  * the top layer of the chain that is the step's result.
  */
 import type { Digest } from "../digest.ts";
-import type { OciDescriptor } from "../oci/types.ts";
+import type { OciDescriptor } from "../../base/oci/types.ts";
 
 /** The media type of the cache config blob. */
 export const CACHE_CONFIG_MEDIA_TYPE = "application/vnd.buildkit.cacheconfig.v0";

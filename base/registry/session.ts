@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { request, type Dispatcher } from "undici";
-import { htkError } from "../../base/errors/index.ts";
+import { htkError } from "../errors/index.ts";
 import { parseWwwAuthenticate, challengeScopes, normalizeScopes, type AuthChallenge } from "./auth-challenge.ts";
 import type { CredentialSource, Credentials } from "./credentials.ts";
 import { classifyNetworkError, networkError, statusError, type ErrorContext } from "./errors.ts";

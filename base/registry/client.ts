@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { rootLogger, withSpan } from "../../base/observability/index.ts";
-import type { ContentStore } from "../content-store.ts";
-import { isDigest, sha256Of, type Digest } from "../digest.ts";
+import { htkError, isHtkError } from "../errors/index.ts";
+import { rootLogger, withSpan } from "../observability/index.ts";
+import type { ContentStore } from "./blob-store.ts";
+import { isDigest, sha256Of, type Digest } from "../oci/digest.ts";
 import { MANIFEST_ACCEPT, isForeignLayer, isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
 import { parseImageConfig, parseManifestDocument } from "../oci/parse.ts";
 import { formatPlatform, hostPlatform, selectManifest } from "../oci/platform.ts";

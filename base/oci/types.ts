@@ -1,4 +1,4 @@
-import type { Digest } from "../digest.ts";
+import type { Digest } from "./digest.ts";
 import type { IndexMediaType, ManifestMediaType } from "./media-types.ts";
 
 /**

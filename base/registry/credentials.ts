@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { htkError, isHtkError } from "../../base/errors/index.ts";
+import { htkError, isHtkError } from "../errors/index.ts";
 import { authKeyFor } from "../oci/reference.ts";
 
 /**

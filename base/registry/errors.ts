@@ -1,4 +1,4 @@
-import { htkError, type HtkError } from "../../base/errors/index.ts";
+import { htkError, type HtkError } from "../errors/index.ts";
 
 /**
  * What went wrong below HTTP, told apart the way a person would fix it: a name that does not resolve,

@@ -1,4 +1,4 @@
-import { isDigest, type Digest } from "../digest.ts";
+import { isDigest, type Digest } from "./digest.ts";
 import { MediaTypes, isIndexMediaType, isManifestMediaType } from "./media-types.ts";
 import type {
   ContainerConfig,
@@ -94,7 +94,7 @@ function optInt(o: Obj, key: string, where: string): number | undefined {
 function digestOf(v: Json, where: string): Digest {
   if (typeof v !== "string") fail(`${where} is missing or not a string`);
   if (!isDigest(v)) {
-    // Only sha256 reaches the store (see cache/digest.ts); say which rule failed.
+    // Only sha256 reaches the store (see digest.ts); say which rule failed.
     fail(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:/.test(v) && !v.startsWith("sha256:") ? `${where} "${v}" uses an unsupported digest algorithm (only sha256)` : `${where} "${v}" is not a valid sha256 digest`);
   }
   return v;

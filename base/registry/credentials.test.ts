@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isHtkError } from "../../base/errors/index.ts";
+import { isHtkError } from "../errors/index.ts";
 import { CredentialHelper, DockerConfigCredentials, keyHostname } from "./credentials.ts";
 
 let dir: string;
