@@ -133,14 +133,11 @@ export function networkRoutes(services: {
         const container = state.containers.resolve(body.string("Container") ?? "");
         const settings = body.object("EndpointConfig", "EndpointSettings");
         const ipamConfig = settings?.object("IPAMConfig", "EndpointIPAMConfig");
-        const ep = connectContainer(state, param(ctx, "id"), container, {
-          aliases: settings?.strings("Aliases"),
-          ipv4Address: ipamConfig?.string("IPv4Address"),
-          ipv6Address: ipamConfig?.string("IPv6Address"),
-        });
+        const wish = { aliases: settings?.strings("Aliases") ?? [], ipv4Address: ipamConfig?.string("IPv4Address") ?? "", ipv6Address: ipamConfig?.string("IPv6Address") ?? "" };
+        const ep = connectContainer(state, param(ctx, "id"), container, wish);
         const network = state.networks.resolve(param(ctx, "id"));
         try {
-          await services.containers?.networkConnected(container.id, network, ep);
+          await services.containers?.networkConnected(container.id, network, ep, wish);
         } catch (err) {
           disconnectContainer(state, network.id, container, true);
           throw err;
@@ -158,7 +155,7 @@ export function networkRoutes(services: {
         const network = state.networks.resolve(param(ctx, "id"));
         const ep = state.networks.endpointsOfContainer(container.id).find((e) => e.networkId === network.id);
         disconnectContainer(state, network.id, container, body.boolean("Force") ?? false);
-        if (ep !== undefined) await services.containers?.networkDisconnected(container.id, ep);
+        if (ep !== undefined) await services.containers?.networkDisconnected(container.id, ep, network);
         ctx.res.writeHead(200, { "Content-Length": "0" }).end();
       },
     },

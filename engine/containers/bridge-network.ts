@@ -5,7 +5,7 @@ import type { Logger } from "../../base/observability/index.ts";
 import { bridgeSubnet, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
 import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, StateStore } from "../state/index.ts";
 import { PortPublisher, portsJson, requestedBindings, type PortBinding } from "./ports.ts";
-import { emptyEndpoint, emptyNetworkSettings, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
+import { dnsNames, emptyEndpoint, emptyNetworkSettings, endpointWish, ipamConfigJson, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
 
 /**
  * The bridge driver's `NetworkAttacher`: a container on a bridge network (the default `bridge` or a
@@ -43,8 +43,15 @@ export class BridgeNetworks implements NetworkAttacher {
     if (mode.kind !== "bridge") return this.#fallback.attach(c, signal);
     const primary = this.#state.networks.resolve(mode.network);
     if (primary.driver !== "bridge") return this.#fallback.attach(c, signal);
-    if (!this.#state.networks.endpointsOfContainer(c.id).some((e) => e.networkId === primary.id)) {
-      connectContainer(this.#state, primary.id, c);
+    const wishes = c.networkSettings.Networks ?? {};
+    const have = new Set(this.#state.networks.endpointsOfContainer(c.id).map((e) => e.networkId));
+    if (!have.has(primary.id)) connectContainer(this.#state, primary.id, c, endpointWish(wishes[primary.name]));
+    // Networks named at create beside the network mode (EndpointsConfig) get their endpoints now, as Docker's start.
+    for (const [name, entry] of Object.entries(wishes)) {
+      if (name === primary.name) continue;
+      const n = this.#state.networks.list().find((x) => x.name === name);
+      if (n === undefined || n.driver !== "bridge" || have.has(n.id)) continue;
+      connectContainer(this.#state, n.id, c, endpointWish(entry));
     }
     const eps = this.#ordered(c.id, primary.id);
     try {
@@ -92,7 +99,7 @@ export class BridgeNetworks implements NetworkAttacher {
     }
     return {
       namespace: { kind: "join", path: `/run/netns/${this.#datapath.names.netns(c.id)}` },
-      settings: { ...this.#settings(c.id, eps), Ports: portsJson(published, c.config) },
+      settings: { ...this.#settings(c, eps), Ports: portsJson(published, c.config) },
       ...(address === "" ? {} : { address }),
       hostFiles: false,
       extraHosts,
@@ -131,13 +138,23 @@ export class BridgeNetworks implements NetworkAttacher {
   }
 
   /** Inspect's NetworkSettings: the default bridge's endpoint also fills the top-level fields (as Docker). */
-  #settings(containerId: string, eps: ReadonlyArray<{ ep: EndpointRecord; net: NetworkRecord }>): NetworkSettings {
+  #settings(c: Container, eps: ReadonlyArray<{ ep: EndpointRecord; net: NetworkRecord }>): NetworkSettings {
+    const containerId = c.id;
     const networks: Record<string, Readonly<Record<string, unknown>>> = {};
     let top: Partial<NetworkSettings> = {};
     for (const { ep, net } of eps) {
       const [ip = "", bits = "0"] = ep.ipv4Address.split("/");
       const gateway = bridgeSubnet(net)?.gateway ?? "";
-      networks[net.name] = { ...emptyEndpoint(net.id, ep.aliases), EndpointID: ep.endpointId, MacAddress: ep.macAddress, IPAddress: ip, IPPrefixLen: Number(bits), Gateway: gateway };
+      networks[net.name] = {
+        ...emptyEndpoint(net.id, ep.aliases),
+        IPAMConfig: ipamConfigJson(endpointWish(c.networkSettings.Networks?.[net.name])),
+        EndpointID: ep.endpointId,
+        MacAddress: ep.macAddress,
+        IPAddress: ip,
+        IPPrefixLen: Number(bits),
+        Gateway: gateway,
+        DNSNames: isPredefined(net.name) ? [] : dnsNames(c, ep.aliases),
+      };
       if (net.name === "bridge") {
         top = { Bridge: this.#datapath.names.bridge(net), EndpointID: ep.endpointId, Gateway: gateway, IPAddress: ip, IPPrefixLen: Number(bits), MacAddress: ep.macAddress };
       }
@@ -162,10 +179,17 @@ export class BridgeNetworks implements NetworkAttacher {
     if (mode.kind !== "bridge") return;
     try {
       disconnectContainer(this.#state, mode.network, c, true);
-      // As Docker after a stop: no address, gateway or published ports; the network entry stays.
-      const n = this.#state.networks.resolve(mode.network);
+      // As Docker after a stop: no address, gateway or published ports; the network entries stay with
+      // what was asked of them (aliases, static addresses) for the next start.
       const now = this.#state.containers.get(containerId);
-      if (now !== undefined) this.#state.containers.setNetworkSettings(now, emptyNetworkSettings({ [n.name]: emptyEndpoint(n.id) }));
+      if (now !== undefined) {
+        const kept: Record<string, Readonly<Record<string, unknown>>> = {};
+        for (const [name, entry] of Object.entries(now.networkSettings.Networks ?? {})) {
+          const wish = endpointWish(entry);
+          kept[name] = { ...emptyEndpoint(typeof entry.NetworkID === "string" ? entry.NetworkID : "", wish.aliases), IPAMConfig: ipamConfigJson(wish) };
+        }
+        this.#state.containers.setNetworkSettings(now, emptyNetworkSettings(kept));
+      }
     } catch (err) {
       this.#log.debug({ err, id: containerId }, "releasing the endpoint");
     }

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { htkError, isHtkError, type HtkError } from "../../base/errors/index.ts";
@@ -32,13 +33,17 @@ import {
   inspectJson,
   summaryJson,
 } from "../state/index.ts";
-import { entrypointAndArgs, mergeImageConfig, normaliseHostConfig, parseSignal, parseSize, validateCreate, type ParsedCreate } from "./create-config.ts";
+import { entrypointAndArgs, mergeImageConfig, normaliseHostConfig, parseSignal, parseSize, validateCreate, type NetworkingConfig, type ParsedCreate } from "./create-config.ts";
 import { ContainerIO, DEFAULT_DETACH_KEYS, DetachKeyScanner, parseDetachKeys, type OutputSink } from "./io.ts";
 import { JsonFileWriter, LineSplitter, readLog, type LogMessage, type RotationOptions } from "./json-file.ts";
 import { copiesImageContent, planMounts, runtimeMounts } from "./mounts.ts";
 import {
   emptyEndpoint,
   emptyNetworkSettings,
+  endpointWish,
+  ipamConfigJson,
+  type EndpointWish,
+  type NetworkMode,
   hostHostname,
   hostNetworkHostsFile,
   hostnameFile,
@@ -50,6 +55,7 @@ import {
   type NetworkAttacher,
 } from "./network.ts";
 import { BridgeNetworks } from "./bridge-network.ts";
+import { isPredefined } from "../networks/index.ts";
 import { specOptions } from "./spec-options.ts";
 import type { AttachConnection, AttachRequest, LogsOptions, ManagerDeps, PruneReport, RemoveOptions, StopOptions, WaitCondition, WaitResult } from "./types.ts";
 import { directorySize, ensureVolume, removeVolume, volumeDataPath, type VolumeHost } from "../volumes/index.ts";
@@ -174,6 +180,7 @@ export class ContainerManager {
     // Docker refuses an unknown network (or container to share one with) at create.
     if (networkMode.kind === "bridge") this.#state.networks.resolve(networkMode.network);
     if (networkMode.kind === "container") this.#state.containers.resolve(networkMode.ref);
+    const networks = this.#networksAtCreate(networkMode, request.body.networkingConfig);
     let config = mergeImageConfig(body.config, imageConfig.config.config, shortId(id));
     if (networkMode.kind === "host" && (body.config["Hostname"] ?? "") === "") config = { ...config, Hostname: hostHostname() };
     config = { ...config, Image: imageRef };
@@ -212,7 +219,6 @@ export class ContainerManager {
         const real = p.Type === "volume" && p.Name !== undefined ? named.get(p.Name) : undefined;
         return real === undefined ? p : { ...p, Name: real, Source: volumeDataPath(this.#deps.dataRoot, real) };
       });
-      const networkName = networkMode.kind === "bridge" ? networkMode.network : networkMode.kind === "container" ? undefined : networkMode.kind;
       const created = this.#state.containers.create({
         id,
         ...(name === undefined ? {} : { name }),
@@ -223,7 +229,7 @@ export class ContainerManager {
         config,
         hostConfig,
         mounts: points,
-        networkSettings: emptyNetworkSettings(networkName === undefined ? {} : { [networkName]: emptyEndpoint(this.#networkId(networkName)) }),
+        networkSettings: emptyNetworkSettings(networks),
         paths: {
           ResolvConfPath: join(dir, "resolv.conf"),
           HostnamePath: join(dir, "hostname"),
@@ -245,6 +251,40 @@ export class ContainerManager {
   /** The volume records a container's mount points name. */
   #volumesOf(c: Container): VolumeRecord[] {
     return c.mounts.flatMap((m) => (m.Type === "volume" && m.Name !== undefined ? [this.#state.volumes.find(m.Name)].filter((v): v is VolumeRecord => v !== undefined) : []));
+  }
+
+  /**
+   * NetworkSettings.Networks at create, as Docker's updateContainerNetworkSettings: the network mode's
+   * entry, and one per NetworkingConfig.EndpointsConfig network (API ≥ 1.44 takes several; the
+   * endpoints are made at start) with its aliases and static addresses (`--network-alias`, `--ip`,
+   * `--ip6`), checked as Docker's validateEndpointSettings: no aliases or addresses on predefined
+   * networks, addresses that parse.
+   */
+  #networksAtCreate(mode: NetworkMode, networking: NetworkingConfig): Record<string, Readonly<Record<string, unknown>>> {
+    const out: Record<string, Readonly<Record<string, unknown>>> = {};
+    if (mode.kind === "container") return out;
+    const primaryName = mode.kind === "bridge" ? this.#networkName(mode.network) : mode.kind;
+    out[primaryName] = emptyEndpoint(this.#networkId(primaryName));
+    for (const [ref, settings] of Object.entries(networking.EndpointsConfig ?? {})) {
+      const n = this.#state.networks.resolve(ref === "default" ? "bridge" : ref);
+      const wish = endpointWish(settings);
+      const predefined = isPredefined(n.name);
+      if (predefined && (wish.ipv4Address !== "" || wish.ipv6Address !== "")) throw htkError("HTK-ENGINE-0484", {});
+      if (predefined && wish.aliases.length > 0) throw htkError("HTK-ENGINE-0491", {});
+      if (wish.ipv4Address !== "" && isIP(wish.ipv4Address) !== 4) throw htkError("HTK-ENGINE-0489", { address: wish.ipv4Address });
+      if (wish.ipv6Address !== "" && isIP(wish.ipv6Address) !== 6) throw htkError("HTK-ENGINE-0489", { address: wish.ipv6Address });
+      if (mode.kind !== "bridge" && n.name !== primaryName) continue;
+      out[n.name] = { ...emptyEndpoint(n.id, wish.aliases), IPAMConfig: ipamConfigJson(wish) };
+    }
+    return out;
+  }
+
+  #networkName(ref: string): string {
+    try {
+      return this.#state.networks.resolve(ref).name;
+    } catch {
+      return ref;
+    }
   }
 
   #networkId(name: string): string {
@@ -873,7 +913,7 @@ export class ContainerManager {
   }
 
   #networkSettings(c: Container): NetworkSettings {
-    return renderNetworkSettings(c.networkSettings, this.#state.networks.endpointsOfContainer(c.id), this.#state.networks.list());
+    return renderNetworkSettings(c.networkSettings, this.#state.networks.endpointsOfContainer(c.id), this.#state.networks.list(), c);
   }
 
   /** Docker's overlay2 GraphDriver data for the container's writable snapshot (empty strings in copy mode). */
@@ -913,14 +953,26 @@ export class ContainerManager {
    * `docker network connect` made `ep` for container `id`: a running container on the bridge
    * datapath gets its veth now (stopped ones at their next start).
    */
-  async networkConnected(id: string, network: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    const c = this.#state.containers.get(id);
-    if (c === undefined || this.#entries.get(id)?.run === undefined || !(this.#network instanceof BridgeNetworks)) return;
+  async networkConnected(id: string, network: NetworkRecord, ep: EndpointRecord, wish?: EndpointWish): Promise<void> {
+    let c = this.#state.containers.get(id);
+    if (c === undefined) return;
+    // The asked-for addresses stay with the container (inspect's IPAMConfig; a start asks for them again).
+    if (wish !== undefined) {
+      const entry = { ...emptyEndpoint(network.id, wish.aliases), IPAMConfig: ipamConfigJson(wish) };
+      c = this.#state.containers.setNetworkSettings(c, { ...c.networkSettings, Networks: { ...(c.networkSettings.Networks ?? {}), [network.name]: entry } });
+    }
+    if (this.#entries.get(id)?.run === undefined || !(this.#network instanceof BridgeNetworks)) return;
     await this.#network.connectRunning(c, network, ep);
   }
 
   /** `docker network disconnect` removed `ep`: a running container's veth on that network goes. */
-  async networkDisconnected(id: string, ep: EndpointRecord): Promise<void> {
+  async networkDisconnected(id: string, ep: EndpointRecord, network?: NetworkRecord): Promise<void> {
+    const c = this.#state.containers.get(id);
+    if (c !== undefined && network !== undefined && c.networkSettings.Networks?.[network.name] !== undefined) {
+      // Inspect no longer shows it, and a stopped container is not connected again at its next start.
+      const { [network.name]: _gone, ...rest } = c.networkSettings.Networks;
+      this.#state.containers.setNetworkSettings(c, { ...c.networkSettings, Networks: rest });
+    }
     if (this.#entries.get(id)?.run === undefined || !(this.#network instanceof BridgeNetworks)) return;
     await this.#network.disconnectRunning(ep);
   }

@@ -100,7 +100,12 @@ export function emptyEndpoint(networkId: string, aliases: readonly string[] = []
  * `docker network connect` made (engine/networks records them with their addresses), with Docker's
  * per-endpoint fields. Arrays Docker leaves null are empty lists (see `emptyEndpoint`).
  */
-export function renderNetworkSettings(settings: NetworkSettings, endpoints: readonly EndpointRecord[], networks: readonly NetworkRecord[]): NetworkSettings {
+export function renderNetworkSettings(
+  settings: NetworkSettings,
+  endpoints: readonly EndpointRecord[],
+  networks: readonly NetworkRecord[],
+  owner?: Pick<Container, "id" | "name" | "config">,
+): NetworkSettings {
   const out: Record<string, Readonly<Record<string, unknown>>> = {};
   for (const [name, ep] of Object.entries(settings.Networks ?? {})) {
     out[name] = { ...ep, Links: ep["Links"] ?? [], Aliases: ep["Aliases"] ?? [], DNSNames: ep["DNSNames"] ?? [] };
@@ -110,8 +115,11 @@ export function renderNetworkSettings(settings: NetworkSettings, endpoints: read
     if (n === undefined) continue;
     const [ip = "", bits = "0"] = e.ipv4Address.split("/");
     const [ip6 = "", bits6 = "0"] = e.ipv6Address.split("/");
+    const recorded = settings.Networks?.[n.name];
     out[n.name] = {
       ...emptyEndpoint(n.id, e.aliases),
+      IPAMConfig: recorded?.["IPAMConfig"] ?? null,
+      DNSNames: owner === undefined || n.name === "bridge" ? [] : dnsNames(owner, e.aliases),
       EndpointID: e.endpointId,
       MacAddress: e.macAddress,
       IPAddress: ip,
@@ -119,6 +127,7 @@ export function renderNetworkSettings(settings: NetworkSettings, endpoints: read
       Gateway: ip === "" ? "" : (n.ipam.Config.find((c) => (c.Subnet ?? "").includes(".") && c.Gateway !== undefined)?.Gateway ?? ""),
       GlobalIPv6Address: ip6,
       GlobalIPv6PrefixLen: ip6 === "" ? 0 : Number(bits6),
+      IPv6Gateway: ip6 === "" ? "" : (n.ipam.Config.find((c) => (c.Subnet ?? "").includes(":") && c.Gateway !== undefined)?.Gateway ?? ""),
     };
   }
   return { ...settings, Networks: out };
@@ -255,4 +264,41 @@ export function hostnameFile(hostname: string, domainname: string | undefined): 
 /** The host's name, for `--network host` containers (Docker uses it as their hostname). */
 export function hostHostname(): string {
   return osHostname();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Endpoint settings asked for at create or connect (NetworkingConfig.EndpointsConfig, `--network-alias`,
+// `--ip`, `--ip6`). Docker keeps them in NetworkSettings.Networks[name] until the endpoint is made at
+// start; so does the engine, so that a restart asks for the same alias and address again.
+
+/** What a client asked of one endpoint: aliases and static addresses. */
+export interface EndpointWish {
+  readonly aliases: readonly string[];
+  readonly ipv4Address: string;
+  readonly ipv6Address: string;
+}
+
+/** The wish recorded in a NetworkSettings.Networks entry (Aliases, IPAMConfig). */
+export function endpointWish(entry: Readonly<Record<string, unknown>> | undefined): EndpointWish {
+  const aliases = Array.isArray(entry?.["Aliases"]) ? (entry["Aliases"] as unknown[]).filter((a): a is string => typeof a === "string" && a !== "") : [];
+  const ipam = entry?.["IPAMConfig"];
+  const field = (k: string): string => (typeof ipam === "object" && ipam !== null && typeof (ipam as Record<string, unknown>)[k] === "string" ? ((ipam as Record<string, unknown>)[k] as string) : "");
+  return { aliases, ipv4Address: field("IPv4Address"), ipv6Address: field("IPv6Address") };
+}
+
+/** Docker's IPAMConfig value for a wish: null when no address was asked for. */
+export function ipamConfigJson(w: EndpointWish): Readonly<Record<string, string>> | null {
+  if (w.ipv4Address === "" && w.ipv6Address === "") return null;
+  return { ...(w.ipv4Address === "" ? {} : { IPv4Address: w.ipv4Address }), ...(w.ipv6Address === "" ? {} : { IPv6Address: w.ipv6Address }) };
+}
+
+/**
+ * Docker 26's DNSNames of an endpoint (daemon/network.go buildEndpointDNSNames): the container's name,
+ * the aliases, the short ID and the hostname, without repeats — on user-defined networks only (the
+ * default bridge has no embedded DNS).
+ */
+export function dnsNames(c: Pick<Container, "id" | "name" | "config">, aliases: readonly string[]): string[] {
+  const hostname = typeof c.config["Hostname"] === "string" ? c.config["Hostname"] : "";
+  const names = [c.name.replace(/^\//, ""), ...aliases, c.id.slice(0, 12), hostname].filter((n) => n !== "");
+  return [...new Set(names)];
 }
