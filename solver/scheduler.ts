@@ -456,7 +456,7 @@ class Job {
       },
     };
     const session = this.builds()[0]?.req.session ?? { id: "", locals: {} };
-    return { signal, session, vertex: this.digest, progress };
+    return { signal, session, vertex: this.digest, progress, description: this.spec.vertex.metadata.description };
   }
 
   async #call(inputs: readonly WorkerRef[], ctx: OpContext): Promise<WorkerRef[]> {

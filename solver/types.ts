@@ -75,6 +75,12 @@ export interface OpContext {
   /** The vertex the call is for (an op digest). */
   readonly vertex: Digest;
   readonly progress: VertexProgress;
+  /**
+   * The vertex's description (`OpMetadata.description`), for what a frontend passes to the worker
+   * outside the op and so outside its digest and cache key (RUN's proxy variables, BuildKit's
+   * `ProxyEnv`). When two builds share a vertex, the first one's.
+   */
+  readonly description?: Readonly<Record<string, string>>;
 }
 
 /** An image reference pinned to a manifest (BuildKit's `ResolveImageConfig`). */

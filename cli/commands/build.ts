@@ -8,6 +8,8 @@ import { buildThroughEngine } from "./build-engine.ts";
 import { loadSshSources } from "../../engine/build/ssh-sources.ts";
 import { buildPlatform } from "../../engine/build/platforms.ts";
 import type { ProgressMode } from "../../solver/index.ts";
+import type { Entitlement } from "../../frontend-dockerfile/index.ts";
+import type { NetworkMode } from "../../llb/index.ts";
 import { parseOptions } from "../options.ts";
 import type { Command } from "../types.ts";
 
@@ -33,6 +35,9 @@ Options:
   -t, --tag list               Name the image in the data root's image store (NAME[:TAG])
       --secret list            Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
       --platform list          Target platform: only this machine's own (no emulation here)
+      --allow list             Allow extra privileged entitlement: network.host, security.insecure
+      --network string         Network of RUN steps: default (own namespace, outbound through a
+                               build bridge), none, host (implies --allow network.host)
       --ssh list               SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK),
                                ID=SOCKET or ID=KEYFILE[,KEYFILE…]
       --progress string        auto, plain, tty, rawjson or quiet (default "auto")
@@ -82,6 +87,8 @@ export const buildCommand: Command = {
       platform: { type: "string", multiple: true },
       push: { type: "boolean" },
       load: { type: "boolean" },
+      allow: { type: "string", multiple: true },
+      network: { type: "string" },
     });
     if (values["data-root"] === undefined) return buildThroughEngine(args, io);
     const [context, ...extra] = positionals;
@@ -110,6 +117,8 @@ export const buildCommand: Command = {
       ...(io.env["HATAKE_BUILD_WORKER"] === "file" ? { worker: "file" as const } : {}),
       cacheFrom: (values["cache-from"] ?? []).map(parseCacheFrom),
       cacheTo: (values["cache-to"] ?? []).map(parseCacheTo),
+      entitlements: parseAllow(values.allow ?? []),
+      ...(values.network === undefined ? {} : { network: parseNetwork(values.network) }),
     });
     switch (result.kind) {
       case "invalid-dockerfile":
@@ -248,6 +257,23 @@ export async function parseSecrets(list: readonly string[], env: NodeJS.ProcessE
     }
   }
   return out;
+}
+
+/** `--allow network.host,security.insecure` (repeatable, comma lists), buildx's names. */
+function parseAllow(values: readonly string[]): Entitlement[] {
+  const out: Entitlement[] = [];
+  for (const v of values.flatMap((x) => x.split(","))) {
+    const e = v.trim();
+    if (e === "") continue;
+    if (e !== "network.host" && e !== "security.insecure") throw htkError("HTK-BUILD-0411", { entitlement: e });
+    out.push(e);
+  }
+  return out;
+}
+
+function parseNetwork(value: string): NetworkMode {
+  if (value === "default" || value === "none" || value === "host") return value;
+  throw htkError("HTK-BUILD-0412", { network: value });
 }
 
 function gcOption(text: string | undefined): { gcKeepStorage?: number } {

@@ -7,11 +7,11 @@ import { htkError, type HtkError } from "../../base/errors/index.ts";
 import { loadDockerignore } from "../../base/dockerignore/index.ts";
 import { withSpan } from "../../base/observability/index.ts";
 import { checkDiagnostics, checksFailedMessage, formatFindingShort, runChecks } from "../../frontend-dockerfile/checks/index.ts";
-import { compileDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic, type ImageSpec } from "../../frontend-dockerfile/index.ts";
+import { compileDockerfile, parseDockerfile, renderDiagnostic, type Diagnostic, type Entitlement, type ImageSpec } from "../../frontend-dockerfile/index.ts";
 import { BuildRecordStore, JsonlKeyStore, Solver, explainBuild, renderProgress, type BuildRecord, type ProgressMode, type ProgressOutput } from "../../solver/index.ts";
 import { FileWorker } from "../worker/file-worker.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
-import type { Platform } from "../../llb/index.ts";
+import type { Definition, NetworkMode, Platform } from "../../llb/index.ts";
 import type { Worker, WorkerRef } from "../../solver/index.ts";
 import { openRuntimeStack, runtimeUnavailableReason, type RuntimeStack } from "./runtime-stack.ts";
 import { pruneCache } from "./cache-usage.ts";
@@ -66,6 +66,10 @@ export interface LocalBuildRequest {
   readonly cacheTo?: readonly CacheExportSpec[];
   /** Observes every registry request of the build (tests count downloads). */
   readonly onRegistryRequest?: (method: string, url: URL) => void;
+  /** `--allow`: entitlements granted to the build (`network.host`, `security.insecure`). */
+  readonly entitlements?: readonly Entitlement[];
+  /** `--network`: the network of RUN steps without their own --network (`host` grants network.host, as buildx does). */
+  readonly network?: NetworkMode;
 }
 
 export type LocalBuildResult =
@@ -171,8 +175,11 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
       noCache: req.noCache,
       signal: req.signal,
       ...(req.target === undefined ? {} : { target: req.target }),
+      entitlements: grantedEntitlements(req),
+      ...(req.network === undefined ? {} : { network: req.network }),
     });
     if (compiled.result === undefined) return { kind: "invalid-dockerfile", rendered: render(compiled.diagnostics) };
+    checkEntitlements(compiled.result.definition, grantedEntitlements(req));
     const warnings = render([...p.parseDiagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning"));
     const needsImage = (req.tags ?? []).length > 0 || req.outputs.some((o) => o.type === "oci" || o.type === "docker" || o.type === "image");
     if (needsImage && stack === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to tag or export an image" });
@@ -246,6 +253,24 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
       await solver.close();
     }
   });
+}
+
+/** `--allow`, plus `network.host` for `--network=host` (buildx adds it for that flag). */
+function grantedEntitlements(req: LocalBuildRequest): Entitlement[] {
+  const out = new Set(req.entitlements ?? []);
+  if (req.network === "host") out.add("network.host");
+  return [...out];
+}
+
+/**
+ * BuildKit's solver refuses a definition with a step that needs an entitlement the build was not
+ * granted, before anything runs: RUN --network=host needs `network.host` (HTK-BUILD-0410, BuildKit's
+ * text). RUN --security=insecure is refused by the frontend already, with a code frame.
+ */
+export function checkEntitlements(definition: Definition, granted: readonly Entitlement[]): void {
+  for (const v of definition.vertices) {
+    if (v.op.kind === "exec" && v.op.network === "host" && !granted.includes("network.host")) throw htkError("HTK-BUILD-0410", { entitlement: "network.host" });
+  }
 }
 
 /** The result's files as one directory: the file worker's snapshot, or a view of the runtime worker's. */

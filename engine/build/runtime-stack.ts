@@ -9,6 +9,9 @@ import { ImageStore } from "../images/index.ts";
 import { CrunRuntime, goArch } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
 import { RuntimeWorker, type StepNetwork } from "../worker/runtime-worker.ts";
+import { BuildBridge } from "../networks/index.ts";
+import { resolvConf } from "../containers/index.ts";
+import { readFile } from "node:fs/promises";
 
 /** The runtime worker and what it runs on, opened on one data root by one process. */
 export interface RuntimeStack {
@@ -116,15 +119,18 @@ export interface RuntimeStackOptions {
 
 export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, options: RuntimeStackOptions = {}): Promise<RuntimeStack> {
   const snapshotter = await Snapshotter.open({ root: join(dataRoot, "snapshots"), signal });
+  const bridge = new BuildBridge({ dataRoot });
   try {
     const images = await ImageStore.openAt(dataRoot);
     const runtime = new CrunRuntime({ dataRoot });
     await runtime.cleanup();
+    // After the runtime's clean-up: a killed build's step container is gone before its namespace goes.
+    await bridge.recover();
     const registry = new RegistryClient({
       ...(options.insecureRegistries === undefined ? {} : { insecureRegistries: [...options.insecureRegistries] }),
       ...(options.onRegistryRequest === undefined ? {} : { onRequest: options.onRegistryRequest }),
     });
-    const worker = await composeWorker({ snapshotter, images, runtime, registry }, join(dataRoot, "worker"));
+    const worker = await composeWorker({ snapshotter, images, runtime, registry, stepNetwork: bridgeStepNetwork(bridge) }, join(dataRoot, "worker"));
     return {
       worker,
       images,
@@ -134,12 +140,29 @@ export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, op
       resolveImageConfig: imageConfigResolver(worker, { sessionId: "resolve", signal }),
       close: async () => {
         await worker.close();
+        await bridge.close();
         await registry.close();
         await snapshotter.close();
       },
     };
   } catch (err) {
+    await bridge.close().catch(() => undefined);
     await snapshotter.close();
     throw err;
   }
+}
+
+/**
+ * RUN network `default` of in-process builds: a namespace on the data root's build bridge (outbound
+ * through its NAT, the host reachable at the gateway) with the resolv.conf BuildKit writes for a
+ * bridged step (the host's, loopback nameservers dropped, Google's when none is left).
+ */
+function bridgeStepNetwork(bridge: BuildBridge): StepNetwork {
+  return {
+    async open(signal) {
+      const lease = await bridge.openStep(signal);
+      const host = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
+      return { path: lease.path, release: () => lease.release(), resolvConf: resolvConf({ hostResolvConf: host, hostNetwork: false, dns: [], dnsSearch: [], dnsOptions: [] }) };
+    },
+  };
 }

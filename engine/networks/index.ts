@@ -21,6 +21,7 @@ export {
   type NetworkCreateRequest,
 } from "./networks.ts";
 export { BridgeDatapath, bridgeSubnet, datapathNames, type DatapathNames } from "./datapath.ts";
+export { BuildBridge, buildBridgeNames, type BuildBridgeNames, type BuildStepLease } from "./build-bridge.ts";
 export { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
 export {
   contains,

@@ -10,6 +10,7 @@ import { parseImageConfig, parseManifest, type OciDescriptor } from "../../cache
 import type { RegistryClient } from "../../cache/registry/index.ts";
 import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type HttpSource, type ImageSource, type LocalSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
+import { PROXY_ENV_KEY } from "../../frontend-dockerfile/index.ts";
 import type { ImageStore } from "../images/index.ts";
 import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
 import { contentLayerSources, type ActiveSnapshot, type SnapshotRef, type Snapshotter } from "../snapshots/index.ts";
@@ -78,6 +79,32 @@ async function removeLeftovers(dir: string, prefix: string): Promise<void> {
   for (const n of names) if (n.startsWith(prefix)) await rm(posix.join(dir, n), { recursive: true, force: true });
 }
 
+/**
+ * RUN's proxy variables (`--build-arg HTTP_PROXY=…` and the other four, any case): the frontend puts
+ * them in the vertex's description, outside the op, so they reach the process without being part of
+ * the cache key, the image config or its history (BuildKit's `ProxyEnv`). Each is set in both cases,
+ * as BuildKit's executor does; a variable the step's own env already has stays as it is.
+ */
+export function proxyEnv(description: Readonly<Record<string, string>> | undefined, env: readonly string[]): string[] {
+  const text = description?.[PROXY_ENV_KEY];
+  if (text === undefined) return [];
+  let values: unknown;
+  try {
+    values = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (typeof values !== "object" || values === null) return [];
+  const have = new Set(env.map((e) => e.slice(0, e.indexOf("="))));
+  const out: string[] = [];
+  for (const name of ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"]) {
+    const v = (values as Record<string, unknown>)[name];
+    if (typeof v !== "string" || v === "") continue;
+    for (const n of [name, name.toLowerCase()]) if (!have.has(n)) out.push(`${n}=${v}`);
+  }
+  return out;
+}
+
 /** BuildKit's hostname for build containers (`executor/oci`: "buildkitsandbox"). */
 const BUILD_HOSTNAME = "buildkitsandbox";
 
@@ -89,7 +116,8 @@ const BUILD_HOSTNAME = "buildkitsandbox";
  * Network: `none` gets a new, empty network namespace; `host` the host's (the frontend checks the
  * `network.host` entitlement). `default` joins a namespace on the daemon's default bridge
  * (`stepNetwork`: outbound works through its NAT) with the host's resolvers; without a
- * `stepNetwork` (in-process builds, no datapath) a new, empty namespace: never the host's.
+ * `stepNetwork` (in-process builds have the data root's build bridge) a new, empty namespace: never
+ * the host's. Proxy build args reach the process from the vertex's description (`proxyEnv`).
  */
 export class RuntimeWorker implements Worker {
   readonly id = "crun-overlayfs";
@@ -444,6 +472,7 @@ export class RuntimeWorker implements Worker {
         }
         env.push(`${s.name}=${new TextDecoder().decode(value)}`);
       }
+      env.push(...proxyEnv(ctx.description, env));
       const hostsDir = await this.#tempDir("etc");
       cleanups.push(() => rm(hostsDir, { recursive: true, force: true }));
       const hostname = op.hostname === "" ? BUILD_HOSTNAME : op.hostname;

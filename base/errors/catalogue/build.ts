@@ -81,4 +81,22 @@ export const buildDiagnostics = {
     cause: "The step needs {needs}, which the local file worker cannot provide.",
     next: "Build through the engine, whose worker runs containers with crun.",
   },
+  "HTK-BUILD-0410": {
+    title: "Entitlement not granted",
+    cause: "{entitlement} is not allowed",
+    next: "Grant it for this build with --allow {entitlement}, or remove the RUN flag (--network=host, --security=insecure) that needs it.",
+    dockerText: true,
+  },
+  "HTK-BUILD-0411": {
+    title: "Unknown entitlement",
+    cause: "invalid entitlement: {entitlement}",
+    next: "Use --allow network.host or --allow security.insecure.",
+    dockerText: true,
+  },
+  "HTK-BUILD-0412": {
+    title: "Unknown build network mode",
+    cause: "network mode \"{network}\" not supported by buildkit",
+    next: "Use --network default, none or host.",
+    dockerText: true,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

@@ -54,4 +54,16 @@ export const runtimeDiagnostics = {
     next: "Run without a terminal (no -t), or install python3, which the terminal relay needs.",
     http: 500,
   },
+  "HTK-RUNTIME-0320": {
+    title: "No address for a build step's network",
+    cause: "The build network {subnet} has no free address or subnet left for another RUN step with network default.",
+    next: "Run fewer steps at once, or free a /24 of 10.10.0.0/16 on this host (ip -4 route shows what uses it).",
+    http: 500,
+  },
+  "HTK-RUNTIME-0321": {
+    title: "Build step network could not be made",
+    cause: "The bridge, namespace or iptables rules for a RUN step with network default could not be made: {detail}.",
+    next: "Check that ip and iptables work here (root, the bridge and veth kernel modules); RUN --network=none needs neither.",
+    http: 500,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
