@@ -89,6 +89,12 @@ export function wireRequest(host: string, req: WireRequest): Promise<WireRespons
         res.on("error", reject);
       },
     );
+    // An upgrade answer (101: a websocket or a hijacked stream) ends the exchange here: its status and
+    // headers are the answer; the connection is closed at once.
+    r.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 101, headers: res.headers, body: Buffer.alloc(0) });
+    });
     r.on("timeout", () => r.destroy(new Error(`${req.method} ${req.path}: no complete answer within ${req.timeoutMs ?? 10_000} ms`)));
     r.on("error", reject);
     r.end(req.body);

@@ -103,6 +103,22 @@ export const IMPLEMENTED_CONTAINERS: Readonly<Record<string, ImplementedOperatio
   ContainerAttach: {
     cases: [{ name: "logs only, not streamed", path: "/containers/{id}/attach", query: { logs: "1", stream: "0", stdout: "1" }, setup: container({ cmd: ["echo", "hi"] }) }],
   },
+  ContainerAttachWebsocket: {
+    cases: [
+      {
+        name: "websocket upgrade, logs only",
+        path: "/containers/{id}/attach/ws",
+        query: { logs: "1", stream: "0", stdout: "1" },
+        headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13" },
+        status: 101,
+        setup: container({ cmd: ["echo", "hi"] }),
+      },
+    ],
+    negative: [
+      { name: "unknown id → 404", path: "/containers/hatake-conformance-missing/attach/ws", query: { stream: "1" }, status: 404 },
+      { name: "not a websocket request → 400", path: "/containers/{id}/attach/ws", query: { stream: "1" }, status: 400, setup: container({ started: false }) },
+    ],
+  },
   ContainerWait: { cases: [{ path: "/containers/{id}/wait", setup: container({ cmd: ["sh", "-c", "exit 3"] }) }, { name: "a container that never ran answers at once", path: "/containers/{id}/wait", query: { condition: "not-running" }, setup: container({ started: false }) }] },
   ContainerDelete: { cases: [{ path: "/containers/{id}", query: { force: "1", v: "1" }, setup: container() }] },
   ContainerPrune: { cases: [{ path: "/containers/prune" }, { name: "with label filter", path: "/containers/prune", query: { filters: JSON.stringify({ label: ["hatake.conformance=1"] }) } }] },

@@ -14,6 +14,16 @@ export const OUT_OF_SCOPE_TAGS: Readonly<Record<string, string>> = {
   Plugin: "managed engine plugins (v2 plugin bundles) are not supported",
 };
 
+/**
+ * In-scope tags the engine deliberately does not serve, with the reason. Their operations must answer
+ * as a Docker Engine without the route does: 404 with Docker's JSON error (dockerd's router answers an
+ * unknown route with 404 `{"message": "page not found"}`; HATAKE's text names the endpoint).
+ */
+export const NOT_SERVED_TAGS: Readonly<Record<string, string>> = {
+  Session:
+    "not served: BuildKit's session protocol (gRPC over a hijacked POST /session) is not offered; the buildx plugin reaches HATAKE's build service (wire/build.proto) instead, so the route is absent and answers 404 like an engine without session support",
+};
+
 /** daemon/cluster `errNoManager` on a node without a swarm. */
 export const NOT_A_SWARM_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 /** daemon/cluster `errNoSwarm`. */

@@ -1,7 +1,7 @@
 import type { SuiteResult } from "../run.ts";
 import { wireRequest, type WireResponse } from "../engine.ts";
 import { IMPLEMENTED, type ApiClient, type Fixture, type ImplementedOperation, type RequestCase } from "./implemented.ts";
-import { OUT_OF_SCOPE_TAGS, PROBE_PLUGIN, outOfScopeExpectation } from "./out-of-scope.ts";
+import { NOT_SERVED_TAGS, OUT_OF_SCOPE_TAGS, PROBE_PLUGIN, outOfScopeExpectation } from "./out-of-scope.ts";
 import { SchemaValidator } from "./schema.ts";
 import { loadSpec, successStatus, type Spec, type SpecHeader, type SpecOperation, type SwaggerSchema } from "./spec.ts";
 
@@ -32,6 +32,8 @@ export interface CoverageRow {
   readonly probes: number;
   /** Set for out-of-scope tags. */
   readonly outOfScope?: string;
+  /** Set for in-scope tags the engine deliberately does not serve (the reason). */
+  readonly notServed?: string;
 }
 
 export interface ApiReport extends SuiteResult {
@@ -119,6 +121,7 @@ export async function runApiSuite(opts: ApiSuiteOptions): Promise<ApiReport> {
   const rows: CoverageRow[] = tags.map((tag) => {
     const s = stat(tag);
     const reason = OUT_OF_SCOPE_TAGS[tag];
+    const notServed = NOT_SERVED_TAGS[tag];
     return {
       tag,
       inSpec: spec.operations.filter((o) => o.tag === tag).length,
@@ -128,6 +131,7 @@ export async function runApiSuite(opts: ApiSuiteOptions): Promise<ApiReport> {
       probesPassed: s.probesPassed,
       probes: s.probes,
       ...(reason === undefined ? {} : { outOfScope: reason }),
+      ...(notServed === undefined ? {} : { notServed }),
     };
   });
   return { passed, failed: failures.length, failures, warnings, rows, table: formatCoverage(rows) };
@@ -212,6 +216,7 @@ export async function runApiSuite(opts: ApiSuiteOptions): Promise<ApiReport> {
     if (res.status < 400) {
       return `${label}: answered ${res.status}: the engine implements it; list it in conformance/api/implemented.ts with its cases`;
     }
+    if (NOT_SERVED_TAGS[op.tag] !== undefined && res.status !== 404) return `${label}: status ${res.status}, expected 404 as an engine without the route${errorText(res)}`;
     if (op.method === "HEAD") return undefined; // a HEAD answer carries no body to check
     const shape = errorShapeProblem(res);
     return shape === undefined ? undefined : `${label}: ${shape}`;
@@ -340,7 +345,7 @@ export function formatCoverage(rows: readonly CoverageRow[]): string {
     String(r.validated),
     String(r.failing),
     `${r.probesPassed}/${r.probes}`,
-    r.outOfScope === undefined ? (r.probes === 0 ? "" : "not implemented: Docker's JSON error") : `out of scope: ${r.outOfScope}`,
+    r.outOfScope !== undefined ? `out of scope: ${r.outOfScope}` : r.notServed !== undefined ? r.notServed : r.probes === 0 ? "" : "not implemented: Docker's JSON error",
   ]);
   const sum = (f: (r: CoverageRow) => number): number => rows.reduce((a, r) => a + f(r), 0);
   const inScope = rows.filter((r) => r.outOfScope === undefined);

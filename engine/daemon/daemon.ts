@@ -5,6 +5,7 @@ import { eventRoutes } from "../api/events.ts";
 import { networkRoutes } from "../api/networks.ts";
 import { buildServiceRoutes } from "../api/build-service.ts";
 import { containerRoutes } from "../api/containers.ts";
+import { containerAttachWsRoutes } from "../api/container-attach-ws.ts";
 import { execRoutes } from "../api/exec.ts";
 import { containerOpsRoutes } from "../api/container-ops.ts";
 import { containerArchiveRoutes } from "../api/container-archive.ts";
@@ -119,6 +120,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...imageRoutes(services),
     ...authRoutes(services),
     ...distributionRoutes(services),
+    ...containerAttachWsRoutes(services),
   ];
 }
 

@@ -188,4 +188,10 @@ export const containerOpsDiagnostics = {
     next: "Pull or load the image again (docker inspect shows which one), then commit.",
     http: 404,
   },
+  "HTK-ENGINE-0860": {
+    title: "Not a websocket request",
+    cause: "GET {path} attaches over a websocket, and the request did not ask for one: {detail}.",
+    next: "Open it with a websocket client (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version: 13), or use POST /containers/ID/attach (the hijacked stream).",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
