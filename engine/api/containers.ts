@@ -4,6 +4,7 @@ import { parseCreateBody, type AttachConnection, type WaitCondition } from "../c
 import { imageSize } from "../images/index.ts";
 import { parseDockerTime, parseFilters } from "../state/index.ts";
 import { frame, hijack, streamContentType, MULTIPLEXED_STREAM, RAW_STREAM, apiAtLeast } from "./hijack.ts";
+import { withLegacyAliases } from "./container-compat.ts";
 import { readJsonBody } from "./json-body.ts";
 import { boolParam, intParam } from "./query-params.ts";
 import { sendJson } from "./respond.ts";
@@ -50,7 +51,8 @@ export function containerRoutes(services: EngineServices): Route[] {
     {
       method: "GET",
       pattern: "/containers/json",
-      query: ["all", "limit", "size", "filters", "since", "before"],
+      // `trunc_cmd`: docker-py still sends this pre-1.20 option; Docker ignores it, and so do we.
+      query: ["all", "limit", "size", "filters", "since", "before", "trunc_cmd"],
       async handle(ctx) {
         const filters: Record<string, string[]> = { ...parseFilters(ctx.query.get("filters")) } as Record<string, string[]>;
         // The pre-1.22 parameters are the `since`/`before` filters.
@@ -86,7 +88,8 @@ export function containerRoutes(services: EngineServices): Route[] {
       pattern: "/containers/{id}/json",
       query: ["size"],
       async handle(ctx) {
-        sendJson(ctx.res, 200, await manager.inspect(ctx.params["id"] ?? "", { size: boolParam(ctx.query, "size"), imageSize: sizeOfImage }));
+        const inspect = await manager.inspect(ctx.params["id"] ?? "", { size: boolParam(ctx.query, "size"), imageSize: sizeOfImage });
+        sendJson(ctx.res, 200, withLegacyAliases(inspect, ctx.apiVersion));
       },
     },
     {

@@ -80,4 +80,17 @@ describe("the network routes", () => {
     expect((await api.call("POST", "/networks/app/disconnect", { body: { Container: "web", Force: true } })).status).toBe(200);
     expect((await api.call("DELETE", "/networks/app")).status).toBe(204);
   });
+
+  it("a created container leaves its network mode's network by losing the entry, and connects again with aliases (Compose v1's round before start)", async () => {
+    await api.call("POST", "/networks/create", { body: { Name: "proj_default", IPAM: { Config: [{ Subnet: "10.9.0.0/24" }] } } });
+    const n = t.store.networks.resolve("proj_default");
+    const c = t.store.containers.create(
+      spec({ name: "proj_web_1", hostConfig: { NetworkMode: "proj_default" }, networkSettings: { Networks: { proj_default: { NetworkID: n.id, Aliases: ["web"] } } } }),
+    );
+    expect((await api.call("POST", "/v1.45/networks/proj_default/disconnect", { body: { Container: c.id } })).status).toBe(200);
+    expect(t.store.containers.get(c.id)?.networkSettings.Networks).toEqual({});
+    expect(errorOf(await api.call("POST", "/networks/proj_default/disconnect", { body: { Container: c.id } }))).toMatchObject({ status: 500, id: "HTK-ENGINE-0480" });
+    expect((await api.call("POST", "/networks/proj_default/connect", { body: { Container: c.id, EndpointConfig: { Aliases: ["web"] } } })).status).toBe(200);
+    expect(t.store.networks.endpointsOfContainer(c.id)[0]?.aliases).toEqual(["web"]);
+  });
 });

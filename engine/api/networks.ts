@@ -154,6 +154,15 @@ export function networkRoutes(services: {
         const container = state.containers.resolve(body.string("Container") ?? "");
         const network = state.networks.resolve(param(ctx, "id"));
         const ep = state.networks.endpointsOfContainer(container.id).find((e) => e.networkId === network.id);
+        const settings = container.networkSettings.Networks ?? {};
+        if (ep === undefined && container.status !== "running" && settings[network.name] !== undefined) {
+          // Docker: a container that does not run only loses the network's entry (Compose v1 disconnects
+          // a created container from its network mode's network and connects it again with its aliases).
+          const { [network.name]: _dropped, ...rest } = settings;
+          state.containers.setNetworkSettings(container, { ...container.networkSettings, Networks: rest });
+          ctx.res.writeHead(200, { "Content-Length": "0" }).end();
+          return;
+        }
         disconnectContainer(state, network.id, container, body.boolean("Force") ?? false);
         if (ep !== undefined) await services.containers?.networkDisconnected(container.id, ep, network);
         ctx.res.writeHead(200, { "Content-Length": "0" }).end();
