@@ -70,3 +70,4 @@ export {
   withTag,
   type Reference,
 } from "./reference.ts";
+export { digestHex, isDigest, parseDigest, sha256Of, type Digest } from "./digest.ts";

@@ -141,6 +141,41 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
   },
   {
+    name: "imagetools",
+    use: "imagetools",
+    short: "Commands to work on images in registry",
+    flags: [],
+    subcommands: [
+      {
+        name: "create",
+        use: "create [OPTIONS] [SOURCE] [SOURCE...]",
+        short: "Create a new image based on source images",
+        longRunning: true,
+        flags: [
+          { name: "annotation", kind: "stringArray", usage: "Add annotation to the image" },
+          { name: "append", kind: "bool", usage: "Append to existing manifest" },
+          { name: "dry-run", kind: "bool", usage: "Show final image instead of pushing" },
+          { name: "file", short: "f", kind: "stringArray", usage: "Read source descriptor from file" },
+          { name: "prefer-index", kind: "bool", usage: "When only a single source is specified, prefer outputting an image index or manifest list instead of performing a carbon copy", default: "true" },
+          { name: "progress", kind: "string", usage: 'Set type of progress output ("auto", "none", "plain", "rawjson", "tty"). Use plain to show container output', default: "auto" },
+          { name: "tag", short: "t", kind: "stringArray", usage: "Set reference for new image" },
+        ],
+        load: async () => (await import("./imagetools.ts")).runImagetoolsCreate,
+      },
+      {
+        name: "inspect",
+        use: "inspect [OPTIONS] NAME",
+        short: "Show details of an image in the registry",
+        args: { exactly: 1 },
+        flags: [
+          { name: "format", kind: "string", usage: "Format the output using the given Go template" },
+          { name: "raw", kind: "bool", usage: "Show original, unformatted JSON manifest" },
+        ],
+        load: async () => (await import("./imagetools.ts")).runImagetoolsInspect,
+      },
+    ],
+  },
+  {
     name: "inspect",
     use: "inspect [NAME]",
     short: "Inspect current builder instance",

@@ -217,4 +217,68 @@ export const buildxDiagnostics = {
     http: 404,
     next: "Look at a finished build with \"docker buildx history inspect {ref}\" and its logs with \"docker buildx history logs {ref}\".",
   },
+  "HTK-BUILDX-0100": {
+    title: "imagetools inspect: --format and --raw together",
+    cause: "format and raw cannot be used together",
+    dockerText: true,
+    next: "Use --raw for the registry's bytes, or --format for a template, not both.",
+  },
+  "HTK-BUILDX-0101": {
+    title: "imagetools create: no sources",
+    cause: "no sources specified",
+    dockerText: true,
+    next: "Name the source images (references, digests or descriptor JSON), or give -f FILE.",
+  },
+  "HTK-BUILDX-0102": {
+    title: "imagetools create: no tag",
+    cause: "can't push with no tags specified, please set --tag or --dry-run",
+    dockerText: true,
+    next: "Add -t NAME:TAG for the new image, or --dry-run to print it without pushing.",
+  },
+  "HTK-BUILDX-0103": {
+    title: "imagetools create: unusable source",
+    cause: "failed to parse source \"{source}\", valid sources are digests, references and descriptors: {detail}",
+    dockerText: true,
+    next: "Give a reference (registry/repo:tag), a digest (sha256:…) or an OCI descriptor in JSON.",
+  },
+  "HTK-BUILDX-0104": {
+    title: "imagetools create: no repository",
+    cause: "no repositories specified, please set a reference in tag or source",
+    dockerText: true,
+    next: "Sources given by digest need a repository: add -t REPO:TAG or a source reference.",
+  },
+  "HTK-BUILDX-0105": {
+    title: "imagetools create: which repository?",
+    cause: "multiple repositories specified, cannot infer repository for \"{source}\"",
+    dockerText: true,
+    next: "Give that source as a full reference (REPO@sha256:…) instead of a bare digest.",
+  },
+  "HTK-BUILDX-0106": {
+    title: "imagetools create: schema 1 manifest",
+    cause: "schema1 manifests are not allowed in manifest lists",
+    dockerText: true,
+    next: "Rebuild or re-push that image with a current client: schema 1 manifests cannot be listed.",
+  },
+  "HTK-BUILDX-0107": {
+    title: "imagetools create: annotation not applicable",
+    cause: "\"{type}\" annotations are {problem}",
+    dockerText: true,
+    next: "Use --annotation index:KEY=VALUE or manifest-descriptor[PLATFORM]:KEY=VALUE (annotations go on OCI indexes only).",
+  },
+  "HTK-BUILDX-0108": {
+    title: "imagetools create: annotation refused",
+    cause: "failed to parse annotations: {detail}",
+    dockerText: true,
+    next: "Use --annotation index:KEY=VALUE or manifest-descriptor[PLATFORM]:KEY=VALUE (annotations go on OCI indexes only).",
+  },
+  "HTK-BUILDX-0109": {
+    title: "imagetools inspect: template not supported",
+    cause: "The --format template cannot be run: {detail}.",
+    next: "Use field chains and the json function, as in --format '{example}'.",
+  },
+  "HTK-BUILDX-0110": {
+    title: "Invalid image reference",
+    cause: "The image reference \"{reference}\" is not valid: {detail}.",
+    next: "Write it as [REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], in lower case.",
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
