@@ -48,8 +48,8 @@ describe("buildx build's option parsing", () => {
     dirs.push(dir);
     mkdirSync(join(dir, "c"));
     const io = memoryIo({ DOCKER_CONFIG: join(dir, "cfg"), DOCKER_HOST: "unix:///nonexistent.sock" }, dir);
-    expect(await runPlugin(["buildx", "build", "--ssh", "default", "c"], io, never)).toBe(1);
-    expect(io.err()).toMatch(/^ERROR: The build option --ssh is not supported by this buildx yet\.\n  HTK-BUILDX-0021: /);
+    expect(await runPlugin(["buildx", "build", "--cgroup-parent", "x", "c"], io, never)).toBe(1);
+    expect(io.err()).toMatch(/^ERROR: The build option --cgroup-parent is not supported by this buildx yet\.\n  HTK-BUILDX-0021: /);
     const io2 = memoryIo({ DOCKER_CONFIG: join(dir, "cfg") }, dir);
     expect(await runPlugin(["buildx", "build", "--progress", "fancy", "c"], io2, never)).toBe(1);
     expect(io2.err()).toBe('ERROR: invalid progress mode "fancy"\n');
@@ -60,7 +60,7 @@ describe("buildx build's option parsing", () => {
 
   it("says when the engine ends the stream without a result (HTK-BUILDX-0024)", async () => {
     const empty = (async function* () {})();
-    await expect(consume({ endpoint: "unix:///x" } as never, empty, undefined, [], "ref", never)).rejects.toThrow(/HTK-BUILDX-0024: The engine at unix:\/\/\/x ended the build's stream without a result/);
+    await expect(consume({ endpoint: "unix:///x" } as never, empty, undefined, { secrets: [], ssh: new Map(), auth: () => Promise.reject(new Error("not asked")) }, "ref", never)).rejects.toThrow(/HTK-BUILDX-0024: The engine at unix:\/\/\/x ended the build's stream without a result/);
   });
 });
 

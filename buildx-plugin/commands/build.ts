@@ -13,6 +13,7 @@ import { call, clientError, engineClient, type EngineClient } from "../client.ts
 import { clientIdentity, syncContext } from "../context-sync.ts";
 import { Display, sourceFrame, type DisplayMode } from "../display.ts";
 import { splitCsv } from "../flags.ts";
+import { askAgent, keyAgent, parseSsh, registryAuth, type ClientAuth } from "../session.ts";
 import { BuilderStore, randomId } from "../store.ts";
 import type { CommandContext } from "../types.ts";
 
@@ -30,6 +31,15 @@ interface Exporter {
 interface SecretSpec {
   readonly id: string;
   readonly read: () => Promise<Uint8Array>;
+}
+
+/** What the engine may ask for during the build (see session.ts). */
+export interface BuildSession {
+  readonly secrets: readonly SecretSpec[];
+  /** Registry credentials for a host, as the docker CLI keeps them. */
+  readonly auth: (host: string) => Promise<ClientAuth>;
+  /** --ssh ids → the agent socket their messages go to. */
+  readonly ssh: ReadonlyMap<string, string>;
 }
 
 const MODES: readonly DisplayMode[] = ["auto", "plain", "tty", "rawjson", "quiet"];
@@ -51,7 +61,8 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const iidfile = flags.string("iidfile");
   if (iidfile !== undefined && exporters.some((e) => e.type === "local" || e.type === "tar")) throw usage("local and tar exporters are incompatible with image ID file");
   const secrets = flags.list("secret").map((s) => parseSecret(s, io.env, io.cwd));
-  for (const unsupported of ["ssh", "cache-from", "cache-to", "build-context", "attest", "annotation", "no-cache-filter", "ulimit", "shm-size", "cgroup-parent", "allow"] as const) {
+  const sshSpecs = parseSsh(flags.list("ssh"), io.env, io.cwd);
+  for (const unsupported of ["cache-from", "cache-to", "build-context", "attest", "annotation", "no-cache-filter", "ulimit", "shm-size", "cgroup-parent", "allow"] as const) {
     if (flags.changed(unsupported) && flags.list(unsupported).some((v) => v !== "")) throw htkError("HTK-BUILDX-0021", { option: `--${unsupported}` });
   }
   if (flags.list("platform").length > 1) throw htkError("HTK-BUILDX-0021", { option: "--platform with several platforms" });
@@ -77,7 +88,18 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const node = builder.nodes[0];
   if (node === undefined) throw htkError("HTK-BUILDX-0003", { name: builder.name });
   const client = engineClient(nodeEndpoint(ctx.cli, builder, node));
+  const keyAgents: Array<{ close(): void }> = [];
   try {
+    const ssh = new Map<string, string>();
+    for (const spec of sshSpecs) {
+      if (spec.socket !== undefined) ssh.set(spec.id, spec.socket);
+      else {
+        const agent = await keyAgent(spec.keys ?? [], io.env);
+        keyAgents.push(agent);
+        ssh.set(spec.id, agent.socket);
+      }
+    }
+    const session: BuildSession = { secrets, ssh, auth: (host) => registryAuth(ctx.cli.configDir, host, io.env) };
     if (exporters.length === 0 && call === undefined) {
       if (builder.driver === "remote") {
         io.stderr.write(`WARNING: No output specified with remote driver. Build result will only remain in the build cache.\nTo push result image into registry use --push or to load image into docker use --load\n`);
@@ -113,6 +135,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
           exporters,
           entitlements: flags.list("allow"),
           secretIds: secrets.map((s) => s.id),
+          sshIds: [...ssh.keys()],
           dockerignore: [...ignore.patterns],
           clientAttrs: {
             "client.id": clientId,
@@ -125,7 +148,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
         },
         { signal },
       );
-      outcome = await consume(client, stream, display, secrets, ref, signal, timing);
+      outcome = await consume(client, stream, display, session, ref, signal, timing);
       timing("solve done");
     } catch (err) {
       display?.close();
@@ -155,6 +178,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
     store.touch(builder.name);
     return 0;
   } finally {
+    for (const a of keyAgents) a.close();
     client.close();
   }
 }
@@ -163,7 +187,7 @@ export async function consume(
   client: EngineClient,
   stream: AsyncIterable<{ event: { case: string | undefined; value?: unknown } }>,
   display: Display | undefined,
-  secrets: readonly SecretSpec[],
+  session: BuildSession,
   ref: string,
   signal: AbortSignal,
   timing: (what: string) => void = () => undefined,
@@ -183,10 +207,32 @@ export async function consume(
         const req = ev.value as { requestId: string; ids: string[] };
         const values: Record<string, Uint8Array> = {};
         for (const id of req.ids) {
-          const s = secrets.find((x) => x.id === id);
+          const s = session.secrets.find((x) => x.id === id);
           if (s !== undefined) values[id] = await s.read();
         }
         await call(client, "ProvideSecrets", () => client.service.provideSecrets({ ref, requestId: req.requestId, secrets: values }, { signal }));
+        break;
+      }
+      case "credentialsRequest": {
+        const req = ev.value as { requestId: string; host: string };
+        const auth = await session.auth(req.host);
+        await call(client, "ProvideCredentials", () => client.service.provideCredentials({ ref, requestId: req.requestId, ...auth }, { signal }));
+        break;
+      }
+      case "sshRequest": {
+        // Answered beside the stream: a step's agent conversation must not hold the progress back.
+        const req = ev.value as { requestId: string; id: string; message: Uint8Array };
+        const socket = session.ssh.get(req.id);
+        void (async () => {
+          let answer: { message: Uint8Array } | { error: string };
+          try {
+            if (socket === undefined) throw new Error(`no SSH agent "${req.id}" on the client`);
+            answer = { message: await askAgent(socket, req.message, signal) };
+          } catch (err) {
+            answer = { error: (err as Error).message || "the SSH agent failed" };
+          }
+          await client.service.provideSshReply({ ref, requestId: req.requestId, ...answer }, { signal });
+        })().catch(() => undefined);
         break;
       }
       case "result":

@@ -28,14 +28,14 @@ describe("the build service's refusals", () => {
     return "no error";
   }
 
-  it("refuses frontends, exporters and subrequests it does not have (HTK-ENGINE-0603, HTK-ENGINE-0604)", async () => {
+  it("refuses frontends, exporters and subrequests it does not have (HTK-ENGINE-0603, HTK-ENGINE-0604), a push without a name (HTK-BUILD-0202)", async () => {
     const dockerfile = new TextEncoder().encode("FROM scratch\n");
     expect(await idOf(client.solve({ ref: "r1", frontend: "gateway.v0", dockerfile }))).toBe("HTK-ENGINE-0603");
     expect(await idOf(client.solve({ ref: "r2", frontendAttrs: { requestid: "frontend.nope" }, dockerfile }))).toBe("HTK-ENGINE-0603");
     const ctx = await client.syncContext({ clientId: "c", name: "context", dir: "/x", manifestDigest: "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", withEntries: true });
     const ref = ctx.result.case === "ready" ? ctx.result.value.contextRef : "";
     expect(ref).not.toBe("");
-    expect(await idOf(client.solve({ ref: "r3", dockerfile, localRefs: { context: ref }, exporters: [{ type: "registry", attrs: {} }] }))).toBe("HTK-ENGINE-0604");
+    expect(await idOf(client.solve({ ref: "r3", dockerfile, localRefs: { context: ref }, exporters: [{ type: "registry", attrs: {} }] }))).toBe("HTK-BUILD-0202");
     expect(await idOf(client.solve({ ref: "r4", dockerfile, localRefs: { context: "nope" } }))).toBe("HTK-ENGINE-0601");
   });
 
@@ -48,6 +48,11 @@ describe("the build service's refusals", () => {
   it("refuses secrets nobody asked for and outputs that are not there (HTK-ENGINE-0608, HTK-ENGINE-0606)", async () => {
     expect(await idOf(client.provideSecrets({ ref: "nope", requestId: "x", secrets: { a: new Uint8Array(1) } }))).toBe("HTK-ENGINE-0608");
     expect(await idOf(client.readExport({ id: "nope" }))).toBe("HTK-ENGINE-0606");
+  });
+
+  it("refuses credentials and SSH agent answers nobody asked for (HTK-ENGINE-0720)", async () => {
+    expect(await idOf(client.provideCredentials({ ref: "nope", requestId: "x", username: "u", password: "p" }))).toBe("HTK-ENGINE-0720");
+    expect(await idOf(client.provideSshReply({ ref: "nope", requestId: "x", message: Uint8Array.of(12) }))).toBe("HTK-ENGINE-0720");
   });
 
   it("reports and prunes the build cache, refusing filters it does not know", async () => {

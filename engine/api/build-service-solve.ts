@@ -22,6 +22,10 @@ import {
 } from "../../wire/index.ts";
 import { stepError, type BuildEvent, type BuildOutput, type BuildRequest, type BuildResult, type Builds } from "../build/engine-builds.ts";
 import type { ExportedImage } from "../build/image-export.ts";
+import type { CredentialSource, Credentials } from "../../cache/registry/index.ts";
+import type { SshAgentSource } from "../worker/ssh-agent.ts";
+import { credentialsOf, type AuthConfig } from "./registry-auth.ts";
+import { ClientRequests } from "./build-service-session.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
 import type { ExportStore } from "./build-service-exports.ts";
 import type { BuildHistory } from "./build-service-history.ts";
@@ -47,6 +51,10 @@ export interface SolveDeps {
   readonly exports: ExportStore;
   readonly history: BuildHistory;
   readonly secrets: SecretRequests;
+  /** Registry credentials asked of the client (ProvideCredentials). */
+  readonly credentials: ClientRequests<AuthConfig>;
+  /** SSH agent answers from the client (ProvideSshReply): the answer, or the client's agent's failure. */
+  readonly ssh: ClientRequests<Uint8Array | Error>;
   readonly running: RunningBuilds;
   readonly log: Logger;
   readonly signal: AbortSignal;
@@ -241,8 +249,19 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
         exportedImage = e.image;
         await exporterVertex(e.image, e.tags);
         return;
+      case "export-status":
+        await emit({ kind: "status", vertex: syntheticDigest(req.ref, "exporter"), index, time: now(), status: { id: e.status, current: 0, started: e.started, ...(e.completed === undefined ? {} : { completed: e.completed }) } });
+        return;
+      case "export-ended": {
+        const vertex = syntheticDigest(req.ref, "exporter");
+        if (e.error === undefined) await emit({ kind: "vertex-completed", vertex, index, time: now() });
+        else await emit({ kind: "vertex-errored", vertex, index, time: now(), error: { id: e.error.id, message: e.error.plainCause } });
+        return;
+      }
     }
   };
+  // A push goes on after the image is written: the exporter's vertex ends with export-ended.
+  const pushing = req.exporters.some((e) => e.type === "registry" || ((e.type === "image" || e.type === "moby") && e.attrs["push"] === "true"));
   let exportedImage: ExportedImage | undefined;
   const exporterVertex = async (image: ExportedImage, tags: readonly string[]): Promise<void> => {
     const i = (index = Math.max(index, maxIndex) + 1);
@@ -251,13 +270,17 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
     await emit({ kind: "vertex-started", vertex, index: i, name: "exporting to image", time: t });
     const statuses = ["exporting layers", `writing image ${image.id}`, ...tags.map((n) => `naming to ${fullName(n)}`)];
     for (const id of statuses) await emit({ kind: "status", vertex, index: i, time: now(), status: { id, current: 0, started: t, completed: now() } });
-    await emit({ kind: "vertex-completed", vertex, index: i, time: now() });
+    if (!pushing) await emit({ kind: "vertex-completed", vertex, index: i, time: now() });
   };
 
   let request: BuildRequest;
   let fileOutputs: Array<{ readonly type: string; readonly path: string }> = [];
   try {
-    const mapped = await buildRequest(req, lease.dir, fileName, deps, secrets, signal, onEvent);
+    const session = {
+      credentials: clientCredentials(req, channel, deps, signal),
+      ssh: Object.fromEntries(req.sshIds.map((id) => [id, clientAgent(req, id, channel, deps, signal)])),
+    };
+    const mapped = await buildRequest(req, lease.dir, fileName, deps, secrets, session, signal, onEvent);
     request = mapped.request;
     fileOutputs = mapped.files;
   } catch (err) {
@@ -353,6 +376,7 @@ async function buildRequest(
   fileName: string,
   deps: SolveDeps,
   secrets: Record<string, Uint8Array>,
+  session: { readonly credentials: CredentialSource; readonly ssh: Readonly<Record<string, SshAgentSource>> },
   signal: AbortSignal,
   onEvent: (e: BuildEvent) => Promise<void>,
 ): Promise<{ request: BuildRequest; files: Array<{ type: string; path: string }> }> {
@@ -370,10 +394,13 @@ async function buildRequest(
   for (const [n, e] of req.exporters.entries()) {
     switch (e.type) {
       case "image":
-      case "moby": {
-        if (e.attrs["push"] === "true") throw htkError("HTK-ENGINE-0604", { what: "pushing from the build service (--push, push=true)" });
+      case "moby":
+      case "registry": {
         for (const name of (e.attrs["name"] ?? "").split(",")) if (name.trim() !== "") tags.push(name.trim());
-        outputs.push({ type: "image" });
+        const push = e.type === "registry" || e.attrs["push"] === "true";
+        // BuildKit's exporter refuses a push without a name before the build runs.
+        if (push && tags.length === 0) throw htkError("HTK-BUILD-0202", {});
+        outputs.push(push ? { type: "image", push } : { type: "image" });
         break;
       }
       case "docker":
@@ -393,8 +420,6 @@ async function buildRequest(
         if (e.type !== "local" && e.type !== "tar") for (const name of (e.attrs["name"] ?? "").split(",")) if (name.trim() !== "") tags.push(name.trim());
         break;
       }
-      case "registry":
-        throw htkError("HTK-ENGINE-0604", { what: "pushing from the build service (--push, -o type=registry)" });
       default:
         throw htkError("HTK-ENGINE-0603", { detail: `the exporter "${e.type}" is not available (image, docker, oci, tar, local)` });
     }
@@ -428,10 +453,47 @@ async function buildRequest(
       ...(network === "none" || network === "host" || network === "default" ? { network } : {}),
       ...(extraHosts.length === 0 ? {} : { extraHosts }),
       secrets,
+      ...(Object.keys(session.ssh).length === 0 ? {} : { ssh: session.ssh }),
+      registryCredentials: session.credentials,
       session: req.clientAttrs["client.id"] ?? req.ref,
       contextLifetime: "session",
       signal,
       onEvent,
+    },
+  };
+}
+
+/** Registry credentials asked of the client once per host and build (BuildKit's session auth provider). */
+function clientCredentials(req: SolveRequest, channel: Channel<SolveEvent>, deps: SolveDeps, signal: AbortSignal): CredentialSource {
+  const asked = new Map<string, Promise<Credentials | undefined>>();
+  const ask = async (host: string): Promise<Credentials | undefined> => {
+    const requestId = ClientRequests.id();
+    const answered = deps.credentials.wait(req.ref, requestId, AbortSignal.any([signal, AbortSignal.timeout(60_000)]));
+    await channel.push(create(SolveEventSchema, { event: { case: "credentialsRequest", value: { requestId, host } } }));
+    const config = await answered;
+    return config === undefined ? undefined : credentialsOf(config);
+  };
+  return {
+    get: (host) => {
+      let p = asked.get(host);
+      if (p === undefined) asked.set(host, (p = ask(host)));
+      return p;
+    },
+  };
+}
+
+/** An --ssh id the client serves: each agent message of a step goes to the client and back. */
+function clientAgent(req: SolveRequest, id: string, channel: Channel<SolveEvent>, deps: SolveDeps, signal: AbortSignal): SshAgentSource {
+  return {
+    kind: "remote",
+    ask: async (message) => {
+      const requestId = ClientRequests.id();
+      const answered = deps.ssh.wait(req.ref, requestId, AbortSignal.any([signal, AbortSignal.timeout(120_000)]));
+      await channel.push(create(SolveEventSchema, { event: { case: "sshRequest", value: { requestId, id, message } } }));
+      const answer = await answered;
+      if (answer === undefined) throw new Error(`the client did not answer for its SSH agent "${id}"`);
+      if (answer instanceof Error) throw answer;
+      return answer;
     },
   };
 }

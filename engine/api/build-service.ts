@@ -31,6 +31,8 @@ import { ContextStore, type ManifestEntry, type SyncResult } from "./build-servi
 import { ExportStore } from "./build-service-exports.ts";
 import { BuildHistory } from "./build-service-history.ts";
 import { RunningBuilds, SecretRequests, solve } from "./build-service-solve.ts";
+import { ClientRequests } from "./build-service-session.ts";
+import type { AuthConfig } from "./registry-auth.ts";
 import { goArch } from "./system.ts";
 import type { Route } from "./types.ts";
 
@@ -79,6 +81,8 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
   const opened = exports.open();
   const history = new BuildHistory(join(deps.dataRoot, "buildx", "history"));
   const secrets = new SecretRequests();
+  const credentials = new ClientRequests<AuthConfig>();
+  const ssh = new ClientRequests<Uint8Array | Error>();
   const running = new RunningBuilds();
   const builds = (): Builds => {
     if (deps.builds === undefined) throw htkError("HTK-ENGINE-0604", { what: "builds (this engine was started without its build stores)" });
@@ -118,13 +122,23 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
     }),
     solve: streaming(deps.log, async function* (req, ctx) {
       await opened;
-      yield* solve(req, ctx, { builds: builds(), contexts, exports, history, secrets, running, log: deps.log, signal: deps.signal });
+      yield* solve(req, ctx, { builds: builds(), contexts, exports, history, secrets, credentials, ssh, running, log: deps.log, signal: deps.signal });
     }),
     status: streaming(deps.log, async function* (req, ctx) {
       yield* running.watch(req.ref, signalOf(ctx, deps));
     }),
     provideSecrets: unary(deps.log, async (req) => {
       if (!secrets.provide(req.ref, req.requestId, req.secrets)) throw htkError("HTK-ENGINE-0608", { ref: req.ref });
+      return {};
+    }),
+    provideCredentials: unary(deps.log, async (req) => {
+      const config: AuthConfig = { username: req.username, password: req.password, identitytoken: req.identityToken, registrytoken: req.registryToken };
+      if (!credentials.provide(req.ref, req.requestId, config)) throw htkError("HTK-ENGINE-0720", { ref: req.ref, what: "Registry credentials" });
+      return {};
+    }),
+    provideSshReply: unary(deps.log, async (req) => {
+      const answer = req.error !== "" ? new Error(req.error) : req.message;
+      if (!ssh.provide(req.ref, req.requestId, answer)) throw htkError("HTK-ENGINE-0720", { ref: req.ref, what: "An SSH agent answer" });
       return {};
     }),
     cancel: unary(deps.log, async (req) => create(CancelResponseSchema, { canceled: builds().cancel(req.ref) })),

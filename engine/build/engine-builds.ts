@@ -17,13 +17,16 @@ import {
 } from "../../frontend-dockerfile/index.ts";
 import type { Definition, Digest } from "../../llb/index.ts";
 import { BuildRecordStore, JsonlKeyStore, Solver, type BuildRecord, type BuildSummary, type ProgressEvent } from "../../solver/index.ts";
+import { anonymous, type CredentialSource } from "../../cache/registry/index.ts";
 import { LocalMirrors } from "../worker/local-mirror.ts";
+import type { SshAgentSource } from "../worker/ssh-agent.ts";
 import type { RuntimeSession, RuntimeWorker } from "../worker/runtime-worker.ts";
 import { cacheUsage, pruneCache, type CacheUsage, type PruneOptions, type PruneResult } from "./cache-usage.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 import { composeWorker, imageConfigResolver, type RuntimeParts } from "./runtime-stack.ts";
 import { BuildGate, Semaphore } from "./build-gate.ts";
 import { exportFiles } from "./file-export.ts";
+import { pushImage } from "./push.ts";
 
 /**
  * Builds inside the daemon (see README.md, "Builds in the daemon"): one runtime worker over the
@@ -42,9 +45,9 @@ export type DockerfileSource =
   /** The text itself (a Dockerfile the client sent on its own); `name` is shown in diagnostics. */
   | { readonly kind: "inline"; readonly text: Uint8Array; readonly name: string };
 
-/** Where the result goes. `image` records it in the daemon's image store under `tags`. */
+/** Where the result goes. `image` records it in the daemon's image store under `tags` (and pushes them with `push`). */
 export type BuildOutput =
-  | { readonly type: "image" }
+  | { readonly type: "image"; readonly push?: boolean }
   | { readonly type: "local"; readonly dest: string }
   | { readonly type: "tar"; readonly dest: string }
   | { readonly type: "oci"; readonly dest: string }
@@ -81,6 +84,10 @@ export interface BuildRequest {
   readonly extraHosts?: readonly ExtraHost[];
   /** `--secret`: values by id; never written to disk by the engine. */
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  /** `--ssh`: the agents RUN --mount=type=ssh may use, by id (relayed to the client; no key kept here). */
+  readonly ssh?: Readonly<Record<string, SshAgentSource>>;
+  /** Registry credentials for a push (the client's, asked on demand); default: anonymous. */
+  readonly registryCredentials?: CredentialSource;
   /** The build id (for `cancel`, records, `buildx history`); default: a fresh one. */
   readonly id?: string;
   /**
@@ -110,7 +117,11 @@ export type BuildEvent =
   /** The Dockerfile compiled: the graph about to run and where each vertex came from. */
   | { readonly kind: "compiled"; readonly id: string; readonly plan: BuildPlan }
   | { readonly kind: "progress"; readonly id: string; readonly event: ProgressEvent }
-  | { readonly kind: "exported"; readonly id: string; readonly image: ExportedImage; readonly tags: readonly string[] };
+  | { readonly kind: "exported"; readonly id: string; readonly image: ExportedImage; readonly tags: readonly string[] }
+  /** A status line of the exporter after `exported` (a push: `pushing layers`, `pushing manifest for …`), started, then completed. */
+  | { readonly kind: "export-status"; readonly id: string; readonly status: string; readonly started: string; readonly completed?: string }
+  /** The exporter's work after `exported` ended (only when an output pushes): `error` when it failed. */
+  | { readonly kind: "export-ended"; readonly id: string; readonly error?: HtkError };
 
 export interface BuildPlan {
   readonly parsed: ParsedDockerfile;
@@ -178,6 +189,7 @@ export class Builds {
   readonly #running = new Map<string, Running>();
   readonly #mirrors: LocalMirrors;
   readonly #images: RuntimeParts["images"];
+  readonly #registry: RuntimeParts["registry"];
   #closed = false;
 
   private constructor(dataRoot: string, worker: RuntimeWorker, keyStore: JsonlKeyStore, records: BuildRecordStore, opts: BuildsOptions) {
@@ -187,6 +199,7 @@ export class Builds {
     this.records = records;
     this.#log = opts.log;
     this.#images = opts.parts.images;
+    this.#registry = opts.parts.registry;
     this.#slots = new Semaphore(Math.max(1, opts.maxParallelBuilds));
     this.#mirrors = new LocalMirrors(join(dataRoot, "worker", "locals"));
     this.#solver = new Solver({
@@ -327,6 +340,7 @@ export class Builds {
       id: session,
       locals: { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) },
       ...(req.secrets === undefined ? {} : { secrets: req.secrets }),
+      ...(req.ssh === undefined ? {} : { ssh: req.ssh }),
     };
     try {
       const handle = this.#solver.solve({ definition: plan.definition, session: runtimeSession, target: `${fileName}#${plan.target}`, signal, id });
@@ -365,6 +379,7 @@ export class Builds {
             for (const out of outputs) {
               switch (out.type) {
                 case "image":
+                  if (out.push === true && image !== undefined) await this.#push(id, image, tags, req, signal, emit);
                   break;
                 case "local":
                 case "tar":
@@ -397,6 +412,35 @@ export class Builds {
     } finally {
       if (req.contextLifetime === "build") await this.#dropMirrors(plan.definition, session, runtimeSession.locals);
     }
+  }
+
+  /** Pushes the exported image under each name with the client's credentials, the exporter's statuses as events. */
+  async #push(id: string, image: ExportedImage, names: readonly string[], req: BuildRequest, signal: AbortSignal, emit: (e: BuildEvent) => Promise<void>): Promise<void> {
+    // pushImage reports synchronously; the events go out in order, each awaited (backpressure).
+    let events = Promise.resolve();
+    const send = (e: BuildEvent): void => {
+      events = events.then(() => emit(e)).catch((err: unknown) => this.#log.debug({ err, build: id }, "build progress consumer failed"));
+    };
+    const progress = {
+      oneOff: (status: string): (() => void) => {
+        const started = new Date().toISOString();
+        send({ kind: "export-status", id, status, started });
+        return () => send({ kind: "export-status", id, status, started, completed: new Date().toISOString() });
+      },
+    };
+    // As dockerd: only what the client sent, never a config.json of the daemon's own.
+    const registry = this.#registry.withCredentials(req.registryCredentials ?? anonymous);
+    try {
+      await pushImage(registry, this.#images.content, image, names, progress, signal);
+    } catch (err) {
+      send({ kind: "export-ended", id, error: isHtkError(err) ? err : toHtkError(err, { operation: "push" }) });
+      await events;
+      throw err;
+    } finally {
+      await registry.close().catch(() => undefined);
+    }
+    send({ kind: "export-ended", id });
+    await events;
   }
 
   /**

@@ -15,7 +15,7 @@ export async function pushImage(
   store: ContentStore,
   image: ExportedImage,
   names: readonly string[],
-  progress: ExportProgress,
+  progress: Pick<ExportProgress, "oneOff">,
   signal: AbortSignal,
 ): Promise<void> {
   // BuildKit's exporter refuses a push without a name before anything is sent.

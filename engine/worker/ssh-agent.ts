@@ -19,7 +19,12 @@ import { loadSsh2, type Ssh2 } from "./ssh2.ts";
  */
 export type SshAgentSource =
   | { readonly kind: "socket"; readonly path: string }
-  | { readonly kind: "keys"; readonly keys: readonly AgentKey[] };
+  | { readonly kind: "keys"; readonly keys: readonly AgentKey[] }
+  /**
+   * The client's agent behind the engine's build service (buildx's `--ssh`): `ask` sends one agent
+   * message (without its length prefix) to the client and resolves with its agent's answer.
+   */
+  | { readonly kind: "remote"; readonly ask: (message: Uint8Array) => Promise<Uint8Array> };
 
 /** Agent message numbers (draft-miller-ssh-agent §5.1) the relay looks at. */
 const FAILURE = 5;
@@ -55,7 +60,8 @@ export interface AgentSocket {
 export async function serveAgentSocket(source: SshAgentSource, opts: AgentSocketOptions): Promise<AgentSocket> {
   const dir = await mkdtemp(join(tmpdir(), opts.dirPrefix ?? "htk-ssh-"));
   const path = join(dir, "agent");
-  const serve = source.kind === "socket" ? (c: Socket) => relay(c, source.path) : keysAgent(source.keys, await loadSsh2());
+  const serve =
+    source.kind === "socket" ? (c: Socket) => relay(c, source.path) : source.kind === "remote" ? (c: Socket) => relayRemote(c, source.ask) : keysAgent(source.keys, await loadSsh2());
   const conns = new Set<Socket>();
   const server: Server = createServer((c) => {
     conns.add(c);
@@ -185,6 +191,44 @@ function relay(c: Socket, path: string): void {
       c.write(frame(a));
       next();
     }
+  });
+}
+
+/** The relay to a client's agent through the build service: the same rules as {@link relay}. */
+function relayRemote(c: Socket, ask: (message: Uint8Array) => Promise<Uint8Array>): void {
+  const fromStep = new FrameReader();
+  const queue: Uint8Array[] = [];
+  let waiting = false;
+  const next = (): void => {
+    while (!waiting && !c.destroyed) {
+      const m = queue.shift();
+      if (m === undefined) return;
+      if (m[0] !== REQUEST_IDENTITIES && m[0] !== SIGN_REQUEST) {
+        c.write(frame(Uint8Array.of(FAILURE)));
+        continue;
+      }
+      waiting = true;
+      ask(m).then(
+        (answer) => {
+          waiting = false;
+          if (c.destroyed) return;
+          c.write(frame(answer.byteLength === 0 || answer.byteLength > MAX_MESSAGE ? Uint8Array.of(FAILURE) : answer));
+          next();
+        },
+        // The client is gone or its agent failed: the step's ssh sees its agent close.
+        () => c.destroy(),
+      );
+    }
+  };
+  c.on("data", (chunk: Buffer) => {
+    try {
+      queue.push(...fromStep.push(chunk));
+    } catch {
+      c.destroy();
+      return;
+    }
+    if (queue.length > MAX_QUEUED) c.destroy();
+    else next();
   });
 }
 

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file build.proto.
  */
 export const file_build: GenFile = /*@__PURE__*/
-  fileDesc("CgtidWlsZC5wcm90bxIPaGF0YWtlLmJ1aWxkLnYxIhQKEkxpc3RXb3JrZXJzUmVxdWVzdCJpChNMaXN0V29ya2Vyc1Jlc3BvbnNlEigKB3dvcmtlcnMYASADKAsyFy5oYXRha2UuYnVpbGQudjEuV29ya2VyEhgKEGJ1aWxka2l0X3ZlcnNpb24YAiABKAkSDgoGZW5naW5lGAMgASgJIrkBCgZXb3JrZXISCgoCaWQYASABKAkSEQoJcGxhdGZvcm1zGAIgAygJEjMKBmxhYmVscxgDIAMoCzIjLmhhdGFrZS5idWlsZC52MS5Xb3JrZXIuTGFiZWxzRW50cnkSLAoJZ2NfcG9saWN5GAQgAygLMhkuaGF0YWtlLmJ1aWxkLnYxLkdjUG9saWN5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiWwoIR2NQb2xpY3kSCwoDYWxsGAEgASgIEg8KB2ZpbHRlcnMYAiADKAkSHQoVa2VlcF9kdXJhdGlvbl9zZWNvbmRzGAMgASgDEhIKCmtlZXBfYnl0ZXMYBCABKAMiewoJRmlsZUVudHJ5EgwKBHBhdGgYASABKAkSDAoEbW9kZRgCIAEoDRIMCgRzaXplGAMgASgEEhAKCG10aW1lX25zGAQgASgDEhAKCGN0aW1lX25zGAUgASgDEgsKA2lubxgGIAEoBBITCgtsaW5rX3RhcmdldBgHIAEoCSKeAQoSU3luY0NvbnRleHRSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEgsKA2RpchgDIAEoCRIXCg9tYW5pZmVzdF9kaWdlc3QYBCABKAkSFAoMd2l0aF9lbnRyaWVzGAUgASgIEisKB2VudHJpZXMYBiADKAsyGi5oYXRha2UuYnVpbGQudjEuRmlsZUVudHJ5IrkBChNTeW5jQ29udGV4dFJlc3BvbnNlEi4KBXJlYWR5GAEgASgLMh0uaGF0YWtlLmJ1aWxkLnYxLkNvbnRleHRSZWFkeUgAEjYKDW5lZWRfbWFuaWZlc3QYAiABKAsyHS5oYXRha2UuYnVpbGQudjEuTmVlZE1hbmlmZXN0SAASMAoKbmVlZF9maWxlcxgDIAEoCzIaLmhhdGFrZS5idWlsZC52MS5OZWVkRmlsZXNIAEIICgZyZXN1bHQiVgoMQ29udGV4dFJlYWR5EhMKC2NvbnRleHRfcmVmGAEgASgJEhkKEXRyYW5zZmVycmVkX2J5dGVzGAIgASgEEhYKDmZpbGVzX3JlY2VpdmVkGAMgASgNIg4KDE5lZWRNYW5pZmVzdCJGCglOZWVkRmlsZXMSEwoLdHJhbnNmZXJfaWQYASABKAkSDwoHaW5kZXhlcxgCIAMoDRITCgt0b3RhbF9ieXRlcxgDIAEoBCJVChJVcGxvYWRGaWxlc1JlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkSKgoGY2h1bmtzGAIgAygLMhouaGF0YWtlLmJ1aWxkLnYxLkZpbGVDaHVuayJFCglGaWxlQ2h1bmsSDQoFaW5kZXgYASABKA0SDgoGb2Zmc2V0GAIgASgEEgwKBGRhdGEYAyABKAwSCwoDZW9mGAQgASgIIhUKE1VwbG9hZEZpbGVzUmVzcG9uc2UiKwoUQ29tbWl0Q29udGV4dFJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkiRQoVQ29tbWl0Q29udGV4dFJlc3BvbnNlEiwKBXJlYWR5GAEgASgLMh0uaGF0YWtlLmJ1aWxkLnYxLkNvbnRleHRSZWFkeSKTBQoMU29sdmVSZXF1ZXN0EgsKA3JlZhgBIAEoCRIQCghmcm9udGVuZBgCIAEoCRJICg5mcm9udGVuZF9hdHRycxgDIAMoCzIwLmhhdGFrZS5idWlsZC52MS5Tb2x2ZVJlcXVlc3QuRnJvbnRlbmRBdHRyc0VudHJ5EkAKCmxvY2FsX3JlZnMYBCADKAsyLC5oYXRha2UuYnVpbGQudjEuU29sdmVSZXF1ZXN0LkxvY2FsUmVmc0VudHJ5EhIKCmRvY2tlcmZpbGUYBSABKAwSLAoJZXhwb3J0ZXJzGAYgAygLMhkuaGF0YWtlLmJ1aWxkLnYxLkV4cG9ydGVyEjkKDWNhY2hlX2ltcG9ydHMYByADKAsyIi5oYXRha2UuYnVpbGQudjEuQ2FjaGVPcHRpb25zRW50cnkSOQoNY2FjaGVfZXhwb3J0cxgIIAMoCzIiLmhhdGFrZS5idWlsZC52MS5DYWNoZU9wdGlvbnNFbnRyeRIUCgxlbnRpdGxlbWVudHMYCSADKAkSEgoKc2VjcmV0X2lkcxgKIAMoCRIUCgxkb2NrZXJpZ25vcmUYCyADKAkSRAoMY2xpZW50X2F0dHJzGAwgAygLMi4uaGF0YWtlLmJ1aWxkLnYxLlNvbHZlUmVxdWVzdC5DbGllbnRBdHRyc0VudHJ5GjQKEkZyb250ZW5kQXR0cnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjAKDkxvY2FsUmVmc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQ2xpZW50QXR0cnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInsKCEV4cG9ydGVyEgwKBHR5cGUYASABKAkSMwoFYXR0cnMYAiADKAsyJC5oYXRha2UuYnVpbGQudjEuRXhwb3J0ZXIuQXR0cnNFbnRyeRosCgpBdHRyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEijQEKEUNhY2hlT3B0aW9uc0VudHJ5EgwKBHR5cGUYASABKAkSPAoFYXR0cnMYAiADKAsyLS5oYXRha2UuYnVpbGQudjEuQ2FjaGVPcHRpb25zRW50cnkuQXR0cnNFbnRyeRosCgpBdHRyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEijAIKClNvbHZlRXZlbnQSMgoIcHJvZ3Jlc3MYASABKAsyHi5oYXRha2UuYnVpbGQudjEuUHJvZ3Jlc3NFdmVudEgAEjgKDnNlY3JldF9yZXF1ZXN0GAIgASgLMh4uaGF0YWtlLmJ1aWxkLnYxLlNlY3JldFJlcXVlc3RIABIuCgZyZXN1bHQYAyABKAsyHC5oYXRha2UuYnVpbGQudjEuU29sdmVSZXN1bHRIABIsCgVlcnJvchgEIAEoCzIbLmhhdGFrZS5idWlsZC52MS5CdWlsZEVycm9ySAASKQoGcXVldWVkGAUgASgLMhcuaGF0YWtlLmJ1aWxkLnYxLlF1ZXVlZEgAQgcKBWV2ZW50IggKBlF1ZXVlZCIwCg1TZWNyZXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSCwoDaWRzGAIgAygJIq4BChVQcm92aWRlU2VjcmV0c1JlcXVlc3QSCwoDcmVmGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSRAoHc2VjcmV0cxgDIAMoCzIzLmhhdGFrZS5idWlsZC52MS5Qcm92aWRlU2VjcmV0c1JlcXVlc3QuU2VjcmV0c0VudHJ5Gi4KDFNlY3JldHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIhgKFlByb3ZpZGVTZWNyZXRzUmVzcG9uc2Ui9gEKC1NvbHZlUmVzdWx0Ek0KEWV4cG9ydGVyX3Jlc3BvbnNlGAEgAygLMjIuaGF0YWtlLmJ1aWxkLnYxLlNvbHZlUmVzdWx0LkV4cG9ydGVyUmVzcG9uc2VFbnRyeRIvCgh3YXJuaW5ncxgCIAMoCzIdLmhhdGFrZS5idWlsZC52MS5CdWlsZFdhcm5pbmcSLgoHZXhwb3J0cxgDIAMoCzIdLmhhdGFrZS5idWlsZC52MS5FeHBvcnRIYW5kbGUaNwoVRXhwb3J0ZXJSZXNwb25zZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNgoMRXhwb3J0SGFuZGxlEgoKAmlkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEc2l6ZRgDIAEoBCJnCgxCdWlsZFdhcm5pbmcSDQoFc2hvcnQYASABKAkSDgoGZGV0YWlsGAIgAygJEgsKA3VybBgDIAEoCRIrCgZzb3VyY2UYBCABKAsyGy5oYXRha2UuYnVpbGQudjEuU291cmNlSW5mbyLPAQoKQnVpbGRFcnJvchIPCgdtZXNzYWdlGAEgASgJEhUKDWRpYWdub3N0aWNfaWQYAiABKAkSEQoJbmV4dF9zdGVwGAMgASgJEhMKC3ZlcnRleF9uYW1lGAQgASgJEhAKCGxvZ190YWlsGAUgAygJEisKBnNvdXJjZRgGIAEoCzIbLmhhdGFrZS5idWlsZC52MS5Tb3VyY2VJbmZvEhAKCGNhbmNlbGVkGAcgASgIEhAKCHJlbmRlcmVkGAggASgJEg4KBnZlcnRleBgJIAEoCSJaCgpTb3VyY2VJbmZvEhAKCGZpbGVuYW1lGAEgASgJEgwKBGRhdGEYAiABKAwSLAoGcmFuZ2VzGAMgAygLMhwuaGF0YWtlLmJ1aWxkLnYxLlNvdXJjZVJhbmdlIjMKC1NvdXJjZVJhbmdlEhIKCnN0YXJ0X2xpbmUYASABKA0SEAoIZW5kX2xpbmUYAiABKA0i1AMKDVByb2dyZXNzRXZlbnQSDgoGdmVydGV4GAEgASgJEg0KBWluZGV4GAIgASgNEgwKBHRpbWUYAyABKAkSMQoHc3RhcnRlZBgEIAEoCzIeLmhhdGFrZS5idWlsZC52MS5WZXJ0ZXhTdGFydGVkSAASLwoGY2FjaGVkGAUgASgLMh0uaGF0YWtlLmJ1aWxkLnYxLlZlcnRleENhY2hlZEgAEjUKCWNvbXBsZXRlZBgGIAEoCzIgLmhhdGFrZS5idWlsZC52MS5WZXJ0ZXhDb21wbGV0ZWRIABIxCgdlcnJvcmVkGAcgASgLMh4uaGF0YWtlLmJ1aWxkLnYxLlZlcnRleEVycm9yZWRIABIzCghjYW5jZWxlZBgIIAEoCzIfLmhhdGFrZS5idWlsZC52MS5WZXJ0ZXhDYW5jZWxlZEgAEi8KBnN0YXR1cxgJIAEoCzIdLmhhdGFrZS5idWlsZC52MS5TdGF0dXNVcGRhdGVIABIoCgNsb2cYCiABKAsyGS5oYXRha2UuYnVpbGQudjEuTG9nQ2h1bmtIABIwCgpsb2dfZWxpZGVkGAsgASgLMhouaGF0YWtlLmJ1aWxkLnYxLkxvZ0VsaWRlZEgAQgYKBGtpbmQiHQoNVmVydGV4U3RhcnRlZBIMCgRuYW1lGAEgASgJIhwKDFZlcnRleENhY2hlZBIMCgRuYW1lGAEgASgJIiYKD1ZlcnRleENvbXBsZXRlZBITCgtzaGFyZWRfd2l0aBgBIAEoCSI6Cg1WZXJ0ZXhFcnJvcmVkEgoKAmlkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDAoEbmV4dBgDIAEoCSIQCg5WZXJ0ZXhDYW5jZWxlZCJtCgxTdGF0dXNVcGRhdGUSCgoCaWQYASABKAkSDwoHY3VycmVudBgCIAEoAxISCgV0b3RhbBgDIAEoA0gAiAEBEg8KB3N0YXJ0ZWQYBCABKAkSEQoJY29tcGxldGVkGAUgASgJQggKBl90b3RhbCIoCghMb2dDaHVuaxIOCgZzdHJlYW0YASABKA0SDAoEZGF0YRgCIAEoDCIaCglMb2dFbGlkZWQSDQoFYnl0ZXMYASABKAQiHAoNU3RhdHVzUmVxdWVzdBILCgNyZWYYASABKAkiHAoNQ2FuY2VsUmVxdWVzdBILCgNyZWYYASABKAkiIgoOQ2FuY2VsUmVzcG9uc2USEAoIY2FuY2VsZWQYASABKAgiHwoRUmVhZEV4cG9ydFJlcXVlc3QSCgoCaWQYASABKAkiGwoLRXhwb3J0Q2h1bmsSDAoEZGF0YRgBIAEoDCIjChBEaXNrVXNhZ2VSZXF1ZXN0Eg8KB2ZpbHRlcnMYASADKAkiQgoRRGlza1VzYWdlUmVzcG9uc2USLQoHcmVjb3JkcxgBIAMoCzIcLmhhdGFrZS5idWlsZC52MS5Vc2FnZVJlY29yZCLLAQoLVXNhZ2VSZWNvcmQSCgoCaWQYASABKAkSDwoHcGFyZW50cxgCIAMoCRIMCgR0eXBlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEg4KBmluX3VzZRgFIAEoCBIOCgZzaGFyZWQYBiABKAgSDwoHbXV0YWJsZRgHIAEoCBIMCgRzaXplGAggASgDEhIKCmNyZWF0ZWRfYXQYCSABKAkSFAoMbGFzdF91c2VkX2F0GAogASgJEhMKC3VzYWdlX2NvdW50GAsgASgDIkIKDFBydW5lUmVxdWVzdBILCgNhbGwYASABKAgSFAoMa2VlcF9zdG9yYWdlGAIgASgDEg8KB2ZpbHRlcnMYAyADKAkiUQoNUHJ1bmVSZXNwb25zZRItCgdyZW1vdmVkGAEgAygLMhwuaGF0YWtlLmJ1aWxkLnYxLlVzYWdlUmVjb3JkEhEKCXJlY2xhaW1lZBgCIAEoAyIUChJMaXN0SGlzdG9yeVJlcXVlc3QiRgoTTGlzdEhpc3RvcnlSZXNwb25zZRIvCgdyZWNvcmRzGAEgAygLMh4uaGF0YWtlLmJ1aWxkLnYxLkhpc3RvcnlSZWNvcmQi3gMKDUhpc3RvcnlSZWNvcmQSCwoDcmVmGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc3RhdHVzGAMgASgJEhIKCmNyZWF0ZWRfYXQYBCABKAkSFAoMY29tcGxldGVkX2F0GAUgASgJEhcKD251bV90b3RhbF9zdGVwcxgGIAEoDRIbChNudW1fY29tcGxldGVkX3N0ZXBzGAcgASgNEhgKEG51bV9jYWNoZWRfc3RlcHMYCCABKA0SDQoFZXJyb3IYCSABKAkSSQoOZnJvbnRlbmRfYXR0cnMYCiADKAsyMS5oYXRha2UuYnVpbGQudjEuSGlzdG9yeVJlY29yZC5Gcm9udGVuZEF0dHJzRW50cnkSTwoRZXhwb3J0ZXJfcmVzcG9uc2UYCyADKAsyNC5oYXRha2UuYnVpbGQudjEuSGlzdG9yeVJlY29yZC5FeHBvcnRlclJlc3BvbnNlRW50cnkSDgoGdGFyZ2V0GAwgASgJGjQKEkZyb250ZW5kQXR0cnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjcKFUV4cG9ydGVyUmVzcG9uc2VFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIiAKEUdldEhpc3RvcnlSZXF1ZXN0EgsKA3JlZhgBIAEoCSIhChJIaXN0b3J5TG9nc1JlcXVlc3QSCwoDcmVmGAEgASgJIiMKFFJlbW92ZUhpc3RvcnlSZXF1ZXN0EgsKA3JlZhgBIAEoCSIXChVSZW1vdmVIaXN0b3J5UmVzcG9uc2UyigoKDEJ1aWxkU2VydmljZRJYCgtMaXN0V29ya2VycxIjLmhhdGFrZS5idWlsZC52MS5MaXN0V29ya2Vyc1JlcXVlc3QaJC5oYXRha2UuYnVpbGQudjEuTGlzdFdvcmtlcnNSZXNwb25zZRJYCgtTeW5jQ29udGV4dBIjLmhhdGFrZS5idWlsZC52MS5TeW5jQ29udGV4dFJlcXVlc3QaJC5oYXRha2UuYnVpbGQudjEuU3luY0NvbnRleHRSZXNwb25zZRJYCgtVcGxvYWRGaWxlcxIjLmhhdGFrZS5idWlsZC52MS5VcGxvYWRGaWxlc1JlcXVlc3QaJC5oYXRha2UuYnVpbGQudjEuVXBsb2FkRmlsZXNSZXNwb25zZRJeCg1Db21taXRDb250ZXh0EiUuaGF0YWtlLmJ1aWxkLnYxLkNvbW1pdENvbnRleHRSZXF1ZXN0GiYuaGF0YWtlLmJ1aWxkLnYxLkNvbW1pdENvbnRleHRSZXNwb25zZRJFCgVTb2x2ZRIdLmhhdGFrZS5idWlsZC52MS5Tb2x2ZVJlcXVlc3QaGy5oYXRha2UuYnVpbGQudjEuU29sdmVFdmVudDABEmEKDlByb3ZpZGVTZWNyZXRzEiYuaGF0YWtlLmJ1aWxkLnYxLlByb3ZpZGVTZWNyZXRzUmVxdWVzdBonLmhhdGFrZS5idWlsZC52MS5Qcm92aWRlU2VjcmV0c1Jlc3BvbnNlEkcKBlN0YXR1cxIeLmhhdGFrZS5idWlsZC52MS5TdGF0dXNSZXF1ZXN0GhsuaGF0YWtlLmJ1aWxkLnYxLlNvbHZlRXZlbnQwARJJCgZDYW5jZWwSHi5oYXRha2UuYnVpbGQudjEuQ2FuY2VsUmVxdWVzdBofLmhhdGFrZS5idWlsZC52MS5DYW5jZWxSZXNwb25zZRJQCgpSZWFkRXhwb3J0EiIuaGF0YWtlLmJ1aWxkLnYxLlJlYWRFeHBvcnRSZXF1ZXN0GhwuaGF0YWtlLmJ1aWxkLnYxLkV4cG9ydENodW5rMAESUgoJRGlza1VzYWdlEiEuaGF0YWtlLmJ1aWxkLnYxLkRpc2tVc2FnZVJlcXVlc3QaIi5oYXRha2UuYnVpbGQudjEuRGlza1VzYWdlUmVzcG9uc2USRgoFUHJ1bmUSHS5oYXRha2UuYnVpbGQudjEuUHJ1bmVSZXF1ZXN0Gh4uaGF0YWtlLmJ1aWxkLnYxLlBydW5lUmVzcG9uc2USWAoLTGlzdEhpc3RvcnkSIy5oYXRha2UuYnVpbGQudjEuTGlzdEhpc3RvcnlSZXF1ZXN0GiQuaGF0YWtlLmJ1aWxkLnYxLkxpc3RIaXN0b3J5UmVzcG9uc2USUAoKR2V0SGlzdG9yeRIiLmhhdGFrZS5idWlsZC52MS5HZXRIaXN0b3J5UmVxdWVzdBoeLmhhdGFrZS5idWlsZC52MS5IaXN0b3J5UmVjb3JkElQKC0hpc3RvcnlMb2dzEiMuaGF0YWtlLmJ1aWxkLnYxLkhpc3RvcnlMb2dzUmVxdWVzdBoeLmhhdGFrZS5idWlsZC52MS5Qcm9ncmVzc0V2ZW50MAESXgoNUmVtb3ZlSGlzdG9yeRIlLmhhdGFrZS5idWlsZC52MS5SZW1vdmVIaXN0b3J5UmVxdWVzdBomLmhhdGFrZS5idWlsZC52MS5SZW1vdmVIaXN0b3J5UmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgtidWlsZC5wcm90bxIPaGF0YWtlLmJ1aWxkLnYxIhQKEkxpc3RXb3JrZXJzUmVxdWVzdCJpChNMaXN0V29ya2Vyc1Jlc3BvbnNlEigKB3dvcmtlcnMYASADKAsyFy5oYXRha2UuYnVpbGQudjEuV29ya2VyEhgKEGJ1aWxka2l0X3ZlcnNpb24YAiABKAkSDgoGZW5naW5lGAMgASgJIrkBCgZXb3JrZXISCgoCaWQYASABKAkSEQoJcGxhdGZvcm1zGAIgAygJEjMKBmxhYmVscxgDIAMoCzIjLmhhdGFrZS5idWlsZC52MS5Xb3JrZXIuTGFiZWxzRW50cnkSLAoJZ2NfcG9saWN5GAQgAygLMhkuaGF0YWtlLmJ1aWxkLnYxLkdjUG9saWN5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiWwoIR2NQb2xpY3kSCwoDYWxsGAEgASgIEg8KB2ZpbHRlcnMYAiADKAkSHQoVa2VlcF9kdXJhdGlvbl9zZWNvbmRzGAMgASgDEhIKCmtlZXBfYnl0ZXMYBCABKAMiewoJRmlsZUVudHJ5EgwKBHBhdGgYASABKAkSDAoEbW9kZRgCIAEoDRIMCgRzaXplGAMgASgEEhAKCG10aW1lX25zGAQgASgDEhAKCGN0aW1lX25zGAUgASgDEgsKA2lubxgGIAEoBBITCgtsaW5rX3RhcmdldBgHIAEoCSKeAQoSU3luY0NvbnRleHRSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEgsKA2RpchgDIAEoCRIXCg9tYW5pZmVzdF9kaWdlc3QYBCABKAkSFAoMd2l0aF9lbnRyaWVzGAUgASgIEisKB2VudHJpZXMYBiADKAsyGi5oYXRha2UuYnVpbGQudjEuRmlsZUVudHJ5IrkBChNTeW5jQ29udGV4dFJlc3BvbnNlEi4KBXJlYWR5GAEgASgLMh0uaGF0YWtlLmJ1aWxkLnYxLkNvbnRleHRSZWFkeUgAEjYKDW5lZWRfbWFuaWZlc3QYAiABKAsyHS5oYXRha2UuYnVpbGQudjEuTmVlZE1hbmlmZXN0SAASMAoKbmVlZF9maWxlcxgDIAEoCzIaLmhhdGFrZS5idWlsZC52MS5OZWVkRmlsZXNIAEIICgZyZXN1bHQiVgoMQ29udGV4dFJlYWR5EhMKC2NvbnRleHRfcmVmGAEgASgJEhkKEXRyYW5zZmVycmVkX2J5dGVzGAIgASgEEhYKDmZpbGVzX3JlY2VpdmVkGAMgASgNIg4KDE5lZWRNYW5pZmVzdCJGCglOZWVkRmlsZXMSEwoLdHJhbnNmZXJfaWQYASABKAkSDwoHaW5kZXhlcxgCIAMoDRITCgt0b3RhbF9ieXRlcxgDIAEoBCJVChJVcGxvYWRGaWxlc1JlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkSKgoGY2h1bmtzGAIgAygLMhouaGF0YWtlLmJ1aWxkLnYxLkZpbGVDaHVuayJFCglGaWxlQ2h1bmsSDQoFaW5kZXgYASABKA0SDgoGb2Zmc2V0GAIgASgEEgwKBGRhdGEYAyABKAwSCwoDZW9mGAQgASgIIhUKE1VwbG9hZEZpbGVzUmVzcG9uc2UiKwoUQ29tbWl0Q29udGV4dFJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkiRQoVQ29tbWl0Q29udGV4dFJlc3BvbnNlEiwKBXJlYWR5GAEgASgLMh0uaGF0YWtlLmJ1aWxkLnYxLkNvbnRleHRSZWFkeSKkBQoMU29sdmVSZXF1ZXN0EgsKA3JlZhgBIAEoCRIQCghmcm9udGVuZBgCIAEoCRJICg5mcm9udGVuZF9hdHRycxgDIAMoCzIwLmhhdGFrZS5idWlsZC52MS5Tb2x2ZVJlcXVlc3QuRnJvbnRlbmRBdHRyc0VudHJ5EkAKCmxvY2FsX3JlZnMYBCADKAsyLC5oYXRha2UuYnVpbGQudjEuU29sdmVSZXF1ZXN0LkxvY2FsUmVmc0VudHJ5EhIKCmRvY2tlcmZpbGUYBSABKAwSLAoJZXhwb3J0ZXJzGAYgAygLMhkuaGF0YWtlLmJ1aWxkLnYxLkV4cG9ydGVyEjkKDWNhY2hlX2ltcG9ydHMYByADKAsyIi5oYXRha2UuYnVpbGQudjEuQ2FjaGVPcHRpb25zRW50cnkSOQoNY2FjaGVfZXhwb3J0cxgIIAMoCzIiLmhhdGFrZS5idWlsZC52MS5DYWNoZU9wdGlvbnNFbnRyeRIUCgxlbnRpdGxlbWVudHMYCSADKAkSEgoKc2VjcmV0X2lkcxgKIAMoCRIUCgxkb2NrZXJpZ25vcmUYCyADKAkSRAoMY2xpZW50X2F0dHJzGAwgAygLMi4uaGF0YWtlLmJ1aWxkLnYxLlNvbHZlUmVxdWVzdC5DbGllbnRBdHRyc0VudHJ5Eg8KB3NzaF9pZHMYFCADKAkaNAoSRnJvbnRlbmRBdHRyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMAoOTG9jYWxSZWZzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoyChBDbGllbnRBdHRyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiewoIRXhwb3J0ZXISDAoEdHlwZRgBIAEoCRIzCgVhdHRycxgCIAMoCzIkLmhhdGFrZS5idWlsZC52MS5FeHBvcnRlci5BdHRyc0VudHJ5GiwKCkF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKNAQoRQ2FjaGVPcHRpb25zRW50cnkSDAoEdHlwZRgBIAEoCRI8CgVhdHRycxgCIAMoCzItLmhhdGFrZS5idWlsZC52MS5DYWNoZU9wdGlvbnNFbnRyeS5BdHRyc0VudHJ5GiwKCkF0dHJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKEAwoKU29sdmVFdmVudBIyCghwcm9ncmVzcxgBIAEoCzIeLmhhdGFrZS5idWlsZC52MS5Qcm9ncmVzc0V2ZW50SAASOAoOc2VjcmV0X3JlcXVlc3QYAiABKAsyHi5oYXRha2UuYnVpbGQudjEuU2VjcmV0UmVxdWVzdEgAEi4KBnJlc3VsdBgDIAEoCzIcLmhhdGFrZS5idWlsZC52MS5Tb2x2ZVJlc3VsdEgAEiwKBWVycm9yGAQgASgLMhsuaGF0YWtlLmJ1aWxkLnYxLkJ1aWxkRXJyb3JIABIpCgZxdWV1ZWQYBSABKAsyFy5oYXRha2UuYnVpbGQudjEuUXVldWVkSAASQgoTY3JlZGVudGlhbHNfcmVxdWVzdBgUIAEoCzIjLmhhdGFrZS5idWlsZC52MS5DcmVkZW50aWFsc1JlcXVlc3RIABIyCgtzc2hfcmVxdWVzdBgVIAEoCzIbLmhhdGFrZS5idWlsZC52MS5Tc2hSZXF1ZXN0SABCBwoFZXZlbnQiNgoSQ3JlZGVudGlhbHNSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDAoEaG9zdBgCIAEoCSKQAQoZUHJvdmlkZUNyZWRlbnRpYWxzUmVxdWVzdBILCgNyZWYYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCRIWCg5pZGVudGl0eV90b2tlbhgFIAEoCRIWCg5yZWdpc3RyeV90b2tlbhgGIAEoCSIcChpQcm92aWRlQ3JlZGVudGlhbHNSZXNwb25zZSI9CgpTc2hSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSCgoCaWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoDCJZChZQcm92aWRlU3NoUmVwbHlSZXF1ZXN0EgsKA3JlZhgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAwSDQoFZXJyb3IYBCABKAkiGQoXUHJvdmlkZVNzaFJlcGx5UmVzcG9uc2UiCAoGUXVldWVkIjAKDVNlY3JldFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRILCgNpZHMYAiADKAkirgEKFVByb3ZpZGVTZWNyZXRzUmVxdWVzdBILCgNyZWYYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRJECgdzZWNyZXRzGAMgAygLMjMuaGF0YWtlLmJ1aWxkLnYxLlByb3ZpZGVTZWNyZXRzUmVxdWVzdC5TZWNyZXRzRW50cnkaLgoMU2VjcmV0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEiGAoWUHJvdmlkZVNlY3JldHNSZXNwb25zZSL2AQoLU29sdmVSZXN1bHQSTQoRZXhwb3J0ZXJfcmVzcG9uc2UYASADKAsyMi5oYXRha2UuYnVpbGQudjEuU29sdmVSZXN1bHQuRXhwb3J0ZXJSZXNwb25zZUVudHJ5Ei8KCHdhcm5pbmdzGAIgAygLMh0uaGF0YWtlLmJ1aWxkLnYxLkJ1aWxkV2FybmluZxIuCgdleHBvcnRzGAMgAygLMh0uaGF0YWtlLmJ1aWxkLnYxLkV4cG9ydEhhbmRsZRo3ChVFeHBvcnRlclJlc3BvbnNlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI2CgxFeHBvcnRIYW5kbGUSCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRIMCgRzaXplGAMgASgEImcKDEJ1aWxkV2FybmluZxINCgVzaG9ydBgBIAEoCRIOCgZkZXRhaWwYAiADKAkSCwoDdXJsGAMgASgJEisKBnNvdXJjZRgEIAEoCzIbLmhhdGFrZS5idWlsZC52MS5Tb3VyY2VJbmZvIs8BCgpCdWlsZEVycm9yEg8KB21lc3NhZ2UYASABKAkSFQoNZGlhZ25vc3RpY19pZBgCIAEoCRIRCgluZXh0X3N0ZXAYAyABKAkSEwoLdmVydGV4X25hbWUYBCABKAkSEAoIbG9nX3RhaWwYBSADKAkSKwoGc291cmNlGAYgASgLMhsuaGF0YWtlLmJ1aWxkLnYxLlNvdXJjZUluZm8SEAoIY2FuY2VsZWQYByABKAgSEAoIcmVuZGVyZWQYCCABKAkSDgoGdmVydGV4GAkgASgJIloKClNvdXJjZUluZm8SEAoIZmlsZW5hbWUYASABKAkSDAoEZGF0YRgCIAEoDBIsCgZyYW5nZXMYAyADKAsyHC5oYXRha2UuYnVpbGQudjEuU291cmNlUmFuZ2UiMwoLU291cmNlUmFuZ2USEgoKc3RhcnRfbGluZRgBIAEoDRIQCghlbmRfbGluZRgCIAEoDSLUAwoNUHJvZ3Jlc3NFdmVudBIOCgZ2ZXJ0ZXgYASABKAkSDQoFaW5kZXgYAiABKA0SDAoEdGltZRgDIAEoCRIxCgdzdGFydGVkGAQgASgLMh4uaGF0YWtlLmJ1aWxkLnYxLlZlcnRleFN0YXJ0ZWRIABIvCgZjYWNoZWQYBSABKAsyHS5oYXRha2UuYnVpbGQudjEuVmVydGV4Q2FjaGVkSAASNQoJY29tcGxldGVkGAYgASgLMiAuaGF0YWtlLmJ1aWxkLnYxLlZlcnRleENvbXBsZXRlZEgAEjEKB2Vycm9yZWQYByABKAsyHi5oYXRha2UuYnVpbGQudjEuVmVydGV4RXJyb3JlZEgAEjMKCGNhbmNlbGVkGAggASgLMh8uaGF0YWtlLmJ1aWxkLnYxLlZlcnRleENhbmNlbGVkSAASLwoGc3RhdHVzGAkgASgLMh0uaGF0YWtlLmJ1aWxkLnYxLlN0YXR1c1VwZGF0ZUgAEigKA2xvZxgKIAEoCzIZLmhhdGFrZS5idWlsZC52MS5Mb2dDaHVua0gAEjAKCmxvZ19lbGlkZWQYCyABKAsyGi5oYXRha2UuYnVpbGQudjEuTG9nRWxpZGVkSABCBgoEa2luZCIdCg1WZXJ0ZXhTdGFydGVkEgwKBG5hbWUYASABKAkiHAoMVmVydGV4Q2FjaGVkEgwKBG5hbWUYASABKAkiJgoPVmVydGV4Q29tcGxldGVkEhMKC3NoYXJlZF93aXRoGAEgASgJIjoKDVZlcnRleEVycm9yZWQSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIMCgRuZXh0GAMgASgJIhAKDlZlcnRleENhbmNlbGVkIm0KDFN0YXR1c1VwZGF0ZRIKCgJpZBgBIAEoCRIPCgdjdXJyZW50GAIgASgDEhIKBXRvdGFsGAMgASgDSACIAQESDwoHc3RhcnRlZBgEIAEoCRIRCgljb21wbGV0ZWQYBSABKAlCCAoGX3RvdGFsIigKCExvZ0NodW5rEg4KBnN0cmVhbRgBIAEoDRIMCgRkYXRhGAIgASgMIhoKCUxvZ0VsaWRlZBINCgVieXRlcxgBIAEoBCIcCg1TdGF0dXNSZXF1ZXN0EgsKA3JlZhgBIAEoCSIcCg1DYW5jZWxSZXF1ZXN0EgsKA3JlZhgBIAEoCSIiCg5DYW5jZWxSZXNwb25zZRIQCghjYW5jZWxlZBgBIAEoCCIfChFSZWFkRXhwb3J0UmVxdWVzdBIKCgJpZBgBIAEoCSIbCgtFeHBvcnRDaHVuaxIMCgRkYXRhGAEgASgMIiMKEERpc2tVc2FnZVJlcXVlc3QSDwoHZmlsdGVycxgBIAMoCSJCChFEaXNrVXNhZ2VSZXNwb25zZRItCgdyZWNvcmRzGAEgAygLMhwuaGF0YWtlLmJ1aWxkLnYxLlVzYWdlUmVjb3JkIssBCgtVc2FnZVJlY29yZBIKCgJpZBgBIAEoCRIPCgdwYXJlbnRzGAIgAygJEgwKBHR5cGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSDgoGaW5fdXNlGAUgASgIEg4KBnNoYXJlZBgGIAEoCBIPCgdtdXRhYmxlGAcgASgIEgwKBHNpemUYCCABKAMSEgoKY3JlYXRlZF9hdBgJIAEoCRIUCgxsYXN0X3VzZWRfYXQYCiABKAkSEwoLdXNhZ2VfY291bnQYCyABKAMiQgoMUHJ1bmVSZXF1ZXN0EgsKA2FsbBgBIAEoCBIUCgxrZWVwX3N0b3JhZ2UYAiABKAMSDwoHZmlsdGVycxgDIAMoCSJRCg1QcnVuZVJlc3BvbnNlEi0KB3JlbW92ZWQYASADKAsyHC5oYXRha2UuYnVpbGQudjEuVXNhZ2VSZWNvcmQSEQoJcmVjbGFpbWVkGAIgASgDIhQKEkxpc3RIaXN0b3J5UmVxdWVzdCJGChNMaXN0SGlzdG9yeVJlc3BvbnNlEi8KB3JlY29yZHMYASADKAsyHi5oYXRha2UuYnVpbGQudjEuSGlzdG9yeVJlY29yZCLeAwoNSGlzdG9yeVJlY29yZBILCgNyZWYYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzdGF0dXMYAyABKAkSEgoKY3JlYXRlZF9hdBgEIAEoCRIUCgxjb21wbGV0ZWRfYXQYBSABKAkSFwoPbnVtX3RvdGFsX3N0ZXBzGAYgASgNEhsKE251bV9jb21wbGV0ZWRfc3RlcHMYByABKA0SGAoQbnVtX2NhY2hlZF9zdGVwcxgIIAEoDRINCgVlcnJvchgJIAEoCRJJCg5mcm9udGVuZF9hdHRycxgKIAMoCzIxLmhhdGFrZS5idWlsZC52MS5IaXN0b3J5UmVjb3JkLkZyb250ZW5kQXR0cnNFbnRyeRJPChFleHBvcnRlcl9yZXNwb25zZRgLIAMoCzI0LmhhdGFrZS5idWlsZC52MS5IaXN0b3J5UmVjb3JkLkV4cG9ydGVyUmVzcG9uc2VFbnRyeRIOCgZ0YXJnZXQYDCABKAkaNAoSRnJvbnRlbmRBdHRyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaNwoVRXhwb3J0ZXJSZXNwb25zZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiIAoRR2V0SGlzdG9yeVJlcXVlc3QSCwoDcmVmGAEgASgJIiEKEkhpc3RvcnlMb2dzUmVxdWVzdBILCgNyZWYYASABKAkiIwoUUmVtb3ZlSGlzdG9yeVJlcXVlc3QSCwoDcmVmGAEgASgJIhcKFVJlbW92ZUhpc3RvcnlSZXNwb25zZTLfCwoMQnVpbGRTZXJ2aWNlElgKC0xpc3RXb3JrZXJzEiMuaGF0YWtlLmJ1aWxkLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBokLmhhdGFrZS5idWlsZC52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlElgKC1N5bmNDb250ZXh0EiMuaGF0YWtlLmJ1aWxkLnYxLlN5bmNDb250ZXh0UmVxdWVzdBokLmhhdGFrZS5idWlsZC52MS5TeW5jQ29udGV4dFJlc3BvbnNlElgKC1VwbG9hZEZpbGVzEiMuaGF0YWtlLmJ1aWxkLnYxLlVwbG9hZEZpbGVzUmVxdWVzdBokLmhhdGFrZS5idWlsZC52MS5VcGxvYWRGaWxlc1Jlc3BvbnNlEl4KDUNvbW1pdENvbnRleHQSJS5oYXRha2UuYnVpbGQudjEuQ29tbWl0Q29udGV4dFJlcXVlc3QaJi5oYXRha2UuYnVpbGQudjEuQ29tbWl0Q29udGV4dFJlc3BvbnNlEkUKBVNvbHZlEh0uaGF0YWtlLmJ1aWxkLnYxLlNvbHZlUmVxdWVzdBobLmhhdGFrZS5idWlsZC52MS5Tb2x2ZUV2ZW50MAESYQoOUHJvdmlkZVNlY3JldHMSJi5oYXRha2UuYnVpbGQudjEuUHJvdmlkZVNlY3JldHNSZXF1ZXN0GicuaGF0YWtlLmJ1aWxkLnYxLlByb3ZpZGVTZWNyZXRzUmVzcG9uc2USbQoSUHJvdmlkZUNyZWRlbnRpYWxzEiouaGF0YWtlLmJ1aWxkLnYxLlByb3ZpZGVDcmVkZW50aWFsc1JlcXVlc3QaKy5oYXRha2UuYnVpbGQudjEuUHJvdmlkZUNyZWRlbnRpYWxzUmVzcG9uc2USZAoPUHJvdmlkZVNzaFJlcGx5EicuaGF0YWtlLmJ1aWxkLnYxLlByb3ZpZGVTc2hSZXBseVJlcXVlc3QaKC5oYXRha2UuYnVpbGQudjEuUHJvdmlkZVNzaFJlcGx5UmVzcG9uc2USRwoGU3RhdHVzEh4uaGF0YWtlLmJ1aWxkLnYxLlN0YXR1c1JlcXVlc3QaGy5oYXRha2UuYnVpbGQudjEuU29sdmVFdmVudDABEkkKBkNhbmNlbBIeLmhhdGFrZS5idWlsZC52MS5DYW5jZWxSZXF1ZXN0Gh8uaGF0YWtlLmJ1aWxkLnYxLkNhbmNlbFJlc3BvbnNlElAKClJlYWRFeHBvcnQSIi5oYXRha2UuYnVpbGQudjEuUmVhZEV4cG9ydFJlcXVlc3QaHC5oYXRha2UuYnVpbGQudjEuRXhwb3J0Q2h1bmswARJSCglEaXNrVXNhZ2USIS5oYXRha2UuYnVpbGQudjEuRGlza1VzYWdlUmVxdWVzdBoiLmhhdGFrZS5idWlsZC52MS5EaXNrVXNhZ2VSZXNwb25zZRJGCgVQcnVuZRIdLmhhdGFrZS5idWlsZC52MS5QcnVuZVJlcXVlc3QaHi5oYXRha2UuYnVpbGQudjEuUHJ1bmVSZXNwb25zZRJYCgtMaXN0SGlzdG9yeRIjLmhhdGFrZS5idWlsZC52MS5MaXN0SGlzdG9yeVJlcXVlc3QaJC5oYXRha2UuYnVpbGQudjEuTGlzdEhpc3RvcnlSZXNwb25zZRJQCgpHZXRIaXN0b3J5EiIuaGF0YWtlLmJ1aWxkLnYxLkdldEhpc3RvcnlSZXF1ZXN0Gh4uaGF0YWtlLmJ1aWxkLnYxLkhpc3RvcnlSZWNvcmQSVAoLSGlzdG9yeUxvZ3MSIy5oYXRha2UuYnVpbGQudjEuSGlzdG9yeUxvZ3NSZXF1ZXN0Gh4uaGF0YWtlLmJ1aWxkLnYxLlByb2dyZXNzRXZlbnQwARJeCg1SZW1vdmVIaXN0b3J5EiUuaGF0YWtlLmJ1aWxkLnYxLlJlbW92ZUhpc3RvcnlSZXF1ZXN0GiYuaGF0YWtlLmJ1aWxkLnYxLlJlbW92ZUhpc3RvcnlSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message hatake.build.v1.ListWorkersRequest
@@ -546,6 +546,14 @@ export type SolveRequest = Message<"hatake.build.v1.SolveRequest"> & {
    * @generated from field: map<string, string> client_attrs = 12;
    */
   clientAttrs: { [key: string]: string };
+
+  /**
+   * The --ssh ids the client serves (RUN --mount=type=ssh): agent messages are relayed through the
+   * stream (SolveEvent.ssh_request, ProvideSshReply); no key ever reaches the engine.
+   *
+   * @generated from field: repeated string ssh_ids = 20;
+   */
+  sshIds: string[];
 };
 
 /**
@@ -640,6 +648,22 @@ export type SolveEvent = Message<"hatake.build.v1.SolveEvent"> & {
      */
     value: Queued;
     case: "queued";
+  } | {
+    /**
+     * The engine needs registry credentials for a host (BuildKit's session auth): ProvideCredentials.
+     *
+     * @generated from field: hatake.build.v1.CredentialsRequest credentials_request = 20;
+     */
+    value: CredentialsRequest;
+    case: "credentialsRequest";
+  } | {
+    /**
+     * A build step sent an agent message to an --ssh id: ProvideSshReply with the agent's answer.
+     *
+     * @generated from field: hatake.build.v1.SshRequest ssh_request = 21;
+     */
+    value: SshRequest;
+    case: "sshRequest";
   } | { case: undefined; value?: undefined };
 };
 
@@ -649,6 +673,166 @@ export type SolveEvent = Message<"hatake.build.v1.SolveEvent"> & {
  */
 export const SolveEventSchema: GenMessage<SolveEvent> = /*@__PURE__*/
   messageDesc(file_build, 18);
+
+/**
+ * @generated from message hatake.build.v1.CredentialsRequest
+ */
+export type CredentialsRequest = Message<"hatake.build.v1.CredentialsRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The registry's host as in the reference ("docker.io", "127.0.0.1:5000").
+   *
+   * @generated from field: string host = 2;
+   */
+  host: string;
+};
+
+/**
+ * Describes the message hatake.build.v1.CredentialsRequest.
+ * Use `create(CredentialsRequestSchema)` to create a new message.
+ */
+export const CredentialsRequestSchema: GenMessage<CredentialsRequest> = /*@__PURE__*/
+  messageDesc(file_build, 19);
+
+/**
+ * Docker's AuthConfig fields; all empty = anonymous. Kept in the engine's memory for that build only.
+ *
+ * @generated from message hatake.build.v1.ProvideCredentialsRequest
+ */
+export type ProvideCredentialsRequest = Message<"hatake.build.v1.ProvideCredentialsRequest"> & {
+  /**
+   * @generated from field: string ref = 1;
+   */
+  ref: string;
+
+  /**
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string username = 3;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 4;
+   */
+  password: string;
+
+  /**
+   * @generated from field: string identity_token = 5;
+   */
+  identityToken: string;
+
+  /**
+   * @generated from field: string registry_token = 6;
+   */
+  registryToken: string;
+};
+
+/**
+ * Describes the message hatake.build.v1.ProvideCredentialsRequest.
+ * Use `create(ProvideCredentialsRequestSchema)` to create a new message.
+ */
+export const ProvideCredentialsRequestSchema: GenMessage<ProvideCredentialsRequest> = /*@__PURE__*/
+  messageDesc(file_build, 20);
+
+/**
+ * @generated from message hatake.build.v1.ProvideCredentialsResponse
+ */
+export type ProvideCredentialsResponse = Message<"hatake.build.v1.ProvideCredentialsResponse"> & {
+};
+
+/**
+ * Describes the message hatake.build.v1.ProvideCredentialsResponse.
+ * Use `create(ProvideCredentialsResponseSchema)` to create a new message.
+ */
+export const ProvideCredentialsResponseSchema: GenMessage<ProvideCredentialsResponse> = /*@__PURE__*/
+  messageDesc(file_build, 21);
+
+/**
+ * One SSH agent message (draft-miller-ssh-agent, without its length prefix) from a step: only
+ * REQUEST_IDENTITIES and SIGN_REQUEST are relayed (the engine answers any other with FAILURE).
+ *
+ * @generated from message hatake.build.v1.SshRequest
+ */
+export type SshRequest = Message<"hatake.build.v1.SshRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The --ssh id ("default", ...).
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * @generated from field: bytes message = 3;
+   */
+  message: Uint8Array;
+};
+
+/**
+ * Describes the message hatake.build.v1.SshRequest.
+ * Use `create(SshRequestSchema)` to create a new message.
+ */
+export const SshRequestSchema: GenMessage<SshRequest> = /*@__PURE__*/
+  messageDesc(file_build, 22);
+
+/**
+ * @generated from message hatake.build.v1.ProvideSshReplyRequest
+ */
+export type ProvideSshReplyRequest = Message<"hatake.build.v1.ProvideSshReplyRequest"> & {
+  /**
+   * @generated from field: string ref = 1;
+   */
+  ref: string;
+
+  /**
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+
+  /**
+   * The agent's answer (without its length prefix); empty with `error` when the agent failed.
+   *
+   * @generated from field: bytes message = 3;
+   */
+  message: Uint8Array;
+
+  /**
+   * @generated from field: string error = 4;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message hatake.build.v1.ProvideSshReplyRequest.
+ * Use `create(ProvideSshReplyRequestSchema)` to create a new message.
+ */
+export const ProvideSshReplyRequestSchema: GenMessage<ProvideSshReplyRequest> = /*@__PURE__*/
+  messageDesc(file_build, 23);
+
+/**
+ * @generated from message hatake.build.v1.ProvideSshReplyResponse
+ */
+export type ProvideSshReplyResponse = Message<"hatake.build.v1.ProvideSshReplyResponse"> & {
+};
+
+/**
+ * Describes the message hatake.build.v1.ProvideSshReplyResponse.
+ * Use `create(ProvideSshReplyResponseSchema)` to create a new message.
+ */
+export const ProvideSshReplyResponseSchema: GenMessage<ProvideSshReplyResponse> = /*@__PURE__*/
+  messageDesc(file_build, 24);
 
 /**
  * @generated from message hatake.build.v1.Queued
@@ -661,7 +845,7 @@ export type Queued = Message<"hatake.build.v1.Queued"> & {
  * Use `create(QueuedSchema)` to create a new message.
  */
 export const QueuedSchema: GenMessage<Queued> = /*@__PURE__*/
-  messageDesc(file_build, 19);
+  messageDesc(file_build, 25);
 
 /**
  * @generated from message hatake.build.v1.SecretRequest
@@ -683,7 +867,7 @@ export type SecretRequest = Message<"hatake.build.v1.SecretRequest"> & {
  * Use `create(SecretRequestSchema)` to create a new message.
  */
 export const SecretRequestSchema: GenMessage<SecretRequest> = /*@__PURE__*/
-  messageDesc(file_build, 20);
+  messageDesc(file_build, 26);
 
 /**
  * @generated from message hatake.build.v1.ProvideSecretsRequest
@@ -710,7 +894,7 @@ export type ProvideSecretsRequest = Message<"hatake.build.v1.ProvideSecretsReque
  * Use `create(ProvideSecretsRequestSchema)` to create a new message.
  */
 export const ProvideSecretsRequestSchema: GenMessage<ProvideSecretsRequest> = /*@__PURE__*/
-  messageDesc(file_build, 21);
+  messageDesc(file_build, 27);
 
 /**
  * @generated from message hatake.build.v1.ProvideSecretsResponse
@@ -723,7 +907,7 @@ export type ProvideSecretsResponse = Message<"hatake.build.v1.ProvideSecretsResp
  * Use `create(ProvideSecretsResponseSchema)` to create a new message.
  */
 export const ProvideSecretsResponseSchema: GenMessage<ProvideSecretsResponse> = /*@__PURE__*/
-  messageDesc(file_build, 22);
+  messageDesc(file_build, 28);
 
 /**
  * @generated from message hatake.build.v1.SolveResult
@@ -756,7 +940,7 @@ export type SolveResult = Message<"hatake.build.v1.SolveResult"> & {
  * Use `create(SolveResultSchema)` to create a new message.
  */
 export const SolveResultSchema: GenMessage<SolveResult> = /*@__PURE__*/
-  messageDesc(file_build, 23);
+  messageDesc(file_build, 29);
 
 /**
  * @generated from message hatake.build.v1.ExportHandle
@@ -785,7 +969,7 @@ export type ExportHandle = Message<"hatake.build.v1.ExportHandle"> & {
  * Use `create(ExportHandleSchema)` to create a new message.
  */
 export const ExportHandleSchema: GenMessage<ExportHandle> = /*@__PURE__*/
-  messageDesc(file_build, 24);
+  messageDesc(file_build, 30);
 
 /**
  * @generated from message hatake.build.v1.BuildWarning
@@ -819,7 +1003,7 @@ export type BuildWarning = Message<"hatake.build.v1.BuildWarning"> & {
  * Use `create(BuildWarningSchema)` to create a new message.
  */
 export const BuildWarningSchema: GenMessage<BuildWarning> = /*@__PURE__*/
-  messageDesc(file_build, 25);
+  messageDesc(file_build, 31);
 
 /**
  * A failed build, with what BuildKit's error layout shows: the step, its last log lines, where it is
@@ -887,7 +1071,7 @@ export type BuildError = Message<"hatake.build.v1.BuildError"> & {
  * Use `create(BuildErrorSchema)` to create a new message.
  */
 export const BuildErrorSchema: GenMessage<BuildError> = /*@__PURE__*/
-  messageDesc(file_build, 26);
+  messageDesc(file_build, 32);
 
 /**
  * @generated from message hatake.build.v1.SourceInfo
@@ -914,7 +1098,7 @@ export type SourceInfo = Message<"hatake.build.v1.SourceInfo"> & {
  * Use `create(SourceInfoSchema)` to create a new message.
  */
 export const SourceInfoSchema: GenMessage<SourceInfo> = /*@__PURE__*/
-  messageDesc(file_build, 27);
+  messageDesc(file_build, 33);
 
 /**
  * @generated from message hatake.build.v1.SourceRange
@@ -938,7 +1122,7 @@ export type SourceRange = Message<"hatake.build.v1.SourceRange"> & {
  * Use `create(SourceRangeSchema)` to create a new message.
  */
 export const SourceRangeSchema: GenMessage<SourceRange> = /*@__PURE__*/
-  messageDesc(file_build, 28);
+  messageDesc(file_build, 34);
 
 /**
  * The solver's progress event (base/progress ProgressEvent), one per message.
@@ -1020,7 +1204,7 @@ export type ProgressEvent = Message<"hatake.build.v1.ProgressEvent"> & {
  * Use `create(ProgressEventSchema)` to create a new message.
  */
 export const ProgressEventSchema: GenMessage<ProgressEvent> = /*@__PURE__*/
-  messageDesc(file_build, 29);
+  messageDesc(file_build, 35);
 
 /**
  * @generated from message hatake.build.v1.VertexStarted
@@ -1037,7 +1221,7 @@ export type VertexStarted = Message<"hatake.build.v1.VertexStarted"> & {
  * Use `create(VertexStartedSchema)` to create a new message.
  */
 export const VertexStartedSchema: GenMessage<VertexStarted> = /*@__PURE__*/
-  messageDesc(file_build, 30);
+  messageDesc(file_build, 36);
 
 /**
  * @generated from message hatake.build.v1.VertexCached
@@ -1054,7 +1238,7 @@ export type VertexCached = Message<"hatake.build.v1.VertexCached"> & {
  * Use `create(VertexCachedSchema)` to create a new message.
  */
 export const VertexCachedSchema: GenMessage<VertexCached> = /*@__PURE__*/
-  messageDesc(file_build, 31);
+  messageDesc(file_build, 37);
 
 /**
  * @generated from message hatake.build.v1.VertexCompleted
@@ -1071,7 +1255,7 @@ export type VertexCompleted = Message<"hatake.build.v1.VertexCompleted"> & {
  * Use `create(VertexCompletedSchema)` to create a new message.
  */
 export const VertexCompletedSchema: GenMessage<VertexCompleted> = /*@__PURE__*/
-  messageDesc(file_build, 32);
+  messageDesc(file_build, 38);
 
 /**
  * @generated from message hatake.build.v1.VertexErrored
@@ -1098,7 +1282,7 @@ export type VertexErrored = Message<"hatake.build.v1.VertexErrored"> & {
  * Use `create(VertexErroredSchema)` to create a new message.
  */
 export const VertexErroredSchema: GenMessage<VertexErrored> = /*@__PURE__*/
-  messageDesc(file_build, 33);
+  messageDesc(file_build, 39);
 
 /**
  * @generated from message hatake.build.v1.VertexCanceled
@@ -1111,7 +1295,7 @@ export type VertexCanceled = Message<"hatake.build.v1.VertexCanceled"> & {
  * Use `create(VertexCanceledSchema)` to create a new message.
  */
 export const VertexCanceledSchema: GenMessage<VertexCanceled> = /*@__PURE__*/
-  messageDesc(file_build, 34);
+  messageDesc(file_build, 40);
 
 /**
  * @generated from message hatake.build.v1.StatusUpdate
@@ -1148,7 +1332,7 @@ export type StatusUpdate = Message<"hatake.build.v1.StatusUpdate"> & {
  * Use `create(StatusUpdateSchema)` to create a new message.
  */
 export const StatusUpdateSchema: GenMessage<StatusUpdate> = /*@__PURE__*/
-  messageDesc(file_build, 35);
+  messageDesc(file_build, 41);
 
 /**
  * @generated from message hatake.build.v1.LogChunk
@@ -1170,7 +1354,7 @@ export type LogChunk = Message<"hatake.build.v1.LogChunk"> & {
  * Use `create(LogChunkSchema)` to create a new message.
  */
 export const LogChunkSchema: GenMessage<LogChunk> = /*@__PURE__*/
-  messageDesc(file_build, 36);
+  messageDesc(file_build, 42);
 
 /**
  * @generated from message hatake.build.v1.LogElided
@@ -1187,7 +1371,7 @@ export type LogElided = Message<"hatake.build.v1.LogElided"> & {
  * Use `create(LogElidedSchema)` to create a new message.
  */
 export const LogElidedSchema: GenMessage<LogElided> = /*@__PURE__*/
-  messageDesc(file_build, 37);
+  messageDesc(file_build, 43);
 
 /**
  * @generated from message hatake.build.v1.StatusRequest
@@ -1204,7 +1388,7 @@ export type StatusRequest = Message<"hatake.build.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_build, 38);
+  messageDesc(file_build, 44);
 
 /**
  * @generated from message hatake.build.v1.CancelRequest
@@ -1221,7 +1405,7 @@ export type CancelRequest = Message<"hatake.build.v1.CancelRequest"> & {
  * Use `create(CancelRequestSchema)` to create a new message.
  */
 export const CancelRequestSchema: GenMessage<CancelRequest> = /*@__PURE__*/
-  messageDesc(file_build, 39);
+  messageDesc(file_build, 45);
 
 /**
  * @generated from message hatake.build.v1.CancelResponse
@@ -1238,7 +1422,7 @@ export type CancelResponse = Message<"hatake.build.v1.CancelResponse"> & {
  * Use `create(CancelResponseSchema)` to create a new message.
  */
 export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
-  messageDesc(file_build, 40);
+  messageDesc(file_build, 46);
 
 /**
  * @generated from message hatake.build.v1.ReadExportRequest
@@ -1255,7 +1439,7 @@ export type ReadExportRequest = Message<"hatake.build.v1.ReadExportRequest"> & {
  * Use `create(ReadExportRequestSchema)` to create a new message.
  */
 export const ReadExportRequestSchema: GenMessage<ReadExportRequest> = /*@__PURE__*/
-  messageDesc(file_build, 41);
+  messageDesc(file_build, 47);
 
 /**
  * @generated from message hatake.build.v1.ExportChunk
@@ -1272,7 +1456,7 @@ export type ExportChunk = Message<"hatake.build.v1.ExportChunk"> & {
  * Use `create(ExportChunkSchema)` to create a new message.
  */
 export const ExportChunkSchema: GenMessage<ExportChunk> = /*@__PURE__*/
-  messageDesc(file_build, 42);
+  messageDesc(file_build, 48);
 
 /**
  * @generated from message hatake.build.v1.DiskUsageRequest
@@ -1289,7 +1473,7 @@ export type DiskUsageRequest = Message<"hatake.build.v1.DiskUsageRequest"> & {
  * Use `create(DiskUsageRequestSchema)` to create a new message.
  */
 export const DiskUsageRequestSchema: GenMessage<DiskUsageRequest> = /*@__PURE__*/
-  messageDesc(file_build, 43);
+  messageDesc(file_build, 49);
 
 /**
  * @generated from message hatake.build.v1.DiskUsageResponse
@@ -1306,7 +1490,7 @@ export type DiskUsageResponse = Message<"hatake.build.v1.DiskUsageResponse"> & {
  * Use `create(DiskUsageResponseSchema)` to create a new message.
  */
 export const DiskUsageResponseSchema: GenMessage<DiskUsageResponse> = /*@__PURE__*/
-  messageDesc(file_build, 44);
+  messageDesc(file_build, 50);
 
 /**
  * @generated from message hatake.build.v1.UsageRecord
@@ -1377,7 +1561,7 @@ export type UsageRecord = Message<"hatake.build.v1.UsageRecord"> & {
  * Use `create(UsageRecordSchema)` to create a new message.
  */
 export const UsageRecordSchema: GenMessage<UsageRecord> = /*@__PURE__*/
-  messageDesc(file_build, 45);
+  messageDesc(file_build, 51);
 
 /**
  * @generated from message hatake.build.v1.PruneRequest
@@ -1404,7 +1588,7 @@ export type PruneRequest = Message<"hatake.build.v1.PruneRequest"> & {
  * Use `create(PruneRequestSchema)` to create a new message.
  */
 export const PruneRequestSchema: GenMessage<PruneRequest> = /*@__PURE__*/
-  messageDesc(file_build, 46);
+  messageDesc(file_build, 52);
 
 /**
  * @generated from message hatake.build.v1.PruneResponse
@@ -1426,7 +1610,7 @@ export type PruneResponse = Message<"hatake.build.v1.PruneResponse"> & {
  * Use `create(PruneResponseSchema)` to create a new message.
  */
 export const PruneResponseSchema: GenMessage<PruneResponse> = /*@__PURE__*/
-  messageDesc(file_build, 47);
+  messageDesc(file_build, 53);
 
 /**
  * @generated from message hatake.build.v1.ListHistoryRequest
@@ -1439,7 +1623,7 @@ export type ListHistoryRequest = Message<"hatake.build.v1.ListHistoryRequest"> &
  * Use `create(ListHistoryRequestSchema)` to create a new message.
  */
 export const ListHistoryRequestSchema: GenMessage<ListHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_build, 48);
+  messageDesc(file_build, 54);
 
 /**
  * @generated from message hatake.build.v1.ListHistoryResponse
@@ -1456,7 +1640,7 @@ export type ListHistoryResponse = Message<"hatake.build.v1.ListHistoryResponse">
  * Use `create(ListHistoryResponseSchema)` to create a new message.
  */
 export const ListHistoryResponseSchema: GenMessage<ListHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_build, 49);
+  messageDesc(file_build, 55);
 
 /**
  * @generated from message hatake.build.v1.HistoryRecord
@@ -1532,7 +1716,7 @@ export type HistoryRecord = Message<"hatake.build.v1.HistoryRecord"> & {
  * Use `create(HistoryRecordSchema)` to create a new message.
  */
 export const HistoryRecordSchema: GenMessage<HistoryRecord> = /*@__PURE__*/
-  messageDesc(file_build, 50);
+  messageDesc(file_build, 56);
 
 /**
  * @generated from message hatake.build.v1.GetHistoryRequest
@@ -1549,7 +1733,7 @@ export type GetHistoryRequest = Message<"hatake.build.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_build, 51);
+  messageDesc(file_build, 57);
 
 /**
  * @generated from message hatake.build.v1.HistoryLogsRequest
@@ -1566,7 +1750,7 @@ export type HistoryLogsRequest = Message<"hatake.build.v1.HistoryLogsRequest"> &
  * Use `create(HistoryLogsRequestSchema)` to create a new message.
  */
 export const HistoryLogsRequestSchema: GenMessage<HistoryLogsRequest> = /*@__PURE__*/
-  messageDesc(file_build, 52);
+  messageDesc(file_build, 58);
 
 /**
  * @generated from message hatake.build.v1.RemoveHistoryRequest
@@ -1583,7 +1767,7 @@ export type RemoveHistoryRequest = Message<"hatake.build.v1.RemoveHistoryRequest
  * Use `create(RemoveHistoryRequestSchema)` to create a new message.
  */
 export const RemoveHistoryRequestSchema: GenMessage<RemoveHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_build, 53);
+  messageDesc(file_build, 59);
 
 /**
  * @generated from message hatake.build.v1.RemoveHistoryResponse
@@ -1596,7 +1780,7 @@ export type RemoveHistoryResponse = Message<"hatake.build.v1.RemoveHistoryRespon
  * Use `create(RemoveHistoryResponseSchema)` to create a new message.
  */
 export const RemoveHistoryResponseSchema: GenMessage<RemoveHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_build, 54);
+  messageDesc(file_build, 60);
 
 /**
  * @generated from service hatake.build.v1.BuildService
@@ -1657,6 +1841,26 @@ export const BuildService: GenService<{
     methodKind: "unary";
     input: typeof ProvideSecretsRequestSchema;
     output: typeof ProvideSecretsResponseSchema;
+  },
+  /**
+   * Answers a SolveEvent.credentials_request (registry credentials, e.g. for --push).
+   *
+   * @generated from rpc hatake.build.v1.BuildService.ProvideCredentials
+   */
+  provideCredentials: {
+    methodKind: "unary";
+    input: typeof ProvideCredentialsRequestSchema;
+    output: typeof ProvideCredentialsResponseSchema;
+  },
+  /**
+   * Answers a SolveEvent.ssh_request: the client's SSH agent's answer to one agent message.
+   *
+   * @generated from rpc hatake.build.v1.BuildService.ProvideSshReply
+   */
+  provideSshReply: {
+    methodKind: "unary";
+    input: typeof ProvideSshReplyRequestSchema;
+    output: typeof ProvideSshReplyResponseSchema;
   },
   /**
    * Attaches to a running build's progress (from its start).

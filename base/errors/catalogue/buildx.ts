@@ -281,4 +281,21 @@ export const buildxDiagnostics = {
     cause: "The image reference \"{reference}\" is not valid: {detail}.",
     next: "Write it as [REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], in lower case.",
   },
+  "HTK-ENGINE-0720": {
+    title: "Unexpected answer from the client",
+    cause: "{what} for the build \"{ref}\" arrived, but the engine did not ask for them (the build ended, or waited too long).",
+    http: 409,
+    next: "Run the build again; the engine asks for registry credentials and SSH agent answers while the build runs.",
+  },
+  "HTK-BUILDX-0080": {
+    title: "Invalid build option",
+    cause: "{buildxMessage}",
+    dockerText: true,
+    next: "Check the option against \"docker buildx build --help\" (buildx's own message is above).",
+  },
+  "HTK-BUILDX-0081": {
+    title: "SSH key files not usable",
+    cause: "The key files {keys} given to --ssh could not be loaded into an SSH agent on this machine: {detail}.",
+    next: "Give unencrypted private keys (OpenSSH's ssh-agent and ssh-add must be installed), or load the keys into your agent with ssh-add and pass --ssh default.",
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
