@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runApiSuite } from "./api/run-api.ts";
 import { startEngine, type EngineTarget } from "./engine.ts";
 import { runFlowsSuite } from "./flows/run-flows.ts";
@@ -6,7 +6,8 @@ import { runFlowsSuite } from "./flows/run-flows.ts";
 /**
  * The conformance suites as part of the test run: the Engine API contract suite and the golden flows
  * against a `hatake engine` process started here (the built bundle), the flows also in differential
- * mode against a second engine, which must find no difference. The coverage table goes to the log.
+ * mode against a second engine, which must find no difference; the registry flows use the harness'
+ * registries and busybox fixture. The coverage table goes to the log.
  */
 let engine: EngineTarget | undefined;
 let reference: EngineTarget | undefined;
@@ -42,7 +43,10 @@ describe("conformance against a hatake engine", () => {
 
   it("passes every golden flow with the docker CLI, identical to a second engine in differential mode", async () => {
     if (engine === undefined || reference === undefined) throw new Error("engines not started");
-    const r = await runFlowsSuite({ host: engine.host, refHost: reference.host });
+    // The registry flows use the harness' registries and busybox (both engines the same ones).
+    const auth = inject("authRegistry");
+    const registry = { registry: inject("registry").host, authRegistry: auth.host, username: auth.username, password: auth.password, busybox: inject("busybox").reference };
+    const r = await runFlowsSuite({ host: engine.host, refHost: reference.host, registry });
     console.log([...r.report, ...r.failures, `${r.passed} passed, ${r.failed} failed`].join("\n"));
     expect(r.failures).toEqual([]);
     expect(r.passed).toBeGreaterThanOrEqual(10);

@@ -1,6 +1,7 @@
 import { runApiSuite } from "./api/run-api.ts";
 import { resolveTarget, type EngineTarget } from "./engine.ts";
-import { loadCatalogue } from "./flows/catalogue.ts";
+import { startRegistryFixtures, type RegistryFixtures } from "../testing/registry-fixtures.ts";
+import { loadCatalogue, needsRegistry } from "./flows/catalogue.ts";
 import { runFlowsSuite } from "./flows/run-flows.ts";
 
 /**
@@ -33,11 +34,25 @@ export const engineSuites: Readonly<Record<string, EngineSuiteCommand>> = {
     return withTarget(args, write, async (target) => {
       const only = flag(args, "--only");
       const flows = loadCatalogue().filter((f) => only === undefined || `${f.group}/${f.id}` === only || f.group === only);
-      const r = await runFlowsSuite({ host: target.host, flows, show: args.includes("--show"), ...(ref === undefined ? {} : { refHost: ref }) });
-      for (const l of r.report) write(l);
-      for (const f of r.failures) write(f);
-      write(`${r.passed} passed, ${r.failed} failed`);
-      return r.failed === 0 ? 0 : 1;
+      // The registry flows get a plain and an htpasswd registry of their own with busybox pushed
+      // (testing/registry-fixtures.ts: Debian's docker-registry, skopeo), used by both engines.
+      let registries: RegistryFixtures | undefined;
+      if (flows.some(needsRegistry)) {
+        try {
+          registries = await startRegistryFixtures();
+        } catch (err) {
+          write(`cannot start the local registries the registry flows use: ${(err as Error).message}`);
+        }
+      }
+      try {
+        const r = await runFlowsSuite({ host: target.host, flows, show: args.includes("--show"), ...(ref === undefined ? {} : { refHost: ref }), ...(registries === undefined ? {} : { registry: registries }) });
+        for (const l of r.report) write(l);
+        for (const f of r.failures) write(f);
+        write(`${r.passed} passed, ${r.failed} failed`);
+        return r.failed === 0 ? 0 : 1;
+      } finally {
+        await registries?.stop();
+      }
     });
   },
 };

@@ -22,7 +22,8 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   engine: ["llb", "frontend-dockerfile", "cache", "solver", "base", "wire"],
   "buildx-plugin": ["base", "wire"],
   desktop: ["wire"],
-  conformance: ["base", "wire", "frontend-dockerfile"],
+  // testing: the flows runner starts the local registries and the busybox fixture (registry-fixtures.ts).
+  conformance: ["base", "wire", "frontend-dockerfile", "testing"],
   cli: ["llb", "frontend-dockerfile", "cache", "solver", "engine", "buildx-plugin", "base", "wire"],
   // Test and measurement tooling may reach everything; products may not reach them.
   testing: ["base"],

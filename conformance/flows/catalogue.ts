@@ -22,7 +22,12 @@ import { parse } from "yaml";
  *             compare: output              # differential mode: output (default) | exit | none
  *
  * `${DOCKER_HOST}` and `${DOCKER_CONFIG}` in `run`, `stdin` and `env` are the engine's address and the
- * flow's config folder. Expectations are checked against the normalised output (normalise.ts). In
+ * flow's config folder. Flows that use a registry name it with `${REGISTRY}` (a plain local registry,
+ * `host:port`), `${AUTH_REGISTRY}`, `${REGISTRY_USER}` and `${REGISTRY_PASSWORD}` (one with htpasswd
+ * basic auth) and `${BUSYBOX}` (the busybox fixture in the plain registry); `${RUN}` is a token unique
+ * to one run of the flow on one engine (a repository of its own to push to, so that the reference's
+ * run starts from the same registry state). In output they read `<REGISTRY>`, `<AUTH_REGISTRY>`,
+ * `<RUN>` (`${BUSYBOX}` is `<REGISTRY>/busybox:latest`). Expectations are checked against the normalised output (normalise.ts). In
  * differential mode `compare: output` steps must produce the same normalised stdout, stderr and exit
  * code on both engines, `exit` only the same exit code; `none` steps (and every later step of the
  * flow) are not run on the reference: they change it or are HATAKE-specific.
@@ -45,6 +50,14 @@ export interface Flow {
   readonly id: string;
   readonly summary: string;
   readonly steps: readonly FlowStep[];
+}
+
+/** The variables only a runner with registries can fill. */
+export const REGISTRY_VARIABLES = ["${REGISTRY}", "${AUTH_REGISTRY}", "${REGISTRY_USER}", "${REGISTRY_PASSWORD}", "${BUSYBOX}"] as const;
+
+/** Whether a flow needs the runner's registries (it names one of their variables). */
+export function needsRegistry(flow: Flow): boolean {
+  return flow.steps.some((s) => REGISTRY_VARIABLES.some((v) => s.run.includes(v) || (s.stdin ?? "").includes(v) || Object.values(s.env).some((e) => e.includes(v))));
 }
 
 export const CATALOGUE_DIR = join(dirname(fileURLToPath(import.meta.url)), "catalogue");

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCatalogue, splitWords, type FlowStep } from "./catalogue.ts";
+import { loadCatalogue, needsRegistry, splitWords, type FlowStep } from "./catalogue.ts";
 import { forComparison, normalise } from "./normalise.ts";
-import { checkStep, differences } from "./run-flows.ts";
+import { checkStep, differences, runFlowsSuite } from "./run-flows.ts";
 
 const ctx = { host: "unix:///tmp/x/docker.sock", configDir: "/tmp/htk-flow-abc" };
 
@@ -38,6 +38,11 @@ describe("the flow output normaliser", () => {
     expect(forComparison(ours)).toBe(forComparison("Error response from daemon: This node is not part of a swarm\nnext line"));
   });
 
+  it("replaces the registries' addresses and the run token before anything else", () => {
+    const replace = [["127.0.0.1:5001", "<AUTH_REGISTRY>"], ["127.0.0.1:5000", "<REGISTRY>"], ["run0a1b2c3d", "<RUN>"]] as const;
+    expect(normalise("pushed 127.0.0.1:5000/flows-run0a1b2c3d/busybox to 127.0.0.1:5001", { ...ctx, replace })).toBe("pushed <REGISTRY>/flows-<RUN>/busybox to <AUTH_REGISTRY>");
+  });
+
   it("leaves words that merely look like hex alone", () => {
     expect(normalise("deadbeefcafe facade 1.45 e6534b4", ctx)).toBe("deadbeefcafe facade 1.45 e6534b4");
   });
@@ -48,7 +53,14 @@ describe("the flow catalogue", () => {
     const flows = loadCatalogue();
     expect(flows.length).toBeGreaterThanOrEqual(10);
     expect(new Set(flows.map((f) => `${f.group}/${f.id}`)).size).toBe(flows.length);
-    expect(flows.map((f) => f.group)).toEqual(expect.arrayContaining(["system", "out-of-scope", "context"]));
+    expect(flows.map((f) => f.group)).toEqual(expect.arrayContaining(["system", "out-of-scope", "context", "registry"]));
+    expect(flows.filter(needsRegistry).map((f) => f.id)).toEqual(expect.arrayContaining(["pull", "tag-push", "login-logout", "run-tty", "build-plugin", "build-errors"]));
+  });
+
+  it("fails a flow that needs a registry when the runner has none, without running it", async () => {
+    const flows = loadCatalogue().filter((f) => f.group === "registry" && f.id === "pull");
+    const r = await runFlowsSuite({ host: "unix:///nonexistent/docker.sock", flows });
+    expect(r.failures).toEqual(["registry/pull: the flow uses a registry and the runner was given none"]);
   });
 
   it("splits command lines as a shell would, without running one", () => {

@@ -3,7 +3,8 @@
  * nothing about compatibility is replaced by a placeholder, so expectations can be written once and
  * outputs of two engines compared. Applied in this order, to stdout and stderr alike:
  *
- * 1. run context: the Docker host address of the engine → `<DOCKER_HOST>`, the flow's private
+ * 1. run context: the registries' addresses → `<REGISTRY>` / `<AUTH_REGISTRY>`, the flow run's token
+ *    → `<RUN>`, the Docker host address of the engine → `<DOCKER_HOST>`, the flow's private
  *    DOCKER_CONFIG folder → `<DOCKER_CONFIG>`;
  * 2. HATAKE diagnostics: ` [HTK-AREA-NNNN] next step…` (to the end of the line) → ` [HTK-AREA-NNNN]`:
  *    the ID is kept, the wording of the next step is the catalogue's business, not the flow's;
@@ -21,6 +22,8 @@
 export interface NormaliseContext {
   readonly host: string;
   readonly configDir: string;
+  /** More run context, replaced first (text → placeholder): the registries' addresses, the run token. */
+  readonly replace?: ReadonlyArray<readonly [string, string]>;
 }
 
 const HEX64 = /\b[0-9a-f]{64}\b/g;
@@ -35,6 +38,7 @@ const DIAGNOSTIC = / \[(HTK-[A-Z]+-\d{4})\][^\n]*/g;
 
 export function normalise(text: string, ctx: NormaliseContext): string {
   let t = text;
+  for (const [from, to] of ctx.replace ?? []) if (from !== "") t = t.split(from).join(to);
   if (ctx.host !== "") t = t.split(ctx.host).join("<DOCKER_HOST>");
   if (ctx.configDir !== "") t = t.split(ctx.configDir).join("<DOCKER_CONFIG>");
   t = t.replace(DIAGNOSTIC, " [$1]");

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SuiteResult } from "../run.ts";
-import { loadCatalogue, type Flow, type FlowStep } from "./catalogue.ts";
+import { loadCatalogue, needsRegistry, type Flow, type FlowStep } from "./catalogue.ts";
 import { forComparison, normalise } from "./normalise.ts";
 
 /**
@@ -23,6 +24,18 @@ export interface FlowsSuiteOptions {
   readonly stepTimeoutMs?: number;
   /** Adds each step's normalised output to the report: the text to paste when writing a flow. */
   readonly show?: boolean;
+  /** The registries flows may use (both engines use the same ones); flows that need one fail without. */
+  readonly registry?: FlowRegistry;
+}
+
+/** A plain registry with busybox in it and one with basic auth, as `host:port` addresses. */
+export interface FlowRegistry {
+  readonly registry: string;
+  readonly authRegistry: string;
+  readonly username: string;
+  readonly password: string;
+  /** The busybox image's reference in the plain registry. */
+  readonly busybox: string;
 }
 
 export interface FlowsReport extends SuiteResult {
@@ -45,7 +58,12 @@ export async function runFlowsSuite(opts: FlowsSuiteOptions): Promise<FlowsRepor
   for (const flow of flows) {
     const name = `${flow.group}/${flow.id}`;
     const problems: string[] = [];
-    const ours = await runFlow(flow, opts.host, docker, opts.stepTimeoutMs);
+    if (needsRegistry(flow) && opts.registry === undefined) {
+      report.push(`FAIL ${name}`);
+      failures.push(`${name}: the flow uses a registry and the runner was given none`);
+      continue;
+    }
+    const ours = await runFlow(flow, opts.host, docker, opts.stepTimeoutMs, opts.registry);
     ours.outputs.forEach((out, i) => {
       const step = flow.steps[i];
       if (step !== undefined) problems.push(...checkStep(step, out).map((p) => `step ${i + 1} (${step.run}): ${p}`));
@@ -55,7 +73,7 @@ export async function runFlowsSuite(opts: FlowsSuiteOptions): Promise<FlowsRepor
       const compared = flow.steps.findIndex((s) => s.compare === "none");
       const upTo = compared < 0 ? flow.steps.length : compared;
       if (upTo > 0) {
-        const ref = await runFlow({ ...flow, steps: flow.steps.slice(0, upTo) }, opts.refHost, docker, opts.stepTimeoutMs);
+        const ref = await runFlow({ ...flow, steps: flow.steps.slice(0, upTo) }, opts.refHost, docker, opts.stepTimeoutMs, opts.registry);
         if (ref.error !== undefined) problems.push(`reference: ${ref.error}`);
         for (let i = 0; i < upTo; i++) {
           const step = flow.steps[i];
@@ -94,8 +112,32 @@ const buildxBuilt = (): boolean => existsSync(fileURLToPath(new URL("../../dist/
  * config has the buildx plugin installed (as tools/up.sh installs it), so `docker buildx …` and
  * `docker build` run as they do for a user of HATAKE.
  */
-async function runFlow(flow: Flow, host: string, docker: string, timeoutMs = 60_000): Promise<{ outputs: StepOutput[]; error?: string }> {
+async function runFlow(flow: Flow, host: string, docker: string, timeoutMs = 60_000, registry?: FlowRegistry): Promise<{ outputs: StepOutput[]; error?: string }> {
   const configDir = mkdtempSync(join(tmpdir(), "htk-flow-"));
+  const token = `run${randomBytes(4).toString("hex")}`;
+  const variables: Array<[string, string]> = [
+    ["${DOCKER_HOST}", host],
+    ["${DOCKER_CONFIG}", configDir],
+    ["${RUN}", token],
+    ...(registry === undefined
+      ? []
+      : ([
+          ["${REGISTRY}", registry.registry],
+          ["${AUTH_REGISTRY}", registry.authRegistry],
+          ["${REGISTRY_USER}", registry.username],
+          ["${REGISTRY_PASSWORD}", registry.password],
+          ["${BUSYBOX}", registry.busybox],
+        ] as Array<[string, string]>)),
+  ];
+  const replace: Array<readonly [string, string]> = [
+    ...(registry === undefined
+      ? []
+      : ([
+          [registry.authRegistry, "<AUTH_REGISTRY>"],
+          [registry.registry, "<REGISTRY>"],
+        ] as const)),
+    [token, "<RUN>"],
+  ];
   if (buildxBuilt()) {
     mkdirSync(join(configDir, "cli-plugins"));
     symlinkSync(BUILDX_PLUGIN, join(configDir, "cli-plugins", "docker-buildx"));
@@ -103,7 +145,7 @@ async function runFlow(flow: Flow, host: string, docker: string, timeoutMs = 60_
   const outputs: StepOutput[] = [];
   try {
     for (const step of flow.steps) {
-      const vars = (s: string): string => s.split("${DOCKER_HOST}").join(host).split("${DOCKER_CONFIG}").join(configDir);
+      const vars = (s: string): string => variables.reduce((t, [name, value]) => t.split(name).join(value), s);
       const env: NodeJS.ProcessEnv = {
         PATH: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
         HOME: configDir,
@@ -117,7 +159,7 @@ async function runFlow(flow: Flow, host: string, docker: string, timeoutMs = 60_
       }
       const raw = await runDocker(docker, step.argv.map(vars), env, step.stdin === undefined ? undefined : vars(step.stdin), timeoutMs);
       if (typeof raw === "string") return { outputs, error: `step ${outputs.length + 1} (${step.run}): ${raw}` };
-      const ctx = { host, configDir };
+      const ctx = { host, configDir, replace };
       outputs.push({ exit: raw.exit, stdout: normalise(raw.stdout, ctx), stderr: normalise(raw.stderr, ctx) });
     }
     return { outputs };
