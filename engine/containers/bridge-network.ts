@@ -4,7 +4,7 @@ import { HtkError, htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { bridgeSubnet, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
 import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, StateStore } from "../state/index.ts";
-import { PortPublisher, portsJson, requestedBindings, type PortBinding } from "./ports.ts";
+import { holderOf, PortPublisher, portsJson, requestedBindings, type PortBinding } from "./ports.ts";
 import { dnsNames, emptyEndpoint, emptyNetworkSettings, endpointWish, ipamConfigJson, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
 
 /**
@@ -83,7 +83,7 @@ export class BridgeNetworks implements NetworkAttacher {
         }
       } catch (err) {
         await this.detach(c.id).catch(() => undefined);
-        throw err;
+        throw this.#namingHolder(err, c.id, requested);
       }
     }
     const extraHosts: string[] = [];
@@ -104,6 +104,33 @@ export class BridgeNetworks implements NetworkAttacher {
       hostFiles: false,
       extraHosts,
     };
+  }
+
+  /**
+   * A taken host port (Docker's text, HTK-ENGINE-0663) whose holder is another container of this
+   * engine: the same text, and the next step names that container (HTK-ENGINE-0830).
+   */
+  #namingHolder(err: unknown, self: string, requested: ReturnType<typeof requestedBindings>): unknown {
+    if (!(err instanceof HtkError) || err.id !== "HTK-ENGINE-0663") return err;
+    const p = err.params;
+    const hostIp = String(p["hostIp"] ?? "");
+    const hostPort = Number(p["hostPort"]);
+    const containerPort = Number(p["containerPort"]);
+    const wanted = requested.find((r) => r.hostIp === hostIp && r.hostPort === hostPort && r.containerPort === containerPort);
+    const others = new Map([...this.#ports].filter(([id]) => id !== self));
+    const held = wanted === undefined ? undefined : holderOf(others, { proto: wanted.proto, hostIp, hostPort });
+    const holder = held === undefined ? undefined : this.#state.containers.get(held.key);
+    if (held === undefined || holder === undefined) return err;
+    return htkError("HTK-ENGINE-0830", {
+      endpoint: String(p["endpoint"] ?? ""),
+      endpointId: String(p["endpointId"] ?? ""),
+      hostIp,
+      hostPort,
+      containerPort,
+      holder: holder.name.replace(/^\//, ""),
+      holderId: holder.id.slice(0, 12),
+      holderIp: held.binding.hostIp,
+    });
   }
 
   /** The endpoints to plug, the network mode's first. */

@@ -1,7 +1,7 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
-import { PortPublisher, portsJson, requestedBindings } from "./ports.ts";
+import { holderOf, PortPublisher, portsJson, requestedBindings } from "./ports.ts";
 
 describe("published ports", () => {
   it("reads PortBindings and, with -P, the exposed ports without a binding", () => {
@@ -50,5 +50,22 @@ describe("published ports", () => {
     const again = new PortPublisher();
     await again.publish([{ key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "127.0.0.1", hostPort: b?.hostPort ?? 0, hostPortEnd: b?.hostPort ?? 0 }], "127.0.0.2", { name: "web", id: "e" });
     await again.close();
+  });
+
+  it("holderOf finds the publisher whose binding takes a port: same protocol and port, same address or 0.0.0.0", async () => {
+    const a = new PortPublisher();
+    const [b] = await a.publish([{ key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "127.0.0.1", hostPort: 0, hostPortEnd: 0 }], "127.0.0.2", { name: "web", id: "e" });
+    const port = b?.hostPort ?? 0;
+    const all = new Map([["holder", a]]);
+    try {
+      expect(holderOf(all, { proto: "tcp", hostIp: "127.0.0.1", hostPort: port })).toEqual({ key: "holder", binding: b });
+      expect(holderOf(all, { proto: "tcp", hostIp: "0.0.0.0", hostPort: port })?.key).toBe("holder");
+      expect(holderOf(all, { proto: "udp", hostIp: "127.0.0.1", hostPort: port })).toBeUndefined();
+      expect(holderOf(all, { proto: "tcp", hostIp: "127.0.0.3", hostPort: port })).toBeUndefined();
+    } finally {
+      await a.close();
+    }
+    expect(a.bindings).toEqual([]);
+    expect(holderOf(all, { proto: "tcp", hostIp: "127.0.0.1", hostPort: port })).toBeUndefined();
   });
 });

@@ -78,6 +78,12 @@ export class PortPublisher {
   readonly #servers: Server[] = [];
   readonly #udp: UdpSocket[] = [];
   readonly #sockets = new Set<Socket>();
+  #bound: readonly PortBinding[] = [];
+
+  /** What `publish` bound (empty before, and after `close`). */
+  get bindings(): readonly PortBinding[] {
+    return this.#bound;
+  }
 
   /**
    * Binds every requested port, resolving 0 (and ranges) to a free one; a taken port → HTK-ENGINE-0663
@@ -105,6 +111,7 @@ export class PortPublisher {
         }
         out.push({ key: r.key, containerPort: r.containerPort, proto: r.proto, hostIp: r.hostIp, hostPort: bound });
       }
+      this.#bound = out;
       return out;
     } catch (err) {
       await this.close();
@@ -160,6 +167,7 @@ export class PortPublisher {
 
   /** Closes every listener and relayed connection. Idempotent. */
   async close(): Promise<void> {
+    this.#bound = [];
     for (const s of this.#sockets) s.destroy();
     this.#sockets.clear();
     const servers = this.#servers.splice(0);
@@ -172,4 +180,19 @@ function range(from: number, to: number): number[] {
   const out: number[] = [];
   for (let p = from; p <= to && out.length < 65536; p++) out.push(p);
   return out;
+}
+
+/**
+ * The binding of another publisher that takes the port `wanted` asks for: same protocol and host
+ * port, and the same host address or either of them all addresses (0.0.0.0).
+ */
+export function holderOf<K>(publishers: ReadonlyMap<K, PortPublisher>, wanted: { readonly proto: string; readonly hostIp: string; readonly hostPort: number }): { readonly key: K; readonly binding: PortBinding } | undefined {
+  const any = (ip: string): boolean => ip === "" || ip === "0.0.0.0";
+  for (const [key, p] of publishers) {
+    for (const b of p.bindings) {
+      if (b.proto !== wanted.proto || b.hostPort !== wanted.hostPort) continue;
+      if (b.hostIp === wanted.hostIp || any(b.hostIp) || any(wanted.hostIp)) return { key, binding: b };
+    }
+  }
+  return undefined;
 }

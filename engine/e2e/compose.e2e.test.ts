@@ -191,9 +191,52 @@ describe("Docker Compose v1 and docker-py against the engine", () => {
     expect(again.stdout).toBe("hello from compose\n");
   });
 
+  it("up -d --force-recreate replaces both containers and keeps the named volume's content (at API 1.44, as against Docker Engine 26)", async () => {
+    // Compose 1.29 reads the image's ContainerConfig when it recreates; API 1.45 no longer has it, so
+    // against Docker Engine 26 it fails with KeyError: 'ContainerConfig' unless the version is pinned.
+    expect((await compose(["exec", "-T", "web", "sh", "-c", "echo kept > /www/kept.txt"])).code).toBe(0);
+    const before = (await compose(["ps", "-q"])).stdout.split("\n").filter((l) => l !== "").sort();
+    const recreate = await compose(["up", "-d", "--force-recreate"], { COMPOSE_API_VERSION: "1.44" });
+    expect(recreate.code, recreate.stderr).toBe(0);
+    expect(recreate.stderr).toMatch(/Recreating acme_web_1 \.\.\. done/);
+    const after = (await compose(["ps", "-q"])).stdout.split("\n").filter((l) => l !== "").sort();
+    expect(after).toHaveLength(2);
+    expect(after.some((id) => before.includes(id))).toBe(false);
+    expect(await fetchText(`http://127.0.0.1:${port}/kept.txt`)).toBe("kept\n");
+    expect((await compose(["exec", "-T", "client", "wget", "-qO-", "http://web/"])).stdout).toBe("hello from compose\n");
+  });
+
+  it("run --rm (a one-off container on the project's network, its exit code), top, images", async () => {
+    const once = await compose(["run", "--rm", "-T", "client", "sh", "-c", "wget -qO- http://web/; exit 4"]);
+    expect(once.stdout).toBe("hello from compose\n");
+    expect(once.code).toBe(4);
+    expect((await engine.docker(["ps", "-aq", "--filter", "label=com.docker.compose.oneoff=True"])).stdout).toBe("");
+    const top = await compose(["top", "web"]);
+    expect(top.code, top.stderr).toBe(0);
+    expect(top.stdout).toMatch(/httpd -f -v -p 80 -h \/www/);
+    const images = await compose(["images"]);
+    expect(images.code, images.stderr).toBe(0);
+    expect(images.stdout).toMatch(/^acme_web_1 +acme_web +latest +[0-9a-f]{12} /m);
+  });
+
+  it("up --scale web=2 with a fixed host port fails with Docker's text, and the next step names the container that holds the port", async () => {
+    const scaled = await compose(["up", "-d", "--scale", "web=2"]);
+    expect(scaled.code).not.toBe(0);
+    const holder = (await engine.docker(["inspect", "-f", "{{.Id}}", `${PROJECT}_web_1`])).stdout.trim().slice(0, 12);
+    expect(scaled.stderr).toMatch(
+      new RegExp(
+        `ERROR: for acme_web_2 +Cannot start service web: driver failed programming external connectivity on endpoint acme_web_2 \\([0-9a-f]{64}\\): ` +
+          `Bind for 127\\.0\\.0\\.1:${port} failed: port is already allocated \\[HTK-ENGINE-0830\\] Container acme_web_1 \\(${holder}\\) publishes 127\\.0\\.0\\.1:${port}`,
+      ),
+    );
+    // The holder keeps serving.
+    expect(await fetchText(`http://127.0.0.1:${port}/`)).toBe("hello from compose\n");
+  });
+
   it("down -v removes the containers, the network and the named volume, and leaves no veth, namespace or rule", async () => {
     const down = await compose(["down", "-v"]);
     expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr).toContain(`Removing ${PROJECT}_web_2`);
     expect(down.stderr).toContain(`Removing network ${PROJECT}_appnet`);
     expect(down.stderr).toContain(`Removing volume ${PROJECT}_www`);
     const label = `label=com.docker.compose.project=${PROJECT}`;

@@ -465,4 +465,11 @@ export const engineDiagnostics = {
     http: 500,
     dockerText: true,
   },
+  "HTK-ENGINE-0830": {
+    title: "Port held by another container",
+    cause: "driver failed programming external connectivity on endpoint {endpoint} ({endpointId}): Bind for {hostIp}:{hostPort} failed: port is already allocated",
+    next: "Container {holder} ({holderId}) publishes {holderIp}:{hostPort}: stop it (docker stop {holder}), or publish a different host port (-p OTHER:{containerPort}).",
+    http: 500,
+    dockerText: true,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
