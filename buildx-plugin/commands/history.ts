@@ -1,7 +1,9 @@
 import { htkError } from "../../base/errors/index.ts";
 import { PlainPrinter } from "../../base/progress/index.ts";
 import { progressFromWire, type HistoryRecord } from "../../wire/index.ts";
-import { builderClient } from "../builders.ts";
+import { builderClient, nodeEndpoint } from "../builders.ts";
+import type { DockerEndpoint } from "../docker-cli.ts";
+import { guiUrl, openUrl } from "../gui-url.ts";
 import { call, type EngineClient } from "../client.ts";
 import { renderFormat } from "../format.ts";
 import { BuilderStore } from "../store.ts";
@@ -13,10 +15,11 @@ import { humanDuration } from "../../base/units.ts";
  * `docker buildx history ls|inspect|logs|rm`: the builder's build records (the engine's solver records
  * plus what the build service kept of each: name, frontend attributes, exporter response).
  */
-async function withClient<T>(ctx: CommandContext, fn: (client: EngineClient, prefix: string) => Promise<T>): Promise<T> {
-  const { builder, node, client } = builderClient(ctx.cli, BuilderStore.for(ctx.cli), ctx.builder);
+async function withClient<T>(ctx: CommandContext, fn: (client: EngineClient, prefix: string, endpoint: DockerEndpoint) => Promise<T>): Promise<T> {
+  const store = BuilderStore.for(ctx.cli);
+  const { builder, node, client } = builderClient(ctx.cli, store, ctx.builder);
   try {
-    return await fn(client, `${builder.name}/${node.Name}`);
+    return await fn(client, `${builder.name}/${node.Name}`, nodeEndpoint(ctx.cli, builder, node));
   } finally {
     client.close();
   }
@@ -25,9 +28,10 @@ async function withClient<T>(ctx: CommandContext, fn: (client: EngineClient, pre
 const DEFAULT_TABLE = "table {{.Ref}}\t{{.Name}}\t{{.Status}}\t{{.CreatedAt}}\t{{.Duration}}\t{{.Link}}";
 
 export async function runHistoryLs(ctx: CommandContext): Promise<number> {
-  return withClient(ctx, async (client, prefix) => {
+  return withClient(ctx, async (client, prefix, endpoint) => {
     const r = await call(client, "ListHistory", () => client.service.listHistory({}, { signal: ctx.signal }));
-    const records = [...r.records].sort((a, b) => {
+    const filters = ctx.flags.list("filter").map(parseHistoryFilter);
+    const records = r.records.filter((rec) => filters.every((f) => f(rec))).sort((a, b) => {
       if (a.completedAt === "" && b.completedAt !== "") return -1;
       if (a.completedAt !== "" && b.completedAt === "") return 1;
       return Date.parse(b.createdAt) - Date.parse(a.createdAt);
@@ -42,7 +46,8 @@ export async function runHistoryLs(ctx: CommandContext): Promise<number> {
         Status: status(rec),
         CreatedAt: `${humanDuration(Date.now() - Date.parse(rec.createdAt))} ago`,
         Duration: duration(rec),
-        Link: "",
+        // buildx: the GUI link in custom formats; a table shows it only on a terminal (as a hyperlink).
+        Link: table ? "" : (guiUrl(endpoint, `${prefix}/${rec.ref}`, ctx.io.env) ?? ""),
       },
       json: {
         ref: `${prefix}/${rec.ref}`,
@@ -62,9 +67,14 @@ export async function runHistoryLs(ctx: CommandContext): Promise<number> {
 
 export async function runHistoryInspect(ctx: CommandContext): Promise<number> {
   return withClient(ctx, async (client, prefix) => {
-    const rec = await record(ctx, client);
+    const explain = ctx.flags.bool("explain-cache");
+    let rec = await record(ctx, client);
+    if (explain) {
+      const ref = rec.ref;
+      rec = await call(client, "GetHistory", () => client.service.getHistory({ ref, explainCache: true }, { signal: ctx.signal }));
+    }
     if (ctx.flags.string("format") === "json") {
-      ctx.io.stdout.write(`${JSON.stringify(inspectJson(rec, prefix), null, 2)}\n`);
+      ctx.io.stdout.write(`${JSON.stringify({ ...(inspectJson(rec, prefix) as object), ...(explain ? { CacheExplanation: rec.cacheExplanation } : {}) }, null, 2)}\n`);
       return 0;
     }
     const a = rec.frontendAttrs;
@@ -82,6 +92,9 @@ export async function runHistoryInspect(ctx: CommandContext): Promise<number> {
     if (digest !== undefined) t += `Image Digest:\t${digest}\n`;
     if (rec.error !== "") t += `\nError:\t${rec.error}\n`;
     let out = tabwrite(t, { minwidth: 1, padding: 1 });
+    // --explain-cache: for every step that ran, why the cache missed (the engine's solver compares
+    // with the previous build of the same target), as `hatake build --explain-cache` prints it.
+    if (explain) out += `\nCache misses:\n${rec.cacheExplanation.length === 0 ? "  every step came from the cache\n" : rec.cacheExplanation.map((l) => `  ${l}\n`).join("")}`;
     out += `\nPrint build logs: docker buildx history logs ${rec.ref}\n`;
     ctx.io.stdout.write(out);
     return 0;
@@ -114,14 +127,86 @@ export async function runHistoryRm(ctx: CommandContext): Promise<number> {
       const r = await call(client, "ListHistory", () => client.service.listHistory({}, { signal: ctx.signal }));
       refs = r.records.filter((x) => x.completedAt !== "").map((x) => x.ref);
     } else if (refs.length === 0) throw htkError("HTK-BUILDX-0020", { buildxMessage: "rm requires at least one argument" });
-    for (const ref of refs) await call(client, "RemoveHistory", () => client.service.removeHistory({ ref: ref.split("/").at(-1) ?? ref }, { signal: ctx.signal }));
+    // Offsets (^N) are resolved before anything is removed, so "^1 ^2" means what it meant.
+    const resolved: string[] = [];
+    for (const wanted of refs) resolved.push(wanted.startsWith("^") ? (await record(ctx, client, wanted)).ref : (wanted.split("/").at(-1) ?? wanted));
+    for (const ref of resolved) await call(client, "RemoveHistory", () => client.service.removeHistory({ ref }, { signal: ctx.signal }));
     return 0;
   });
 }
 
+/**
+ * `history open`: the GUI's page of the build (buildx opens Docker Desktop's; ours is the page the
+ * engine serves under /ui/builds/BUILDER/NODE/REF). The URL is printed, and handed to the desktop's
+ * browser ($BROWSER or xdg-open) when there is a display.
+ */
+export async function runHistoryOpen(ctx: CommandContext): Promise<number> {
+  return withClient(ctx, async (client, prefix, endpoint) => {
+    const rec = await record(ctx, client);
+    const url = guiUrl(endpoint, `${prefix}/${rec.ref}`, ctx.io.env);
+    if (url === undefined) throw htkError("HTK-BUILDX-0111", { endpoint: endpoint.host });
+    ctx.io.stdout.write(`${url}\n`);
+    openUrl(url, ctx.io.env);
+    return 0;
+  });
+}
+
+/** `--filter` of history ls: ref, status (=, !=); startedAt, completedAt, duration (<, >). */
+function parseHistoryFilter(spec: string): (r: HistoryRecord) => boolean {
+  const m = /^([A-Za-z]+)(!=|=|<=|>=|<|>)(.*)$/.exec(spec);
+  if (m === null) throw htkError("HTK-BUILDX-0112", { filter: spec });
+  const [, key = "", op = "", value = ""] = m;
+  const eq = (actual: string, wanted: string): boolean => (op === "!=" ? actual !== wanted : actual === wanted);
+  switch (key) {
+    case "ref":
+      if (op !== "=" && op !== "!=") break;
+      return (r) => eq(r.ref, value.split("/").at(-1) ?? value);
+    case "status": {
+      if (op !== "=" && op !== "!=") break;
+      const want = ({ success: "completed", failed: "error" } as Record<string, string>)[value.toLowerCase()] ?? value.toLowerCase();
+      return (r) => eq(status(r).toLowerCase(), want);
+    }
+    case "startedAt":
+    case "completedAt":
+    case "duration": {
+      if (op === "=" || op === "!=") break;
+      const cmp = (a: number, b: number): boolean => (op === "<" ? a < b : op === ">" ? a > b : op === "<=" ? a <= b : a >= b);
+      if (key === "duration") {
+        const ms = goDurationMs(value);
+        if (ms === undefined) throw htkError("HTK-BUILDX-0112", { filter: spec });
+        return (r) => r.completedAt !== "" && cmp(Date.parse(r.completedAt) - Date.parse(r.createdAt), ms);
+      }
+      const ms = goDurationMs(value);
+      const t = ms !== undefined ? Date.now() - ms : Date.parse(value);
+      if (Number.isNaN(t)) throw htkError("HTK-BUILDX-0112", { filter: spec });
+      return (r) => {
+        const at = key === "startedAt" ? r.createdAt : r.completedAt;
+        return at !== "" && cmp(Date.parse(at), t);
+      };
+    }
+    default:
+      break;
+  }
+  throw htkError("HTK-BUILDX-0112", { filter: spec });
+}
+
+/** Go's time.ParseDuration for the units a filter uses: "30s", "1h30m", "500ms". */
+function goDurationMs(s: string): number | undefined {
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = s;
+  if (rest === "") return undefined;
+  while (rest.length > 0) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
+    if (m === null) return undefined;
+    total += Number(m[1]) * (unit[m[2] as string] as number);
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
 /** The record an inspect/logs names: a ref (or a builder/node/ref), `^N` (the Nth latest), or the latest. */
-async function record(ctx: CommandContext, client: EngineClient): Promise<HistoryRecord> {
-  const wanted = ctx.args[0];
+async function record(ctx: CommandContext, client: EngineClient, wanted = ctx.args[0]): Promise<HistoryRecord> {
   if (wanted !== undefined && !wanted.startsWith("^")) {
     return call(client, "GetHistory", () => client.service.getHistory({ ref: wanted.split("/").at(-1) ?? wanted }, { signal: ctx.signal }));
   }

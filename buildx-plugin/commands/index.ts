@@ -109,7 +109,10 @@ export const COMMANDS: readonly CommandSpec[] = [
         use: "inspect [OPTIONS] [REF]",
         short: "Inspect a build record",
         args: { atMost: 1 },
-        flags: [{ name: "format", kind: "string", usage: "Format the output", default: "pretty" }],
+        flags: [
+          { name: "explain-cache", kind: "bool", usage: "Explain, for every step that ran, why it missed the cache" },
+          { name: "format", kind: "string", usage: "Format the output", default: "pretty" },
+        ],
         load: async () => (await import("./history.ts")).runHistoryInspect,
       },
       {
@@ -126,10 +129,19 @@ export const COMMANDS: readonly CommandSpec[] = [
         short: "List build records",
         args: { exactly: 0 },
         flags: [
+          { name: "filter", kind: "stringArray", usage: "Provide filter values (e.g., \"status=error\")" },
           { name: "format", kind: "string", usage: "Format the output", default: "table" },
           { name: "no-trunc", kind: "bool", usage: "Don't truncate output" },
         ],
         load: async () => (await import("./history.ts")).runHistoryLs,
+      },
+      {
+        name: "open",
+        use: "open [OPTIONS] [REF]",
+        short: "Open a build record in the HATAKE GUI",
+        args: { atMost: 1 },
+        flags: [],
+        load: async () => (await import("./history.ts")).runHistoryOpen,
       },
       {
         name: "rm",

@@ -6,6 +6,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { htkError, isCancellation, isHtkError, toHtkError, type HtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import type { ProgressEvent, VertexRecord } from "../../solver/index.ts";
+import { explainBuild } from "../../solver/index.ts";
 import {
   BUILD_SERVICE_PREFIX,
   BuildService,
@@ -168,7 +169,9 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
     getHistory: unary(deps.log, async (req) => {
       const summary = (await builds().history()).find((s) => s.id === req.ref);
       if (summary === undefined) throw htkError("HTK-ENGINE-0552", { id: req.ref });
-      return history.toWire(summary);
+      const wire = await history.toWire(summary);
+      if (req.explainCache) wire.cacheExplanation = explainBuild(await builds().record(req.ref));
+      return wire;
     }),
     historyLogs: streaming(deps.log, async function* (req) {
       const record = await builds().record(req.ref);

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import type { Logger } from "../../base/observability/index.ts";
 import { eventRoutes } from "../api/events.ts";
 import { networkRoutes } from "../api/networks.ts";
+import { guiRoutes } from "../api/gui.ts";
 import { buildServiceRoutes } from "../api/build-service.ts";
 import { containerRoutes } from "../api/containers.ts";
 import { containerAttachWsRoutes } from "../api/container-attach-ws.ts";
@@ -116,6 +117,7 @@ function engineRoutes(services: EngineServices): Route[] {
     ...networkRoutes(services),
     ...buildRoutes(services),
     ...buildServiceRoutes(services),
+    ...guiRoutes(services),
     ...systemDfRoutes(services, writableLayerSizer(services.snapshots)),
     ...imageRoutes(services),
     ...authRoutes(services),

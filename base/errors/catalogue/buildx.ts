@@ -298,4 +298,14 @@ export const buildxDiagnostics = {
     cause: "The key files {keys} given to --ssh could not be loaded into an SSH agent on this machine: {detail}.",
     next: "Give unencrypted private keys (OpenSSH's ssh-agent and ssh-add must be installed), or load the keys into your agent with ssh-add and pass --ssh default.",
   },
+  "HTK-BUILDX-0111": {
+    title: "The GUI is not reachable over a unix socket",
+    cause: "The builder's engine is reached at {endpoint}, a unix socket, which a browser cannot open.",
+    next: "Set HATAKE_GUI_URL to the engine's TCP address (start it with -H tcp://127.0.0.1:PORT as well), or use a builder whose endpoint is tcp://.",
+  },
+  "HTK-BUILDX-0112": {
+    title: "Invalid history filter",
+    cause: "The filter \"{filter}\" is not one history ls understands.",
+    next: "Use ref=, status= (or !=) and startedAt, completedAt, duration with < or > (e.g. --filter status=error --filter duration>30s).",
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
