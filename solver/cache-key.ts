@@ -274,7 +274,11 @@ function explain(cx: ExplainContext, current: KeyPreimage, seen: Set<Digest>, de
     switch (part.kind) {
       case "pin":
         if (before.kind === "pin" && before.digest !== part.digest) {
-          reasons.push({ kind: "image-changed", ref: part.ref, before: before.digest, after: part.digest });
+          reasons.push(
+            part.what === "git" && before.what === "git"
+              ? { kind: "git-moved", ref: part.ref, before: before.resolved, after: part.resolved }
+              : { kind: "image-changed", ref: part.ref, before: before.digest, after: part.digest },
+          );
         }
         break;
       case "source-content":
@@ -358,6 +362,9 @@ export function describeMiss(reasons: readonly MissReason[], indent = "", opts: 
         break;
       case "image-changed":
         lines.push(`${indent}the image ${r.ref} now resolves to ${r.after} (was ${r.before})`);
+        break;
+      case "git-moved":
+        lines.push(`${indent}the git ref ${r.ref} now points to ${r.after} (was ${r.before})`);
         break;
       case "content-changed":
         lines.push(`${indent}the files read from ${r.from} changed`);

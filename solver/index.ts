@@ -26,6 +26,7 @@ export type {
   SolveOutcome,
   SolveRequest,
   SolveSession,
+  SourcePin,
   StatusUpdate,
   VertexOutcome,
   VertexProgress,

@@ -1050,8 +1050,16 @@ class BuildRun {
       parts.push({ kind: "pin", what: "image", ref: src.ref, digest: pin.digest });
       return { parts, pin, seed: undefined, aliases };
     }
-    // A source the worker can key in place is loaded later, by its job, and only if a step needs it.
     const worker = this.solver.worker;
+    // A git source is keyed by the commit its ref names now (BuildKit's git CacheKey), loaded only if needed.
+    if (src.kind === "git" && worker.pinSource !== undefined) {
+      const pinned = await this.#task(async () => worker.pinSource?.(op, this.#ctx(bv)));
+      if (pinned !== undefined) {
+        parts.push({ kind: "pin", what: "git", ref: pinned.ref, digest: pinned.digest, resolved: pinned.resolved });
+        return { parts, pin: undefined, seed: undefined, aliases };
+      }
+    }
+    // A source the worker can key in place is loaded later, by its job, and only if a step needs it.
     const inPlace = worker.sourceContentKey === undefined ? undefined : await this.#task(async () => worker.sourceContentKey?.(op, this.#ctx(bv)));
     if (inPlace !== undefined) {
       parts.push({ kind: "source-content", what: src.kind, name: bv.name, digest: inPlace.digest, ...(inPlace.tree === undefined ? {} : { tree: inPlace.tree }) });

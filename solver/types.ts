@@ -91,6 +91,16 @@ export interface ResolvedImage {
   readonly config: Uint8Array;
 }
 
+/** What {@link Worker.pinSource} pinned a source to. */
+export interface SourcePin {
+  /** What it names, for explanations (`https://…/repo.git#main`). */
+  readonly ref: string;
+  /** What the key is made of (a digest of the resolved commit, subdirectory and options). */
+  readonly digest: Digest;
+  /** Shown when the pin changed (`commit 3f2a…`). */
+  readonly resolved: string;
+}
+
 /** Which part of an input a content-based key covers, as a COPY source names it. */
 export interface ContentSelector {
   readonly path: string;
@@ -149,6 +159,13 @@ export interface Worker {
    * key (HTK-SOLVER-0006 when the files changed in between). Undefined: load, then key the snapshot.
    */
   sourceContentKey?(op: SourceOp, ctx: OpContext): Promise<ContentKey | undefined>;
+  /**
+   * Optional: pins a source that is neither an image nor keyed by content to what it names now, without
+   * loading it (BuildKit's `CacheKey` of a git source: the commit a branch or tag points to). The source
+   * is then keyed by `digest` alone and loaded only when a step needs it; `loadSource` must load
+   * exactly what was pinned (the worker remembers its pins). Undefined: keyed by content as before.
+   */
+  pinSource?(op: SourceOp, ctx: OpContext): Promise<SourcePin | undefined>;
   /** A snapshot recorded in the cache-key store, or undefined when it no longer exists (pruned). */
   loadRef(id: string): Promise<WorkerRef | undefined>;
 }
@@ -203,6 +220,8 @@ export type KeyPart =
       readonly trees: readonly (ChecksumTree | undefined)[];
     }
   | { readonly kind: "pin"; readonly what: "image"; readonly ref: string; readonly digest: Digest }
+  /** A git source pinned to a commit (see {@link Worker.pinSource}). */
+  | { readonly kind: "pin"; readonly what: "git"; readonly ref: string; readonly digest: Digest; readonly resolved: string }
   | {
       readonly kind: "source-content";
       readonly what: Source["kind"];
@@ -279,7 +298,9 @@ export type MissReason =
   /** Content changed but no tree was kept to say which file (the worker returned no tree). */
   | { readonly kind: "content-changed"; readonly input: number; readonly from: string }
   | { readonly kind: "input-changed"; readonly input: number; readonly from: string; readonly because: readonly MissReason[] }
-  | { readonly kind: "image-changed"; readonly ref: string; readonly before: Digest; readonly after: Digest };
+  | { readonly kind: "image-changed"; readonly ref: string; readonly before: Digest; readonly after: Digest }
+  /** A git ref now names another commit. */
+  | { readonly kind: "git-moved"; readonly ref: string; readonly before: string; readonly after: string };
 
 // ---- results and reference counting ---------------------------------------------------------------
 

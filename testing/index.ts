@@ -19,6 +19,7 @@ export { skopeoCopy, type SkopeoCopyOptions } from "./skopeo.ts";
 export { crun, crunCommand, crunNeedsHybridCgroupWorkaround, createBundle, runBundle, type BundleOptions } from "./crun.ts";
 export { PROGRAMS, findProgram, requireProgram, requirePrograms, type RequiredProgram } from "./system.ts";
 export { removeTree } from "./temp.ts";
+export { startGitServer, type GitServer, type TestRepo } from "./git-server.ts";
 export { fixtureCacheDir, REPO_ROOT } from "./paths.ts";
 
 /**

@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { htkError } from "../../base/errors/index.ts";
 import { readTar, TarFormatError, TarTruncatedError } from "../snapshots/index.ts";
+import { parseGitUrl, type GitRepos } from "../worker/git.ts";
 
 /**
  * The build context of `POST /build`: a tar upload (plain, gzip, bzip2, xz or zstd, told apart by
@@ -257,9 +258,9 @@ export type RemoteContext =
   /** A single text file: the Dockerfile; the context is otherwise empty. */
   | { readonly kind: "dockerfile"; readonly dir: string; readonly dockerfile: string };
 
-/** Fetches a `remote` context into `dest` (an empty folder). */
-export async function fetchRemoteContext(remote: string, dest: string, signal: AbortSignal): Promise<RemoteContext> {
-  if (isGitUrl(remote)) return cloneGit(remote, dest, signal);
+/** Fetches a `remote` context into `dest` (an empty folder); git remotes through `repos` (the worker's clone cache). */
+export async function fetchRemoteContext(remote: string, dest: string, repos: GitRepos, signal: AbortSignal): Promise<RemoteContext> {
+  if (isGitUrl(remote)) return cloneGit(remote, dest, repos, signal);
   if (!/^https?:\/\//.test(remote)) throw htkError("HTK-BUILD-0305", { url: remote, detail: "it is neither a git repository nor an http(s) URL" });
   let res: Response;
   try {
@@ -303,54 +304,15 @@ function looksLikeText(head: Uint8Array): boolean {
   return !head.includes(0);
 }
 
-async function cloneGit(remote: string, dest: string, signal: AbortSignal): Promise<RemoteContext> {
-  const hash = remote.indexOf("#");
-  const url = hash < 0 ? remote : remote.slice(0, hash);
-  const fragment = hash < 0 ? "" : remote.slice(hash + 1);
-  const [ref = "", subdir = ""] = fragment.split(":", 2);
-  const repo = join(dest, "repo");
-  const git = (args: readonly string[], cwd?: string): Promise<void> => runGit(args, cwd, url, signal);
-  const full = url.startsWith("github.com/") ? `https://${url}` : url;
-  if (ref === "") {
-    await git(["clone", "--quiet", "--depth", "1", "--recurse-submodules", full, repo]).catch(async () => {
-      // Dumb HTTP servers cannot serve shallow clones.
-      await rm(repo, { recursive: true, force: true });
-      await git(["clone", "--quiet", "--recurse-submodules", full, repo]);
-    });
-  } else {
-    await mkdir(repo);
-    await git(["init", "--quiet"], repo);
-    await git(["remote", "add", "origin", full], repo);
-    await git(["fetch", "--quiet", "--depth", "1", "origin", ref], repo).catch(() => git(["fetch", "--quiet", "origin", ref], repo));
-    await git(["checkout", "--quiet", "FETCH_HEAD"], repo);
-    await git(["submodule", "update", "--quiet", "--init", "--recursive", "--depth", "1"], repo).catch(() => git(["submodule", "update", "--quiet", "--init", "--recursive"], repo));
-  }
-  await rm(join(repo, ".git"), { recursive: true, force: true });
-  if (subdir === "") return { kind: "dir", dir: repo };
-  const rel = posix.normalize(subdir.replace(/^\/+/, ""));
-  if (rel === ".." || rel.startsWith("../")) throw htkError("HTK-BUILD-0306", { url: remote, detail: `the subdirectory "${subdir}" leads outside the repository` });
-  const dir = join(repo, rel);
-  const real = await realpath(dir).catch(() => undefined);
-  if (real === undefined || relative(await realpath(repo), real).startsWith("..")) throw htkError("HTK-BUILD-0306", { url: remote, detail: `the repository has no subdirectory "${subdir}"` });
-  if ((await lstat(real)).isDirectory() !== true) throw htkError("HTK-BUILD-0306", { url: remote, detail: `"${subdir}" is not a directory` });
-  return { kind: "dir", dir: real };
-}
-
-async function runGit(args: readonly string[], cwd: string | undefined, url: string, signal: AbortSignal): Promise<void> {
-  const child = spawn("git", args, {
-    ...(cwd === undefined ? {} : { cwd }),
-    signal,
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true" },
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (d: string) => {
-    if (stderr.length < 8192) stderr += d;
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", resolve);
-  });
-  if (code !== 0) throw htkError("HTK-BUILD-0306", { url, detail: `git ${args[0] ?? ""}: ${stderr.trim().split("\n").at(-1) ?? `exit code ${String(code)}`}` });
+/**
+ * A git remote as the classic builder takes it (`URL#ref:subdir`): checked out by the worker's git
+ * runner and clone cache (engine/worker/git.ts), the tree without `.git` written into `dest`.
+ */
+async function cloneGit(remote: string, dest: string, repos: GitRepos, signal: AbortSignal): Promise<RemoteContext> {
+  const target = parseGitUrl(remote);
+  const resolved = await repos.resolve(target, signal);
+  const dir = join(dest, "repo");
+  await mkdir(dir);
+  await repos.checkout({ target, resolved, keepGitDir: false, dest: dir, signal });
+  return { kind: "dir", dir };
 }

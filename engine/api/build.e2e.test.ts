@@ -148,7 +148,7 @@ describe("POST /build with the docker CLI (DOCKER_BUILDKIT=0) and docker-py", ()
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain("from-git-subdir");
       const bad = await fetchBuild(engine, `remote=${encodeURIComponent(`${base}/missing.git`)}`, Buffer.alloc(0));
-      expect(JSON.parse(bad.body).message).toContain("[HTK-BUILD-0306]");
+      expect(JSON.parse(bad.body).message).toContain("[HTK-RUNTIME-0301]");
       const gone = await fetchBuild(engine, `remote=${encodeURIComponent(`${base}/nothing-here`)}`, Buffer.alloc(0));
       expect(JSON.parse(gone.body).message).toContain("[HTK-BUILD-0305]");
     } finally {

@@ -231,7 +231,7 @@ async function postBuild(services: BuildServices, ctx: RequestContext): Promise<
     if (opts.remote !== undefined) {
       await mkdir(contextDir);
       await drain(ctx.req);
-      const remote = await fetchRemoteContext(opts.remote, contextDir, ctx.signal);
+      const remote = await fetchRemoteContext(opts.remote, contextDir, services.builds.worker.git, ctx.signal);
       root = remote.dir;
       dockerfile = remote.kind === "dockerfile" ? { kind: "file", path: remote.dockerfile } : { kind: "file", path: await locateDockerfile(root, opts.dockerfile) };
     } else {

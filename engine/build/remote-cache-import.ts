@@ -267,6 +267,7 @@ export class RemoteCacheImport {
       diff: (op, inputs, ctx) => inner.diff(op, inputs, ctx),
       contentKey: (ref, selector, signal) => inner.contentKey(ref, selector, signal),
       ...(inner.sourceContentKey === undefined ? {} : { sourceContentKey: inner.sourceContentKey.bind(inner) }),
+      ...(inner.pinSource === undefined ? {} : { pinSource: inner.pinSource.bind(inner) }),
       loadRef: (id) => (isRemoteRef(id) ? this.#load(id, inner) : inner.loadRef(id)),
     };
   }

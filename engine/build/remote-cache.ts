@@ -135,6 +135,6 @@ export class BuildCaches {
 /** The image references the build pinned (`FROM`): blobs of their layers may be mounted from there. */
 function imageRefs(record: BuildRecord): string[] {
   const out = new Set<string>();
-  for (const v of record.vertices) for (const p of v.key?.parts ?? []) if (p.kind === "pin") out.add(p.ref);
+  for (const v of record.vertices) for (const p of v.key?.parts ?? []) if (p.kind === "pin" && p.what === "image") out.add(p.ref);
   return [...out];
 }

@@ -8,8 +8,8 @@ import { htkError } from "../../base/errors/index.ts";
 import { ContextHasher, type ChecksumTree, type ContentStore, type Digest } from "../../cache/index.ts";
 import { parseImageConfig, parseManifest, type OciDescriptor } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
-import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type HttpSource, type ImageSource, type LocalSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
-import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, Worker, WorkerRef } from "../../solver/index.ts";
+import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type GitSource, type HttpSource, type ImageSource, type LocalSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
+import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, SourcePin, Worker, WorkerRef } from "../../solver/index.ts";
 import { PROXY_ENV_KEY } from "../../frontend-dockerfile/index.ts";
 import type { ImageStore } from "../images/index.ts";
 import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
@@ -20,6 +20,7 @@ import { LocalContexts } from "./local-mirror.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
 import { serveAgentSocket, type SshAgentSource } from "./ssh-agent.ts";
 import { Mutex, copyChanges, copyInto, edgeKey, edgeMap } from "./runtime-helpers.ts";
+import { GitRepos, gitCacheKey, gitTarget, redactRemote, type GitResolved } from "./git.ts";
 
 /**
  * What a build session carries besides the solver's `SolveSession`: the client's secrets (`--secret`)
@@ -142,6 +143,10 @@ export class RuntimeWorker implements Worker {
    */
   readonly #leftoverTag: string;
   readonly #stepNetwork: StepNetwork | undefined;
+  /** The git clone cache (`<root>/git`): bare repositories by remote. */
+  readonly git: GitRepos;
+  /** Git refs pinned to commits, by session (a build loads the commit its key was made of). */
+  readonly #gitPins = new Map<string, GitResolved>();
 
   private constructor(opts: RuntimeWorkerOptions) {
     this.#root = opts.root;
@@ -154,6 +159,7 @@ export class RuntimeWorker implements Worker {
     this.#contexts = new LocalContexts(opts.root);
     this.#stepNetwork = opts.stepNetwork;
     this.#leftoverTag = createHash("sha256").update(opts.root).digest("hex").slice(0, 12);
+    this.git = new GitRepos(posix.join(opts.root, "git"));
   }
 
   static async open(opts: RuntimeWorkerOptions): Promise<RuntimeWorker> {
@@ -163,6 +169,7 @@ export class RuntimeWorker implements Worker {
     // One build process per data root (its lock): whatever carries this root's tag is a dead build's.
     await removeLeftovers(SECRETS_DIR, `hatake-secret-${w.#leftoverTag}-`);
     await removeLeftovers(tmpdir(), `htk-ssh-${w.#leftoverTag}-`);
+    await w.git.clean();
     try {
       const saved = JSON.parse(await readFile(posix.join(opts.root, "layers.json"), "utf8")) as LayerBlob[];
       for (const l of saved) w.#layerBlobs.set(l.diffId, l);
@@ -341,9 +348,52 @@ export class RuntimeWorker implements Worker {
       case "image":
         return this.#loadImage(source, resolved, ctx);
       case "git":
-        throw htkError("HTK-RUNTIME-0001", { needs: `the git repository "${source.remote}" (git sources are not implemented in the runtime worker yet)` });
+        return this.#loadGit(source, ctx);
       case "http":
         return this.#loadHttp(source, ctx.signal);
+    }
+  }
+
+  // ---- git -------------------------------------------------------------------------------------
+
+  /**
+   * The commit a git source's ref names now, remembered for the session so that the checkout is that
+   * commit even when the branch moves during the build (BuildKit resolves once per build as well).
+   */
+  async resolveGit(sessionId: string, source: Pick<GitSource, "remote" | "ref">, signal: AbortSignal): Promise<GitResolved> {
+    const target = gitTarget(source);
+    const key = `${sessionId}\0${target.remote}\0${target.ref}`;
+    const known = this.#gitPins.get(key);
+    if (known !== undefined) return known;
+    const resolved = await this.git.resolve(target, signal);
+    this.#gitPins.set(key, resolved);
+    // The latest resolution for any session: what a job shared with another build falls back to.
+    this.#gitPins.set(`\0${target.remote}\0${target.ref}`, resolved);
+    while (this.#gitPins.size > MAX_RESOLVED) this.#gitPins.delete(this.#gitPins.keys().next().value as string);
+    return resolved;
+  }
+
+  /** BuildKit's git CacheKey: the resolved commit (plus `.git` when kept, `:subdir`); the op digest adds the remote. */
+  async pinSource(op: SourceOp, ctx: OpContext): Promise<SourcePin | undefined> {
+    const source = op.source;
+    if (source.kind !== "git") return undefined;
+    const { commit } = await this.resolveGit(ctx.session.id, source, ctx.signal);
+    const t = gitTarget(source);
+    const key = gitCacheKey(commit, t.subdir, source.keepGitDir);
+    return { ref: `${redactRemote(t.remote)}${source.ref === "" ? "" : `#${source.ref}`}`, digest: `sha256:${createHash("sha256").update(`git:${key}`).digest("hex")}`, resolved: commit };
+  }
+
+  async #loadGit(source: GitSource, ctx: OpContext): Promise<WorkerRef> {
+    const t = gitTarget(source);
+    const resolved = this.#gitPins.get(`${ctx.session.id}\0${t.remote}\0${t.ref}`) ?? this.#gitPins.get(`\0${t.remote}\0${t.ref}`) ?? (await this.resolveGit(ctx.session.id, source, ctx.signal));
+    const snap = await this.snapshotter.prepare(undefined, ctx.signal);
+    try {
+      await this.git.checkout({ target: t, resolved, keepGitDir: source.keepGitDir, dest: snap.path, signal: ctx.signal });
+      const ref = await snap.commit();
+      await this.git.trim(ctx.signal).catch(() => undefined);
+      return this.#fromSnapshot(ref);
+    } finally {
+      await snap.discard();
     }
   }
 

@@ -60,12 +60,6 @@ export const buildApiDiagnostics = {
     next: "Check that the URL answers from the engine's machine; or build from a local directory.",
     http: 400,
   },
-  "HTK-BUILD-0306": {
-    title: "Git build context unavailable",
-    cause: "The git repository \"{url}\" could not be checked out: {detail}.",
-    next: "Check the repository URL and the ref after '#' (branch, tag or commit) and that git reaches it from the engine's machine.",
-    http: 400,
-  },
   "HTK-BUILD-0307": {
     title: "BuildKit sessions not served here",
     cause: "The engine does not serve BuildKit builds over POST /build (version=2).",

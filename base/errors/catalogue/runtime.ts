@@ -66,4 +66,46 @@ export const runtimeDiagnostics = {
     next: "Check that ip and iptables work here (root, the bridge and veth kernel modules); RUN --network=none needs neither.",
     http: 500,
   },
+  "HTK-RUNTIME-0300": {
+    title: "Git remote unreachable",
+    cause: "The git repository \"{url}\" could not be reached: {detail}.",
+    next: "Check the host name and that the engine's machine reaches it (DNS, proxy, firewall); the URL is fetched by the engine, not by the client.",
+    http: 400,
+  },
+  "HTK-RUNTIME-0301": {
+    title: "Git repository not found",
+    cause: "There is no git repository at \"{url}\": {detail}.",
+    next: "Check the repository's URL (a path ending in .git for http(s)); a private repository may also answer like this without credentials.",
+    http: 400,
+  },
+  "HTK-RUNTIME-0302": {
+    title: "Git authentication failed",
+    cause: "The git repository \"{url}\" refused access: {detail}.",
+    next: "Give the engine credentials for it (a token in the URL, a git credential helper or an SSH key of the user the engine runs as), or use a public URL.",
+    http: 400,
+  },
+  "HTK-RUNTIME-0303": {
+    title: "Git ref not found",
+    cause: "The git repository \"{url}\" has no branch, tag or commit \"{ref}\".",
+    next: "Check the ref after '#' (git ls-remote URL lists branches and tags); a commit must be given as its full 40-character SHA.",
+    http: 400,
+  },
+  "HTK-RUNTIME-0304": {
+    title: "Git command failed",
+    cause: "{command} for the git repository \"{url}\" failed: {detail}.",
+    next: "Run the same git command against the repository by hand to see why; the build can be retried once it works.",
+    http: 500,
+  },
+  "HTK-RUNTIME-0305": {
+    title: "Git subdirectory not found",
+    cause: "The subdirectory \"{subdir}\" of the git repository \"{url}\" at {commit} cannot be used: {detail}.",
+    next: "Check the part after ':' in the URL fragment (#ref:subdir): a directory path relative to the repository's root.",
+    http: 400,
+  },
+  "HTK-RUNTIME-0306": {
+    title: "git not installed",
+    cause: "The engine cannot run git: {detail}.",
+    next: "Install git on the engine's machine (Debian: apt-get install git).",
+    http: 500,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
