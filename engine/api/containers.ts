@@ -5,6 +5,7 @@ import { imageSize } from "../images/index.ts";
 import { parseDockerTime, parseFilters } from "../state/index.ts";
 import { frame, hijack, streamContentType, MULTIPLEXED_STREAM, RAW_STREAM, apiAtLeast } from "./hijack.ts";
 import { withLegacyAliases } from "./container-compat.ts";
+import { ContainerListCache } from "./container-list.ts";
 import { readJsonBody } from "./json-body.ts";
 import { boolParam, intParam } from "./query-params.ts";
 import { sendJson } from "./respond.ts";
@@ -29,6 +30,8 @@ export function containerRoutes(services: EngineServices): Route[] {
     const rw = await manager.sizeRw(id);
     return { SizeRw: rw, SizeRootFs: rw + sizeOfImage(imageId) };
   };
+
+  const listCache = new ContainerListCache(state, (c, now) => manager.summary(c, now));
 
   const noContent = (ctx: RequestContext, status = 204): void => {
     ctx.res.writeHead(status).end();
@@ -61,7 +64,7 @@ export function containerRoutes(services: EngineServices): Route[] {
           if (v !== null && v !== "") filters[key] = [...(filters[key] ?? []), v];
         }
         const limit = intParam(ctx.query, "limit");
-        const list = state.containers.list(filters, {
+        const list = listCache.list(filters, {
           all: boolParam(ctx.query, "all"),
           ...(limit === undefined ? {} : { limit }),
           ancestorImageIds: (ref) => {
@@ -74,12 +77,15 @@ export function containerRoutes(services: EngineServices): Route[] {
           },
         });
         const now = Date.now();
-        const size = boolParam(ctx.query, "size");
-        const out: Array<Record<string, unknown>> = [];
-        for (const c of list) {
-          const summary = manager.summary(c, now);
-          out.push(size ? { ...summary, ...(await sizes(c.id, c.imageId)) } : summary);
+        if (!boolParam(ctx.query, "size")) {
+          // The common case (docker ps, pollers): summaries from the list cache, as JSON text.
+          const text = `[${list.map((c) => listCache.summaryJson(c, now)).join(",")}]\n`;
+          ctx.res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+          ctx.res.end(text);
+          return;
         }
+        const out: Array<Record<string, unknown>> = [];
+        for (const c of list) out.push({ ...manager.summary(c, now), ...(await sizes(c.id, c.imageId)) });
         sendJson(ctx.res, 200, out);
       },
     },
