@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runPlugin } from "./cli.ts";
-import { consume, decodeExporterResponse, parseExports, parseSecret } from "./commands/build.ts";
+import { consume, decodeExporterResponse, parseEntitlements, parseExports, parseSecret } from "./commands/build.ts";
 import { solveStatus, sourceFrame } from "./display.ts";
 import { memoryIo } from "./testing/memory-io.ts";
 
@@ -61,6 +61,14 @@ describe("buildx build's option parsing", () => {
   it("says when the engine ends the stream without a result (HTK-BUILDX-0024)", async () => {
     const empty = (async function* () {})();
     await expect(consume({ endpoint: "unix:///x" } as never, empty, undefined, { secrets: [], ssh: new Map(), auth: () => Promise.reject(new Error("not asked")) }, "ref", never)).rejects.toThrow(/HTK-BUILDX-0024: The engine at unix:\/\/\/x ended the build's stream without a result/);
+  });
+});
+
+describe("--allow as buildx parses it", () => {
+  it("takes BuildKit's entitlement names (comma lists too), adds network.host for --network=host, refuses others with BuildKit's text (HTK-BUILDX-0080)", () => {
+    expect(parseEntitlements(["network.host,security.insecure", "network.host"], "default")).toEqual(["network.host", "security.insecure"]);
+    expect(parseEntitlements([], "host")).toEqual(["network.host"]);
+    expect(() => parseEntitlements(["device"], undefined)).toThrow(/HTK-BUILDX-0080: unknown entitlement device$/);
   });
 });
 

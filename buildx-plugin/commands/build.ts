@@ -62,7 +62,8 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   if (iidfile !== undefined && exporters.some((e) => e.type === "local" || e.type === "tar")) throw usage("local and tar exporters are incompatible with image ID file");
   const secrets = flags.list("secret").map((s) => parseSecret(s, io.env, io.cwd));
   const sshSpecs = parseSsh(flags.list("ssh"), io.env, io.cwd);
-  for (const unsupported of ["cache-from", "cache-to", "build-context", "attest", "annotation", "no-cache-filter", "ulimit", "shm-size", "cgroup-parent", "allow"] as const) {
+  const entitlements = parseEntitlements(flags.list("allow"), flags.string("network"));
+  for (const unsupported of ["cache-from", "cache-to", "build-context", "attest", "annotation", "ulimit", "shm-size", "cgroup-parent"] as const) {
     if (flags.changed(unsupported) && flags.list(unsupported).some((v) => v !== "")) throw htkError("HTK-BUILDX-0021", { option: `--${unsupported}` });
   }
   if (flags.list("platform").length > 1) throw htkError("HTK-BUILDX-0021", { option: "--platform with several platforms" });
@@ -133,7 +134,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
           localRefs: { context: synced.ref },
           dockerfile,
           exporters,
-          entitlements: flags.list("allow"),
+          entitlements,
           secretIds: secrets.map((s) => s.id),
           sshIds: [...ssh.keys()],
           dockerignore: [...ignore.patterns],
@@ -369,7 +370,9 @@ function frontendAttrs(ctx: CommandContext, dockerfilePath: string, fileFlag: st
     if (eq === 0) throw usage(`invalid key-value pair "${kv}": empty key`);
     a[`label:${eq < 0 ? kv : kv.slice(0, eq)}`] = eq < 0 ? "" : kv.slice(eq + 1);
   }
+  const noCacheFilter = flags.list("no-cache-filter").flatMap((s) => s.split(",")).filter((s) => s !== "");
   if (flags.bool("no-cache")) a["no-cache"] = "";
+  else if (noCacheFilter.length > 0) a["no-cache"] = noCacheFilter.join(",");
   if (flags.bool("pull")) a["image-resolve-mode"] = "pull";
   const platform = flags.list("platform")[0];
   if (platform !== undefined && platform !== "") a["platform"] = platform;
@@ -452,6 +455,18 @@ export function parseSecret(spec: string, env: NodeJS.ProcessEnv, cwd: string): 
     }
   };
   return { id, read };
+}
+
+/** buildx's ParseEntitlements (BuildKit's names), plus network.host for --network=host as buildx adds it. */
+export function parseEntitlements(values: readonly string[], network: string | undefined): string[] {
+  const out: string[] = [];
+  for (const v of values.flatMap((x) => x.split(","))) {
+    if (v === "") continue;
+    if (v !== "network.host" && v !== "security.insecure") throw htkError("HTK-BUILDX-0080", { buildxMessage: `unknown entitlement ${v}` });
+    if (!out.includes(v)) out.push(v);
+  }
+  if (network === "host" && !out.includes("network.host")) out.push("network.host");
+  return out;
 }
 
 function callFunc(value: string, check: boolean): { name: string; format: string } | undefined {

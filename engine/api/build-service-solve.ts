@@ -6,7 +6,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { checksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
-import { formatOutline, formatTargets, listTargets, outlineDockerfile, parseDockerfile, renderDiagnostic } from "../../frontend-dockerfile/index.ts";
+import { type Entitlement, formatOutline, formatTargets, listTargets, outlineDockerfile, parseDockerfile, renderDiagnostic } from "../../frontend-dockerfile/index.ts";
 import type { Definition } from "../../llb/index.ts";
 import type { ProgressEvent } from "../../solver/index.ts";
 import {
@@ -55,6 +55,8 @@ export interface SolveDeps {
   readonly credentials: ClientRequests<AuthConfig>;
   /** SSH agent answers from the client (ProvideSshReply): the answer, or the client's agent's failure. */
   readonly ssh: ClientRequests<Uint8Array | Error>;
+  /** What `--allow` may grant on this engine (daemon.json builder.entitlements). */
+  readonly allowedEntitlements: readonly Entitlement[];
   readonly running: RunningBuilds;
   readonly log: Logger;
   readonly signal: AbortSignal;
@@ -425,8 +427,14 @@ async function buildRequest(
     }
   }
   if (req.cacheExports.length > 0 || req.cacheImports.length > 0) throw htkError("HTK-ENGINE-0604", { what: "cache import and export (--cache-from, --cache-to) in the build service" });
+  // "" is --no-cache; stage names are --no-cache-filter's.
   const noCache = a["no-cache"];
-  if (noCache !== undefined && noCache !== "") throw htkError("HTK-ENGINE-0604", { what: "--no-cache-filter" });
+  const entitlements: Entitlement[] = [];
+  for (const e of req.entitlements) {
+    if (e !== "network.host" && e !== "security.insecure") throw htkError("HTK-ENGINE-0603", { detail: `unknown entitlement ${e}` });
+    if (!deps.allowedEntitlements.includes(e)) throw htkError("HTK-ENGINE-0721", { entitlement: e });
+    entitlements.push(e);
+  }
   const network = a["force-network-mode"];
   const extraHosts = (a["add-hosts"] ?? "")
     .split(",")
@@ -447,7 +455,8 @@ async function buildRequest(
       labels,
       tags,
       outputs,
-      noCache: noCache !== undefined,
+      noCache: noCache === undefined ? false : noCache === "" ? true : noCache.split(",").filter((s) => s !== ""),
+      entitlements,
       resolveMode: mode === "pull" ? "pull" : mode === "local" ? "local" : "default",
       ...(a["platform"] === undefined || a["platform"] === "" ? {} : { platform: a["platform"] }),
       ...(network === "none" || network === "host" || network === "default" ? { network } : {}),

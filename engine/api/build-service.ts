@@ -34,6 +34,7 @@ import { BuildHistory } from "./build-service-history.ts";
 import { RunningBuilds, SecretRequests, solve } from "./build-service-solve.ts";
 import { ClientRequests } from "./build-service-session.ts";
 import type { AuthConfig } from "./registry-auth.ts";
+import type { Entitlement } from "../../frontend-dockerfile/index.ts";
 import { goArch } from "./system.ts";
 import type { Route } from "./types.ts";
 
@@ -54,6 +55,8 @@ export interface BuildServiceDeps {
   readonly signal: AbortSignal;
   /** The daemon's builds; without them only workers and context transfer are served (tests). */
   readonly builds?: Builds;
+  /** What `--allow` may grant (daemon.json builder.entitlements); default dockerd's: network.host. */
+  readonly allowedEntitlements?: readonly Entitlement[];
 }
 
 /** The version shown where buildx shows BuildKit's: the BuildKit release whose frontend we follow. */
@@ -66,6 +69,10 @@ export function buildServiceRoutes(services: EngineServices): Route[] {
     log: services.log.child({ component: "build-service" }),
     signal: services.signal,
     builds: services.builds,
+    allowedEntitlements: [
+      ...(services.config.builderEntitlements.networkHost ? (["network.host"] as const) : []),
+      ...(services.config.builderEntitlements.securityInsecure ? (["security.insecure"] as const) : []),
+    ],
   });
   return service.routes;
 }
@@ -123,7 +130,7 @@ export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
     }),
     solve: streaming(deps.log, async function* (req, ctx) {
       await opened;
-      yield* solve(req, ctx, { builds: builds(), contexts, exports, history, secrets, credentials, ssh, running, log: deps.log, signal: deps.signal });
+      yield* solve(req, ctx, { builds: builds(), contexts, exports, history, secrets, credentials, ssh, allowedEntitlements: deps.allowedEntitlements ?? ["network.host"], running, log: deps.log, signal: deps.signal });
     }),
     status: streaming(deps.log, async function* (req, ctx) {
       yield* running.watch(req.ref, signalOf(ctx, deps));

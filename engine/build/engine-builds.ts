@@ -11,6 +11,7 @@ import {
   parseDockerfile,
   renderDiagnostic,
   type CompiledStage,
+  type Entitlement,
   type Diagnostic,
   type ImageSpec,
   type ParsedDockerfile,
@@ -27,6 +28,7 @@ import { composeWorker, imageConfigResolver, type RuntimeParts } from "./runtime
 import { BuildGate, Semaphore } from "./build-gate.ts";
 import { exportFiles } from "./file-export.ts";
 import { pushImage } from "./push.ts";
+import { checkEntitlements } from "./local-build.ts";
 
 /**
  * Builds inside the daemon (see README.md, "Builds in the daemon"): one runtime worker over the
@@ -71,7 +73,13 @@ export interface BuildRequest {
   readonly tags?: readonly string[];
   /** Default `[{ type: "image" }]`: every daemon build leaves an image, as `docker build` does. */
   readonly outputs?: readonly BuildOutput[];
-  readonly noCache?: boolean;
+  /** Run steps even when cached: all (`--no-cache`), or those of the named stages (`--no-cache-filter`). */
+  readonly noCache?: boolean | readonly string[];
+  /**
+   * `--allow`: entitlements granted to the build (`network.host` for RUN --network=host,
+   * `security.insecure` for RUN --security=insecure). Undefined: not checked (the classic POST /build).
+   */
+  readonly entitlements?: readonly Entitlement[];
   /**
    * How FROM images are found: `pull` always asks the registry (`--pull`); `local` prefers an image
    * already in the store (the classic builder's default); `default` asks the registry once per build.
@@ -319,6 +327,7 @@ export class Builds {
       buildArgs,
       dockerignorePatterns: ignore.patterns,
       noCache: req.noCache ?? false,
+      ...(req.entitlements === undefined ? {} : { entitlements: req.entitlements }),
       signal,
       ...(req.target === undefined ? {} : { target: req.target }),
       ...(req.labels === undefined ? {} : { labels: req.labels }),
@@ -329,6 +338,7 @@ export class Builds {
     signal.throwIfAborted();
     if (compiled.result === undefined) return { kind: "invalid", id, message: firstError(compiled.diagnostics), rendered: render(compiled.diagnostics) };
     const plan = compiled.result;
+    if (req.entitlements !== undefined) checkEntitlements(plan.definition, req.network === "host" ? [...req.entitlements, "network.host"] : req.entitlements);
     const warningDiagnostics = [...parsed.diagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning");
     const warnings = render(warningDiagnostics);
     await emit({

@@ -22,6 +22,11 @@ export interface DaemonConfig {
   readonly maxConcurrentDownloads: number;
   readonly maxConcurrentUploads: number;
   readonly maxParallelBuilds: number;
+  /**
+   * daemon.json `builder.entitlements` (dockerd's names): what builds may be granted with `--allow`.
+   * dockerd's defaults: `network-host` allowed, `security-insecure` not.
+   */
+  readonly builderEntitlements: { readonly networkHost: boolean; readonly securityInsecure: boolean };
 }
 
 /** Flags as given on the command line (undefined = not given), before merging with the config file. */
@@ -37,6 +42,8 @@ export interface DaemonFlags {
   readonly maxConcurrentDownloads?: string | undefined;
   readonly maxConcurrentUploads?: string | undefined;
   readonly maxParallelBuilds?: string | undefined;
+  /** daemon.json only: `{ "entitlements": { "network-host": bool, "security-insecure": bool } }`. */
+  readonly builder?: unknown;
 }
 
 /** dockerd's daemon.json keys that we read, mapped to our flag names. */
@@ -51,6 +58,7 @@ const FILE_KEYS = {
   "max-concurrent-downloads": "maxConcurrentDownloads",
   "max-concurrent-uploads": "maxConcurrentUploads",
   "max-parallel-builds": "maxParallelBuilds",
+  builder: "builder",
 } as const satisfies Record<string, keyof DaemonFlags>;
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "fatal"];
@@ -115,6 +123,7 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
       maxConcurrentDownloads: positiveInt(merged["maxConcurrentDownloads"], 3, "max-concurrent-downloads", where),
       maxConcurrentUploads: positiveInt(merged["maxConcurrentUploads"], 5, "max-concurrent-uploads", where),
       maxParallelBuilds: positiveInt(merged["maxParallelBuilds"], 4, "max-parallel-builds", where),
+      builderEntitlements: builderEntitlements(merged["builder"], where),
     },
   };
 }
@@ -184,6 +193,17 @@ function validMirror(mirror: string, where: string): string {
   if (url.protocol !== "http:" && url.protocol !== "https:") throw htkError("HTK-ENGINE-0004", { path: where, detail: `invalid mirror: unsupported scheme "${url.protocol.slice(0, -1)}" in "${mirror}"` });
   if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.hash !== "") throw htkError("HTK-ENGINE-0004", { path: where, detail: `invalid mirror: path, query, or fragment at end of the URI "${mirror}"` });
   return `${url.protocol}//${url.host}`;
+}
+
+function builderEntitlements(value: unknown, where: string): DaemonConfig["builderEntitlements"] {
+  const ents = value !== null && typeof value === "object" ? (value as { entitlements?: unknown }).entitlements : undefined;
+  const get = (key: string, fallback: boolean): boolean => {
+    const v = ents !== null && typeof ents === "object" ? (ents as Record<string, unknown>)[key] : undefined;
+    if (v === undefined) return fallback;
+    if (typeof v !== "boolean") throw htkError("HTK-ENGINE-0004", { path: where, detail: `"builder.entitlements.${key}" must be true or false` });
+    return v;
+  };
+  return { networkHost: get("network-host", true), securityInsecure: get("security-insecure", false) };
 }
 
 function positiveInt(value: unknown, fallback: number, key: string, where: string): number {

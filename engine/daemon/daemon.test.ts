@@ -142,6 +142,12 @@ describe("the engine daemon skeleton", () => {
     expect(() => resolveConfig({ registryMirrors: ["https://m.example/v2/"] }, {})).toThrow(/HTK-ENGINE-0004.*invalid mirror: path, query, or fragment/);
   });
 
+  it("reads builder.entitlements with dockerd's defaults (network-host allowed, security-insecure not)", () => {
+    expect(resolveConfig({}, {}).config.builderEntitlements).toEqual({ networkHost: true, securityInsecure: false });
+    expect(resolveConfig({ builder: { entitlements: { "network-host": false, "security-insecure": true } } }, {}).config.builderEntitlements).toEqual({ networkHost: false, securityInsecure: true });
+    expect(() => resolveConfig({ builder: { entitlements: { "security-insecure": "yes" } } }, {})).toThrow(/HTK-ENGINE-0004.*"builder.entitlements.security-insecure" must be true or false/);
+  });
+
   it("refuses a data root that a live in-process build holds (HTK-ENGINE-0005), leaving no engine.pid", async () => {
     const root = dir();
     writeFileSync(join(root, "build.lock"), "1"); // pid 1 is alive and is not this process

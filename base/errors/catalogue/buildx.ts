@@ -287,6 +287,13 @@ export const buildxDiagnostics = {
     http: 409,
     next: "Run the build again; the engine asks for registry credentials and SSH agent answers while the build runs.",
   },
+  "HTK-ENGINE-0721": {
+    title: "Entitlement not allowed by the engine",
+    cause: "granting entitlement {entitlement} is not allowed by build daemon configuration",
+    dockerText: true,
+    http: 403,
+    next: "Allow it in the engine's daemon.json (builder.entitlements.security-insecure or builder.entitlements.network-host set to true), restart the engine, or build without --allow {entitlement}.",
+  },
   "HTK-BUILDX-0080": {
     title: "Invalid build option",
     cause: "{buildxMessage}",

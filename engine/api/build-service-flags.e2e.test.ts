@@ -1,0 +1,74 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixtures, installPlugin } from "../../testing/index.ts";
+import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+
+/**
+ * docker buildx build's flags beyond the everyday ones, through the real docker CLI 28 and the plugin
+ * on a test engine: each works as with Docker+BuildKit, or is refused with the reason.
+ */
+describe("docker buildx build: more flags", () => {
+  let engine: TestEngine;
+  const { busybox } = fixtures();
+  const docker = (args: string[], cwd?: string) => engine.docker(args, { ...(cwd === undefined ? {} : { cwd }), timeoutMs: 180_000 });
+
+  beforeAll(async () => {
+    engine = await startTestEngine();
+    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
+  }, 180_000);
+  afterAll(async () => engine?.stop());
+
+  function context(name: string, dockerfile: string, files: Record<string, string> = {}): string {
+    const dir = join(engine.root, "contexts", name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), dockerfile);
+    for (const [p, text] of Object.entries(files)) {
+      mkdirSync(join(dir, p, ".."), { recursive: true });
+      writeFileSync(join(dir, p), text);
+    }
+    return dir;
+  }
+
+  it("--no-cache-filter runs the named stages' steps again and keeps the others cached", async () => {
+    const dir = context("nocache", `FROM ${busybox.reference} AS a\nRUN echo stage-a > /a\nFROM ${busybox.reference} AS b\nRUN echo stage-b > /b\nFROM b\nCOPY --from=a /a /a\n`);
+    expect((await docker(["buildx", "build", "-q", "."], dir)).code).toBe(0);
+    const r = await docker(["buildx", "build", "--progress=plain", "--no-cache-filter", "a", "."], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/#(\d+) \[a 2\/2\] RUN echo stage-a > \/a\n#\1 DONE/);
+    expect(r.stderr).toMatch(/#(\d+) \[b 2\/2\] RUN echo stage-b > \/b\n#\1 CACHED/);
+  });
+
+  it("--allow grants what the engine allows: network.host (dockerd's default), not security.insecure (HTK-ENGINE-0721); unknown names are buildx's error", async () => {
+    const dir = context("allow", `FROM ${busybox.reference}\nRUN --network=host echo on-host-network\n`);
+    const denied = await docker(["buildx", "build", "--progress=plain", "."], dir);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain("network.host is not allowed");
+    const ok = await docker(["buildx", "build", "--progress=plain", "--allow", "network.host", "."], dir);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain("on-host-network");
+    const insecure = await docker(["buildx", "build", "--allow", "security.insecure", "."], dir);
+    expect(insecure.code).toBe(1);
+    expect(insecure.stderr).toContain("granting entitlement security.insecure is not allowed by build daemon configuration");
+    const bogus = await docker(["buildx", "build", "--allow", "network.bogus", "."], dir);
+    expect(bogus).toMatchObject({ code: 1, stderr: "ERROR: unknown entitlement network.bogus\n" });
+  });
+
+  it("--allow security.insecure on an engine whose daemon.json allows it runs RUN --security=insecure privileged", async () => {
+    const other = await startTestEngine({ flags: { builder: { entitlements: { "security-insecure": true } } } });
+    try {
+      await installPlugin(other.env["DOCKER_CONFIG"] as string);
+      const dir = context("insecure", `FROM ${busybox.reference}\nRUN --security=insecure grep CapEff /proc/self/status\n`);
+      const r = await other.docker(["buildx", "build", "--progress=plain", "--no-cache", "--allow", "security.insecure", "."], { cwd: dir, timeoutMs: 180_000 });
+      expect(r.code, r.stderr).toBe(0);
+      // CAP_SYS_ADMIN (bit 21), which Docker's default set leaves out.
+      const caps = BigInt(`0x${/CapEff:\s+([0-9a-f]{16})/.exec(r.stderr)?.[1] ?? "0"}`);
+      expect(caps & (1n << 21n)).not.toBe(0n);
+      const without = await other.docker(["buildx", "build", "--progress=plain", "."], { cwd: dir, timeoutMs: 180_000 });
+      expect(without.code).toBe(1);
+      expect(without.stderr).toContain("security.insecure");
+    } finally {
+      await other.stop();
+    }
+  });
+});
