@@ -170,6 +170,8 @@ export class ContextStore {
       this.#states.delete(copy.root);
       await rm(join(copy.root, "state.json"), { force: true });
       const { needed, replaces } = await applyManifest(copy.fs, state, entries, signal);
+      // Which local source this copy is ("context", "dockerfile", a named context), for du's description.
+      await writeFile(join(copy.root, "name"), key.name);
       if (needed.length === 0) {
         this.#states.set(copy.root, await finish(copy, entries, digest));
         return await this.#ready(copy, 0, 0);
@@ -275,6 +277,36 @@ export class ContextStore {
     if (copy === undefined) throw htkError("HTK-ENGINE-0601", { ref });
     const release = await copy.acquire("read", signal);
     return { dir: copy.fs, release };
+  }
+
+  /**
+   * Removes a copy (build cache prune): false when a build reads it or a sync writes it now. The
+   * copy's lock is held meanwhile, so a sync that starts during the removal waits and then rebuilds
+   * the copy from nothing.
+   */
+  async remove(id: string): Promise<boolean> {
+    if (!/^[0-9a-f]{32}$/.test(id)) return false;
+    let copy = this.#copies.get(id);
+    if (copy === undefined) {
+      copy = new Copy(join(this.#root, id));
+      this.#copies.set(id, copy);
+    }
+    if (copy.readers > 0 || copy.writer) return false;
+    const release = await copy.acquire("write", new AbortController().signal);
+    try {
+      this.#states.delete(copy.root);
+      for (const [ref, c] of this.#refs) if (c === copy) this.#refs.delete(ref);
+      const gone = join(this.#root, `.prune-${randomBytes(6).toString("hex")}`);
+      try {
+        await rename(copy.root, gone);
+      } catch {
+        return false;
+      }
+      await rm(gone, { recursive: true, force: true });
+      return true;
+    } finally {
+      release();
+    }
   }
 
   /** Drops every open transfer (the engine is stopping). */

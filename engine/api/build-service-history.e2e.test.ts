@@ -1,5 +1,5 @@
 import { request } from "node:http";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { installPlugin } from "../../testing/index.ts";
@@ -86,5 +86,28 @@ describe("buildx history through the plugin", () => {
     expect(page.body).toMatch(/<dd id="status">completed<\/dd>/);
     expect(page.body).toContain("COPY a.txt /a.txt");
     expect(page.body).toContain("file &#34;/a.txt&#34; changed in [internal] load build context (content)");
+  });
+
+  it("buildx du, docker system df and prune account the build service's context copies (source.local)", async () => {
+    const copiesDir = join(engine.dataRoot, "buildx", "contexts");
+    const copies = () => readdirSync(copiesDir).filter((n) => /^[0-9a-f]{32}$/.test(n));
+    const [copy] = copies();
+    expect(copy).toBeDefined();
+    const du = await docker(["buildx", "du", "--verbose", "--filter", `id=${copy ?? ""}`]);
+    expect(du.code, du.stderr).toBe(0);
+    expect(du.stdout).toMatch(new RegExp(`^ID:\\s+${copy ?? ""}\\n`));
+    expect(du.stdout).toMatch(/\nType:\s+source\.local\n/);
+    expect(du.stdout).toMatch(/\nDescription:\s+local source for context\n/);
+    const df = await docker(["system", "df", "-v", "--format", "{{json .}}"]);
+    expect(df.code, df.stderr).toBe(0);
+    const cache = (JSON.parse(df.stdout) as { BuildCache: { ID: string; CacheType: string }[] }).BuildCache;
+    expect(cache.find((c) => c.ID.startsWith((copy ?? "").slice(0, 12)))?.CacheType).toBe("source.local");
+    // prune removes the copy; the next build sends the context again and works.
+    const pruned = await docker(["buildx", "prune", "-f", "--filter", "type=source.local"]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(copies()).toEqual([]);
+    const rebuilt = await docker(["buildx", "build", "--progress=plain", "."]);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(copies()).toHaveLength(1);
   });
 });

@@ -84,6 +84,7 @@ export interface BuildServiceHandle {
 
 export function createBuildService(deps: BuildServiceDeps): BuildServiceHandle {
   const contexts = new ContextStore({ root: join(deps.dataRoot, "buildx", "contexts") });
+  deps.builds?.useContextCopies(contexts);
   deps.signal.addEventListener("abort", () => void contexts.close(), { once: true });
   const exports = new ExportStore(join(deps.dataRoot, "buildx", "exports"));
   const opened = exports.open();

@@ -36,7 +36,9 @@ export interface CacheUsageRecord {
 type Location =
   | { readonly kind: "file-snapshot"; readonly dir: string }
   | { readonly kind: "overlay-snapshot"; readonly dir: string; readonly snapshotsRoot: string; readonly tree: string; readonly exportRecord: string }
-  | { readonly kind: "dir"; readonly dir: string };
+  | { readonly kind: "dir"; readonly dir: string }
+  /** A build service's copy of a client's directory (`<data-root>/buildx/contexts/<id>`). */
+  | { readonly kind: "context-copy"; readonly dir: string };
 
 export interface CacheUsage {
   readonly records: readonly CacheUsageRecord[];
@@ -125,6 +127,29 @@ export async function cacheUsage(dataRoot: string): Promise<CacheUsage> {
       found.push({ id: name, type: "source.local", inUse, createdAt: st.mtime, lastUsed: st.mtime, description: "local source mirror", usageCount: 0, keys: [], children: [], location: { kind: "dir", dir } });
     }
   }
+  // The build service's per-client copies of build contexts (at most 32, least recently used go
+  // first): BuildKit's "local source for context" records, so du, prune and system df see them.
+  const copies = join(dataRoot, "buildx", "contexts");
+  for (const name of await names(copies)) {
+    if (!/^[0-9a-f]{32}$/.test(name)) continue;
+    const dir = join(copies, name);
+    const st = await stat(dir).catch(() => undefined);
+    if (st === undefined) continue;
+    const used = (await stat(join(dir, "state.json")).catch(() => undefined))?.mtime ?? st.mtime;
+    const what = (await readFile(join(dir, "name"), "utf8").catch(() => "")).trim() || "context";
+    found.push({
+      id: name,
+      type: "source.local",
+      inUse,
+      createdAt: st.birthtime.getTime() > 0 ? st.birthtime : st.mtime,
+      lastUsed: used,
+      description: `local source for ${what}`,
+      usageCount: 0,
+      keys: [],
+      children: [],
+      location: { kind: "context-copy", dir },
+    });
+  }
   // The context hasher's stat cache: only speeds up keying a context, so it is an internal record
   // (pruned with -a; the next build hashes the context afresh).
   const hashCache = join(worker, "contenthash");
@@ -198,6 +223,14 @@ export interface PruneOptions {
 export interface LivePrune {
   readonly snapshotter: Snapshotter;
   readonly keyStore: CacheKeyStore;
+  /** The build service's context copies: removed through it (a copy being synced or read is kept). */
+  readonly contexts?: ContextCopies;
+}
+
+/** What prune needs of the build service's context store (engine/api/build-service-contexts.ts). */
+export interface ContextCopies {
+  /** Removes the copy `id`; false when a build reads it or a client is syncing it now. */
+  remove(id: string): Promise<boolean>;
 }
 
 export interface PruneResult {
@@ -286,6 +319,11 @@ async function pruneLive(dataRoot: string, chosen: readonly CacheUsageRecord[], 
       }
       await rm(r.location.tree, { force: true });
       await rm(r.location.exportRecord, { force: true });
+    } else if (r.location.kind === "context-copy" && live.contexts !== undefined) {
+      if (!(await live.contexts.remove(r.id))) {
+        kept.add(r.id);
+        continue;
+      }
     } else {
       await removeRecord(dataRoot, r);
     }
@@ -316,7 +354,8 @@ async function removeRecord(dataRoot: string, r: CacheUsageRecord): Promise<void
       await rm(loc.exportRecord, { force: true });
       return;
     }
-    case "dir": {
+    case "dir":
+    case "context-copy": {
       const gone = join(dataRoot, "worker", "tmp", `prune-${randomBytes(6).toString("hex")}`);
       await mkdir(join(dataRoot, "worker", "tmp"), { recursive: true });
       await rename(loc.dir, gone);

@@ -22,7 +22,7 @@ import { anonymous, type CredentialSource } from "../../cache/registry/index.ts"
 import { LocalMirrors } from "../worker/local-mirror.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
 import type { RuntimeSession, RuntimeWorker } from "../worker/runtime-worker.ts";
-import { cacheUsage, pruneCache, type CacheUsage, type PruneOptions, type PruneResult } from "./cache-usage.ts";
+import { cacheUsage, pruneCache, type CacheUsage, type ContextCopies, type PruneOptions, type PruneResult } from "./cache-usage.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 import { composeWorker, imageConfigResolver, type RuntimeParts } from "./runtime-stack.ts";
 import { BuildGate, Semaphore } from "./build-gate.ts";
@@ -194,6 +194,7 @@ export class Builds {
   readonly #log: Logger;
   readonly #slots: Semaphore;
   readonly #gate = new BuildGate();
+  #contextCopies: ContextCopies | undefined;
   readonly #running = new Map<string, Running>();
   readonly #mirrors: LocalMirrors;
   readonly #images: RuntimeParts["images"];
@@ -477,7 +478,15 @@ export class Builds {
     }
   }
 
-  /** The build cache (`docker system df`, `buildx du`): step results, context mirrors, cache mounts. */
+  /**
+   * The build service's context store, so prune removes its copies through it (under its locks) rather
+   * than behind its back. Set once by the build service that owns `<data-root>/buildx/contexts`.
+   */
+  useContextCopies(copies: ContextCopies): void {
+    this.#contextCopies = copies;
+  }
+
+  /** The build cache (`docker system df`, `buildx du`): step results, context mirrors and copies, cache mounts. */
   async diskUsage(): Promise<CacheUsage> {
     return cacheUsage(this.#dataRoot);
   }
@@ -490,7 +499,8 @@ export class Builds {
   async prune(opts: Omit<PruneOptions, "notice" | "live">): Promise<PruneResult> {
     const leave = await this.#gate.enterPrune(opts.signal);
     try {
-      return await pruneCache(this.#dataRoot, { ...opts, notice: () => undefined, live: { snapshotter: this.worker.snapshotter, keyStore: this.#keyStore } });
+      const live = { snapshotter: this.worker.snapshotter, keyStore: this.#keyStore, ...(this.#contextCopies === undefined ? {} : { contexts: this.#contextCopies }) };
+      return await pruneCache(this.#dataRoot, { ...opts, notice: () => undefined, live });
     } finally {
       leave();
     }
