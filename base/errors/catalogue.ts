@@ -1,4 +1,5 @@
 import { buildApiDiagnostics } from "./catalogue/build-api.ts";
+import { buildCacheDiagnostics } from "./catalogue/build-cache.ts";
 import { buildDiagnostics } from "./catalogue/build.ts";
 import { buildxDiagnostics } from "./catalogue/buildx.ts";
 import { cacheDiagnostics } from "./catalogue/cache.ts";
@@ -42,6 +43,7 @@ export const catalogue = {
   ...runtimeDiagnostics,
   ...snapshotDiagnostics,
   ...buildxDiagnostics,
+  ...buildCacheDiagnostics,
   ...containerOpsDiagnostics,
 } as const;
 

@@ -10,6 +10,7 @@ import { loadDockerignore } from "../../base/dockerignore/index.ts";
 import { progressFromWire, type BuildError, type SolveResult } from "../../wire/index.ts";
 import { nodeEndpoint, resolveBuilder } from "../builders.ts";
 import { call, clientError, engineClient, type EngineClient } from "../client.ts";
+import { cacheRequest, checkedExports, parseCacheEntries, receiveCaches, usableImports } from "../cache-options.ts";
 import { clientIdentity, syncContext } from "../context-sync.ts";
 import { Display, sourceFrame, type DisplayMode } from "../display.ts";
 import { splitCsv } from "../flags.ts";
@@ -63,9 +64,11 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const secrets = flags.list("secret").map((s) => parseSecret(s, io.env, io.cwd));
   const sshSpecs = parseSsh(flags.list("ssh"), io.env, io.cwd);
   const entitlements = parseEntitlements(flags.list("allow"), flags.string("network"));
-  for (const unsupported of ["cache-from", "cache-to", "build-context", "attest", "annotation", "ulimit", "shm-size", "cgroup-parent"] as const) {
+  for (const unsupported of ["build-context", "attest", "annotation", "ulimit", "shm-size", "cgroup-parent"] as const) {
     if (flags.changed(unsupported) && flags.list(unsupported).some((v) => v !== "")) throw htkError("HTK-BUILDX-0021", { option: `--${unsupported}` });
   }
+  const cacheFrom = usableImports(parseCacheEntries("--cache-from", flags.list("cache-from"), usage), io.cwd, (line) => void io.stderr.write(`${line}\n`));
+  const cacheTo = checkedExports(parseCacheEntries("--cache-to", flags.list("cache-to"), usage), io.cwd);
   if (flags.list("platform").length > 1) throw htkError("HTK-BUILDX-0021", { option: "--platform with several platforms" });
   const contextArg = ctx.args[0] as string;
   if (contextArg === "-" || /^(https?|git):\/\//.test(contextArg) || contextArg.startsWith("git@")) throw htkError("HTK-BUILDX-0021", { option: `the context "${contextArg}" (only local directories)` });
@@ -125,13 +128,16 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
     try {
       const synced = await syncContext(client, { clientId, name: "context", dir: contextDir, excludes: ignore.patterns, signal, timing });
       timing(`context synced (${synced.entries} entries, manifest ${synced.manifestSent ? "sent" : "not sent"}, ${synced.files} files and ${synced.transferred} bytes sent)`);
+      const caches = await cacheRequest(client, { clientId, from: cacheFrom, to: cacheTo, signal });
       const attrs = frontendAttrs(ctx, dockerfilePath, fileFlag, call);
       const stream = client.service.solve(
         {
           ref,
           frontend: "dockerfile.v0",
           frontendAttrs: attrs,
-          localRefs: { context: synced.ref },
+          localRefs: { context: synced.ref, ...caches.localRefs },
+          cacheImports: caches.cacheImports,
+          cacheExports: caches.cacheExports,
           dockerfile,
           exporters,
           entitlements,
@@ -165,6 +171,9 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
     const result = outcome.result;
     if (call !== undefined) return printCall(call, result, io);
     await fetchExports(client, result, exporters, display, io, signal);
+    await receiveCaches(client, result.cacheExports, cacheTo, signal).catch((err: unknown) => {
+      throw engineFailure(err, client);
+    });
     display?.close();
     const response = result.exporterResponse;
     if (display !== undefined && display.mode !== "quiet" && display.mode !== "rawjson") printWarnings(result, io);

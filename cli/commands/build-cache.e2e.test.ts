@@ -124,7 +124,7 @@ describe("remote build cache (hatake build --cache-to / --cache-from)", () => {
     const a = await cli(root, "A", context(root, "ctxA"), ["--cache-to", `type=registry,ref=${ref},mode=max`, "-t", "app:a", "--metadata-file", "a.json"]);
     expect(a.err, a.err).not.toContain("ERROR");
     expect(a.code).toBe(0);
-    expect(a.err).toMatch(/#\d+ exporting cache to registry\n(#\d+ writing [^\n]*\n)+#\d+ DONE/);
+    expect(a.err).toMatch(/#\d+ exporting cache to registry\n(#\d+ preparing build cache for export[^\n]*\n)+(#\d+ writing [^\n]*\n)+#\d+ DONE/);
     expect(a.err).not.toContain("HTK-CACHE-0207");
     const aDigest = metadataDigest(root, "a.json");
     expect(aDigest).toMatch(/^sha256:/);

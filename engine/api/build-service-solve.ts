@@ -26,6 +26,7 @@ import type { CredentialSource, Credentials } from "../../cache/registry/index.t
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
 import { credentialsOf, type AuthConfig } from "./registry-auth.ts";
 import { ClientRequests } from "./build-service-session.ts";
+import { solveCaches, type SolveCaches } from "./build-service-cache.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
 import type { ExportStore } from "./build-service-exports.ts";
 import type { BuildHistory } from "./build-service-history.ts";
@@ -240,6 +241,7 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
         return;
       }
       case "progress": {
+        solving = true;
         const ev = { ...e.event, index: e.event.index + offset };
         await emit(ev);
         if (ev.kind === "vertex-started" && ev.name.startsWith("[internal] load build context")) {
@@ -260,10 +262,28 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
         else await emit({ kind: "vertex-errored", vertex, index, time: now(), error: { id: e.error.id, message: e.error.plainCause } });
         return;
       }
+      case "cache-progress": {
+        // Cache vertices take the next number when they start: imports before the solver's first
+        // vertex (which is then numbered after them), exports after the image's.
+        let i = cacheIndexes.get(e.event.vertex);
+        if (i === undefined) {
+          i = index = Math.max(index, maxIndex) + 1;
+          if (!solving) offset = i;
+          cacheIndexes.set(e.event.vertex, i);
+        }
+        await emit({ ...e.event, index: i });
+        return;
+      }
+      case "warning":
+        cacheWarnings.push(e.warning);
+        return;
     }
   };
   // A push goes on after the image is written: the exporter's vertex ends with export-ended.
   const pushing = req.exporters.some((e) => e.type === "registry" || ((e.type === "image" || e.type === "moby") && e.attrs["push"] === "true"));
+  const cacheIndexes = new Map<string, number>();
+  const cacheWarnings: HtkError[] = [];
+  let solving = false;
   let exportedImage: ExportedImage | undefined;
   const exporterVertex = async (image: ExportedImage, tags: readonly string[]): Promise<void> => {
     const i = (index = Math.max(index, maxIndex) + 1);
@@ -277,16 +297,24 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
 
   let request: BuildRequest;
   let fileOutputs: Array<{ readonly type: string; readonly path: string }> = [];
+  let caches: SolveCaches;
+  try {
+    caches = await solveCaches(req, deps.contexts, await deps.exports.dirFor(req.ref), signal);
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
   try {
     const session = {
       credentials: clientCredentials(req, channel, deps, signal),
       ssh: Object.fromEntries(req.sshIds.map((id) => [id, clientAgent(req, id, channel, deps, signal)])),
     };
     const mapped = await buildRequest(req, lease.dir, fileName, deps, secrets, session, signal, onEvent);
-    request = mapped.request;
+    request = { ...mapped.request, cacheFrom: caches.cacheFrom, cacheTo: caches.cacheTo };
     fileOutputs = mapped.files;
   } catch (err) {
     lease.release();
+    caches.release();
     throw err;
   }
   deps.running.start(req.ref);
@@ -295,6 +323,7 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
       .solve(request)
       .finally(() => {
         lease.release();
+        caches.release();
         channel.close();
       });
     // Pump events while the build runs; the result comes after the last event.
@@ -303,7 +332,7 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
       yield ev;
     }
     const result = await building;
-    for await (const ev of finish(result, req, deps, fileName, plan, exportedImage, fileOutputs, started)) {
+    for await (const ev of finish(result, req, deps, fileName, plan, exportedImage, fileOutputs, started, { warnings: cacheWarnings, localExports: caches.localExports })) {
       deps.running.publish(req.ref, ev);
       yield ev;
     }
@@ -321,6 +350,7 @@ async function* finish(
   image: ExportedImage | undefined,
   files: ReadonlyArray<{ readonly type: string; readonly path: string }>,
   started: string,
+  cache: { readonly warnings: readonly HtkError[]; readonly localExports: readonly string[] },
 ): AsyncGenerator<SolveEvent> {
   switch (result.kind) {
     case "completed": {
@@ -333,9 +363,10 @@ async function* finish(
       if (result.tags.length > 0) response["image.name"] = result.tags.map((t) => fullName(t)).join(",");
       const exports = [];
       for (const f of files) exports.push(create(ExportHandleSchema, deps.exports.register(f.path, f.type === "local" ? "local" : "file")));
-      const warnings = [...result.warningMessages, ...result.checkWarnings].map((short) => create(BuildWarningSchema, { short }));
+      const cacheExports = cache.localExports.map((dir) => create(ExportHandleSchema, deps.exports.register(dir, "local")));
+      const warnings = [...result.warningMessages, ...result.checkWarnings, ...cache.warnings.map(warningText)].map((short) => create(BuildWarningSchema, { short }));
       await deps.history.save(req, fileName, { status: "completed", createdAt: started, exporterResponse: response });
-      yield create(SolveEventSchema, { event: { case: "result", value: create(SolveResultSchema, { exporterResponse: response, warnings, exports }) } });
+      yield create(SolveEventSchema, { event: { case: "result", value: create(SolveResultSchema, { exporterResponse: response, warnings, exports, cacheExports }) } });
       return;
     }
     case "invalid":
@@ -353,6 +384,11 @@ async function* finish(
       return;
     }
   }
+}
+
+/** A cache warning in buildx's list of warnings: the cause, and our ID with what to do. */
+function warningText(err: HtkError): string {
+  return `${err.plainCause} (${err.id}: ${err.nextStep})`;
 }
 
 /** BuildKit's error: the step's message (the solver's wrapper removed), the step, its Dockerfile lines. */
@@ -426,7 +462,6 @@ async function buildRequest(
         throw htkError("HTK-ENGINE-0603", { detail: `the exporter "${e.type}" is not available (image, docker, oci, tar, local)` });
     }
   }
-  if (req.cacheExports.length > 0 || req.cacheImports.length > 0) throw htkError("HTK-ENGINE-0604", { what: "cache import and export (--cache-from, --cache-to) in the build service" });
   // "" is --no-cache; stage names are --no-cache-filter's.
   const noCache = a["no-cache"];
   const entitlements: Entitlement[] = [];

@@ -5,6 +5,7 @@ import { htkError, isHtkError, toHtkError, type HtkError } from "../../base/erro
 import { CACHE_RECORD_TYPES, parseDuration, type CacheRecordType } from "../build/cache-usage.ts";
 import type { Builds, BuildRequest, DockerfileSource, ExtraHost } from "../build/engine-builds.ts";
 import { parseFilters, validateFilterKeys, values } from "../state/index.ts";
+import { registryConfigCredentials } from "./build-service-cache.ts";
 import { ClassicProgress, type JsonMessage } from "./build-classic.ts";
 import { extractContext, fetchRemoteContext, locateDockerfile } from "./build-context.ts";
 import { sendError, sendJson } from "./respond.ts";
@@ -122,7 +123,9 @@ function classicOptions(q: URLSearchParams): ClassicOptions {
     if (v !== null) buildArgs[k] = v;
   }
   const labels = jsonParam(q, "labels", isStringMap, "Send labels as a JSON object of names to values.");
-  jsonParam(q, "cachefrom", isStringList, "Send cachefrom as a JSON list of image names.");
+  // Images whose inline cache the build may use (dockerd with BuildKit imports them as registry caches;
+  // one that cannot be read is skipped, as BuildKit skips a failing cache import).
+  const cacheFrom = (jsonParam(q, "cachefrom", isStringList, "Send cachefrom as a JSON list of image names.") ?? []).filter((r) => r.trim() !== "").map((ref) => ({ type: "registry" as const, ref: ref.trim(), ignoreError: true }));
   jsonParam(q, "ulimits", isList, "Send ulimits as a JSON list of {Name, Soft, Hard}.");
   const shm = q.get("shmsize");
   if (shm !== null && shm !== "" && !/^\d+$/.test(shm)) throw htkError("HTK-BUILD-0308", { name: "shmsize", detail: `"${shm}" is not a number of bytes`, hint: "Send shmsize in bytes." });
@@ -153,6 +156,7 @@ function classicOptions(q: URLSearchParams): ClassicOptions {
     ...(network === undefined ? {} : { network }),
     ...(extraHosts.length === 0 ? {} : { extraHosts }),
     ...(buildid === "" ? {} : { id: buildid }),
+    ...(cacheFrom.length === 0 ? {} : { cacheFrom }),
   };
   const dockerfile = q.get("dockerfile") ?? undefined;
   const remote = q.get("remote") ?? undefined;
@@ -241,7 +245,8 @@ async function postBuild(services: BuildServices, ctx: RequestContext): Promise<
       dockerfile = { kind: "file", path: await locateDockerfile(root, opts.dockerfile) };
     }
     const progress = new ClassicProgress(write);
-    const result = await services.builds.solve({ ...opts.request, context: root, dockerfile, signal: ctx.signal, onEvent: (e) => progress.onEvent(e) });
+    const credentials = opts.request.cacheFrom === undefined ? undefined : registryConfigCredentials(headerValue(ctx.req.headers["x-registry-config"]));
+    const result = await services.builds.solve({ ...opts.request, ...(credentials === undefined ? {} : { registryCredentials: credentials }), context: root, dockerfile, signal: ctx.signal, onEvent: (e) => progress.onEvent(e) });
     if (result.kind === "invalid" && !out.started && held.length === 0) {
       return sendError(ctx.res, htkError("HTK-BUILD-0308", { name: "dockerfile", detail: result.message.replace(/\.$/, ""), hint: "Fix the Dockerfile; the build record and docker buildx show its code frame." }));
     }
@@ -293,4 +298,8 @@ async function postPrune(services: BuildServices, ctx: RequestContext): Promise<
     ...(ids.length === 0 ? {} : { ids }),
   });
   sendJson(ctx.res, 200, { CachesDeleted: result.removed.map((r) => r.id), SpaceReclaimed: result.total });
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFile, rm, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
@@ -17,7 +17,7 @@ import {
   type ParsedDockerfile,
 } from "../../frontend-dockerfile/index.ts";
 import type { Definition, Digest } from "../../llb/index.ts";
-import { BuildRecordStore, JsonlKeyStore, Solver, type BuildRecord, type BuildSummary, type ProgressEvent } from "../../solver/index.ts";
+import { BuildRecordStore, JsonlKeyStore, Solver, type BuildRecord, type BuildSummary, type CacheKeyStore, type ProgressEvent } from "../../solver/index.ts";
 import { anonymous, type CredentialSource } from "../../cache/registry/index.ts";
 import { LocalMirrors } from "../worker/local-mirror.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
@@ -29,6 +29,8 @@ import { BuildGate, Semaphore } from "./build-gate.ts";
 import { exportFiles } from "./file-export.ts";
 import { pushImage } from "./push.ts";
 import { checkEntitlements } from "./local-build.ts";
+import { BuildCaches, type BuildCacheRequest, type CacheProgress, type CacheVertex } from "./remote-cache.ts";
+import type { CacheExportSpec, CacheImportSpec } from "../../cache/remote/index.ts";
 
 /**
  * Builds inside the daemon (see README.md, "Builds in the daemon"): one runtime worker over the
@@ -94,8 +96,12 @@ export interface BuildRequest {
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
   /** `--ssh`: the agents RUN --mount=type=ssh may use, by id (relayed to the client; no key kept here). */
   readonly ssh?: Readonly<Record<string, SshAgentSource>>;
-  /** Registry credentials for a push (the client's, asked on demand); default: anonymous. */
+  /** Registry credentials for a push and the cache references (the client's, asked on demand); default: anonymous. */
   readonly registryCredentials?: CredentialSource;
+  /** `--cache-from`: caches whose records the build may use (layers fetched when a hit needs them); local sources are daemon-side paths. */
+  readonly cacheFrom?: readonly CacheImportSpec[];
+  /** `--cache-to`: where the build's cache goes after it succeeds; local destinations are daemon-side paths. */
+  readonly cacheTo?: readonly CacheExportSpec[];
   /** The build id (for `cancel`, records, `buildx history`); default: a fresh one. */
   readonly id?: string;
   /**
@@ -129,7 +135,14 @@ export type BuildEvent =
   /** A status line of the exporter after `exported` (a push: `pushing layers`, `pushing manifest for …`), started, then completed. */
   | { readonly kind: "export-status"; readonly id: string; readonly status: string; readonly started: string; readonly completed?: string }
   /** The exporter's work after `exported` ended (only when an output pushes): `error` when it failed. */
-  | { readonly kind: "export-ended"; readonly id: string; readonly error?: HtkError };
+  | { readonly kind: "export-ended"; readonly id: string; readonly error?: HtkError }
+  /**
+   * Progress of a cache import (before the solve) or export (after the image): vertices of their own,
+   * numbered from 1 in the order they start (the transport places them in its own sequence).
+   */
+  | { readonly kind: "cache-progress"; readonly id: string; readonly event: ProgressEvent }
+  /** Something the user should know that does not fail the build (a missing cache, an ignored export error). */
+  | { readonly kind: "warning"; readonly id: string; readonly warning: HtkError };
 
 export interface BuildPlan {
   readonly parsed: ParsedDockerfile;
@@ -347,14 +360,20 @@ export class Builds {
       id,
       plan: { parsed: parsed.result, fileName, definition: plan.definition, stages: plan.stages, target: plan.target, baseImages, image: plan.image },
     });
-    const runtimeSession: RuntimeSession = {
+    let runtimeSession: RuntimeSession = {
       id: session,
       locals: { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) },
       ...(req.secrets === undefined ? {} : { secrets: req.secrets }),
       ...(req.ssh === undefined ? {} : { ssh: req.ssh }),
     };
+    let seed: RuntimeSession["cacheMountSeed"];
+    const caches = await this.#openCaches(id, req, signal, emit, (s) => (seed = s));
+    if (seed !== undefined) runtimeSession = { ...runtimeSession, cacheMountSeed: seed };
+    // A build with imported caches gets a solver of its own: the imported records sit between it and the
+    // shared key store and worker (other builds must not see another client's cache).
+    const solver = caches === undefined ? this.#solver : caches.solver;
     try {
-      const handle = this.#solver.solve({ definition: plan.definition, session: runtimeSession, target: `${fileName}#${plan.target}`, signal, id });
+      const handle = solver.solve({ definition: plan.definition, session: runtimeSession, target: `${fileName}#${plan.target}`, signal, id });
       const pump = (async () => {
         let consumer = true;
         for await (const event of handle.progress) {
@@ -382,9 +401,9 @@ export class Builds {
             const needsImage = outputs.some((o) => o.type === "image" || o.type === "oci" || o.type === "docker");
             const ref = outcome.ref?.ref;
             if (needsImage) {
-              const spec = this.#stamped(plan.image, outcome.record);
+              const spec = this.#stamped(plan.image, outcome.record, caches?.store ?? this.#keyStore);
               const names = outputs.some((o) => o.type === "image") ? tags : [];
-              image = await exportImage(this.worker, this.#images, ref?.id, spec, names, join(this.#dataRoot, "worker", "exports"), signal);
+              image = await exportImage(this.worker, this.#images, ref?.id, spec, names, join(this.#dataRoot, "worker", "exports"), signal, undefined, caches?.caches.imageOptions(outcome.record, ref?.id));
               await emit({ kind: "exported", id, image, tags: names });
             }
             for (const out of outputs) {
@@ -403,6 +422,8 @@ export class Builds {
                   break;
               }
             }
+            await caches?.caches.export(outcome.record, ref?.id, image !== undefined, 1, plan.definition);
+            await caches?.progress.flush();
           } finally {
             await outcome.ref?.release();
           }
@@ -421,6 +442,10 @@ export class Builds {
       }
       return unreachable(outcome);
     } finally {
+      if (caches !== undefined) {
+        await caches.solver.close();
+        await caches.registry.close().catch(() => undefined);
+      }
       if (req.contextLifetime === "build") await this.#dropMirrors(plan.definition, session, runtimeSession.locals);
     }
   }
@@ -455,14 +480,47 @@ export class Builds {
   }
 
   /**
+   * `--cache-from` / `--cache-to`: the imports are read now (their own progress vertices), and a solver
+   * for this build alone runs over the imported records; undefined when the build names no cache.
+   */
+  async #openCaches(
+    id: string,
+    req: BuildRequest,
+    signal: AbortSignal,
+    emit: (e: BuildEvent) => Promise<void>,
+    onCacheMountSeed: NonNullable<BuildCacheRequest["onCacheMountSeed"]>,
+  ): Promise<{ caches: BuildCaches; solver: Solver; store: CacheKeyStore; progress: CacheEvents; registry: RuntimeParts["registry"] } | undefined> {
+    if ((req.cacheFrom ?? []).length === 0 && (req.cacheTo ?? []).length === 0) return undefined;
+    // As dockerd: only what the client sent, never a config.json of the daemon's own.
+    const registry = this.#registry.withCredentials(req.registryCredentials ?? anonymous);
+    const progress = new CacheEvents(id, emit, this.#log);
+    let caches: BuildCaches | undefined;
+    try {
+      caches = await BuildCaches.open(
+        { ...(req.cacheFrom === undefined ? {} : { cacheFrom: req.cacheFrom }), ...(req.cacheTo === undefined ? {} : { cacheTo: req.cacheTo }), dataRoot: this.#dataRoot, cwd: "/", signal, progress, onCacheMountSeed },
+        { worker: this.worker, snapshotter: this.worker.snapshotter, registry },
+      );
+    } finally {
+      if (caches === undefined) await registry.close().catch(() => undefined);
+    }
+    if (caches === undefined) return undefined;
+    // The shared key store stays open when this build's solver closes.
+    const shared = this.#keyStore;
+    const local: CacheKeyStore = { get: (k) => shared.get(k), put: (r) => shared.put(r), delete: (k) => shared.delete(k), records: () => shared.records(), close: async () => undefined };
+    const store = caches.store(local);
+    const solver = new Solver({ worker: caches.worker(this.worker), keyStore: store, records: this.records, concurrency: Math.max(8, availableParallelism() * 4) });
+    return { caches, solver, store, progress, registry };
+  }
+
+  /**
    * The image's `created` (and that of history entries without one): when the result was first made,
    * from the cache-key store, so a fully cached rebuild yields the same image ID (as Docker's classic
    * builder reuses its cached image). A SOURCE_DATE_EPOCH the Dockerfile set is kept.
    */
-  #stamped(image: ImageSpec, record: BuildRecord): ImageSpec {
+  #stamped(image: ImageSpec, record: BuildRecord, store: Pick<CacheKeyStore, "get">): ImageSpec {
     if (image.created !== undefined) return image;
-    const root = record.vertices.find((v) => v.index > 0 && v.key !== undefined && record.result !== undefined && this.#keyStore.get(v.key.key)?.outputs.includes(record.result));
-    const at = (root?.key === undefined ? undefined : this.#keyStore.get(root.key.key)?.createdAt) ?? new Date().toISOString();
+    const root = record.vertices.find((v) => v.index > 0 && v.key !== undefined && record.result !== undefined && store.get(v.key.key)?.outputs.includes(record.result));
+    const at = (root?.key === undefined ? undefined : store.get(root.key.key)?.createdAt) ?? new Date().toISOString();
     return { ...image, created: at, ...(image.history === undefined ? {} : { history: image.history.map((h) => (h.created === undefined ? { ...h, created: at } : h)) }) };
   }
 
@@ -527,6 +585,67 @@ export class Builds {
     await this.#solver.close();
     await this.worker.close();
     await this.#keyStore.close();
+  }
+}
+
+/**
+ * The caches' progress as build events: each vertex numbered from 1 in the order it starts, statuses
+ * and ends in order (a queue, so the vertex's events never overtake each other), warnings as events.
+ */
+class CacheEvents implements CacheProgress {
+  readonly #id: string;
+  readonly #emit: (e: BuildEvent) => Promise<void>;
+  readonly #log: Logger;
+  #count = 0;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(id: string, emit: (e: BuildEvent) => Promise<void>, log: Logger) {
+    this.#id = id;
+    this.#emit = emit;
+    this.#log = log;
+  }
+
+  vertex(_index: number, name: string): CacheVertex {
+    const index = ++this.#count;
+    const vertex = `sha256:${createHash("sha256").update(`${this.#id}\0cache:${index}:${name}`).digest("hex")}` as const;
+    this.#send({ kind: "vertex-started", vertex, index, name, time: new Date().toISOString() });
+    let closed = false;
+    return {
+      oneOff: (status) => {
+        const started = new Date().toISOString();
+        this.#send({ kind: "status", vertex, index, time: started, status: { id: status, current: 0, started } });
+        return () => {
+          const completed = new Date().toISOString();
+          this.#send({ kind: "status", vertex, index, time: completed, status: { id: status, current: 0, started, completed } });
+        };
+      },
+      close: async (error) => {
+        if (!closed) {
+          closed = true;
+          const time = new Date().toISOString();
+          if (error === undefined) this.#send({ kind: "vertex-completed", vertex, index, time });
+          else this.#send({ kind: "vertex-errored", vertex, index, time, error: { id: isHtkError(error) ? error.id : "HTK-CORE-0001", message: isHtkError(error) ? error.plainCause : error.message } });
+        }
+        await this.#queue;
+      },
+    };
+  }
+
+  importVertex(name: string): CacheVertex {
+    return this.vertex(0, name);
+  }
+
+  warn(err: HtkError): void {
+    this.#queue = this.#queue.then(() => this.#emit({ kind: "warning", id: this.#id, warning: err })).catch((e: unknown) => this.#log.debug({ err: e }, "a cache warning was not delivered"));
+  }
+
+  /** Waits until every event so far is delivered. */
+  flush(): Promise<void> {
+    return this.#queue;
+  }
+
+  #send(event: ProgressEvent): void {
+    this.#queue = this.#queue.then(() => this.#emit({ kind: "cache-progress", id: this.#id, event })).catch((e: unknown) => this.#log.debug({ err: e }, "cache progress was not delivered"));
   }
 }
 

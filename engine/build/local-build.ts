@@ -20,6 +20,7 @@ import { exportImage, writeImageArchive, type ExportedImage } from "./image-expo
 import { ExportProgress } from "./export-progress.ts";
 import { pushImage } from "./push.ts";
 import { BuildCaches } from "./remote-cache.ts";
+import { renderWarning } from "./remote-cache-import.ts";
 import type { CacheExportSpec, CacheImportSpec } from "../../cache/remote/index.ts";
 
 const run = promisify(execFile);
@@ -184,7 +185,16 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
     const needsImage = (req.tags ?? []).length > 0 || req.outputs.some((o) => o.type === "oci" || o.type === "docker" || o.type === "image");
     if (needsImage && stack === undefined) throw htkError("HTK-RUNTIME-0001", { needs: "an image store to tag or export an image" });
     const fileWorker = stack === undefined ? await FileWorker.open({ root: join(req.dataRoot, "worker") }) : undefined;
-    const caches = await BuildCaches.open(req, stack);
+    const caches = await BuildCaches.open(
+      {
+        ...req,
+        progress: {
+          vertex: (index, name) => new ExportProgress(req.progress, req.progressOut, index, name),
+          warn: (err) => void req.progressOut.write(`${renderWarning(err)}\n`),
+        },
+      },
+      stack,
+    );
     const localKeys = JsonlKeyStore.open(req.dataRoot);
     const worker: Worker = caches?.worker(stack?.worker ?? (fileWorker as FileWorker)) ?? stack?.worker ?? (fileWorker as FileWorker);
     const solver = new Solver({

@@ -32,6 +32,8 @@ export interface RuntimeSession extends SolveSession {
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
   /** `--ssh`: the agents RUN --mount=type=ssh may use, by id; their keys stay in memory. */
   readonly ssh?: Readonly<Record<string, SshAgentSource>>;
+  /** The contents a new cache mount starts from, for this session's build only (a daemon build that imports `cache-mounts`). */
+  readonly cacheMountSeed?: (id: string, dir: string, signal: AbortSignal) => Promise<void>;
 }
 
 export interface RuntimeWorkerOptions {
@@ -632,7 +634,7 @@ export class RuntimeWorker implements Worker {
         return [{ kind: "bind", source, target: m.target, readonly: m.access.kind === "readonly" }];
       }
       case "cache": {
-        const { dir, release } = await this.#cacheDir(m, byEdge, signal);
+        const { dir, release } = await this.#cacheDir(m, byEdge, signal, session.cacheMountSeed ?? this.cacheMountSeed);
         cleanups.push(release);
         return [{ kind: "bind", source: dir, target: m.target, readonly: m.readonly }];
       }
@@ -674,7 +676,12 @@ export class RuntimeWorker implements Worker {
    * at once; `locked`: one step at a time (the others wait); `private`: a step that finds it in use
    * gets a fresh directory of its own, dropped afterwards (BuildKit keeps such copies as more caches).
    */
-  async #cacheDir(m: Extract<ExecMount, { kind: "cache" }>, byEdge: ReadonlyMap<string, WorkerRef>, signal: AbortSignal): Promise<{ dir: string; release: () => Promise<void> }> {
+  async #cacheDir(
+    m: Extract<ExecMount, { kind: "cache" }>,
+    byEdge: ReadonlyMap<string, WorkerRef>,
+    signal: AbortSignal,
+    seed: RuntimeSession["cacheMountSeed"],
+  ): Promise<{ dir: string; release: () => Promise<void> }> {
     const key = cacheMountKey(m.id);
     const base = posix.join(this.#root, "cache-mounts", key);
     let release = async (): Promise<void> => undefined;
@@ -719,7 +726,7 @@ export class RuntimeWorker implements Worker {
           }
         }
         // A cache exported with `--cache-to …,cache-mounts=true` fills a cache this worker does not have.
-        await this.cacheMountSeed?.(m.id, staging, signal);
+        await seed?.(m.id, staging, signal);
         await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
         // The directory is named by a hash of the id: `hatake du` shows the id from this file.
         await writeFile(posix.join(base, "id"), m.id).catch(() => undefined);
