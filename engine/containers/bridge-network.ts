@@ -1,4 +1,4 @@
-import { appendFile, readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HtkError, htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
@@ -12,8 +12,9 @@ import { dnsNames, emptyEndpoint, emptyNetworkSettings, endpointWish, ipamConfig
  * user-defined one) gets a named network namespace with a veth pair per endpoint (eth0 for its
  * network mode's network, eth1… for networks connected before start), its endpoint's MAC and IPv4
  * address, and the default route via the gateway. `none`, `host` and `container:` are as
- * `LoopbackNetworks`. On user-defined networks the peers' names (container name and aliases) are
- * written into /etc/hosts, both ways — the embedded DNS server is later work.
+ * `LoopbackNetworks`. On user-defined networks the container asks the embedded DNS server
+ * (engine/networks/dns.ts) at 127.0.0.11 for its peers' names; /etc/hosts has only its own line, as
+ * Docker's.
  */
 export class BridgeNetworks implements NetworkAttacher {
   readonly #state: StateStore;
@@ -54,6 +55,7 @@ export class BridgeNetworks implements NetworkAttacher {
       connectContainer(this.#state, n.id, c, endpointWish(entry));
     }
     const eps = this.#ordered(c.id, primary.id);
+    let embeddedDns = false;
     try {
       await this.#datapath.createNamespace(c.id);
       let index = 0;
@@ -61,6 +63,7 @@ export class BridgeNetworks implements NetworkAttacher {
         await this.#datapath.plug(c.id, net, ep, `eth${index}`, index === 0);
         index++;
       }
+      embeddedDns = await this.#datapath.redirectDns(c.id);
     } catch (err) {
       await this.detach(c.id).catch(() => undefined);
       if (err instanceof HtkError) throw err;
@@ -86,23 +89,12 @@ export class BridgeNetworks implements NetworkAttacher {
         throw this.#namingHolder(err, c.id, requested);
       }
     }
-    const extraHosts: string[] = [];
-    for (const { ep, net } of eps) {
-      if (isPredefined(net.name)) continue;
-      for (const peer of this.#state.networks.endpoints(net.id)) {
-        if (peer.containerId === c.id) continue;
-        const line = this.#hostsLine(peer);
-        if (line !== undefined) extraHosts.push(line);
-      }
-      const own = this.#hostsLine(ep);
-      if (own !== undefined) await this.#tellPeers(net, c.id, own);
-    }
     return {
       namespace: { kind: "join", path: `/run/netns/${this.#datapath.names.netns(c.id)}` },
       settings: { ...this.#settings(c, eps), Ports: portsJson(published, c.config) },
       ...(address === "" ? {} : { address }),
       hostFiles: false,
-      extraHosts,
+      embeddedDns,
     };
   }
 
@@ -144,24 +136,6 @@ export class BridgeNetworks implements NetworkAttacher {
       else out.push({ ep, net });
     }
     return out;
-  }
-
-  #hostsLine(ep: EndpointRecord): string | undefined {
-    const ip = ep.ipv4Address.split("/")[0] ?? "";
-    const peer = this.#state.containers.get(ep.containerId);
-    if (ip === "" || peer === undefined) return undefined;
-    const names = [peer.name.replace(/^\//, ""), ...ep.aliases, ep.containerId.slice(0, 12)];
-    return `${ip}\t${[...new Set(names)].join(" ")}`;
-  }
-
-  /** Appends this container's line to the /etc/hosts of the peers running on the network. */
-  async #tellPeers(n: NetworkRecord, self: string, line: string): Promise<void> {
-    for (const peer of this.#state.networks.endpoints(n.id)) {
-      if (peer.containerId === self) continue;
-      const pc = this.#state.containers.get(peer.containerId);
-      if (pc === undefined || pc.status !== "running") continue;
-      await appendFile(join(this.#containerDir(peer.containerId), "hosts"), `${line}\n`).catch((err: unknown) => this.#log.debug({ err, peer: peer.containerId }, "updating a peer's hosts file"));
-    }
   }
 
   /** Inspect's NetworkSettings: the default bridge's endpoint also fills the top-level fields (as Docker). */
@@ -229,22 +203,23 @@ export class BridgeNetworks implements NetworkAttacher {
     let i = 0;
     while (names.includes(`eth${i}`)) i++;
     await this.#datapath.plug(c.id, n, ep, `eth${i}`, false);
-    const own = this.#hostsLine(ep);
-    if (own !== undefined && !isPredefined(n.name)) {
-      await this.#tellPeers(n, c.id, own);
-      const lines: string[] = [];
-      for (const peer of this.#state.networks.endpoints(n.id)) {
-        if (peer.containerId === c.id) continue;
-        const line = this.#hostsLine(peer);
-        if (line !== undefined) lines.push(`${line}\n`);
-      }
-      if (lines.length > 0) await appendFile(join(this.#containerDir(c.id), "hosts"), lines.join("")).catch(() => undefined);
-    }
+    // A redirect made before points at the network-mode network's resolver still; one is made when this
+    // is the first user-defined network, and resolv.conf then names 127.0.0.11 (Docker rebuilds it too).
+    if (!(await this.#datapath.redirectDns(c.id))) return;
+    const path = join(this.#containerDir(c.id), "resolv.conf");
+    const current = await readFile(path, "utf8").catch(() => undefined);
+    if (current === undefined || /^nameserver 127\.0\.0\.11$/m.test(current)) return;
+    const host = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
+    const list = (k: string): string[] => (c.hostConfig[k] as string[] | null | undefined) ?? [];
+    // Written in place: the file is bind-mounted into the container.
+    await writeFile(path, resolvConf({ hostResolvConf: host, hostNetwork: false, dns: list("Dns"), dnsSearch: list("DnsSearch"), dnsOptions: list("DnsOptions"), embeddedDns: true }));
   }
 
   /** `docker network disconnect` on a running container: its veth on that network removed. */
   async disconnectRunning(ep: EndpointRecord): Promise<void> {
     await this.#datapath.unplug(ep);
+    // The resolver of another network the container is still on answers from now on.
+    await this.#datapath.redirectDns(ep.containerId).catch((err: unknown) => this.#log.debug({ err, id: ep.containerId }, "re-pointing the DNS redirect"));
   }
 }
 

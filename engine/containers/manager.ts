@@ -399,6 +399,7 @@ export class ContainerManager {
           dns: (c.hostConfig["Dns"] as string[] | null | undefined) ?? [],
           dnsSearch: (c.hostConfig["DnsSearch"] as string[] | null | undefined) ?? [],
           dnsOptions: (c.hostConfig["DnsOptions"] as string[] | null | undefined) ?? [],
+          embeddedDns: attachment.embeddedDns === true,
         }),
       );
       await writeFile(files.hostname, hostnameFile(hostname, domainname));

@@ -28,8 +28,10 @@ export interface NetworkAttachment {
   readonly address?: string;
   /** Whether /etc/hosts and /etc/resolv.conf follow the host's (`--network host`). */
   readonly hostFiles: boolean;
-  /** More /etc/hosts lines ("IP\tname alias…"): the peers on user-defined networks. */
+  /** More /etc/hosts lines ("IP\tname alias…"). */
   readonly extraHosts?: readonly string[];
+  /** The container asks the embedded DNS server (127.0.0.11): it is on a user-defined network. */
+  readonly embeddedDns?: boolean;
 }
 
 /** The network modes the engine knows: Docker's names. */
@@ -237,7 +239,10 @@ export function resolvConf(opts: {
   readonly dns: readonly string[];
   readonly dnsSearch: readonly string[];
   readonly dnsOptions: readonly string[];
+  /** On user-defined networks: the embedded server (127.0.0.11) is the only nameserver, as Docker writes it. */
+  readonly embeddedDns?: boolean;
 }): string {
+  if (opts.embeddedDns === true) return embeddedResolvConf(opts);
   const lines = opts.hostResolvConf.split("\n");
   const nameservers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
   const search = lines.map((l) => /^\s*search\s+(.+)$/.exec(l)?.[1]?.trim()).filter((x): x is string => x !== undefined).at(-1);
@@ -253,6 +258,30 @@ export function resolvConf(opts: {
   for (const s of servers) out.push(`nameserver ${s}`);
   const optionsLine = opts.dnsOptions.length > 0 ? opts.dnsOptions.join(" ") : options;
   if (optionsLine !== undefined && optionsLine !== "") out.push(`options ${optionsLine}`);
+  return `${out.join("\n")}\n`;
+}
+
+/**
+ * The resolv.conf of a container with the embedded DNS server (libnetwork's TransformForIntNS): the
+ * one nameserver 127.0.0.11, the search domains and options of the host (or `--dns-search`,
+ * `--dns-option`), `ndots:0` added unless an ndots option is given; the servers the resolver forwards
+ * to (`--dns`, else the host's — loopback ones reached from the host's namespace) in Docker's comment.
+ */
+function embeddedResolvConf(opts: { readonly hostResolvConf: string; readonly dns: readonly string[]; readonly dnsSearch: readonly string[]; readonly dnsOptions: readonly string[] }): string {
+  const lines = opts.hostResolvConf.split("\n");
+  const hostServers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
+  const search = lines.map((l) => /^\s*search\s+(.+)$/.exec(l)?.[1]?.trim()).filter((x): x is string => x !== undefined).at(-1);
+  const hostOptions = lines.map((l) => /^\s*options\s+(.+)$/.exec(l)?.[1]?.trim()).filter((x): x is string => x !== undefined).at(-1);
+  const searchLine = opts.dnsSearch.length > 0 ? (opts.dnsSearch.join(" ") === "." ? undefined : opts.dnsSearch.join(" ")) : search;
+  const options = (opts.dnsOptions.length > 0 ? [...opts.dnsOptions] : (hostOptions ?? "").split(/\s+/)).filter((o) => o !== "");
+  const ndotsFromUser = options.some((o) => o.startsWith("ndots:"));
+  if (!ndotsFromUser) options.push("ndots:0");
+  const ext = (opts.dns.length > 0 ? opts.dns : hostServers).map((s) => (/^127\./.test(s) || s === "::1" ? `host(${s})` : s));
+  const overrides = [...(opts.dns.length > 0 ? ["nameservers"] : []), ...(opts.dnsSearch.length > 0 ? ["search"] : []), ...(opts.dnsOptions.length > 0 ? ["options"] : [])];
+  const out = ["nameserver 127.0.0.11"];
+  if (searchLine !== undefined && searchLine !== "") out.push(`search ${searchLine}`);
+  out.push(`options ${options.join(" ")}`);
+  out.push("", "# Based on host file: '/etc/resolv.conf' (internal resolver)", `# ExtServers: [${ext.join(" ")}]`, `# Overrides: [${overrides.join(" ")}]`, `# Option ndots from: ${ndotsFromUser ? "host" : "internal"}`);
   return `${out.join("\n")}\n`;
 }
 

@@ -138,7 +138,11 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       ...(bridged ? { datapath } : {}),
     });
     await containers.restore();
-    if (bridged) await datapath.recover(new Set(state.containers.all().filter((c) => containers.running(c.id) !== undefined).map((c) => c.id)));
+    if (bridged) {
+      const running = new Set(state.containers.all().filter((c) => containers.running(c.id) !== undefined).map((c) => c.id));
+      await datapath.recover(running);
+      await datapath.restoreDns(running);
+    }
     undo.push(() => containers.shutdown());
     const containerOps = new ContainerOps({ state, runtime, snapshots, images, containers, log });
     undo.push(() => containerOps.close());

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import type { EndpointRecord, NetworkRecord, StateStore } from "../state/index.ts";
+import { EmbeddedDns } from "./dns.ts";
 import { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
 import { firstHost, formatAddress, formatPrefix, freeDefaultPool, macForAddress, masked, overlaps, parseAddress, parsePrefix, type Prefix } from "./ipam.ts";
 
@@ -66,6 +67,8 @@ export function bridgeSubnet(n: NetworkRecord): { readonly subnet: Prefix; reado
  */
 export class BridgeDatapath {
   readonly names: DatapathNames;
+  /** The embedded DNS server of user-defined networks (one listener per network, on its gateway). */
+  readonly dns: EmbeddedDns;
   readonly #state: StateStore;
   readonly #log: Logger;
   readonly #run: HostCommand;
@@ -73,6 +76,8 @@ export class BridgeDatapath {
   /** Containers this process added rules for (release lists the chains only for them; recovery covers the rest). */
   readonly #withRules = new Set<string>();
   readonly #dataRoot: string;
+  /** Containers whose namespace this process made or re-adopted: the embedded DNS answers their names (a container is attached before its state says running). */
+  readonly #attached = new Set<string>();
   /** Addresses build steps hold on the default bridge (not endpoints in the state). */
   readonly #stepAddresses = new Set<bigint>();
 
@@ -82,6 +87,7 @@ export class BridgeDatapath {
     this.#state = opts.state;
     this.#log = opts.log.child({ component: "datapath" });
     this.#run = opts.run ?? runHostCommand;
+    this.dns = new EmbeddedDns({ state: opts.state, log: this.#log, attached: (id) => this.#attached.has(id) });
   }
 
   async #ip(...args: string[]): Promise<string> {
@@ -259,6 +265,7 @@ export class BridgeDatapath {
 
   /** Removes a network's bridge and rules (network removal, or leftovers). */
   async removeBridge(n: NetworkRecord): Promise<void> {
+    await this.dns.close(n.id);
     await this.#deleteRulesTagged((c) => c === `htk-net:${n.id.slice(0, 12)}`);
     await this.#ip("link", "del", "dev", this.names.bridge(n)).catch(() => undefined);
   }
@@ -268,6 +275,7 @@ export class BridgeDatapath {
     const name = this.names.netns(containerId);
     await this.#ip("netns", "del", name).catch(() => undefined);
     await this.#ip("netns", "add", name);
+    this.#attached.add(containerId);
     await this.#ip("-n", name, "link", "set", "dev", "lo", "up");
     return `${NETNS_DIR}/${name}`;
   }
@@ -309,6 +317,7 @@ export class BridgeDatapath {
 
   /** Everything made for a container: its namespace (its veth pairs go with it) and its rules. */
   async release(containerId: string): Promise<void> {
+    this.#attached.delete(containerId);
     if (this.#withRules.delete(containerId)) await this.#deleteRulesTagged((c) => c === `htk-ctr:${containerId.slice(0, 12)}`);
     await this.#deleteNamespace(this.names.netns(containerId));
   }
@@ -371,6 +380,7 @@ export class BridgeDatapath {
    * per test data root would otherwise leave one bridge each). The next start makes them again.
    */
   async teardown(): Promise<void> {
+    await this.dns.closeAll();
     await this.recover(new Set());
     await this.locked(() => this.#removeTag(this.names.tag));
     await rm(join(OWNERS_DIR, this.names.tag), { force: true });
@@ -475,6 +485,75 @@ export class BridgeDatapath {
     } catch (err) {
       await release();
       throw err;
+    }
+  }
+
+  /**
+   * The embedded DNS for a container on user-defined networks: 127.0.0.11:53 (UDP and TCP) in its
+   * namespace is sent to the resolver's listener on the gateway of its first such network (the network
+   * mode's when it is one), with the source rewritten to the container's address there, so the
+   * resolver knows who asks. Loopback-sourced packets may leave only with `route_localnet`, which is
+   * set in the container's namespace alone; a filter rule there drops packets to 127/8 arriving from
+   * outside that are not answers (the guard kube-proxy uses with route_localnet). Re-run it to point
+   * the redirect elsewhere (after `network connect`/`disconnect`, or a new listener after an engine
+   * restart): the namespace's own chains are replaced. Whether the container has embedded DNS.
+   */
+  async redirectDns(containerId: string): Promise<boolean> {
+    const target = this.#dnsTarget(containerId);
+    if (target === undefined) return false;
+    const port = await this.dns.listen(target.network, target.gateway);
+    const { gateway, address } = target;
+    const rules = [
+      "*nat",
+      ":HTK-DNS-OUT - [0:0]",
+      ":HTK-DNS-POST - [0:0]",
+      ...["udp", "tcp"].map((p) => `-A HTK-DNS-OUT -d 127.0.0.11/32 -p ${p} -m ${p} --dport 53 -j DNAT --to-destination ${gateway}:${port}`),
+      ...["udp", "tcp"].map((p) => `-A HTK-DNS-POST -s 127.0.0.0/8 -d ${gateway}/32 -p ${p} -m ${p} --dport ${port} -j SNAT --to-source ${address}`),
+      "COMMIT",
+      "*filter",
+      ":HTK-DNS-IN - [0:0]",
+      "-A HTK-DNS-IN ! -i lo -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP",
+      "COMMIT",
+      "",
+    ].join("\n");
+    const jumps = [
+      ["nat", "OUTPUT", "-d 127.0.0.11/32 -j HTK-DNS-OUT"],
+      ["nat", "POSTROUTING", "-j HTK-DNS-POST"],
+      ["filter", "INPUT", "-j HTK-DNS-IN"],
+    ]
+      .map(([t, c, r]) => `iptables -w -t ${t} -C ${c} ${r} 2>/dev/null || iptables -w -t ${t} -A ${c} ${r}`)
+      .join(" && ");
+    const script = `sysctl -q -w net.ipv4.conf.all.route_localnet=1 && printf '%s' "$1" | iptables-restore -w --noflush && ${jumps}`;
+    await this.#ip("netns", "exec", this.names.netns(containerId), "sh", "-c", script, "htk-dns", rules);
+    return true;
+  }
+
+  /** Which network's resolver a container asks: its network mode's if user-defined, else its first user-defined bridge network. */
+  #dnsTarget(containerId: string): { network: NetworkRecord; gateway: string; address: string } | undefined {
+    const c = this.#state.containers.get(containerId);
+    if (c === undefined) return undefined;
+    const nets = new Map(this.#state.networks.list().map((n) => [n.id, n]));
+    const mode = String(c.hostConfig.NetworkMode ?? "");
+    const candidates = this.#state.networks
+      .endpointsOfContainer(containerId)
+      .map((ep) => ({ ep, n: nets.get(ep.networkId) }))
+      .filter((x): x is { ep: EndpointRecord; n: NetworkRecord } => x.n !== undefined && x.n.driver === "bridge" && x.n.name !== "bridge" && x.ep.ipv4Address !== "")
+      .sort((a, b) => Number(b.n.name === mode || b.n.id === mode) - Number(a.n.name === mode || a.n.id === mode));
+    for (const { ep, n } of candidates) {
+      const sub = bridgeSubnet(n);
+      if (sub !== undefined) return { network: n, gateway: sub.gateway, address: ep.ipv4Address.split("/")[0] ?? "" };
+    }
+    return undefined;
+  }
+
+  /**
+   * After an engine restart: the resolver listens on new ports, so the re-attached containers'
+   * redirects are pointed at them again.
+   */
+  async restoreDns(running: ReadonlySet<string>): Promise<void> {
+    for (const id of running) {
+      this.#attached.add(id);
+      await this.redirectDns(id).catch((err: unknown) => this.#log.warn({ err, id }, "pointing a re-attached container's DNS at the resolver"));
     }
   }
 

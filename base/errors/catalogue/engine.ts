@@ -472,4 +472,10 @@ export const engineDiagnostics = {
     http: 500,
     dockerText: true,
   },
+  "HTK-ENGINE-0800": {
+    title: "Embedded DNS cannot listen",
+    cause: "The embedded DNS server of a user-defined network could not listen on the network's gateway {gateway}: {detail}.",
+    next: "Check that the network's bridge exists with its gateway address (ip addr); removing and re-creating the network makes it again.",
+    http: 500,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
