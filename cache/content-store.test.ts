@@ -229,6 +229,31 @@ describe("ContentStore", () => {
     expect(refs.liveLeases()).toEqual([]);
   });
 
+  it("a put's lease and a concurrent delete of the same blob are serialised: the blob is never lost to a put that leased it", async () => {
+    const refs = new RefCounter();
+    const store = await ContentStore.open(root, { leaseCount: refs.blobLeaseCount });
+    const data = Buffer.from("shared layer");
+    const digest = sha256Of(data);
+    await store.put(data);
+    // A delete issued first wins; the put after it (with the same expected blob) stores it again, leased.
+    const deleting = store.delete(digest);
+    let held: ReturnType<RefCounter["acquire"]> | undefined;
+    const putting = store.put(data, { expected: { digest, size: data.length }, lease: (d) => (held = refs.acquire({ kind: "blob", digest: d }, { owner: "pull" })) });
+    expect(await deleting).toEqual({ kind: "deleted" });
+    await putting;
+    expect(await store.has(digest)).toBe(true);
+    // A put issued first: its lease is taken before the delete looks, so the delete refuses.
+    expect(await store.delete(digest)).toEqual({ kind: "in-use", leases: 1 });
+    held?.release();
+    // A streamed put (digest unknown until the end) takes its lease under the same lock before the rename.
+    const streamed = store.put(Readable.from([Buffer.from("shared "), Buffer.from("layer")]), { lease: (d) => (held = refs.acquire({ kind: "blob", digest: d }, { owner: "build" })) });
+    await streamed;
+    expect(await store.delete(digest)).toEqual({ kind: "in-use", leases: 1 });
+    held?.release();
+    expect(await store.delete(digest)).toEqual({ kind: "deleted" });
+    expect(refs.liveLeases()).toEqual([]);
+  });
+
   it("rejects a malformed digest before it becomes a path", async () => {
     const store = await ContentStore.open(root);
     expect(() => store.blobPath("sha256:../../etc/passwd" as never)).toThrow(TypeError);

@@ -28,6 +28,13 @@ export interface PutOptions {
   readonly expected?: ExpectedBlob;
   readonly mediaType?: string;
   readonly signal?: AbortSignal;
+  /**
+   * Called once with the blob's digest, before the blob is confirmed present or made visible, under
+   * the store's lock for that digest — the one `delete` takes too. The place to take a lease: a
+   * concurrent garbage collection then either deleted the blob before (and this put stores it
+   * again) or sees the lease. A put that fails after the call leaves the lease to its caller.
+   */
+  readonly lease?: (digest: Digest) => void;
 }
 
 /**
@@ -59,6 +66,8 @@ export class ContentStore {
   readonly #blobDir: string;
   readonly #ingestDir: string;
   readonly #quarantineDir: string;
+  /** Per-digest critical sections (a put's presence check or rename, a delete): the tail of each chain. */
+  readonly #locks = new Map<string, Promise<unknown>>();
 
   private constructor(root: string, opts: ContentStoreOptions) {
     this.root = root;
@@ -104,22 +113,24 @@ export class ContentStore {
       if (expected !== undefined) {
         checkDigest(expected.digest);
         // Writing what is already there would only cost I/O: content addressing makes it identical.
-        if (await this.has(expected.digest)) {
+        const present = await this.#locked(expected.digest, async () => {
+          opts.lease?.(expected.digest);
           const info = await this.info(expected.digest);
-          if (info !== undefined && info.size === expected.size) {
-            destroySource(source);
-            return withType(info);
-          }
+          return info !== undefined && info.size === expected.size ? info : undefined;
+        });
+        if (present !== undefined) {
+          destroySource(source);
+          return withType(present);
         }
       }
-      return withType(await this.#ingest(source, expected, signal));
+      return withType(await this.#ingest(source, expected, signal, expected === undefined ? opts.lease : undefined));
     } catch (err) {
       destroySource(source, err);
       throw this.#mapError(err, "store a blob");
     }
   }
 
-  async #ingest(source: PutSource, expected: ExpectedBlob | undefined, signal: AbortSignal | undefined): Promise<Descriptor> {
+  async #ingest(source: PutSource, expected: ExpectedBlob | undefined, signal: AbortSignal | undefined, lease: ((digest: Digest) => void) | undefined): Promise<Descriptor> {
     const tmp = join(this.#ingestDir, `${randomUUID()}.tmp`);
     let fh: FileHandle | undefined;
     try {
@@ -151,7 +162,10 @@ export class ContentStore {
       await fh.sync();
       await fh.close();
       fh = undefined;
-      await this.#fs.rename(tmp, join(this.#blobDir, digestHex(digest)));
+      await this.#locked(digest, async () => {
+        lease?.(digest);
+        await this.#fs.rename(tmp, join(this.#blobDir, digestHex(digest)));
+      });
       await this.#syncDir(this.#blobDir);
       return { digest, size };
     } finally {
@@ -210,16 +224,34 @@ export class ContentStore {
     }
   }
 
-  /** Deletes a blob unless a lease holds it. */
+  /**
+   * Deletes a blob unless a lease holds it. Under the digest's lock: a put of the same blob that
+   * takes a lease (`PutOptions.lease`) is either before (the blob stays) or after (it is stored again).
+   */
   async delete(digest: Digest): Promise<DeleteResult> {
-    const leases = this.#leaseCount(checkDigest(digest));
-    if (leases > 0) return { kind: "in-use", leases };
+    return this.#locked(checkDigest(digest), async (): Promise<DeleteResult> => {
+      const leases = this.#leaseCount(digest);
+      if (leases > 0) return { kind: "in-use", leases };
+      try {
+        await this.#fs.unlink(this.blobPath(digest));
+        return { kind: "deleted" };
+      } catch (err) {
+        if (codeOf(err) === "ENOENT") return { kind: "not-found" };
+        throw this.#mapError(err, "delete a blob");
+      }
+    });
+  }
+
+  /** Runs `fn` after every earlier critical section of `digest` has settled. */
+  async #locked<T>(digest: Digest, fn: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(digest) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#locks.set(digest, tail);
     try {
-      await this.#fs.unlink(this.blobPath(digest));
-      return { kind: "deleted" };
-    } catch (err) {
-      if (codeOf(err) === "ENOENT") return { kind: "not-found" };
-      throw this.#mapError(err, "delete a blob");
+      return await run;
+    } finally {
+      if (this.#locks.get(digest) === tail) this.#locks.delete(digest);
     }
   }
 

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
 import { BuildRecordStore, JsonlKeyStore, type CacheKeyStore } from "../../solver/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
+import type { Digest } from "../../cache/index.ts";
+import { ImageStore } from "../images/index.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
 
 /** BuildKit's usage record types (`client.UsageRecordType*`); internal/frontend have no source here yet. */
@@ -223,6 +225,8 @@ export interface PruneOptions {
 export interface LivePrune {
   readonly snapshotter: Snapshotter;
   readonly keyStore: CacheKeyStore;
+  /** The image store on the same content store: collects the blobs the removed records needed. */
+  readonly images: ImageStore;
   /** The build service's context copies: removed through it (a copy being synced or read is kept). */
   readonly contexts?: ContextCopies;
 }
@@ -237,6 +241,8 @@ export interface PruneResult {
   readonly removed: readonly CacheUsageRecord[];
   /** Bytes freed (the removed records' sizes). */
   readonly total: number;
+  /** Content-store blobs the removal left unreferenced, and older unreferenced ones, collected after it. */
+  readonly blobs: { readonly deleted: number; readonly bytes: number };
 }
 
 /**
@@ -281,7 +287,12 @@ export async function pruneCache(dataRoot: string, opts: PruneOptions): Promise<
         progress = true;
       }
     }
-    if (opts.live !== undefined) return await pruneLive(dataRoot, removed, opts.live);
+    const before = await buildCacheBlobs(dataRoot);
+    if (opts.live !== undefined) {
+      const live = opts.live;
+      const result = await pruneLive(dataRoot, removed, live);
+      return { ...result, blobs: await collectBlobs(dataRoot, before, live.images, opts.signal) };
+    }
     const keys = new Set(removed.flatMap((r) => r.keys));
     if (keys.size > 0) {
       // Key records first: a record pointing at a removed snapshot would only cost a rebuild (the
@@ -294,14 +305,36 @@ export async function pruneCache(dataRoot: string, opts: PruneOptions): Promise<
       }
     }
     for (const r of removed) await removeRecord(dataRoot, r);
-    return { removed, total: removed.reduce((n, r) => n + r.size, 0) };
+    let blobs = { deleted: 0, bytes: 0 };
+    // An engine's data root (its state database): the engine's image leases are in that database, which
+    // this process does not read, so only the engine's own prune may collect its content store.
+    const engineOwned = (await stat(join(dataRoot, "state", "engine.db")).catch(() => undefined)) !== undefined;
+    if (!engineOwned && (await stat(join(dataRoot, "content")).catch(() => undefined))?.isDirectory() === true) {
+      const images = await ImageStore.openAt(dataRoot);
+      images.addBlobRoots(() => buildCacheBlobs(dataRoot));
+      blobs = await collectBlobs(dataRoot, before, images, opts.signal);
+    }
+    return { removed, total: removed.reduce((n, r) => n + r.size, 0), blobs };
   } finally {
     await unlock();
   }
 }
 
+/**
+ * After a prune: the blobs the build cache needed before and no longer does (exported layers of
+ * removed snapshots, pulled layers whose snapshots went) are collected unless an image or work in
+ * progress holds them; then a sweep of unreferenced blobs older than the image store's default age
+ * (FROM images' manifests and configs, leftovers of failed work).
+ */
+async function collectBlobs(dataRoot: string, before: ReadonlySet<Digest>, images: ImageStore, signal: AbortSignal): Promise<{ deleted: number; bytes: number }> {
+  const after = await buildCacheBlobs(dataRoot);
+  const released = await images.collectGarbage({ candidates: [...before].filter((d) => !after.has(d)), signal });
+  const swept = await images.collectGarbage({ signal });
+  return { deleted: released.deleted.length + swept.deleted.length, bytes: released.bytes + swept.bytes };
+}
+
 /** Removal with the stores open: a snapshot still held (or whose child stayed) is kept, with its keys. */
-async function pruneLive(dataRoot: string, chosen: readonly CacheUsageRecord[], live: LivePrune): Promise<PruneResult> {
+async function pruneLive(dataRoot: string, chosen: readonly CacheUsageRecord[], live: LivePrune): Promise<Omit<PruneResult, "blobs">> {
   const removed: CacheUsageRecord[] = [];
   const kept = new Set<string>();
   for (const r of chosen) {
@@ -421,6 +454,50 @@ async function cacheHits(dataRoot: string): Promise<Map<string, number[]>> {
     }
   }
   return hits;
+}
+
+/**
+ * The content-store blobs the build cache of a data root needs, read from disk: the exported layer of
+ * every snapshot the exporter noted (`worker/exports/*.json`, removed with their snapshot), and the
+ * pulled blob of every layer snapshot still there (`worker/layers.json` by diff ID), which an image
+ * export of a chain containing it reuses (so a rebuild exports the same digests), with the manifests
+ * and configs of the images it came with (a FROM then needs no download). The image store's
+ * garbage collection keeps them (`ImageStore.addBlobRoots`).
+ */
+export async function buildCacheBlobs(dataRoot: string): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  const worker = join(dataRoot, "worker");
+  const exports = join(worker, "exports");
+  for (const n of await names(exports)) {
+    if (!n.endsWith(".json")) continue;
+    try {
+      const rec = JSON.parse(await readFile(join(exports, n), "utf8")) as { empty?: boolean; blob?: { digest?: string } };
+      if (rec.empty !== true && typeof rec.blob?.digest === "string") out.add(rec.blob.digest as Digest);
+    } catch {
+      // A record being rewritten: it names the same blob once complete, and a miss only re-exports.
+    }
+  }
+  const pulled = new Map<string, Digest[]>();
+  try {
+    for (const l of JSON.parse(await readFile(join(worker, "layers.json"), "utf8")) as { diffId: string; descriptor: { digest: Digest }; images?: Digest[] }[]) {
+      pulled.set(l.diffId, [l.descriptor.digest, ...(l.images ?? [])]);
+    }
+  } catch {
+    // No pulls recorded.
+  }
+  if (pulled.size === 0) return out;
+  const layers = join(dataRoot, "snapshots", "layers");
+  for (const n of await names(layers)) {
+    const meta = await readFile(join(layers, n, "meta.json"), "utf8").catch(() => undefined);
+    if (meta === undefined) continue;
+    try {
+      const diffId = (JSON.parse(meta) as { diffId?: string | null }).diffId;
+      for (const d of diffId === undefined || diffId === null ? [] : (pulled.get(diffId) ?? [])) out.add(d);
+    } catch {
+      // A torn meta file is no snapshot (the snapshotter ignores it too).
+    }
+  }
+  return out;
 }
 
 /** The pid in `build.lock` when that process is alive (and not this one). */

@@ -557,7 +557,7 @@ export class Builds {
   async prune(opts: Omit<PruneOptions, "notice" | "live">): Promise<PruneResult> {
     const leave = await this.#gate.enterPrune(opts.signal);
     try {
-      const live = { snapshotter: this.worker.snapshotter, keyStore: this.#keyStore, ...(this.#contextCopies === undefined ? {} : { contexts: this.#contextCopies }) };
+      const live = { snapshotter: this.worker.snapshotter, keyStore: this.#keyStore, images: this.#images, ...(this.#contextCopies === undefined ? {} : { contexts: this.#contextCopies }) };
       return await pruneCache(this.#dataRoot, { ...opts, notice: () => undefined, live });
     } finally {
       leave();

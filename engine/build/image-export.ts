@@ -7,7 +7,7 @@ import type { Digest } from "../../cache/index.ts";
 import { MediaTypes, type OciDescriptor } from "../../cache/oci/index.ts";
 import { INLINE_CACHE_KEY } from "../../cache/remote/index.ts";
 import type { HistorySpec, ImageSpec } from "../../frontend-dockerfile/index.ts";
-import { parseName, saveDockerArchive, saveOciArchive, type ImageStore } from "../images/index.ts";
+import { BlobLeases, parseName, saveDockerArchive, saveOciArchive, type ImageStore } from "../images/index.ts";
 import { compressGzip } from "../snapshots/index.ts";
 import type { RuntimeWorker } from "../worker/runtime-worker.ts";
 import type { ExportProgress } from "./export-progress.ts";
@@ -52,11 +52,33 @@ export async function exportImage(
   progress?: ExportProgress,
   options: ImageExportOptions = {},
 ): Promise<ExportedImage> {
+  // The blobs of the image are leased from the moment they are checked or written until the image
+  // store's own leases hold them: a garbage collection meanwhile must not take one.
+  const leases = new BlobLeases(images.refs, worker.content, `export:${resultId ?? "scratch"}`);
+  try {
+    return await exportLeased(worker, images, resultId, image, names, exportsDir, signal, leases, progress, options);
+  } finally {
+    leases.release();
+  }
+}
+
+async function exportLeased(
+  worker: RuntimeWorker,
+  images: ImageStore,
+  resultId: string | undefined,
+  image: ImageSpec,
+  names: readonly string[],
+  exportsDir: string,
+  signal: AbortSignal,
+  leases: BlobLeases,
+  progress: ExportProgress | undefined,
+  options: ImageExportOptions,
+): Promise<ExportedImage> {
   const chain: string[] = [];
   for (let id = resultId; id !== undefined; id = worker.snapshotter.info(id)?.parent) chain.unshift(id);
   const layers: ExportedLayer[] = [];
   const layersDone = progress?.oneOff("exporting layers");
-  for (const id of chain) layers.push(await layerOf(worker, id, exportsDir, signal));
+  for (const id of chain) layers.push(await layerOf(worker, id, exportsDir, signal, leases));
   layersDone?.();
   const history = normalizeHistory(image.history ?? [], layers);
   const kept = layers.filter((l) => !l.empty);
@@ -68,7 +90,7 @@ export async function exportImage(
     ...(history.length > 0 ? { history } : {}),
   };
   const configBytes = Buffer.from(JSON.stringify(config));
-  const configDesc = await worker.content.put(configBytes, { mediaType: MediaTypes.ociConfig, signal });
+  const configDesc = await worker.content.put(configBytes, { mediaType: MediaTypes.ociConfig, signal, lease: leases.lease });
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaTypes.ociManifest,
@@ -77,7 +99,7 @@ export async function exportImage(
     layers: kept.map((l) => ({ mediaType: ociLayerType(l.blob.mediaType), digest: l.blob.digest, size: l.blob.size })),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  const manifestDesc = await worker.content.put(manifestBytes, { mediaType: MediaTypes.ociManifest, signal });
+  const manifestDesc = await worker.content.put(manifestBytes, { mediaType: MediaTypes.ociManifest, signal, lease: leases.lease });
   const m: OciDescriptor = { mediaType: MediaTypes.ociManifest, digest: manifestDesc.digest, size: manifestDesc.size };
   // BuildKit's exporter lines, in its order.
   progress?.oneOff(`exporting manifest ${manifestDesc.digest}`)();
@@ -117,11 +139,12 @@ function ociLayerType(mediaType: string): string {
  * The layer of one snapshot: a pulled (or imported) layer's own blob, else the snapshot's diff,
  * gzip-compressed once and remembered under `exportsDir` (image and cache exports share it).
  */
-export async function layerOf(worker: RuntimeWorker, id: string, exportsDir: string, signal: AbortSignal): Promise<ExportedLayer> {
+export async function layerOf(worker: RuntimeWorker, id: string, exportsDir: string, signal: AbortSignal, leases?: BlobLeases): Promise<ExportedLayer> {
+  const has = (d: Digest): Promise<boolean> => (leases === undefined ? worker.content.has(d) : leases.has(d));
   const info = worker.snapshotter.info(id);
   if (info?.kind === "layer" && info.diffId !== undefined) {
     const blob = worker.layerBlob(info.diffId);
-    if (blob !== undefined && (await worker.content.has(blob.digest))) {
+    if (blob !== undefined && (await has(blob.digest))) {
       // The manifest must say what the bytes are: some pushers store plain tars under the gzip type.
       const mediaType = (await isGzip(worker, blob.digest, signal)) ? ociLayerType(blob.mediaType) : MediaTypes.ociLayer;
       return { diffId: info.diffId, blob: { ...blob, mediaType }, empty: false };
@@ -130,13 +153,13 @@ export async function layerOf(worker: RuntimeWorker, id: string, exportsDir: str
   const record = join(exportsDir, `${createHash("sha256").update(id).digest("hex")}.json`);
   try {
     const saved = JSON.parse(await readFile(record, "utf8")) as ExportedLayer;
-    if (saved.empty || (await worker.content.has(saved.blob.digest))) return saved;
+    if (saved.empty || (await has(saved.blob.digest))) return saved;
   } catch {
     // Not exported yet.
   }
   const tar = worker.snapshotter.diff(id, { signal });
   const gz = compressGzip(tar.stream, { signal });
-  const [desc, tarDone] = await Promise.all([worker.content.put(gz.stream, { mediaType: MediaTypes.ociLayerGzip, signal }), tar.done, gz.done]);
+  const [desc, tarDone] = await Promise.all([worker.content.put(gz.stream, { mediaType: MediaTypes.ociLayerGzip, signal, ...(leases === undefined ? {} : { lease: leases.lease }) }), tar.done, gz.done]);
   const layer: ExportedLayer = {
     diffId: tarDone.digest,
     blob: { mediaType: MediaTypes.ociLayerGzip, digest: desc.digest, size: desc.size },

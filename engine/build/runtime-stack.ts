@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { buildCacheBlobs } from "./cache-usage.ts";
 import { RegistryClient } from "../../cache/registry/index.ts";
 import type { BaseImageConfig, ImageConfigResolver } from "../../frontend-dockerfile/index.ts";
 import type { Platform } from "../../llb/index.ts";
@@ -69,6 +70,8 @@ export interface RuntimeParts {
 
 /** The worker over the given parts, with its files under `workerRoot` (`<data-root>/worker`). */
 export async function composeWorker(parts: RuntimeParts, workerRoot: string): Promise<RuntimeWorker> {
+  // The image store's garbage collection keeps what this build cache needs (`buildCacheBlobs`).
+  parts.images.addBlobRoots(() => buildCacheBlobs(dirname(workerRoot)));
   return RuntimeWorker.open({
     root: workerRoot,
     snapshotter: parts.snapshotter,

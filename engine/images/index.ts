@@ -26,6 +26,7 @@ export {
   type AddImageInput,
   type AddResult,
   type ConfigExtras,
+  type BlobRoots,
   type GcOptions,
   type ImageStoreOptions,
   type ListOptions,
@@ -49,3 +50,4 @@ export { importImage, type ImportOptions } from "./import.ts";
 export { decompressStream, detectCompression, type Compression, type DecompressOptions } from "./decompress.ts";
 export { pullImage, type PullEvent, type PullImageOptions, type PullImageResult } from "./pull.ts";
 export { measureLayer, packArchive, readArchive, type ArchiveEntry, type LayerMeasure, type ReadEntry } from "./tar.ts";
+export { BlobLeases } from "./blob-leases.ts";

@@ -1,4 +1,5 @@
-import type { Digest, Lease } from "../../cache/index.ts";
+import type { Digest } from "../../cache/index.ts";
+import { BlobLeases } from "./blob-leases.ts";
 import { referenceName, referenceString, type OciDescriptor, type Platform, type Reference } from "../../cache/oci/index.ts";
 import type { RegistryClient } from "../../cache/registry/index.ts";
 import type { ImageStore } from "./store.ts";
@@ -65,14 +66,15 @@ export async function pullImage(opts: PullImageOptions): Promise<PullImageResult
   const { registry, images, reference: ref, signal } = opts;
   const content = images.content;
   const common = { ...(opts.platform !== undefined ? { platform: opts.platform } : {}), ...(signal !== undefined ? { signal } : {}) };
-  const fetched = await registry.fetchManifest(ref, { ...common, store: content });
-  opts.onEvent?.({ kind: "resolved", root: fetched.root });
-  const { manifest } = fetched;
-  const leases: Lease[] = [];
+  // The manifests too are leased as they are stored: a collection between their put and the image's
+  // record would otherwise take them.
+  const leases = new BlobLeases(images.refs, content, `pull:${referenceString(ref)}`);
   try {
-    const owner = `pull:${referenceString(ref)}`;
+    const fetched = await registry.fetchManifest(ref, { ...common, store: leases.store });
+    opts.onEvent?.({ kind: "resolved", root: fetched.root });
+    const { manifest } = fetched;
     const blobs = new Set<Digest>([fetched.root.digest as Digest, fetched.manifestDescriptor.digest as Digest, manifest.config.digest as Digest, ...manifest.layers.map((l) => l.digest as Digest)]);
-    for (const digest of blobs) leases.push(images.refs.acquire({ kind: "blob", digest }, { owner }));
+    for (const digest of blobs) leases.hold(digest);
     const layers = await Promise.all(
       manifest.layers.map(async (descriptor) => {
         const info = await content.info(descriptor.digest as Digest);
@@ -84,7 +86,7 @@ export async function pullImage(opts: PullImageOptions): Promise<PullImageResult
     const pinned: Reference = { domain: ref.domain, path: ref.path, digest: fetched.root.digest };
     await registry.pull(pinned, {
       ...common,
-      store: content,
+      store: leases.store,
       onProgress: (e) => {
         if (e.kind === "blob-progress") opts.onEvent?.({ kind: "downloading", digest: e.digest, current: e.current, size: e.size });
         else if (e.kind === "blob-done") opts.onEvent?.({ kind: "downloaded", digest: e.digest, size: e.size });
@@ -104,7 +106,7 @@ export async function pullImage(opts: PullImageOptions): Promise<PullImageResult
     opts.onEvent?.({ kind: "recorded", image: added.image });
     return { image: added.image, reference: ref, root: fetched.root, manifest: fetched.manifestDescriptor, updated: previous?.id !== added.image.id, names: added.names };
   } finally {
-    for (const l of leases) l.release();
+    leases.release();
   }
 }
 

@@ -95,6 +95,12 @@ export interface RemoveOptions {
   readonly noprune?: boolean;
 }
 
+/**
+ * Blobs something other than an image needs (the build cache: pulled layers its snapshots came from,
+ * exported layers of its snapshots), computed when a collection starts.
+ */
+export type BlobRoots = (signal?: AbortSignal) => Promise<Iterable<Digest>>;
+
 export interface GcOptions {
   /** Blobs to consider; default: every blob in the content store. */
   readonly candidates?: Iterable<Digest>;
@@ -121,6 +127,7 @@ export interface ConfigExtras {
 export class ImageStore {
   readonly content: ContentStore;
   readonly refs: RefCounter;
+  readonly #blobRoots: BlobRoots[] = [];
   readonly #state: ImageStatePersistence;
   readonly #batch: <T>(fn: () => T) => T;
   readonly #containers: (imageId: Digest) => readonly ContainerUse[];
@@ -762,15 +769,24 @@ export class ImageStore {
     });
   }
 
+  /** Adds a provider of blobs that must stay although no image leases them (the build cache's). */
+  addBlobRoots(roots: BlobRoots): void {
+    this.#blobRoots.push(roots);
+  }
+
   /**
-   * Deletes content-store blobs no lease holds. With `candidates`, only those (what a removal just
-   * released); without, every blob older than `minAgeMs` (a periodic sweep).
+   * Deletes content-store blobs that no lease holds (images: durable ones; pulls, builds and exports
+   * in progress: theirs, taken before they look at a blob) and no root provider names (the build
+   * cache). With `candidates`, only those (what a removal just released); without, every blob older
+   * than `minAgeMs` (a sweep: work that stores blobs without leasing them first is spared by age).
    */
   async collectGarbage(opts: GcOptions = {}): Promise<{ deleted: Digest[]; bytes: number }> {
     const deleted: Digest[] = [];
     let bytes = 0;
+    const roots = new Set<Digest>();
+    for (const provider of this.#blobRoots) for (const d of await provider(opts.signal)) roots.add(d);
     const tryDelete = async (digest: Digest): Promise<void> => {
-      if (this.refs.blobLeaseCount(digest) > 0) return;
+      if (roots.has(digest) || this.refs.blobLeaseCount(digest) > 0) return;
       const info = await this.content.info(digest);
       const r = await this.content.delete(digest);
       if (r.kind === "deleted") {
@@ -791,7 +807,7 @@ export class ImageStore {
     for await (const d of this.content.list(opts.signal !== undefined ? { signal: opts.signal } : {})) all.push(d.digest);
     for (const d of all) {
       opts.signal?.throwIfAborted();
-      if (this.refs.blobLeaseCount(d) > 0) continue;
+      if (roots.has(d) || this.refs.blobLeaseCount(d) > 0) continue;
       try {
         const st = await stat(this.content.blobPath(d));
         if (now - st.mtimeMs < minAge) continue;

@@ -11,7 +11,7 @@ import type { RegistryClient } from "../../cache/registry/index.ts";
 import { execOutputs, inputsOf, type DiffOp, type ExecMount, type ExecOp, type FileAction, type FileInput, type FileOp, type GitSource, type HttpSource, type ImageSource, type LocalSource, type MergeOp, type Platform, type SourceOp } from "../../llb/index.ts";
 import type { ContentKey, ContentSelector, OpContext, ResolvedImage, SolveSession, SourcePin, Worker, WorkerRef } from "../../solver/index.ts";
 import { PROXY_ENV_KEY } from "../../frontend-dockerfile/index.ts";
-import type { ImageStore } from "../images/index.ts";
+import { BlobLeases, type ImageStore } from "../images/index.ts";
 import { buildSpec, readUserDatabase, resultError, type MountRequest, type NetworkNamespace, type Runtime } from "../runtime/index.ts";
 import { contentLayerSources, type ActiveSnapshot, type SnapshotRef, type Snapshotter } from "../snapshots/index.ts";
 import { copyAction, mkdirAction, mkfileAction, rmAction } from "./file-actions.ts";
@@ -67,7 +67,16 @@ export interface StepNetworkLease {
 interface LayerBlob {
   readonly diffId: Digest;
   readonly descriptor: OciDescriptor;
+  /**
+   * Manifests and configs of the images the layer was pulled with (the most recent few): the build
+   * cache keeps them while the layer's snapshot exists, so a FROM of a cached image needs no registry
+   * for its blobs, and a prune of the snapshot lets them go (`buildCacheBlobs`).
+   */
+  readonly images?: readonly Digest[];
 }
+
+/** Image blobs remembered per layer: a base layer many images share must not grow its entry forever. */
+const MAX_LAYER_IMAGES = 8;
 
 const run = promisify(execFile);
 
@@ -269,18 +278,29 @@ export class RuntimeWorker implements Worker {
 
   /** Pulls (what is missing of) the pinned manifest, then unpacks its layers into chain snapshots. */
   async #loadImage(source: ImageSource, resolved: ResolvedImage | undefined, ctx: OpContext): Promise<WorkerRef> {
-    const signal = ctx.signal;
     const resolvedImage = resolved ?? (await this.resolveImage(source, undefined, ctx));
     const name = source.ref.replace(/@sha256:[0-9a-f]{64}$/, "").replace(/:[^/:@]+$/, "");
     const pinned = `${name}@${resolvedImage.digest}`;
+    // Every blob this load looks at is leased first, until its layers are unpacked: a garbage
+    // collection at the same time (docker rmi, prune) must not take one between check and use.
+    const leases = new BlobLeases(this.#images.refs, this.content, `build:${ctx.vertex}`);
+    try {
+      return await this.#loadLeased(source, resolvedImage, pinned, name, leases, ctx);
+    } finally {
+      leases.release();
+    }
+  }
+
+  async #loadLeased(source: ImageSource, resolvedImage: ResolvedImage, pinned: string, name: string, leases: BlobLeases, ctx: OpContext): Promise<WorkerRef> {
+    const signal = ctx.signal;
     let manifestBytes: Uint8Array | undefined;
-    if (await this.content.has(resolvedImage.digest)) manifestBytes = await this.content.readBytes(resolvedImage.digest, { signal });
+    if (await leases.has(resolvedImage.digest)) manifestBytes = await this.content.readBytes(resolvedImage.digest, { signal });
     let manifest = manifestBytes === undefined ? undefined : parseManifest(manifestBytes);
-    const complete = manifest?.ok === true && (await allPresent(this.content, [manifest.value.config, ...manifest.value.layers]));
+    const complete = manifest?.ok === true && (await allPresent(leases.store, [manifest.value.config, ...manifest.value.layers]));
     if (!complete) {
       const started = new Map<string, string>();
       const pulled = await this.#registry.pull(pinned, {
-        store: this.content,
+        store: leases.store,
         platform: this.platform,
         signal,
         // BuildKit's per-blob transfer lines (`sha256:… 2.1MB / 2.1MB done`).
@@ -311,10 +331,14 @@ export class RuntimeWorker implements Worker {
     if (diffIds.length !== m.layers.length) throw htkError("HTK-REGISTRY-0013", { host: name, reference: source.ref, detail: "the config's diff_ids do not match the layers" });
     if (m.layers.length === 0) return this.#fromSnapshot(await this.#emptySnapshot(signal));
     let changed = false;
+    const imageBlobs = [resolvedImage.digest, m.config.digest as Digest];
     m.layers.forEach((l, i) => {
       const diffId = diffIds[i] as Digest;
-      if (!this.#layerBlobs.has(diffId)) {
-        this.#layerBlobs.set(diffId, { diffId, descriptor: l });
+      const known = this.#layerBlobs.get(diffId);
+      const images = known?.images ?? [];
+      if (known === undefined || !imageBlobs.every((d) => images.includes(d))) {
+        const merged = [...images.filter((d) => !imageBlobs.includes(d)), ...imageBlobs].slice(-MAX_LAYER_IMAGES);
+        this.#layerBlobs.set(diffId, { diffId, descriptor: known?.descriptor ?? l, images: merged });
         changed = true;
       }
     });
@@ -986,7 +1010,7 @@ async function isOpaque(dir: string): Promise<boolean> {
   }
 }
 
-async function allPresent(store: ContentStore, ds: readonly OciDescriptor[]): Promise<boolean> {
+async function allPresent(store: Pick<ContentStore, "has">, ds: readonly OciDescriptor[]): Promise<boolean> {
   for (const d of ds) if (!(await store.has(d.digest))) return false;
   return true;
 }
