@@ -3,6 +3,8 @@ import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runtimeUnavailableReason } from "../../engine/build/runtime-stack.ts";
+import { builtPlugin, installPlugin } from "../../testing/index.ts";
+import { startEngineProcess } from "./engine-process.ts";
 import type { BenchContext, OpenResult, Workload } from "../types.ts";
 
 /**
@@ -94,6 +96,97 @@ export const remoteCacheCold: Workload = {
           return { "cold-no-cache": cold, "cold-registry-cache": warm, "export-mode-max": Math.max(0, withExport - cachedOnly) };
         },
         async close() {
+          rmSync(work, { recursive: true, force: true });
+        },
+      },
+    };
+  },
+};
+
+/** `docker <args>` against an engine, timed; rejects with the end of its stderr. */
+function dockerTimed(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const child = spawn("docker", args, { cwd, env, stdio: ["ignore", "ignore", "pipe"], signal });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code === 0) resolve(performance.now() - t);
+      else reject(new Error(`docker ${args.join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
+    });
+  });
+}
+
+/**
+ * The same figure through the engine's build path, as CI runs it: `docker build` (the buildx plugin)
+ * on two `hatake engine` processes with their own data roots. Engine A exports the cache
+ * (`--cache-to type=registry,mode=max`, a new repository each round); engine B, its build cache
+ * pruned before each build, builds once without a cache and once with `--cache-from`.
+ */
+export const remoteCacheEngine: Workload = {
+  name: "remote-cache-engine-cold",
+  description: `docker build on engine B (build cache pruned) of the ${STAGES}-stage Dockerfile: without a cache, and with --cache-from the registry cache engine A exported (mode=max); ratio = with / without`,
+  metrics: [
+    { name: "engine-cold-no-cache", unit: "ms", better: "lower" },
+    { name: "engine-cold-registry-cache", unit: "ms", better: "lower" },
+    { name: "engine-export-mode-max", unit: "ms", better: "lower" },
+  ],
+  runs: 3,
+  async open(target, ctx): Promise<OpenResult> {
+    if (target.kind === "reference") {
+      return { kind: "unavailable", reason: "two engines with their own data roots are HATAKE's; a Docker comparison needs a buildx builder with registry cache support on two machines" };
+    }
+    const why = await runtimeUnavailableReason();
+    if (why !== undefined) return { kind: "unavailable", reason: `no container runtime here (${why})` };
+    const registry = await ctx.registry(ctx.signal);
+    const work = join(ctx.scratch, "remote-cache-engine");
+    const dir = join(work, "ctx");
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), dockerfile(registry));
+    for (let i = 0; i < STAGES; i++) {
+      mkdirSync(join(dir, `src-${i}`), { recursive: true });
+      writeFileSync(join(dir, `src-${i}`, "main.c"), `int stage_${i}(void) { return ${i}; }\n`);
+    }
+    await builtPlugin();
+    const a = await startEngineProcess(ctx.repo, work, "engine-a", ctx.signal);
+    const b = await startEngineProcess(ctx.repo, work, "engine-b", ctx.signal).catch(async (err: unknown) => {
+      await a.stop();
+      throw err;
+    });
+    const config = join(work, "docker-config");
+    mkdirSync(config, { recursive: true });
+    await installPlugin(config);
+    const envOf = (socket: string): NodeJS.ProcessEnv => {
+      const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: config, DOCKER_HOST: `unix://${socket}` };
+      delete env["DOCKER_CONTEXT"];
+      delete env["BUILDX_BUILDER"];
+      return env;
+    };
+    const envA = envOf(a.socket);
+    const envB = envOf(b.socket);
+    const repo = `${registry}/bench-remote-cache-engine-${randomBytes(4).toString("hex")}`;
+    const build = (env: NodeJS.ProcessEnv, extra: readonly string[], signal: AbortSignal): Promise<number> => dockerTimed(["build", "--progress=quiet", "-t", "bench/remote-cache:engine", ...extra, "."], dir, env, signal);
+    await build(envA, [], ctx.signal);
+    let round = 0;
+    return {
+      kind: "ready",
+      session: {
+        async sample(signal) {
+          round++;
+          const ref = `${repo}-${round}:cache`;
+          const cachedOnly = await build(envA, [], signal);
+          const withExport = await build(envA, ["--cache-to", `type=registry,ref=${ref},mode=max`], signal);
+          await dockerTimed(["builder", "prune", "-af"], dir, envB, signal);
+          const cold = await build(envB, [], signal);
+          await dockerTimed(["builder", "prune", "-af"], dir, envB, signal);
+          const warm = await build(envB, ["--cache-from", `type=registry,ref=${ref}`], signal);
+          return { "engine-cold-no-cache": cold, "engine-cold-registry-cache": warm, "engine-export-mode-max": Math.max(0, withExport - cachedOnly) };
+        },
+        async close() {
+          await a.stop();
+          await b.stop();
           rmSync(work, { recursive: true, force: true });
         },
       },
