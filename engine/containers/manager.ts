@@ -379,29 +379,40 @@ export class ContainerManager {
 
       const dir = this.containerDir(c.id);
       await mkdir(dir, { recursive: true, mode: 0o710 });
-      const hostname = typeof c.config["Hostname"] === "string" ? c.config["Hostname"] : shortId(c.id);
-      const domainname = typeof c.config["Domainname"] === "string" ? c.config["Domainname"] : "";
+      // `container:<x>` (Compose's network_mode: service:x): as Docker's initializeNetworking, the joined
+      // container's hostname, domain name, /etc/hosts and /etc/resolv.conf.
+      const mode = parseNetworkMode(c.hostConfig.NetworkMode);
+      const joined = mode.kind === "container" ? this.#state.containers.find(mode.ref) : undefined;
+      const named = joined ?? c;
+      const hostname = typeof named.config["Hostname"] === "string" ? named.config["Hostname"] : shortId(named.id);
+      const domainname = typeof named.config["Domainname"] === "string" ? named.config["Domainname"] : "";
       const extraHosts = (c.hostConfig["ExtraHosts"] as string[] | null | undefined) ?? [];
       const hostResolv = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
-      const files = { hosts: join(dir, "hosts"), resolvConf: join(dir, "resolv.conf"), hostname: join(dir, "hostname") };
-      await writeFile(
-        files.hosts,
-        attachment.hostFiles
-          ? hostNetworkHostsFile(extraHosts)
-          : hostsFile({ hostname, domainname, extraHosts, ...(attachment.address === undefined ? {} : { address: attachment.address }) }) +
-              (attachment.extraHosts ?? []).map((l) => `${l}\n`).join(""),
-      );
-      await writeFile(
-        files.resolvConf,
-        resolvConf({
-          hostResolvConf: hostResolv,
-          hostNetwork: attachment.hostFiles,
-          dns: (c.hostConfig["Dns"] as string[] | null | undefined) ?? [],
-          dnsSearch: (c.hostConfig["DnsSearch"] as string[] | null | undefined) ?? [],
-          dnsOptions: (c.hostConfig["DnsOptions"] as string[] | null | undefined) ?? [],
-          embeddedDns: attachment.embeddedDns === true,
-        }),
-      );
+      const joinedDir = joined === undefined ? undefined : this.containerDir(joined.id);
+      const files =
+        joinedDir === undefined
+          ? { hosts: join(dir, "hosts"), resolvConf: join(dir, "resolv.conf"), hostname: join(dir, "hostname") }
+          : { hosts: join(joinedDir, "hosts"), resolvConf: join(joinedDir, "resolv.conf"), hostname: join(dir, "hostname") };
+      if (joinedDir === undefined) {
+        await writeFile(
+          files.hosts,
+          attachment.hostFiles
+            ? hostNetworkHostsFile(extraHosts)
+            : hostsFile({ hostname, domainname, extraHosts, ...(attachment.address === undefined ? {} : { address: attachment.address }) }) +
+                (attachment.extraHosts ?? []).map((l) => `${l}\n`).join(""),
+        );
+        await writeFile(
+          files.resolvConf,
+          resolvConf({
+            hostResolvConf: hostResolv,
+            hostNetwork: attachment.hostFiles,
+            dns: (c.hostConfig["Dns"] as string[] | null | undefined) ?? [],
+            dnsSearch: (c.hostConfig["DnsSearch"] as string[] | null | undefined) ?? [],
+            dnsOptions: (c.hostConfig["DnsOptions"] as string[] | null | undefined) ?? [],
+            embeddedDns: attachment.embeddedDns === true,
+          }),
+        );
+      }
       await writeFile(files.hostname, hostnameFile(hostname, domainname));
 
       let initPath: string | undefined;
@@ -410,7 +421,7 @@ export class ContainerManager {
         if (initPath === undefined) throw htkError("HTK-ENGINE-0361", { id: c.id, detail: "--init needs a static init (Debian package tini: /usr/bin/tini-static), and none was found" });
       }
       const spec = buildSpec(
-        specOptions(withNet, {
+        specOptions(joined === undefined ? withNet : { ...withNet, config: { ...withNet.config, Hostname: hostname, Domainname: domainname } }, {
           rootfs,
           userDb: await readUserDatabase(rootfs),
           mounts: runtimeMounts(c.mounts, c.hostConfig),
