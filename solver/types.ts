@@ -53,6 +53,12 @@ export interface SolveSession {
   readonly id: string;
   /** Local sources by name (`context`, `dockerfile`, named contexts) → directory, for in-process builds. */
   readonly locals: Readonly<Record<string, string>>;
+  /**
+   * Content versions of local directories, by name, where the owner of the directory knows one (the
+   * build service's context copies: the client's manifest digest). Two syncs that see the same
+   * version of the same directory may take it as unchanged without walking it.
+   */
+  readonly localVersions?: Readonly<Record<string, string>>;
 }
 
 /** The per-vertex progress sink a worker writes to while it runs an op. */

@@ -67,6 +67,10 @@ describe("docker build through the buildx plugin", () => {
     writeFileSync(join(dir, "d7", "f7.txt"), "changed\n");
     const third = await engine.docker(["buildx", "build", "-q", "."], { cwd: dir, env, timeoutMs: 300_000 });
     expect(third.stderr).toMatch(/context synced \(5051 entries, manifest sent, 1 files and 8 bytes sent\)/);
+    // The worker's mirror skips its walk while the copy's version is unchanged, and sees the edit.
+    expect(second.stdout.trim()).toBe(first.stdout.trim());
+    expect(third.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(third.stdout.trim()).not.toBe(second.stdout.trim());
   });
 
   it("writes --metadata-file with BuildKit's keys, --iidfile, -q prints the image ID", async () => {

@@ -272,11 +272,16 @@ export class ContextStore {
   }
 
   /** The directory a context ref names, leased for a build: the copy does not change until `release`. */
-  async lease(ref: string, signal: AbortSignal): Promise<{ readonly dir: string; release(): void }> {
+  /**
+   * Reads a copy for a build. `version` is its manifest's digest as last committed (while the lease
+   * holds, nothing writes the copy): the worker's mirror of it skips its walk when it saw that version.
+   */
+  async lease(ref: string, signal: AbortSignal): Promise<{ readonly dir: string; readonly version?: string; release(): void }> {
     const copy = this.#refs.get(ref);
     if (copy === undefined) throw htkError("HTK-ENGINE-0601", { ref });
     const release = await copy.acquire("read", signal);
-    return { dir: copy.fs, release };
+    const version = this.#states.get(copy.root)?.digest;
+    return { dir: copy.fs, ...(version === undefined ? {} : { version: `${copy.root}@${version}` }), release };
   }
 
   /**

@@ -309,7 +309,7 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
       credentials: clientCredentials(req, channel, deps, signal),
       ssh: Object.fromEntries(req.sshIds.map((id) => [id, clientAgent(req, id, channel, deps, signal)])),
     };
-    const mapped = await buildRequest(req, lease.dir, fileName, deps, secrets, session, signal, onEvent);
+    const mapped = await buildRequest(req, lease.dir, fileName, deps, secrets, session, signal, onEvent, lease.version);
     request = { ...mapped.request, cacheFrom: caches.cacheFrom, cacheTo: caches.cacheTo };
     fileOutputs = mapped.files;
   } catch (err) {
@@ -417,6 +417,7 @@ async function buildRequest(
   session: { readonly credentials: CredentialSource; readonly ssh: Readonly<Record<string, SshAgentSource>> },
   signal: AbortSignal,
   onEvent: (e: BuildEvent) => Promise<void>,
+  contextVersion?: string,
 ): Promise<{ request: BuildRequest; files: Array<{ type: string; path: string }> }> {
   const a = req.frontendAttrs;
   const buildArgs: Record<string, string> = {};
@@ -484,6 +485,7 @@ async function buildRequest(
     request: {
       id: req.ref,
       context,
+      ...(contextVersion === undefined ? {} : { contextVersion }),
       dockerfile: { kind: "inline", text: req.dockerfile, name: fileName },
       ...(a["target"] === undefined || a["target"] === "" ? {} : { target: a["target"] }),
       buildArgs,

@@ -65,6 +65,8 @@ export interface ExtraHost {
 export interface BuildRequest {
   /** The build context: a directory on the daemon's disk. */
   readonly context: string;
+  /** The context's content version, when its owner knows one (see SolveSession.localVersions). */
+  readonly contextVersion?: string;
   /** Default: `<context>/Dockerfile`. */
   readonly dockerfile?: DockerfileSource;
   readonly target?: string;
@@ -363,6 +365,7 @@ export class Builds {
     let runtimeSession: RuntimeSession = {
       id: session,
       locals: { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) },
+      ...(req.contextVersion === undefined ? {} : { localVersions: { context: req.contextVersion } }),
       ...(req.secrets === undefined ? {} : { secrets: req.secrets }),
       ...(req.ssh === undefined ? {} : { ssh: req.ssh }),
     };

@@ -38,6 +38,26 @@ describe("local-context mirrors", () => {
     expect(readFileSync(join(third.path, "a"), "utf8")).toBe("11");
   });
 
+  it("skips the walk when the source's owner vouches for the same content version, and walks on a new version or a pruned mirror", async () => {
+    const { src, mirrors, spec } = setup();
+    expect((await mirrors.sync(spec, never, "v1")).stats).toMatchObject({ copied: 2, changed: true });
+    // Changed behind the owner's back (the owner would have given a new version): not looked at.
+    writeFileSync(join(src, "a"), "changed");
+    const skipped = await mirrors.sync(spec, never, "v1");
+    expect(skipped.stats).toEqual({ copied: 0, removed: 0, unchanged: 2, changed: false });
+    expect(readFileSync(join(skipped.path, "a"), "utf8")).toBe("1");
+    const walked = await mirrors.sync(spec, never, "v2");
+    expect(walked.stats).toMatchObject({ copied: 1, changed: true });
+    expect(readFileSync(join(walked.path, "a"), "utf8")).toBe("changed");
+    // Without a version, every sync walks.
+    writeFileSync(join(src, "a"), "again");
+    expect((await mirrors.sync(spec, never)).stats).toMatchObject({ copied: 1 });
+    expect((await mirrors.sync(spec, never, "v3")).stats.changed).toBe(false);
+    // A prune removed the mirror: the same version walks (and copies) again.
+    rmSync(join(walked.path, ".."), { recursive: true, force: true });
+    expect((await mirrors.sync(spec, never, "v3")).stats).toMatchObject({ copied: 2, changed: true });
+  });
+
   it("rebuilds a mirror whose last sync was interrupted", async () => {
     const { mirrors, spec } = setup();
     const first = await mirrors.sync(spec, never);

@@ -52,6 +52,8 @@ export class LocalMirrors {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** The index of recently synced mirrors: a no-op sync then reads nothing but the source's metadata. */
   readonly #indexes = new Map<string, Record<string, IndexEntry>>();
+  /** The source's content version each memoised index was synced from (when the source had one). */
+  readonly #versions = new Map<string, string>();
 
   constructor(root: string) {
     this.#root = root;
@@ -63,19 +65,38 @@ export class LocalMirrors {
     return posix.join(this.#root, h.slice(0, 32));
   }
 
-  /** Brings the mirror up to date; concurrent syncs of one mirror run one after the other. */
-  async sync(spec: MirrorSpec, signal: AbortSignal): Promise<{ path: string; stats: SyncStats }> {
+  /**
+   * Brings the mirror up to date; concurrent syncs of one mirror run one after the other. `version`:
+   * the source's content version if its owner knows one (a build service context copy's manifest
+   * digest). When the last sync of this mirror saw the same version and the mirror is on disk as it
+   * left it, nothing changed on either side: the walk of the source is skipped.
+   */
+  async sync(spec: MirrorSpec, signal: AbortSignal, version?: string): Promise<{ path: string; stats: SyncStats }> {
     const path = this.pathFor(spec);
     const previous = this.#locks.get(path) ?? Promise.resolve();
     const run = previous
       .catch(() => undefined)
-      .then(async () => {
+      .then(async (): Promise<SyncStats> => {
         const cached = this.#indexes.get(path);
+        const seen = this.#versions.get(path);
         this.#indexes.delete(path);
-        const r = await syncMirror(spec, path, signal, cached);
-        this.#indexes.set(path, r.index);
-        if (this.#indexes.size > MEMO) this.#indexes.delete(this.#indexes.keys().next().value as string);
-        return r.stats;
+        this.#versions.delete(path);
+        let stats: SyncStats;
+        let index: Record<string, IndexEntry>;
+        if (cached !== undefined && version !== undefined && seen === version && (await exists(`${path}/index.json`)) && !(await exists(`${path}/syncing`))) {
+          index = cached;
+          stats = { copied: 0, removed: 0, unchanged: Object.values(cached).filter((e) => (e.mode & 0o170000) !== 0o040000).length, changed: false };
+        } else {
+          ({ index, stats } = await syncMirror(spec, path, signal, cached));
+        }
+        this.#indexes.set(path, index);
+        if (version !== undefined) this.#versions.set(path, version);
+        if (this.#indexes.size > MEMO) {
+          const oldest = this.#indexes.keys().next().value as string;
+          this.#indexes.delete(oldest);
+          this.#versions.delete(oldest);
+        }
+        return stats;
       });
     this.#locks.set(path, run);
     try {
@@ -213,7 +234,7 @@ export class LocalContexts {
   async synced(source: LocalSource, session: SolveSession, signal: AbortSignal): Promise<{ path: string; tree: ChecksumTree }> {
     const dir = session.locals[source.name];
     if (dir === undefined) throw htkError("HTK-BUILD-0004", { name: source.name });
-    const { path, stats } = await this.#mirrors.sync({ sessionId: session.id, name: source.name, dir, include: source.include, exclude: source.exclude }, signal);
+    const { path, stats } = await this.#mirrors.sync({ sessionId: session.id, name: source.name, dir, include: source.include, exclude: source.exclude }, signal, session.localVersions?.[source.name]);
     // The mirror changes only through its sync: when it wrote nothing, the tree of last time is current.
     const known = this.#trees.get(path);
     if (!stats.changed && known !== undefined) return { path, tree: known };
