@@ -31,8 +31,8 @@ describe("docker buildx build --cache-to / --cache-from between two engines", ()
   });
 
   /** The docker CLI against an engine, with the one plugin install. */
-  const docker = (engine: TestEngine, args: readonly string[], cwd?: string) =>
-    engine.docker(args, { env: { DOCKER_CONFIG: config }, timeoutMs: 240_000, ...(cwd === undefined ? {} : { cwd }) });
+  const docker = (engine: TestEngine, args: readonly string[], cwd?: string, input?: string) =>
+    engine.docker(args, { env: { DOCKER_CONFIG: config }, timeoutMs: 240_000, ...(cwd === undefined ? {} : { cwd }), ...(input === undefined ? {} : { input }) });
 
   /** A multi-stage build; `variant` makes its keys its own (each test starts with caches B does not have). */
   function context(name: string, variant: string, files: Record<string, string> = {}): string {
@@ -211,5 +211,39 @@ print(json.dumps(out))
     expect(ignored.stderr).toMatch(/warning found|warnings found/);
     const failed = await docker(a, ["buildx", "build", "--progress=plain", "--cache-to", "type=registry,ref=127.0.0.1:1/nothing:cache", "."], ctx);
     expect(failed.code).toBe(1);
+  });
+
+  it("warns when mode=min leaves a multi-stage build's other stages out (HTK-CACHE-0207)", async () => {
+    const variant = randomBytes(4).toString("hex");
+    const ctxA = context(`min-${variant}`, variant);
+    const r = await docker(a, ["buildx", "build", "--progress=plain", "--cache-to", `type=registry,ref=${proxy.host}/enginecache/min-${variant}:cache`, "."], ctxA);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/\d+ warnings? found/);
+    expect(r.stderr).toContain("HTK-CACHE-0207");
+    expect(r.stderr).toContain('"builder"');
+  });
+
+  it("uses the client's registry credentials (docker login), asked for by the engine; without them the registry refuses", async () => {
+    const auth = inject("authRegistry");
+    const variant = randomBytes(4).toString("hex");
+    const ref = `${auth.host}/enginecache/auth-${variant}:cache`;
+    const login = await docker(a, ["login", "-u", auth.username, "--password-stdin", auth.host], undefined, auth.password);
+    expect(login.code, login.stderr).toBe(0);
+    try {
+      const ctxA = context(`auth-a-${variant}`, variant);
+      const built = await docker(a, ["buildx", "build", "-q", "--cache-to", `type=registry,ref=${ref},mode=max`, "."], ctxA);
+      expect(built.code, built.stderr).toBe(0);
+      const ctxB = context(`auth-b-${variant}`, variant);
+      const imported = await docker(b, ["buildx", "build", "--progress=plain", "--cache-from", ref, "."], ctxB);
+      expect(imported.code, imported.stderr).toBe(0);
+      expect(steps(imported.stderr).filter((x) => !x.cached), imported.stderr).toEqual([]);
+    } finally {
+      await docker(a, ["logout", auth.host]);
+    }
+    // Logged out: the engine has no credentials of its own for the client's registry.
+    const ctxC = context(`auth-c-${variant}`, `${variant}-c`);
+    const refused = await docker(b, ["buildx", "build", "--progress=plain", "--cache-from", ref, "."], ctxC);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("HTK-CACHE-0203");
   });
 });
