@@ -120,10 +120,42 @@ describe("bridge networking with the docker CLI", () => {
     expect(await leftovers(engine.dataRoot)).toEqual([]);
   });
 
+  it("containers on different user networks cannot reach each other (Docker's isolation chains); one on both can; the default bridge is isolated too", async () => {
+    expect((await engine.docker(["network", "create", "isoa"])).code).toBe(0);
+    expect((await engine.docker(["network", "create", "isob"])).code).toBe(0);
+    const srv = await engine.docker(["run", "-d", "--name", "isoweb", "--network", "isob", busybox, "sh", "-c", "mkdir -p /www && echo isolated > /www/index.html && exec httpd -f -p 80 -h /www"]);
+    expect(srv.code).toBe(0);
+    const ip = (await engine.docker(["inspect", "--format", "{{.NetworkSettings.Networks.isob.IPAddress}}", "isoweb"])).stdout.trim();
+    const until = `for i in $(seq 1 200); do wget -qO- http://${ip}/ 2>/dev/null && exit 0; sleep 0.1; done; exit 1`;
+    // From isob itself it answers (and this waits until httpd listens).
+    expect((await engine.docker(["run", "--rm", "--network", "isob", busybox, "sh", "-c", until])).stdout).toBe("isolated\n");
+    // Debian's static busybox 1.35 segfaults in `wget -T` (exit 139, even when the server answers): `nc -w` is the probe that can fail honestly.
+    const probe = `echo probe | nc -w 2 ${ip} 80 >/dev/null && echo reached || echo blocked`;
+    const fromA = await engine.docker(["run", "--rm", "--network", "isoa", busybox, "sh", "-c", `ip route; ${probe}`]);
+    expect(fromA.stdout).toContain("default via");
+    expect(fromA.stdout).toContain("blocked\n");
+    const fromDefault = await engine.docker(["run", "--rm", busybox, "sh", "-c", probe]);
+    expect(fromDefault.stdout).toBe("blocked\n");
+    const both = await engine.docker(["run", "-d", "--name", "isoboth", "--network", "isoa", busybox, "sleep", "600"]);
+    expect(both.code).toBe(0);
+    expect((await engine.docker(["exec", "isoboth", "sh", "-c", probe])).stdout).toBe("blocked\n");
+    expect((await engine.docker(["network", "connect", "isob", "isoboth"])).code).toBe(0);
+    expect((await engine.docker(["exec", "isoboth", "sh", "-c", probe])).stdout).toBe("reached\n");
+    expect((await engine.docker(["exec", "isoboth", "wget", "-qO-", `http://${ip}/`])).stdout).toBe("isolated\n");
+    expect((await engine.docker(["rm", "-f", "isoweb", "isoboth"])).code).toBe(0);
+    for (const n of ["isoa", "isob"]) expect((await engine.docker(["network", "rm", n])).code).toBe(0);
+    const { tag } = datapathNames(engine.dataRoot);
+    const filter = (await run("iptables", ["-w", "-t", "filter", "-S"])).stdout;
+    expect(filter.split("\n").filter((l) => l.startsWith(`-A HTK-${tag}-ISO`) && l.includes("htk-net:")).length).toBe(2); // the default bridge's two
+  });
+
   it("an internal network has no way out: the host's server is unreachable", async () => {
     expect((await engine.docker(["network", "create", "--internal", "closed"])).code).toBe(0);
-    const r = await engine.docker(["run", "--rm", "--network", "closed", busybox, "sh", "-c", `ip -4 -o addr show eth0 >/dev/null && ! wget -T 2 -qO- http://${host}:${port}/`]);
-    expect(r.code).toBe(0);
+    // `nc -w`, not `wget -T` (Debian's static busybox segfaults in the latter, which would pass as "unreachable").
+    const r = await engine.docker(["run", "--rm", "--network", "closed", busybox, "sh", "-c", `ip -4 -o addr show eth0 >/dev/null && (echo x | nc -w 2 ${host} ${port} >/dev/null && echo reached || echo blocked)`]);
+    expect(r.stdout).toBe("blocked\n");
+    const open = await engine.docker(["run", "--rm", busybox, "sh", "-c", `echo x | nc -w 2 ${host} ${port} >/dev/null && echo reached || echo blocked`]);
+    expect(open.stdout).toBe("reached\n");
     expect((await engine.docker(["network", "rm", "closed"])).code).toBe(0);
   });
 

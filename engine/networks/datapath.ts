@@ -22,6 +22,9 @@ export interface DatapathNames {
   readonly natPost: string;
   readonly natDnat: string;
   readonly filterForward: string;
+  /** Docker's DOCKER-ISOLATION-STAGE-1 and -2: traffic between two of the engine's bridges is dropped. */
+  readonly filterIsolation1: string;
+  readonly filterIsolation2: string;
 }
 
 export function datapathNames(dataRoot: string): DatapathNames {
@@ -41,6 +44,8 @@ export function datapathNames(dataRoot: string): DatapathNames {
     natPost: `HTK-${tag}-POST`,
     natDnat: `HTK-${tag}-DNAT`,
     filterForward: `HTK-${tag}-FWD`,
+    filterIsolation1: `HTK-${tag}-ISOA`,
+    filterIsolation2: `HTK-${tag}-ISOB`,
   };
 }
 
@@ -152,6 +157,13 @@ export class BridgeDatapath {
         );
         if (!present) await this.#ipt(table, "-I", parent, "1", ...rule);
       }
+      // Isolation first in the engine's FORWARD chain (as Docker's DOCKER-ISOLATION-STAGE-1 comes first in FORWARD).
+      for (const chain of [n.filterIsolation1, n.filterIsolation2]) await this.#ipt("filter", "-N", chain).catch(() => undefined);
+      const toIso = await this.#ipt("filter", "-C", n.filterForward, "-j", n.filterIsolation1).then(
+        () => true,
+        () => false,
+      );
+      if (!toIso) await this.#ipt("filter", "-I", n.filterForward, "1", "-j", n.filterIsolation1);
       await this.#moveDefaultSubnet();
       // The default bridge is made now, under the lock: its route is what the next engine sees.
       const def = this.#state.networks.list().find((x) => x.name === "bridge");
@@ -176,8 +188,9 @@ export class BridgeDatapath {
     await this.#ip("link", "del", "dev", this.names.bridge(def)).catch(() => undefined);
   }
 
-  #chains(): { natPost: string; natDnat: string; filterForward: string } {
-    return { natPost: this.names.natPost, natDnat: this.names.natDnat, filterForward: this.names.filterForward };
+  #chains(): { natPost: string; natDnat: string; filterForward: string; filterIsolation1: string; filterIsolation2: string } {
+    const { natPost, natDnat, filterForward, filterIsolation1, filterIsolation2 } = this.names;
+    return { natPost, natDnat, filterForward, filterIsolation1, filterIsolation2 };
   }
 
   /**
@@ -234,6 +247,10 @@ export class BridgeDatapath {
 
   async #addNetworkRules(n: NetworkRecord, dev: string, subnet: string): Promise<void> {
     const tag = ["-m", "comment", "--comment", `htk-net:${n.id.slice(0, 12)}`];
+    // Docker's inter-network isolation: what leaves this bridge for another one is looked at in
+    // stage 2, where going out of any of the engine's bridges is dropped.
+    await this.#ipt("filter", "-A", this.names.filterIsolation1, "-i", dev, "!", "-o", dev, ...tag, "-j", this.names.filterIsolation2);
+    await this.#ipt("filter", "-A", this.names.filterIsolation2, "-o", dev, ...tag, "-j", "DROP");
     if (n.internal) {
       await this.#ipt("filter", "-A", this.names.filterForward, "-i", dev, "!", "-o", dev, ...tag, "-j", "DROP");
       await this.#ipt("filter", "-A", this.names.filterForward, "-o", dev, "!", "-i", dev, ...tag, "-j", "DROP");
@@ -253,6 +270,8 @@ export class BridgeDatapath {
       ["nat", this.names.natPost],
       ["nat", this.names.natDnat],
       ["filter", this.names.filterForward],
+      ["filter", this.names.filterIsolation1],
+      ["filter", this.names.filterIsolation2],
     ] as const) {
       const rules = await this.#ipt(table, "-S", chain).catch(() => "");
       for (const line of rules.split("\n")) {
@@ -408,12 +427,13 @@ export class BridgeDatapath {
           await this.#ipt(table, "-D", ...line.slice(3).replace(/"/g, "").split(" ")).catch(() => undefined);
         }
       }
-      for (const line of rules.split("\n")) {
-        const chain = /^-N (HTK-[0-9a-f]{8}-[A-Z]+)$/.exec(line)?.[1];
-        if (chain === undefined || !chain.startsWith(`HTK-${tag}-`)) continue;
-        await this.#ipt(table, "-F", chain).catch(() => undefined);
-        await this.#ipt(table, "-X", chain).catch(() => undefined);
-      }
+      // All flushed before any is deleted: the engine's chains jump to each other.
+      const chains = rules
+        .split("\n")
+        .map((line) => /^-N (HTK-[0-9a-f]{8}-[A-Z]+)$/.exec(line)?.[1])
+        .filter((c): c is string => c !== undefined && c.startsWith(`HTK-${tag}-`));
+      for (const chain of chains) await this.#ipt(table, "-F", chain).catch(() => undefined);
+      for (const chain of chains) await this.#ipt(table, "-X", chain).catch(() => undefined);
     }
   }
 
