@@ -248,6 +248,37 @@ describe("Docker Compose v1 and docker-py against the engine", () => {
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
   });
 
+  it("up --exit-code-from (attached: compose attaches before start) prints both services' output and exits with the test's code; the default network", async () => {
+    const ci = await tempDir("compose-ci");
+    writeFileSync(
+      join(ci, "docker-compose.yml"),
+      [
+        'version: "3.8"',
+        "services:",
+        "  srv:",
+        `    image: ${busybox}`,
+        '    command: ["sh", "-c", "mkdir /w; echo pong > /w/ping; echo srv-ready; exec httpd -f -p 80 -h /w"]',
+        "    init: true",
+        "  test:",
+        `    image: ${busybox}`,
+        // $$ is compose's escape for a literal $.
+        '    command: ["sh", "-c", "for i in $$(seq 1 50); do wget -qO- http://srv/ping >/dev/null 2>&1 && break; sleep 0.1; done; echo got $$(wget -qO- http://srv/ping); exit 3"]',
+        "    depends_on: [srv]",
+        "",
+      ].join("\n"),
+    );
+    const env = { ...engine.env, COMPOSE_DOCKER_CLI_BUILD: "0" };
+    const up = await run("docker-compose", ["-H", engine.host, "-p", "ci", "--no-ansi", "up", "--exit-code-from", "test"], { cwd: ci, env, timeoutMs: 120_000 });
+    expect(up.stdout).toMatch(/^test_1 +\| got pong$/m);
+    expect(up.stdout).toMatch(/^ci_test_1 exited with code 3$/m);
+    expect(up.code).toBe(3);
+    expect((await engine.docker(["network", "ls", "-q", "--filter", "name=ci_default"])).stdout).not.toBe("");
+    const down = await run("docker-compose", ["-H", engine.host, "-p", "ci", "down"], { cwd: ci, env, timeoutMs: 120_000 });
+    expect(down.code, down.stderr).toBe(0);
+    expect((await engine.docker(["ps", "-aq", "--filter", "label=com.docker.compose.project=ci"])).stdout).toBe("");
+    expect((await engine.docker(["network", "ls", "-q", "--filter", "name=ci_default"])).stdout).toBe("");
+  });
+
   it("docker-py: images.build reads the stream; containers.run publishes a port on a user network", async () => {
     const ctx = await tempDir("compose-py");
     writeFileSync(join(ctx, "Dockerfile"), `FROM ${busybox}\nRUN mkdir /www && echo served by docker-py > /www/index.html\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n`);
