@@ -79,6 +79,9 @@ export function clientError(err: unknown, endpoint: string, method: string): unk
   }
   const cause = err.cause as NodeJS.ErrnoException | undefined;
   const sys = cause?.code ?? (/(ECONNREFUSED|ENOENT|EACCES|ECONNRESET|ETIMEDOUT|EHOSTUNREACH)/.exec(err.rawMessage)?.[1]);
+  // A TLS refusal (no or wrong client certificate, an unknown CA) is not an engine that is down.
+  const tls = cause?.code ?? "";
+  if (/^ERR_SSL_|^ERR_TLS_|CERT/.test(tls)) return htkError("HTK-BUILDX-0113", { endpoint, detail: tls });
   if (err.code === Code.Unavailable || sys !== undefined) return htkError("HTK-BUILDX-0006", { endpoint, detail: sys ?? err.rawMessage });
   if (err.code === Code.Unimplemented || err.code === Code.NotFound) {
     return htkError("HTK-BUILDX-0007", { endpoint, status: err.code === Code.NotFound ? "404" : "501", path: `/hatake.build.v1.BuildService/${method}` });

@@ -20,6 +20,12 @@ Options:
       --max-concurrent-downloads int   Parallel layer downloads per pull (default 3)
       --max-concurrent-uploads int     Parallel layer uploads per push (default 5)
       --max-parallel-builds int        Builds solved at the same time (default 4)
+      --tls                            Serve TCP addresses over TLS; implied by --tlsverify
+      --tlsverify                      Use TLS and verify the client (mutual TLS; other than loopback
+                                       TCP addresses need it)
+      --tlscacert string               Trust certs signed only by this CA (default ~/.docker/ca.pem)
+      --tlscert string                 Path to TLS certificate file (default ~/.docker/cert.pem)
+      --tlskey string                  Path to TLS key file (default ~/.docker/key.pem)
 
 Logs are JSON lines on stderr, with trace_id on every line written inside a request.
 Traces go to HATAKE_TRACE_FILE (JSON lines) or OTEL_EXPORTER_OTLP_ENDPOINT when set.
@@ -42,6 +48,11 @@ export const engineCommand: Command = {
       "max-concurrent-downloads": { type: "string" },
       "max-concurrent-uploads": { type: "string" },
       "max-parallel-builds": { type: "string" },
+      tls: { type: "boolean" },
+      tlsverify: { type: "boolean" },
+      tlscacert: { type: "string" },
+      tlscert: { type: "string" },
+      tlskey: { type: "string" },
     });
     const { config, unknownFileKeys } = resolveConfig(
       {
@@ -56,6 +67,11 @@ export const engineCommand: Command = {
         maxConcurrentDownloads: values["max-concurrent-downloads"],
         maxConcurrentUploads: values["max-concurrent-uploads"],
         maxParallelBuilds: values["max-parallel-builds"],
+        tls: values.tls,
+        tlsVerify: values.tlsverify,
+        tlsCaCert: values.tlscacert,
+        tlsCert: values.tlscert,
+        tlsKey: values.tlskey,
       },
       io.env,
     );

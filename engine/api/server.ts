@@ -1,11 +1,12 @@
 import { createServer, ServerResponse, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { connect, type Socket } from "node:net";
-import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
 import { dirname } from "node:path";
 import { htkError, toHtkError, isCancellation } from "../../base/errors/index.ts";
 import { Counter, Histogram, metricsRegistry, withSpan, type Logger } from "../../base/observability/index.ts";
-import { formatListenAddress, type ListenAddress } from "../daemon/config.ts";
+import { formatListenAddress, type DaemonTls, type ListenAddress } from "../daemon/config.ts";
 import { sendError } from "./respond.ts";
 import { Router } from "./router.ts";
 import type { HttpMethod, RequestContext, Route } from "./types.ts";
@@ -18,6 +19,8 @@ export interface ApiServerOptions {
   readonly log: Logger;
   /** The `Server` header value, e.g. `HATAKE/0.1.0 (linux)`. */
   readonly serverHeader: string;
+  /** TCP listeners serve HTTPS (with `verify`, only to clients whose certificate `ca` signed). */
+  readonly tls?: DaemonTls;
 }
 
 export interface ApiServer {
@@ -109,7 +112,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
 
   return {
     async listen(address) {
-      const server = createServer({ keepAlive: true }, (req, res) => handle(req, res));
+      const onRequest = (req: IncomingMessage, res: ServerResponse): void => handle(req, res);
+      const tls = address.kind === "tcp" ? opts.tls : undefined;
+      const server: Server = tls === undefined ? createServer({ keepAlive: true }, onRequest) : createTlsServer(tls, onRequest);
       // `Connection: Upgrade` requests (the docker CLI's attach and exec): the route gets the raw
       // socket; a route that does not hijack answers through an ordinary response on it.
       server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -166,6 +171,28 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       }
     },
   };
+}
+
+/**
+ * dockerd's TLS listener: the server certificate, and with `verify` client certificates required and
+ * checked against the CA (Go's tls.RequireAndVerifyClientCert). Unreadable files are HTK-ENGINE-0740.
+ */
+function createTlsServer(tls: DaemonTls, onRequest: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const read = (what: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw htkError("HTK-ENGINE-0740", { what, path, detail: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, { cause: err });
+    }
+  };
+  const cert = read("certificate (--tlscert)", tls.cert);
+  const key = read("key (--tlskey)", tls.key);
+  const ca = tls.ca === undefined ? undefined : read("CA certificate (--tlscacert)", tls.ca);
+  try {
+    return createHttpsServer({ keepAlive: true, cert, key, ...(ca === undefined ? {} : { ca }), requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: "TLSv1.2" }, onRequest);
+  } catch (err) {
+    throw htkError("HTK-ENGINE-0741", { cert: tls.cert, key: tls.key, detail: (err as Error).message }, { cause: err });
+  }
 }
 
 /**

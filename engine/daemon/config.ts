@@ -3,10 +3,23 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
 
-/** Where the API is served. Only loopback TCP: the engine has no TLS yet and must not face a network. */
+/**
+ * Where the API is served. TCP is loopback-only unless TLS verifies clients (`--tlsverify`): without
+ * it, anyone who reaches the port owns the machine (dockerd warns; we refuse).
+ */
 export type ListenAddress =
   | { readonly kind: "unix"; readonly path: string }
-  | { readonly kind: "tcp"; readonly host: "127.0.0.1" | "::1" | "localhost"; readonly port: number };
+  | { readonly kind: "tcp"; readonly host: string; readonly port: number };
+
+/**
+ * dockerd's `--tls` / `--tlsverify` (`tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey` in
+ * daemon.json): TCP listeners serve HTTPS with this certificate; with `verify`, clients must present
+ * a certificate signed by `ca` (mutual TLS), as `docker --tlsverify` and buildx's remote driver do.
+ * Paths; the files are read when the listeners start.
+ */
+export type DaemonTls =
+  | { readonly verify: false; readonly cert: string; readonly key: string; readonly ca?: string }
+  | { readonly verify: true; readonly cert: string; readonly key: string; readonly ca: string };
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "fatal";
 
@@ -22,6 +35,8 @@ export interface DaemonConfig {
   readonly maxConcurrentDownloads: number;
   readonly maxConcurrentUploads: number;
   readonly maxParallelBuilds: number;
+  /** TLS on TCP listeners (unix sockets are never wrapped). */
+  readonly tls?: DaemonTls;
   /**
    * daemon.json `builder.entitlements` (dockerd's names): what builds may be granted with `--allow`.
    * dockerd's defaults: `network-host` allowed, `security-insecure` not.
@@ -42,6 +57,11 @@ export interface DaemonFlags {
   readonly maxConcurrentDownloads?: string | undefined;
   readonly maxConcurrentUploads?: string | undefined;
   readonly maxParallelBuilds?: string | undefined;
+  readonly tls?: boolean | undefined;
+  readonly tlsVerify?: boolean | undefined;
+  readonly tlsCaCert?: string | undefined;
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
   /** daemon.json only: `{ "entitlements": { "network-host": bool, "security-insecure": bool } }`. */
   readonly builder?: unknown;
 }
@@ -58,6 +78,11 @@ const FILE_KEYS = {
   "max-concurrent-downloads": "maxConcurrentDownloads",
   "max-concurrent-uploads": "maxConcurrentUploads",
   "max-parallel-builds": "maxParallelBuilds",
+  tls: "tls",
+  tlsverify: "tlsVerify",
+  tlscacert: "tlsCaCert",
+  tlscert: "tlsCert",
+  tlskey: "tlsKey",
   builder: "builder",
 } as const satisfies Record<string, keyof DaemonFlags>;
 
@@ -110,11 +135,13 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw htkError("HTK-ENGINE-0004", { path: where, detail: `log-level "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}` });
   }
+  const tls = tlsConfig(merged, env, where);
   return {
     unknownFileKeys,
     config: {
       dataRoot: String(merged["dataRoot"] ?? defaults.dataRoot),
-      hosts: (hosts.length > 0 ? hosts : [`unix://${defaults.socket}`]).map(parseListenAddress),
+      hosts: (hosts.length > 0 ? hosts : [`unix://${defaults.socket}`]).map((h) => parseListenAddress(h, { tlsVerify: tls?.verify === true })),
+      ...(tls === undefined ? {} : { tls }),
       pidfile: merged["pidfile"] === undefined ? undefined : String(merged["pidfile"]),
       logLevel: logLevel as LogLevel,
       insecureRegistries: stringList(merged["insecureRegistries"], "insecure-registries", where),
@@ -128,8 +155,30 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
   };
 }
 
+/**
+ * dockerd's TLS settings: `--tlsverify` implies `--tls`; the files default to `$DOCKER_CERT_PATH`
+ * (else `~/.docker`) `ca.pem`, `cert.pem`, `key.pem`, as dockerd's.
+ */
+function tlsConfig(merged: Record<string, unknown>, env: NodeJS.ProcessEnv, where: string): DaemonTls | undefined {
+  const flag = (k: string): boolean => {
+    const v = merged[k];
+    if (v === undefined) return false;
+    if (typeof v === "boolean") return v;
+    if (v === "true" || v === "false") return v === "true";
+    throw htkError("HTK-ENGINE-0004", { path: where, detail: `"${k}" must be true or false` });
+  };
+  const verify = flag("tlsVerify");
+  if (!verify && !flag("tls")) return undefined;
+  const dir = env["DOCKER_CERT_PATH"] || join(env["HOME"] ?? homedir(), ".docker");
+  const path = (k: string, file: string): string => (merged[k] === undefined ? join(dir, file) : String(merged[k]));
+  const cert = path("tlsCert", "cert.pem");
+  const key = path("tlsKey", "key.pem");
+  const ca = path("tlsCaCert", "ca.pem");
+  return verify ? { verify, cert, key, ca } : { verify, cert, key, ...(merged["tlsCaCert"] === undefined ? {} : { ca }) };
+}
+
 /** `unix:///run/x.sock`, `tcp://127.0.0.1:2375`, or a bare socket path (as `-H /path` in dockerd). */
-export function parseListenAddress(address: string): ListenAddress {
+export function parseListenAddress(address: string, opts: { readonly tlsVerify?: boolean } = {}): ListenAddress {
   if (address.startsWith("unix://")) {
     const path = address.slice("unix://".length);
     if (path === "") throw htkError("HTK-ENGINE-0003", { address, detail: "the socket path is empty" });
@@ -144,8 +193,8 @@ export function parseListenAddress(address: string): ListenAddress {
       throw htkError("HTK-ENGINE-0003", { address, detail: "it is not a valid tcp://HOST:PORT address" });
     }
     const host = url.hostname.replace(/^\[|\]$/g, "");
-    if (host !== "127.0.0.1" && host !== "::1" && host !== "localhost") {
-      throw htkError("HTK-ENGINE-0003", { address, detail: "only loopback addresses are served until TLS is configured" });
+    if (host !== "127.0.0.1" && host !== "::1" && host !== "localhost" && opts.tlsVerify !== true) {
+      throw htkError("HTK-ENGINE-0003", { address, detail: "only loopback addresses are served unless --tlsverify makes clients prove who they are" });
     }
     const port = url.port === "" ? 2375 : Number(url.port);
     return { kind: "tcp", host, port };

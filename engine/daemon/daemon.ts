@@ -69,6 +69,7 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
       routes: engineRoutes(opened.services),
       log: log.child({ component: "api" }),
       serverHeader: `HATAKE/${info.version} (linux)`,
+      ...(config.tls === undefined ? {} : { tls: config.tls }),
     });
     undo.push(() => api.close(0));
     const addresses: string[] = [];

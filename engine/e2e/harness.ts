@@ -41,13 +41,15 @@ export interface TestEngineOptions {
   readonly dataRoot?: string;
   /** The daemon's log level; its log goes nowhere unless HATAKE_TEST_ENGINE_LOG=1 (then stderr). */
   readonly logLevel?: LogLevel;
+  /** Addresses served besides the unix socket (`tcp://127.0.0.1:0`: a free port, see daemon.addresses). */
+  readonly extraHosts?: readonly string[];
 }
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
   const root = mkdtempSync(join(tmpdir(), "htk-engine-"));
   const socket = join(root, "docker.sock");
   const dataRoot = options.dataRoot ?? join(root, "data");
-  const { config } = resolveConfig({ ...options.flags, dataRoot, hosts: [`unix://${socket}`] }, {});
+  const { config } = resolveConfig({ ...options.flags, dataRoot, hosts: [`unix://${socket}`, ...(options.extraHosts ?? [])] }, {});
   const sink = process.env["HATAKE_TEST_ENGINE_LOG"] === "1" ? process.stderr : new Writable({ write: (_c, _e, cb) => cb() });
   const daemon = await startDaemon(config, { version: "0.1.0", gitCommit: "" }, createLogger(sink, options.logLevel ?? "warn"));
   const host = `unix://${socket}`;

@@ -315,4 +315,9 @@ export const buildxDiagnostics = {
     cause: "The filter \"{filter}\" is not one history ls understands.",
     next: "Use ref=, status= (or !=) and startedAt, completedAt, duration with < or > (e.g. --filter status=error --filter duration>30s).",
   },
+  "HTK-BUILDX-0113": {
+    title: "TLS refused by the engine",
+    cause: "The engine at {endpoint} refused the TLS connection ({detail}).",
+    next: "Give the remote builder the engine's CA and a client certificate it signed: docker buildx create --driver remote --driver-opt cacert=ca.pem,cert=cert.pem,key=key.pem {endpoint}.",
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

@@ -20,7 +20,7 @@ export const engineDiagnostics = {
   "HTK-ENGINE-0003": {
     title: "Unsupported listen address",
     cause: "The listen address \"{address}\" is not one the engine can serve: {detail}.",
-    next: "Use unix:///path/to/socket or tcp://127.0.0.1:PORT.",
+    next: "Use unix:///path/to/socket or tcp://127.0.0.1:PORT (another address with --tlsverify and certificates).",
   },
   "HTK-ENGINE-0004": {
     title: "Daemon configuration unreadable",
@@ -477,5 +477,15 @@ export const engineDiagnostics = {
     cause: "The embedded DNS server of a user-defined network could not listen on the network's gateway {gateway}: {detail}.",
     next: "Check that the network's bridge exists with its gateway address (ip addr); removing and re-creating the network makes it again.",
     http: 500,
+  },
+  "HTK-ENGINE-0740": {
+    title: "TLS file unreadable",
+    cause: "The engine cannot read its TLS {what} at {path} ({detail}).",
+    next: "Give the PEM files with --tlscacert, --tlscert and --tlskey (or put ca.pem, cert.pem and key.pem in $DOCKER_CERT_PATH or ~/.docker).",
+  },
+  "HTK-ENGINE-0741": {
+    title: "TLS certificate and key do not work",
+    cause: "The TLS certificate {cert} and key {key} cannot be used: {detail}.",
+    next: "Check that the key belongs to the certificate and that both are PEM files (openssl x509 -in CERT -noout; openssl pkey -in KEY -noout).",
   },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
