@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { freePort, requireProgram, run, tempDir, type RunResult } from "../../testing/index.ts";
+import { freePort, installPlugin, requireProgram, run, tempDir, type RunResult } from "../../testing/index.ts";
 import { datapathNames } from "../networks/datapath.ts";
 import { startTestEngine, type TestEngine } from "./harness.ts";
 
@@ -246,6 +246,15 @@ describe("Docker Compose v1 and docker-py against the engine", () => {
     expect((await engine.docker(["network", "ls", "--format", "{{.Name}}"])).stdout.split("\n").filter((l) => l !== "").sort()).toEqual(["bridge", "host", "none"]);
     expect(await leftovers(engine.dataRoot, [appnetId])).toEqual([]);
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+
+  it("build through the docker CLI (compose 1.29's default, COMPOSE_DOCKER_CLI_BUILD=1): docker build goes to the buildx plugin and the engine's build service", async () => {
+    await installPlugin(String(engine.env["DOCKER_CONFIG"]));
+    const b = await compose(["build", "--build-arg", "EXTRA=1", "web"], { COMPOSE_DOCKER_CLI_BUILD: "1", DOCKER_BUILDKIT: "1" });
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(/building with "default" instance using hatake driver/);
+    const labels = await engine.docker(["image", "inspect", "-f", "{{json .Config.Labels}}", `${PROJECT}_web`]);
+    expect(JSON.parse(labels.stdout)).toMatchObject({ "org.example.app": "web" });
   });
 
   it("up --exit-code-from (attached: compose attaches before start) prints both services' output and exits with the test's code; the default network", async () => {
