@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { compile, walkContext } from "../base/dockerignore/index.ts";
+import { compile, resolveContextRoot, walkContextSync } from "../base/dockerignore/index.ts";
 import { manifestDigest, type FileEntry } from "../wire/index.ts";
 import { call, type EngineClient } from "./client.ts";
 
@@ -69,7 +69,7 @@ export async function syncContext(client: EngineClient, opts: SyncOptions): Prom
 export async function manifest(dir: string, excludes: readonly string[], signal: AbortSignal): Promise<FileEntry[]> {
   const matcher = excludes.length > 0 ? compile([...excludes], ".dockerignore") : undefined;
   const out: FileEntry[] = [];
-  for await (const e of walkContext(dir, matcher, { signal })) {
+  for (const e of walkContextSync(await resolveContextRoot(dir), matcher, { signal })) {
     if (e.kind === "other") continue;
     const st = e.stats;
     out.push({

@@ -8,4 +8,4 @@ export {
   type MatchInfo,
 } from "./patterns.ts";
 export { loadDockerignore, type LoadedDockerignore } from "./ignore-file.ts";
-export { walkContext, type ContextEntry, type WalkOptions } from "./walk.ts";
+export { walkContext, walkContextSync, resolveContextRoot, type ContextEntry, type WalkOptions } from "./walk.ts";

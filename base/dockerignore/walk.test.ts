@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { isCancellation, isHtkError } from "../errors/index.ts";
 import { compile, readDockerignore } from "./patterns.ts";
-import { walkContext, type WalkOptions } from "./walk.ts";
+import { resolveContextRoot, walkContext, walkContextSync, type WalkOptions } from "./walk.ts";
 
 const roots: string[] = [];
 afterAll(() => {
@@ -31,7 +31,10 @@ function fixture(entries: readonly string[]): string {
 async function list(root: string, ignore: string, options: WalkOptions = {}): Promise<string[]> {
   const out: string[] = [];
   const matcher = ignore === "" ? undefined : compile(readDockerignore(ignore));
-  for await (const e of walkContext(root, matcher, options)) out.push(e.kind === "dir" ? `${e.path}/` : e.kind === "symlink" ? `${e.path}@` : e.path);
+  const name = (e: { path: string; kind: string }): string => (e.kind === "dir" ? `${e.path}/` : e.kind === "symlink" ? `${e.path}@` : e.path);
+  for await (const e of walkContext(root, matcher, options)) out.push(name(e));
+  // The synchronous walk (the buildx plugin's manifest) sends the same entries in the same order.
+  expect([...walkContextSync(await resolveContextRoot(root), matcher, options.signal === undefined ? {} : { signal: options.signal })].map(name)).toEqual(out);
   return out;
 }
 

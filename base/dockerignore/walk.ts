@@ -40,28 +40,42 @@ export async function* walkContext(
   matcher: DockerignoreMatcher | undefined,
   options: WalkOptions = {},
 ): AsyncGenerator<ContextEntry, void, undefined> {
-  const { signal } = options;
-  signal?.throwIfAborted();
-  let absRoot: string;
-  try {
-    // fsutil resolves a symlinked context root before walking it.
-    absRoot = await realpath(root);
-    const st = await stat(absRoot);
-    if (!st.isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
-  } catch (err) {
-    throw htkError("HTK-DOCKERFILE-0111", { path: JSON.stringify(root), detail: describeFsError(err) }, { cause: err });
-  }
+  options.signal?.throwIfAborted();
+  const absRoot = await resolveContextRoot(root);
   yield* walkDir(absRoot, "", undefined, [], false, matcher, options);
 }
 
+/**
+ * The same walk without a promise per entry, for callers that only collect (the buildx plugin's
+ * manifest: 5,000 entries through nested async generators cost more than their lstats). `absRoot`
+ * comes from {@link resolveContextRoot}.
+ */
+export function walkContextSync(absRoot: string, matcher: DockerignoreMatcher | undefined, options: WalkOptions = {}): Generator<ContextEntry, void, undefined> {
+  options.signal?.throwIfAborted();
+  return walkDir(absRoot, "", undefined, [], false, matcher, options);
+}
+
+/** The context root as the walk reads it: symlinks resolved (as fsutil does); HTK-DOCKERFILE-0111 if it is not a directory. */
+export async function resolveContextRoot(root: string): Promise<string> {
+  try {
+    const absRoot = await realpath(root);
+    const st = await stat(absRoot);
+    if (!st.isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    return absRoot;
+  } catch (err) {
+    throw htkError("HTK-DOCKERFILE-0111", { path: JSON.stringify(root), detail: describeFsError(err) }, { cause: err });
+  }
+}
+
 const STAT_WINDOW = 64;
+const ASCII = /^[\x00-\x7f]*$/;
 
 interface Ancestor {
   readonly entry: ContextEntry;
   emitted: boolean;
 }
 
-async function* walkDir(
+function* walkDir(
   absDir: string,
   relDir: string,
   dirInfo: MatchInfo | undefined,
@@ -69,7 +83,7 @@ async function* walkDir(
   dirExcluded: boolean,
   matcher: DockerignoreMatcher | undefined,
   options: WalkOptions,
-): AsyncGenerator<ContextEntry, void, undefined> {
+): Generator<ContextEntry, void, undefined> {
   const { signal } = options;
   signal?.throwIfAborted();
   options.onDirectoryRead?.(relDir);
@@ -83,9 +97,12 @@ async function* walkDir(
     if (dirExcluded && (code === "EACCES" || code === "EPERM")) return;
     throw htkError("HTK-DOCKERFILE-0112", { path: JSON.stringify(relDir || "."), detail: describeFsError(err) }, { cause: err });
   }
-  const names = dirents.map((d) => ({ name: d.name, isDir: d.isDirectory(), key: Buffer.from(d.name) }));
+  const names = dirents.map((d) => ({ name: d.name, isDir: d.isDirectory() }));
   dirents = [];
-  names.sort((a, b) => Buffer.compare(a.key, b.key));
+  // Byte order of the UTF-8 names. For ASCII names (nearly always) that is the strings' own order;
+  // otherwise compare the encoded bytes.
+  if (names.every((n) => ASCII.test(n.name))) names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  else names.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 
   // lstat a window of entries at a time: parallel enough to be quick, small enough to stay bounded.
   for (let from = 0; from < names.length; from += STAT_WINDOW) {
