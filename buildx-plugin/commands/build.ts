@@ -1,17 +1,17 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, statSync } from "node:fs";
+import { createWriteStream, statSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { htkError } from "../../base/errors/index.ts";
-import { loadDockerignore } from "../../base/dockerignore/index.ts";
 import { progressFromWire, type BuildError, type SolveResult } from "../../wire/index.ts";
 import { nodeEndpoint, resolveBuilder } from "../builders.ts";
 import { call, clientError, engineClient, type EngineClient } from "../client.ts";
 import { cacheRequest, checkedExports, parseCacheEntries, receiveCaches, usableImports } from "../cache-options.ts";
 import { clientIdentity, syncContext } from "../context-sync.ts";
+import { readContextInput } from "../context-input.ts";
 import { Display, sourceFrame, type DisplayMode } from "../display.ts";
 import { splitCsv } from "../flags.ts";
 import { askAgent, keyAgent, parseSsh, registryAuth, type ClientAuth } from "../session.ts";
@@ -71,21 +71,14 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const cacheTo = checkedExports(parseCacheEntries("--cache-to", flags.list("cache-to"), usage), io.cwd);
   if (flags.list("platform").length > 1) throw htkError("HTK-BUILDX-0021", { option: "--platform with several platforms" });
   const contextArg = ctx.args[0] as string;
-  if (contextArg === "-" || /^(https?|git):\/\//.test(contextArg) || contextArg.startsWith("git@")) throw htkError("HTK-BUILDX-0021", { option: `the context "${contextArg}" (only local directories)` });
-  const contextDir = resolve(io.cwd, contextArg);
-  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw htkError("HTK-BUILDX-0022", { path: contextArg });
   const fileFlag = flags.string("file");
-  const dockerfilePath = fileFlag === undefined || fileFlag === "" ? join(contextDir, "Dockerfile") : resolve(io.cwd, fileFlag);
-  let dockerfile: Uint8Array;
-  if (fileFlag === "-") dockerfile = await readAll(io.stdin);
-  else {
-    try {
-      dockerfile = await readFile(dockerfilePath);
-    } catch {
-      throw htkError("HTK-BUILDX-0023", { name: fileFlag === undefined || fileFlag === "" ? "Dockerfile" : isAbsolute(fileFlag) ? fileFlag : fileFlag.replace(/^\.\//, "") });
-    }
-  }
-  const ignore = await loadDockerignore(contextDir, fileFlag === "-" || fileFlag === undefined ? {} : { dockerfile: dockerfilePath, cwd: io.cwd });
+  // A URL goes to the engine as the context attribute; `-` is stdin (a tar, or the Dockerfile); else a directory.
+  const input = await readContextInput(contextArg, fileFlag, io, readAll);
+  const local = input.kind === "local" ? input : undefined;
+  const contextDir = local?.dir ?? contextArg;
+  const dockerfilePath = local?.dockerfilePath ?? (input.kind === "remote" ? input.filename : "Dockerfile");
+  const dockerfile = input.dockerfile;
+  const ignore = local?.ignore ?? { patterns: [] as string[], file: undefined };
 
   const store = BuilderStore.for(ctx.cli);
   const builder = resolveBuilder(ctx.cli, store, ctx.builder);
@@ -126,16 +119,18 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
     ctx.signal.addEventListener("abort", onAbort, { once: true });
     let outcome: { kind: "result"; result: SolveResult } | { kind: "error"; error: BuildError };
     try {
-      const synced = await syncContext(client, { clientId, name: "context", dir: contextDir, excludes: ignore.patterns, signal, timing });
-      timing(`context synced (${synced.entries} entries, manifest ${synced.manifestSent ? "sent" : "not sent"}, ${synced.files} files and ${synced.transferred} bytes sent)`);
+      const synced = local === undefined ? undefined : await syncContext(client, { clientId, name: "context", dir: local.dir, excludes: ignore.patterns, signal, timing });
+      if (synced !== undefined) timing(`context synced (${synced.entries} entries, manifest ${synced.manifestSent ? "sent" : "not sent"}, ${synced.files} files and ${synced.transferred} bytes sent)`);
       const caches = await cacheRequest(client, { clientId, from: cacheFrom, to: cacheTo, signal });
       const attrs = frontendAttrs(ctx, dockerfilePath, fileFlag, call);
+      // BuildKit's remote context: the engine fetches the URL; `filename` is a path inside it.
+      if (input.kind === "remote") Object.assign(attrs, { context: input.url, filename: input.filename });
       const stream = client.service.solve(
         {
           ref,
           frontend: "dockerfile.v0",
           frontendAttrs: attrs,
-          localRefs: { context: synced.ref, ...caches.localRefs },
+          localRefs: { ...(synced === undefined ? {} : { context: synced.ref }), ...caches.localRefs },
           cacheImports: caches.cacheImports,
           cacheExports: caches.cacheExports,
           dockerfile,
@@ -148,7 +143,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
             "client.id": clientId,
             "context.dir": contextDir,
             "context.arg": contextArg,
-            "context.transferred": String(synced.transferred),
+            "context.transferred": String(synced?.transferred ?? 0),
             "dockerignore.size": String(ignore.file === undefined ? 0 : statSync(ignore.file).size),
             builder: builder.name,
           },
@@ -190,6 +185,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   } finally {
     for (const a of keyAgents) a.close();
     client.close();
+    await local?.cleanup();
   }
 }
 

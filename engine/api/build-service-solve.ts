@@ -28,6 +28,7 @@ import { credentialsOf, type AuthConfig } from "./registry-auth.ts";
 import { ClientRequests } from "./build-service-session.ts";
 import { solveCaches, type SolveCaches } from "./build-service-cache.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
+import { remoteContext } from "./build-service-remote.ts";
 import type { ExportStore } from "./build-service-exports.ts";
 import type { BuildHistory } from "./build-service-history.ts";
 
@@ -196,8 +197,16 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
     return;
   }
   const contextRef = req.localRefs["context"];
-  if (contextRef === undefined) throw htkError("HTK-ENGINE-0601", { ref: "(none: the request names no context)" });
-  const lease = await deps.contexts.lease(contextRef, signal);
+  const remote = contextRef === undefined && (attrs["context"] ?? "") !== "" ? attrs["context"] : undefined;
+  if (contextRef === undefined && remote === undefined) throw htkError("HTK-ENGINE-0601", { ref: "(none: the request names no context)" });
+  // A URL context (git, http) is fetched by the engine (build-service-remote.ts); a directory was synced.
+  const lease =
+    remote !== undefined
+      ? await remoteContext(remote, attrs["filename"] ?? "Dockerfile", { repos: deps.builds.worker.git, scratch: await deps.exports.dirFor(req.ref), signal })
+      : await (async () => {
+          const l = await deps.contexts.lease(contextRef as string, signal);
+          return { context: l.dir, dockerfile: undefined, version: l.version, release: async () => l.release() };
+        })();
   const channel = new Channel<SolveEvent>(256);
   const started = now();
   let index = 0;
@@ -301,7 +310,7 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
   try {
     caches = await solveCaches(req, deps.contexts, await deps.exports.dirFor(req.ref), signal);
   } catch (err) {
-    lease.release();
+    await lease.release();
     throw err;
   }
   try {
@@ -309,11 +318,13 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
       credentials: clientCredentials(req, channel, deps, signal),
       ssh: Object.fromEntries(req.sshIds.map((id) => [id, clientAgent(req, id, channel, deps, signal)])),
     };
-    const mapped = await buildRequest(req, lease.dir, fileName, deps, secrets, session, signal, onEvent, lease.version);
-    request = { ...mapped.request, cacheFrom: caches.cacheFrom, cacheTo: caches.cacheTo };
+    const mapped = await buildRequest(req, lease.context, fileName, deps, secrets, session, signal, onEvent, "version" in lease ? lease.version : undefined);
+    // A remote context brings its own Dockerfile unless the client sent one (-f - or a local file).
+    const base = lease.dockerfile !== undefined && req.dockerfile.length === 0 ? { ...mapped.request, dockerfile: lease.dockerfile } : mapped.request;
+    request = { ...base, cacheFrom: caches.cacheFrom, cacheTo: caches.cacheTo };
     fileOutputs = mapped.files;
   } catch (err) {
-    lease.release();
+    await lease.release();
     caches.release();
     throw err;
   }
@@ -321,8 +332,8 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
   try {
     const building = deps.builds
       .solve(request)
-      .finally(() => {
-        lease.release();
+      .finally(async () => {
+        await lease.release().catch(() => undefined);
         caches.release();
         channel.close();
       });
@@ -410,7 +421,7 @@ function buildError(err: HtkError, vertex: string | undefined, definition: Defin
 /** The BuildRequest a Solve asks for: BuildKit's frontend attributes and exporters in Builds' terms. */
 async function buildRequest(
   req: SolveRequest,
-  context: string,
+  context: BuildRequest["context"],
   fileName: string,
   deps: SolveDeps,
   secrets: Record<string, Uint8Array>,

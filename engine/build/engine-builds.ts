@@ -8,6 +8,7 @@ import { withSpan, type Logger } from "../../base/observability/index.ts";
 import { formatFindingShort, runChecks, checksFailedMessage } from "../../frontend-dockerfile/checks/index.ts";
 import {
   compileDockerfile,
+  type CompileOptions,
   parseDockerfile,
   renderDiagnostic,
   type CompiledStage,
@@ -20,8 +21,9 @@ import type { Definition, Digest } from "../../llb/index.ts";
 import { BuildRecordStore, JsonlKeyStore, Solver, type BuildRecord, type BuildSummary, type CacheKeyStore, type ProgressEvent } from "../../solver/index.ts";
 import { anonymous, type CredentialSource } from "../../cache/registry/index.ts";
 import { LocalMirrors } from "../worker/local-mirror.ts";
+import { parseGitUrl, redactRemote } from "../worker/git.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
-import type { RuntimeSession, RuntimeWorker } from "../worker/runtime-worker.ts";
+import { gitBuildScope, type RuntimeSession, type RuntimeWorker } from "../worker/runtime-worker.ts";
 import { cacheUsage, pruneCache, type CacheUsage, type ContextCopies, type PruneOptions, type PruneResult } from "./cache-usage.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 import { composeWorker, imageConfigResolver, type RuntimeParts } from "./runtime-stack.ts";
@@ -62,9 +64,18 @@ export interface ExtraHost {
   readonly ip: string;
 }
 
+/** A build context the engine fetches itself: a git repository (`https://…/repo.git#ref:subdir`). */
+export interface GitBuildContext {
+  readonly kind: "git";
+  readonly url: string;
+}
+
 export interface BuildRequest {
-  /** The build context: a directory on the daemon's disk. */
-  readonly context: string;
+  /**
+   * The build context: a directory on the daemon's disk, or a git repository that becomes the build's
+   * git source (BuildKit's git context: resolved to a commit, the Dockerfile read from it, cached by it).
+   */
+  readonly context: string | GitBuildContext;
   /** The context's content version, when its owner knows one (see SolveSession.localVersions). */
   readonly contextVersion?: string;
   /** Default: `<context>/Dockerfile`. */
@@ -295,26 +306,9 @@ export class Builds {
   }
 
   async #run(id: string, req: BuildRequest, signal: AbortSignal, emit: (e: BuildEvent) => Promise<void>): Promise<BuildResult> {
-    const contextDir = resolve(req.context);
-    const st = await stat(contextDir).catch(() => undefined);
-    if (st?.isDirectory() !== true) throw htkError("HTK-DOCKERFILE-0111", { path: JSON.stringify(req.context), detail: "it is not a directory" });
-    const source = req.dockerfile ?? { kind: "file", path: join(contextDir, "Dockerfile") };
-    let text: Uint8Array;
-    let fileName: string;
-    let dockerfilePath: string | undefined;
-    if (source.kind === "file") {
-      dockerfilePath = isAbsolute(source.path) ? source.path : join(contextDir, source.path);
-      fileName = basename(dockerfilePath);
-      try {
-        text = await readFile(dockerfilePath);
-      } catch (err) {
-        throw htkError("HTK-DOCKERFILE-0013", { path: dockerfilePath, detail: (err as Error).message, cwd: contextDir }, { cause: err });
-      }
-    } else {
-      text = source.text;
-      fileName = source.name;
-    }
-    const ignore = await loadDockerignore(contextDir, dockerfilePath === undefined ? {} : { dockerfile: dockerfilePath, cwd: contextDir });
+    const session = req.session ?? id;
+    const input = typeof req.context === "string" ? await localInput(req.context, req.dockerfile) : await this.#gitInput(req.context, req.dockerfile, gitBuildScope(id), req.buildArgs ?? {}, signal);
+    const { text, fileName, dockerfilePath, contextDir, ignore } = input;
     const sourceText = new TextDecoder().decode(text);
     const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, sourceText, fileName)).join("\n");
     const firstError = (ds: readonly Diagnostic[]): string => {
@@ -330,7 +324,6 @@ export class Builds {
       const message = checks.configError?.message ?? checksFailedMessage(checks.findings);
       return { kind: "invalid", id, message, rendered: message };
     }
-    const session = req.session ?? id;
     const baseImages = new Map<string, Digest>();
     const compiled = await compileDockerfile(parsed.result, {
       fileName,
@@ -345,6 +338,7 @@ export class Builds {
       noCache: req.noCache ?? false,
       ...(req.entitlements === undefined ? {} : { entitlements: req.entitlements }),
       signal,
+      ...(input.context === undefined ? {} : { context: input.context }),
       ...(req.target === undefined ? {} : { target: req.target }),
       ...(req.labels === undefined ? {} : { labels: req.labels }),
       ...(req.platform === undefined ? {} : { platform: req.platform }),
@@ -364,7 +358,8 @@ export class Builds {
     });
     let runtimeSession: RuntimeSession = {
       id: session,
-      locals: { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) },
+      build: id,
+      locals: contextDir === undefined ? {} : { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) },
       ...(req.contextVersion === undefined ? {} : { localVersions: { context: req.contextVersion } }),
       ...(req.secrets === undefined ? {} : { secrets: req.secrets }),
       ...(req.ssh === undefined ? {} : { ssh: req.ssh }),
@@ -516,6 +511,24 @@ export class Builds {
   }
 
   /**
+   * A git context: its ref resolved for the session (the build's git source pins the same commit), the
+   * Dockerfile read from that commit unless the client sent one. BuildKit applies no .dockerignore to
+   * a git context; BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 keeps its `.git`.
+   */
+  async #gitInput(ctx: GitBuildContext, dockerfile: DockerfileSource | undefined, scope: string, buildArgs: Readonly<Record<string, string>>, signal: AbortSignal): Promise<BuildInput> {
+    const target = parseGitUrl(ctx.url);
+    const ref = target.subdir === "" ? target.ref : `${target.ref}:${target.subdir}`;
+    const { commit } = await this.worker.resolveGit(scope, { remote: target.remote, ref }, signal);
+    const keepGitDir = /^(1|true|t|yes)$/i.test(buildArgs["BUILDKIT_CONTEXT_KEEP_GIT_DIR"] ?? "");
+    const context = { kind: "git", remote: target.remote, ref, keepGitDir, url: redactRemote(ctx.url) } as const;
+    if (dockerfile?.kind === "inline") return { text: dockerfile.text, fileName: dockerfile.name, ignore: { patterns: [] }, context };
+    const path = (dockerfile?.path ?? "Dockerfile").replace(/^\/+/, "");
+    const text = await this.worker.git.readFile(target, commit, path, signal);
+    if (text === undefined) throw htkError("HTK-BUILD-0400", { url: redactRemote(ctx.url), path, commit });
+    return { text, fileName: basename(path), ignore: { patterns: [] }, context };
+  }
+
+  /**
    * The image's `created` (and that of history entries without one): when the result was first made,
    * from the cache-key store, so a fully cached rebuild yields the same image ID (as Docker's classic
    * builder reuses its cached image). A SOURCE_DATE_EPOCH the Dockerfile set is kept.
@@ -650,6 +663,35 @@ class CacheEvents implements CacheProgress {
   #send(event: ProgressEvent): void {
     this.#queue = this.#queue.then(() => this.#emit({ kind: "cache-progress", id: this.#id, event })).catch((e: unknown) => this.#log.debug({ err: e }, "cache progress was not delivered"));
   }
+}
+
+/** What a build starts from: the Dockerfile's bytes, the context's ignore patterns, where the context is. */
+interface BuildInput {
+  readonly text: Uint8Array;
+  readonly fileName: string;
+  readonly ignore: { readonly patterns: readonly string[] };
+  /** A local context directory (the session's `context` local). */
+  readonly contextDir?: string;
+  readonly dockerfilePath?: string;
+  /** A context that is not a local directory (the compiler's `context`). */
+  readonly context?: NonNullable<CompileOptions["context"]>;
+}
+
+async function localInput(context: string, dockerfile: DockerfileSource | undefined): Promise<BuildInput> {
+  const contextDir = resolve(context);
+  const st = await stat(contextDir).catch(() => undefined);
+  if (st?.isDirectory() !== true) throw htkError("HTK-DOCKERFILE-0111", { path: JSON.stringify(context), detail: "it is not a directory" });
+  const source = dockerfile ?? { kind: "file", path: join(contextDir, "Dockerfile") };
+  if (source.kind === "inline") return { text: source.text, fileName: source.name, contextDir, ignore: await loadDockerignore(contextDir, {}) };
+  const dockerfilePath = isAbsolute(source.path) ? source.path : join(contextDir, source.path);
+  let text: Uint8Array;
+  try {
+    text = await readFile(dockerfilePath);
+  } catch (err) {
+    throw htkError("HTK-DOCKERFILE-0013", { path: dockerfilePath, detail: (err as Error).message, cwd: contextDir }, { cause: err });
+  }
+  const ignore = await loadDockerignore(contextDir, { dockerfile: dockerfilePath, cwd: contextDir });
+  return { text, fileName: basename(dockerfilePath), contextDir, dockerfilePath, ignore };
 }
 
 function unreachable(x: never): never {

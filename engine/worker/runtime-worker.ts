@@ -34,6 +34,11 @@ export interface RuntimeSession extends SolveSession {
   readonly ssh?: Readonly<Record<string, SshAgentSource>>;
   /** The contents a new cache mount starts from, for this session's build only (a daemon build that imports `cache-mounts`). */
   readonly cacheMountSeed?: (id: string, dir: string, signal: AbortSignal) => Promise<void>;
+  /**
+   * The build this session runs (a daemon's client session spans many builds): git refs are resolved
+   * once per build, so each build sees where a branch points now.
+   */
+  readonly build?: string;
 }
 
 export interface RuntimeWorkerOptions {
@@ -386,9 +391,9 @@ export class RuntimeWorker implements Worker {
    * The commit a git source's ref names now, remembered for the session so that the checkout is that
    * commit even when the branch moves during the build (BuildKit resolves once per build as well).
    */
-  async resolveGit(sessionId: string, source: Pick<GitSource, "remote" | "ref">, signal: AbortSignal): Promise<GitResolved> {
+  async resolveGit(scope: string, source: Pick<GitSource, "remote" | "ref">, signal: AbortSignal): Promise<GitResolved> {
     const target = gitTarget(source);
-    const key = `${sessionId}\0${target.remote}\0${target.ref}`;
+    const key = `${scope}\0${target.remote}\0${target.ref}`;
     const known = this.#gitPins.get(key);
     if (known !== undefined) return known;
     const resolved = await this.git.resolve(target, signal);
@@ -403,7 +408,7 @@ export class RuntimeWorker implements Worker {
   async pinSource(op: SourceOp, ctx: OpContext): Promise<SourcePin | undefined> {
     const source = op.source;
     if (source.kind !== "git") return undefined;
-    const { commit } = await this.resolveGit(ctx.session.id, source, ctx.signal);
+    const { commit } = await this.resolveGit(gitScope(ctx.session), source, ctx.signal);
     const t = gitTarget(source);
     const key = gitCacheKey(commit, t.subdir, source.keepGitDir);
     return { ref: `${redactRemote(t.remote)}${source.ref === "" ? "" : `#${source.ref}`}`, digest: `sha256:${createHash("sha256").update(`git:${key}`).digest("hex")}`, resolved: commit };
@@ -411,7 +416,8 @@ export class RuntimeWorker implements Worker {
 
   async #loadGit(source: GitSource, ctx: OpContext): Promise<WorkerRef> {
     const t = gitTarget(source);
-    const resolved = this.#gitPins.get(`${ctx.session.id}\0${t.remote}\0${t.ref}`) ?? this.#gitPins.get(`\0${t.remote}\0${t.ref}`) ?? (await this.resolveGit(ctx.session.id, source, ctx.signal));
+    const scope = gitScope(ctx.session);
+    const resolved = this.#gitPins.get(`${scope}\0${t.remote}\0${t.ref}`) ?? this.#gitPins.get(`\0${t.remote}\0${t.ref}`) ?? (await this.resolveGit(scope, source, ctx.signal));
     const snap = await this.snapshotter.prepare(undefined, ctx.signal);
     try {
       await this.git.checkout({ target: t, resolved, keepGitDir: source.keepGitDir, dest: snap.path, signal: ctx.signal });
@@ -939,6 +945,14 @@ export class RuntimeWorker implements Worker {
     await rm(posix.join(this.#root, "tmp"), { recursive: true, force: true });
   }
 }
+
+/** What git resolutions are remembered for: the build when the session names one, else the session. */
+export function gitScope(session: SolveSession): string {
+  const build = (session as RuntimeSession).build;
+  return build === undefined ? session.id : gitBuildScope(build);
+}
+
+export const gitBuildScope = (build: string): string => `build:${build}`;
 
 function cacheMountKey(id: string): string {
   return createHash("sha256").update(id).digest("hex").slice(0, 32);

@@ -107,6 +107,12 @@ export interface CompileOptions {
   readonly entitlements?: readonly Entitlement[];
   /** Run steps even when cached: all (`--no-cache`) or those of the named stages (`--no-cache-filter`). */
   readonly noCache?: boolean | readonly string[];
+  /**
+   * The main build context when it is not the client's directory: a git repository (`docker build
+   * https://…/repo.git#ref:subdir`, BuildKit's git context: `ref` carries `ref:subdir`). No
+   * .dockerignore applies to it, as in BuildKit. Default: the `local("context")` source.
+   */
+  readonly context?: { readonly kind: "git"; readonly remote: string; readonly ref: string; readonly keepGitDir?: boolean; readonly url: string };
   /** `--build-context`: named contexts, by name. */
   readonly namedContexts?: Readonly<Record<string, NamedContext>>;
   /** `docker build --network`: the network of RUN steps without their own --network. */
@@ -361,8 +367,11 @@ class Compiler {
 
     // Pass 1 learns which context paths are read; pass 2 builds the graph with that include list.
     const excludes = this.opts.dockerignorePatterns ?? (this.opts.dockerignore === undefined ? [] : readDockerignore(this.opts.dockerignore));
+    const main = this.opts.context;
     const contextOf = (include: readonly string[]): State =>
-      local("context", { exclude: excludes, include, sharedKey: "context", customName: "[internal] load build context", platform: this.targetPlatform });
+      main === undefined
+        ? local("context", { exclude: excludes, include, sharedKey: "context", customName: "[internal] load build context", platform: this.targetPlatform })
+        : git(main.remote, main.ref, { keepGitDir: main.keepGitDir ?? false, customName: `[internal] load git source ${main.url}`, platform: this.targetPlatform });
     const first = this.dispatchAll(reachable, contextOf([]), true);
     const pass = this.dispatchAll(reachable, contextOf(normalizeContextPaths(first.ctxPaths)), false);
     this.unusedBuildArgs(pass);

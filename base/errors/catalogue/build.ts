@@ -81,6 +81,18 @@ export const buildDiagnostics = {
     cause: "The step needs {needs}, which the local file worker cannot provide.",
     next: "Build through the engine, whose worker runs containers with crun.",
   },
+  "HTK-BUILD-0400": {
+    title: "Dockerfile not in the git context",
+    cause: "The git context \"{url}\" has no file \"{path}\" at commit {commit}.",
+    next: "Name the Dockerfile's path inside the repository (relative to the #ref:subdir directory) with -f, or send one with -f - or an absolute local path.",
+    http: 400,
+  },
+  "HTK-BUILD-0401": {
+    title: "Remote build context unusable",
+    cause: "The build context \"{url}\" cannot be used: {detail}.",
+    next: "Give a git repository (https://…/repo.git#ref:subdir, git://…, git@host:repo), an http(s) URL of a tar archive or of a Dockerfile, or a local directory.",
+    http: 400,
+  },
   "HTK-BUILD-0410": {
     title: "Entitlement not granted",
     cause: "{entitlement} is not allowed",

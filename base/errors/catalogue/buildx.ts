@@ -125,6 +125,17 @@ export const buildxDiagnostics = {
     cause: "The build option {option} is not supported by this buildx yet.",
     next: "Leave it out; the engine's build service grows these as they land (see docker buildx build --help for what is there).",
   },
+  "HTK-BUILDX-0070": {
+    title: "Stdin used twice",
+    cause: "invalid argument: can't use stdin for both build context and dockerfile",
+    dockerText: true,
+    next: "Send either the context (docker build - < context.tar) or the Dockerfile (-f -) on stdin, not both.",
+  },
+  "HTK-BUILDX-0071": {
+    title: "Build context from stdin unreadable",
+    cause: "The build context read from stdin could not be unpacked: {detail}.",
+    next: "Pipe a tar archive (plain, gzip, bzip2, xz or zstd) or a Dockerfile into docker build -.",
+  },
   "HTK-BUILDX-0022": {
     title: "Build context not found",
     cause: "unable to prepare context: path \"{path}\" not found",
