@@ -107,7 +107,7 @@ export async function runImagetoolsCreate(ctx: CommandContext): Promise<number> 
     }
     const quiet = ["quiet", "none"].includes(ctx.flags.string("progress") ?? "auto");
     const printer = new PlainPrinter((t) => void (quiet ? undefined : ctx.io.stderr.write(t)));
-    let index = 0;
+    let index = 1;
     for (const [i, t] of tags.entries()) {
       const vertex = sha256Of(`imagetools-push-${i}-${referenceString(t)}`) as Digest;
       const now = (): string => new Date().toISOString();

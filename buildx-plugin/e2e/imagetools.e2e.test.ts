@@ -52,7 +52,7 @@ describe("docker buildx imagetools", () => {
 
     const made = await docker(["buildx", "imagetools", "create", "--progress", "plain", "-t", target, busybox.reference]);
     expect(made.code, made.stderr).toBe(0);
-    expect(made.stderr).toContain(`[internal] pushing ${target}`);
+    expect(made.stderr).toContain(`#1 [internal] pushing ${target}\n`);
     expect(made.stderr).toContain(`copying ${busybox.manifestDigest} from ${busybox.reference} to ${target}`);
     const digest = `sha256:${createHash("sha256").update(dry.stdout.slice(0, -1)).digest("hex")}`;
     expect(made.stderr).toContain(`pushing ${digest} to ${target}`);
