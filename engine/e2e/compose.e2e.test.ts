@@ -104,6 +104,7 @@ describe("Docker Compose v1 and docker-py against the engine", () => {
         // A shell as PID 1 ignores SIGTERM unless it traps it: stop would wait the full 10 s.
         "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]",
         "    networks: [appnet]",
+        "    links: [\"web:frontdoor\"]",
         "    depends_on: [web]",
         "volumes:",
         "  www:",
@@ -130,6 +131,8 @@ describe("Docker Compose v1 and docker-py against the engine", () => {
     const byName = await compose(["exec", "-T", "client", "wget", "-qO-", "http://web/"]);
     expect(byName.stderr).toBe("");
     expect(byName.stdout).toBe("hello from compose\n");
+    // links: the alias resolves in the linking container's DNS (on user networks, as Docker).
+    expect((await compose(["exec", "-T", "client", "wget", "-qO-", "http://frontdoor/"])).stdout).toBe("hello from compose\n");
 
     // What compose asked for is what the engine keeps.
     const web = JSON.parse((await engine.docker(["inspect", `${PROJECT}_web_1`])).stdout) as Array<{

@@ -7,7 +7,7 @@ import { isHtkError } from "../../base/errors/index.ts";
 import { spec, testStore, type TestStore } from "../state/test-support.ts";
 import type { Container } from "../state/index.ts";
 import { encodeName, encodeResponse, parseQuery, RCODE_FORMERR, RCODE_NOERROR, RCODE_REFUSED, reverseAddress, TYPE_A, TYPE_AAAA, TYPE_PTR } from "./dns-message.ts";
-import { EmbeddedDns, localAnswer, nameservers, type DnsNetworkView } from "./dns.ts";
+import { EmbeddedDns, linkAliases, localAnswer, nameservers, type DnsNetworkView } from "./dns.ts";
 import { connectContainer, createNetwork, ensurePredefinedNetworks } from "./networks.ts";
 import { Writable } from "node:stream";
 
@@ -168,5 +168,15 @@ describe("EmbeddedDns on a loopback listener, asked by Node's resolver (UDP) and
     const net = createNetwork(t.store, { name: "x", ipam: { config: [{ Subnet: "192.0.2.0/24" }] } });
     const err = await dns.listen(net, "192.0.2.1").catch((e: unknown) => e);
     expect(isHtkError(err) && err.id).toBe("HTK-ENGINE-0800");
+  });
+});
+
+describe("linkAliases", () => {
+  it("reads --link NAME[:ALIAS] (HostConfig.Links, endpoints' Links, Docker's stored /target:/self/alias form) as aliases by target", () => {
+    const links = linkAliases({
+      hostConfig: { Links: ["acme_web_1:frontdoor", "/db:/app/database", "cache"] },
+      networkSettings: { Networks: { acme_default: { Links: ["acme_web_1:www"] } } },
+    });
+    expect(Object.fromEntries(links)).toEqual({ acme_web_1: ["frontdoor", "www"], db: ["database"], cache: ["cache"] });
   });
 });

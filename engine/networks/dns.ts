@@ -349,20 +349,22 @@ export class EmbeddedDns {
       .map((id) => nets.get(id))
       .filter((n): n is NetworkRecord => n !== undefined && n.driver === "bridge" && n.name !== "bridge")
       .sort((a, b) => Number(b.name === mode || b.id === mode) - Number(a.name === mode || a.id === mode));
-    const views = ordered.map((n) => this.#view(n));
+    const links = c === undefined ? new Map<string, string[]>() : linkAliases(c);
+    const views = ordered.map((n) => this.#view(n, links));
     const dns = ((c?.hostConfig["Dns"] as string[] | null | undefined) ?? []).filter((s) => isIP(s) !== 0);
     const external = ordered.some((n) => !n.internal);
     return { networks: views, upstreams: external ? (dns.length > 0 ? dns : this.#hostServers()) : [] };
   }
 
-  #view(n: NetworkRecord): DnsNetworkView {
+  /** `links`: the asker's link aliases by target container name (only it resolves them, as Docker). */
+  #view(n: NetworkRecord, links: ReadonlyMap<string, readonly string[]> = new Map()): DnsNetworkView {
     const peers: DnsPeer[] = [];
     for (const e of this.#state.networks.endpoints(n.id)) {
       const c = this.#state.containers.get(e.containerId);
       if (c === undefined || !this.#attached(c.id)) continue;
       peers.push({
         containerName: c.name.replace(/^\//, ""),
-        names: peerNames(c, e.aliases),
+        names: peerNames(c, [...e.aliases, ...(links.get(c.name.replace(/^\//, "").toLowerCase()) ?? [])]),
         ipv4: e.ipv4Address.split("/")[0] ?? "",
         ipv6: e.ipv6Address.split("/")[0] ?? "",
       });
@@ -381,6 +383,27 @@ export class EmbeddedDns {
     const servers = this.#hostResolv.servers;
     return servers.length > 0 ? servers : ["8.8.8.8", "8.8.4.4"];
   }
+}
+
+/**
+ * A container's links (`--link NAME[:ALIAS]`, Compose's `links:`; HostConfig.Links and its endpoints'
+ * Links) as aliases of the linked containers: on user-defined networks Docker resolves them in the
+ * linking container's DNS only (libnetwork's endpoint aliases), not in /etc/hosts.
+ */
+export function linkAliases(c: Pick<Container, "hostConfig" | "networkSettings">): Map<string, string[]> {
+  const endpointLinks = Object.values(c.networkSettings.Networks ?? {}).flatMap((ep) => (Array.isArray(ep["Links"]) ? (ep["Links"] as unknown[]) : []));
+  const hostLinks = Array.isArray(c.hostConfig["Links"]) ? (c.hostConfig["Links"] as unknown[]) : [];
+  const out = new Map<string, string[]>();
+  for (const link of [...hostLinks, ...endpointLinks]) {
+    if (typeof link !== "string" || link === "") continue;
+    const [name = "", alias = name] = link.split(":");
+    const target = name.replace(/^\//, "").toLowerCase();
+    // The stored form of a legacy link is "/target:/self/alias".
+    const short = alias.slice(alias.lastIndexOf("/") + 1).toLowerCase();
+    if (target === "" || short === "") continue;
+    out.set(target, [...new Set([...(out.get(target) ?? []), short])]);
+  }
+  return out;
 }
 
 /** The names a peer answers to: container name, aliases, short ID, hostname (Docker 26's DNSNames), lower case. */
