@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runPlugin } from "./cli.ts";
-import { consume, decodeExporterResponse, parseEntitlements, parseExports, parseSecret } from "./commands/build.ts";
+import { consume, decodeExporterResponse, parseBuildContexts, parseEntitlements, parseExports, parseSecret } from "./commands/build.ts";
 import { solveStatus, sourceFrame } from "./display.ts";
 import { memoryIo } from "./testing/memory-io.ts";
 
@@ -61,6 +61,27 @@ describe("buildx build's option parsing", () => {
   it("says when the engine ends the stream without a result (HTK-BUILDX-0024)", async () => {
     const empty = (async function* () {})();
     await expect(consume({ endpoint: "unix:///x" } as never, empty, undefined, { secrets: [], ssh: new Map(), auth: () => Promise.reject(new Error("not asked")) }, "ref", never)).rejects.toThrow(/HTK-BUILDX-0024: The engine at unix:\/\/\/x ended the build's stream without a result/);
+  });
+});
+
+describe("--build-context as buildx parses it", () => {
+  it("names as familiar references; images, targets, OCI layouts and URLs passed on; directories sent (context/dockerfile as _context/_dockerfile)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "htk-bc-"));
+    dirs.push(dir);
+    mkdirSync(join(dir, "d"));
+    writeFileSync(join(dir, "f"), "");
+    expect(parseBuildContexts(["docker.io/library/alpine:latest=docker-image://busybox", "x=target:s", "y=oci-layout://l", "r=https://h/r.git#main", "d=d", "context=d"], dir)).toEqual([
+      { name: "alpine", kind: "passed", value: "docker-image://busybox" },
+      { name: "x", kind: "passed", value: "target:s" },
+      { name: "y", kind: "passed", value: "oci-layout://l" },
+      { name: "r", kind: "passed", value: "https://h/r.git#main" },
+      { name: "d", kind: "local", local: "d", dir: join(dir, "d") },
+      { name: "context", kind: "local", local: "_context", dir: join(dir, "d") },
+    ]);
+    expect(() => parseBuildContexts(["x"], dir)).toThrow(/HTK-BUILDX-0080: invalid context value: x, expected key=value$/);
+    expect(() => parseBuildContexts(["x=nope"], dir)).toThrow("failed to get build context x: stat nope: no such file or directory");
+    expect(() => parseBuildContexts(["x=f"], dir)).toThrow("failed to get build context path {f  <nil>}: not a directory");
+    expect(() => parseBuildContexts(["X=d"], dir)).toThrow("invalid context name X: invalid reference format: repository name must be lowercase");
   });
 });
 

@@ -64,7 +64,8 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const secrets = flags.list("secret").map((s) => parseSecret(s, io.env, io.cwd));
   const sshSpecs = parseSsh(flags.list("ssh"), io.env, io.cwd);
   const entitlements = parseEntitlements(flags.list("allow"), flags.string("network"));
-  for (const unsupported of ["build-context", "attest", "annotation", "ulimit", "shm-size", "cgroup-parent"] as const) {
+  const namedContexts = parseBuildContexts(flags.list("build-context"), io.cwd);
+  for (const unsupported of ["attest", "annotation", "ulimit", "shm-size", "cgroup-parent"] as const) {
     if (flags.changed(unsupported) && flags.list(unsupported).some((v) => v !== "")) throw htkError("HTK-BUILDX-0021", { option: `--${unsupported}` });
   }
   const cacheFrom = usableImports(parseCacheEntries("--cache-from", flags.list("cache-from"), usage), io.cwd, (line) => void io.stderr.write(`${line}\n`));
@@ -125,12 +126,18 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
       const attrs = frontendAttrs(ctx, dockerfilePath, fileFlag, call);
       // BuildKit's remote context: the engine fetches the URL; `filename` is a path inside it.
       if (input.kind === "remote") Object.assign(attrs, { context: input.url, filename: input.filename });
+      // --build-context: directories are synced as the main context is; the rest goes as is.
+      const localRefs: Record<string, string> = synced === undefined ? {} : { context: synced.ref };
+      for (const c of namedContexts) {
+        attrs[`context:${c.name}`] = c.kind === "local" ? `local:${c.local}` : c.value;
+        if (c.kind === "local") localRefs[c.local] = (await syncContext(client, { clientId, name: c.local, dir: c.dir, excludes: [], signal, timing })).ref;
+      }
       const stream = client.service.solve(
         {
           ref,
           frontend: "dockerfile.v0",
           frontendAttrs: attrs,
-          localRefs: { ...(synced === undefined ? {} : { context: synced.ref }), ...caches.localRefs },
+          localRefs: { ...localRefs, ...caches.localRefs },
           cacheImports: caches.cacheImports,
           cacheExports: caches.cacheExports,
           dockerfile,
@@ -460,6 +467,39 @@ export function parseSecret(spec: string, env: NodeJS.ProcessEnv, cwd: string): 
     }
   };
   return { id, read };
+}
+
+type NamedContextSpec = { readonly name: string; readonly kind: "local"; readonly local: string; readonly dir: string } | { readonly name: string; readonly kind: "passed"; readonly value: string };
+
+/**
+ * buildx's --build-context NAME=VALUE: the name as Docker's familiar reference (without `:latest`);
+ * `docker-image://`, `target:`, `oci-layout://` and URLs go to the builder as they are, anything else
+ * is a directory the client sends (local name `_context` / `_dockerfile` for those two names).
+ */
+export function parseBuildContexts(values: readonly string[], cwd: string): NamedContextSpec[] {
+  const out = new Map<string, NamedContextSpec>();
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq < 0) throw htkError("HTK-BUILDX-0080", { buildxMessage: `invalid context value: ${v}, expected key=value` });
+    const key = v.slice(0, eq);
+    const value = v.slice(eq + 1);
+    if (key === "" || key !== key.toLowerCase()) throw htkError("HTK-BUILDX-0080", { buildxMessage: `invalid context name ${key}: invalid reference format${key === "" ? "" : ": repository name must be lowercase"}` });
+    const name = key.replace(/^docker\.io\/(library\/)?/, "").replace(/:latest$/, "");
+    if (/^(docker-image|oci-layout):\/\//.test(value) || value.startsWith("target:") || /^(https?|git|ssh):\/\//.test(value) || value.startsWith("git@") || value.startsWith("github.com/")) {
+      out.set(name, { name, kind: "passed", value });
+      continue;
+    }
+    const dir = resolve(cwd, value);
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      throw htkError("HTK-BUILDX-0080", { buildxMessage: `failed to get build context ${name}: stat ${value}: no such file or directory` });
+    }
+    if (!st.isDirectory()) throw htkError("HTK-BUILDX-0080", { buildxMessage: `failed to get build context path {${value}  <nil>}: not a directory` });
+    out.set(name, { name, kind: "local", local: name === "context" || name === "dockerfile" ? `_${name}` : name, dir });
+  }
+  return [...out.values()];
 }
 
 /** buildx's ParseEntitlements (BuildKit's names), plus network.host for --network=host as buildx adds it. */

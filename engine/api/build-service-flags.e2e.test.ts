@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixtures, installPlugin } from "../../testing/index.ts";
+import { fixtures, installPlugin, startGitServer, tempDir } from "../../testing/index.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 /**
@@ -70,5 +70,47 @@ describe("docker buildx build: more flags", () => {
     } finally {
       await other.stop();
     }
+  });
+
+  it("--build-context NAME=DIR (synced like the context), NAME=docker-image://REF, NAME=git URL replace stages, images and COPY --from sources", async () => {
+    const extra = context("extra-files", "", { "extra.txt": "from-extra\n" });
+    const dir = context(
+      "named",
+      `FROM base AS b\nRUN echo base-ran > /base\nFROM scratch\nCOPY --from=extra extra.txt /e.txt\nCOPY --from=b /base /base\nCOPY --from=repo README /readme\n`,
+    );
+    const srv = await startGitServer(await tempDir("git-named"));
+    try {
+      srv.repo("named", { README: "from-git\n" });
+      const r = await docker(
+        ["buildx", "build", "--progress=plain", "--build-context", "extra=../extra-files", "--build-context", `base=docker-image://${busybox.reference}`, "--build-context", `repo=${srv.url("smart", "named")}`, "-o", "type=local,dest=out", "."],
+        dir,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("[context extra] load from client");
+      expect(readFileSync(join(dir, "out", "e.txt"), "utf8")).toBe("from-extra\n");
+      expect(readFileSync(join(dir, "out", "base"), "utf8")).toBe("base-ran\n");
+      expect(readFileSync(join(dir, "out", "readme"), "utf8")).toBe("from-git\n");
+      // A changed file in the named directory is sent again and used.
+      writeFileSync(join(extra, "extra.txt"), "changed\n");
+      const again = await docker(["buildx", "build", "-q", "--build-context", "extra=../extra-files", "--build-context", `base=docker-image://${busybox.reference}`, "--build-context", `repo=${srv.url("smart", "named")}`, "-o", "type=local,dest=out2", "."], dir);
+      expect(again.code, again.stderr).toBe(0);
+      expect(readFileSync(join(dir, "out2", "e.txt"), "utf8")).toBe("changed\n");
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("--build-context errors: buildx's texts for the value (HTK-BUILDX-0080); what the engine cannot use, with the reason (HTK-ENGINE-0722)", async () => {
+    const dir = context("named-bad", `FROM scratch\nCOPY --from=x a /\n`);
+    expect(await docker(["buildx", "build", "--build-context", "novalue", "."], dir)).toMatchObject({ code: 1, stderr: "ERROR: invalid context value: novalue, expected key=value\n" });
+    expect(await docker(["buildx", "build", "--build-context", "x=./missing", "."], dir)).toMatchObject({ code: 1, stderr: "ERROR: failed to get build context x: stat ./missing: no such file or directory\n" });
+    const oci = await docker(["buildx", "build", "--build-context", "x=oci-layout:///tmp/layout", "."], dir);
+    expect(oci.code).toBe(1);
+    expect(oci.stderr).toMatch(/The build context "x" \(oci-layout:\/\/\/tmp\/layout\) cannot be used: OCI layouts on the client are not read through the build service yet.*\n.*HTK-ENGINE-0722/);
+    const tarball = await docker(["buildx", "build", "--build-context", "x=https://example.invalid/ctx.tar.gz", "."], dir);
+    expect(tarball.code).toBe(1);
+    expect(tarball.stderr).toContain("only git repositories are fetched from URLs");
+    const target = await docker(["buildx", "build", "--build-context", "x=target:other", "."], dir);
+    expect(target.stderr).toContain("exists only in docker buildx bake");
   });
 });

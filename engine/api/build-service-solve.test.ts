@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { SolveEventSchema, type SolveEvent } from "../../wire/index.ts";
-import { fullName, RunningBuilds, SecretRequests } from "./build-service-solve.ts";
+import { fullName, parseNamedContexts, RunningBuilds, SecretRequests } from "./build-service-solve.ts";
 
 const never = new AbortController().signal;
 const queued = (): SolveEvent => create(SolveEventSchema, { event: { case: "queued", value: {} } });
@@ -35,5 +35,19 @@ describe("the build service's solve helpers", () => {
     expect(fullName("busybox", true)).toBe("docker.io/library/busybox:latest");
     expect(fullName("me/app:1")).toBe("docker.io/me/app:1");
     expect(fullName("127.0.0.1:5000/busybox", true)).toBe("127.0.0.1:5000/busybox:latest");
+  });
+});
+
+describe("named contexts (BuildKit's context:NAME attributes)", () => {
+  it("maps docker-image://, local: (a synced directory) and git URLs; refuses the rest with the reason (HTK-ENGINE-0722)", () => {
+    expect(parseNamedContexts({ "context:base": "docker-image://busybox:1", "context:files": "local:files", "context:repo": "https://h/r.git#v1", target: "x" }, { files: "/copy" })).toEqual({
+      base: { kind: "image", ref: "busybox:1" },
+      files: { kind: "local", name: "files" },
+      repo: { kind: "git", remote: "https://h/r.git", ref: "v1" },
+    });
+    expect(() => parseNamedContexts({ "context:x": "oci-layout://l" }, {})).toThrow(/HTK-ENGINE-0722/);
+    expect(() => parseNamedContexts({ "context:x": "https://h/a.tar.gz" }, {})).toThrow(/only git repositories/);
+    expect(() => parseNamedContexts({ "context:x": "https://h/r.git#main:sub" }, {})).toThrow(/subdirectory/);
+    expect(() => parseNamedContexts({ "context:x": "local:missing" }, {})).toThrow(/HTK-ENGINE-0722/);
   });
 });

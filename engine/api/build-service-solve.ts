@@ -6,7 +6,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { checksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
-import { type Entitlement, formatOutline, formatTargets, listTargets, outlineDockerfile, parseDockerfile, renderDiagnostic } from "../../frontend-dockerfile/index.ts";
+import { type Entitlement, type NamedContext, formatOutline, formatTargets, listTargets, outlineDockerfile, parseDockerfile, renderDiagnostic } from "../../frontend-dockerfile/index.ts";
 import type { Definition } from "../../llb/index.ts";
 import type { ProgressEvent } from "../../solver/index.ts";
 import {
@@ -29,6 +29,7 @@ import { ClientRequests } from "./build-service-session.ts";
 import { solveCaches, type SolveCaches } from "./build-service-cache.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
 import { remoteContext } from "./build-service-remote.ts";
+import { parseGitRef } from "../../frontend-dockerfile/compile/git-ref.ts";
 import type { ExportStore } from "./build-service-exports.ts";
 import type { BuildHistory } from "./build-service-history.ts";
 
@@ -200,13 +201,28 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
   const remote = contextRef === undefined && (attrs["context"] ?? "") !== "" ? attrs["context"] : undefined;
   if (contextRef === undefined && remote === undefined) throw htkError("HTK-ENGINE-0601", { ref: "(none: the request names no context)" });
   // A URL context (git, http) is fetched by the engine (build-service-remote.ts); a directory was synced.
-  const lease =
+  const mainLease =
     remote !== undefined
       ? await remoteContext(remote, attrs["filename"] ?? "Dockerfile", { repos: deps.builds.worker.git, scratch: await deps.exports.dirFor(req.ref), signal })
       : await (async () => {
           const l = await deps.contexts.lease(contextRef as string, signal);
           return { context: l.dir, dockerfile: undefined, version: l.version, release: async () => l.release() };
         })();
+  // --build-context directories: their copies are leased with the context's.
+  let namedLease: { readonly named: Record<string, string>; release(): void };
+  try {
+    namedLease = await leaseNamed(req, deps.contexts, signal);
+  } catch (err) {
+    await mainLease.release();
+    throw err;
+  }
+  const lease = {
+    ...mainLease,
+    release: async (): Promise<void> => {
+      namedLease.release();
+      await mainLease.release();
+    },
+  };
   const channel = new Channel<SolveEvent>(256);
   const started = now();
   let index = 0;
@@ -318,7 +334,7 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
       credentials: clientCredentials(req, channel, deps, signal),
       ssh: Object.fromEntries(req.sshIds.map((id) => [id, clientAgent(req, id, channel, deps, signal)])),
     };
-    const mapped = await buildRequest(req, lease.context, fileName, deps, secrets, session, signal, onEvent, "version" in lease ? lease.version : undefined);
+    const mapped = await buildRequest(req, lease.context, fileName, deps, secrets, session, signal, onEvent, "version" in lease ? lease.version : undefined, namedLease.named);
     // A remote context brings its own Dockerfile unless the client sent one (-f - or a local file).
     const base = lease.dockerfile !== undefined && req.dockerfile.length === 0 ? { ...mapped.request, dockerfile: lease.dockerfile } : mapped.request;
     request = { ...base, cacheFrom: caches.cacheFrom, cacheTo: caches.cacheTo };
@@ -429,6 +445,7 @@ async function buildRequest(
   signal: AbortSignal,
   onEvent: (e: BuildEvent) => Promise<void>,
   contextVersion?: string,
+  namedLocals: Readonly<Record<string, string>> = {},
 ): Promise<{ request: BuildRequest; files: Array<{ type: string; path: string }> }> {
   const a = req.frontendAttrs;
   const buildArgs: Record<string, string> = {};
@@ -491,12 +508,14 @@ async function buildRequest(
       return { host: h.slice(0, eq), ip: h.slice(eq + 1) };
     });
   const mode = a["image-resolve-mode"];
+  const namedContexts = parseNamedContexts(a, namedLocals);
   return {
     files,
     request: {
       id: req.ref,
       context,
       ...(contextVersion === undefined ? {} : { contextVersion }),
+      ...(Object.keys(namedContexts).length === 0 ? {} : { namedContexts, locals: namedLocals }),
       dockerfile: { kind: "inline", text: req.dockerfile, name: fileName },
       ...(a["target"] === undefined || a["target"] === "" ? {} : { target: a["target"] }),
       buildArgs,
@@ -518,6 +537,58 @@ async function buildRequest(
       onEvent,
     },
   };
+}
+
+/**
+ * The directories --build-context NAME=PATH sent (`context:NAME=local:NAME` attributes), leased for
+ * the build so that they cannot change under it.
+ */
+async function leaseNamed(req: SolveRequest, contexts: ContextStore, signal: AbortSignal): Promise<{ named: Record<string, string>; release(): void }> {
+  const leases: Array<{ release(): void }> = [];
+  const release = (): void => {
+    for (const l of leases.splice(0)) l.release();
+  };
+  try {
+    const named: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.frontendAttrs)) {
+      if (!k.startsWith("context:") || !v.startsWith("local:")) continue;
+      const local = v.slice("local:".length);
+      const ref = req.localRefs[local];
+      if (ref === undefined) throw htkError("HTK-ENGINE-0601", { ref: `(none: the request names no directory for the build context "${k.slice("context:".length)}")` });
+      const l = await contexts.lease(ref, signal);
+      leases.push(l);
+      named[local] = l.dir;
+    }
+    return { named, release };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/**
+ * BuildKit's named contexts (`context:NAME` attributes, --build-context): `docker-image://REF`,
+ * `local:NAME` (a directory the client synced), a git repository URL. Others are refused with the
+ * reason (HTK-ENGINE-0722).
+ */
+export function parseNamedContexts(attrs: Readonly<Record<string, string>>, locals: Readonly<Record<string, string>>): Record<string, NamedContext> {
+  const out: Record<string, NamedContext> = {};
+  for (const [k, v] of Object.entries(attrs)) {
+    if (!k.startsWith("context:")) continue;
+    const name = k.slice("context:".length);
+    if (v.startsWith("docker-image://")) out[name] = { kind: "image", ref: v.slice("docker-image://".length) };
+    else if (v.startsWith("local:") && locals[v.slice("local:".length)] !== undefined) out[name] = { kind: "local", name: v.slice("local:".length) };
+    else if (v.startsWith("oci-layout://")) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "OCI layouts on the client are not read through the build service yet; push the image to a registry and use docker-image://" });
+    else if (v.startsWith("target:")) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "target: names a bake target, which exists only in docker buildx bake; name the stage in the Dockerfile instead" });
+    else if (v.startsWith("input:")) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "inputs of other builds exist only in docker buildx bake" });
+    else {
+      const g = parseGitRef(v);
+      if (g === undefined) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: /^https?:\/\//.test(v) ? "only git repositories are fetched from URLs (an http(s) URL ending in .git, git://, ssh://, git@); a tarball URL is not" : "it is not docker-image://, a git repository or a directory the client sent" });
+      if (g.subdir !== "") throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "a subdirectory of a git repository (#ref:subdir) is not a named context yet" });
+      out[name] = { kind: "git", remote: g.remote, ...(g.ref === "" ? {} : { ref: g.ref }) };
+    }
+  }
+  return out;
 }
 
 /** Registry credentials asked of the client once per host and build (BuildKit's session auth provider). */

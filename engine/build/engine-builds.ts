@@ -13,6 +13,7 @@ import {
   renderDiagnostic,
   type CompiledStage,
   type Entitlement,
+  type NamedContext,
   type Diagnostic,
   type ImageSpec,
   type ParsedDockerfile,
@@ -95,6 +96,10 @@ export interface BuildRequest {
    * `security.insecure` for RUN --security=insecure). Undefined: not checked (the classic POST /build).
    */
   readonly entitlements?: readonly Entitlement[];
+  /** `--build-context`: what replaces a stage or image of that name (BuildKit's named contexts). */
+  readonly namedContexts?: Readonly<Record<string, NamedContext>>;
+  /** Directories on the daemon's disk the named contexts of kind `local` read, by their name. */
+  readonly locals?: Readonly<Record<string, string>>;
   /**
    * How FROM images are found: `pull` always asks the registry (`--pull`); `local` prefers an image
    * already in the store (the classic builder's default); `default` asks the registry once per build.
@@ -337,6 +342,7 @@ export class Builds {
       dockerignorePatterns: ignore.patterns,
       noCache: req.noCache ?? false,
       ...(req.entitlements === undefined ? {} : { entitlements: req.entitlements }),
+      ...(req.namedContexts === undefined ? {} : { namedContexts: req.namedContexts }),
       signal,
       ...(input.context === undefined ? {} : { context: input.context }),
       ...(req.target === undefined ? {} : { target: req.target }),
@@ -359,7 +365,7 @@ export class Builds {
     let runtimeSession: RuntimeSession = {
       id: session,
       build: id,
-      locals: contextDir === undefined ? {} : { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) },
+      locals: { ...req.locals, ...(contextDir === undefined ? {} : { context: contextDir, ...(dockerfilePath === undefined ? {} : { dockerfile: dirname(dockerfilePath) }) }) },
       ...(req.contextVersion === undefined ? {} : { localVersions: { context: req.contextVersion } }),
       ...(req.secrets === undefined ? {} : { secrets: req.secrets }),
       ...(req.ssh === undefined ? {} : { ssh: req.ssh }),

@@ -305,6 +305,12 @@ export const buildxDiagnostics = {
     http: 403,
     next: "Allow it in the engine's daemon.json (builder.entitlements.security-insecure or builder.entitlements.network-host set to true), restart the engine, or build without --allow {entitlement}.",
   },
+  "HTK-ENGINE-0722": {
+    title: "Build context not usable",
+    cause: "The build context \"{name}\" ({value}) cannot be used: {reason}.",
+    http: 400,
+    next: "Give --build-context {name}= a directory, docker-image://REFERENCE or a git repository URL.",
+  },
   "HTK-BUILDX-0080": {
     title: "Invalid build option",
     cause: "{buildxMessage}",
