@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runPlugin } from "./cli.ts";
-import { consume, decodeExporterResponse, parseBuildContexts, parseEntitlements, parseExports, parseSecret } from "./commands/build.ts";
+import { checkAttestations, consume, decodeExporterResponse, parseBuildContexts, parseEntitlements, parseExports, parseSecret } from "./commands/build.ts";
 import { solveStatus, sourceFrame } from "./display.ts";
 import { memoryIo } from "./testing/memory-io.ts";
 
@@ -48,8 +48,8 @@ describe("buildx build's option parsing", () => {
     dirs.push(dir);
     mkdirSync(join(dir, "c"));
     const io = memoryIo({ DOCKER_CONFIG: join(dir, "cfg"), DOCKER_HOST: "unix:///nonexistent.sock" }, dir);
-    expect(await runPlugin(["buildx", "build", "--cgroup-parent", "x", "c"], io, never)).toBe(1);
-    expect(io.err()).toMatch(/^ERROR: The build option --cgroup-parent is not supported by this buildx yet\.\n  HTK-BUILDX-0021: /);
+    expect(await runPlugin(["buildx", "build", "--platform", "linux/amd64", "--platform", "linux/arm64", "c"], io, never)).toBe(1);
+    expect(io.err()).toMatch(/^ERROR: The build option --platform with several platforms is not supported by this buildx yet\.\n  HTK-BUILDX-0021: /);
     const io2 = memoryIo({ DOCKER_CONFIG: join(dir, "cfg") }, dir);
     expect(await runPlugin(["buildx", "build", "--progress", "fancy", "c"], io2, never)).toBe(1);
     expect(io2.err()).toBe('ERROR: invalid progress mode "fancy"\n');
@@ -82,6 +82,17 @@ describe("--build-context as buildx parses it", () => {
     expect(() => parseBuildContexts(["x=nope"], dir)).toThrow("failed to get build context x: stat nope: no such file or directory");
     expect(() => parseBuildContexts(["x=f"], dir)).toThrow("failed to get build context path {f  <nil>}: not a directory");
     expect(() => parseBuildContexts(["X=d"], dir)).toThrow("invalid context name X: invalid reference format: repository name must be lowercase");
+  });
+});
+
+describe("--attest, --sbom, --provenance", () => {
+  it("accepts them turned off; refuses them turned on (HTK-BUILDX-0082) and specs without a type with buildx's text", () => {
+    expect(() => checkAttestations(["type=sbom,disabled=true"], "false", "0")).not.toThrow();
+    expect(() => checkAttestations([], "true", undefined)).toThrow(/HTK-BUILDX-0082: The build option --sbom \(an SBOM attestation\) cannot be honoured/);
+    expect(() => checkAttestations([], undefined, "mode=max")).toThrow(/--provenance \(a provenance attestation\)/);
+    expect(() => checkAttestations(["type=custom"], undefined, undefined)).toThrow(/--attest type=custom cannot be honoured/);
+    expect(() => checkAttestations(["generator=x"], undefined, undefined)).toThrow(/HTK-BUILDX-0080: attestation type not specified$/);
+    expect(() => checkAttestations(["sbom"], undefined, undefined)).toThrow(/invalid value sbom$/);
   });
 });
 

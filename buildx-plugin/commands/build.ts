@@ -14,6 +14,7 @@ import { clientIdentity, syncContext } from "../context-sync.ts";
 import { readContextInput } from "../context-input.ts";
 import { Display, sourceFrame, type DisplayMode } from "../display.ts";
 import { splitCsv } from "../flags.ts";
+import { parseAnnotations, type Annotation } from "../imagetools/create.ts";
 import { askAgent, keyAgent, parseSsh, registryAuth, type ClientAuth } from "../session.ts";
 import { BuilderStore, randomId } from "../store.ts";
 import type { CommandContext } from "../types.ts";
@@ -45,6 +46,50 @@ export interface BuildSession {
 
 const MODES: readonly DisplayMode[] = ["auto", "plain", "tty", "rawjson", "quiet"];
 
+/** Flags the engine's builds cannot honour yet, and why (HTK-BUILDX-0082). */
+const REFUSED: ReadonlyArray<readonly ["ulimit" | "shm-size" | "cgroup-parent", string]> = [
+  ["ulimit", "RUN steps run with the engine's default resource limits; per-build ulimits are not passed to them yet"],
+  ["shm-size", "RUN steps get the runtime's default /dev/shm (64 MiB); a per-build size is not passed to them yet"],
+  ["cgroup-parent", "RUN steps run in the engine's own cgroup (hatake); a per-build cgroup parent is not supported"],
+];
+
+/** An annotation as the exporters' attribute BuildKit reads: `annotation[-TYPE][[PLATFORM]].KEY`. */
+function annotationAttr(a: Annotation): string {
+  return `annotation${a.type === "" ? "" : `-${a.type}`}${a.platform === undefined ? "" : `[${a.platform}]`}.${a.key}`;
+}
+
+/**
+ * --attest, --sbom, --provenance (buildx's shorthands: a boolean, or the attestation's options).
+ * Disabled ones are what this builder does anyway; an enabled one is refused, since no attestation
+ * is made here (HTK-BUILDX-0082): no SBOM generator, no provenance statement, no attestation manifest.
+ */
+export function checkAttestations(attest: readonly string[], sbom: string | undefined, provenance: string | undefined): void {
+  const specs = [...attest];
+  for (const [type, v] of [["sbom", sbom], ["provenance", provenance]] as const) {
+    if (v === undefined || v === "") continue;
+    const b = v === "true" || v === "1" ? true : v === "false" || v === "0" ? false : undefined;
+    specs.push(b === undefined ? `type=${type},${v}` : `type=${type},disabled=${!b}`);
+  }
+  for (const spec of specs) {
+    let type = "";
+    let disabled = false;
+    for (const f of splitCsv(spec)) {
+      const eq = f.indexOf("=");
+      if (eq < 0) throw htkError("HTK-BUILDX-0080", { buildxMessage: `invalid value ${f}` });
+      const k = f.slice(0, eq).trim().toLowerCase();
+      const v = f.slice(eq + 1);
+      if (k === "type") type = v;
+      else if (k === "disabled") disabled = v === "true" || v === "1";
+    }
+    if (type === "") throw htkError("HTK-BUILDX-0080", { buildxMessage: "attestation type not specified" });
+    if (disabled) continue;
+    throw htkError("HTK-BUILDX-0082", {
+      option: type === "sbom" ? "--sbom (an SBOM attestation)" : type === "provenance" ? "--provenance (a provenance attestation)" : `--attest type=${type}`,
+      reason: "this builder makes no attestations (no SBOM generator, no SLSA provenance statement) and stores images without an attestation manifest",
+    });
+  }
+}
+
 export async function runBuild(ctx: CommandContext): Promise<number> {
   const { flags, io } = ctx;
   // HATAKE_BUILDX_TIMING=1: where a build's time goes, on stderr (ms since the process started).
@@ -65,8 +110,10 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const sshSpecs = parseSsh(flags.list("ssh"), io.env, io.cwd);
   const entitlements = parseEntitlements(flags.list("allow"), flags.string("network"));
   const namedContexts = parseBuildContexts(flags.list("build-context"), io.cwd);
-  for (const unsupported of ["attest", "annotation", "ulimit", "shm-size", "cgroup-parent"] as const) {
-    if (flags.changed(unsupported) && flags.list(unsupported).some((v) => v !== "")) throw htkError("HTK-BUILDX-0021", { option: `--${unsupported}` });
+  const annotations = parseAnnotations(flags.list("annotation"));
+  checkAttestations(flags.list("attest"), flags.string("sbom"), flags.string("provenance"));
+  for (const [option, reason] of REFUSED) {
+    if (flags.changed(option) && flags.list(option).some((v) => v !== "")) throw htkError("HTK-BUILDX-0082", { option: `--${option}`, reason });
   }
   const cacheFrom = usableImports(parseCacheEntries("--cache-from", flags.list("cache-from"), usage), io.cwd, (line) => void io.stderr.write(`${line}\n`));
   const cacheTo = checkedExports(parseCacheEntries("--cache-to", flags.list("cache-to"), usage), io.cwd);
@@ -103,6 +150,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
         io.stderr.write(`WARNING: No output specified with remote driver. Build result will only remain in the build cache.\nTo push result image into registry use --push or to load image into docker use --load\n`);
       } else exporters.push({ type: "image", attrs: {} });
     }
+    for (const e of exporters) if (e.type === "image" || e.type === "oci" || e.type === "docker") for (const a of annotations) e.attrs[annotationAttr(a)] = a.value;
     const tags = flags.list("tag");
     if (tags.length > 0) for (const e of exporters) if ((e.type === "image" || e.type === "docker" || e.type === "oci") && e.attrs["name"] === undefined) e.attrs["name"] = tags.join(",");
     const ref = randomId(25);

@@ -113,4 +113,49 @@ describe("docker buildx build: more flags", () => {
     const target = await docker(["buildx", "build", "--build-context", "x=target:other", "."], dir);
     expect(target.stderr).toContain("exists only in docker buildx bake");
   });
+
+  it("--annotation goes on the image manifest (also pushed); index annotations have no place in a single-platform image (HTK-ENGINE-0723)", async () => {
+    const { registry } = fixtures();
+    const dir = context("annotate", `FROM ${busybox.reference}\nRUN echo annotated > /a\n`);
+    const ref = `${registry.host}/pluginout/annotated:1`;
+    const r = await docker(["buildx", "build", "-q", "--annotation", "org.opencontainers.image.title=hello", "--annotation", "manifest:com.example.k=v", "--push", "-t", ref, "--metadata-file", "m.json", "."], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const digest = (JSON.parse(readFileSync(join(dir, "m.json"), "utf8")) as Record<string, string>)["containerimage.digest"];
+    const raw = await engine.docker(["buildx", "imagetools", "inspect", "--raw", ref], { timeoutMs: 60_000 });
+    expect(raw.code, raw.stderr).toBe(0);
+    expect((JSON.parse(raw.stdout) as { annotations?: Record<string, string> }).annotations).toEqual({ "org.opencontainers.image.title": "hello", "com.example.k": "v" });
+    const inspect = await engine.docker(["buildx", "imagetools", "inspect", ref], { timeoutMs: 60_000 });
+    expect(inspect.stdout).toContain(digest);
+    const index = await docker(["buildx", "build", "-q", "--annotation", "index:k=v", "."], dir);
+    expect(index.code).toBe(1);
+    expect(index.stderr).toContain("HTK-ENGINE-0723");
+    const bad = await docker(["buildx", "build", "-q", "--annotation", "novalue", "."], dir);
+    expect(bad).toMatchObject({ code: 1 });
+    expect(bad.stderr).toContain('invalid annotation "novalue", expected key=value');
+  });
+
+  it("--attest/--sbom/--provenance: turned off is accepted, asked for is refused with the reason (HTK-BUILDX-0082); so are --ulimit, --shm-size, --cgroup-parent", async () => {
+    const dir = context("attest", `FROM scratch\nCOPY Dockerfile /\n`);
+    expect((await docker(["buildx", "build", "-q", "--provenance=false", "--sbom=false", "--attest", "type=provenance,disabled=true", "."], dir)).code).toBe(0);
+    const sbom = await docker(["buildx", "build", "-q", "--sbom=true", "."], dir);
+    expect(sbom.code).toBe(1);
+    expect(sbom.stderr).toMatch(/^ERROR: The build option --sbom \(an SBOM attestation\) cannot be honoured: this builder makes no attestations.*\n  HTK-BUILDX-0082: /);
+    expect((await docker(["buildx", "build", "-q", "--provenance", "mode=max", "."], dir)).stderr).toContain("--provenance (a provenance attestation) cannot be honoured");
+    expect((await docker(["buildx", "build", "-q", "--attest", "generator=x", "."], dir)).stderr).toBe("ERROR: attestation type not specified\n");
+    for (const [flag, value, why] of [["--ulimit", "nofile=1024:1024", "per-build ulimits"], ["--shm-size", "128m", "/dev/shm"], ["--cgroup-parent", "x", "cgroup"]] as const) {
+      const r = await docker(["buildx", "build", "-q", flag, value, "."], dir);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`The build option ${flag} cannot be honoured`);
+      expect(r.stderr).toContain(why);
+    }
+  });
+
+  it("--add-host and --network reach RUN steps", async () => {
+    const dir = context("hosts", `FROM ${busybox.reference}\nRUN grep myhost /etc/hosts\nRUN ip -o link | cut -d: -f2\n`);
+    const r = await docker(["buildx", "build", "--progress=plain", "--no-cache", "--add-host", "myhost:10.1.2.3", "--network", "none", "."], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/10\.1\.2\.3\s+myhost/);
+    // --network none: only the loopback interface.
+    expect(r.stderr).toMatch(/#(\d+) \[3\/3\] RUN ip -o link \| cut -d: -f2\n#\1 \S+ +lo\n#\1 DONE/);
+  });
 });

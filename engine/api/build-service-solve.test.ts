@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { SolveEventSchema, type SolveEvent } from "../../wire/index.ts";
-import { fullName, parseNamedContexts, RunningBuilds, SecretRequests } from "./build-service-solve.ts";
+import { fullName, manifestAnnotations, parseNamedContexts, RunningBuilds, SecretRequests } from "./build-service-solve.ts";
 
 const never = new AbortController().signal;
 const queued = (): SolveEvent => create(SolveEventSchema, { event: { case: "queued", value: {} } });
@@ -49,5 +49,13 @@ describe("named contexts (BuildKit's context:NAME attributes)", () => {
     expect(() => parseNamedContexts({ "context:x": "https://h/a.tar.gz" }, {})).toThrow(/only git repositories/);
     expect(() => parseNamedContexts({ "context:x": "https://h/r.git#main:sub" }, {})).toThrow(/subdirectory/);
     expect(() => parseNamedContexts({ "context:x": "local:missing" }, {})).toThrow(/HTK-ENGINE-0722/);
+  });
+});
+
+describe("--annotation on the exporters (BuildKit's annotation attributes)", () => {
+  it("keeps manifest annotations (plain, manifest-typed, with a platform); refuses index and descriptor ones (HTK-ENGINE-0723)", () => {
+    expect(manifestAnnotations([{ type: "image", attrs: { "annotation.a": "1", "annotation-manifest.b": "2", "annotation-manifest[linux/amd64].c": "3", name: "x", push: "true" } }])).toEqual({ a: "1", b: "2", c: "3" });
+    expect(() => manifestAnnotations([{ type: "image", attrs: { "annotation-index.a": "1" } }])).toThrow(/HTK-ENGINE-0723/);
+    expect(() => manifestAnnotations([{ type: "image", attrs: { "annotation-manifest-descriptor.a": "1" } }])).toThrow(/HTK-ENGINE-0723/);
   });
 });

@@ -509,6 +509,7 @@ async function buildRequest(
     });
   const mode = a["image-resolve-mode"];
   const namedContexts = parseNamedContexts(a, namedLocals);
+  const annotations = manifestAnnotations(req.exporters);
   return {
     files,
     request: {
@@ -516,6 +517,7 @@ async function buildRequest(
       context,
       ...(contextVersion === undefined ? {} : { contextVersion }),
       ...(Object.keys(namedContexts).length === 0 ? {} : { namedContexts, locals: namedLocals }),
+      ...(Object.keys(annotations).length === 0 ? {} : { annotations }),
       dockerfile: { kind: "inline", text: req.dockerfile, name: fileName },
       ...(a["target"] === undefined || a["target"] === "" ? {} : { target: a["target"] }),
       buildArgs,
@@ -537,6 +539,26 @@ async function buildRequest(
       onEvent,
     },
   };
+}
+
+/**
+ * `--annotation` as the exporters' attributes carry them (`annotation.KEY`, `annotation-manifest.KEY`,
+ * `annotation-manifest[PLATFORM].KEY`): the image manifest's. The exporters here make one manifest
+ * without an index, so index and descriptor annotations are refused (HTK-ENGINE-0723), as BuildKit
+ * refuses them for a single-platform image.
+ */
+export function manifestAnnotations(exporters: ReadonlyArray<{ readonly type: string; readonly attrs: Readonly<Record<string, string>> }>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of exporters) {
+    for (const [k, v] of Object.entries(e.attrs)) {
+      const m = /^annotation(?:-([a-z-]+))?(?:\[([^\]]*)\])?\.(.+)$/.exec(k);
+      if (m === null) continue;
+      const type = m[1] ?? "manifest";
+      if (type !== "manifest") throw htkError("HTK-ENGINE-0723", { type, key: m[3] as string });
+      out[m[3] as string] = v;
+    }
+  }
+  return out;
 }
 
 /**

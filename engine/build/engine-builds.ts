@@ -96,6 +96,8 @@ export interface BuildRequest {
    * `security.insecure` for RUN --security=insecure). Undefined: not checked (the classic POST /build).
    */
   readonly entitlements?: readonly Entitlement[];
+  /** `--annotation`: annotations of the image's manifest. */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** `--build-context`: what replaces a stage or image of that name (BuildKit's named contexts). */
   readonly namedContexts?: Readonly<Record<string, NamedContext>>;
   /** Directories on the daemon's disk the named contexts of kind `local` read, by their name. */
@@ -407,7 +409,8 @@ export class Builds {
             if (needsImage) {
               const spec = this.#stamped(plan.image, outcome.record, caches?.store ?? this.#keyStore);
               const names = outputs.some((o) => o.type === "image") ? tags : [];
-              image = await exportImage(this.worker, this.#images, ref?.id, spec, names, join(this.#dataRoot, "worker", "exports"), signal, undefined, caches?.caches.imageOptions(outcome.record, ref?.id));
+              const imageOptions = { ...caches?.caches.imageOptions(outcome.record, ref?.id), ...(req.annotations === undefined ? {} : { annotations: req.annotations }) };
+              image = await exportImage(this.worker, this.#images, ref?.id, spec, names, join(this.#dataRoot, "worker", "exports"), signal, undefined, imageOptions);
               await emit({ kind: "exported", id, image, tags: names });
             }
             for (const out of outputs) {

@@ -33,6 +33,8 @@ export interface ExportedImage {
 export interface ImageExportOptions {
   /** `--cache-to type=inline`: the cache value for the config, given the image's layer blobs in order. */
   readonly inlineCache?: (layerBlobs: readonly Digest[]) => Promise<string | undefined>;
+  /** `--annotation` (BuildKit's `annotation.KEY` / `annotation-manifest.KEY`): the manifest's annotations. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -97,6 +99,7 @@ async function exportLeased(
     config: { mediaType: MediaTypes.ociConfig, digest: configDesc.digest, size: configDesc.size },
     // The gzip bytes are the same for both families; an OCI manifest names them with OCI media types.
     layers: kept.map((l) => ({ mediaType: ociLayerType(l.blob.mediaType), digest: l.blob.digest, size: l.blob.size })),
+    ...(options.annotations === undefined || Object.keys(options.annotations).length === 0 ? {} : { annotations: options.annotations }),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   const manifestDesc = await worker.content.put(manifestBytes, { mediaType: MediaTypes.ociManifest, signal, lease: leases.lease });

@@ -311,11 +311,22 @@ export const buildxDiagnostics = {
     http: 400,
     next: "Give --build-context {name}= a directory, docker-image://REFERENCE or a git repository URL.",
   },
+  "HTK-ENGINE-0723": {
+    title: "Annotation has no place",
+    cause: "The annotation \"{key}\" is for the {type}, but this build makes a single-platform image manifest without an index.",
+    http: 400,
+    next: "Annotate the manifest (--annotation KEY=VALUE or manifest:KEY=VALUE); for an index, combine images with docker buildx imagetools create --annotation index:KEY=VALUE.",
+  },
   "HTK-BUILDX-0080": {
     title: "Invalid build option",
     cause: "{buildxMessage}",
     dockerText: true,
     next: "Check the option against \"docker buildx build --help\" (buildx's own message is above).",
+  },
+  "HTK-BUILDX-0082": {
+    title: "Build option not honoured",
+    cause: "The build option {option} cannot be honoured: {reason}.",
+    next: "Leave the option out (attestations can be turned off explicitly with --provenance=false and --sbom=false).",
   },
   "HTK-BUILDX-0081": {
     title: "SSH key files not usable",
