@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HtkError, htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
-import { bridgeSubnet, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
+import { bridgeSubnet, bridgeSubnet6, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
 import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, StateStore } from "../state/index.ts";
 import { holderOf, PortPublisher, portsJson, requestedBindings, type PortBinding } from "./ports.ts";
 import { dnsNames, emptyEndpoint, emptyNetworkSettings, endpointWish, ipamConfigJson, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
@@ -146,6 +146,8 @@ export class BridgeNetworks implements NetworkAttacher {
     for (const { ep, net } of eps) {
       const [ip = "", bits = "0"] = ep.ipv4Address.split("/");
       const gateway = bridgeSubnet(net)?.gateway ?? "";
+      const sub6 = bridgeSubnet6(net);
+      const [ip6 = "", bits6 = "0"] = sub6 === undefined ? [] : ep.ipv6Address.split("/");
       networks[net.name] = {
         ...emptyEndpoint(net.id, ep.aliases),
         IPAMConfig: ipamConfigJson(endpointWish(c.networkSettings.Networks?.[net.name])),
@@ -154,6 +156,7 @@ export class BridgeNetworks implements NetworkAttacher {
         IPAddress: ip,
         IPPrefixLen: Number(bits),
         Gateway: gateway,
+        ...(ip6 === "" ? {} : { GlobalIPv6Address: ip6, GlobalIPv6PrefixLen: Number(bits6), IPv6Gateway: sub6?.gateway ?? "" }),
         DNSNames: isPredefined(net.name) ? [] : dnsNames(c, ep.aliases),
       };
       if (net.name === "bridge") {

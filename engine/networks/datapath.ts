@@ -63,6 +63,16 @@ export function bridgeSubnet(n: NetworkRecord): { readonly subnet: Prefix; reado
   return undefined;
 }
 
+/** The IPv6 subnet and gateway of a bridge network made with `--ipv6`, if it has one. */
+export function bridgeSubnet6(n: NetworkRecord): { readonly subnet: Prefix; readonly gateway: string } | undefined {
+  if (!n.enableIPv6) return undefined;
+  for (const c of n.ipam.Config) {
+    const p = parsePrefix(c.Subnet ?? "");
+    if (p?.family === "IPv6") return { subnet: masked(p), gateway: c.Gateway ?? formatAddress(firstHost(p)) };
+  }
+  return undefined;
+}
+
 /**
  * The host side of bridge networking for one engine: a Linux bridge per network (gateway address on
  * it), a named network namespace per container with a veth pair per endpoint, and iptables rules in
@@ -236,6 +246,9 @@ export class BridgeDatapath {
     await this.#ip("link", "add", "name", dev, "type", "bridge");
     try {
       await this.#ip("addr", "add", `${sub.gateway}/${sub.subnet.bits}`, "dev", dev);
+      const sub6 = bridgeSubnet6(n);
+      // IPv6 (--ipv6): the gateway on the bridge, no duplicate address detection (the address is ours alone).
+      if (sub6 !== undefined) await this.#ip("-6", "addr", "add", `${sub6.gateway}/${sub6.subnet.bits}`, "dev", dev, "nodad");
       await this.#ip("link", "set", "dev", dev, "up");
       await this.#addNetworkRules(n, dev, formatPrefix(sub.subnet));
     } catch (err) {
@@ -314,9 +327,12 @@ export class BridgeDatapath {
       await this.#ip("link", "set", "dev", host, "master", dev, "up");
       if (ep.macAddress !== "") await this.#ip("-n", ns, "link", "set", "dev", ifname, "address", ep.macAddress);
       if (ep.ipv4Address !== "") await this.#ip("-n", ns, "addr", "add", ep.ipv4Address, "dev", ifname);
+      const sub6 = bridgeSubnet6(n);
+      if (ep.ipv6Address !== "" && sub6 !== undefined) await this.#ip("-n", ns, "-6", "addr", "add", ep.ipv6Address.includes("/") ? ep.ipv6Address : `${ep.ipv6Address}/${sub6.subnet.bits}`, "dev", ifname, "nodad");
       await this.#ip("-n", ns, "link", "set", "dev", ifname, "up");
       const sub = bridgeSubnet(n);
       if (defaultRoute && sub !== undefined && !n.internal) await this.#ip("-n", ns, "route", "replace", "default", "via", sub.gateway, "dev", ifname);
+      if (defaultRoute && sub6 !== undefined && ep.ipv6Address !== "" && !n.internal) await this.#ip("-n", ns, "-6", "route", "replace", "default", "via", sub6.gateway, "dev", ifname);
     } catch (err) {
       await this.#ip("link", "del", "dev", host).catch(() => undefined);
       throw err;

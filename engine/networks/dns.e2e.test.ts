@@ -148,6 +148,26 @@ describe("embedded DNS on user-defined networks with the docker CLI", () => {
     expect(def.stdout).toMatch(/^search corp\.example$/m);
   });
 
+  it("an --ipv6 network: containers get an address of its IPv6 subnet (inspect shows it), AAAA records, and reach each other over IPv6", async () => {
+    const hex = (): string => Math.floor(Math.random() * 0xffff).toString(16);
+    const subnet = `fd42:${hex()}:${hex()}::/64`;
+    const created = await engine.docker(["network", "create", "--ipv6", "--subnet", subnet, "dnsv6"]);
+    expect(created.stderr).toBe("");
+    expect((await engine.docker(["run", "-d", "--name", "web6", "--network", "dnsv6", busybox, "sh", "-c", "mkdir -p /www && echo over ipv6 > /www/index.html && exec httpd -f -p 80 -h /www"])).code).toBe(0);
+    const v6 = (await engine.docker(["inspect", "--format", "{{.NetworkSettings.Networks.dnsv6.GlobalIPv6Address}} {{.NetworkSettings.Networks.dnsv6.IPv6Gateway}}", "web6"])).stdout.trim();
+    const [addr = "", gw = ""] = v6.split(" ");
+    const prefix = subnet.split("::")[0] ?? "";
+    expect(addr.startsWith(`${prefix}::`)).toBe(true);
+    expect(gw).toBe(`${prefix}::1`);
+    const r = await engine.docker(["run", "--rm", "--network", "dnsv6", busybox, "sh", "-c", `ip -6 -o addr show eth0 scope global; nslookup -type=AAAA web6; for i in $(seq 1 100); do wget -qO- "http://[${addr}]/" 2>/dev/null && exit 0; sleep 0.1; done; exit 1`]);
+    expect(r.stdout).toContain(`inet6 ${prefix}::`);
+    expect(r.stdout).toContain(`Address: ${addr}`);
+    expect(r.stdout).toContain("over ipv6\n");
+    expect(r.code).toBe(0);
+    expect((await engine.docker(["rm", "-f", "web6"])).code).toBe(0);
+    expect((await engine.docker(["network", "rm", "dnsv6"])).code).toBe(0);
+  });
+
   it("connect to a second network: its peers resolve too; network rm closes its resolver", async () => {
     expect((await engine.docker(["network", "connect", "dnsb", "web"])).code).toBe(0);
     expect((await engine.docker(["exec", "web", "nslookup", "lonely"])).code).toBe(0);

@@ -20,7 +20,7 @@ export {
   type EndpointRequest,
   type NetworkCreateRequest,
 } from "./networks.ts";
-export { BridgeDatapath, bridgeSubnet, datapathNames, type DatapathNames } from "./datapath.ts";
+export { BridgeDatapath, bridgeSubnet, bridgeSubnet6, datapathNames, type DatapathNames } from "./datapath.ts";
 export { BuildBridge, buildBridgeNames, type BuildBridgeNames, type BuildStepLease } from "./build-bridge.ts";
 export { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
 export {

@@ -316,13 +316,42 @@ export function connectContainer(state: StateStore, networkRef: string, containe
         mac = macForAddress(address);
       }
     }
+    let ipv6 = "";
+    if (n.driver === "bridge" && n.enableIPv6) {
+      // IPv6 networks (--ipv6): the lowest free address of the IPv6 subnet (or ip-range), or the one asked for.
+      const cfg = n.ipam.Config.find((c) => parsePrefix(c.Subnet ?? "")?.family === "IPv6");
+      const subnet = cfg === undefined ? undefined : parsePrefix(cfg.Subnet ?? "");
+      if (cfg !== undefined && subnet !== undefined) {
+        const used = new Set<bigint>();
+        for (const e of state.networks.endpoints(n.id)) {
+          const a = parseAddress(e.ipv6Address.split("/")[0] ?? "");
+          if (a !== undefined) used.add(a.value);
+        }
+        for (const r of [cfg.Gateway, ...Object.values(cfg.AuxiliaryAddresses ?? {})]) {
+          const a = parseAddress(r ?? "");
+          if (a !== undefined) used.add(a.value);
+        }
+        let address;
+        if ((req.ipv6Address ?? "") !== "") {
+          address = parseAddress(req.ipv6Address ?? "");
+          if (address === undefined || address.family !== "IPv6") throw htkError("HTK-ENGINE-0489", { address: req.ipv6Address ?? "" });
+          const range = cfg.IPRange === undefined ? undefined : parsePrefix(cfg.IPRange);
+          if (!contains(subnet, address) && (range === undefined || !contains(range, address))) throw htkError("HTK-ENGINE-0485", { address: req.ipv6Address ?? "" });
+          if (used.has(address.value)) throw htkError("HTK-ENGINE-0486", {});
+        } else {
+          address = freeAddress(subnet, cfg.IPRange === undefined ? undefined : parsePrefix(cfg.IPRange), used);
+          if (address === undefined) throw htkError("HTK-ENGINE-0474", { family: "IPv6" });
+        }
+        ipv6 = `${formatAddress(address)}/${subnet.bits}`;
+      }
+    }
     const endpoint: EndpointRecord = {
       networkId: n.id,
       containerId: container.id,
       endpointId: generateId(),
       macAddress: mac,
       ipv4Address: ipv4,
-      ipv6Address: req.ipv6Address === undefined || req.ipv6Address === "" ? "" : req.ipv6Address,
+      ipv6Address: ipv6 !== "" ? ipv6 : req.ipv6Address === undefined || req.ipv6Address === "" ? "" : req.ipv6Address,
       aliases: [...(req.aliases ?? [])],
     };
     state.networks.connect(n, endpoint);
