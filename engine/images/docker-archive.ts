@@ -223,17 +223,21 @@ export async function loadImageArchive(store: ImageStore, source: AsyncIterable<
   }
   const messages: string[] = [];
   const images: LoadedImage[] = [];
-  for (const { input } of inputs) {
-    // Docker's load sets names without "tag" events; the "load" event below reports it.
-    const r = await store.add({ ...input, tagEvents: false });
-    for (const m of r.moved) messages.push(`The image ${m.name} already exists, renaming the old one with ID ${m.previous} to empty string`);
-    if (r.names.length === 0) messages.push(`Loaded image ID: ${r.image.id}`);
-    for (const n of r.names) messages.push(`Loaded image: ${n}`);
-    images.push({ id: r.image.id, names: r.names });
-    store.emit({ action: "load", id: r.image.id });
+  try {
+    for (const { input } of inputs) {
+      // Docker's load sets names without "tag" events; the "load" event below reports it.
+      const r = await store.add({ ...input, tagEvents: false });
+      for (const m of r.moved) messages.push(`The image ${m.name} already exists, renaming the old one with ID ${m.previous} to empty string`);
+      if (r.names.length === 0) messages.push(`Loaded image ID: ${r.image.id}`);
+      for (const n of r.names) messages.push(`Loaded image: ${n}`);
+      images.push({ id: r.image.id, names: r.names });
+      store.emit({ action: "load", id: r.image.id });
+    }
+  } finally {
+    // What no loaded image needs (the legacy v1 JSON blobs Docker writes, manifests we replaced) goes,
+    // and the import's leases with it.
+    await ingest.discard();
   }
-  // What no loaded image needs (the legacy v1 JSON blobs Docker writes, manifests we replaced) goes.
-  await ingest.discard();
   return { images, messages };
 }
 

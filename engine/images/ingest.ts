@@ -2,6 +2,7 @@ import { PassThrough } from "node:stream";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import { isDigest, type ContentStore, type Descriptor, type Digest, type RefCounter } from "../../cache/index.ts";
 import { posix } from "node:path";
+import { BlobLeases } from "./blob-leases.ts";
 import { archiveError, isGzip, looksLikeTar, measureLayer, readArchive, safeArchivePath, waitDrain, type LayerMeasure } from "./tar.ts";
 
 /**
@@ -37,10 +38,16 @@ export class ArchiveIngest {
   readonly #added = new Set<Digest>();
   readonly #content: ContentStore;
   readonly #refs: RefCounter;
+  /**
+   * Every blob the archive brings is leased as it is stored (or found stored), until `discard`: a
+   * garbage collection while the archive streams or its images are recorded must not take one.
+   */
+  readonly #leases: BlobLeases;
 
   constructor(content: ContentStore, refs: RefCounter) {
     this.#content = content;
     this.#refs = refs;
+    this.#leases = new BlobLeases(refs, content, "load");
   }
 
   /** Reads the whole archive. Throws HTK-ENGINE-0211/0213/0216 (after discarding what it stored). */
@@ -83,15 +90,16 @@ export class ArchiveIngest {
 
   /** Puts bytes the import itself made (a synthesised manifest), tracked for `discard`. */
   async put(bytes: Uint8Array, signal?: AbortSignal): Promise<Descriptor> {
-    const desc = await this.#content.put(bytes, signal !== undefined ? { signal } : {});
-    if (this.#refs.blobLeaseCount(desc.digest) === 0) this.#added.add(desc.digest);
+    const desc = await this.#content.put(bytes, { ...(signal !== undefined ? { signal } : {}), lease: this.#leases.lease });
+    // Leased by this import only (its own lease): nothing else holds it, so a refusal may delete it.
+    if (this.#refs.blobLeaseCount(desc.digest) <= 1) this.#added.add(desc.digest);
     return desc;
   }
 
   async #ingest(path: string, stream: AsyncIterable<Uint8Array>, size: number, signal: AbortSignal | undefined): Promise<IngestedFile> {
     const m = BLOB_PATH.exec(path);
     const expected = m?.[1] !== undefined ? (`sha256:${m[1]}` as Digest) : undefined;
-    if (expected !== undefined && isDigest(expected) && !(await this.#content.has(expected))) this.#added.add(expected);
+    if (expected !== undefined && isDigest(expected) && !(await this.#leases.has(expected))) this.#added.add(expected);
     let gzip = false;
     let measuring: Promise<LayerMeasure | undefined> | undefined;
     let side: PassThrough | undefined;
@@ -136,6 +144,7 @@ export class ArchiveIngest {
       desc = await this.#content.put(tee(), {
         ...(expected !== undefined ? { expected: { digest: expected, size } } : {}),
         ...(signal !== undefined ? { signal } : {}),
+        lease: this.#leases.lease,
       });
     } catch (err) {
       side?.destroy();
@@ -153,8 +162,12 @@ export class ArchiveIngest {
     return { digest: desc.digest, size: desc.size, gzip, ...(layer !== undefined ? { layer } : {}) };
   }
 
-  /** Deletes the blobs this import added that no lease holds (the archive was refused). */
+  /**
+   * The end of the import: drops its leases, then deletes the blobs it added that nothing else holds
+   * (all of them when the archive was refused; what no recorded image needs otherwise).
+   */
   async discard(): Promise<void> {
+    this.#leases.release();
     for (const d of this.#added) {
       if (this.#refs.blobLeaseCount(d) > 0) continue;
       await this.#content.delete(d).catch(() => undefined);
