@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
@@ -359,6 +359,8 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
       yield ev;
     }
     const result = await building;
+    // A local cache export is handed to the client only with a completed build.
+    if (result.kind !== "completed") for (const dir of caches.localExports) await rm(dir, { recursive: true, force: true });
     for await (const ev of finish(result, req, deps, fileName, plan, exportedImage, fileOutputs, started, { warnings: cacheWarnings, localExports: caches.localExports })) {
       deps.running.publish(req.ref, ev);
       yield ev;
