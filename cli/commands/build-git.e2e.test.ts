@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../hatake.ts";
 import { memoryIo } from "../testing.ts";
 import { startGitServer, tempDir, type GitServer, type TestRepo } from "../../testing/index.ts";
+import { cacheUsage, pruneCache } from "../../engine/build/cache-usage.ts";
 
 /** `hatake build --data-root` (in-process, the runtime worker) with ADD of git repositories served over HTTP. */
 async function build(root: string, dataRoot: string, dockerfile: string, args: readonly string[] = []): Promise<{ code: number; err: string; out: string }> {
@@ -73,6 +74,12 @@ ADD --keep-git-dir=true ${url}#main /kept
     expect(cached(three.err, `ADD ${url}#v1 /tag`)).toBe(true);
     expect(cached(three.err, `ADD ${url}#${first} /commit`)).toBe(true);
     expect(three.err).toContain(`now points to ${app.head()}`);
+
+    // The clone cache is a build-cache record (du), and prune removes it.
+    const usage = await cacheUsage(dataRoot);
+    expect(usage.records.filter((r) => r.type === "source.git.checkout").map((r) => r.description)).toEqual([`shared git repo for ${url}`]);
+    await pruneCache(dataRoot, { all: true, signal: new AbortController().signal, notice: () => undefined });
+    expect((await cacheUsage(dataRoot)).records.filter((r) => r.type === "source.git.checkout")).toEqual([]);
   });
 
   it("a ref the repository does not have fails the step with HTK-RUNTIME-0303", async () => {

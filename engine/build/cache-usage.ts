@@ -7,11 +7,12 @@ import type { Snapshotter } from "../snapshots/index.ts";
 import type { Digest } from "../../cache/index.ts";
 import { ImageStore } from "../images/index.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
+import { redactRemote } from "../worker/git.ts";
 
 /** BuildKit's usage record types (`client.UsageRecordType*`); internal/frontend have no source here yet. */
-export type CacheRecordType = "regular" | "source.local" | "exec.cachemount" | "internal" | "frontend";
+export type CacheRecordType = "regular" | "source.local" | "exec.cachemount" | "source.git.checkout" | "internal" | "frontend";
 
-export const CACHE_RECORD_TYPES: readonly CacheRecordType[] = ["regular", "source.local", "exec.cachemount", "internal", "frontend"];
+export const CACHE_RECORD_TYPES: readonly CacheRecordType[] = ["regular", "source.local", "exec.cachemount", "source.git.checkout", "internal", "frontend"];
 
 /** One build-cache record of a data root, as `hatake du` lists it. */
 export interface CacheUsageRecord {
@@ -158,6 +159,28 @@ export async function cacheUsage(dataRoot: string): Promise<CacheUsage> {
   const hc = await stat(hashCache).catch(() => undefined);
   if (hc?.isDirectory() === true) {
     found.push({ id: createHash("sha256").update(hashCache).digest("hex").slice(0, 32), type: "internal", inUse, createdAt: hc.mtime, lastUsed: hc.mtime, description: "context checksum cache", usageCount: 0, keys: [], children: [], location: { kind: "dir", dir: hashCache } });
+  }
+
+  // The git clone cache (engine/worker/git.ts): a bare repository per remote, BuildKit's "shared git
+  // repo for …" records; pruned like step results (the next build fetches again).
+  const repos = join(worker, "git", "repos");
+  for (const name of await names(repos)) {
+    const dir = join(repos, name);
+    const st = await stat(dir).catch(() => undefined);
+    if (st?.isDirectory() !== true) continue;
+    const remote = /^\s*url = (.*)$/m.exec(await readFile(join(dir, "config"), "utf8").catch(() => ""))?.[1] ?? name;
+    found.push({
+      id: name,
+      type: "source.git.checkout",
+      inUse,
+      createdAt: st.birthtime.getTime() > 0 ? st.birthtime : st.mtime,
+      lastUsed: st.mtime,
+      description: `shared git repo for ${redactRemote(remote)}`,
+      usageCount: 0,
+      keys: [],
+      children: [],
+      location: { kind: "dir", dir },
+    });
   }
 
   // Cache mounts (`RUN --mount=type=cache`): the mount id is kept beside the data when known.
