@@ -39,7 +39,7 @@ describe("conformance against a hatake engine", () => {
       expect(row === undefined ? undefined : { implemented: row.implemented, validated: row.validated, failing: row.failing }, tag).toEqual({ implemented: row?.inSpec, validated: row?.inSpec, failing: 0 });
     }
     expect(r.rows.find((row) => row.tag === "Session")?.notServed).toMatch(/^not served: /);
-  });
+  }, 300_000);
 
   it("passes every golden flow with the docker CLI, identical to a second engine in differential mode", async () => {
     if (engine === undefined || reference === undefined) throw new Error("engines not started");
