@@ -93,7 +93,9 @@ describe("applyLayer", () => {
       execFileSync("tar", ["-x", "--numeric-owner", "-C", gnu, "-f", "-"], { input: label === "busybox" ? gunzipSync(data) : data, maxBuffer: 1 << 26 });
       expect(await describeTree(ours), label).toEqual(await describeTree(gnu));
     }
-  });
+    // ~7,000 files written twice and walked twice: seconds on a quiet machine, far longer on a loaded one
+    // (a time limit, not a measurement: speed lives in bench/).
+  }, 120_000);
 
   it("accepts gzip layers and checks the expected diff_id", async () => {
     const dir = await tempDir("apply-gz");
