@@ -166,6 +166,10 @@ describe("POST /build with the docker CLI (DOCKER_BUILDKIT=0) and docker-py", ()
     const args = await fetchBuild(engine, "buildargs=%7Bnope", tarOf(dir));
     expect(v9.status).toBe(400);
     expect(JSON.parse(args.body).message).toContain("[HTK-BUILD-0308]");
+    // JSON null is "not set", as Go decodes it (the docker 20.10 CLI sends ulimits=null).
+    const nulls = await fetchBuild(engine, "ulimits=null&buildargs=null&labels=null&cachefrom=null", tarOf(dir));
+    expect(nulls.status, nulls.body).toBe(200);
+    expect(nulls.body).toContain("Successfully built");
     const cancel = await post(engine, "/build/cancel", Buffer.alloc(0));
     expect(cancel.status).toBe(400);
     expect(JSON.parse(cancel.body).message).toMatch(/^build ID not provided \[HTK-BUILD-0310\]/);

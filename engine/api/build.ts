@@ -95,6 +95,8 @@ function jsonParam<T>(q: URLSearchParams, key: string, check: (v: unknown) => v 
   } catch (err) {
     throw htkError("HTK-BUILD-0308", { name: key, detail: (err as Error).message, hint });
   }
+  // Go's json.Unmarshal of `null` into a slice or map leaves it empty: older CLIs send ulimits=null.
+  if (v === null) return undefined;
   if (!check(v)) throw htkError("HTK-BUILD-0308", { name: key, detail: `expected ${hint.replace(/^Send /, "")}`, hint });
   return v;
 }
