@@ -61,7 +61,7 @@ describe("RUN network of in-process builds (hatake build --data-root)", () => {
     const gw = `$(ip route | awk '/^default/ {print $3}')`;
     const root = await project(`FROM ${fixtures().registry.host}/busybox
 RUN wget -qO- http://${gw}:${port}/default > /default.txt && ip -4 addr show eth0 | awk '/inet / {print $2}' > /addr.txt && cat /etc/resolv.conf > /resolv.txt && cat /etc/hosts > /hosts.txt
-RUN --network=none sh -c 'ip route > /none-routes.txt; ip link | grep -c "^[0-9]" > /none-links.txt; wget -T 2 -qO- http://127.0.0.1:${port}/ || echo unreachable > /none.txt'
+RUN --network=none sh -c 'ip route > /none-routes.txt; ip link | grep -c "^[0-9]" > /none-links.txt; echo | nc -w 2 127.0.0.1 ${port} >/dev/null 2>&1 || echo unreachable > /none.txt'
 `);
     const dataRoot = join(root, "data");
     const r = await hatakeBuild(root, ["-o", "type=local,dest=out"]);
