@@ -27,6 +27,13 @@ fi
 # npm ci only when the lock file changed since the last install (the stamp keeps re-runs fast).
 stamp=node_modules/.hatake-lock-stamp
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ -L node_modules ] && { [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; }; then
+  # A git worktree sharing another checkout's node_modules: npm ci would empty that folder for every
+  # checkout using it while it reinstalls. Install in the checkout that owns it.
+  echo "node_modules is a link to $(readlink -f node_modules) and does not match package-lock.json:" >&2
+  echo "run 'npm ci' in the checkout that owns it, then run this again." >&2
+  exit 1
+fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   say "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
