@@ -52,6 +52,26 @@ describe("docker build through the buildx plugin", () => {
     expect(again.stderr).toMatch(/\[3\/3\] RUN cat \/hello.txt > \/copy.txt && echo built\n#\d+ CACHED/);
   });
 
+  it("a FROM tag that moved between two builds of the same client is resolved again (the memo is per build)", async () => {
+    const registry = busybox.reference.replace(/\/busybox:latest$/, "");
+    const base = `${registry}/moving-base-${Date.now().toString(36)}:latest`;
+    const push = async (marker: string): Promise<void> => {
+      const dir = context(`moving-${marker}`, `FROM ${busybox.reference}\nRUN echo ${marker} > /marker\n`);
+      const r = await docker(["buildx", "build", "--progress=plain", "--push", "-t", base, "."], dir);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    const app = context("moving-app", `FROM ${base}\nRUN cat /marker > /seen\n`);
+    const buildAndRun = async (): Promise<string> => {
+      const r = await docker(["build", "--progress=plain", "-t", "buildx-e2e/moving", "."], app);
+      expect(r.code, r.stderr).toBe(0);
+      return (await docker(["run", "--rm", "buildx-e2e/moving", "cat", "/seen"])).stdout;
+    };
+    await push("one");
+    expect(await buildAndRun()).toBe("one\n");
+    await push("two");
+    expect(await buildAndRun()).toBe("two\n");
+  });
+
   it("sends an unchanged 5,000-file context once: the second build transfers no manifest and no file", async () => {
     const dir = context("many", `FROM scratch\nCOPY . /ctx/\n`);
     for (let d = 0; d < 50; d++) {

@@ -24,7 +24,7 @@ import { anonymous, type CredentialSource } from "../../cache/registry/index.ts"
 import { LocalMirrors } from "../worker/local-mirror.ts";
 import { parseGitUrl, redactRemote } from "../worker/git.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
-import { gitBuildScope, type RuntimeSession, type RuntimeWorker } from "../worker/runtime-worker.ts";
+import { buildResolutionScope, type RuntimeSession, type RuntimeWorker } from "../worker/runtime-worker.ts";
 import { cacheUsage, pruneCache, type CacheUsage, type ContextCopies, type PruneOptions, type PruneResult } from "./cache-usage.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
 import { composeWorker, imageConfigResolver, type RuntimeParts } from "./runtime-stack.ts";
@@ -314,7 +314,7 @@ export class Builds {
 
   async #run(id: string, req: BuildRequest, signal: AbortSignal, emit: (e: BuildEvent) => Promise<void>): Promise<BuildResult> {
     const session = req.session ?? id;
-    const input = typeof req.context === "string" ? await localInput(req.context, req.dockerfile) : await this.#gitInput(req.context, req.dockerfile, gitBuildScope(id), req.buildArgs ?? {}, signal);
+    const input = typeof req.context === "string" ? await localInput(req.context, req.dockerfile) : await this.#gitInput(req.context, req.dockerfile, buildResolutionScope(id), req.buildArgs ?? {}, signal);
     const { text, fileName, dockerfilePath, contextDir, ignore } = input;
     const sourceText = new TextDecoder().decode(text);
     const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, sourceText, fileName)).join("\n");
@@ -336,6 +336,7 @@ export class Builds {
       fileName,
       resolveImageConfig: imageConfigResolver(this.worker, {
         sessionId: session,
+        build: id,
         resolveMode: req.resolveMode ?? "default",
         signal,
         onResolved: (_ref, manifestDigest, configDigest) => baseImages.set(manifestDigest as Digest, configDigest as Digest),

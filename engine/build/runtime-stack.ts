@@ -9,7 +9,7 @@ import type { OpContext } from "../../solver/index.ts";
 import { ImageStore } from "../images/index.ts";
 import { CrunRuntime, goArch } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
-import { RuntimeWorker, type StepNetwork } from "../worker/runtime-worker.ts";
+import { RuntimeWorker, type RuntimeSession, type StepNetwork } from "../worker/runtime-worker.ts";
 import { BuildBridge } from "../networks/index.ts";
 import { resolvConf } from "../containers/index.ts";
 import { readFile } from "node:fs/promises";
@@ -85,18 +85,19 @@ export async function composeWorker(parts: RuntimeParts, workerRoot: string): Pr
 
 /**
  * The Dockerfile compiler's FROM resolver on a worker: pins a reference to a manifest and returns its
- * config. `sessionId` scopes the worker's per-build resolution memo (the compiler's pin and the solver's
- * agree); `resolveMode` is `local` to prefer an image already in the store (classic `docker build`
+ * config. `sessionId` and `build` scope the worker's per-build resolution memo (the compiler's pin and the
+ * solver's agree); `resolveMode` is `local` to prefer an image already in the store (classic `docker build`
  * without `--pull`), `pull` to always ask the registry. `onResolved` learns each image's config digest.
  */
 export function imageConfigResolver(
   worker: RuntimeWorker,
-  opts: { readonly sessionId: string; readonly resolveMode?: "default" | "pull" | "local"; readonly signal: AbortSignal; readonly onResolved?: (ref: string, manifestDigest: string, configDigest: string) => void },
+  opts: { readonly sessionId: string; readonly build?: string; readonly resolveMode?: "default" | "pull" | "local"; readonly signal: AbortSignal; readonly onResolved?: (ref: string, manifestDigest: string, configDigest: string) => void },
 ): ImageConfigResolver {
   return async (ref, platform, sig) => {
     const ctx: OpContext = {
       signal: sig ?? opts.signal,
-      session: { id: opts.sessionId, locals: {} },
+      // The build's id keys the worker's resolution memo as the solver's ops do (RuntimeSession.build).
+      session: { id: opts.sessionId, locals: {}, ...(opts.build === undefined ? {} : { build: opts.build }) } as RuntimeSession,
       vertex: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
       progress: { log: () => undefined, status: () => undefined },
     };

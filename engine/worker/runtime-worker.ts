@@ -35,8 +35,8 @@ export interface RuntimeSession extends SolveSession {
   /** The contents a new cache mount starts from, for this session's build only (a daemon build that imports `cache-mounts`). */
   readonly cacheMountSeed?: (id: string, dir: string, signal: AbortSignal) => Promise<void>;
   /**
-   * The build this session runs (a daemon's client session spans many builds): git refs are resolved
-   * once per build, so each build sees where a branch points now.
+   * The build this session runs (a daemon's client session spans many builds): image tags and git refs
+   * are resolved once per build, so each build sees where a tag or a branch points now.
    */
   readonly build?: string;
 }
@@ -243,10 +243,10 @@ export class RuntimeWorker implements Worker {
     const want = platform ?? this.platform;
     const local = await this.#localImage(source, ctx.signal);
     if (local !== undefined) return local;
-    // One resolution per reference and platform per build session: the compiler's FROM and the
-    // solver's pin then agree, at the cost of one registry round trip. Per session, because a
-    // daemon's worker lives for many builds and each must see a tag that moved.
-    const key = `${ctx.session.id}|${source.ref}|${want.os}/${want.architecture}/${want.variant ?? ""}`;
+    // One resolution per reference and platform per build: the compiler's FROM and the solver's pin
+    // then agree, at the cost of one registry round trip. Per build, not per session: a daemon's
+    // client session spans many builds, and each must see a tag that moved.
+    const key = `${resolutionScope(ctx.session)}|${source.ref}|${want.os}/${want.architecture}/${want.variant ?? ""}`;
     const known = this.#resolved.get(key);
     if (known !== undefined) return known;
     const m = await this.#registry.fetchManifest(source.ref, { platform: want, store: this.content, signal: ctx.signal });
@@ -408,7 +408,7 @@ export class RuntimeWorker implements Worker {
   async pinSource(op: SourceOp, ctx: OpContext): Promise<SourcePin | undefined> {
     const source = op.source;
     if (source.kind !== "git") return undefined;
-    const { commit } = await this.resolveGit(gitScope(ctx.session), source, ctx.signal);
+    const { commit } = await this.resolveGit(resolutionScope(ctx.session), source, ctx.signal);
     const t = gitTarget(source);
     const key = gitCacheKey(commit, t.subdir, source.keepGitDir);
     return { ref: `${redactRemote(t.remote)}${source.ref === "" ? "" : `#${source.ref}`}`, digest: `sha256:${createHash("sha256").update(`git:${key}`).digest("hex")}`, resolved: commit };
@@ -416,7 +416,7 @@ export class RuntimeWorker implements Worker {
 
   async #loadGit(source: GitSource, ctx: OpContext): Promise<WorkerRef> {
     const t = gitTarget(source);
-    const scope = gitScope(ctx.session);
+    const scope = resolutionScope(ctx.session);
     const resolved = this.#gitPins.get(`${scope}\0${t.remote}\0${t.ref}`) ?? this.#gitPins.get(`\0${t.remote}\0${t.ref}`) ?? (await this.resolveGit(scope, source, ctx.signal));
     const snap = await this.snapshotter.prepare(undefined, ctx.signal);
     try {
@@ -946,13 +946,13 @@ export class RuntimeWorker implements Worker {
   }
 }
 
-/** What git resolutions are remembered for: the build when the session names one, else the session. */
-export function gitScope(session: SolveSession): string {
+/** What image and git resolutions are remembered for: the build when the session names one, else the session. */
+export function resolutionScope(session: SolveSession): string {
   const build = (session as RuntimeSession).build;
-  return build === undefined ? session.id : gitBuildScope(build);
+  return build === undefined ? session.id : buildResolutionScope(build);
 }
 
-export const gitBuildScope = (build: string): string => `build:${build}`;
+export const buildResolutionScope = (build: string): string => `build:${build}`;
 
 function cacheMountKey(id: string): string {
   return createHash("sha256").update(id).digest("hex").slice(0, 32);
