@@ -101,22 +101,26 @@ RUN --mount=type=cache,target=/cache,id=rtw-cache sh -c 'n=$(cat /cache/n 2>/dev
 RUN --mount=type=bind,from=other,source=/data,target=/mnt cat /mnt/msg > /bound.txt
 RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/x && grep -q " /scratch tmpfs" /proc/mounts && echo tmpfs-ok > /tmpfs.txt'
 RUN --mount=type=secret,id=tok sh -c 'test "$(sha256sum /run/secrets/tok | cut -c1-64)" = ${createHash("sha256").update(SECRET).digest("hex")} && echo secret-ok > /secret.txt'
+RUN --mount=type=ssh,id=k sh -c 'test -S "$SSH_AUTH_SOCK" && echo ssh-ok > /ssh.txt'
 COPY --from=other /data/msg /copied.txt
 RUN --mount=type=tmpfs,target=/etc/idle true
-CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /count"]
+CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /ssh.txt /count"]
 `;
     const root = await project(dockerfile);
     writeFileSync(join(root, "tok"), SECRET);
-    const args = ["--secret", "id=tok,src=tok", "-t", "rtw/app:1", "-o", "type=oci,dest=out/app-oci.tar", "-o", "type=docker,dest=out/app-docker.tar"];
+    // Every mount type in one build: the ssh mount is served from a key file (a real agent's ssh-add -l
+    // inside a RUN is build-ssh.e2e's test).
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "rtw@htk", "-f", join(root, "sshkey")]);
+    const args = ["--secret", "id=tok,src=tok", "--ssh", "k=sshkey", "-t", "rtw/app:1", "-o", "type=oci,dest=out/app-oci.tar", "-o", "type=docker,dest=out/app-docker.tar"];
 
     const first = await hatakeBuild(root, args);
     expect(first.err, first.err).not.toContain("ERROR");
     expect(first.code).toBe(0);
     const dataRoot = join(root, "data");
     const run1 = await runImage(dataRoot, "rtw/app:1");
-    expect(run1).toEqual({ code: 0, out: "base\nfrom-other\nfrom-other\ntmpfs-ok\nsecret-ok\nv=1 runs=1\n" });
+    expect(run1).toEqual({ code: 0, out: "base\nfrom-other\nfrom-other\ntmpfs-ok\nsecret-ok\nssh-ok\nv=1 runs=1\n" });
     // Cache mounts, tmpfs and secrets leave nothing in the image (not even their mount points).
-    const leftovers = await runImage(dataRoot, "rtw/app:1", ["sh", "-c", "ls -d /cache /scratch /run/secrets/tok /mnt 2>/dev/null; true"]);
+    const leftovers = await runImage(dataRoot, "rtw/app:1", ["sh", "-c", "ls -d /cache /scratch /run/secrets/tok /run/buildkit /mnt 2>/dev/null; true"]);
     expect(leftovers.out).toBe("");
 
     // The archives are what skopeo reads.
@@ -174,6 +178,10 @@ CMD ["sh", "-c", "cat /base.txt /bound.txt /copied.txt /tmpfs.txt /secret.txt /c
     };
     expect(grep(dataRoot)).toBe("");
     expect(grep(join(root, "out", "app-docker.tar"))).toBe("");
+    // … nor the ssh key's (a line of its base64 body).
+    const keyLine = readFileSync(join(root, "sshkey"), "utf8").split("\n")[1] ?? "";
+    expect(keyLine.length).toBeGreaterThan(20);
+    expect(execFileSync("sh", ["-c", 'grep -r -a -l -F -- "$1" "$2" || true', "sh", keyLine, dataRoot], { encoding: "utf8" })).toBe("");
     expect(readdirSync(join(dataRoot, "snapshots", "active"))).toEqual([]);
   });
 
