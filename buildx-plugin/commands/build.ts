@@ -7,8 +7,8 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { htkError } from "../../base/errors/index.ts";
 import { progressFromWire, type BuildError, type SolveResult } from "../../wire/index.ts";
-import { nodeEndpoint, resolveBuilder } from "../builders.ts";
-import { call, clientError, engineClient, type EngineClient } from "../client.ts";
+import { builderClient } from "../builders.ts";
+import { call, clientError, type EngineClient } from "../client.ts";
 import { cacheRequest, checkedExports, parseCacheEntries, receiveCaches, usableImports } from "../cache-options.ts";
 import { clientIdentity, syncContext } from "../context-sync.ts";
 import { readContextInput } from "../context-input.ts";
@@ -129,10 +129,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const ignore = local?.ignore ?? { patterns: [] as string[], file: undefined };
 
   const store = BuilderStore.for(ctx.cli);
-  const builder = resolveBuilder(ctx.cli, store, ctx.builder);
-  const node = builder.nodes[0];
-  if (node === undefined) throw htkError("HTK-BUILDX-0003", { name: builder.name });
-  const client = engineClient(nodeEndpoint(ctx.cli, builder, node));
+  const { builder, node, client } = builderClient(ctx.cli, store, ctx.builder);
   const keyAgents: Array<{ close(): void }> = [];
   try {
     const ssh = new Map<string, string>();

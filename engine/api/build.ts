@@ -8,6 +8,7 @@ import { parseFilters, validateFilterKeys, values } from "../state/index.ts";
 import { registryConfigCredentials } from "./build-service-cache.ts";
 import { ClassicProgress, type JsonMessage } from "./build-classic.ts";
 import { extractContext, fetchRemoteContext, locateDockerfile } from "./build-context.ts";
+import { headerValue } from "./query-params.ts";
 import { sendError, sendJson } from "./respond.ts";
 import type { RequestContext, Route } from "./types.ts";
 
@@ -302,6 +303,3 @@ async function postPrune(services: BuildServices, ctx: RequestContext): Promise<
   sendJson(ctx.res, 200, { CachesDeleted: result.removed.map((r) => r.id), SpaceReclaimed: result.total });
 }
 
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}

@@ -31,7 +31,7 @@ export class ContainerListCache {
   /** Docker's filters over every record, newest first (as `ContainerStore.list`). */
   list(filters: Filters, options: { readonly all: boolean; readonly limit?: number; readonly ancestorImageIds: (ref: string) => readonly string[] }): readonly Container[] {
     this.#refresh();
-    return filterContainers([...this.#containers], filters, { ...options, resolveContainer: (ref) => this.#state.containers.resolve(ref) });
+    return filterContainers(this.#containers, filters, { ...options, resolveContainer: (ref) => this.#state.containers.resolve(ref) });
   }
 
   /** The JSON text of one listed container's summary at `nowMs`. */

@@ -3,6 +3,7 @@ import { parseImageConfig, parseManifestDocument, parseReference, type Platform 
 import type { EngineServices } from "../daemon/services.ts";
 import { isFullId, parseName } from "../images/index.ts";
 import { RequestRegistries, decodeRegistryAuth, withRegistryStatus } from "./registry-auth.ts";
+import { headerValue } from "./query-params.ts";
 import { sendJson } from "./respond.ts";
 import type { Route } from "./types.ts";
 
@@ -63,6 +64,3 @@ export function distributionRoutes(services: EngineServices): Route[] {
   ];
 }
 
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}

@@ -18,3 +18,8 @@ export function intParam(query: URLSearchParams, key: string): number | undefine
   if (!/^[+-]?\d+$/.test(v)) throw htkError("HTK-ENGINE-0372", { value: JSON.stringify(v) });
   return Number(v);
 }
+
+/** A request header's value (node gives repeated headers as a list: the first counts). */
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

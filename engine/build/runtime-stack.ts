@@ -11,8 +11,7 @@ import { CrunRuntime, goArch } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
 import { RuntimeWorker, type RuntimeSession, type StepNetwork } from "../worker/runtime-worker.ts";
 import { BuildBridge } from "../networks/index.ts";
-import { resolvConf } from "../containers/index.ts";
-import { readFile } from "node:fs/promises";
+import { buildStepNetwork } from "../containers/index.ts";
 
 /** The runtime worker and what it runs on, opened on one data root by one process. */
 export interface RuntimeStack {
@@ -134,7 +133,7 @@ export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, op
       ...(options.insecureRegistries === undefined ? {} : { insecureRegistries: [...options.insecureRegistries] }),
       ...(options.onRegistryRequest === undefined ? {} : { onRequest: options.onRegistryRequest }),
     });
-    const worker = await composeWorker({ snapshotter, images, runtime, registry, stepNetwork: bridgeStepNetwork(bridge) }, join(dataRoot, "worker"));
+    const worker = await composeWorker({ snapshotter, images, runtime, registry, stepNetwork: buildStepNetwork(bridge) }, join(dataRoot, "worker"));
     return {
       worker,
       images,
@@ -154,19 +153,4 @@ export async function openRuntimeStack(dataRoot: string, signal: AbortSignal, op
     await snapshotter.close();
     throw err;
   }
-}
-
-/**
- * RUN network `default` of in-process builds: a namespace on the data root's build bridge (outbound
- * through its NAT, the host reachable at the gateway) with the resolv.conf BuildKit writes for a
- * bridged step (the host's, loopback nameservers dropped, Google's when none is left).
- */
-function bridgeStepNetwork(bridge: BuildBridge): StepNetwork {
-  return {
-    async open(signal) {
-      const lease = await bridge.openStep(signal);
-      const host = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
-      return { path: lease.path, release: () => lease.release(), resolvConf: resolvConf({ hostResolvConf: host, hostNetwork: false, dns: [], dnsSearch: [], dnsOptions: [] }) };
-    },
-  };
 }

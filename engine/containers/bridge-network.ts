@@ -231,14 +231,14 @@ export class BridgeNetworks implements NetworkAttacher {
  * on the default bridge and the resolv.conf a container would (the host's, loopback servers dropped,
  * Google's as the fallback).
  */
-export function buildStepNetwork(datapath: BridgeDatapath): {
+export function buildStepNetwork(datapath: { openStep(signal: AbortSignal): Promise<{ readonly path: string; release(): Promise<void> }> }): {
   open(signal: AbortSignal): Promise<{ readonly path: string; readonly resolvConf: string; release(): Promise<void> }>;
 } {
   return {
     async open(signal) {
       const lease = await datapath.openStep(signal);
       const host = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
-      return { ...lease, resolvConf: resolvConf({ hostResolvConf: host, hostNetwork: false, dns: [], dnsSearch: [], dnsOptions: [] }) };
+      return { path: lease.path, release: () => lease.release(), resolvConf: resolvConf({ hostResolvConf: host, hostNetwork: false, dns: [], dnsSearch: [], dnsOptions: [] }) };
     },
   };
 }

@@ -2,6 +2,7 @@ import type { BigIntStats } from "node:fs";
 import { lstat, readlink } from "node:fs/promises";
 import { posix } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
+import { rfc3339Nano } from "../state/index.ts";
 
 /**
  * A container's file system as `docker cp` sees it, and path resolution inside it that never leaves
@@ -130,13 +131,8 @@ export function goFileMode(st: BigIntStats): number {
   return out;
 }
 
-/** Go's time.Time JSON (RFC 3339 with nanoseconds, trailing zeros dropped) in UTC. */
-export function goTimeJson(ns: bigint): string {
-  const seconds = ns / 1_000_000_000n;
-  const fraction = (ns % 1_000_000_000n).toString().padStart(9, "0").replace(/0+$/, "");
-  const base = new Date(Number(seconds) * 1000).toISOString().replace(/\.\d{3}Z$/, "");
-  return `${base}${fraction === "" ? "" : `.${fraction}`}Z`;
-}
+/** Go's time.Time JSON (RFC 3339 with nanoseconds, trailing zeros dropped) in UTC: the state clock's format. */
+export const goTimeJson = rfc3339Nano;
 
 /** Docker's ContainerPathStat (the `X-Docker-Container-Path-Stat` header, base64 of its JSON). */
 export interface ContainerPathStat {
