@@ -77,5 +77,7 @@ describe("registry credentials as the docker CLI keeps them", () => {
     const env = { PATH: `${join(dir, "bin")}:${process.env["PATH"] ?? ""}` };
     expect(await registryAuth(dir, "reg:5000", env)).toMatchObject({ username: "h-reg:5000", password: "s" });
     expect(await registryAuth(dir, "else:5000", env)).toMatchObject({ username: "" });
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ credsStore: "not-installed" }));
+    expect(await registryAuth(dir, "reg:5000", env)).toEqual({ username: "", password: "", identityToken: "", registryToken: "" });
   });
 });

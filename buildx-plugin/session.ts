@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { htkError } from "../base/errors/index.ts";
+import { DockerConfigCredentials, type DecodedAuth } from "../base/registry/credentials.ts";
 
 /**
  * What the engine asks of the client while a build runs (BuildKit's session attachables): registry
@@ -12,97 +13,15 @@ import { htkError } from "../base/errors/index.ts";
  */
 
 /** Docker's AuthConfig, as the build service's ProvideCredentials carries it; all empty = anonymous. */
-export interface ClientAuth {
-  readonly username: string;
-  readonly password: string;
-  readonly identityToken: string;
-  readonly registryToken: string;
-}
-
-const NO_AUTH: ClientAuth = { username: "", password: "", identityToken: "", registryToken: "" };
-
-interface AuthEntry {
-  readonly auth?: string;
-  readonly username?: string;
-  readonly password?: string;
-  readonly identitytoken?: string;
-  readonly registrytoken?: string;
-}
-
-interface ConfigAuths {
-  readonly auths?: Readonly<Record<string, AuthEntry>>;
-  readonly credsStore?: string;
-  readonly credHelpers?: Readonly<Record<string, string>>;
-}
-
-/** The key config.json uses for a registry host (Docker Hub's is its v1 URL). */
-function authKey(host: string): string {
-  return host === "docker.io" || host === "index.docker.io" || host === "registry-1.docker.io" ? "https://index.docker.io/v1/" : host;
-}
-
-/** docker's ConvertToHostname: old clients wrote full URLs as keys. */
-function keyHost(key: string): string {
-  const s = key.replace(/^https?:\/\//, "");
-  const slash = s.indexOf("/");
-  return slash < 0 ? s : s.slice(0, slash);
-}
+export type ClientAuth = DecodedAuth;
 
 /**
  * A registry's credentials as the docker CLI finds them (buildx's authprovider over the CLI's config
  * file): `credHelpers[host]`, else `credsStore`, through `docker-credential-NAME get`; else the
- * `auths` entry. Nothing found (or a helper that fails) is anonymous, as buildx answers.
+ * `auths` entry. Nothing found (or a helper that fails) is anonymous.
  */
-export async function registryAuth(configDir: string, host: string, env: NodeJS.ProcessEnv): Promise<ClientAuth> {
-  let config: ConfigAuths = {};
-  try {
-    config = JSON.parse(readFileSync(resolve(configDir, "config.json"), "utf8")) as ConfigAuths;
-  } catch {
-    // No config file: anonymous.
-  }
-  const key = authKey(host);
-  const helper = config.credHelpers?.[key] ?? config.credHelpers?.[host] ?? config.credsStore;
-  if (helper !== undefined && helper !== "") {
-    const fromHelper = await helperGet(helper, key, env);
-    if (fromHelper !== undefined) return fromHelper;
-  }
-  const auths = config.auths ?? {};
-  const entry = auths[key] ?? Object.entries(auths).find(([k]) => keyHost(k) === keyHost(key))?.[1];
-  if (entry === undefined) return NO_AUTH;
-  let username = entry.username ?? "";
-  let password = entry.password ?? "";
-  if (entry.auth !== undefined && entry.auth !== "") {
-    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon > 0) {
-      username = decoded.slice(0, colon);
-      password = decoded.slice(colon + 1).replace(/\0+$/, "");
-    }
-  }
-  return { username, password, identityToken: entry.identitytoken ?? "", registryToken: entry.registrytoken ?? "" };
-}
-
-/** `docker-credential-NAME get` with the server on stdin (docker-credential-helpers' protocol). */
-function helperGet(name: string, server: string, env: NodeJS.ProcessEnv): Promise<ClientAuth | undefined> {
-  return new Promise((done) => {
-    let out = "";
-    const child = spawn(`docker-credential-${name}`, ["get"], { env, stdio: ["pipe", "pipe", "ignore"], timeout: 30_000 });
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out = (out + d).slice(0, 1 << 20)));
-    child.on("error", () => done(undefined));
-    child.on("close", (code) => {
-      if (code !== 0) return done(undefined);
-      try {
-        const r = JSON.parse(out) as { Username?: string; Secret?: string };
-        if ((r.Secret ?? "") === "") return done(undefined);
-        // The helpers' convention for identity tokens (docker/cli's native store).
-        if (r.Username === "<token>") return done({ ...NO_AUTH, identityToken: r.Secret ?? "" });
-        done({ ...NO_AUTH, username: r.Username ?? "", password: r.Secret ?? "" });
-      } catch {
-        done(undefined);
-      }
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(server);
-  });
+export function registryAuth(configDir: string, host: string, env: NodeJS.ProcessEnv): Promise<ClientAuth> {
+  return new DockerConfigCredentials({ configDir, env }).authConfig(host);
 }
 
 /** One `--ssh` value: an agent socket the client relays to. */

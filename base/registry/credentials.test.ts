@@ -111,16 +111,42 @@ describe("credentials from config.json", () => {
     expect(log).toContain("get helped.example.com");
     expect(log).toContain("get https://index.docker.io/v1/");
 
-    const err = await creds.get("broken.example.com").catch((e: unknown) => e);
-    expect(isHtkError(err, "HTK-REGISTRY-0016")).toBe(true);
-    expect(String(err)).toContain("keychain is locked");
   });
 
-  it("names a helper that is not installed (HTK-REGISTRY-0016)", async () => {
-    const creds = await config({ credsStore: "not-installed" });
-    const err = await creds.get("x.example.com").catch((e: unknown) => e);
-    expect(isHtkError(err, "HTK-REGISTRY-0016")).toBe(true);
-    expect(String(err)).toContain("docker-credential-not-installed was not found on PATH");
+  it("keeps the password beside an identity token in the resolved AuthConfig", async () => {
+    const creds = await config({ auths: { "tok.example.com": { identitytoken: "refresh-me", auth: b64("carol:x") }, "u.example.com": { username: "u", password: "p" } } });
+    expect(await creds.authConfig("tok.example.com")).toEqual({ username: "carol", password: "x", identityToken: "refresh-me", registryToken: "" });
+    expect(await creds.authConfig("u.example.com")).toEqual({ username: "u", password: "p", identityToken: "", registryToken: "" });
+    expect(await creds.authConfig("none.example.com")).toEqual({ username: "", password: "", identityToken: "", registryToken: "" });
+  });
+
+  it("goes on anonymously (or with the file's entry) when a helper fails, as docker does", async () => {
+    const creds = await config({
+      credHelpers: { "broken.example.com": "broken", "filed.example.com": "broken", "missing.example.com": "not-installed" },
+      auths: { "filed.example.com": { auth: b64("file:fp") } },
+    });
+    expect(await creds.get("broken.example.com")).toBeUndefined();
+    expect(await creds.get("filed.example.com")).toEqual({ kind: "basic", username: "file", password: "fp" });
+    expect(await creds.get("missing.example.com")).toBeUndefined();
+  });
+
+  it("names the helper that failed when asked directly (HTK-REGISTRY-0016)", async () => {
+    const broken = await new CredentialHelper("broken", { env }).get("x.example.com").catch((e: unknown) => e);
+    expect(isHtkError(broken, "HTK-REGISTRY-0016")).toBe(true);
+    expect(String(broken)).toContain("keychain is locked");
+    const missing = await new CredentialHelper("not-installed", { env }).get("x.example.com").catch((e: unknown) => e);
+    expect(isHtkError(missing, "HTK-REGISTRY-0016")).toBe(true);
+    expect(String(missing)).toContain("docker-credential-not-installed was not found on PATH");
+  });
+
+  it("still stops on cancellation while asking a helper", async () => {
+    await writeFile(join(dir, "docker-credential-slow"), "#!/bin/sh\nsleep 30\n");
+    await chmod(join(dir, "docker-credential-slow"), 0o755);
+    const creds = await config({ credsStore: "slow" });
+    const ac = new AbortController();
+    const p = creds.get("x.example.com", ac.signal);
+    setTimeout(() => ac.abort(), 50);
+    await expect(p).rejects.toThrow();
   });
 });
 

@@ -34,12 +34,60 @@ export function staticCredentials(table: Readonly<Record<string, Credentials>>):
   return { get: (host) => Promise.resolve(table[host] ?? table[authKeyFor(host)]) };
 }
 
-interface AuthEntry {
+/**
+ * The authenticating fields of Docker's AuthConfig, as config.json's `auths` entries and the
+ * `X-Registry-Auth` header carry them.
+ */
+export interface AuthEntry {
+  /** base64("user:password"), as config.json stores it. */
   readonly auth?: string;
   readonly username?: string;
   readonly password?: string;
+  /** An OAuth refresh token from an earlier login. */
   readonly identitytoken?: string;
+  /** A bearer token to send as is. */
   readonly registrytoken?: string;
+}
+
+/**
+ * An AuthConfig decoded (the `auth` field split into user and password), every field kept: what the
+ * docker CLI resolves for a registry and what buildx's session hands the builder. All empty =
+ * anonymous.
+ */
+export interface DecodedAuth {
+  readonly username: string;
+  readonly password: string;
+  readonly identityToken: string;
+  readonly registryToken: string;
+}
+
+export const NO_AUTH: DecodedAuth = { username: "", password: "", identityToken: "", registryToken: "" };
+
+/**
+ * Decodes one AuthConfig. A non-empty `auth` that holds "user:password" wins over the username and
+ * password fields (docker/cli's configfile decodeAuth); the NUL padding some tools leave after the
+ * password is trimmed, as Docker does. The tokens are kept beside the password, never instead of it.
+ */
+export function decodeAuthEntry(entry: AuthEntry): DecodedAuth {
+  let username = entry.username ?? "";
+  let password = entry.password ?? "";
+  if (entry.auth !== undefined && entry.auth !== "") {
+    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon > 0) {
+      username = decoded.slice(0, colon);
+      password = decoded.slice(colon + 1).replace(/\0+$/, "");
+    }
+  }
+  return { username, password, identityToken: entry.identitytoken ?? "", registryToken: entry.registrytoken ?? "" };
+}
+
+/** What the registry client authenticates with: identity token, then registry token, then user and password. */
+export function credentialsOf(auth: DecodedAuth): Credentials | undefined {
+  if (auth.identityToken !== "") return { kind: "identity-token", username: auth.username, token: auth.identityToken };
+  if (auth.registryToken !== "") return { kind: "registry-token", token: auth.registryToken };
+  if (auth.username !== "" && auth.password !== "") return { kind: "basic", username: auth.username, password: auth.password };
+  return undefined;
 }
 
 /** The parts of config.json that concern credentials. */
@@ -68,24 +116,6 @@ export function keyHostname(key: string): string {
   else if (s.startsWith("https://")) s = s.slice(8);
   const slash = s.indexOf("/");
   return slash === -1 ? s : s.slice(0, slash);
-}
-
-function fromEntry(entry: AuthEntry): Credentials | undefined {
-  let username = entry.username ?? "";
-  let password = entry.password ?? "";
-  if (entry.auth !== undefined && entry.auth !== "") {
-    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon > 0) {
-      username = decoded.slice(0, colon);
-      // Docker trims the NUL padding some tools leave after the password.
-      password = decoded.slice(colon + 1).replace(/\0+$/, "");
-    }
-  }
-  if (entry.identitytoken !== undefined && entry.identitytoken !== "") return { kind: "identity-token", username, token: entry.identitytoken };
-  if (entry.registrytoken !== undefined && entry.registrytoken !== "") return { kind: "registry-token", token: entry.registrytoken };
-  if (username !== "" && password !== "") return { kind: "basic", username, password };
-  return undefined;
 }
 
 /** Credentials from config.json and its helpers, looked up as the docker CLI does. */
@@ -127,22 +157,30 @@ export class DockerConfigCredentials implements CredentialSource {
     return name === undefined || name === "" ? undefined : new CredentialHelper(name, { env: this.#env, timeoutMs: this.#timeoutMs, configFile: this.configFile });
   }
 
-  async get(host: string, signal?: AbortSignal): Promise<Credentials | undefined> {
+  /**
+   * The AuthConfig the docker CLI resolves for `host` (its ResolveAuthConfig): the helper's answer,
+   * else the file's `auths` entry, else anonymous. A helper that fails (not installed, a locked
+   * keychain) counts as one that has nothing: docker ignores the error and goes on anonymously.
+   */
+  async authConfig(host: string, signal?: AbortSignal): Promise<DecodedAuth> {
     const cfg = await this.config();
     const key = authKeyFor(host);
     const helper = await this.helperFor(host);
     if (helper !== undefined) {
-      const fromHelper = await helper.get(key, signal);
+      const fromHelper = await helper.getAuth(key, signal).catch((err: unknown) => {
+        if (signal?.aborted === true) throw err;
+        return undefined;
+      });
       if (fromHelper !== undefined) return fromHelper;
       // The CLI's native store falls back to the file's entry when the helper has none.
     }
     const auths = cfg.auths ?? {};
-    const direct = auths[key];
-    if (direct !== undefined) return fromEntry(direct);
-    for (const [k, entry] of Object.entries(auths)) {
-      if (keyHostname(k) === keyHostname(key)) return fromEntry(entry);
-    }
-    return undefined;
+    const entry = auths[key] ?? Object.entries(auths).find(([k]) => keyHostname(k) === keyHostname(key))?.[1];
+    return entry === undefined ? NO_AUTH : decodeAuthEntry(entry);
+  }
+
+  async get(host: string, signal?: AbortSignal): Promise<Credentials | undefined> {
+    return credentialsOf(await this.authConfig(host, signal));
   }
 }
 
@@ -171,6 +209,12 @@ export class CredentialHelper {
   }
 
   async get(serverUrl: string, signal?: AbortSignal): Promise<Credentials | undefined> {
+    const auth = await this.getAuth(serverUrl, signal);
+    return auth === undefined ? undefined : credentialsOf(auth);
+  }
+
+  /** `get` as an AuthConfig; undefined when the helper has nothing for the server. */
+  async getAuth(serverUrl: string, signal?: AbortSignal): Promise<DecodedAuth | undefined> {
     const r = await this.#run("get", serverUrl, signal);
     if (r.code !== 0) {
       if (r.stdout.includes(NOT_FOUND) || r.stderr.includes(NOT_FOUND)) return undefined;
@@ -186,8 +230,8 @@ export class CredentialHelper {
     const secret = parsed.Secret ?? "";
     if (secret === "") return undefined;
     // The helpers' convention for identity tokens (docker/cli credentials/native_store.go).
-    if (username === "<token>") return { kind: "identity-token", username: "", token: secret };
-    return { kind: "basic", username, password: secret };
+    if (username === "<token>") return { ...NO_AUTH, identityToken: secret };
+    return { ...NO_AUTH, username, password: secret };
   }
 
   async store(serverUrl: string, creds: { username: string; secret: string }, signal?: AbortSignal): Promise<void> {

@@ -19,11 +19,16 @@ export { challengeScopes, normalizeScopes, parseWwwAuthenticate, repositoryScope
 export {
   CredentialHelper,
   DockerConfigCredentials,
+  NO_AUTH,
   anonymous,
+  credentialsOf,
+  decodeAuthEntry,
   keyHostname,
   staticCredentials,
+  type AuthEntry,
   type CredentialSource,
   type Credentials,
+  type DecodedAuth,
   type DockerConfigFile,
   type DockerConfigOptions,
 } from "./credentials.ts";
