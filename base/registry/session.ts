@@ -370,7 +370,10 @@ export class HostSession {
           continue;
         }
         const detail = creds === undefined ? `no credentials are stored for ${ctx.host}` : "the registry refused the credentials";
-        throw htkError("HTK-REGISTRY-0005", { host: ctx.host, operation: ctx.action, repository: ctx.repository, detail });
+        // distribution's basic auth handler fails the request before sending it ("no basic auth
+        // credentials", in Go's url.Error form); the engine repeats those words as dockerd does.
+        const docker = creds === undefined && c?.scheme === "basic" ? { dockerOp: goUrlOp(spec.method), dockerUrl: res.url.toString(), dockerReason: "no basic auth credentials" } : {};
+        throw htkError("HTK-REGISTRY-0005", { host: ctx.host, operation: ctx.action, repository: ctx.repository, detail }, { details: docker });
       }
       if (isRetryableStatus(res.status) && retryable && attempt <= policy.retries) {
         const delay = retryDelay(policy, attempt, header(res, "retry-after"));
@@ -391,6 +394,11 @@ export class HostSession {
       throw statusError(res.status, text, ctx, spec.subject ?? { kind: "other" }, attempt);
     }
   }
+}
+
+/** The `Op` of Go's url.Error for a method: "HEAD" → "Head". */
+function goUrlOp(method: string): string {
+  return method.slice(0, 1) + method.slice(1).toLowerCase();
 }
 
 function proxyCtx(url: URL, hosts: Hosts): { proxy?: string } {

@@ -43,4 +43,14 @@ describe("X-Registry-Auth", () => {
     const other = new Error("x");
     expect(registryAuthFailure(other)).toBe(other);
   });
+
+  it("says dockerd's words for a basic-auth registry without credentials: the pull's url.Error (HTK-REGISTRY-0060), the push's bare reason (HTK-REGISTRY-0061)", () => {
+    const details = { dockerOp: "Head", dockerUrl: "http://127.0.0.1:5000/v2/app/manifests/1", dockerReason: "no basic auth credentials" };
+    const pull = registryAuthFailure(htkError("HTK-REGISTRY-0005", { host: "127.0.0.1:5000", operation: "pull", repository: "app", detail: "x" }, { details }));
+    expect(isHtkError(pull, "HTK-REGISTRY-0060")).toBe(true);
+    expect(isHtkError(pull) && [pull.http, pull.plainCause]).toEqual([500, 'Head "http://127.0.0.1:5000/v2/app/manifests/1": no basic auth credentials']);
+    const push = registryAuthFailure(htkError("HTK-REGISTRY-0005", { host: "127.0.0.1:5000", operation: "push", repository: "app", detail: "x" }, { details }));
+    expect(isHtkError(push, "HTK-REGISTRY-0061")).toBe(true);
+    expect(isHtkError(push) && push.plainCause).toBe("no basic auth credentials");
+  });
 });

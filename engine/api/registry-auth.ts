@@ -101,11 +101,19 @@ export class RequestRegistries {
 
 /**
  * A registry's refusal of a pull's or push's credentials as dockerd reports it: status 500, not 401
- * (a 401 from the engine makes the docker CLI start an interactive login).
+ * (a 401 from the engine makes the docker CLI start an interactive login), in dockerd's words when
+ * the registry client knows them (a basic-auth registry and no credentials: HTK-REGISTRY-0060/0061).
  */
 export function registryAuthFailure(err: unknown): unknown {
   if (!isHtkError(err, "HTK-REGISTRY-0005")) return err;
   const p = err.params;
+  const { dockerOp, dockerUrl, dockerReason } = err.details;
+  // Where the registry client knows distribution's words for the refusal, the engine says them.
+  if (typeof dockerReason === "string") {
+    const common = { host: String(p["host"]), repository: String(p["repository"]), reason: dockerReason };
+    if (p["operation"] === "push") return htkError("HTK-REGISTRY-0061", common, { cause: err });
+    if (typeof dockerOp === "string" && typeof dockerUrl === "string") return htkError("HTK-REGISTRY-0060", { ...common, op: dockerOp, url: dockerUrl }, { cause: err });
+  }
   return htkError("HTK-REGISTRY-0056", { host: String(p["host"]), operation: String(p["operation"]), repository: String(p["repository"]), detail: String(p["detail"]) }, { cause: err });
 }
 

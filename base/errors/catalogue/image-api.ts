@@ -199,4 +199,20 @@ export const imageApiDiagnostics = {
     // dockerd never triggers (it reports registry auth failures of pull and push as 500).
     http: 500,
   },
+  "HTK-REGISTRY-0060": {
+    title: "Pull without registry credentials",
+    // dockerd's pull reports distribution's url.Error of the manifest request as is (errdefs.Unknown).
+    cause: "{op} \"{url}\": {reason}",
+    next: "The registry {host} asks for a user name and password to pull \"{repository}\" and none came with the request: log in with \"docker login {host}\" and try again.",
+    http: 500,
+    dockerText: true,
+  },
+  "HTK-REGISTRY-0061": {
+    title: "Push without registry credentials",
+    // dockerd's push unwraps the url.Error (distribution's retryOnError) and ends its stream with the bare reason.
+    cause: "{reason}",
+    next: "The registry {host} asks for a user name and password to push \"{repository}\" and none came with the request: log in with \"docker login {host}\" and try again.",
+    http: 500,
+    dockerText: true,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
