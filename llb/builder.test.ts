@@ -153,6 +153,34 @@ describe("run", () => {
     expect(() => image("alpine").run({ shell: "x", mounts: [secret("a", { env: "X" }), secret("b", { env: "X" })] })).toThrow(LlbError);
   });
 
+  it("carries /dev/shm size, ulimits (sorted by name) and cgroup parent, all in the digest", () => {
+    const base = image("alpine");
+    const plain = base.run({ shell: "make" }).root();
+    const opts = { shmSize: 128 * 2 ** 20, ulimits: [{ name: "nproc", soft: 10, hard: 20 }, { name: "nofile", soft: 1024, hard: 2048 }], cgroupParent: "ci" };
+    const limited = base.run({ shell: "make", ...opts }).root();
+    expect(execOf(plain)).toMatchObject({ shmSize: 0, ulimits: [], cgroupParent: "" });
+    expect(execOf(limited)).toMatchObject({ shmSize: 128 * 2 ** 20, cgroupParent: "ci", ulimits: [{ name: "nofile" }, { name: "nproc" }] });
+    expect(limited.digest()).not.toBe(plain.digest());
+    // The order the caller lists ulimits in is not meaning; a changed limit is.
+    expect(base.run({ shell: "make", ...opts, ulimits: [...opts.ulimits].reverse() }).root().digest()).toBe(limited.digest());
+    expect(base.run({ shell: "make", ...opts, ulimits: [{ name: "nofile", soft: 1024, hard: 4096 }] }).root().digest()).not.toBe(limited.digest());
+    for (const o of [{ shmSize: 1 }, { ulimits: [{ name: "nofile", soft: 1, hard: 1 }] }, { cgroupParent: "x" }]) {
+      expect(base.run({ shell: "make", ...o }).root().digest()).not.toBe(plain.digest());
+    }
+  });
+
+  it("rejects invalid shm sizes and ulimits", () => {
+    const run = (o: object) => () => image("alpine").run({ shell: "x", ...o });
+    expect(run({ shmSize: -1 })).toThrow(/shm size/);
+    expect(run({ ulimits: [{ name: "nofile", soft: 1, hard: 1 }, { name: "nofile", soft: 2, hard: 2 }] })).toThrow(/two ulimits/);
+    expect(run({ ulimits: [{ name: "nofile", soft: 5, hard: 2 }] })).toThrow(/soft limit above/);
+    expect(run({ ulimits: [{ name: "", soft: 1, hard: 1 }] })).toThrow(/needs a name/);
+    expect(run({ ulimits: [{ name: "core", soft: -2, hard: 1 }] })).toThrow(/whole numbers/);
+    expect(run({ cgroupParent: "a/../../b" })).toThrow(LlbError);
+    // -1 is unlimited: any soft limit fits under it.
+    expect(run({ ulimits: [{ name: "core", soft: 0, hard: -1 }] })).not.toThrow();
+  });
+
   it("uses a SHELL prefix", () => {
     expect(execOf(scratch().run({ shell: "dir", shellPrefix: ["cmd", "/S", "/C"] }).root()).args).toEqual(["cmd", "/S", "/C", "dir"]);
   });

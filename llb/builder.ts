@@ -16,6 +16,7 @@ import {
   type FileAction,
   type FileInput,
   type HostEntry,
+  type Ulimit,
   type MountAccess,
   type NetworkMode,
   type Op,
@@ -439,6 +440,12 @@ export type RunOptions = RunCommand &
     readonly user?: string;
     readonly hostname?: string;
     readonly extraHosts?: readonly HostEntry[];
+    /** `--shm-size`: /dev/shm in bytes; default (and 0): the worker's 64 MiB. */
+    readonly shmSize?: number;
+    /** `--ulimit`: resource limits of the process, by Docker's names; in any order (sorted by name). */
+    readonly ulimits?: readonly Ulimit[];
+    /** `--cgroup-parent`: the cgroup the step's own cgroup is made under. */
+    readonly cgroupParent?: string;
     /** `/` is read-only and the exec has no rootfs output (`root()` is then an error). */
     readonly readonlyRootfs?: boolean;
   };
@@ -518,6 +525,9 @@ function buildExec(state: State, opts: RunOptions): ExecState {
       secretEnv,
       hostname: opts.hostname ?? "",
       extraHosts: [...(opts.extraHosts ?? [])],
+      shmSize: opts.shmSize ?? 0,
+      ulimits: [...(opts.ulimits ?? [])].sort((a, b) => compareStrings(a.name, b.name)),
+      cgroupParent: opts.cgroupParent ?? "",
     },
     opts.platform ?? meta.platform,
   );

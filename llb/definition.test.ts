@@ -114,6 +114,9 @@ describe("decodeDefinition failures", () => {
     secretEnv: [],
     hostname: "",
     extraHosts: [],
+    shmSize: 0,
+    ulimits: [],
+    cgroupParent: "",
   };
 
   it("reports bytes that are not a definition", () => {
@@ -222,6 +225,9 @@ describe("validateDefinition", () => {
       secretEnv: [],
       hostname: "",
       extraHosts: [],
+      shmSize: 0,
+      ulimits: [],
+      cgroupParent: "",
     };
     expect(validateDefinition({ ...def, vertices: [img, vertex(exec)], root: out(digestOf(exec)) })).toMatchObject({
       ok: false,

@@ -28,6 +28,12 @@ export const fullExec: ExecOp = {
   secretEnv: [{ name: "TOKEN", id: "tok", required: false }],
   hostname: "builder",
   extraHosts: [{ host: "db", ip: "10.0.0.2" }],
+  shmSize: 128 * 1024 * 1024,
+  ulimits: [
+    { name: "nofile", soft: 1024, hard: 2048 },
+    { name: "core", soft: 0, hard: -1 },
+  ],
+  cgroupParent: "ci-builds",
 };
 
 export const fullCopy: CopyAction = {

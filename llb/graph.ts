@@ -28,7 +28,7 @@ export function compareStrings(a: string, b: string): number {
 }
 
 /**
- * The canonical form of an op: mounts sorted by target, env secrets by name. Canonical encoding and
+ * The canonical form of an op: mounts sorted by target, env secrets and ulimits by name. Canonical encoding and
  * `inputsOf` both start from here, so the digest and the input order do not depend on the order in
  * which a frontend happened to add mounts.
  */
@@ -36,7 +36,8 @@ export function canonicalOp(op: Op): Op {
   if (op.kind !== "exec") return op;
   const mounts = [...op.mounts].sort((a, b) => compareStrings(a.target, b.target));
   const secretEnv = [...op.secretEnv].sort((a, b) => compareStrings(a.name, b.name));
-  return { ...op, mounts, secretEnv };
+  const ulimits = [...op.ulimits].sort((a, b) => compareStrings(a.name, b.name));
+  return { ...op, mounts, secretEnv, ulimits };
 }
 
 export const outputKey = (ref: OutputRef): string => `${ref.digest}#${ref.index}`;
@@ -239,8 +240,20 @@ function checkExec(
     if (names.has(s.name)) return bad(`two secrets set the environment variable "${s.name}"`);
     names.add(s.name);
   }
+  if (!Number.isSafeInteger(op.shmSize) || op.shmSize < 0) return bad(`the /dev/shm size ${op.shmSize} is not a number of bytes`);
+  const limits = new Set<string>();
+  for (const u of op.ulimits) {
+    if (u.name === "") return bad("a ulimit needs a name");
+    if (limits.has(u.name)) return bad(`two ulimits are named "${u.name}"`);
+    limits.add(u.name);
+    if (!isLimit(u.soft) || !isLimit(u.hard)) return bad(`the ulimit "${u.name}" has limits ${u.soft}:${u.hard}; they must be whole numbers, -1 for unlimited`);
+    if (u.hard !== -1 && (u.soft === -1 || u.soft > u.hard)) return bad(`the ulimit "${u.name}" has a soft limit above its hard limit (${u.soft}:${u.hard})`);
+  }
+  if (op.cgroupParent.split("/").includes("..")) return bad(`the cgroup parent "${op.cgroupParent}" leaves the cgroup tree ("..")`);
   return undefined;
 }
+
+const isLimit = (n: number): boolean => Number.isSafeInteger(n) && n >= -1;
 
 function checkMount(
   m: ExecMount,

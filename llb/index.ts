@@ -56,6 +56,7 @@ export type {
   SshMount,
   StateRef,
   TmpfsMount,
+  Ulimit,
   UserSpec,
   Vertex,
 } from "./types.ts";

@@ -46,6 +46,17 @@ describe("IR ⇄ protobuf", () => {
     expect(opFromProto(badEnum)).toMatchObject({ ok: false, error: { code: "INVALID_OP", message: expect.stringContaining("network mode") } });
   });
 
+  it("sorts ulimits by name, and refuses an int64 limit a number cannot hold exactly", () => {
+    const msg = opToProto({ ...fullExec, ulimits: [...fullExec.ulimits].reverse() });
+    if (msg.op.case !== "exec") throw new Error("expected exec");
+    expect(msg.op.value.ulimits.map((u) => u.name)).toEqual(["core", "nofile"]);
+    expect(msg.op.value.shmSizeBytes).toBe(128n * 1024n * 1024n);
+    const huge = fromBinary(OpSchema, toBinary(OpSchema, msg));
+    if (huge.op.case !== "exec" || huge.op.value.ulimits[0] === undefined) throw new Error("expected exec");
+    huge.op.value.ulimits[0].hard = 2n ** 62n;
+    expect(opFromProto(huge)).toMatchObject({ ok: false, error: { code: "INVALID_OP", message: expect.stringContaining("too large") } });
+  });
+
   it("rejects file-action references outside file ops", () => {
     const msg = opToProto(fullExec);
     if (msg.op.case !== "exec" || msg.op.value.rootfs?.source === undefined) throw new Error("expected exec");

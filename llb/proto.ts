@@ -82,6 +82,9 @@ function opBodyToProto(op: Op, ref: (r: FileInput) => RefInit): NonNullable<Mess
           secretEnv: op.secretEnv.map((s) => ({ name: s.name, id: s.id, required: s.required })),
           hostname: op.hostname,
           extraHosts: op.extraHosts.map((h) => ({ host: h.host, ip: h.ip })),
+          shmSizeBytes: BigInt(op.shmSize),
+          ulimits: op.ulimits.map((u) => ({ name: u.name, soft: BigInt(u.soft), hard: BigInt(u.hard) })),
+          cgroupParent: op.cgroupParent,
         },
       };
     case "file":
@@ -253,6 +256,12 @@ const SECURITY_FROM_PB = reverse(SECURITY_TO_PB);
 const SHARING_FROM_PB = reverse(SHARING_TO_PB);
 const RESOLVE_FROM_PB = reverse(RESOLVE_TO_PB);
 
+/** An int64 of the wire as a JS number: one that a double cannot hold exactly is refused, not rounded. */
+function safeNumber(v: bigint, what: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw new DecodeIssue(`${what} has the value ${v}, too large`);
+  return Number(v);
+}
+
 function fromEnum<V, K>(m: Map<V, K>, v: V, what: string): K {
   const k = m.get(v);
   if (k === undefined) throw new DecodeIssue(`unknown ${what} ${String(v)}`);
@@ -323,6 +332,9 @@ function decodeOp(msg: pb.Op): Op {
         secretEnv: e.secretEnv.map((s) => ({ name: s.name, id: s.id, required: s.required })),
         hostname: e.hostname,
         extraHosts: e.extraHosts.map((h) => ({ host: h.host, ip: h.ip })),
+        shmSize: safeNumber(e.shmSizeBytes, "the /dev/shm size"),
+        ulimits: e.ulimits.map((u) => ({ name: u.name, soft: safeNumber(u.soft, `the ulimit "${u.name}"`), hard: safeNumber(u.hard, `the ulimit "${u.name}"`) })),
+        cgroupParent: e.cgroupParent,
       });
     }
     case "file":

@@ -253,6 +253,16 @@ export interface HostEntry {
 }
 
 /**
+ * A resource limit of the process (`--ulimit nofile=1024:2048`): Docker's names (`nofile`, `nproc`,
+ * `core`, `memlock`, `stack` …; the worker maps them to RLIMIT_*), soft ≤ hard, -1 for unlimited.
+ */
+export interface Ulimit {
+  readonly name: string;
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/**
  * Runs `args` in a container whose `/` is {@link rootfs} with {@link mounts} on top. Outputs: one per
  * mount (rootfs included) whose access is `output`, numbered 0..n-1 without gaps.
  */
@@ -280,6 +290,18 @@ export interface ExecOp extends OpBase {
   /** The container's hostname; empty means the worker's default. */
   readonly hostname: string;
   readonly extraHosts: readonly HostEntry[];
+  /**
+   * The size of the container's /dev/shm in bytes (`--shm-size`); 0 means the worker's default (64 MiB,
+   * Docker's). Part of the digest, as BuildKit's `Meta.ShmSize`.
+   */
+  readonly shmSize: number;
+  /**
+   * The process's resource limits (`--ulimit`); names are unique, and the canonical form sorts them by
+   * name. Part of the digest: a changed ulimit re-runs the step, as in BuildKit.
+   */
+  readonly ulimits: readonly Ulimit[];
+  /** The cgroup the step's cgroup is made under (`--cgroup-parent`); empty means the worker's own. */
+  readonly cgroupParent: string;
 }
 
 // ---- file: filesystem edits without running a container -----------------------------------------

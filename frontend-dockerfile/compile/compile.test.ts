@@ -198,6 +198,22 @@ describe("build options", () => {
     ]);
   });
 
+  it("--shm-size, --ulimit and --cgroup-parent apply to every RUN and are part of its digest", async () => {
+    const limits = { shmSize: 128 * 2 ** 20, ulimits: [{ name: "nofile", soft: 1024, hard: 2048 }], cgroupParent: "ci" };
+    const r = await compileOk("FROM busybox\nRUN a\nRUN b\n", limits);
+    expect(execs(r.definition).map((e) => [e.shmSize, e.ulimits, e.cgroupParent])).toEqual([
+      [limits.shmSize, limits.ulimits, "ci"],
+      [limits.shmSize, limits.ulimits, "ci"],
+    ]);
+    const plain = await compileOk("FROM busybox\nRUN a\nRUN b\n");
+    expect(execs(plain.definition).map((e) => [e.shmSize, e.ulimits, e.cgroupParent])).toEqual([
+      [0, [], ""],
+      [0, [], ""],
+    ]);
+    const other = await compileOk("FROM busybox\nRUN a\nRUN b\n", { ...limits, ulimits: [{ name: "nofile", soft: 1024, hard: 4096 }] });
+    expect(other.definition.root).not.toEqual(r.definition.root);
+  });
+
   it("SOURCE_DATE_EPOCH dates the history entries; HTK-DOCKERFILE-0220 when it is not a number", async () => {
     const r = await compileOk("FROM busybox\nRUN x\n", { buildArgs: { SOURCE_DATE_EPOCH: "1700000000" } });
     expect(r.epoch).toBe("2023-11-14T22:13:20Z");

@@ -32,6 +32,7 @@ import {
   type Platform,
   type SourceFile,
   type State,
+  type Ulimit,
   type UserSpec,
 } from "../../llb/index.ts";
 import { chompHeredocContent } from "../heredoc.ts";
@@ -121,6 +122,12 @@ export interface CompileOptions {
   readonly extraHosts?: readonly HostEntry[];
   /** The hostname of RUN containers. */
   readonly hostname?: string;
+  /** `--shm-size`: /dev/shm of every RUN, in bytes (BuildKit's `shm-size` build option). */
+  readonly shmSize?: number;
+  /** `--ulimit`: resource limits of every RUN (BuildKit's `ulimit` build option). */
+  readonly ulimits?: readonly Ulimit[];
+  /** `--cgroup-parent`: the cgroup every RUN's cgroup is made under (BuildKit's `cgroup-parent`). */
+  readonly cgroupParent?: string;
   /** Labels added to the target image (`--label`), over the Dockerfile's. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Several platforms are built at once: progress names start with the platform, as BuildKit's. */
@@ -1229,6 +1236,9 @@ class Compiler {
         ...(c.network !== undefined ? { network: c.network } : this.opts.network === undefined ? {} : { network: this.opts.network }),
         ...(this.opts.extraHosts === undefined ? {} : { extraHosts: this.opts.extraHosts }),
         ...(this.opts.hostname === undefined ? {} : { hostname: this.opts.hostname }),
+        ...(this.opts.shmSize === undefined ? {} : { shmSize: this.opts.shmSize }),
+        ...(this.opts.ulimits === undefined ? {} : { ulimits: this.opts.ulimits }),
+        ...(this.opts.cgroupParent === undefined ? {} : { cgroupParent: this.opts.cgroupParent }),
         ...(c.security === undefined ? {} : { security: c.security }),
         ...this.opOptions(d, run, c.range, name),
         description,

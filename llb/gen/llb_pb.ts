@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file llb.proto.
  */
 export const file_llb: GenFile = /*@__PURE__*/
-  fileDesc("CglsbGIucHJvdG8SDWhhdGFrZS5sbGIudjEirwEKCkRlZmluaXRpb24SDwoHdmVyc2lvbhgBIAEoDRILCgNvcHMYAiADKAwSLwoIbWV0YWRhdGEYAyADKAsyHS5oYXRha2UubGxiLnYxLlZlcnRleE1ldGFkYXRhEiYKBHJvb3QYBCABKAsyGC5oYXRha2UubGxiLnYxLk91dHB1dFJlZhIqCgdzb3VyY2VzGAUgAygLMhkuaGF0YWtlLmxsYi52MS5Tb3VyY2VGaWxlIj4KClNvdXJjZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSEAoIbGFuZ3VhZ2UYAiABKAkSDAoEZGF0YRgDIAEoDCJNCg5WZXJ0ZXhNZXRhZGF0YRIOCgZkaWdlc3QYASABKAkSKwoIbWV0YWRhdGEYAiABKAsyGS5oYXRha2UubGxiLnYxLk9wTWV0YWRhdGEiKgoJT3V0cHV0UmVmEg4KBmRpZ2VzdBgBIAEoCRINCgVpbmRleBgCIAEoDSIHCgVFbXB0eSJYCgNSZWYSJwoHc2NyYXRjaBgBIAEoCzIULmhhdGFrZS5sbGIudjEuRW1wdHlIABIPCgVpbnB1dBgCIAEoDUgAEhAKBmFjdGlvbhgDIAEoDUgAQgUKA3JlZiI9CghQbGF0Zm9ybRIKCgJvcxgBIAEoCRIUCgxhcmNoaXRlY3R1cmUYAiABKAkSDwoHdmFyaWFudBgDIAEoCSKoAgoCT3ASKAoGaW5wdXRzGAEgAygLMhguaGF0YWtlLmxsYi52MS5PdXRwdXRSZWYSKQoGc291cmNlGAIgASgLMhcuaGF0YWtlLmxsYi52MS5Tb3VyY2VPcEgAEiUKBGV4ZWMYAyABKAsyFS5oYXRha2UubGxiLnYxLkV4ZWNPcEgAEiUKBGZpbGUYBCABKAsyFS5oYXRha2UubGxiLnYxLkZpbGVPcEgAEicKBW1lcmdlGAUgASgLMhYuaGF0YWtlLmxsYi52MS5NZXJnZU9wSAASJQoEZGlmZhgGIAEoCzIVLmhhdGFrZS5sbGIudjEuRGlmZk9wSAASKQoIcGxhdGZvcm0YCiABKAsyFy5oYXRha2UubGxiLnYxLlBsYXRmb3JtQgQKAm9wIsIBCghTb3VyY2VPcBIrCgVpbWFnZRgBIAEoCzIaLmhhdGFrZS5sbGIudjEuSW1hZ2VTb3VyY2VIABIrCgVsb2NhbBgCIAEoCzIaLmhhdGFrZS5sbGIudjEuTG9jYWxTb3VyY2VIABInCgNnaXQYAyABKAsyGC5oYXRha2UubGxiLnYxLkdpdFNvdXJjZUgAEikKBGh0dHAYBCABKAsyGS5oYXRha2UubGxiLnYxLkh0dHBTb3VyY2VIAEIICgZzb3VyY2UiTAoLSW1hZ2VTb3VyY2USCwoDcmVmGAEgASgJEjAKDHJlc29sdmVfbW9kZRgCIAEoDjIaLmhhdGFrZS5sbGIudjEuUmVzb2x2ZU1vZGUiYwoLTG9jYWxTb3VyY2USDAoEbmFtZRgBIAEoCRIYChBpbmNsdWRlX3BhdHRlcm5zGAIgAygJEhgKEGV4Y2x1ZGVfcGF0dGVybnMYAyADKAkSEgoKc2hhcmVkX2tleRgEIAEoCSI+CglHaXRTb3VyY2USDgoGcmVtb3RlGAEgASgJEgsKA3JlZhgCIAEoCRIUCgxrZWVwX2dpdF9kaXIYAyABKAgiWwoKSHR0cFNvdXJjZRILCgN1cmwYASABKAkSEAoIY2hlY2tzdW0YAiABKAkSEAoIZmlsZW5hbWUYAyABKAkSEgoFY2htb2QYBCABKA1IAIgBAUIICgZfY2htb2QieAoGQWNjZXNzEigKCHJlYWRvbmx5GAEgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEigKCHdyaXRhYmxlGAIgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEhAKBm91dHB1dBgDIAEoDUgAQggKBmFjY2VzcyKnAwoGRXhlY09wEgwKBGFyZ3MYASADKAkSKwoDZW52GAIgAygLMh4uaGF0YWtlLmxsYi52MS5FeGVjT3AuRW52RW50cnkSCwoDY3dkGAMgASgJEgwKBHVzZXIYBCABKAkSKwoHbmV0d29yaxgFIAEoDjIaLmhhdGFrZS5sbGIudjEuTmV0d29ya01vZGUSLQoIc2VjdXJpdHkYBiABKA4yGy5oYXRha2UubGxiLnYxLlNlY3VyaXR5TW9kZRIqCgZyb290ZnMYByABKAsyGi5oYXRha2UubGxiLnYxLlJvb3Rmc01vdW50EiQKBm1vdW50cxgIIAMoCzIULmhhdGFrZS5sbGIudjEuTW91bnQSLAoKc2VjcmV0X2VudhgJIAMoCzIYLmhhdGFrZS5sbGIudjEuU2VjcmV0RW52EhAKCGhvc3RuYW1lGAogASgJEi0KC2V4dHJhX2hvc3RzGAsgAygLMhguaGF0YWtlLmxsYi52MS5Ib3N0RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIlCglIb3N0RW50cnkSDAoEaG9zdBgBIAEoCRIKCgJpcBgCIAEoCSJYCgtSb290ZnNNb3VudBIiCgZzb3VyY2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIlCgZhY2Nlc3MYAiABKAsyFS5oYXRha2UubGxiLnYxLkFjY2VzcyL4AQoFTW91bnQSDgoGdGFyZ2V0GAEgASgJEigKBGJpbmQYAiABKAsyGC5oYXRha2UubGxiLnYxLkJpbmRNb3VudEgAEioKBWNhY2hlGAMgASgLMhkuaGF0YWtlLmxsYi52MS5DYWNoZU1vdW50SAASKgoFdG1wZnMYBCABKAsyGS5oYXRha2UubGxiLnYxLlRtcGZzTW91bnRIABIsCgZzZWNyZXQYBSABKAsyGi5oYXRha2UubGxiLnYxLlNlY3JldE1vdW50SAASJgoDc3NoGAYgASgLMhcuaGF0YWtlLmxsYi52MS5Tc2hNb3VudEgAQgcKBW1vdW50ImgKCUJpbmRNb3VudBIiCgZzb3VyY2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIQCghzZWxlY3RvchgCIAEoCRIlCgZhY2Nlc3MYAyABKAsyFS5oYXRha2UubGxiLnYxLkFjY2VzcyKOAQoKQ2FjaGVNb3VudBIKCgJpZBgBIAEoCRIsCgdzaGFyaW5nGAIgASgOMhsuaGF0YWtlLmxsYi52MS5DYWNoZVNoYXJpbmcSIgoGc291cmNlGAMgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSEAoIcmVhZG9ubHkYBCABKAgSEAoIc2VsZWN0b3IYBSABKAkiIAoKVG1wZnNNb3VudBISCgpzaXplX2J5dGVzGAEgASgEIlMKC1NlY3JldE1vdW50EgoKAmlkGAEgASgJEhAKCHJlcXVpcmVkGAIgASgIEgwKBG1vZGUYAyABKA0SCwoDdWlkGAQgASgNEgsKA2dpZBgFIAEoDSJQCghTc2hNb3VudBIKCgJpZBgBIAEoCRIQCghyZXF1aXJlZBgCIAEoCBIMCgRtb2RlGAMgASgNEgsKA3VpZBgEIAEoDRILCgNnaWQYBSABKA0iNwoJU2VjcmV0RW52EgwKBG5hbWUYASABKAkSCgoCaWQYAiABKAkSEAoIcmVxdWlyZWQYAyABKAgiNAoGRmlsZU9wEioKB2FjdGlvbnMYASADKAsyGS5oYXRha2UubGxiLnYxLkZpbGVBY3Rpb24iMAoIVXNlclNwZWMSDAoCaWQYASABKA1IABIOCgRuYW1lGAIgASgJSABCBgoEdXNlciJWCgVDaG93bhIlCgR1c2VyGAEgASgLMhcuaGF0YWtlLmxsYi52MS5Vc2VyU3BlYxImCgVncm91cBgCIAEoCzIXLmhhdGFrZS5sbGIudjEuVXNlclNwZWMi5gEKCkZpbGVBY3Rpb24SIAoEYmFzZRgBIAEoCzISLmhhdGFrZS5sbGIudjEuUmVmEisKBW1rZGlyGAIgASgLMhouaGF0YWtlLmxsYi52MS5Na2RpckFjdGlvbkgAEi0KBm1rZmlsZRgDIAEoCzIbLmhhdGFrZS5sbGIudjEuTWtmaWxlQWN0aW9uSAASJQoCcm0YBCABKAsyFy5oYXRha2UubGxiLnYxLlJtQWN0aW9uSAASKQoEY29weRgFIAEoCzIZLmhhdGFrZS5sbGIudjEuQ29weUFjdGlvbkgAQggKBmFjdGlvbiJkCgtNa2RpckFjdGlvbhIMCgRwYXRoGAEgASgJEgwKBG1vZGUYAiABKA0SFAoMbWFrZV9wYXJlbnRzGAMgASgIEiMKBW93bmVyGAQgASgLMhQuaGF0YWtlLmxsYi52MS5DaG93biJdCgxNa2ZpbGVBY3Rpb24SDAoEcGF0aBgBIAEoCRIMCgRtb2RlGAIgASgNEgwKBGRhdGEYAyABKAwSIwoFb3duZXIYBCABKAsyFC5oYXRha2UubGxiLnYxLkNob3duIkkKCFJtQWN0aW9uEgwKBHBhdGgYASABKAkSFwoPYWxsb3dfbm90X2ZvdW5kGAIgASgIEhYKDmFsbG93X3dpbGRjYXJkGAMgASgIIoUDCgpDb3B5QWN0aW9uEiIKBnNvdXJjZRgBIAEoCzISLmhhdGFrZS5sbGIudjEuUmVmEgsKA3NyYxgCIAEoCRIMCgRkZXN0GAMgASgJEiMKBW93bmVyGAQgASgLMhQuaGF0YWtlLmxsYi52MS5DaG93bhIRCgRtb2RlGAUgASgNSACIAQESFwoPZm9sbG93X3N5bWxpbmtzGAYgASgIEhkKEWNvcHlfZGlyX2NvbnRlbnRzGAcgASgIEh4KFmF0dGVtcHRfdW5wYWNrX2FyY2hpdmUYCCABKAgSGAoQY3JlYXRlX2Rlc3RfcGF0aBgJIAEoCBIWCg5hbGxvd193aWxkY2FyZBgKIAEoCBIcChRhbGxvd19lbXB0eV93aWxkY2FyZBgLIAEoCBIfChdhbHdheXNfcmVwbGFjZV9leGlzdGluZxgMIAEoCBIYChBpbmNsdWRlX3BhdHRlcm5zGA0gAygJEhgKEGV4Y2x1ZGVfcGF0dGVybnMYDiADKAlCBwoFX21vZGUiLQoHTWVyZ2VPcBIiCgZpbnB1dHMYASADKAsyEi5oYXRha2UubGxiLnYxLlJlZiJOCgZEaWZmT3ASIQoFbG93ZXIYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIhCgV1cHBlchgCIAEoCzISLmhhdGFrZS5sbGIudjEuUmVmIv8BCgpPcE1ldGFkYXRhEhQKDGlnbm9yZV9jYWNoZRgBIAEoCBI/CgtkZXNjcmlwdGlvbhgCIAMoCzIqLmhhdGFrZS5sbGIudjEuT3BNZXRhZGF0YS5EZXNjcmlwdGlvbkVudHJ5EjQKDnByb2dyZXNzX2dyb3VwGAMgASgLMhwuaGF0YWtlLmxsYi52MS5Qcm9ncmVzc0dyb3VwEjAKCWxvY2F0aW9ucxgEIAMoCzIdLmhhdGFrZS5sbGIudjEuU291cmNlTG9jYXRpb24aMgoQRGVzY3JpcHRpb25FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKDlNvdXJjZUxvY2F0aW9uEg4KBnNvdXJjZRgBIAEoDRIqCgZyYW5nZXMYAiADKAsyGi5oYXRha2UubGxiLnYxLlNvdXJjZVJhbmdlImcKC1NvdXJjZVJhbmdlEiwKBXN0YXJ0GAEgASgLMh0uaGF0YWtlLmxsYi52MS5Tb3VyY2VQb3NpdGlvbhIqCgNlbmQYAiABKAsyHS5oYXRha2UubGxiLnYxLlNvdXJjZVBvc2l0aW9uIjEKDlNvdXJjZVBvc2l0aW9uEgwKBGxpbmUYASABKA0SEQoJY2hhcmFjdGVyGAIgASgNIjcKDVByb2dyZXNzR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgR3ZWFrGAMgASgIKlYKC1Jlc29sdmVNb2RlEhgKFFJFU09MVkVfTU9ERV9ERUZBVUxUEAASFQoRUkVTT0xWRV9NT0RFX1BVTEwQARIWChJSRVNPTFZFX01PREVfTE9DQUwQAipVCgtOZXR3b3JrTW9kZRIYChRORVRXT1JLX01PREVfREVGQVVMVBAAEhUKEU5FVFdPUktfTU9ERV9OT05FEAESFQoRTkVUV09SS19NT0RFX0hPU1QQAipFCgxTZWN1cml0eU1vZGUSGQoVU0VDVVJJVFlfTU9ERV9TQU5EQk9YEAASGgoWU0VDVVJJVFlfTU9ERV9JTlNFQ1VSRRABKl0KDENhY2hlU2hhcmluZxIYChRDQUNIRV9TSEFSSU5HX1NIQVJFRBAAEhkKFUNBQ0hFX1NIQVJJTkdfUFJJVkFURRABEhgKFENBQ0hFX1NIQVJJTkdfTE9DS0VEEAJiBnByb3RvMw");
+  fileDesc("CglsbGIucHJvdG8SDWhhdGFrZS5sbGIudjEirwEKCkRlZmluaXRpb24SDwoHdmVyc2lvbhgBIAEoDRILCgNvcHMYAiADKAwSLwoIbWV0YWRhdGEYAyADKAsyHS5oYXRha2UubGxiLnYxLlZlcnRleE1ldGFkYXRhEiYKBHJvb3QYBCABKAsyGC5oYXRha2UubGxiLnYxLk91dHB1dFJlZhIqCgdzb3VyY2VzGAUgAygLMhkuaGF0YWtlLmxsYi52MS5Tb3VyY2VGaWxlIj4KClNvdXJjZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSEAoIbGFuZ3VhZ2UYAiABKAkSDAoEZGF0YRgDIAEoDCJNCg5WZXJ0ZXhNZXRhZGF0YRIOCgZkaWdlc3QYASABKAkSKwoIbWV0YWRhdGEYAiABKAsyGS5oYXRha2UubGxiLnYxLk9wTWV0YWRhdGEiKgoJT3V0cHV0UmVmEg4KBmRpZ2VzdBgBIAEoCRINCgVpbmRleBgCIAEoDSIHCgVFbXB0eSJYCgNSZWYSJwoHc2NyYXRjaBgBIAEoCzIULmhhdGFrZS5sbGIudjEuRW1wdHlIABIPCgVpbnB1dBgCIAEoDUgAEhAKBmFjdGlvbhgDIAEoDUgAQgUKA3JlZiI9CghQbGF0Zm9ybRIKCgJvcxgBIAEoCRIUCgxhcmNoaXRlY3R1cmUYAiABKAkSDwoHdmFyaWFudBgDIAEoCSKoAgoCT3ASKAoGaW5wdXRzGAEgAygLMhguaGF0YWtlLmxsYi52MS5PdXRwdXRSZWYSKQoGc291cmNlGAIgASgLMhcuaGF0YWtlLmxsYi52MS5Tb3VyY2VPcEgAEiUKBGV4ZWMYAyABKAsyFS5oYXRha2UubGxiLnYxLkV4ZWNPcEgAEiUKBGZpbGUYBCABKAsyFS5oYXRha2UubGxiLnYxLkZpbGVPcEgAEicKBW1lcmdlGAUgASgLMhYuaGF0YWtlLmxsYi52MS5NZXJnZU9wSAASJQoEZGlmZhgGIAEoCzIVLmhhdGFrZS5sbGIudjEuRGlmZk9wSAASKQoIcGxhdGZvcm0YCiABKAsyFy5oYXRha2UubGxiLnYxLlBsYXRmb3JtQgQKAm9wIsIBCghTb3VyY2VPcBIrCgVpbWFnZRgBIAEoCzIaLmhhdGFrZS5sbGIudjEuSW1hZ2VTb3VyY2VIABIrCgVsb2NhbBgCIAEoCzIaLmhhdGFrZS5sbGIudjEuTG9jYWxTb3VyY2VIABInCgNnaXQYAyABKAsyGC5oYXRha2UubGxiLnYxLkdpdFNvdXJjZUgAEikKBGh0dHAYBCABKAsyGS5oYXRha2UubGxiLnYxLkh0dHBTb3VyY2VIAEIICgZzb3VyY2UiTAoLSW1hZ2VTb3VyY2USCwoDcmVmGAEgASgJEjAKDHJlc29sdmVfbW9kZRgCIAEoDjIaLmhhdGFrZS5sbGIudjEuUmVzb2x2ZU1vZGUiYwoLTG9jYWxTb3VyY2USDAoEbmFtZRgBIAEoCRIYChBpbmNsdWRlX3BhdHRlcm5zGAIgAygJEhgKEGV4Y2x1ZGVfcGF0dGVybnMYAyADKAkSEgoKc2hhcmVkX2tleRgEIAEoCSI+CglHaXRTb3VyY2USDgoGcmVtb3RlGAEgASgJEgsKA3JlZhgCIAEoCRIUCgxrZWVwX2dpdF9kaXIYAyABKAgiWwoKSHR0cFNvdXJjZRILCgN1cmwYASABKAkSEAoIY2hlY2tzdW0YAiABKAkSEAoIZmlsZW5hbWUYAyABKAkSEgoFY2htb2QYBCABKA1IAIgBAUIICgZfY2htb2QieAoGQWNjZXNzEigKCHJlYWRvbmx5GAEgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEigKCHdyaXRhYmxlGAIgASgLMhQuaGF0YWtlLmxsYi52MS5FbXB0eUgAEhAKBm91dHB1dBgDIAEoDUgAQggKBmFjY2VzcyL+AwoGRXhlY09wEgwKBGFyZ3MYASADKAkSKwoDZW52GAIgAygLMh4uaGF0YWtlLmxsYi52MS5FeGVjT3AuRW52RW50cnkSCwoDY3dkGAMgASgJEgwKBHVzZXIYBCABKAkSKwoHbmV0d29yaxgFIAEoDjIaLmhhdGFrZS5sbGIudjEuTmV0d29ya01vZGUSLQoIc2VjdXJpdHkYBiABKA4yGy5oYXRha2UubGxiLnYxLlNlY3VyaXR5TW9kZRIqCgZyb290ZnMYByABKAsyGi5oYXRha2UubGxiLnYxLlJvb3Rmc01vdW50EiQKBm1vdW50cxgIIAMoCzIULmhhdGFrZS5sbGIudjEuTW91bnQSLAoKc2VjcmV0X2VudhgJIAMoCzIYLmhhdGFrZS5sbGIudjEuU2VjcmV0RW52EhAKCGhvc3RuYW1lGAogASgJEi0KC2V4dHJhX2hvc3RzGAsgAygLMhguaGF0YWtlLmxsYi52MS5Ib3N0RW50cnkSFgoOc2htX3NpemVfYnl0ZXMYDCABKAQSJgoHdWxpbWl0cxgNIAMoCzIVLmhhdGFrZS5sbGIudjEuVWxpbWl0EhUKDWNncm91cF9wYXJlbnQYDiABKAkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIyCgZVbGltaXQSDAoEbmFtZRgBIAEoCRIMCgRzb2Z0GAIgASgDEgwKBGhhcmQYAyABKAMiJQoJSG9zdEVudHJ5EgwKBGhvc3QYASABKAkSCgoCaXAYAiABKAkiWAoLUm9vdGZzTW91bnQSIgoGc291cmNlGAEgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSJQoGYWNjZXNzGAIgASgLMhUuaGF0YWtlLmxsYi52MS5BY2Nlc3Mi+AEKBU1vdW50Eg4KBnRhcmdldBgBIAEoCRIoCgRiaW5kGAIgASgLMhguaGF0YWtlLmxsYi52MS5CaW5kTW91bnRIABIqCgVjYWNoZRgDIAEoCzIZLmhhdGFrZS5sbGIudjEuQ2FjaGVNb3VudEgAEioKBXRtcGZzGAQgASgLMhkuaGF0YWtlLmxsYi52MS5UbXBmc01vdW50SAASLAoGc2VjcmV0GAUgASgLMhouaGF0YWtlLmxsYi52MS5TZWNyZXRNb3VudEgAEiYKA3NzaBgGIAEoCzIXLmhhdGFrZS5sbGIudjEuU3NoTW91bnRIAEIHCgVtb3VudCJoCglCaW5kTW91bnQSIgoGc291cmNlGAEgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSEAoIc2VsZWN0b3IYAiABKAkSJQoGYWNjZXNzGAMgASgLMhUuaGF0YWtlLmxsYi52MS5BY2Nlc3MijgEKCkNhY2hlTW91bnQSCgoCaWQYASABKAkSLAoHc2hhcmluZxgCIAEoDjIbLmhhdGFrZS5sbGIudjEuQ2FjaGVTaGFyaW5nEiIKBnNvdXJjZRgDIAEoCzISLmhhdGFrZS5sbGIudjEuUmVmEhAKCHJlYWRvbmx5GAQgASgIEhAKCHNlbGVjdG9yGAUgASgJIiAKClRtcGZzTW91bnQSEgoKc2l6ZV9ieXRlcxgBIAEoBCJTCgtTZWNyZXRNb3VudBIKCgJpZBgBIAEoCRIQCghyZXF1aXJlZBgCIAEoCBIMCgRtb2RlGAMgASgNEgsKA3VpZBgEIAEoDRILCgNnaWQYBSABKA0iUAoIU3NoTW91bnQSCgoCaWQYASABKAkSEAoIcmVxdWlyZWQYAiABKAgSDAoEbW9kZRgDIAEoDRILCgN1aWQYBCABKA0SCwoDZ2lkGAUgASgNIjcKCVNlY3JldEVudhIMCgRuYW1lGAEgASgJEgoKAmlkGAIgASgJEhAKCHJlcXVpcmVkGAMgASgIIjQKBkZpbGVPcBIqCgdhY3Rpb25zGAEgAygLMhkuaGF0YWtlLmxsYi52MS5GaWxlQWN0aW9uIjAKCFVzZXJTcGVjEgwKAmlkGAEgASgNSAASDgoEbmFtZRgCIAEoCUgAQgYKBHVzZXIiVgoFQ2hvd24SJQoEdXNlchgBIAEoCzIXLmhhdGFrZS5sbGIudjEuVXNlclNwZWMSJgoFZ3JvdXAYAiABKAsyFy5oYXRha2UubGxiLnYxLlVzZXJTcGVjIuYBCgpGaWxlQWN0aW9uEiAKBGJhc2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhIrCgVta2RpchgCIAEoCzIaLmhhdGFrZS5sbGIudjEuTWtkaXJBY3Rpb25IABItCgZta2ZpbGUYAyABKAsyGy5oYXRha2UubGxiLnYxLk1rZmlsZUFjdGlvbkgAEiUKAnJtGAQgASgLMhcuaGF0YWtlLmxsYi52MS5SbUFjdGlvbkgAEikKBGNvcHkYBSABKAsyGS5oYXRha2UubGxiLnYxLkNvcHlBY3Rpb25IAEIICgZhY3Rpb24iZAoLTWtkaXJBY3Rpb24SDAoEcGF0aBgBIAEoCRIMCgRtb2RlGAIgASgNEhQKDG1ha2VfcGFyZW50cxgDIAEoCBIjCgVvd25lchgEIAEoCzIULmhhdGFrZS5sbGIudjEuQ2hvd24iXQoMTWtmaWxlQWN0aW9uEgwKBHBhdGgYASABKAkSDAoEbW9kZRgCIAEoDRIMCgRkYXRhGAMgASgMEiMKBW93bmVyGAQgASgLMhQuaGF0YWtlLmxsYi52MS5DaG93biJJCghSbUFjdGlvbhIMCgRwYXRoGAEgASgJEhcKD2FsbG93X25vdF9mb3VuZBgCIAEoCBIWCg5hbGxvd193aWxkY2FyZBgDIAEoCCKFAwoKQ29weUFjdGlvbhIiCgZzb3VyY2UYASABKAsyEi5oYXRha2UubGxiLnYxLlJlZhILCgNzcmMYAiABKAkSDAoEZGVzdBgDIAEoCRIjCgVvd25lchgEIAEoCzIULmhhdGFrZS5sbGIudjEuQ2hvd24SEQoEbW9kZRgFIAEoDUgAiAEBEhcKD2ZvbGxvd19zeW1saW5rcxgGIAEoCBIZChFjb3B5X2Rpcl9jb250ZW50cxgHIAEoCBIeChZhdHRlbXB0X3VucGFja19hcmNoaXZlGAggASgIEhgKEGNyZWF0ZV9kZXN0X3BhdGgYCSABKAgSFgoOYWxsb3dfd2lsZGNhcmQYCiABKAgSHAoUYWxsb3dfZW1wdHlfd2lsZGNhcmQYCyABKAgSHwoXYWx3YXlzX3JlcGxhY2VfZXhpc3RpbmcYDCABKAgSGAoQaW5jbHVkZV9wYXR0ZXJucxgNIAMoCRIYChBleGNsdWRlX3BhdHRlcm5zGA4gAygJQgcKBV9tb2RlIi0KB01lcmdlT3ASIgoGaW5wdXRzGAEgAygLMhIuaGF0YWtlLmxsYi52MS5SZWYiTgoGRGlmZk9wEiEKBWxvd2VyGAEgASgLMhIuaGF0YWtlLmxsYi52MS5SZWYSIQoFdXBwZXIYAiABKAsyEi5oYXRha2UubGxiLnYxLlJlZiL/AQoKT3BNZXRhZGF0YRIUCgxpZ25vcmVfY2FjaGUYASABKAgSPwoLZGVzY3JpcHRpb24YAiADKAsyKi5oYXRha2UubGxiLnYxLk9wTWV0YWRhdGEuRGVzY3JpcHRpb25FbnRyeRI0Cg5wcm9ncmVzc19ncm91cBgDIAEoCzIcLmhhdGFrZS5sbGIudjEuUHJvZ3Jlc3NHcm91cBIwCglsb2NhdGlvbnMYBCADKAsyHS5oYXRha2UubGxiLnYxLlNvdXJjZUxvY2F0aW9uGjIKEERlc2NyaXB0aW9uRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJMCg5Tb3VyY2VMb2NhdGlvbhIOCgZzb3VyY2UYASABKA0SKgoGcmFuZ2VzGAIgAygLMhouaGF0YWtlLmxsYi52MS5Tb3VyY2VSYW5nZSJnCgtTb3VyY2VSYW5nZRIsCgVzdGFydBgBIAEoCzIdLmhhdGFrZS5sbGIudjEuU291cmNlUG9zaXRpb24SKgoDZW5kGAIgASgLMh0uaGF0YWtlLmxsYi52MS5Tb3VyY2VQb3NpdGlvbiIxCg5Tb3VyY2VQb3NpdGlvbhIMCgRsaW5lGAEgASgNEhEKCWNoYXJhY3RlchgCIAEoDSI3Cg1Qcm9ncmVzc0dyb3VwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEd2VhaxgDIAEoCCpWCgtSZXNvbHZlTW9kZRIYChRSRVNPTFZFX01PREVfREVGQVVMVBAAEhUKEVJFU09MVkVfTU9ERV9QVUxMEAESFgoSUkVTT0xWRV9NT0RFX0xPQ0FMEAIqVQoLTmV0d29ya01vZGUSGAoUTkVUV09SS19NT0RFX0RFRkFVTFQQABIVChFORVRXT1JLX01PREVfTk9ORRABEhUKEU5FVFdPUktfTU9ERV9IT1NUEAIqRQoMU2VjdXJpdHlNb2RlEhkKFVNFQ1VSSVRZX01PREVfU0FOREJPWBAAEhoKFlNFQ1VSSVRZX01PREVfSU5TRUNVUkUQASpdCgxDYWNoZVNoYXJpbmcSGAoUQ0FDSEVfU0hBUklOR19TSEFSRUQQABIZChVDQUNIRV9TSEFSSU5HX1BSSVZBVEUQARIYChRDQUNIRV9TSEFSSU5HX0xPQ0tFRBACYgZwcm90bzM");
 
 /**
  * A whole graph: what `marshal` produces and `unmarshal` reads.
@@ -537,6 +537,27 @@ export type ExecOp = Message<"hatake.llb.v1.ExecOp"> & {
    * @generated from field: repeated hatake.llb.v1.HostEntry extra_hosts = 11;
    */
   extraHosts: HostEntry[];
+
+  /**
+   * /dev/shm size in bytes (--shm-size); 0: the worker's default (64 MiB). BuildKit's Meta.ShmSize.
+   *
+   * @generated from field: uint64 shm_size_bytes = 12;
+   */
+  shmSizeBytes: bigint;
+
+  /**
+   * Resource limits of the process (--ulimit), sorted by name. BuildKit's Meta.Ulimit.
+   *
+   * @generated from field: repeated hatake.llb.v1.Ulimit ulimits = 13;
+   */
+  ulimits: Ulimit[];
+
+  /**
+   * The cgroup under which the step's own cgroup is made (--cgroup-parent); empty: the worker's.
+   *
+   * @generated from field: string cgroup_parent = 14;
+   */
+  cgroupParent: string;
 };
 
 /**
@@ -545,6 +566,35 @@ export type ExecOp = Message<"hatake.llb.v1.ExecOp"> & {
  */
 export const ExecOpSchema: GenMessage<ExecOp> = /*@__PURE__*/
   messageDesc(file_llb, 14);
+
+/**
+ * One rlimit: a Docker name (nofile, nproc, core …); -1 is unlimited.
+ *
+ * @generated from message hatake.llb.v1.Ulimit
+ */
+export type Ulimit = Message<"hatake.llb.v1.Ulimit"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 soft = 2;
+   */
+  soft: bigint;
+
+  /**
+   * @generated from field: int64 hard = 3;
+   */
+  hard: bigint;
+};
+
+/**
+ * Describes the message hatake.llb.v1.Ulimit.
+ * Use `create(UlimitSchema)` to create a new message.
+ */
+export const UlimitSchema: GenMessage<Ulimit> = /*@__PURE__*/
+  messageDesc(file_llb, 15);
 
 /**
  * @generated from message hatake.llb.v1.HostEntry
@@ -566,7 +616,7 @@ export type HostEntry = Message<"hatake.llb.v1.HostEntry"> & {
  * Use `create(HostEntrySchema)` to create a new message.
  */
 export const HostEntrySchema: GenMessage<HostEntry> = /*@__PURE__*/
-  messageDesc(file_llb, 15);
+  messageDesc(file_llb, 16);
 
 /**
  * @generated from message hatake.llb.v1.RootfsMount
@@ -588,7 +638,7 @@ export type RootfsMount = Message<"hatake.llb.v1.RootfsMount"> & {
  * Use `create(RootfsMountSchema)` to create a new message.
  */
 export const RootfsMountSchema: GenMessage<RootfsMount> = /*@__PURE__*/
-  messageDesc(file_llb, 16);
+  messageDesc(file_llb, 17);
 
 /**
  * @generated from message hatake.llb.v1.Mount
@@ -640,7 +690,7 @@ export type Mount = Message<"hatake.llb.v1.Mount"> & {
  * Use `create(MountSchema)` to create a new message.
  */
 export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
-  messageDesc(file_llb, 17);
+  messageDesc(file_llb, 18);
 
 /**
  * @generated from message hatake.llb.v1.BindMount
@@ -667,7 +717,7 @@ export type BindMount = Message<"hatake.llb.v1.BindMount"> & {
  * Use `create(BindMountSchema)` to create a new message.
  */
 export const BindMountSchema: GenMessage<BindMount> = /*@__PURE__*/
-  messageDesc(file_llb, 18);
+  messageDesc(file_llb, 19);
 
 /**
  * @generated from message hatake.llb.v1.CacheMount
@@ -706,7 +756,7 @@ export type CacheMount = Message<"hatake.llb.v1.CacheMount"> & {
  * Use `create(CacheMountSchema)` to create a new message.
  */
 export const CacheMountSchema: GenMessage<CacheMount> = /*@__PURE__*/
-  messageDesc(file_llb, 19);
+  messageDesc(file_llb, 20);
 
 /**
  * @generated from message hatake.llb.v1.TmpfsMount
@@ -723,7 +773,7 @@ export type TmpfsMount = Message<"hatake.llb.v1.TmpfsMount"> & {
  * Use `create(TmpfsMountSchema)` to create a new message.
  */
 export const TmpfsMountSchema: GenMessage<TmpfsMount> = /*@__PURE__*/
-  messageDesc(file_llb, 20);
+  messageDesc(file_llb, 21);
 
 /**
  * @generated from message hatake.llb.v1.SecretMount
@@ -760,7 +810,7 @@ export type SecretMount = Message<"hatake.llb.v1.SecretMount"> & {
  * Use `create(SecretMountSchema)` to create a new message.
  */
 export const SecretMountSchema: GenMessage<SecretMount> = /*@__PURE__*/
-  messageDesc(file_llb, 21);
+  messageDesc(file_llb, 22);
 
 /**
  * @generated from message hatake.llb.v1.SshMount
@@ -797,7 +847,7 @@ export type SshMount = Message<"hatake.llb.v1.SshMount"> & {
  * Use `create(SshMountSchema)` to create a new message.
  */
 export const SshMountSchema: GenMessage<SshMount> = /*@__PURE__*/
-  messageDesc(file_llb, 22);
+  messageDesc(file_llb, 23);
 
 /**
  * @generated from message hatake.llb.v1.SecretEnv
@@ -824,7 +874,7 @@ export type SecretEnv = Message<"hatake.llb.v1.SecretEnv"> & {
  * Use `create(SecretEnvSchema)` to create a new message.
  */
 export const SecretEnvSchema: GenMessage<SecretEnv> = /*@__PURE__*/
-  messageDesc(file_llb, 23);
+  messageDesc(file_llb, 24);
 
 /**
  * @generated from message hatake.llb.v1.FileOp
@@ -841,7 +891,7 @@ export type FileOp = Message<"hatake.llb.v1.FileOp"> & {
  * Use `create(FileOpSchema)` to create a new message.
  */
 export const FileOpSchema: GenMessage<FileOp> = /*@__PURE__*/
-  messageDesc(file_llb, 24);
+  messageDesc(file_llb, 25);
 
 /**
  * @generated from message hatake.llb.v1.UserSpec
@@ -870,7 +920,7 @@ export type UserSpec = Message<"hatake.llb.v1.UserSpec"> & {
  * Use `create(UserSpecSchema)` to create a new message.
  */
 export const UserSpecSchema: GenMessage<UserSpec> = /*@__PURE__*/
-  messageDesc(file_llb, 25);
+  messageDesc(file_llb, 26);
 
 /**
  * @generated from message hatake.llb.v1.Chown
@@ -892,7 +942,7 @@ export type Chown = Message<"hatake.llb.v1.Chown"> & {
  * Use `create(ChownSchema)` to create a new message.
  */
 export const ChownSchema: GenMessage<Chown> = /*@__PURE__*/
-  messageDesc(file_llb, 26);
+  messageDesc(file_llb, 27);
 
 /**
  * @generated from message hatake.llb.v1.FileAction
@@ -940,7 +990,7 @@ export type FileAction = Message<"hatake.llb.v1.FileAction"> & {
  * Use `create(FileActionSchema)` to create a new message.
  */
 export const FileActionSchema: GenMessage<FileAction> = /*@__PURE__*/
-  messageDesc(file_llb, 27);
+  messageDesc(file_llb, 28);
 
 /**
  * @generated from message hatake.llb.v1.MkdirAction
@@ -972,7 +1022,7 @@ export type MkdirAction = Message<"hatake.llb.v1.MkdirAction"> & {
  * Use `create(MkdirActionSchema)` to create a new message.
  */
 export const MkdirActionSchema: GenMessage<MkdirAction> = /*@__PURE__*/
-  messageDesc(file_llb, 28);
+  messageDesc(file_llb, 29);
 
 /**
  * @generated from message hatake.llb.v1.MkfileAction
@@ -1004,7 +1054,7 @@ export type MkfileAction = Message<"hatake.llb.v1.MkfileAction"> & {
  * Use `create(MkfileActionSchema)` to create a new message.
  */
 export const MkfileActionSchema: GenMessage<MkfileAction> = /*@__PURE__*/
-  messageDesc(file_llb, 29);
+  messageDesc(file_llb, 30);
 
 /**
  * @generated from message hatake.llb.v1.RmAction
@@ -1031,7 +1081,7 @@ export type RmAction = Message<"hatake.llb.v1.RmAction"> & {
  * Use `create(RmActionSchema)` to create a new message.
  */
 export const RmActionSchema: GenMessage<RmAction> = /*@__PURE__*/
-  messageDesc(file_llb, 30);
+  messageDesc(file_llb, 31);
 
 /**
  * @generated from message hatake.llb.v1.CopyAction
@@ -1113,7 +1163,7 @@ export type CopyAction = Message<"hatake.llb.v1.CopyAction"> & {
  * Use `create(CopyActionSchema)` to create a new message.
  */
 export const CopyActionSchema: GenMessage<CopyAction> = /*@__PURE__*/
-  messageDesc(file_llb, 31);
+  messageDesc(file_llb, 32);
 
 /**
  * Every listed filesystem, in order, each layered on top of the previous ones. Positions, not the
@@ -1133,7 +1183,7 @@ export type MergeOp = Message<"hatake.llb.v1.MergeOp"> & {
  * Use `create(MergeOpSchema)` to create a new message.
  */
 export const MergeOpSchema: GenMessage<MergeOp> = /*@__PURE__*/
-  messageDesc(file_llb, 32);
+  messageDesc(file_llb, 33);
 
 /**
  * @generated from message hatake.llb.v1.DiffOp
@@ -1155,7 +1205,7 @@ export type DiffOp = Message<"hatake.llb.v1.DiffOp"> & {
  * Use `create(DiffOpSchema)` to create a new message.
  */
 export const DiffOpSchema: GenMessage<DiffOp> = /*@__PURE__*/
-  messageDesc(file_llb, 33);
+  messageDesc(file_llb, 34);
 
 /**
  * @generated from message hatake.llb.v1.OpMetadata
@@ -1187,7 +1237,7 @@ export type OpMetadata = Message<"hatake.llb.v1.OpMetadata"> & {
  * Use `create(OpMetadataSchema)` to create a new message.
  */
 export const OpMetadataSchema: GenMessage<OpMetadata> = /*@__PURE__*/
-  messageDesc(file_llb, 34);
+  messageDesc(file_llb, 35);
 
 /**
  * Where in Definition.sources[source] an op came from.
@@ -1211,7 +1261,7 @@ export type SourceLocation = Message<"hatake.llb.v1.SourceLocation"> & {
  * Use `create(SourceLocationSchema)` to create a new message.
  */
 export const SourceLocationSchema: GenMessage<SourceLocation> = /*@__PURE__*/
-  messageDesc(file_llb, 35);
+  messageDesc(file_llb, 36);
 
 /**
  * @generated from message hatake.llb.v1.SourceRange
@@ -1233,7 +1283,7 @@ export type SourceRange = Message<"hatake.llb.v1.SourceRange"> & {
  * Use `create(SourceRangeSchema)` to create a new message.
  */
 export const SourceRangeSchema: GenMessage<SourceRange> = /*@__PURE__*/
-  messageDesc(file_llb, 36);
+  messageDesc(file_llb, 37);
 
 /**
  * Line is 1-based, character 0-based (as BuildKit's parser and source maps count).
@@ -1257,7 +1307,7 @@ export type SourcePosition = Message<"hatake.llb.v1.SourcePosition"> & {
  * Use `create(SourcePositionSchema)` to create a new message.
  */
 export const SourcePositionSchema: GenMessage<SourcePosition> = /*@__PURE__*/
-  messageDesc(file_llb, 37);
+  messageDesc(file_llb, 38);
 
 /**
  * @generated from message hatake.llb.v1.ProgressGroup
@@ -1284,7 +1334,7 @@ export type ProgressGroup = Message<"hatake.llb.v1.ProgressGroup"> & {
  * Use `create(ProgressGroupSchema)` to create a new message.
  */
 export const ProgressGroupSchema: GenMessage<ProgressGroup> = /*@__PURE__*/
-  messageDesc(file_llb, 38);
+  messageDesc(file_llb, 39);
 
 /**
  * @generated from enum hatake.llb.v1.ResolveMode
