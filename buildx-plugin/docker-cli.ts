@@ -68,8 +68,6 @@ export interface DockerCli {
 
 export interface DockerConfigFile {
   readonly currentContext?: string;
-  readonly auths?: Readonly<Record<string, { readonly auth?: string; readonly identitytoken?: string }>>;
-  readonly credsStore?: string;
   readonly aliases?: Readonly<Record<string, string>>;
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../errors/index.ts";
-import { CredentialHelper, DockerConfigCredentials, keyHostname } from "./credentials.ts";
+import { CredentialHelper, DockerConfigCredentials, credentialsOf, decodeAuthEntry, keyHostname } from "./credentials.ts";
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -148,6 +148,21 @@ describe("credentials from config.json", () => {
     setTimeout(() => ac.abort(), 50);
     await expect(p).rejects.toThrow();
   });
+});
+
+describe("decoding an AuthConfig", () => {
+  it("turns an AuthConfig (config.json entry, X-Registry-Auth) into the registry client's credentials", () => {
+    expect(credentialsOf({})).toBeUndefined();
+    expect(credentialsOf({ username: "a" })).toBeUndefined();
+    expect(credentialsOf({ username: "a", password: "b" })).toEqual({ kind: "basic", username: "a", password: "b" });
+    expect(credentialsOf({ auth: Buffer.from("a:b:c\0").toString("base64") })).toEqual({ kind: "basic", username: "a", password: "b:c" });
+    expect(credentialsOf({ username: "a", identitytoken: "refresh" })).toEqual({ kind: "identity-token", username: "a", token: "refresh" });
+    expect(credentialsOf({ registrytoken: "bearer" })).toEqual({ kind: "registry-token", token: "bearer" });
+    // A decodable `auth` wins over the separate fields, as docker/cli's config file decoding has it.
+    expect(credentialsOf({ username: "x", password: "y", auth: Buffer.from("a:b").toString("base64") })).toEqual({ kind: "basic", username: "a", password: "b" });
+    expect(decodeAuthEntry({ username: "x", password: "y", auth: Buffer.from("no-colon").toString("base64") })).toEqual({ username: "x", password: "y", identityToken: "", registryToken: "" });
+  });
+
 });
 
 describe("the credential-helper protocol", () => {

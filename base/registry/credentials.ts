@@ -82,8 +82,13 @@ export function decodeAuthEntry(entry: AuthEntry): DecodedAuth {
   return { username, password, identityToken: entry.identitytoken ?? "", registryToken: entry.registrytoken ?? "" };
 }
 
-/** What the registry client authenticates with: identity token, then registry token, then user and password. */
-export function credentialsOf(auth: DecodedAuth): Credentials | undefined {
+/** What the registry client authenticates with for an AuthConfig (config.json entry, X-Registry-Auth). */
+export function credentialsOf(entry: AuthEntry): Credentials | undefined {
+  return toCredentials(decodeAuthEntry(entry));
+}
+
+/** Identity token, then registry token, then user and password. */
+function toCredentials(auth: DecodedAuth): Credentials | undefined {
   if (auth.identityToken !== "") return { kind: "identity-token", username: auth.username, token: auth.identityToken };
   if (auth.registryToken !== "") return { kind: "registry-token", token: auth.registryToken };
   if (auth.username !== "" && auth.password !== "") return { kind: "basic", username: auth.username, password: auth.password };
@@ -180,7 +185,7 @@ export class DockerConfigCredentials implements CredentialSource {
   }
 
   async get(host: string, signal?: AbortSignal): Promise<Credentials | undefined> {
-    return credentialsOf(await this.authConfig(host, signal));
+    return toCredentials(await this.authConfig(host, signal));
   }
 }
 
@@ -210,7 +215,7 @@ export class CredentialHelper {
 
   async get(serverUrl: string, signal?: AbortSignal): Promise<Credentials | undefined> {
     const auth = await this.getAuth(serverUrl, signal);
-    return auth === undefined ? undefined : credentialsOf(auth);
+    return auth === undefined ? undefined : toCredentials(auth);
   }
 
   /** `get` as an AuthConfig; undefined when the helper has nothing for the server. */

@@ -1,8 +1,8 @@
 import { htkError } from "../../base/errors/index.ts";
-import type { CredentialSource } from "../../cache/registry/index.ts";
+import { credentialsOf, type CredentialSource } from "../../base/registry/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { readJsonBody } from "./images-params.ts";
-import { authConfigFrom, credentialsOf, withRegistryStatus } from "./registry-auth.ts";
+import { authConfigFrom, withRegistryStatus } from "./registry-auth.ts";
 import { sendJson } from "./respond.ts";
 import type { Route } from "./types.ts";
 

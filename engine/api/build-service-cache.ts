@@ -1,11 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import type { CredentialSource, Credentials } from "../../cache/registry/index.ts";
+import { credentialsOf, type CredentialSource, type Credentials } from "../../base/registry/index.ts";
 import { parseCacheFrom, parseCacheTo, type CacheExportSpec, type CacheImportSpec } from "../../cache/remote/index.ts";
 import type { SolveRequest } from "../../wire/index.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
-import { authConfigFrom, credentialsOf, decodeRegistryAuth, encodeRegistryAuth } from "./registry-auth.ts";
+import { authConfigFrom, decodeRegistryAuth, encodeRegistryAuth } from "./registry-auth.ts";
 
 /**
  * The cache options of a Solve in the engine's terms (cache/remote specs, daemon-side paths):

@@ -22,9 +22,9 @@ import {
 } from "../../wire/index.ts";
 import { stepError, type BuildEvent, type BuildOutput, type BuildRequest, type BuildResult, type Builds } from "../build/engine-builds.ts";
 import type { ExportedImage } from "../build/image-export.ts";
-import type { CredentialSource, Credentials } from "../../cache/registry/index.ts";
+import { credentialsOf, type CredentialSource, type Credentials } from "../../base/registry/index.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";
-import { credentialsOf, type AuthConfig } from "./registry-auth.ts";
+import type { AuthConfig } from "./registry-auth.ts";
 import { ClientRequests } from "./build-service-session.ts";
 import { solveCaches, type SolveCaches } from "./build-service-cache.ts";
 import type { ContextStore } from "./build-service-contexts.ts";

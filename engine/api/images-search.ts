@@ -1,10 +1,10 @@
 import { request } from "undici";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
-import { classifyNetworkError } from "../../cache/registry/index.ts";
+import { classifyNetworkError, credentialsOf } from "../../base/registry/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { parseFilters } from "../state/index.ts";
 import { intQuery } from "./images-params.ts";
-import { credentialsOf, decodeRegistryAuth, withRegistryStatus, type RequestRegistries } from "./registry-auth.ts";
+import { decodeRegistryAuth, withRegistryStatus, type RequestRegistries } from "./registry-auth.ts";
 import { sendJson } from "./respond.ts";
 import type { Route } from "./types.ts";
 

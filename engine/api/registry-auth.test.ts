@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { authConfigFrom, credentialsOf, decodeRegistryAuth, encodeRegistryAuth, registryAuthFailure } from "./registry-auth.ts";
+import { authConfigFrom, decodeRegistryAuth, encodeRegistryAuth, registryAuthFailure } from "./registry-auth.ts";
 
 describe("X-Registry-Auth", () => {
   it("decodes base64url JSON as the docker CLI encodes it, padded or not, either alphabet", () => {
@@ -23,15 +23,6 @@ describe("X-Registry-Auth", () => {
   it("matches keys case-insensitively and keeps only the AuthConfig fields", () => {
     expect(authConfigFrom({ Username: "a", PASSWORD: "b", IdentityToken: "t", other: "x", email: 3 })).toEqual({ username: "a", password: "b", identitytoken: "t" });
     expect(authConfigFrom("nope")).toBeUndefined();
-  });
-
-  it("turns an AuthConfig into the registry client's credentials", () => {
-    expect(credentialsOf({})).toBeUndefined();
-    expect(credentialsOf({ username: "a" })).toBeUndefined();
-    expect(credentialsOf({ username: "a", password: "b" })).toEqual({ kind: "basic", username: "a", password: "b" });
-    expect(credentialsOf({ auth: Buffer.from("a:b:c\0").toString("base64") })).toEqual({ kind: "basic", username: "a", password: "b:c" });
-    expect(credentialsOf({ username: "a", identitytoken: "refresh" })).toEqual({ kind: "identity-token", username: "a", token: "refresh" });
-    expect(credentialsOf({ registrytoken: "bearer" })).toEqual({ kind: "registry-token", token: "bearer" });
   });
 
   it("reports a registry's refusal on pull and push as 500 (HTK-REGISTRY-0056), never the 401 that makes the CLI prompt", () => {

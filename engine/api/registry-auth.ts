@@ -1,5 +1,5 @@
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { anonymous, type CredentialSource, type Credentials, type RegistryClient } from "../../cache/registry/index.ts";
+import { anonymous, credentialsOf, type AuthEntry, type CredentialSource, type RegistryClient } from "../../base/registry/index.ts";
 import { sendError } from "./respond.ts";
 import type { RequestContext } from "./types.ts";
 
@@ -9,17 +9,9 @@ import type { RequestContext } from "./types.ts";
  * daemon reads no config.json of its own: what the request carries is all it uses (dockerd's rule),
  * so `docker logout` really ends access.
  */
-export interface AuthConfig {
-  readonly username?: string;
-  readonly password?: string;
-  /** base64("user:password"), as config.json stores it. */
-  readonly auth?: string;
+export interface AuthConfig extends AuthEntry {
   readonly email?: string;
   readonly serveraddress?: string;
-  /** An OAuth refresh token from an earlier login. */
-  readonly identitytoken?: string;
-  /** A bearer token to send as is. */
-  readonly registrytoken?: string;
 }
 
 const FIELDS = ["username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken"] as const;
@@ -56,24 +48,6 @@ export function decodeRegistryAuth(header: string | undefined): AuthConfig {
 /** base64url of the JSON, as the docker CLI encodes it (for tests and clients of our own). */
 export function encodeRegistryAuth(config: AuthConfig): string {
   return Buffer.from(JSON.stringify(config)).toString("base64url");
-}
-
-/** What the registry client authenticates with: identity token, then registry token, then user and password. */
-export function credentialsOf(config: AuthConfig): Credentials | undefined {
-  let username = config.username ?? "";
-  let password = config.password ?? "";
-  if (username === "" && config.auth !== undefined && config.auth !== "") {
-    const decoded = Buffer.from(config.auth, "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon > 0) {
-      username = decoded.slice(0, colon);
-      password = decoded.slice(colon + 1).replace(/\0+$/, "");
-    }
-  }
-  if (config.identitytoken !== undefined && config.identitytoken !== "") return { kind: "identity-token", username, token: config.identitytoken };
-  if (config.registrytoken !== undefined && config.registrytoken !== "") return { kind: "registry-token", token: config.registrytoken };
-  if (username !== "" && password !== "") return { kind: "basic", username, password };
-  return undefined;
 }
 
 /**
