@@ -167,6 +167,26 @@ describe("docker build through the buildx plugin", () => {
     expect(noargs.stderr).toMatch(/^ERROR: "docker buildx build" requires exactly 1 argument\./);
   });
 
+  it("a Dockerfile that does not parse fails in BuildKit's layout: the code frame, 'dockerfile parse error on line N: …', our diagnostic after it", async () => {
+    const dir = context("unknown-instruction", "FROM scratch\nFOO bar\nCOPY a /a\n");
+    const r = await docker(["build", "--progress=plain", "."], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/#1 DONE \d+\.\ds\n/);
+    expect(r.stderr.slice(r.stderr.indexOf("Dockerfile:2"))).toBe(
+      "Dockerfile:2\n--------------------\n   1 |     FROM scratch\n   2 | >>> FOO bar\n   3 |     COPY a /a\n   4 |     \n--------------------\n" +
+        "ERROR: failed to build: failed to solve: dockerfile parse error on line 2: unknown instruction: FOO\n" +
+        "  HTK-DOCKERFILE-0011: Use one of the Dockerfile instructions: ADD, ARG, CMD, COPY, ENTRYPOINT, ENV, EXPOSE, FROM, HEALTHCHECK, LABEL, MAINTAINER, ONBUILD, RUN, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR.\n",
+    );
+    const typo = context("typo-instruction", "FROM scratch\nCOPPY a /a\n");
+    const t = await docker(["buildx", "build", "-q", "."], typo);
+    expect(t.code).toBe(1);
+    expect(t.stderr).toContain(" 2 | >>> COPPY a /a\n   3 |     \n--------------------\nERROR: failed to build: failed to solve: dockerfile parse error on line 2: unknown instruction: COPPY (did you mean COPY?)\n");
+    // The classic builder's POST /build: dockerd's 400 with instructions.Parse's text.
+    const classic = await engine.docker(["build", "."], { cwd: dir, env: { DOCKER_BUILDKIT: "0" } });
+    expect(classic.code).toBe(1);
+    expect(classic.stderr).toContain("Error response from daemon: dockerfile parse error on line 2: unknown instruction: FOO [HTK-DOCKERFILE-0310] HTK-DOCKERFILE-0011: ");
+  });
+
   it("docker build --help shows buildx's flags", async () => {
     const r = await docker(["build", "--help"]);
     expect(r.code).toBe(0);

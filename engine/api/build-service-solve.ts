@@ -400,7 +400,7 @@ async function* finish(
     }
     case "invalid":
       await deps.history.save(req, fileName, { status: "error", createdAt: started, error: result.message });
-      yield create(SolveEventSchema, { event: { case: "error", value: create(BuildErrorSchema, { message: result.message, rendered: result.rendered, diagnosticId: "HTK-DOCKERFILE" }) } });
+      yield create(SolveEventSchema, { event: { case: "error", value: invalidError(result) } });
       return;
     case "canceled":
       await deps.history.save(req, fileName, { status: "canceled", createdAt: started, error: "context canceled" });
@@ -421,6 +421,21 @@ function warningText(err: HtkError): string {
 }
 
 /** BuildKit's error: the step's message (the solver's wrapper removed), the step, its Dockerfile lines. */
+/**
+ * A Dockerfile that cannot be built, in BuildKit's layout: the code frame of its lines and BuildKit's
+ * message ("dockerfile parse error on line 2: unknown instruction: FOO"), our diagnostic after them.
+ */
+function invalidError(result: Extract<BuildResult, { kind: "invalid" }>): BuildError {
+  const f = result.failure;
+  if (f === undefined) return create(BuildErrorSchema, { message: result.message, rendered: result.rendered, diagnosticId: "HTK-DOCKERFILE" });
+  return create(BuildErrorSchema, {
+    message: f.message,
+    diagnosticId: f.diagnosticId,
+    nextStep: f.nextStep,
+    ...(f.lines.start > 0 ? { source: { filename: f.fileName, data: f.source, ranges: [{ startLine: f.lines.start, endLine: f.lines.end }] } } : {}),
+  });
+}
+
 function buildError(err: HtkError, vertex: string | undefined, definition: Definition | undefined, dockerfile: Uint8Array, fileName: string): BuildError {
   const inner = stepError(err);
   const v = definition?.vertices.find((x) => x.digest === vertex);

@@ -32,6 +32,7 @@ import { BuildGate, Semaphore } from "./build-gate.ts";
 import { exportFiles } from "./file-export.ts";
 import { pushImage } from "./push.ts";
 import { checkEntitlements } from "./local-build.ts";
+import { dockerfileFailure, type DockerfileFailure } from "./parse-error.ts";
 import { BuildCaches, type BuildCacheRequest, type CacheProgress, type CacheVertex } from "./remote-cache.ts";
 import type { CacheExportSpec, CacheImportSpec } from "../../cache/remote/index.ts";
 
@@ -192,7 +193,7 @@ export type BuildResult =
       readonly checkWarnings: readonly string[];
     }
   /** The Dockerfile could not be used (syntax, unknown target, failing checks …): nothing ran. */
-  | { readonly kind: "invalid"; readonly id: string; readonly message: string; readonly rendered: string }
+  | { readonly kind: "invalid"; readonly id: string; readonly message: string; readonly rendered: string; readonly failure?: DockerfileFailure }
   | { readonly kind: "failed"; readonly id: string; readonly error: HtkError; readonly record?: BuildRecord }
   | { readonly kind: "canceled"; readonly id: string; readonly record?: BuildRecord };
 
@@ -318,12 +319,13 @@ export class Builds {
     const { text, fileName, dockerfilePath, contextDir, ignore } = input;
     const sourceText = new TextDecoder().decode(text);
     const render = (ds: readonly Diagnostic[]): string => ds.map((d) => renderDiagnostic(d, sourceText, fileName)).join("\n");
-    const firstError = (ds: readonly Diagnostic[]): string => {
-      const d = ds.find((x) => x.severity === "error");
-      return d === undefined ? "the Dockerfile cannot be built" : (d.buildkitMessage ?? d.message);
+    const invalid = (ds: readonly Diagnostic[]): BuildResult => {
+      const failure = dockerfileFailure(ds, fileName, text);
+      if (failure === undefined) return { kind: "invalid", id, message: "the Dockerfile cannot be built", rendered: render(ds) };
+      return { kind: "invalid", id, message: failure.message, rendered: render(ds), failure };
     };
     const parsed = parseDockerfile(text, { fileName });
-    if (parsed.result === undefined) return { kind: "invalid", id, message: firstError(parsed.diagnostics), rendered: render(parsed.diagnostics) };
+    if (parsed.result === undefined) return invalid(parsed.diagnostics);
     const buildArgs = req.buildArgs ?? {};
     const checks = runChecks(parsed.result, { buildArgs, dockerignore: ignore.patterns, ...(req.target === undefined ? {} : { target: req.target }) });
     const checkWarnings = checks.findings.map(formatFindingShort);
@@ -355,7 +357,7 @@ export class Builds {
       ...(req.extraHosts === undefined ? {} : { extraHosts: req.extraHosts }),
     });
     signal.throwIfAborted();
-    if (compiled.result === undefined) return { kind: "invalid", id, message: firstError(compiled.diagnostics), rendered: render(compiled.diagnostics) };
+    if (compiled.result === undefined) return invalid(compiled.diagnostics);
     const plan = compiled.result;
     if (req.entitlements !== undefined) checkEntitlements(plan.definition, req.network === "host" ? [...req.entitlements, "network.host"] : req.entitlements);
     const warningDiagnostics = [...parsed.diagnostics, ...compiled.diagnostics].filter((d) => d.severity === "warning");

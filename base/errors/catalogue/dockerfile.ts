@@ -277,4 +277,13 @@ export const dockerfileDiagnostics = {
     next: "Fix that line (hatake dockerfile parse --dump shows how it was read), then check again.",
     http: 400,
   },
+  // 0310–0319: Docker's texts for Dockerfiles that cannot be built.
+  "HTK-DOCKERFILE-0310": {
+    title: "Dockerfile cannot be parsed",
+    // The classic builder's answer to POST /build (errdefs.InvalidParameter of instructions.Parse's error).
+    cause: "{message}",
+    next: "{diagnostic}: {next}",
+    http: 400,
+    dockerText: true,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
