@@ -1,10 +1,10 @@
 import { Agent as HttpAgent } from "node:http";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { htkError } from "../base/errors/index.ts";
 import { BuildService } from "../wire/index.ts";
 import type { DockerEndpoint } from "./docker-cli.ts";
 import { EngineError } from "./engine-error.ts";
+import { createHttp1Transport } from "./http1-client.ts";
 
 export { EngineError };
 
@@ -24,25 +24,20 @@ export function engineClient(endpoint: DockerEndpoint): EngineClient {
   const host = endpoint.host;
   const url = parseHost(host);
   const tls = endpoint.tls;
+  let transport;
   let agent: HttpAgent;
-  let baseUrl: string;
-  let nodeOptions: Record<string, unknown>;
   if (url.kind === "unix") {
     agent = new HttpAgent({ keepAlive: true });
-    baseUrl = "http://hatake";
-    nodeOptions = { socketPath: url.path, agent };
+    transport = createHttp1Transport({ baseUrl: "http://hatake", agent, socketPath: url.path });
   } else if (tls !== undefined) {
     // node:https (and TLS with it) only when a builder is reached over TLS: start-up cost otherwise.
-    const { Agent: HttpsAgent } = process.getBuiltinModule("node:https");
-    agent = new HttpsAgent({ keepAlive: true, ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }), rejectUnauthorized: !tls.skipVerify });
-    baseUrl = `https://${url.hostPort}`;
-    nodeOptions = { agent };
+    const https = process.getBuiltinModule("node:https");
+    agent = new https.Agent({ keepAlive: true, ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }), rejectUnauthorized: !tls.skipVerify });
+    transport = createHttp1Transport({ baseUrl: `https://${url.hostPort}`, agent, request: https.request });
   } else {
     agent = new HttpAgent({ keepAlive: true });
-    baseUrl = `http://${url.hostPort}`;
-    nodeOptions = { agent };
+    transport = createHttp1Transport({ baseUrl: `http://${url.hostPort}`, agent });
   }
-  const transport = createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
   return {
     service: createClient(BuildService, transport),
     endpoint: host,

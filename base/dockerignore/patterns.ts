@@ -355,21 +355,23 @@ class Matcher implements DockerignoreMatcher {
       throw new Error("matchesUsingParentResults: wrong number of values in the parent's match info");
     }
     let matched = false;
-    const info: boolean[] = [];
-    this.patterns.forEach((p, i) => {
+    const patterns = this.patterns;
+    const info: boolean[] = new Array<boolean>(patterns.length);
+    for (let i = 0; i < patterns.length; i++) {
+      const p = patterns[i] as Pattern;
       let m = known?.[i] ?? false;
       if (!m) {
         if (p.exclusion !== matched) {
-          info.push(false);
-          return;
+          info[i] = false;
+          continue;
         }
         m = p.match(path);
         // Without the parent's info, fall back to testing every parent (MatchesOrParentMatches).
         if (!m && known === undefined) m = this.parentMatches(p, path);
       }
-      info.push(m);
+      info[i] = m;
       if (m) matched = !p.exclusion;
-    });
+    }
     return { excluded: matched, info };
   }
 
