@@ -6,7 +6,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { SolveRequestSchema } from "../../wire/index.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
 import { credentialsFrom, registryConfigCredentials, solveCaches } from "./build-service-cache.ts";
-import { encodeRegistryAuth } from "./registry-auth.ts";
 
 const never = new AbortController().signal;
 const dir = mkdtempSync(join(tmpdir(), "htk-solve-caches-"));
@@ -58,9 +57,10 @@ describe("a Solve's cache options in the engine's terms", () => {
   });
 
   it("uses the client's credentials for its hosts only, Docker Hub under any of its names", async () => {
-    const creds = credentialsFrom({ "127.0.0.1:5000": encodeRegistryAuth({ username: "u", password: "p" }), "https://index.docker.io/v1/": encodeRegistryAuth({ auth: Buffer.from("hub:pw").toString("base64") }) });
+    const creds = credentialsFrom({ "127.0.0.1:5000": { username: "u", password: "p" }, "https://index.docker.io/v1/": { auth: Buffer.from("hub:pw").toString("base64") } });
     expect(await creds.get("127.0.0.1:5000")).toEqual({ kind: "basic", username: "u", password: "p" });
     expect(await creds.get("docker.io")).toEqual({ kind: "basic", username: "hub", password: "pw" });
+    expect(await creds.get("registry-1.docker.io")).toEqual({ kind: "basic", username: "hub", password: "pw" });
     expect(await creds.get("other.example")).toBeUndefined();
     const classic = registryConfigCredentials(Buffer.from(JSON.stringify({ "127.0.0.1:5000": { username: "u", password: "p" } })).toString("base64"));
     expect(await classic.get("127.0.0.1:5000")).toEqual({ kind: "basic", username: "u", password: "p" });

@@ -1,11 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { credentialsOf, type CredentialSource, type Credentials } from "../../base/registry/index.ts";
+import { authKeyFor } from "../../base/oci/index.ts";
+import { credentialsOf, keyHostname, type CredentialSource, type Credentials } from "../../base/registry/index.ts";
 import { parseCacheFrom, parseCacheTo, type CacheExportSpec, type CacheImportSpec } from "../../cache/remote/index.ts";
 import type { SolveRequest } from "../../wire/index.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
-import { authConfigFrom, decodeRegistryAuth, encodeRegistryAuth } from "./registry-auth.ts";
+import { authConfigFrom, type AuthConfig } from "./registry-auth.ts";
 
 /**
  * The cache options of a Solve in the engine's terms (cache/remote specs, daemon-side paths):
@@ -77,21 +78,16 @@ function parsed<T>(flag: string, type: string, attrs: Readonly<Record<string, st
 
 /**
  * The client's credentials by registry host. A host it sent none for is anonymous: as dockerd, the
- * daemon uses no credentials of its own for a client's registries.
+ * daemon uses no credentials of its own for a client's registries. Keys may be config.json's (URLs,
+ * Docker Hub's v1 key): they are compared as the docker CLI compares them.
  */
-export function credentialsFrom(table: Readonly<Record<string, string>>): CredentialSource {
+export function credentialsFrom(table: Readonly<Record<string, AuthConfig>>): CredentialSource {
   const byHost = new Map<string, Credentials>();
-  for (const [host, header] of Object.entries(table)) {
-    const creds = credentialsOf(decodeRegistryAuth(header));
-    if (creds !== undefined) byHost.set(normalHost(host), creds);
+  for (const [host, config] of Object.entries(table)) {
+    const creds = credentialsOf(config);
+    if (creds !== undefined) byHost.set(authKeyFor(keyHostname(host)), creds);
   }
-  return { get: (host) => Promise.resolve(byHost.get(normalHost(host))) };
-}
-
-/** config.json's keys and references' domains name Docker Hub several ways. */
-function normalHost(host: string): string {
-  const h = host.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
-  return h === "index.docker.io" || h === "registry-1.docker.io" ? "docker.io" : h;
+  return { get: (host) => Promise.resolve(byHost.get(authKeyFor(keyHostname(host)))) };
 }
 
 /**
@@ -99,14 +95,14 @@ function normalHost(host: string): string {
  * CLI sends every credential it has). Invalid is none, as dockerd reads it.
  */
 export function registryConfigCredentials(header: string | undefined): CredentialSource {
-  const table: Record<string, string> = {};
+  const table: Record<string, AuthConfig> = {};
   if (header !== undefined && header.trim() !== "") {
     try {
       const parsed = JSON.parse(Buffer.from(header.trim(), "base64").toString("utf8")) as unknown;
       if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
         for (const [host, v] of Object.entries(parsed as Record<string, unknown>)) {
           const config = authConfigFrom(v);
-          if (config !== undefined) table[host] = encodeRegistryAuth(config);
+          if (config !== undefined) table[host] = config;
         }
       }
     } catch {
