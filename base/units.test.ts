@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { humanDuration, humanSize } from "./units.ts";
+import { formatUlimit, humanDuration, humanSize, parseRamInBytes, parseUlimit } from "./units.ts";
 
 describe("go-units", () => {
   it("HumanSize: decimal units, four significant digits", () => {
@@ -19,5 +19,47 @@ describe("go-units", () => {
     expect(humanDuration(3_600_000)).toBe("About an hour");
     expect(humanDuration(30 * 3_600_000)).toBe("30 hours");
     expect(humanDuration(3 * 24 * 3_600_000)).toBe("3 days");
+  });
+});
+
+describe("go-units parsers (texts as the docker 28 CLI prints them after 'invalid argument … flag: ')", () => {
+  it("RAMInBytes", () => {
+    expect(parseRamInBytes("128m")).toEqual({ ok: true, value: 134217728 });
+    expect(parseRamInBytes("12kib")).toEqual({ ok: true, value: 12288 });
+    expect(parseRamInBytes("12 k")).toEqual({ ok: true, value: 12288 });
+    expect(parseRamInBytes("12KB")).toEqual({ ok: true, value: 12288 });
+    expect(parseRamInBytes("1.5g")).toEqual({ ok: true, value: 1610612736 });
+    expect(parseRamInBytes("100")).toEqual({ ok: true, value: 100 });
+    expect(parseRamInBytes("1e3")).toEqual({ ok: true, value: 1000 });
+    expect(parseRamInBytes("12q")).toEqual({ ok: false, message: "invalid suffix: 'q'" });
+    expect(parseRamInBytes("1kbb")).toEqual({ ok: false, message: "invalid suffix: 'kbb'" });
+    expect(parseRamInBytes("1e3x")).toEqual({ ok: false, message: "invalid suffix: 'x'" });
+    expect(parseRamInBytes("-5")).toEqual({ ok: false, message: "invalid size: '-5'" });
+    expect(parseRamInBytes("")).toEqual({ ok: false, message: "invalid size: ''" });
+    expect(parseRamInBytes("1.5.5")).toEqual({ ok: false, message: 'strconv.ParseFloat: parsing "1.5.5": invalid syntax' });
+    expect(parseRamInBytes("0x10")).toEqual({ ok: false, message: 'strconv.ParseFloat: parsing "0x10": invalid syntax' });
+  });
+
+  it("ParseUlimit and Ulimit.String", () => {
+    expect(parseUlimit("nofile=1024:2048")).toEqual({ ok: true, value: { name: "nofile", soft: 1024, hard: 2048 } });
+    expect(parseUlimit("nproc=10")).toEqual({ ok: true, value: { name: "nproc", soft: 10, hard: 10 } });
+    expect(parseUlimit("core=0:-1")).toEqual({ ok: true, value: { name: "core", soft: 0, hard: -1 } });
+    expect(formatUlimit({ name: "nofile", soft: 1024, hard: 2048 })).toBe("nofile=1024:2048");
+    const msg = (t: string): string | undefined => {
+      const r = parseUlimit(t);
+      return r.ok ? undefined : r.message;
+    };
+    expect(msg("foo")).toBe("invalid ulimit argument: foo");
+    expect(msg("bogus=1")).toBe("invalid ulimit type: bogus");
+    expect(msg("as=1")).toBe("invalid ulimit type: as");
+    expect(msg("=5")).toBe("invalid ulimit type: ");
+    expect(msg("nofile=x")).toBe('strconv.ParseInt: parsing "x": invalid syntax');
+    expect(msg("nofile=x:y")).toBe('strconv.ParseInt: parsing "y": invalid syntax');
+    expect(msg("nofile=")).toBe('strconv.ParseInt: parsing "": invalid syntax');
+    expect(msg("nofile=unlimited")).toBe('strconv.ParseInt: parsing "unlimited": invalid syntax');
+    expect(msg("nofile=99999999999999999999")).toBe('strconv.ParseInt: parsing "99999999999999999999": value out of range');
+    expect(msg("nofile=1:2:3")).toBe("too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`");
+    expect(msg("nofile=5:2")).toBe("ulimit soft limit must be less than or equal to hard limit: 5 > 2");
+    expect(msg("nofile=-1:5")).toBe("ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 5");
   });
 });

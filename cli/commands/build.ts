@@ -7,6 +7,8 @@ import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.
 import { buildThroughEngine } from "./build-engine.ts";
 import { loadSshSources } from "../../engine/build/ssh-sources.ts";
 import { buildPlatform } from "../../engine/build/platforms.ts";
+import { checkedLimits, type StepLimits } from "../../engine/build/step-limits.ts";
+import { parseRamInBytes, parseUlimit, type UlimitValue } from "../../base/units.ts";
 import type { ProgressMode } from "../../solver/index.ts";
 import type { Entitlement } from "../../frontend-dockerfile/index.ts";
 import type { NetworkMode } from "../../llb/index.ts";
@@ -38,6 +40,10 @@ Options:
       --allow list             Allow extra privileged entitlement: network.host, security.insecure
       --network string         Network of RUN steps: default (own namespace, outbound through a
                                build bridge), none, host (implies --allow network.host)
+      --shm-size bytes         Size of /dev/shm of RUN steps (128m, 1g; default 64m)
+      --ulimit ulimit          Resource limit of RUN steps, repeatable: NAME=SOFT[:HARD]
+                               (nofile=1024:2048, nproc, core, memlock, stack …; -1 unlimited)
+      --cgroup-parent string   Parent cgroup of RUN steps (each runs in PARENT/buildkit/ID)
       --ssh list               SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK),
                                ID=SOCKET or ID=KEYFILE[,KEYFILE…]
       --progress string        auto, plain, tty, rawjson or quiet (default "auto")
@@ -89,6 +95,9 @@ export const buildCommand: Command = {
       load: { type: "boolean" },
       allow: { type: "string", multiple: true },
       network: { type: "string" },
+      "shm-size": { type: "string" },
+      ulimit: { type: "string", multiple: true },
+      "cgroup-parent": { type: "string" },
     });
     if (values["data-root"] === undefined) return buildThroughEngine(args, io);
     const [context, ...extra] = positionals;
@@ -119,6 +128,7 @@ export const buildCommand: Command = {
       cacheTo: (values["cache-to"] ?? []).map(parseCacheTo),
       entitlements: parseAllow(values.allow ?? []),
       ...(values.network === undefined ? {} : { network: parseNetwork(values.network) }),
+      limits: parseStepLimits(values["shm-size"], values.ulimit ?? [], values["cgroup-parent"]),
     });
     switch (result.kind) {
       case "invalid-dockerfile":
@@ -274,6 +284,27 @@ function parseAllow(values: readonly string[]): Entitlement[] {
 function parseNetwork(value: string): NetworkMode {
   if (value === "default" || value === "none" || value === "host") return value;
   throw htkError("HTK-BUILD-0412", { network: value });
+}
+
+/** --shm-size, --ulimit and --cgroup-parent as docker buildx build parses them (go-units, its texts: HTK-BUILD-0424). */
+export function parseStepLimits(shm: string | undefined, ulimitFlags: readonly string[], cgroupParent: string | undefined): StepLimits {
+  let shmSize = 0;
+  if (shm !== undefined) {
+    const r = parseRamInBytes(shm);
+    if (!r.ok) throw htkError("HTK-BUILD-0424", { value: shm, flag: "--shm-size", detail: r.message });
+    shmSize = r.value;
+  }
+  const ulimits = new Map<string, UlimitValue>();
+  for (const text of ulimitFlags) {
+    const r = parseUlimit(text);
+    if (!r.ok) throw htkError("HTK-BUILD-0424", { value: text, flag: "--ulimit", detail: r.message });
+    ulimits.set(r.value.name, r.value);
+  }
+  return checkedLimits({
+    ...(shmSize > 0 ? { shmSize } : {}),
+    ...(ulimits.size === 0 ? {} : { ulimits: [...ulimits.values()] }),
+    ...(cgroupParent === undefined || cgroupParent === "" ? {} : { cgroupParent }),
+  });
 }
 
 function gcOption(text: string | undefined): { gcKeepStorage?: number } {

@@ -27,6 +27,7 @@ import type { SshAgentSource } from "../worker/ssh-agent.ts";
 import { buildResolutionScope, type RuntimeSession, type RuntimeWorker } from "../worker/runtime-worker.ts";
 import { cacheUsage, pruneCache, type CacheUsage, type ContextCopies, type PruneOptions, type PruneResult } from "./cache-usage.ts";
 import { exportImage, writeImageArchive, type ExportedImage } from "./image-export.ts";
+import type { StepLimits } from "./step-limits.ts";
 import { composeWorker, imageConfigResolver, type RuntimeParts } from "./runtime-stack.ts";
 import { BuildGate, Semaphore } from "./build-gate.ts";
 import { exportFiles } from "./file-export.ts";
@@ -113,6 +114,8 @@ export interface BuildRequest {
   /** The network of RUN steps without their own `--network`. */
   readonly network?: "default" | "none" | "host";
   readonly extraHosts?: readonly ExtraHost[];
+  /** `--shm-size`, `--ulimit`, `--cgroup-parent`: set on every RUN step (step-limits.ts). */
+  readonly limits?: StepLimits;
   /** `--secret`: values by id; never written to disk by the engine. */
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
   /** `--ssh`: the agents RUN --mount=type=ssh may use, by id (relayed to the client; no key kept here). */
@@ -355,6 +358,7 @@ export class Builds {
       ...(req.platform === undefined ? {} : { platform: req.platform }),
       ...(req.network === undefined ? {} : { network: req.network }),
       ...(req.extraHosts === undefined ? {} : { extraHosts: req.extraHosts }),
+      ...req.limits,
     });
     signal.throwIfAborted();
     if (compiled.result === undefined) return invalid(compiled.diagnostics);

@@ -22,6 +22,7 @@ import { pushImage } from "./push.ts";
 import { BuildCaches } from "./remote-cache.ts";
 import { renderWarning } from "./remote-cache-import.ts";
 import type { CacheExportSpec, CacheImportSpec } from "../../cache/remote/index.ts";
+import type { StepLimits } from "./step-limits.ts";
 
 const run = promisify(execFile);
 
@@ -71,6 +72,8 @@ export interface LocalBuildRequest {
   readonly entitlements?: readonly Entitlement[];
   /** `--network`: the network of RUN steps without their own --network (`host` grants network.host, as buildx does). */
   readonly network?: NetworkMode;
+  /** `--shm-size`, `--ulimit`, `--cgroup-parent`: set on every RUN step (step-limits.ts). */
+  readonly limits?: StepLimits;
 }
 
 export type LocalBuildResult =
@@ -178,6 +181,7 @@ async function buildWith(req: LocalBuildRequest, stack: RuntimeStack | undefined
       ...(req.target === undefined ? {} : { target: req.target }),
       entitlements: grantedEntitlements(req),
       ...(req.network === undefined ? {} : { network: req.network }),
+      ...req.limits,
     });
     if (compiled.result === undefined) return { kind: "invalid-dockerfile", rendered: render(compiled.diagnostics) };
     checkEntitlements(compiled.result.definition, grantedEntitlements(req));

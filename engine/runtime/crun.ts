@@ -254,14 +254,13 @@ export class CrunRuntime implements Runtime {
   }
 
   /** Write the bundle: config.json with our cgroup path and an absolute rootfs. */
-  private async writeBundle(id: string, spec: Spec): Promise<{ bundle: string; cgroupsPath: string }> {
+  private async writeBundle(id: string, spec: Spec, cgroupsPath = `${this.cgroupParent}/${id}`): Promise<{ bundle: string; cgroupsPath: string }> {
     this.checkId(id);
     if (this.live.has(id)) throw htkError("HTK-RUNTIME-0101", { id, detail: "a container with this ID is already running" });
     const bundle = this.bundleOf(id);
     await rm(bundle, { recursive: true, force: true });
     await mkdir(bundle, { recursive: true });
     await mkdir(this.stateDir, { recursive: true });
-    const cgroupsPath = `${this.cgroupParent}/${id}`;
     const rootPath = isAbsolute(spec.root.path) ? spec.root.path : resolve(spec.root.path);
     const full: Spec = { ...spec, root: { ...spec.root, path: rootPath }, linux: { ...spec.linux, cgroupsPath } };
     await writeFile(join(bundle, "config.json"), JSON.stringify(full));
@@ -363,7 +362,7 @@ export class CrunRuntime implements Runtime {
 
   private async runOnce(request: RunRequest): Promise<ProcessResult> {
     {
-      const { bundle, cgroupsPath } = await this.writeBundle(request.id, request.spec);
+      const { bundle, cgroupsPath } = await this.writeBundle(request.id, request.spec, request.cgroupsPath);
       const stdin = request.stdin ?? { kind: "none" };
       let launched: { child: ChildProcess; result: Promise<ProcessResult> };
       try {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { htkError } from "../../base/errors/index.ts";
+import { ULIMIT_NAMES, type UlimitValue } from "../../base/units.ts";
 import { defaultSeccompProfile } from "./seccomp.ts";
 import { resolveUser, type UserDatabase } from "./users.ts";
 
@@ -334,11 +335,8 @@ export interface ResourceOptions {
   readonly pidsLimit?: number;
 }
 
-export interface Ulimit {
-  readonly name: string;
-  readonly soft: number;
-  readonly hard: number;
-}
+/** `--ulimit name=soft:hard` (-1 is unlimited). */
+export type Ulimit = UlimitValue;
 
 export type SeccompMode =
   | { readonly kind: "default" }
@@ -559,7 +557,8 @@ export function mergeTmpfsOptions(options: readonly string[]): string[] {
   return out;
 }
 
-const ULIMITS = new Set(["as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"]);
+// The docker CLI's names, and `as`, which an API client may still send (dockerd hands any name to the runtime).
+const ULIMITS = new Set([...ULIMIT_NAMES, "as"]);
 
 /** Sysctls that live in a namespace the container owns (Docker's and runc's rule). */
 function checkSysctl(key: string, network: NetworkNamespace): void {

@@ -42,6 +42,11 @@ export interface RunRequest {
   readonly id: string;
   /** The spec (from `buildSpec`); `root.path` should be absolute. `linux.cgroupsPath` is set by the runtime. */
   readonly spec: Spec;
+  /**
+   * The cgroup to run in (cgroupfs path, e.g. `/ci/buildkit/<id>`: a build step with `--cgroup-parent`);
+   * default `<the runtime's parent>/<id>`. crun makes it (and missing parents) and removes it afterwards.
+   */
+  readonly cgroupsPath?: string;
   readonly stdin?: StdinSource;
   /** Output as it comes; never called after `run` settles. */
   readonly onStdout?: (chunk: Buffer) => void;

@@ -592,8 +592,12 @@ export class RuntimeWorker implements Worker {
         mounts,
         privileged: op.security === "insecure",
         readonlyRootfs: op.rootfs.access.kind === "readonly",
+        // --shm-size and --ulimit as a container's: the runtime's defaults (64 MiB, Docker's nofile) otherwise.
+        ...(op.shmSize === 0 ? {} : { shmSize: op.shmSize }),
+        ulimits: op.ulimits,
       });
       const id = `htk-build-${randomBytes(8).toString("hex")}`;
+      const cgroupsPath = op.cgroupParent === "" ? undefined : buildStepCgroupsPath(op.cgroupParent, id);
       // Output goes to the build record in order; each write is awaited (the sink's backpressure) before
       // the next one is issued.
       let logs: Promise<void> = Promise.resolve();
@@ -603,7 +607,7 @@ export class RuntimeWorker implements Worker {
       let result;
       try {
         // A start failure (command not found …) is HTK-RUNTIME-0101 from the runtime: the step's failure.
-        result = await this.#runtime.run({ id, spec, onStdout: pushLog(1), onStderr: pushLog(2), signal });
+        result = await this.#runtime.run({ id, spec, ...(cgroupsPath === undefined ? {} : { cgroupsPath }), onStdout: pushLog(1), onStderr: pushLog(2), signal });
       } finally {
         await logs.catch(() => undefined);
       }
@@ -974,6 +978,16 @@ export function httpFileName(url: string, disposition: string | null): string {
 }
 
 /** Mounts sorted by target so a parent directory is mounted before anything inside it. */
+/**
+ * Where a step with `--cgroup-parent` runs: BuildKit's `/<parent>/buildkit/<id>` (cgroupfs). A systemd
+ * slice (`name.slice:prefix:`, BuildKit's other form) needs the systemd cgroup driver, which the runtime
+ * does not use: HTK-RUNTIME-0340.
+ */
+export function buildStepCgroupsPath(parent: string, id: string): string {
+  if (parent.endsWith(":") && parent.includes(".slice")) throw htkError("HTK-RUNTIME-0340", { parent });
+  return posix.join("/", parent, "buildkit", id);
+}
+
 function sortMounts(mounts: readonly ExecMount[]): ExecMount[] {
   return [...mounts].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
 }

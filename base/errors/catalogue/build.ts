@@ -99,6 +99,38 @@ export const buildDiagnostics = {
     next: "Grant it for this build with --allow {entitlement}, or remove the RUN flag (--network=host, --security=insecure) that needs it.",
     dockerText: true,
   },
+  "HTK-BUILD-0420": {
+    title: "Invalid ulimit",
+    cause: "failed to parse ulimit: {detail}",
+    next: "Give each ulimit as NAME=SOFT[:HARD] (-1 is unlimited; SOFT may not exceed HARD), for example --ulimit nofile=1024:2048.",
+    dockerText: true,
+    http: 400,
+  },
+  "HTK-BUILD-0421": {
+    title: "Invalid /dev/shm size",
+    cause: "failed to parse shm size: {detail}",
+    next: "Give --shm-size with Docker's units, for example --shm-size 128m (the build service takes it in bytes).",
+    dockerText: true,
+    http: 400,
+  },
+  "HTK-BUILD-0422": {
+    title: "Unknown ulimit name",
+    cause: "The ulimit \"{name}\" is not a resource limit Docker knows, so no RUN step could be given it.",
+    next: "Use one of: {names} (as --ulimit NAME=SOFT[:HARD]), or leave it out.",
+    http: 400,
+  },
+  "HTK-BUILD-0423": {
+    title: "Cgroup parent outside the cgroup tree",
+    cause: "The cgroup parent \"{parent}\" contains \"..\", which would place RUN steps outside the cgroup tree.",
+    next: "Give --cgroup-parent as a path without \"..\", for example /ci-builds.",
+    http: 400,
+  },
+  "HTK-BUILD-0424": {
+    title: "Invalid flag value",
+    cause: "invalid argument \"{value}\" for \"{flag}\" flag: {detail}",
+    next: "Correct the value: --shm-size takes a size such as 128m, --ulimit takes NAME=SOFT[:HARD] such as nofile=1024:2048.",
+    dockerText: true,
+  },
   "HTK-BUILD-0411": {
     title: "Unknown entitlement",
     cause: "invalid entitlement: {entitlement}",

@@ -108,4 +108,10 @@ export const runtimeDiagnostics = {
     next: "Install git on the engine's machine (Debian: apt-get install git).",
     http: 500,
   },
+  "HTK-RUNTIME-0340": {
+    title: "systemd cgroup parent not supported",
+    cause: "The cgroup parent \"{parent}\" is a systemd slice, but RUN steps are placed with the cgroupfs driver (as /<parent>/buildkit/<step>).",
+    next: "Give --cgroup-parent as a cgroupfs path such as /ci-builds (a systemd slice's cgroup works as a path too: /system.slice/ci.slice).",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
