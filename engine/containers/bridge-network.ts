@@ -4,7 +4,7 @@ import { HtkError, htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { bridgeSubnet, bridgeSubnet6, connectContainer, disconnectContainer, isPredefined, type BridgeDatapath } from "../networks/index.ts";
 import type { Container, EndpointRecord, NetworkRecord, NetworkSettings, StateStore } from "../state/index.ts";
-import { holderOf, PortPublisher, portsJson, requestedBindings, type PortBinding } from "./ports.ts";
+import { holderOf, hostListensOnIPv6, isIPv6Binding, PortPublisher, portsJson, requestedBindings, type PortBinding } from "./ports.ts";
 import { dnsNames, emptyEndpoint, emptyNetworkSettings, endpointWish, ipamConfigJson, LoopbackNetworks, parseNetworkMode, resolvConf, type NetworkAttacher, type NetworkAttachment } from "./network.ts";
 
 /**
@@ -71,18 +71,24 @@ export class BridgeNetworks implements NetworkAttacher {
     }
     const first = eps[0];
     const address = first?.ep.ipv4Address.split("/")[0] ?? "";
+    const address6 = first !== undefined && bridgeSubnet6(first.net) !== undefined ? (first.ep.ipv6Address.split("/")[0] ?? "") : "";
     let published: PortBinding[] = [];
-    const requested = requestedBindings(c.hostConfig, c.config);
+    const requested = requestedBindings(c.hostConfig, c.config, await hostListensOnIPv6());
     if (requested.length > 0 && first !== undefined && address !== "") {
       const publisher = new PortPublisher();
       this.#ports.set(c.id, publisher);
       try {
-        published = await publisher.publish(requested, address, { name: c.name.replace(/^\//, ""), id: first.ep.endpointId });
+        published = await publisher.publish(requested, { ipv4: address, ipv6: address6 }, { name: c.name.replace(/^\//, ""), id: first.ep.endpointId });
         const dev = this.#datapath.names.bridge(first.net);
         for (const b of published) {
-          if (b.hostIp.startsWith("127.")) continue; // the relay serves loopback; DNAT cannot reach it
-          const dst = b.hostIp === "0.0.0.0" ? [] : ["-d", b.hostIp];
-          await this.#datapath.addContainerRule(c.id, "nat", "dnat", ["-p", b.proto, ...dst, "--dport", String(b.hostPort), "!", "-i", dev, "-j", "DNAT", "--to-destination", `${address}:${b.containerPort}`]);
+          // The relay serves loopback (DNAT cannot reach it); an IPv6 binding of an IPv4-only container is the relay's alone (docker-proxy's way).
+          if (b.hostIp.startsWith("127.") || b.hostIp === "::1") continue;
+          const v6 = isIPv6Binding(b);
+          if (v6 && address6 === "") continue;
+          const any = b.hostIp === "0.0.0.0" || b.hostIp === "::";
+          const dst = any ? [] : ["-d", b.hostIp];
+          const to = v6 ? `[${address6}]:${b.containerPort}` : `${address}:${b.containerPort}`;
+          await this.#datapath.addContainerRule(c.id, "nat", "dnat", ["-p", b.proto, ...dst, "--dport", String(b.hostPort), "!", "-i", dev, "-j", "DNAT", "--to-destination", to], v6 ? 6 : 4);
         }
       } catch (err) {
         await this.detach(c.id).catch(() => undefined);
@@ -160,7 +166,15 @@ export class BridgeNetworks implements NetworkAttacher {
         DNSNames: isPredefined(net.name) ? [] : dnsNames(c, ep.aliases),
       };
       if (net.name === "bridge") {
-        top = { Bridge: this.#datapath.names.bridge(net), EndpointID: ep.endpointId, Gateway: gateway, IPAddress: ip, IPPrefixLen: Number(bits), MacAddress: ep.macAddress };
+        top = {
+          Bridge: this.#datapath.names.bridge(net),
+          EndpointID: ep.endpointId,
+          Gateway: gateway,
+          IPAddress: ip,
+          IPPrefixLen: Number(bits),
+          MacAddress: ep.macAddress,
+          ...(ip6 === "" ? {} : { GlobalIPv6Address: ip6, GlobalIPv6PrefixLen: Number(bits6), IPv6Gateway: sub6?.gateway ?? "" }),
+        };
       }
     }
     const sandbox = `/run/netns/${this.#datapath.names.netns(containerId)}`;

@@ -960,7 +960,6 @@ export class ContainerManager {
     return directorySize(w.upperDir, signal).catch(() => 0);
   }
 
-  /** The host pid of a running container's init, or undefined when it does not run. */
   /**
    * `docker network connect` made `ep` for container `id`: a running container on the bridge
    * datapath gets its veth now (stopped ones at their next start).
@@ -996,6 +995,7 @@ export class ContainerManager {
     return run === undefined ? undefined : { id: c.id, pid: run.handle.pid };
   }
 
+  /** The host pid of a running container's init, or undefined when it does not run. */
   #pidOf(ref: string): number | undefined {
     return this.running(ref)?.pid;
   }

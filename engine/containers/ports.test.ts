@@ -17,6 +17,25 @@ describe("published ports", () => {
     ]);
   });
 
+  it("on an IPv6-capable host a binding without a host address is also made on [::] (Docker 28), right after its 0.0.0.0 twin; an explicit address stays alone", () => {
+    const r = requestedBindings({ PortBindings: { "80/tcp": [{ HostIp: "", HostPort: "8080" }, { HostIp: "::1", HostPort: "8081" }, { HostIp: "0.0.0.0", HostPort: "8082" }] } }, {}, true);
+    expect(r.map((b) => `${b.hostIp}:${b.hostPort}${b.twin === true ? " twin" : ""}`)).toEqual(["0.0.0.0:8080", ":::8080 twin", "::1:8081", "0.0.0.0:8082"]);
+  });
+
+  it("the [::] twin of an ephemeral binding gets the same port, bound IPv6-only beside 0.0.0.0", async () => {
+    const p = new PortPublisher();
+    try {
+      const req = requestedBindings({ PortBindings: { "80/tcp": [{ HostIp: "", HostPort: "" }] } }, {}, true);
+      const [v4, v6] = await p.publish(req, { ipv4: "127.0.0.2", ipv6: "" }, { name: "web", id: "e" });
+      expect(v4?.hostIp).toBe("0.0.0.0");
+      expect(v6?.hostIp).toBe("::");
+      expect(v6?.hostPort).toBe(v4?.hostPort);
+      expect(holderOf(new Map([["x", p]]), { proto: "tcp", hostIp: "::1", hostPort: v4?.hostPort ?? 0 })?.binding.hostIp).toBe("::");
+    } finally {
+      await p.close();
+    }
+  });
+
   it("inspect's Ports: bindings by key, exposed ports without one null", () => {
     expect(portsJson([{ key: "80/tcp", containerPort: 80, proto: "tcp", hostIp: "0.0.0.0", hostPort: 32768 }], { ExposedPorts: { "80/tcp": {}, "81/tcp": {} } })).toEqual({
       "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "32768" }],

@@ -12,7 +12,7 @@ export interface PortBinding {
   readonly hostPort: number;
 }
 
-interface RequestedBinding {
+export interface RequestedBinding {
   readonly key: string;
   readonly containerPort: number;
   readonly proto: "tcp" | "udp";
@@ -20,13 +20,22 @@ interface RequestedBinding {
   /** 0: any free port (`-p 80`, `-P`). */
   readonly hostPort: number;
   readonly hostPortEnd: number;
+  /** The `[::]` twin of a binding without a host address: it takes the port its IPv4 twin (the binding before it) got. */
+  readonly twin?: true;
+}
+
+/** Whether a binding's host address is IPv6 (`::`, `::1`, …). */
+export function isIPv6Binding(b: { readonly hostIp: string }): boolean {
+  return b.hostIp.includes(":");
 }
 
 /**
  * The bindings a container asks for: `HostConfig.PortBindings`, and with `PublishAllPorts` (`-P`) each
- * exposed port without a binding on a free host port. IPv4 only (Docker also binds `::`).
+ * exposed port without a binding on a free host port. A binding without a host address is made on
+ * `0.0.0.0` and, when `ipv6` (the host can listen on IPv6), on `[::]` with the same port, as Docker 28
+ * does (Docker's sortAndNormPBs: the IPv4 binding first).
  */
-export function requestedBindings(hostConfig: Readonly<Record<string, unknown>>, config: Readonly<Record<string, unknown>>): RequestedBinding[] {
+export function requestedBindings(hostConfig: Readonly<Record<string, unknown>>, config: Readonly<Record<string, unknown>>, ipv6 = false): RequestedBinding[] {
   const out: RequestedBinding[] = [];
   const bindings = (hostConfig["PortBindings"] ?? {}) as Readonly<Record<string, ReadonlyArray<{ HostIp?: string; HostPort?: string }> | null>>;
   const parseKey = (key: string): { port: number; proto: "tcp" | "udp" } | undefined => {
@@ -40,14 +49,19 @@ export function requestedBindings(hostConfig: Readonly<Record<string, unknown>>,
     if (k === undefined) continue;
     for (const b of list ?? [{}]) {
       const [start = "", end = start] = (b.HostPort ?? "").split("-");
-      out.push({ key: `${k.port}/${k.proto}`, containerPort: k.port, proto: k.proto, hostIp: b.HostIp === undefined || b.HostIp === "" ? "0.0.0.0" : b.HostIp, hostPort: Number(start || "0"), hostPortEnd: Number(end || "0") });
+      const unspecified = b.HostIp === undefined || b.HostIp === "";
+      const one = { key: `${k.port}/${k.proto}`, containerPort: k.port, proto: k.proto, hostIp: unspecified ? "0.0.0.0" : (b.HostIp ?? "").replace(/^\[|\]$/g, ""), hostPort: Number(start || "0"), hostPortEnd: Number(end || "0") };
+      out.push(one);
+      if (unspecified && ipv6) out.push({ ...one, hostIp: "::", twin: true });
     }
   }
   if (hostConfig["PublishAllPorts"] === true) {
     for (const key of Object.keys((config["ExposedPorts"] ?? {}) as Record<string, unknown>)) {
       const k = parseKey(key.includes("/") ? key : `${key}/tcp`);
       if (k === undefined || out.some((o) => o.key === `${k.port}/${k.proto}`)) continue;
-      out.push({ key: `${k.port}/${k.proto}`, containerPort: k.port, proto: k.proto, hostIp: "0.0.0.0", hostPort: 0, hostPortEnd: 0 });
+      const one = { key: `${k.port}/${k.proto}`, containerPort: k.port, proto: k.proto, hostIp: "0.0.0.0", hostPort: 0, hostPortEnd: 0 };
+      out.push(one);
+      if (ipv6) out.push({ ...one, hostIp: "::", twin: true });
     }
   }
   return out;
@@ -89,16 +103,22 @@ export class PortPublisher {
    * Binds every requested port, resolving 0 (and ranges) to a free one; a taken port → HTK-ENGINE-0663
    * (Docker's text, naming the endpoint). Nothing stays bound when one fails.
    */
-  async publish(requested: readonly RequestedBinding[], target: string, endpoint: { readonly name: string; readonly id: string }): Promise<PortBinding[]> {
+  async publish(requested: readonly RequestedBinding[], target: string | { readonly ipv4: string; readonly ipv6: string }, endpoint: { readonly name: string; readonly id: string }): Promise<PortBinding[]> {
     const out: PortBinding[] = [];
+    // Bindings on an IPv6 host address relay to the container's IPv6 address, else to its IPv4 one (docker-proxy's way for IPv4-only containers).
+    const targets = typeof target === "string" ? { ipv4: target, ipv6: "" } : target;
     try {
       for (const r of requested) {
-        const candidates = r.hostPort === 0 ? [0] : range(r.hostPort, Math.max(r.hostPort, r.hostPortEnd));
+        const v6 = isIPv6Binding(r);
+        const to = v6 && targets.ipv6 !== "" ? targets.ipv6 : targets.ipv4;
+        const previous = out.at(-1);
+        // The [::] twin takes the port its 0.0.0.0 binding got (Docker's needSamePort); any free one if that is taken on IPv6.
+        const candidates = r.twin === true && previous !== undefined ? [previous.hostPort, ...(r.hostPort === 0 ? [0] : [])] : r.hostPort === 0 ? [0] : range(r.hostPort, Math.max(r.hostPort, r.hostPortEnd));
         let bound: number | undefined;
         let lastErr: unknown;
         for (const port of candidates) {
           try {
-            bound = r.proto === "tcp" ? await this.#listenTcp(r.hostIp, port, target, r.containerPort) : await this.#bindUdp(r.hostIp, port);
+            bound = r.proto === "tcp" ? await this.#listenTcp(r.hostIp, port, to, r.containerPort) : await this.#bindUdp(r.hostIp, port);
             break;
           } catch (err) {
             lastErr = err;
@@ -140,7 +160,8 @@ export class PortPublisher {
     server.maxConnections = MAX_CONNECTIONS;
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen({ host: hostIp, port, exclusive: true }, () => {
+      // ipv6Only: `::` must not take 0.0.0.0's port too (its own binding holds that).
+      server.listen({ host: hostIp, port, exclusive: true, ipv6Only: hostIp.includes(":") }, () => {
         server.removeListener("error", reject);
         server.on("error", () => undefined);
         this.#servers.push(server);
@@ -151,7 +172,7 @@ export class PortPublisher {
   }
 
   #bindUdp(hostIp: string, port: number): Promise<number> {
-    const sock = createSocket("udp4");
+    const sock = hostIp.includes(":") ? createSocket({ type: "udp6", ipv6Only: true }) : createSocket("udp4");
     return new Promise((resolve, reject) => {
       sock.once("error", reject);
       sock.bind({ address: hostIp, port, exclusive: true }, () => {
@@ -176,6 +197,18 @@ export class PortPublisher {
   }
 }
 
+let v6Listenable: Promise<boolean> | undefined;
+
+/** Whether this host can listen on IPv6 (Docker's netutils.IsV6Listenable: a listener on [::1]:0). Asked once. */
+export function hostListensOnIPv6(): Promise<boolean> {
+  v6Listenable ??= new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen({ host: "::1", port: 0, ipv6Only: true }, () => probe.close(() => resolve(true)));
+  });
+  return v6Listenable;
+}
+
 function range(from: number, to: number): number[] {
   const out: number[] = [];
   for (let p = from; p <= to && out.length < 65536; p++) out.push(p);
@@ -187,10 +220,11 @@ function range(from: number, to: number): number[] {
  * port, and the same host address or either of them all addresses (0.0.0.0).
  */
 export function holderOf<K>(publishers: ReadonlyMap<K, PortPublisher>, wanted: { readonly proto: string; readonly hostIp: string; readonly hostPort: number }): { readonly key: K; readonly binding: PortBinding } | undefined {
-  const any = (ip: string): boolean => ip === "" || ip === "0.0.0.0";
+  const any = (ip: string): boolean => ip === "" || ip === "0.0.0.0" || ip === "::";
   for (const [key, p] of publishers) {
     for (const b of p.bindings) {
-      if (b.proto !== wanted.proto || b.hostPort !== wanted.hostPort) continue;
+      // IPv4 and IPv6 bindings never take each other's ports (`::` is bound IPv6-only).
+      if (b.proto !== wanted.proto || b.hostPort !== wanted.hostPort || isIPv6Binding(b) !== isIPv6Binding(wanted)) continue;
       if (b.hostIp === wanted.hostIp || any(b.hostIp) || any(wanted.hostIp)) return { key, binding: b };
     }
   }

@@ -42,6 +42,13 @@ export interface DaemonConfig {
    * dockerd's defaults: `network-host` allowed, `security-insecure` not.
    */
   readonly builderEntitlements: { readonly networkHost: boolean; readonly securityInsecure: boolean };
+  /**
+   * daemon.json `ipv6` and `fixed-cidr-v6` (dockerd's `--ipv6 --fixed-cidr-v6`): the default bridge
+   * also has this IPv6 subnet; `ip6tables` (default true, as Docker 27+): IPv6 networks get ip6tables
+   * rules (NAT, isolation, published ports).
+   */
+  readonly defaultBridgeIPv6?: string;
+  readonly ip6tables: boolean;
 }
 
 /** Flags as given on the command line (undefined = not given), before merging with the config file. */
@@ -64,6 +71,9 @@ export interface DaemonFlags {
   readonly tlsKey?: string | undefined;
   /** daemon.json only: `{ "entitlements": { "network-host": bool, "security-insecure": bool } }`. */
   readonly builder?: unknown;
+  readonly ipv6?: boolean | undefined;
+  readonly fixedCidrV6?: string | undefined;
+  readonly ip6tables?: boolean | undefined;
 }
 
 /** dockerd's daemon.json keys that we read, mapped to our flag names. */
@@ -84,6 +94,9 @@ const FILE_KEYS = {
   tlscert: "tlsCert",
   tlskey: "tlsKey",
   builder: "builder",
+  ipv6: "ipv6",
+  "fixed-cidr-v6": "fixedCidrV6",
+  ip6tables: "ip6tables",
 } as const satisfies Record<string, keyof DaemonFlags>;
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "fatal"];
@@ -151,8 +164,26 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
       maxConcurrentUploads: positiveInt(merged["maxConcurrentUploads"], 5, "max-concurrent-uploads", where),
       maxParallelBuilds: positiveInt(merged["maxParallelBuilds"], 4, "max-parallel-builds", where),
       builderEntitlements: builderEntitlements(merged["builder"], where),
+      ...defaultBridgeIPv6(merged, where),
     },
   };
+}
+
+/** `ipv6`, `fixed-cidr-v6`, `ip6tables` (dockerd's names and defaults). */
+function defaultBridgeIPv6(merged: Record<string, unknown>, where: string): { defaultBridgeIPv6?: string; ip6tables: boolean } {
+  const flag = (k: string, dflt: boolean): boolean => {
+    const v = merged[k];
+    if (v === undefined) return dflt;
+    if (typeof v !== "boolean") throw htkError("HTK-ENGINE-0004", { path: where, detail: `"${k === "ip6tables" ? k : "ipv6"}" must be true or false` });
+    return v;
+  };
+  const ip6tables = flag("ip6tables", true);
+  if (!flag("ipv6", false)) return { ip6tables };
+  const cidr = merged["fixedCidrV6"];
+  if (typeof cidr !== "string" || !/^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr) || !cidr.includes(":")) {
+    throw htkError("HTK-ENGINE-0004", { path: where, detail: `"ipv6": true needs "fixed-cidr-v6" with the default bridge's IPv6 subnet (for example "fd00:db8:1::/64")${cidr === undefined ? "" : `; "${String(cidr)}" is not an IPv6 CIDR`}` });
+  }
+  return { defaultBridgeIPv6: cidr, ip6tables };
 }
 
 /**

@@ -7,7 +7,7 @@ import { RegistryClient } from "../../cache/registry/index.ts";
 import { Builds } from "../build/engine-builds.ts";
 import { buildStepNetwork, ContainerManager, ContainerOps } from "../containers/index.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";
-import { BridgeDatapath, ensurePredefinedNetworks } from "../networks/index.ts";
+import { BridgeDatapath, configureDefaultBridgeIPv6, ensurePredefinedNetworks } from "../networks/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";
 import { Snapshotter } from "../snapshots/index.ts";
 import { ImageStateTable, openStateStore, type StateStore } from "../state/index.ts";
@@ -84,6 +84,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
     });
     undo.push(() => state.close());
     ensurePredefinedNetworks(state);
+    configureDefaultBridgeIPv6(state, config.defaultBridgeIPv6);
     const refs = new RefCounter({ persistence: state.leases });
     const content = await ContentStore.open(join(config.dataRoot, "content"), { leaseCount: refs.blobLeaseCount });
     const images = ImageStore.open({
@@ -111,7 +112,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       maxConcurrentUploads: config.maxConcurrentUploads,
     });
     undo.push(() => registry.close());
-    const datapath = new BridgeDatapath({ dataRoot: config.dataRoot, state, log });
+    const datapath = new BridgeDatapath({ dataRoot: config.dataRoot, state, log, ip6tables: config.ip6tables });
     const bridged = await datapath.prepare().then(
       () => true,
       (err: unknown) => {

@@ -4,10 +4,20 @@ import { isHtkError } from "../../base/errors/index.ts";
 import { BuildBridge, buildBridgeNames } from "./build-bridge.ts";
 import type { HostCommand } from "./host.ts";
 
-/** A host whose `ip route` shows `routes`; records every command; `fail` makes matching commands fail. */
+/** A host whose `ip route` shows `routes`; records every command (an `ip -batch` input line by line); `fail` makes matching commands fail. */
 function fakeHost(routes: readonly string[], fail?: (cmd: string) => boolean): { run: HostCommand; commands: string[] } {
   const commands: string[] = [];
-  const run: HostCommand = async (file, args) => {
+  const run: HostCommand = async (file, args, input) => {
+    // An `ip -batch` input is recorded line by line, as the commands it stands for.
+    if (input !== undefined) {
+      const global = args.slice(0, args.indexOf("-batch")).filter((a) => a !== "-force");
+      for (const line of input.split("\n").filter((l) => l !== "")) {
+        const cmd = ["ip", ...global, line].join(" ");
+        commands.push(cmd);
+        if (fail?.(cmd) === true) throw new Error(`${cmd}: failed`);
+      }
+      return "";
+    }
     const cmd = `${file} ${args.join(" ")}`;
     commands.push(cmd);
     if (fail?.(cmd) === true) throw new Error(`${cmd}: failed`);

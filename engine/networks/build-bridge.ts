@@ -1,14 +1,10 @@
-import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, realpathSync, existsSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
-import { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
-import { formatAddress, formatPrefix, masked, overlaps, parsePrefix, type Prefix } from "./ipam.ts";
+import { dataRootTag, hostRoutes, ipBatch, linkNames, namespacesWith, NETNS_DIR, removeOwner, runHostCommand, sweepDeadOwners, withHostNetworkLock, writeOwner, type HostCommand } from "./host.ts";
+import { formatAddress, formatPrefix, overlaps, type Prefix } from "./ipam.ts";
 
-const NETNS_DIR = "/run/netns";
 /**
  * `<tag>` → the data root of an in-process build whose bridge exists. Written before anything is made
  * and removed after everything is gone, so a file here after the build ended means a killed build.
@@ -34,13 +30,7 @@ export interface BuildBridgeNames {
 }
 
 export function buildBridgeNames(dataRoot: string): BuildBridgeNames {
-  let root = dataRoot;
-  try {
-    root = realpathSync(dataRoot);
-  } catch {
-    // not created yet: the path as given
-  }
-  const tag = createHash("sha256").update(root).digest("hex").slice(0, 8);
+  const tag = dataRootTag(dataRoot);
   return {
     tag,
     bridge: `bb${tag}`,
@@ -77,8 +67,6 @@ export class BuildBridge {
   readonly names: BuildBridgeNames;
   readonly #dataRoot: string;
   readonly #run: HostCommand;
-  /** A `run` was given (tests): batches go through it line by line. */
-  readonly #injected: boolean;
   readonly #log: Logger | undefined;
   #subnet: Prefix | undefined;
   #making: Promise<Prefix> | undefined;
@@ -88,35 +76,11 @@ export class BuildBridge {
     this.names = buildBridgeNames(opts.dataRoot);
     this.#dataRoot = opts.dataRoot;
     this.#run = opts.run ?? runHostCommand;
-    this.#injected = opts.run !== undefined;
     this.#log = opts.log;
   }
 
   async #ip(...args: string[]): Promise<string> {
     return this.#run("ip", args);
-  }
-
-  /**
-   * `ip [global options] -batch -` with `lines` on stdin: one process for several changes. With an
-   * injected `run` (tests), the lines run one by one through it, so the commands can be recorded.
-   */
-  async #batch(global: readonly string[], lines: readonly string[]): Promise<void> {
-    if (this.#injected) {
-      const force = global.includes("-force");
-      const prefix = global.filter((a) => a !== "-force");
-      for (const l of lines) {
-        const done = this.#run("ip", [...prefix, ...l.split(" ")]);
-        await (force ? done.catch(() => undefined) : done);
-      }
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const child = execFile("ip", [...global, "-batch", "-"], { maxBuffer: 1024 * 1024, encoding: "utf8" }, (err, _out, stderr) => {
-        if (err !== null) reject(new Error(`ip ${global.join(" ")} -batch: ${stderr.trim() || err.message}`));
-        else resolve();
-      });
-      child.stdin?.end(`${lines.join("\n")}\n`);
-    });
   }
 
   async #ipt(table: "nat" | "filter", ...args: string[]): Promise<string> {
@@ -128,27 +92,15 @@ export class BuildBridge {
    * what builds whose data root no longer exists left. Costs a directory listing when nothing is left.
    */
   async recover(): Promise<void> {
-    let tags: string[];
-    try {
-      tags = readdirSync(OWNERS_DIR);
-    } catch {
-      return;
+    // This data root's own owner file means a killed build (one build process per data root: its lock).
+    if (existsSync(join(OWNERS_DIR, this.names.tag))) {
+      this.#log?.info({ tag: this.names.tag }, "removing the build network a killed build left");
+      await withHostNetworkLock(() => this.#removeTag(this.names.tag));
+      await removeOwner(OWNERS_DIR, this.names.tag);
     }
-    for (const tag of tags) {
-      if (!/^[0-9a-f]{8}$/.test(tag)) continue;
-      if (tag !== this.names.tag) {
-        let root = "";
-        try {
-          root = readFileSync(join(OWNERS_DIR, tag), "utf8");
-        } catch {
-          continue;
-        }
-        if (root === "" || existsSync(root)) continue;
-      }
-      this.#log?.info({ tag }, "removing the build network a killed build left");
-      await withHostNetworkLock(() => this.#removeTag(tag));
-      await rm(join(OWNERS_DIR, tag), { force: true });
-    }
+    // Another data root's: only once its data root is gone or its build process is dead (a build's
+    // bridge serves that build alone).
+    await sweepDeadOwners({ dir: OWNERS_DIR, self: this.names.tag, idle: () => true, remove: (tag) => withHostNetworkLock(() => this.#removeTag(tag)), ...(this.#log === undefined ? {} : { log: this.#log }) });
   }
 
   /** A namespace on the bridge (made if needed) with eth0, an address, and the default route via the gateway. */
@@ -169,13 +121,13 @@ export class BuildBridge {
       released = true;
       // The host end first (the pair goes with it; the kernel destroys a namespace's devices only
       // asynchronously after `netns del`); -force: whatever part was never made is skipped.
-      await this.#batch(["-force"], [`link del dev ${veth}`, `netns del ${ns}`]).catch(() => undefined);
+      await ipBatch(this.#run, ["-force"], [`link del dev ${veth}`, `netns del ${ns}`]).catch(() => undefined);
       this.#inUse.delete(index);
     };
     try {
       // Two `ip -batch` runs instead of nine `ip` processes: a step's network costs two spawns.
-      await this.#batch([], [`netns add ${ns}`, `link add name ${veth} type veth peer name eth0 netns ${ns}`, `link set dev ${veth} master ${this.names.bridge} up`]);
-      await this.#batch(["-n", ns], ["link set dev lo up", `addr add ${address}/${subnet.bits} dev eth0`, "link set dev eth0 up", `route add default via ${gateway} dev eth0`]);
+      await ipBatch(this.#run, [], [`netns add ${ns}`, `link add name ${veth} type veth peer name eth0 netns ${ns}`, `link set dev ${veth} master ${this.names.bridge} up`]);
+      await ipBatch(this.#run, ["-n", ns], ["link set dev lo up", `addr add ${address}/${subnet.bits} dev eth0`, "link set dev eth0 up", `route add default via ${gateway} dev eth0`]);
       return { path: `${NETNS_DIR}/${ns}`, address, gateway, release };
     } catch (err) {
       await release();
@@ -188,7 +140,7 @@ export class BuildBridge {
     await this.#making?.catch(() => undefined);
     if (this.#subnet === undefined) return;
     await withHostNetworkLock(() => this.#removeTag(this.names.tag));
-    await rm(join(OWNERS_DIR, this.names.tag), { force: true });
+    await removeOwner(OWNERS_DIR, this.names.tag);
     this.#subnet = undefined;
     this.#making = undefined;
     this.#inUse.clear();
@@ -208,11 +160,10 @@ export class BuildBridge {
 
   async #makeBridge(): Promise<Prefix> {
     // The owner file first: a build killed from here on is recovered by the next one.
-    mkdirSync(OWNERS_DIR, { recursive: true, mode: 0o755 });
-    writeFileSync(join(OWNERS_DIR, this.names.tag), this.#dataRoot);
+    writeOwner(OWNERS_DIR, this.names.tag, this.#dataRoot);
     try {
       await this.#removeTag(this.names.tag);
-      const routes = await this.#hostRoutes();
+      const routes = (await hostRoutes(this.#run)).map((r) => r.prefix);
       let subnet: Prefix | undefined;
       for (let n = 0n; n < 256n && subnet === undefined; n++) {
         const candidate: Prefix = { family: "IPv4", addr: POOL_BASE | (n << 8n), bits: 24 };
@@ -235,42 +186,21 @@ export class BuildBridge {
       return subnet;
     } catch (err) {
       await this.#removeTag(this.names.tag).catch(() => undefined);
-      await rm(join(OWNERS_DIR, this.names.tag), { force: true });
+      await removeOwner(OWNERS_DIR, this.names.tag);
       if (isHtkError(err)) throw err;
       throw htkError("HTK-RUNTIME-0321", { detail: (err as Error).message }, { cause: err });
     }
   }
 
-  /** IPv4 prefixes the host routes (any device): the bridge's /24 must be none of them. */
-  async #hostRoutes(): Promise<Prefix[]> {
-    const routes = JSON.parse((await this.#ip("-j", "-4", "route", "show", "table", "all")) || "[]") as Array<{ dst?: string }>;
-    const out: Prefix[] = [];
-    for (const r of routes) {
-      if (r.dst === undefined || r.dst === "default") continue;
-      const p = parsePrefix(r.dst.includes("/") ? r.dst : `${r.dst}/32`);
-      if (p?.family === "IPv4" && p.bits > 0) out.push(masked(p));
-    }
-    return out;
-  }
-
   async #deleteNamespace(name: string): Promise<void> {
     // The veth first: the kernel destroys a namespace's devices asynchronously after `ip netns del`.
-    await this.#ip("-n", name, "link", "del", "dev", "eth0").catch(() => undefined);
-    await this.#ip("netns", "del", name).catch(() => undefined);
+    await ipBatch(this.#run, ["-n", name, "-force"], ["link del dev eth0", `netns del ${name}`]).catch(() => undefined);
   }
 
   /** Everything carrying `tag`: step namespaces, veths, the bridge, the chains and their jumps. */
   async #removeTag(tag: string): Promise<void> {
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(NETNS_DIR);
-    } catch {
-      entries = [];
-    }
-    for (const e of entries) if (e.startsWith(`htkb-${tag}-`)) await this.#deleteNamespace(e);
-    const links = JSON.parse((await this.#ip("-j", "link", "show").catch(() => "[]")) || "[]") as Array<{ ifname?: string }>;
-    for (const l of links) {
-      const name = (l.ifname ?? "").split("@")[0] ?? "";
+    for (const e of namespacesWith(`htkb-${tag}-`)) await this.#deleteNamespace(e);
+    for (const name of await linkNames(this.#run)) {
       if (name.startsWith(`bv${tag}`) || name === `bb${tag}`) await this.#ip("link", "del", "dev", name).catch(() => undefined);
     }
     for (const [table, parent, chain] of [

@@ -203,7 +203,8 @@ describe("bridge networking with the docker CLI", () => {
     expect(await get(`http://127.0.0.1:${lo}/`)).toBe("published\n");
     expect(await get(`http://${host}:${any}/`)).toBe("published\n");
     const port = await engine.docker(["port", "pub"]);
-    expect(port.stdout.split("\n").filter((l) => l !== "").sort()).toEqual([`80/tcp -> 0.0.0.0:${any}`, `80/tcp -> 127.0.0.1:${lo}`].sort());
+    // Docker 28: a binding without a host address is made on 0.0.0.0 and [::] (the same port).
+    expect(port.stdout.split("\n").filter((l) => l !== "").sort()).toEqual([`80/tcp -> 0.0.0.0:${any}`, `80/tcp -> 127.0.0.1:${lo}`, `80/tcp -> [::]:${any}`].sort());
     const ports = JSON.parse((await engine.docker(["inspect", "--format", "{{json .NetworkSettings.Ports}}", "pub"])).stdout) as Record<string, unknown>;
     expect(ports["81/tcp"]).toBeNull();
     expect(ports["80/tcp"]).toEqual(expect.arrayContaining([{ HostIp: "127.0.0.1", HostPort: String(lo) }, { HostIp: "0.0.0.0", HostPort: String(any) }]));
@@ -216,8 +217,9 @@ describe("bridge networking with the docker CLI", () => {
 
     const published = await engine.docker(["run", "-d", "--name", "pubP", "-P", "--expose", "80", busybox, ...cmd]);
     expect(published.code).toBe(0);
-    const p = (await engine.docker(["port", "pubP", "80"])).stdout.trim();
+    const [p = "", p6 = ""] = (await engine.docker(["port", "pubP", "80"])).stdout.trim().split("\n");
     expect(p).toMatch(/^0\.0\.0\.0:\d+$/);
+    expect(p6).toBe(`[::]:${p.split(":")[1] ?? ""}`);
     expect(await get(`http://${host}:${p.split(":")[1] ?? ""}/`)).toBe("published\n");
 
     expect((await engine.docker(["stop", "-t", "0", "pub"])).code).toBe(0);

@@ -5,23 +5,44 @@ import { createLogger } from "../../base/observability/index.ts";
 import { BridgeNetworks } from "../containers/bridge-network.ts";
 import { spec, testStore, type TestStore } from "../state/test-support.ts";
 import { BridgeDatapath, createNetwork, datapathNames, ensurePredefinedNetworks } from "./index.ts";
+import type { HostCommand } from "./host.ts";
 
 const log = createLogger(new Writable({ write: (_c, _e, cb) => cb() }), "error");
 
-/** A fake host: records the commands, answers `ip -j route` with `routes`, fails what `fail` matches. */
-function fakeHost(routes: unknown[], fail: (cmd: string) => boolean = () => false): { cmds: string[]; run: (f: string, a: readonly string[]) => Promise<string> } {
+/**
+ * A fake host: records the commands (each line of an `ip -batch` or `iptables-restore` input as the
+ * command it stands for), answers `ip -j route` with `routes`, fails what `fail` matches.
+ */
+function fakeHost(routes: unknown[], fail: (cmd: string) => boolean = () => false): { cmds: string[]; run: HostCommand } {
   const cmds: string[] = [];
+  const one = (cmd: string): Promise<string> | undefined => {
+    cmds.push(cmd);
+    return fail(cmd) ? Promise.reject(new Error(`${cmd}: failed`)) : undefined;
+  };
   return {
     cmds,
-    run: (file, args) => {
+    run: async (file, args, input) => {
+      if (input !== undefined && file === "ip") {
+        const global = args.slice(0, args.indexOf("-batch")).filter((a) => a !== "-force");
+        for (const line of input.split("\n").filter((l) => l !== "")) await one(["ip", ...global, line].join(" "));
+        return "";
+      }
+      if (input !== undefined && file.endsWith("-restore")) {
+        let table = "";
+        for (const line of input.split("\n")) {
+          if (line.startsWith("*")) table = line.slice(1);
+          else if (line.startsWith("-")) await one(`${file.replace("-restore", "")} -w -t ${table} ${line}`);
+        }
+        return "";
+      }
       const cmd = `${file} ${args.join(" ")}`;
-      cmds.push(cmd);
-      if (fail(cmd)) return Promise.reject(new Error(`${cmd}: failed`));
-      if (file === "iptables" && args.includes("-C")) return Promise.reject(new Error("Bad rule (does a matching rule exist in that chain?)"));
-      if (file === "ip" && args.includes("route")) return Promise.resolve(JSON.stringify(routes));
-      if (file === "ip" && args[0] === "link" && args[1] === "show") return Promise.reject(new Error("Device does not exist"));
-      if (file === "ip" && args.join(" ") === "-j link show") return Promise.resolve("[]");
-      return Promise.resolve("");
+      const failed = one(cmd);
+      if (failed !== undefined) return failed;
+      if ((file === "iptables" || file === "ip6tables") && args.includes("-C")) throw new Error("Bad rule (does a matching rule exist in that chain?)");
+      if (file === "ip" && args.includes("route")) return JSON.stringify(routes);
+      if (file === "ip" && args[0] === "link" && args[1] === "show") throw new Error("Device does not exist");
+      if (file === "ip" && args.join(" ") === "-j link show") return "[]";
+      return "";
     },
   };
 }
@@ -99,7 +120,7 @@ describe("BridgeDatapath (fake host)", () => {
     const attacher = new BridgeNetworks({ state: t.store, datapath: d, pidOf: () => undefined, containerDir: () => t.dataRoot, log });
     const f = await failure(attacher.attach(c, new AbortController().signal));
     expect(f.id).toBe("HTK-ENGINE-0662");
-    expect(host.cmds).toContain(`ip netns del ${d.names.netns(c.id)}`);
+    expect(host.cmds.some((cmd) => cmd.endsWith(`netns del ${d.names.netns(c.id)}`))).toBe(true);
     expect(t.store.networks.endpointsOfContainer(c.id)).toEqual([]);
   });
 });

@@ -1,15 +1,27 @@
-import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { htkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import type { EndpointRecord, NetworkRecord, StateStore } from "../state/index.ts";
 import { EmbeddedDns } from "./dns.ts";
-import { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
+import {
+  dataRootTag,
+  hostRoutes,
+  ipBatch,
+  linkNames,
+  namespacesWith,
+  NETNS_DIR,
+  removeOwner,
+  runHostCommand,
+  sweepDeadOwners,
+  withHostNetworkLock,
+  writeOwner,
+  type HostCommand,
+} from "./host.ts";
 import { firstHost, formatAddress, formatPrefix, freeDefaultPool, macForAddress, masked, overlaps, parseAddress, parsePrefix, type Prefix } from "./ipam.ts";
 
-const NETNS_DIR = "/run/netns";
+/** The two packet filters: iptables for IPv4, ip6tables for IPv6 (the same chain names in each). */
+export type IpFamily = 4 | 6;
+const XTABLES = { 4: "iptables", 6: "ip6tables" } as const;
 /** `<tag>` → the data root of the engine that uses it (for sweeping engines whose data root is gone). */
 const OWNERS_DIR = "/run/hatake/owners";
 
@@ -28,13 +40,7 @@ export interface DatapathNames {
 }
 
 export function datapathNames(dataRoot: string): DatapathNames {
-  let root = dataRoot;
-  try {
-    root = realpathSync(dataRoot);
-  } catch {
-    // not created yet: the path as given
-  }
-  const tag = createHash("sha256").update(root).digest("hex").slice(0, 8);
+  const tag = dataRootTag(dataRoot);
   return {
     tag,
     // Linux interface names have at most 15 characters: prefix (2) + tag (8) + 5 of the ID.
@@ -47,11 +53,6 @@ export function datapathNames(dataRoot: string): DatapathNames {
     filterIsolation1: `HTK-${tag}-ISOA`,
     filterIsolation2: `HTK-${tag}-ISOB`,
   };
-}
-
-interface RouteJson {
-  readonly dst?: string;
-  readonly dev?: string;
 }
 
 /** The IPv4 subnet and gateway of a bridge network ("172.17.0.0/16", "172.17.0.1"), if it has one. */
@@ -88,16 +89,24 @@ export class BridgeDatapath {
   readonly #log: Logger;
   readonly #run: HostCommand;
   #prepared = false;
-  /** Containers this process added rules for (release lists the chains only for them; recovery covers the rest). */
-  readonly #withRules = new Set<string>();
+  /** The ip6tables chains are hooked (made with the first IPv6 network's bridge). */
+  #prepared6 = false;
+  /** Containers this process added rules for, and in which filters (release looks only there; recovery covers the rest). */
+  readonly #withRules = new Map<string, Set<IpFamily>>();
   readonly #dataRoot: string;
   /** Containers whose namespace this process made or re-adopted: the embedded DNS answers their names (a container is attached before its state says running). */
   readonly #attached = new Set<string>();
   /** Addresses build steps hold on the default bridge (not endpoints in the state). */
   readonly #stepAddresses = new Set<bigint>();
+  /** Bridges known to exist, by network ID (so a plug costs no `ip link show`; forgotten when a plug fails). */
+  readonly #bridges = new Map<string, string>();
 
-  constructor(opts: { readonly dataRoot: string; readonly state: StateStore; readonly log: Logger; readonly run?: HostCommand }) {
+  /** daemon.json `ip6tables` (default true): IPv6 networks get ip6tables rules and forwarding. */
+  readonly #ip6tables: boolean;
+
+  constructor(opts: { readonly dataRoot: string; readonly state: StateStore; readonly log: Logger; readonly run?: HostCommand; readonly ip6tables?: boolean }) {
     this.names = datapathNames(opts.dataRoot);
+    this.#ip6tables = opts.ip6tables ?? true;
     this.#dataRoot = opts.dataRoot;
     this.#state = opts.state;
     this.#log = opts.log.child({ component: "datapath" });
@@ -109,20 +118,38 @@ export class BridgeDatapath {
     return this.#run("ip", args);
   }
 
-  async #ipt(table: "nat" | "filter", ...args: string[]): Promise<string> {
-    return this.#run("iptables", ["-w", "-t", table, ...args]);
+  async #xt(family: IpFamily, table: "nat" | "filter", ...args: string[]): Promise<string> {
+    return this.#run(XTABLES[family], ["-w", "-t", table, ...args]);
+  }
+
+  /** `iptables-restore --noflush` of `tables` (table → rule lines): one process, all or nothing. */
+  async #restore(family: IpFamily, tables: ReadonlyArray<readonly [string, readonly string[]]>): Promise<void> {
+    const text = tables
+      .filter(([, lines]) => lines.length > 0)
+      .map(([table, lines]) => `*${table}\n${lines.join("\n")}\nCOMMIT\n`)
+      .join("");
+    if (text !== "") await this.#run(`${XTABLES[family]}-restore`, ["-w", "--noflush"], text);
+  }
+
+  /** The rules of the nat and filter tables (`iptables-save`: one process for both), by table. */
+  async #saved(family: IpFamily): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    let table = "";
+    const text = await this.#run(`${XTABLES[family]}-save`, []).catch(() => "");
+    for (const line of text.split("\n")) {
+      if (line.startsWith("*")) table = line.slice(1).trim();
+      else if (table === "nat" || table === "filter") {
+        const list = out.get(table) ?? [];
+        list.push(line);
+        out.set(table, list);
+      }
+    }
+    return out;
   }
 
   /** Prefixes the host routes through devices that are not this network's bridge. */
-  async #foreignRoutes(ownDevice: string | undefined): Promise<Array<{ prefix: Prefix; dev: string }>> {
-    const routes = JSON.parse((await this.#ip("-j", "-4", "route", "show", "table", "all")) || "[]") as RouteJson[];
-    const out: Array<{ prefix: Prefix; dev: string }> = [];
-    for (const r of routes) {
-      if (r.dst === undefined || r.dst === "default" || r.dev === ownDevice) continue;
-      const p = parsePrefix(r.dst.includes("/") ? r.dst : `${r.dst}/32`);
-      if (p !== undefined && p.family === "IPv4" && p.bits > 0) out.push({ prefix: masked(p), dev: r.dev ?? "" });
-    }
-    return out;
+  async #foreignRoutes(ownDevice: string | undefined): Promise<Array<{ readonly prefix: Prefix; readonly dev: string }>> {
+    return (await hostRoutes(this.#run)).filter((r) => r.dev !== ownDevice);
   }
 
   async #linkExists(name: string): Promise<boolean> {
@@ -152,34 +179,69 @@ export class BridgeDatapath {
     await this.locked(async () => {
       await this.#run("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"]);
       await this.#sweepOrphans();
-      const n = this.#chains();
-      for (const [table, chain, parent, match] of [
-        ["nat", n.natPost, "POSTROUTING", []],
-        ["nat", n.natDnat, "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL"]],
-        ["nat", n.natDnat, "OUTPUT", ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"]],
-        ["filter", n.filterForward, "FORWARD", []],
-      ] as const) {
-        await this.#ipt(table, "-N", chain).catch(() => undefined);
-        const rule = [...match, "-j", chain];
-        const present = await this.#ipt(table, "-C", parent, ...rule).then(
-          () => true,
-          () => false,
-        );
-        if (!present) await this.#ipt(table, "-I", parent, "1", ...rule);
-      }
-      // Isolation first in the engine's FORWARD chain (as Docker's DOCKER-ISOLATION-STAGE-1 comes first in FORWARD).
-      for (const chain of [n.filterIsolation1, n.filterIsolation2]) await this.#ipt("filter", "-N", chain).catch(() => undefined);
-      const toIso = await this.#ipt("filter", "-C", n.filterForward, "-j", n.filterIsolation1).then(
-        () => true,
-        () => false,
-      );
-      if (!toIso) await this.#ipt("filter", "-I", n.filterForward, "1", "-j", n.filterIsolation1);
+      await this.#hookChains(4);
       await this.#moveDefaultSubnet();
       // The default bridge is made now, under the lock: its route is what the next engine sees.
       const def = this.#state.networks.list().find((x) => x.name === "bridge");
       if (def !== undefined && bridgeSubnet(def) !== undefined) await this.#makeBridge(def);
     });
     this.#prepared = true;
+  }
+
+  /**
+   * The engine's chains in one filter and the jumps to them (made once; a restart finds them): nat
+   * POST from POSTROUTING, nat DNAT from PREROUTING and OUTPUT for local destinations (loopback
+   * excepted: the relay serves it), filter FWD from FORWARD with the isolation chains first in it.
+   */
+  async #hookChains(family: IpFamily): Promise<void> {
+    const n = this.names;
+    const loopback = family === 4 ? "127.0.0.0/8" : "::1/128";
+    for (const [table, chain, parent, match] of [
+      ["nat", n.natPost, "POSTROUTING", []],
+      ["nat", n.natDnat, "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL"]],
+      ["nat", n.natDnat, "OUTPUT", ["!", "-d", loopback, "-m", "addrtype", "--dst-type", "LOCAL"]],
+      ["filter", n.filterForward, "FORWARD", []],
+    ] as const) {
+      await this.#xt(family, table, "-N", chain).catch(() => undefined);
+      const rule = [...match, "-j", chain];
+      const present = await this.#xt(family, table, "-C", parent, ...rule).then(
+        () => true,
+        () => false,
+      );
+      if (!present) await this.#xt(family, table, "-I", parent, "1", ...rule);
+    }
+    // Isolation first in the engine's FORWARD chain (as Docker's DOCKER-ISOLATION-STAGE-1 comes first in FORWARD).
+    for (const chain of [n.filterIsolation1, n.filterIsolation2]) await this.#xt(family, "filter", "-N", chain).catch(() => undefined);
+    const toIso = await this.#xt(family, "filter", "-C", n.filterForward, "-j", n.filterIsolation1).then(
+      () => true,
+      () => false,
+    );
+    if (!toIso) await this.#xt(family, "filter", "-I", n.filterForward, "1", "-j", n.filterIsolation1);
+  }
+
+  /**
+   * Before the first IPv6 bridge (under the host lock): IPv6 forwarding as Docker 28's bridge driver
+   * sets it (`net.ipv6.conf.default.forwarding` and `.all.forwarding` to 1 when they are not; left on
+   * at exit, as Docker; when this turned it on, ip6tables' FORWARD policy becomes DROP, as Docker's,
+   * so the host does not start routing IPv6 between its other interfaces), then the engine's
+   * ip6tables chains.
+   */
+  async #prepareIPv6(): Promise<void> {
+    if (this.#prepared6) return;
+    const keys = ["net.ipv6.conf.default.forwarding", "net.ipv6.conf.all.forwarding"];
+    const now = (await this.#run("sysctl", ["-n", ...keys]).catch(() => "")).split("\n");
+    let changed = false;
+    for (const [i, key] of keys.entries()) {
+      if (now[i]?.trim() === "1") continue;
+      await this.#run("sysctl", ["-q", "-w", `${key}=1`]);
+      changed = true;
+    }
+    if (changed) {
+      await this.#run("ip6tables", ["-w", "-t", "filter", "-P", "FORWARD", "DROP"]);
+      this.#log.info({}, "IPv6 forwarding turned on (as Docker does for IPv6 networks); ip6tables FORWARD policy set to DROP");
+    }
+    await this.#hookChains(6);
+    this.#prepared6 = true;
   }
 
   async #moveDefaultSubnet(): Promise<void> {
@@ -192,15 +254,12 @@ export class BridgeDatapath {
     const taken = [...foreign.map((r) => r.prefix), ...this.#state.networks.list().flatMap((x) => (x.id === def.id ? [] : [bridgeSubnet(x)?.subnet].filter((p): p is Prefix => p !== undefined)))];
     const pool = freeDefaultPool(taken);
     if (pool === undefined) return;
-    this.#state.networks.setIpam(def.id, { ...def.ipam, Config: [{ Subnet: formatPrefix(pool), Gateway: formatAddress(firstHost(pool)) }] });
+    const v6 = def.ipam.Config.filter((c) => parsePrefix(c.Subnet ?? "")?.family === "IPv6");
+    this.#state.networks.setIpam(def.id, { ...def.ipam, Config: [{ Subnet: formatPrefix(pool), Gateway: formatAddress(firstHost(pool)) }, ...v6] });
     this.#log.info({ from: formatPrefix(sub.subnet), to: formatPrefix(pool) }, "the default bridge's subnet is routed elsewhere on this host; moved to the next free pool");
     // A bridge left from before with the old address is re-made by ensureBridge.
+    this.#bridges.delete(def.id);
     await this.#ip("link", "del", "dev", this.names.bridge(def)).catch(() => undefined);
-  }
-
-  #chains(): { natPost: string; natDnat: string; filterForward: string; filterIsolation1: string; filterIsolation2: string } {
-    const { natPost, natDnat, filterForward, filterIsolation1, filterIsolation2 } = this.names;
-    return { natPost, natDnat, filterForward, filterIsolation1, filterIsolation2 };
   }
 
   /**
@@ -225,14 +284,20 @@ export class BridgeDatapath {
   /**
    * The network's bridge, made if missing: gateway address, up, forwarding accepted (internal
    * networks: only inside the bridge) and MASQUERADE for the subnet out of the host (not internal).
-   * A subnet the host routes through another device is refused (HTK-ENGINE-0660).
+   * A subnet the host routes through another device is refused (HTK-ENGINE-0660). Remembered while
+   * the engine runs: the next plug on the network costs no look at the host.
    */
   async ensureBridge(n: NetworkRecord): Promise<string> {
     if (!this.#prepared) await this.prepare();
+    const known = this.#bridges.get(n.id);
+    if (known !== undefined) return known;
     const dev = this.names.bridge(n);
     const sub = bridgeSubnet(n);
     if (sub === undefined) throw htkError("HTK-ENGINE-0661", { network: n.name });
-    if (await this.#linkExists(dev)) return dev;
+    if (await this.#linkExists(dev)) {
+      this.#bridges.set(n.id, dev);
+      return dev;
+    }
     return this.locked(() => this.#makeBridge(n));
   }
 
@@ -240,99 +305,146 @@ export class BridgeDatapath {
     const dev = this.names.bridge(n);
     const sub = bridgeSubnet(n);
     if (sub === undefined) throw htkError("HTK-ENGINE-0661", { network: n.name });
-    if (await this.#linkExists(dev)) return dev;
+    if (await this.#linkExists(dev)) {
+      this.#bridges.set(n.id, dev);
+      return dev;
+    }
     const clash = (await this.#foreignRoutes(dev)).find((r) => overlaps(r.prefix, sub.subnet));
     if (clash !== undefined) throw htkError("HTK-ENGINE-0660", { network: n.name, subnet: formatPrefix(sub.subnet), route: formatPrefix(clash.prefix), dev: clash.dev });
+    const sub6 = bridgeSubnet6(n);
+    const rules6 = sub6 !== undefined && this.#ip6tables;
+    if (rules6) await this.#prepareIPv6();
     await this.#ip("link", "add", "name", dev, "type", "bridge");
     try {
-      await this.#ip("addr", "add", `${sub.gateway}/${sub.subnet.bits}`, "dev", dev);
-      const sub6 = bridgeSubnet6(n);
       // IPv6 (--ipv6): the gateway on the bridge, no duplicate address detection (the address is ours alone).
-      if (sub6 !== undefined) await this.#ip("-6", "addr", "add", `${sub6.gateway}/${sub6.subnet.bits}`, "dev", dev, "nodad");
-      await this.#ip("link", "set", "dev", dev, "up");
-      await this.#addNetworkRules(n, dev, formatPrefix(sub.subnet));
+      await ipBatch(this.#run, [], [
+        `addr add ${sub.gateway}/${sub.subnet.bits} dev ${dev}`,
+        ...(sub6 === undefined ? [] : [`addr add ${sub6.gateway}/${sub6.subnet.bits} dev ${dev} nodad`]),
+        `link set dev ${dev} up`,
+      ]);
+      await this.#addNetworkRules(n, dev, 4, formatPrefix(sub.subnet));
+      if (rules6) await this.#addNetworkRules(n, dev, 6, formatPrefix(sub6.subnet));
     } catch (err) {
       await this.removeBridge(n).catch(() => undefined);
       throw err;
     }
+    this.#bridges.set(n.id, dev);
     return dev;
   }
 
-  async #addNetworkRules(n: NetworkRecord, dev: string, subnet: string): Promise<void> {
-    const tag = ["-m", "comment", "--comment", `htk-net:${n.id.slice(0, 12)}`];
-    // Docker's inter-network isolation: what leaves this bridge for another one is looked at in
-    // stage 2, where going out of any of the engine's bridges is dropped.
-    await this.#ipt("filter", "-A", this.names.filterIsolation1, "-i", dev, "!", "-o", dev, ...tag, "-j", this.names.filterIsolation2);
-    await this.#ipt("filter", "-A", this.names.filterIsolation2, "-o", dev, ...tag, "-j", "DROP");
+  /**
+   * A network's rules in one filter (one `iptables-restore`): Docker's isolation (what leaves this
+   * bridge for another one is looked at in stage 2, where going out of any of the engine's bridges is
+   * dropped), forwarding in and out (internal: only inside the bridge), MASQUERADE for the subnet.
+   */
+  async #addNetworkRules(n: NetworkRecord, dev: string, family: IpFamily, subnet: string): Promise<void> {
+    const tag = `-m comment --comment htk-net:${n.id.slice(0, 12)}`;
+    const { filterForward: fwd, filterIsolation1: iso1, filterIsolation2: iso2, natPost } = this.names;
+    const filter = [`-A ${iso1} -i ${dev} ! -o ${dev} ${tag} -j ${iso2}`, `-A ${iso2} -o ${dev} ${tag} -j DROP`];
+    const nat: string[] = [];
     if (n.internal) {
-      await this.#ipt("filter", "-A", this.names.filterForward, "-i", dev, "!", "-o", dev, ...tag, "-j", "DROP");
-      await this.#ipt("filter", "-A", this.names.filterForward, "-o", dev, "!", "-i", dev, ...tag, "-j", "DROP");
-      await this.#ipt("filter", "-A", this.names.filterForward, "-i", dev, "-o", dev, ...tag, "-j", "ACCEPT");
-      return;
+      filter.push(`-A ${fwd} -i ${dev} ! -o ${dev} ${tag} -j DROP`, `-A ${fwd} -o ${dev} ! -i ${dev} ${tag} -j DROP`, `-A ${fwd} -i ${dev} -o ${dev} ${tag} -j ACCEPT`);
+    } else {
+      filter.push(`-A ${fwd} -i ${dev} ${tag} -j ACCEPT`, `-A ${fwd} -o ${dev} ${tag} -j ACCEPT`);
+      if (n.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false") nat.push(`-A ${natPost} -s ${subnet} ! -o ${dev} ${tag} -j MASQUERADE`);
     }
-    await this.#ipt("filter", "-A", this.names.filterForward, "-i", dev, ...tag, "-j", "ACCEPT");
-    await this.#ipt("filter", "-A", this.names.filterForward, "-o", dev, ...tag, "-j", "ACCEPT");
-    if (n.options["com.docker.network.bridge.enable_ip_masquerade"] !== "false") {
-      await this.#ipt("nat", "-A", this.names.natPost, "-s", subnet, "!", "-o", dev, ...tag, "-j", "MASQUERADE");
-    }
+    await this.#restore(family, [
+      ["filter", filter],
+      ["nat", nat],
+    ]);
   }
 
-  /** Deletes the rules of this engine's chains whose comment is `comment` (exact: nothing else). */
-  async #deleteRulesTagged(match: (comment: string) => boolean): Promise<void> {
-    for (const [table, chain] of [
-      ["nat", this.names.natPost],
-      ["nat", this.names.natDnat],
-      ["filter", this.names.filterForward],
-      ["filter", this.names.filterIsolation1],
-      ["filter", this.names.filterIsolation2],
-    ] as const) {
-      const rules = await this.#ipt(table, "-S", chain).catch(() => "");
-      for (const line of rules.split("\n")) {
-        const m = /--comment "?(htk-[a-z]+:[0-9a-f]+)"?/.exec(line);
-        if (!line.startsWith("-A ") || m?.[1] === undefined || !match(m[1])) continue;
-        await this.#ipt(table, "-D", ...line.slice(3).replace(/"/g, "").split(" ")).catch((err: unknown) => this.#log.warn({ err, rule: line }, "removing a rule"));
+  /**
+   * Deletes the rules of this engine's chains whose comment `match`es (exact: nothing else), in the
+   * given filters: one `iptables-save` and one `iptables-restore` per filter (rule by rule if the
+   * restore fails, e.g. a rule went meanwhile).
+   */
+  async #deleteRulesTagged(match: (comment: string) => boolean, families: Iterable<IpFamily> = [4, 6]): Promise<void> {
+    const own = new Set([this.names.natPost, this.names.natDnat, this.names.filterForward, this.names.filterIsolation1, this.names.filterIsolation2]);
+    for (const family of families) {
+      const tables: Array<[string, string[]]> = [];
+      for (const [table, lines] of await this.#saved(family)) {
+        const del: string[] = [];
+        for (const line of lines) {
+          if (!line.startsWith("-A ") || !own.has(line.split(" ")[1] ?? "")) continue;
+          const m = /--comment "?(htk-[a-z]+:[0-9a-f]+)"?/.exec(line);
+          if (m?.[1] !== undefined && match(m[1])) del.push(`-D ${line.slice(3)}`);
+        }
+        tables.push([table, del]);
+      }
+      try {
+        await this.#restore(family, tables);
+      } catch {
+        for (const [table, del] of tables) {
+          for (const line of del) {
+            await this.#xt(family, table as "nat" | "filter", ...line.replace(/"/g, "").split(" ")).catch((err: unknown) => this.#log.warn({ err, rule: line }, "removing a rule"));
+          }
+        }
       }
     }
   }
 
   /** Removes a network's bridge and rules (network removal, or leftovers). */
   async removeBridge(n: NetworkRecord): Promise<void> {
+    this.#bridges.delete(n.id);
     await this.dns.close(n.id);
-    await this.#deleteRulesTagged((c) => c === `htk-net:${n.id.slice(0, 12)}`);
+    await this.#deleteRulesTagged((c) => c === `htk-net:${n.id.slice(0, 12)}`, bridgeSubnet6(n) === undefined ? [4] : [4, 6]);
     await this.#ip("link", "del", "dev", this.names.bridge(n)).catch(() => undefined);
   }
 
-  /** A fresh named namespace for a container (loopback up); its path for the runtime to join. */
+  /** A fresh named namespace for a container; its path for the runtime to join (loopback comes up with the first plug). */
   async createNamespace(containerId: string): Promise<string> {
     const name = this.names.netns(containerId);
-    await this.#ip("netns", "del", name).catch(() => undefined);
-    await this.#ip("netns", "add", name);
+    // One left by a crash (recovery removes them; a race with it is possible only in tests): replaced.
+    await this.#ip("netns", "add", name).catch(async () => {
+      await this.#ip("netns", "del", name).catch(() => undefined);
+      await this.#ip("netns", "add", name);
+    });
     this.#attached.add(containerId);
-    await this.#ip("-n", name, "link", "set", "dev", "lo", "up");
     return `${NETNS_DIR}/${name}`;
   }
 
   /**
    * A veth pair for one endpoint: the host end on the network's bridge, the other end in the
    * container's namespace as `ifname` with the endpoint's MAC and address; `defaultRoute` adds the
-   * default route via the network's gateway.
+   * default route via the network's gateway. Two `ip -batch` processes: the host's side, then the
+   * namespace's (loopback up there too).
    */
   async plug(containerId: string, n: NetworkRecord, ep: EndpointRecord, ifname: string, defaultRoute: boolean): Promise<void> {
-    const dev = await this.ensureBridge(n);
+    await this.#plug(containerId, n, ep, ifname, defaultRoute, false);
+  }
+
+  /** `plug`; `newNamespace`: the namespace is made in the same `ip -batch` (a build step's two processes). */
+  async #plug(containerId: string, n: NetworkRecord, ep: EndpointRecord, ifname: string, defaultRoute: boolean, newNamespace: boolean): Promise<void> {
     const ns = this.names.netns(containerId);
     const host = this.names.veth(ep.endpointId);
-    await this.#ip("link", "del", "dev", host).catch(() => undefined);
-    await this.#ip("link", "add", "name", host, "type", "veth", "peer", "name", ifname, "netns", ns);
+    const mac = ep.macAddress === "" ? "" : ` address ${ep.macAddress}`;
+    const hostSide = (dev: string): string[] => [
+      ...(newNamespace ? [`netns add ${ns}`] : []),
+      `link add name ${host} type veth peer name ${ifname} netns ${ns}${mac}`,
+      `link set dev ${host} master ${dev} up`,
+    ];
+    let dev = await this.ensureBridge(n);
     try {
-      await this.#ip("link", "set", "dev", host, "master", dev, "up");
-      if (ep.macAddress !== "") await this.#ip("-n", ns, "link", "set", "dev", ifname, "address", ep.macAddress);
-      if (ep.ipv4Address !== "") await this.#ip("-n", ns, "addr", "add", ep.ipv4Address, "dev", ifname);
-      const sub6 = bridgeSubnet6(n);
-      if (ep.ipv6Address !== "" && sub6 !== undefined) await this.#ip("-n", ns, "-6", "addr", "add", ep.ipv6Address.includes("/") ? ep.ipv6Address : `${ep.ipv6Address}/${sub6.subnet.bits}`, "dev", ifname, "nodad");
-      await this.#ip("-n", ns, "link", "set", "dev", ifname, "up");
+      await ipBatch(this.#run, [], hostSide(dev));
+    } catch {
+      // A veth or namespace left by a crash, or a bridge that went behind our back: looked at again, once.
+      await this.#ip("link", "del", "dev", host).catch(() => undefined);
+      if (newNamespace) await this.#ip("netns", "del", ns).catch(() => undefined);
+      this.#bridges.delete(n.id);
+      dev = await this.ensureBridge(n);
+      await ipBatch(this.#run, [], hostSide(dev));
+    }
+    try {
       const sub = bridgeSubnet(n);
-      if (defaultRoute && sub !== undefined && !n.internal) await this.#ip("-n", ns, "route", "replace", "default", "via", sub.gateway, "dev", ifname);
-      if (defaultRoute && sub6 !== undefined && ep.ipv6Address !== "" && !n.internal) await this.#ip("-n", ns, "-6", "route", "replace", "default", "via", sub6.gateway, "dev", ifname);
+      const sub6 = bridgeSubnet6(n);
+      const inside = ["link set dev lo up"];
+      if (ep.ipv4Address !== "") inside.push(`addr add ${ep.ipv4Address} dev ${ifname}`);
+      if (ep.ipv6Address !== "" && sub6 !== undefined) inside.push(`addr add ${ep.ipv6Address.includes("/") ? ep.ipv6Address : `${ep.ipv6Address}/${sub6.subnet.bits}`} dev ${ifname} nodad`);
+      inside.push(`link set dev ${ifname} up`);
+      if (defaultRoute && sub !== undefined && !n.internal) inside.push(`route replace default via ${sub.gateway} dev ${ifname}`);
+      if (defaultRoute && sub6 !== undefined && ep.ipv6Address !== "" && !n.internal) inside.push(`route replace ::/0 via ${sub6.gateway} dev ${ifname}`);
+      await ipBatch(this.#run, ["-n", ns], inside);
     } catch (err) {
       await this.#ip("link", "del", "dev", host).catch(() => undefined);
       throw err;
@@ -353,18 +465,21 @@ export class BridgeDatapath {
   /** Everything made for a container: its namespace (its veth pairs go with it) and its rules. */
   async release(containerId: string): Promise<void> {
     this.#attached.delete(containerId);
-    if (this.#withRules.delete(containerId)) await this.#deleteRulesTagged((c) => c === `htk-ctr:${containerId.slice(0, 12)}`);
+    const families = this.#withRules.get(containerId);
+    this.#withRules.delete(containerId);
+    if (families !== undefined) await this.#deleteRulesTagged((c) => c === `htk-ctr:${containerId.slice(0, 12)}`, families);
     await this.#deleteNamespace(this.names.netns(containerId));
   }
 
   /**
    * Deletes a namespace's veths first (deleting one end removes the pair at once; the kernel
-   * destroys a namespace's devices asynchronously after `ip netns del`), then the namespace.
+   * destroys a namespace's devices asynchronously after `ip netns del`), then the namespace: its
+   * links listed, then one `ip -batch` in it (`ifnames`, when known, saves the listing).
    */
-  async #deleteNamespace(name: string): Promise<void> {
-    const links = JSON.parse((await this.#ip("-n", name, "-j", "link", "show").catch(() => "[]")) || "[]") as Array<{ ifname?: string }>;
-    for (const l of links) if (l.ifname !== undefined && l.ifname !== "lo") await this.#ip("-n", name, "link", "del", "dev", l.ifname).catch(() => undefined);
-    await this.#ip("netns", "del", name).catch(() => undefined);
+  async #deleteNamespace(name: string, ifnames?: readonly string[]): Promise<void> {
+    const links = ifnames ?? (JSON.parse((await this.#ip("-n", name, "-j", "link", "show").catch(() => "[]")) || "[]") as Array<{ ifname?: string }>).map((l) => l.ifname ?? "");
+    const del = links.filter((l) => l !== "" && l !== "lo").map((l) => `link del dev ${l}`);
+    await ipBatch(this.#run, ["-n", name, "-force"], [...del, `netns del ${name}`]).catch(() => this.#ip("netns", "del", name).catch(() => undefined));
   }
 
   /**
@@ -375,33 +490,26 @@ export class BridgeDatapath {
   async recover(running: ReadonlySet<string>): Promise<void> {
     const prefix = `htk-${this.names.tag}-`;
     const alive = new Set([...running].map((id) => id.slice(0, 12)));
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(NETNS_DIR);
-    } catch {
-      entries = [];
-    }
-    for (const e of entries) {
-      if (!e.startsWith(prefix) || alive.has(e.slice(prefix.length))) continue;
+    for (const e of namespacesWith(prefix)) {
+      if (alive.has(e.slice(prefix.length))) continue;
       this.#log.info({ netns: e }, "removing a leftover network namespace");
       await this.#deleteNamespace(e);
     }
     const byShort = new Map([...running].map((id) => [id.slice(0, 12), id]));
-    await this.#deleteRulesTagged((c) => {
-      if (!c.startsWith("htk-ctr:")) return false;
-      const full = byShort.get(c.slice("htk-ctr:".length));
-      if (full !== undefined) this.#withRules.add(full); // a re-attached container's rules go at its exit
-      return full === undefined;
-    });
     const networks = this.#state.networks.list();
     const liveNets = new Set(networks.map((n) => n.id.slice(0, 12)));
-    await this.#deleteRulesTagged((c) => c.startsWith("htk-net:") && !liveNets.has(c.slice("htk-net:".length)));
+    await this.#deleteRulesTagged((c) => {
+      if (c.startsWith("htk-net:")) return !liveNets.has(c.slice("htk-net:".length));
+      if (!c.startsWith("htk-ctr:")) return false;
+      const full = byShort.get(c.slice("htk-ctr:".length));
+      // A re-attached container's rules go at its exit (both filters: which ones it has is not known here).
+      if (full !== undefined) this.#withRules.set(full, new Set([4, 6]));
+      return full === undefined;
+    });
     const bridges = new Set(networks.map((n) => this.names.bridge(n)));
     const liveVeths = new Set<string>();
     for (const n of networks) for (const ep of this.#state.networks.endpoints(n.id)) if (running.has(ep.containerId)) liveVeths.add(this.names.veth(ep.endpointId));
-    const links = JSON.parse((await this.#ip("-j", "link", "show").catch(() => "[]")) || "[]") as Array<{ ifname?: string }>;
-    for (const l of links) {
-      const name = (l.ifname ?? "").split("@")[0] ?? "";
+    for (const name of await linkNames(this.#run)) {
       const stale = (name.startsWith(`hv${this.names.tag}`) && !liveVeths.has(name)) || (name.startsWith(`hb${this.names.tag}`) && !bridges.has(name));
       if (!stale) continue;
       this.#log.info({ link: name }, "removing a leftover link");
@@ -418,68 +526,59 @@ export class BridgeDatapath {
     await this.dns.closeAll();
     await this.recover(new Set());
     await this.locked(() => this.#removeTag(this.names.tag));
-    await rm(join(OWNERS_DIR, this.names.tag), { force: true });
+    await removeOwner(OWNERS_DIR, this.names.tag);
+    this.#bridges.clear();
     this.#prepared = false;
+    this.#prepared6 = false;
   }
 
-  /** Everything carrying `tag` on the host: namespaces, links, chains and the jumps to them. */
+  /** Everything carrying `tag` on the host: namespaces, links, chains and the jumps to them, in both filters. */
   async #removeTag(tag: string): Promise<void> {
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(NETNS_DIR);
-    } catch {
-      entries = [];
-    }
-    for (const e of entries) if (e.startsWith(`htk-${tag}-`)) await this.#deleteNamespace(e);
-    const links = JSON.parse((await this.#ip("-j", "link", "show").catch(() => "[]")) || "[]") as Array<{ ifname?: string }>;
-    for (const l of links) {
-      const name = (l.ifname ?? "").split("@")[0] ?? "";
+    for (const e of namespacesWith(`htk-${tag}-`)) await this.#deleteNamespace(e);
+    for (const name of await linkNames(this.#run)) {
       if (name.startsWith(`hv${tag}`) || name.startsWith(`hb${tag}`)) await this.#ip("link", "del", "dev", name).catch(() => undefined);
     }
-    for (const table of ["nat", "filter"] as const) {
-      const rules = await this.#ipt(table, "-S").catch(() => "");
-      for (const line of rules.split("\n")) {
-        if (line.startsWith("-A ") && line.includes(`-j HTK-${tag}-`) && !line.startsWith(`-A HTK-${tag}-`)) {
-          await this.#ipt(table, "-D", ...line.slice(3).replace(/"/g, "").split(" ")).catch(() => undefined);
-        }
+    for (const family of [4, 6] as const) {
+      const tables: Array<[string, string[]]> = [];
+      for (const [table, lines] of await this.#saved(family)) {
+        const chains = lines.map((line) => /^:(HTK-[0-9a-f]{8}-[A-Z]+) /.exec(line)?.[1]).filter((c): c is string => c !== undefined && c.startsWith(`HTK-${tag}-`));
+        if (chains.length === 0) continue;
+        // The jumps from outside first; all flushed before any is deleted (the engine's chains jump to each other).
+        const jumps = lines.filter((l) => l.startsWith("-A ") && l.includes(`-j HTK-${tag}-`) && !l.startsWith(`-A HTK-${tag}-`)).map((l) => `-D ${l.slice(3)}`);
+        tables.push([table, [...jumps, ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`)]]);
       }
-      // All flushed before any is deleted: the engine's chains jump to each other.
-      const chains = rules
-        .split("\n")
-        .map((line) => /^-N (HTK-[0-9a-f]{8}-[A-Z]+)$/.exec(line)?.[1])
-        .filter((c): c is string => c !== undefined && c.startsWith(`HTK-${tag}-`));
-      for (const chain of chains) await this.#ipt(table, "-F", chain).catch(() => undefined);
-      for (const chain of chains) await this.#ipt(table, "-X", chain).catch(() => undefined);
+      try {
+        await this.#restore(family, tables);
+      } catch (err) {
+        this.#log.warn({ err, tag, family }, "removing an engine's chains in one go failed; one by one");
+        for (const [table, lines] of tables) for (const line of lines) await this.#xt(family, table as "nat" | "filter", ...line.replace(/"/g, "").split(" ")).catch(() => undefined);
+      }
     }
   }
 
   /**
-   * Under the host lock at start: records this engine's data root under its tag, and removes what
-   * engines whose data root no longer exists left (a test engine killed with its temporary folder
-   * deleted can never come back to clean up; nothing of a live engine is touched).
+   * Under the host lock at start: records this engine's data root (and pid) under its tag, and
+   * removes what dead engines left: those whose data root no longer exists (a test engine killed with
+   * its temporary folder deleted can never come back to clean up), and those whose process is dead
+   * and which have no container namespace left (killed and never restarted; a restart makes its
+   * bridges and chains again). Nothing of a live engine is touched.
    */
   async #sweepOrphans(): Promise<void> {
-    mkdirSync(OWNERS_DIR, { recursive: true, mode: 0o755 });
-    writeFileSync(join(OWNERS_DIR, this.names.tag), this.#dataRoot);
-    for (const tag of readdirSync(OWNERS_DIR)) {
-      if (tag === this.names.tag || !/^[0-9a-f]{8}$/.test(tag)) continue;
-      let root = "";
-      try {
-        root = readFileSync(join(OWNERS_DIR, tag), "utf8");
-      } catch {
-        continue;
-      }
-      if (root === "" || existsSync(root)) continue;
-      this.#log.info({ tag, dataRoot: root }, "removing the network objects of an engine whose data root is gone");
-      await this.#removeTag(tag);
-      await rm(join(OWNERS_DIR, tag), { force: true });
-    }
+    writeOwner(OWNERS_DIR, this.names.tag, this.#dataRoot);
+    await sweepDeadOwners({
+      dir: OWNERS_DIR,
+      self: this.names.tag,
+      idle: (tag) => namespacesWith(`htk-${tag}-`).length === 0,
+      remove: (tag) => this.#removeTag(tag),
+      log: this.#log,
+    });
   }
 
   /**
    * A namespace on the default bridge for one build step (RUN with network `default`): eth0 with an
    * address taken from the top of the subnet downwards (containers take the lowest free ones, so the
-   * two meet only in a nearly full subnet), the default route via the gateway. `release` removes it.
+   * two meet only in a nearly full subnet), the default route via the gateway. Two `ip -batch`
+   * processes to make it, one to remove it (`release`).
    */
   async openStep(signal: AbortSignal): Promise<{ readonly path: string; release(): Promise<void> }> {
     signal.throwIfAborted();
@@ -506,18 +605,19 @@ export class BridgeDatapath {
     const id = randomBytes(32).toString("hex");
     const address = { family: "IPv4" as const, value };
     const ep: EndpointRecord = { networkId: def.id, containerId: id, endpointId: id, macAddress: macForAddress(address), ipv4Address: `${formatAddress(address)}/${sub.subnet.bits}`, ipv6Address: "", aliases: [] };
+    const ns = this.names.netns(id);
     let released = false;
     const release = async (): Promise<void> => {
       if (released) return;
       released = true;
-      await this.release(id);
-      await this.unplug(ep);
+      this.#attached.delete(id);
+      await this.#deleteNamespace(ns, ["eth0"]);
       this.#stepAddresses.delete(value);
     };
     try {
-      const path = await this.createNamespace(id);
-      await this.plug(id, def, ep, "eth0", true);
-      return { path, release };
+      this.#attached.add(id);
+      await this.#plug(id, def, ep, "eth0", true, true);
+      return { path: `${NETNS_DIR}/${ns}`, release };
     } catch (err) {
       await release();
       throw err;
@@ -593,10 +693,12 @@ export class BridgeDatapath {
     }
   }
 
-  /** Adds a rule for a container in one of the engine's chains, tagged so `release` removes it. */
-  async addContainerRule(containerId: string, table: "nat" | "filter", chain: "dnat" | "forward", rule: readonly string[]): Promise<void> {
+  /** Adds a rule for a container in one of the engine's chains (iptables, or ip6tables for `family` 6), tagged so `release` removes it. */
+  async addContainerRule(containerId: string, table: "nat" | "filter", chain: "dnat" | "forward", rule: readonly string[], family: IpFamily = 4): Promise<void> {
     const c = chain === "dnat" ? this.names.natDnat : this.names.filterForward;
-    this.#withRules.add(containerId);
-    await this.#ipt(table, "-A", c, "-m", "comment", "--comment", `htk-ctr:${containerId.slice(0, 12)}`, ...rule);
+    const families = this.#withRules.get(containerId) ?? new Set<IpFamily>();
+    families.add(family);
+    this.#withRules.set(containerId, families);
+    await this.#xt(family, table, "-A", c, "-m", "comment", "--comment", `htk-ctr:${containerId.slice(0, 12)}`, ...rule);
   }
 }

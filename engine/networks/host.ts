@@ -1,22 +1,141 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../../base/observability/index.ts";
+import { masked, parsePrefix, type Prefix } from "./ipam.ts";
 
 /**
- * Running the host's network tools (`ip`, `iptables`). One function type so tests can record the
- * commands instead of running them.
+ * Running the host's network tools (`ip`, `iptables`, `ip6tables`, `sysctl`); `input` goes to the
+ * tool's stdin (`ip -batch -`). One function type so tests can record the commands instead of running
+ * them.
  */
-export type HostCommand = (file: string, args: readonly string[]) => Promise<string>;
+export type HostCommand = (file: string, args: readonly string[], input?: string) => Promise<string>;
 
 /** Runs a tool; rejects with its stderr in the message. Output is bounded (4 MiB). */
-export const runHostCommand: HostCommand = (file, args) =>
+export const runHostCommand: HostCommand = (file, args, input) =>
   new Promise((resolve, reject) => {
-    execFile(file, [...args], { maxBuffer: 4 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
+    const child = execFile(file, [...args], { maxBuffer: 4 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
       if (err !== null) reject(new Error(`${file} ${args.join(" ")}: ${stderr.trim() || err.message}`));
       else resolve(stdout);
     });
+    if (input !== undefined) child.stdin?.end(input);
   });
 
+/**
+ * `ip [global options] -batch -` with `lines` on stdin: several changes for one process (a process
+ * costs ~30 ms on a loaded 2-core machine). `-force` in `global` goes on past a failing line (the
+ * exit status still says one failed).
+ */
+export async function ipBatch(run: HostCommand, global: readonly string[], lines: readonly string[]): Promise<void> {
+  await run("ip", [...global, "-batch", "-"], `${lines.join("\n")}\n`);
+}
+
+export const NETNS_DIR = "/run/netns";
 const LOCK_DIR = "/run/hatake";
+
+/** The 8 hex digits naming one data root's host objects: the SHA-256 of its real path (the path as given while it does not exist). */
+export function dataRootTag(dataRoot: string): string {
+  let root = dataRoot;
+  try {
+    root = realpathSync(dataRoot);
+  } catch {
+    // not created yet: the path as given
+  }
+  return createHash("sha256").update(root).digest("hex").slice(0, 8);
+}
+
+/** Named network namespaces (`/run/netns`) whose name starts with `prefix`. */
+export function namespacesWith(prefix: string): string[] {
+  try {
+    return readdirSync(NETNS_DIR).filter((e) => e.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
+
+/** The host's link names (without `@peer`). */
+export async function linkNames(run: HostCommand): Promise<string[]> {
+  const links = JSON.parse((await run("ip", ["-j", "link", "show"]).catch(() => "[]")) || "[]") as Array<{ ifname?: string }>;
+  return links.map((l) => (l.ifname ?? "").split("@")[0] ?? "").filter((n) => n !== "");
+}
+
+/** The IPv4 prefixes the host routes (every table; default routes left out), with their device. */
+export async function hostRoutes(run: HostCommand): Promise<Array<{ readonly prefix: Prefix; readonly dev: string }>> {
+  const routes = JSON.parse((await run("ip", ["-j", "-4", "route", "show", "table", "all"])) || "[]") as Array<{ dst?: string; dev?: string }>;
+  const out: Array<{ prefix: Prefix; dev: string }> = [];
+  for (const r of routes) {
+    if (r.dst === undefined || r.dst === "default") continue;
+    const p = parsePrefix(r.dst.includes("/") ? r.dst : `${r.dst}/32`);
+    if (p !== undefined && p.family === "IPv4" && p.bits > 0) out.push({ prefix: masked(p), dev: r.dev ?? "" });
+  }
+  return out;
+}
+
+/**
+ * Owner files: `<dir>/<tag>` names the data root (first line) and the pid (second line) of the
+ * process whose network objects carry `tag`, so that a starting engine or build can remove what a
+ * dead one left and could never remove itself.
+ */
+export function writeOwner(dir: string, tag: string, dataRoot: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  writeFileSync(join(dir, tag), `${dataRoot}\n${process.pid}\n`);
+}
+
+export function removeOwner(dir: string, tag: string): Promise<void> {
+  return rm(join(dir, tag), { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Sweeps the owners in `dir` that are certainly dead, calling `remove(tag)` and deleting the owner
+ * file: a data root that no longer exists (nobody can ever come back to clean up), or — with
+ * `deadWhenIdle` — an owner whose recorded pid no longer runs and that has nothing left that a
+ * restart would need (`idle(tag)`: e.g. no container namespaces); such an engine makes its bridges
+ * and chains again when it starts. A live owner (its pid runs: several engines in one test process
+ * share a pid) is never touched, and neither is `self`.
+ */
+export async function sweepDeadOwners(opts: {
+  readonly dir: string;
+  readonly self?: string;
+  readonly remove: (tag: string) => Promise<void>;
+  readonly idle?: (tag: string) => boolean;
+  readonly log?: Logger;
+}): Promise<void> {
+  let tags: string[];
+  try {
+    tags = readdirSync(opts.dir);
+  } catch {
+    return;
+  }
+  for (const tag of tags) {
+    if (tag === opts.self || !/^[0-9a-f]{8}$/.test(tag)) continue;
+    let text = "";
+    try {
+      text = readFileSync(join(opts.dir, tag), "utf8");
+    } catch {
+      continue;
+    }
+    const [root = "", pidText = ""] = text.split("\n");
+    if (root === "") continue;
+    const pid = Number.parseInt(pidText, 10);
+    const rootGone = !existsSync(root);
+    const deadAndIdle = opts.idle !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid) && opts.idle(tag);
+    if (!rootGone && !deadAndIdle) continue;
+    opts.log?.info({ tag, dataRoot: root, reason: rootGone ? "data root gone" : "owner dead, nothing running" }, "removing the network objects a dead engine left");
+    await opts.remove(tag);
+    await removeOwner(opts.dir, tag);
+  }
+}
 
 /**
  * A machine-wide lock for choosing subnets and creating bridges: several engines on one host (tests

@@ -8,6 +8,7 @@ export {
   NETWORK_PRUNE_FILTERS,
   PREDEFINED_NETWORKS,
   attachedNetworks,
+  configureDefaultBridgeIPv6,
   connectContainer,
   createNetwork,
   disconnectContainer,
@@ -20,9 +21,9 @@ export {
   type EndpointRequest,
   type NetworkCreateRequest,
 } from "./networks.ts";
-export { BridgeDatapath, bridgeSubnet, bridgeSubnet6, datapathNames, type DatapathNames } from "./datapath.ts";
+export { BridgeDatapath, bridgeSubnet, bridgeSubnet6, datapathNames, type DatapathNames, type IpFamily } from "./datapath.ts";
 export { BuildBridge, buildBridgeNames, type BuildBridgeNames, type BuildStepLease } from "./build-bridge.ts";
-export { runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
+export { dataRootTag, runHostCommand, withHostNetworkLock, type HostCommand } from "./host.ts";
 export {
   contains,
   defaultPools,

@@ -3,6 +3,7 @@ import { isHtkError } from "../../base/errors/index.ts";
 import type { Container } from "../state/index.ts";
 import { spec, testStore, type TestStore } from "../state/test-support.ts";
 import {
+  configureDefaultBridgeIPv6,
   connectContainer,
   createNetwork,
   disconnectContainer,
@@ -158,6 +159,23 @@ describe("networks", () => {
     const isolated = container("c4", "none");
     expect(failure(() => connectContainer(t.store, "user", isolated))).toMatchObject({ id: "HTK-ENGINE-0482" });
     expect(failure(() => removeNetwork(t.store, "none"))).toEqual({ id: "HTK-ENGINE-0471", cause: "none is a pre-defined network and cannot be removed", http: 403 });
+  });
+
+  it("the default bridge follows daemon.json's ipv6 and fixed-cidr-v6 (HTK-ENGINE-0900: not an IPv6 subnet); containers on it get an IPv6 address", () => {
+    configureDefaultBridgeIPv6(t.store, "fd00:db8:1::/64");
+    const def = t.store.networks.resolve("bridge");
+    expect(def.enableIPv6).toBe(true);
+    expect(def.ipam.Config).toEqual([
+      { Subnet: "172.17.0.0/16", Gateway: "172.17.0.1" },
+      { Subnet: "fd00:db8:1::/64", Gateway: "fd00:db8:1::1" },
+    ]);
+    const c = t.store.containers.create(spec({ name: "/v6" }));
+    const ep = connectContainer(t.store, "bridge", c);
+    expect(ep.ipv6Address).toBe("fd00:db8:1::2/64");
+    expect(failure(() => configureDefaultBridgeIPv6(t.store, "10.1.0.0/16"))?.id).toBe("HTK-ENGINE-0900");
+    configureDefaultBridgeIPv6(t.store, undefined);
+    expect(t.store.networks.resolve("bridge").enableIPv6).toBe(false);
+    expect(t.store.networks.resolve("bridge").ipam.Config).toEqual([{ Subnet: "172.17.0.0/16", Gateway: "172.17.0.1" }]);
   });
 
   it("resolves IDs, names and unique prefixes; an ambiguous prefix is Docker's text", () => {

@@ -91,6 +91,23 @@ export function ensurePredefinedNetworks(state: StateStore): NetworkRecord[] {
   return PREDEFINED_NETWORKS.map((name) => state.networks.ensure(predefinedRecord(name, state.ctx.clock())));
 }
 
+/**
+ * The default bridge follows daemon.json's `ipv6` / `fixed-cidr-v6` at each start (as dockerd makes
+ * its default bridge from them): with `ipv6Subnet` it has IPv6 on and that subnet (gateway: its first
+ * address) beside its IPv4 one; without, IPv6 off and no IPv6 subnet.
+ */
+export function configureDefaultBridgeIPv6(state: StateStore, ipv6Subnet: string | undefined): void {
+  const def = state.networks.list().find((n) => n.name === "bridge" && n.driver === "bridge");
+  if (def === undefined) return;
+  const v4 = def.ipam.Config.filter((c) => parsePrefix(c.Subnet ?? "")?.family !== "IPv6");
+  const p = ipv6Subnet === undefined ? undefined : parsePrefix(ipv6Subnet);
+  if (ipv6Subnet !== undefined && p?.family !== "IPv6") throw htkError("HTK-ENGINE-0900", { subnet: ipv6Subnet });
+  const v6 = p === undefined ? [] : [{ Subnet: formatPrefix(masked(p)), Gateway: formatAddress(firstHost(masked(p))) }];
+  const current = def.ipam.Config.filter((c) => parsePrefix(c.Subnet ?? "")?.family === "IPv6");
+  if (def.enableIPv6 === (p !== undefined) && JSON.stringify(current) === JSON.stringify(v6)) return;
+  state.networks.setIpam(def.id, { ...def.ipam, Config: [...v4, ...v6] }, p !== undefined);
+}
+
 /** `POST /networks/create`'s request (NetworkCreateRequest), decoded. */
 export interface NetworkCreateRequest {
   readonly name: string;

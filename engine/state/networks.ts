@@ -103,10 +103,12 @@ export class NetworkStore {
 
   /**
    * Replaces a network's IPAM (the datapath moves the default bridge off a subnet the host already
-   * routes elsewhere, as Docker picks the default bridge's pool at daemon start). Records no event.
+   * routes elsewhere, as Docker picks the default bridge's pool at daemon start), and with
+   * `enableIPv6` its IPv6 switch (the default bridge follows daemon.json's `ipv6`). Records no event.
    */
-  setIpam(id: string, ipam: NetworkRecord["ipam"]): void {
-    this.#ctx.db.prepare("UPDATE networks SET ipam_json = ? WHERE id = ?").run(JSON.stringify(ipam), id);
+  setIpam(id: string, ipam: NetworkRecord["ipam"], enableIPv6?: boolean): void {
+    if (enableIPv6 === undefined) this.#ctx.db.prepare("UPDATE networks SET ipam_json = ? WHERE id = ?").run(JSON.stringify(ipam), id);
+    else this.#ctx.db.prepare("UPDATE networks SET ipam_json = ?, enable_ipv6 = ? WHERE id = ?").run(JSON.stringify(ipam), enableIPv6 ? 1 : 0, id);
   }
 
   list(): NetworkRecord[] {

@@ -458,6 +458,12 @@ export const engineDiagnostics = {
     next: "Check that the engine runs as root with ip(8) and iptables available; the engine's log has the failing command.",
     http: 500,
   },
+  "HTK-ENGINE-0900": {
+    title: "Default bridge IPv6 subnet not usable",
+    cause: "The configured fixed-cidr-v6 {subnet} is not an IPv6 subnet, so the default bridge cannot have IPv6.",
+    next: "Set \"fixed-cidr-v6\" in daemon.json to an IPv6 CIDR such as \"fd00:db8:1::/64\", or remove \"ipv6\": true.",
+    http: 500,
+  },
   "HTK-ENGINE-0663": {
     title: "Port already allocated",
     cause: "driver failed programming external connectivity on endpoint {endpoint} ({endpointId}): Bind for {hostIp}:{hostPort} failed: port is already allocated",
