@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatUlimit, humanDuration, humanSize, parseRamInBytes, parseUlimit } from "./units.ts";
+import { bytesSize, formatUlimit, humanDuration, humanSize, parseRamInBytes, parseUlimit } from "./units.ts";
 
 describe("go-units", () => {
   it("HumanSize: decimal units, four significant digits", () => {
@@ -9,6 +9,12 @@ describe("go-units", () => {
     expect(humanSize(1_981_440)).toBe("1.981MB");
     expect(humanSize(52_428_800)).toBe("52.43MB");
     expect(humanSize(3e12)).toBe("3TB");
+  });
+  it("BytesSize: binary units, four significant digits", () => {
+    expect(bytesSize(0)).toBe("0B");
+    expect(bytesSize(1024)).toBe("1KiB");
+    expect(bytesSize(1536 * 1024)).toBe("1.5MiB");
+    expect(bytesSize(10 * 1024 ** 3)).toBe("10GiB");
   });
   it("HumanDuration: Docker's approximations", () => {
     expect(humanDuration(500)).toBe("Less than a second");

@@ -5,11 +5,20 @@
 
 /** HumanSize: decimal units, four significant digits ("0B", "1.234MB"). */
 export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+  return scaled(bytes, 1000, ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]);
+}
+
+/** BytesSize: binary units, four significant digits ("1KiB", "1.5MiB"). */
+export function bytesSize(bytes: number): string {
+  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]);
+}
+
+/** go-units' CustomSize("%.4g%s"). */
+function scaled(bytes: number, base: number, units: readonly string[]): string {
   let n = bytes;
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
+  while (n >= base && i < units.length - 1) {
+    n /= base;
     i++;
   }
   return `${Number(n.toPrecision(4))}${units[i]}`;

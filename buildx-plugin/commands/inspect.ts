@@ -1,3 +1,5 @@
+import { formatGoDuration } from "../../base/go-duration.ts";
+import { bytesSize } from "../../base/units.ts";
 import { loadNodes, resolveBuilder } from "../builders.ts";
 import { BuilderStore } from "../store.ts";
 import { tabwrite } from "../tabwriter.ts";
@@ -37,29 +39,11 @@ export async function runInspect(ctx: CommandContext): Promise<number> {
     n.gcPolicy.forEach((rule, ri) => {
       t += `GC Policy rule#${ri}:\n\tAll:\t${rule.all}\n`;
       if (rule.filters.length > 0) t += `\tFilters:\t${rule.filters.join(" ")}\n`;
-      if (rule.keepDurationSeconds > 0) t += `\tKeep Duration:\t${goDuration(rule.keepDurationSeconds)}\n`;
+      if (rule.keepDurationSeconds > 0) t += `\tKeep Duration:\t${formatGoDuration(rule.keepDurationSeconds * 1e9)}\n`;
       if (rule.keepBytes > 0) t += `\tKeep Bytes:\t${bytesSize(rule.keepBytes)}\n`;
     });
   });
   ctx.io.stdout.write(tabwrite(t, { minwidth: 0, padding: 1 }));
   return 0;
-}
-
-function goDuration(seconds: number): string {
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = seconds % 60;
-  return `${h > 0 ? `${h}h` : ""}${h > 0 || m > 0 ? `${m}m` : ""}${s}s`;
-}
-
-/** go-units BytesSize: binary units, up to 4 significant digits. */
-function bytesSize(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${Number(n.toPrecision(4))}${units[i]}`;
 }
 

@@ -1,4 +1,5 @@
 import { isHtkError } from "../../base/errors/index.ts";
+import { formatGoDuration } from "../../base/go-duration.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { isIn, type Container, type EventSubscription, type Health, type HealthLogEntry, type StateStore } from "../state/index.ts";
 import { goTimeJson } from "./container-fs.ts";
@@ -37,24 +38,6 @@ export function probeCommand(test: readonly string[] | undefined, shell: readonl
   }
 }
 
-/** Go's time.Duration.String: "30s", "1.5s", "500ms", "1m30s", "2h0m0s". */
-export function goDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  if (ms < 1000) return `${trimFraction(ms)}ms`;
-  const totalSeconds = ms / 1000;
-  const h = Math.floor(totalSeconds / 3600);
-  const m = Math.floor((totalSeconds % 3600) / 60);
-  const s = totalSeconds - h * 3600 - m * 60;
-  const sec = `${trimFraction(Math.round(s * 1e6) / 1e6)}s`;
-  if (h > 0) return `${h}h${m}m${sec}`;
-  if (m > 0) return `${m}m${sec}`;
-  return sec;
-}
-
-function trimFraction(n: number): string {
-  return String(Number(n.toFixed(9)));
-}
-
 export interface HealthSettings {
   readonly intervalMs: number;
   readonly timeoutMs: number;
@@ -83,8 +66,10 @@ export function probeLogEntry(result: ProbeResult, startNs: bigint, endNs: bigin
   switch (result.kind) {
     case "exited":
       return { ...at, ExitCode: result.exitCode, Output: result.output };
-    case "timeout":
-      return { ...at, ExitCode: -1, Output: result.output === "" ? `Health check exceeded timeout (${goDuration(timeoutMs)})` : `Health check exceeded timeout (${goDuration(timeoutMs)}): ${result.output}` };
+    case "timeout": {
+      const timeout = formatGoDuration(Math.round(timeoutMs * NS));
+      return { ...at, ExitCode: -1, Output: result.output === "" ? `Health check exceeded timeout (${timeout})` : `Health check exceeded timeout (${timeout}): ${result.output}` };
+    }
     case "error":
       return { ...at, ExitCode: -1, Output: result.message };
     default: {

@@ -8,7 +8,7 @@ export { ContainerOps, runtimeResources, type ContainerOpsDeps, type UpdateReque
 export { absoluteKeepingTrailing, goBase, goFileMode, goTimeJson, hostPathOf, resolveInContainer, statResource, type ContainerFsView, type ContainerPathStat, type FsMount, type ResolvedResource } from "./container-fs.ts";
 export { archiveResource, exportRootfs, extractArchive, type ExtractOptions } from "./archive.ts";
 export { INIT_LAYER_PARENTS, INIT_LAYER_PATHS, overlayChanges, treeChanges, type Change, type ChangeKind } from "./changes.ts";
-export { HealthMonitor, goDuration, healthSettings, nextHealth, probeCommand, probeLogEntry, type HealthSettings } from "./health.ts";
+export { HealthMonitor, healthSettings, nextHealth, probeCommand, probeLogEntry, type HealthSettings } from "./health.ts";
 export { statsJson, parseNetDev, cpuStatsJson, type NetworkCounters, type StatsSample } from "./stats.ts";
 export { top, parsePsOutput, validatePsArgs, renderPsEf, parseProcStat, formatCpuTime, formatStime, formatTty, type ProcInfo, type TopResult } from "./top.ts";
 export { BoundedOutput, ExecManager, startFailure, type ExecCreateRequest, type ExecDeps, type ExecStart, type ExecStartRequest, type ProbeResult } from "./exec.ts";

@@ -4,7 +4,7 @@ import { chompHeredocContent, heredocsFromLine } from "../heredoc.ts";
 import type { Diagnostic, Instruction, InstructionName, KnownInstruction, ParsedDockerfile, Range } from "../types.ts";
 import { flagDiagnostic } from "./diagnostics.ts";
 import { parseFlags, type FlagTable, type FlagValues } from "./flags.ts";
-import { parseGoDuration } from "./go-format.ts";
+import { parseGoDuration } from "../../base/go-duration.ts";
 import { MOUNT_KEYS, parseRunMount } from "./run-mount.ts";
 
 /**
