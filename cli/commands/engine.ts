@@ -20,6 +20,8 @@ Options:
       --max-concurrent-downloads int   Parallel layer downloads per pull (default 3)
       --max-concurrent-uploads int     Parallel layer uploads per push (default 5)
       --max-parallel-builds int        Builds solved at the same time (default 4)
+      --shutdown-timeout int           Seconds containers get to stop when the engine shuts down
+                                       (default 15)
       --tls                            Serve TCP addresses over TLS; implied by --tlsverify
       --tlsverify                      Use TLS and verify the client (mutual TLS; other than loopback
                                        TCP addresses need it)
@@ -48,6 +50,7 @@ export const engineCommand: Command = {
       "max-concurrent-downloads": { type: "string" },
       "max-concurrent-uploads": { type: "string" },
       "max-parallel-builds": { type: "string" },
+      "shutdown-timeout": { type: "string" },
       tls: { type: "boolean" },
       tlsverify: { type: "boolean" },
       tlscacert: { type: "string" },
@@ -67,6 +70,7 @@ export const engineCommand: Command = {
         maxConcurrentDownloads: values["max-concurrent-downloads"],
         maxConcurrentUploads: values["max-concurrent-uploads"],
         maxParallelBuilds: values["max-parallel-builds"],
+        shutdownTimeout: values["shutdown-timeout"],
         tls: values.tls,
         tlsVerify: values.tlsverify,
         tlsCaCert: values.tlscacert,

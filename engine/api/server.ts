@@ -25,7 +25,12 @@ export interface ApiServerOptions {
 
 export interface ApiServer {
   listen(address: ListenAddress): Promise<string>;
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes the rest. */
+  /** Stops accepting connections (and removes the unix sockets); open ones go on. */
+  stopAccepting(): void;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes the rest,
+   * hijacked connections (attach, exec) included: nothing of the API outlives it.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -42,7 +47,21 @@ function metrics(): NonNullable<typeof requestMetrics> {
 export function createApiServer(opts: ApiServerOptions): ApiServer {
   const router = new Router(opts.routes);
   const servers: Server[] = [];
+  const listening: Server[] = [];
   const sockets: string[] = [];
+  // Every connection, also those hijacked by an upgrade (which the HTTP server no longer tracks).
+  const connections = new Set<Socket>();
+  const closing: Array<Promise<void>> = [];
+  const stopAccepting = (): void => {
+    for (const server of servers.splice(0)) closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const path of sockets.splice(0)) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already removed.
+      }
+    }
+  };
 
   const handle = (req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer }): void => {
     const started = process.hrtime.bigint();
@@ -125,6 +144,10 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         socket.on("error", () => socket.destroy());
         handle(req, res, { socket, head });
       });
+      server.on("connection", (socket: Socket) => {
+        connections.add(socket);
+        socket.once("close", () => connections.delete(socket));
+      });
       // Docker clients keep connections open between calls; never time a hijacked or streaming one out.
       server.requestTimeout = 0;
       server.headersTimeout = 60_000;
@@ -145,30 +168,20 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         });
       }
       servers.push(server);
+      listening.push(server);
       const a = server.address();
       return address.kind === "tcp" && a !== null && typeof a === "object" ? formatListenAddress({ ...address, port: a.port }) : formatListenAddress(address);
     },
+    stopAccepting,
     async close(graceMs = 5_000) {
-      await Promise.all(
-        servers.splice(0).map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-              server.close(() => {
-                clearTimeout(timer);
-                resolve();
-              });
-              server.closeIdleConnections();
-            }),
-        ),
-      );
-      for (const path of sockets.splice(0)) {
-        try {
-          unlinkSync(path);
-        } catch {
-          // Already removed.
-        }
-      }
+      stopAccepting();
+      for (const server of listening.splice(0)) server.closeIdleConnections();
+      const cut = (): void => {
+        for (const socket of connections) socket.destroy();
+      };
+      const timer = setTimeout(cut, graceMs);
+      await Promise.all(closing.splice(0));
+      clearTimeout(timer);
     },
   };
 }

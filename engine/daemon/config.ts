@@ -35,6 +35,8 @@ export interface DaemonConfig {
   readonly maxConcurrentDownloads: number;
   readonly maxConcurrentUploads: number;
   readonly maxParallelBuilds: number;
+  /** dockerd's shutdown-timeout: seconds a container gets to stop when the daemon shuts down (default 15). */
+  readonly shutdownTimeout: number;
   /** TLS on TCP listeners (unix sockets are never wrapped). */
   readonly tls?: DaemonTls;
   /**
@@ -64,6 +66,7 @@ export interface DaemonFlags {
   readonly maxConcurrentDownloads?: string | undefined;
   readonly maxConcurrentUploads?: string | undefined;
   readonly maxParallelBuilds?: string | undefined;
+  readonly shutdownTimeout?: string | undefined;
   readonly tls?: boolean | undefined;
   readonly tlsVerify?: boolean | undefined;
   readonly tlsCaCert?: string | undefined;
@@ -88,6 +91,7 @@ const FILE_KEYS = {
   "max-concurrent-downloads": "maxConcurrentDownloads",
   "max-concurrent-uploads": "maxConcurrentUploads",
   "max-parallel-builds": "maxParallelBuilds",
+  "shutdown-timeout": "shutdownTimeout",
   tls: "tls",
   tlsverify: "tlsVerify",
   tlscacert: "tlsCaCert",
@@ -163,6 +167,7 @@ export function resolveConfig(flags: DaemonFlags, env: NodeJS.ProcessEnv = proce
       maxConcurrentDownloads: positiveInt(merged["maxConcurrentDownloads"], 3, "max-concurrent-downloads", where),
       maxConcurrentUploads: positiveInt(merged["maxConcurrentUploads"], 5, "max-concurrent-uploads", where),
       maxParallelBuilds: positiveInt(merged["maxParallelBuilds"], 4, "max-parallel-builds", where),
+      shutdownTimeout: wholeNumber(merged["shutdownTimeout"], 15, "shutdown-timeout", where),
       builderEntitlements: builderEntitlements(merged["builder"], where),
       ...defaultBridgeIPv6(merged, where),
     },
@@ -284,6 +289,14 @@ function builderEntitlements(value: unknown, where: string): DaemonConfig["build
     return v;
   };
   return { networkHost: get("network-host", true), securityInsecure: get("security-insecure", false) };
+}
+
+/** A whole number of 0 or more (dockerd's shutdown-timeout may be 0: SIGKILL at once). */
+function wholeNumber(value: unknown, fallback: number, key: string, where: string): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isInteger(n) || n < 0) throw htkError("HTK-ENGINE-0004", { path: where, detail: `"${key}" must be a whole number of 0 or more, not ${JSON.stringify(value)}` });
+  return n;
 }
 
 function positiveInt(value: unknown, fallback: number, key: string, where: string): number {

@@ -142,6 +142,12 @@ describe("the engine daemon skeleton", () => {
     expect(() => resolveConfig({ registryMirrors: ["https://m.example/v2/"] }, {})).toThrow(/HTK-ENGINE-0004.*invalid mirror: path, query, or fragment/);
   });
 
+  it("reads shutdown-timeout as dockerd (default 15 s, 0 allowed, negative refused)", () => {
+    expect(resolveConfig({}, {}).config.shutdownTimeout).toBe(15);
+    expect(resolveConfig({ shutdownTimeout: "0" }, {}).config.shutdownTimeout).toBe(0);
+    expect(() => resolveConfig({ shutdownTimeout: "-1" }, {})).toThrow(/HTK-ENGINE-0004.*"shutdown-timeout" must be a whole number of 0 or more/);
+  });
+
   it("reads builder.entitlements with dockerd's defaults (network-host allowed, security-insecure not)", () => {
     expect(resolveConfig({}, {}).config.builderEntitlements).toEqual({ networkHost: true, securityInsecure: false });
     expect(resolveConfig({ builder: { entitlements: { "network-host": false, "security-insecure": true } } }, {}).config.builderEntitlements).toEqual({ networkHost: false, securityInsecure: true });

@@ -63,6 +63,11 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
         }
       });
     }
+    // The API closes last, after the services: stopping the containers ends their attach, logs and
+    // exec streams as dockerd's shutdown does; what is still open then (events) is cut. Closed
+    // first, it would wait for those streams and the containers would never be stopped.
+    const apiSlot = undo.length;
+    undo.push(() => undefined);
     const opened = await openServices(config, info, log);
     undo.push(() => opened.close());
     const api: ApiServer = createApiServer({
@@ -71,7 +76,7 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
       serverHeader: `HATAKE/${info.version} (linux)`,
       ...(config.tls === undefined ? {} : { tls: config.tls }),
     });
-    undo.push(() => api.close(0));
+    undo[apiSlot] = () => api.close(0);
     const addresses: string[] = [];
     for (const host of config.hosts) addresses.push(await api.listen(host));
 
@@ -87,6 +92,8 @@ export async function startDaemon(config: DaemonConfig, info: DaemonInfo, log: L
       stop() {
         stopping ??= (async () => {
           log.info("engine stopping");
+          // No new requests while the containers stop (dockerd closes its listeners first too).
+          api.stopAccepting();
           await rollback();
           log.info("engine stopped");
           resolveStopped();

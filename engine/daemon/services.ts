@@ -136,6 +136,7 @@ export async function openServices(config: DaemonConfig, info: DaemonInfo, log: 
       runtime,
       log,
       signal: controller.signal,
+      shutdownTimeoutSeconds: config.shutdownTimeout,
       ...(bridged ? { datapath } : {}),
     });
     await containers.restore();
