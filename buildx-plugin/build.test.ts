@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runPlugin } from "./cli.ts";
-import { checkAttestations, consume, decodeExporterResponse, parseBuildContexts, parseEntitlements, parseExports, parseSecret } from "./commands/build.ts";
+import { checkAttestations, consume, decodeExporterResponse, parseBuildContexts, parseEntitlements, parseExports, parseSecret, stepLimitAttrs } from "./commands/build.ts";
 import { solveStatus, sourceFrame } from "./display.ts";
 import { memoryIo } from "./testing/memory-io.ts";
 
@@ -120,5 +120,24 @@ describe("--progress=rawjson", () => {
     expect(solveStatus({ kind: "vertex-cached", vertex: v, index: 1, name: "[1/2] FROM x", time: "t" })).toEqual({ vertexes: [{ digest: v, name: "[1/2] FROM x", started: "t", completed: "t", cached: true }] });
     expect(solveStatus({ kind: "log", vertex: v, index: 1, time: "t", stream: 2, data: new TextEncoder().encode("hi") })).toEqual({ logs: [{ vertex: v, stream: 2, data: "aGk=", timestamp: "t" }] });
     expect(solveStatus({ kind: "status", vertex: v, index: 1, time: "t", status: { id: "x", current: 1, total: 2 } })).toEqual({ statuses: [{ id: "x", vertex: v, current: 1, total: 2, timestamp: "t" }] });
+  });
+});
+
+describe("--shm-size, --ulimit, --cgroup-parent", () => {
+  it("become BuildKit's frontend attributes as buildx sends them", () => {
+    expect(stepLimitAttrs(undefined, [], undefined)).toEqual({});
+    expect(stepLimitAttrs("128m", ["nofile=1024:2048", "nproc=10", "nofile=1:2"], "ci")).toEqual({ "shm-size": "134217728", ulimit: "nofile=1:2,nproc=10:10", "cgroup-parent": "ci" });
+    expect(stepLimitAttrs("0", [], "")).toEqual({});
+  });
+
+  it("bad values are pflag's errors with go-units' texts (exit 125)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "htk-limits-"));
+    dirs.push(dir);
+    const io = memoryIo({ DOCKER_CONFIG: join(dir, "cfg") }, dir);
+    expect(await runPlugin(["buildx", "build", "--ulimit", "nofile=1:2:3", "c"], io, never)).toBe(125);
+    expect(io.err()).toBe("invalid argument \"nofile=1:2:3\" for \"--ulimit\" flag: too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`\nSee 'docker buildx build --help'.\n");
+    const io2 = memoryIo({ DOCKER_CONFIG: join(dir, "cfg") }, dir);
+    expect(await runPlugin(["buildx", "build", "--shm-size=1.5.5", "c"], io2, never)).toBe(125);
+    expect(io2.err()).toContain('invalid argument "1.5.5" for "--shm-size" flag: strconv.ParseFloat: parsing "1.5.5": invalid syntax');
   });
 });

@@ -21,6 +21,11 @@ export interface FlagSpec {
   readonly default?: string;
   /** The type name help shows for a `value` flag (`bytes`, `ulimit`, `list`). */
   readonly typeName?: string;
+  /**
+   * A `value` flag's Set: the reason a value is refused (pflag then says `invalid argument "V" for
+   * "--name" flag: REASON`), or undefined when it is taken.
+   */
+  readonly check?: (value: string) => string | undefined;
   /** pflag's NoOptDefVal: a string flag that may be given without a value (`--check`). */
   readonly noOptDefault?: string;
   readonly hidden?: boolean;
@@ -162,6 +167,8 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], 
 }
 
 function checkValue(spec: FlagSpec, value: string, shown: string): string {
+  const problem = spec.check?.(value);
+  if (problem !== undefined) throw new FlagError(`invalid argument "${value}" for "${shown}" flag: ${problem}`);
   if (spec.kind !== "bool") return value;
   const v = parseBool(value);
   if (v === undefined) throw new FlagError(`invalid argument "${value}" for "${shown}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`);

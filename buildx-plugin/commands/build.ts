@@ -6,6 +6,7 @@ import { dirname, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { htkError } from "../../base/errors/index.ts";
+import { formatUlimit, parseRamInBytes, parseUlimit, type UlimitValue } from "../../base/units.ts";
 import { progressFromWire, type BuildError, type SolveResult } from "../../wire/index.ts";
 import { builderClient } from "../builders.ts";
 import { call, clientError, type EngineClient } from "../client.ts";
@@ -45,13 +46,6 @@ export interface BuildSession {
 }
 
 const MODES: readonly DisplayMode[] = ["auto", "plain", "tty", "rawjson", "quiet"];
-
-/** Flags the engine's builds cannot honour yet, and why (HTK-BUILDX-0082). */
-const REFUSED: ReadonlyArray<readonly ["ulimit" | "shm-size" | "cgroup-parent", string]> = [
-  ["ulimit", "RUN steps run with the engine's default resource limits; per-build ulimits are not passed to them yet"],
-  ["shm-size", "RUN steps get the runtime's default /dev/shm (64 MiB); a per-build size is not passed to them yet"],
-  ["cgroup-parent", "RUN steps run in the engine's own cgroup (hatake); a per-build cgroup parent is not supported"],
-];
 
 /** An annotation as the exporters' attribute BuildKit reads: `annotation[-TYPE][[PLATFORM]].KEY`. */
 function annotationAttr(a: Annotation): string {
@@ -112,9 +106,6 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
   const namedContexts = parseBuildContexts(flags.list("build-context"), io.cwd);
   const annotations = parseAnnotations(flags.list("annotation"));
   checkAttestations(flags.list("attest"), flags.string("sbom"), flags.string("provenance"));
-  for (const [option, reason] of REFUSED) {
-    if (flags.changed(option) && flags.list(option).some((v) => v !== "")) throw htkError("HTK-BUILDX-0082", { option: `--${option}`, reason });
-  }
   const cacheFrom = usableImports(parseCacheEntries("--cache-from", flags.list("cache-from"), usage), io.cwd, (line) => void io.stderr.write(`${line}\n`));
   const cacheTo = checkedExports(parseCacheEntries("--cache-to", flags.list("cache-to"), usage), io.cwd);
   if (flags.list("platform").length > 1) throw htkError("HTK-BUILDX-0021", { option: "--platform with several platforms" });
@@ -437,7 +428,28 @@ function frontendAttrs(ctx: CommandContext, dockerfilePath: string, fileFlag: st
   if (network !== undefined && network !== "default") a["force-network-mode"] = network;
   const hosts = flags.list("add-host");
   if (hosts.length > 0) a["add-hosts"] = hosts.map((h) => h.replace(":", "=")).join(",");
+  Object.assign(a, stepLimitAttrs(flags.string("shm-size"), flags.list("ulimit"), flags.string("cgroup-parent")));
   if (c !== undefined) a["requestid"] = `frontend.${c.name === "check" ? "lint" : c.name}`;
+  return a;
+}
+
+/**
+ * --shm-size, --ulimit, --cgroup-parent as buildx sends them (BuildKit's dockerfile frontend reads
+ * them): `shm-size` in bytes when above 0, `ulimit` as `name=soft:hard` joined with commas (one per
+ * name, the last given winning: buildx keeps them in a map), `cgroup-parent` as given. The flags
+ * checked the values as they were parsed.
+ */
+export function stepLimitAttrs(shm: string | undefined, ulimitFlags: readonly string[], cgroupParent: string | undefined): Record<string, string> {
+  const a: Record<string, string> = {};
+  const bytes = shm === undefined ? undefined : parseRamInBytes(shm);
+  if (bytes?.ok === true && bytes.value > 0) a["shm-size"] = String(bytes.value);
+  const ulimits = new Map<string, UlimitValue>();
+  for (const text of ulimitFlags) {
+    const u = parseUlimit(text);
+    if (u.ok) ulimits.set(u.value.name, u.value);
+  }
+  if (ulimits.size > 0) a["ulimit"] = [...ulimits.values()].map(formatUlimit).join(",");
+  if (cgroupParent !== undefined && cgroupParent !== "") a["cgroup-parent"] = cgroupParent;
   return a;
 }
 

@@ -1,3 +1,4 @@
+import { parseRamInBytes, parseUlimit, type UnitParse } from "../../base/units.ts";
 import type { FlagSpec } from "../flags.ts";
 import type { CommandSpec } from "../types.ts";
 
@@ -6,6 +7,8 @@ import type { CommandSpec } from "../types.ts";
  * counts. Implementations load lazily (`load`), so parsing and help cost nothing but this table.
  * A command is listed only once it works.
  */
+
+const problemOf = (r: UnitParse<unknown>): string | undefined => (r.ok ? undefined : r.message);
 
 /** buildx's persistent root flags, inherited by every subcommand. */
 export const ROOT_FLAGS = (env: NodeJS.ProcessEnv): FlagSpec[] => [
@@ -51,11 +54,11 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: "quiet", short: "q", kind: "bool", usage: "Suppress the build output and print image ID on success" },
       { name: "sbom", kind: "string", usage: 'Shorthand for "--attest=type=sbom"' },
       { name: "secret", kind: "stringArray", usage: 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")' },
-      { name: "shm-size", kind: "value", typeName: "bytes", usage: "Shared memory size for build containers" },
+      { name: "shm-size", kind: "value", typeName: "bytes", usage: "Shared memory size for build containers", check: (v) => problemOf(parseRamInBytes(v)) },
       { name: "ssh", kind: "stringArray", usage: 'SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")' },
       { name: "tag", short: "t", kind: "stringArray", usage: 'Name and optionally a tag (format: "name:tag")' },
       { name: "target", kind: "string", usage: "Set the target build stage to build" },
-      { name: "ulimit", kind: "value", typeName: "ulimit", usage: "Ulimit options", default: "[]" },
+      { name: "ulimit", kind: "value", typeName: "ulimit", usage: "Ulimit options", default: "[]", check: (v) => problemOf(parseUlimit(v)) },
       // Accepted and ignored, as buildx does (the classic builder's flags).
       { name: "compress", kind: "bool", usage: "Compress the build context using gzip", hidden: true },
       { name: "force-rm", kind: "bool", usage: "Always remove intermediate containers", hidden: true },

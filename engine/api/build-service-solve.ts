@@ -32,6 +32,7 @@ import { remoteContext } from "./build-service-remote.ts";
 import { parseGitRef } from "../../frontend-dockerfile/compile/git-ref.ts";
 import type { ExportStore } from "./build-service-exports.ts";
 import type { BuildHistory } from "./build-service-history.ts";
+import { stepLimitsFromAttrs } from "../build/step-limits.ts";
 
 /**
  * Solve: one build as a stream of SolveEvents over the daemon's `Builds` (engine/build). What the
@@ -525,6 +526,7 @@ async function buildRequest(
       return { host: h.slice(0, eq), ip: h.slice(eq + 1) };
     });
   const mode = a["image-resolve-mode"];
+  const limits = stepLimitsFromAttrs(a);
   const namedContexts = parseNamedContexts(a, namedLocals);
   const annotations = manifestAnnotations(req.exporters);
   return {
@@ -547,6 +549,7 @@ async function buildRequest(
       ...(a["platform"] === undefined || a["platform"] === "" ? {} : { platform: a["platform"] }),
       ...(network === "none" || network === "host" || network === "default" ? { network } : {}),
       ...(extraHosts.length === 0 ? {} : { extraHosts }),
+      ...(Object.keys(limits).length === 0 ? {} : { limits }),
       secrets,
       ...(Object.keys(session.ssh).length === 0 ? {} : { ssh: session.ssh }),
       registryCredentials: session.credentials,

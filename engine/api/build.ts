@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { IncomingMessage } from "node:http";
 import { htkError, isHtkError, toHtkError, type HtkError } from "../../base/errors/index.ts";
 import { CACHE_RECORD_TYPES, parseDuration, type CacheRecordType } from "../build/cache-usage.ts";
+import { checkedLimits } from "../build/step-limits.ts";
 import type { Builds, BuildRequest, DockerfileSource, ExtraHost } from "../build/engine-builds.ts";
 import { parseFilters, validateFilterKeys, values } from "../state/index.ts";
 import { registryConfigCredentials } from "./build-service-cache.ts";
@@ -106,7 +107,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((x) => typeof x === "string");
 const isArgMap = (v: unknown): v is Record<string, string | null> => isObject(v) && Object.values(v).every((x) => typeof x === "string" || x === null);
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
-const isList = (v: unknown): v is unknown[] => Array.isArray(v);
+const isLimit = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= -1;
+const isUlimitList = (v: unknown): v is { Name: string; Soft: number; Hard: number }[] =>
+  Array.isArray(v) && v.every((u) => isObject(u) && typeof u["Name"] === "string" && isLimit(u["Soft"]) && isLimit(u["Hard"]));
 
 /** The request as the build service takes it, minus the context. */
 interface ClassicOptions {
@@ -129,9 +132,16 @@ function classicOptions(q: URLSearchParams): ClassicOptions {
   // Images whose inline cache the build may use (dockerd with BuildKit imports them as registry caches;
   // one that cannot be read is skipped, as BuildKit skips a failing cache import).
   const cacheFrom = (jsonParam(q, "cachefrom", isStringList, "Send cachefrom as a JSON list of image names.") ?? []).filter((r) => r.trim() !== "").map((ref) => ({ type: "registry" as const, ref: ref.trim(), ignoreError: true }));
-  jsonParam(q, "ulimits", isList, "Send ulimits as a JSON list of {Name, Soft, Hard}.");
+  const ulimits = jsonParam(q, "ulimits", isUlimitList, "Send ulimits as a JSON list of {Name, Soft, Hard}.") ?? [];
   const shm = q.get("shmsize");
   if (shm !== null && shm !== "" && !/^\d+$/.test(shm)) throw htkError("HTK-BUILD-0308", { name: "shmsize", detail: `"${shm}" is not a number of bytes`, hint: "Send shmsize in bytes." });
+  const cgroupParent = q.get("cgroupparent") ?? "";
+  // What the classic builder gives its step containers (HostConfig.ShmSize, Ulimits, CgroupParent).
+  const limits = checkedLimits({
+    ...(shm === null || Number(shm) === 0 ? {} : { shmSize: Number(shm) }),
+    ...(ulimits.length === 0 ? {} : { ulimits: [...new Map(ulimits.map((u) => [u.Name, { name: u.Name, soft: u.Soft, hard: u.Hard }])).values()] }),
+    ...(cgroupParent === "" ? {} : { cgroupParent }),
+  });
   const extraHosts: ExtraHost[] = [];
   for (const raw of q.getAll("extrahosts").flatMap((v) => v.split(","))) {
     if (raw === "") continue;
@@ -158,6 +168,7 @@ function classicOptions(q: URLSearchParams): ClassicOptions {
     ...(platform === "" ? {} : { platform }),
     ...(network === undefined ? {} : { network }),
     ...(extraHosts.length === 0 ? {} : { extraHosts }),
+    ...(Object.keys(limits).length === 0 ? {} : { limits }),
     ...(buildid === "" ? {} : { id: buildid }),
     ...(cacheFrom.length === 0 ? {} : { cacheFrom }),
   };
