@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tempDataRoot } from "../state/test-support.ts";
 import { overlayChanges, treeChanges } from "./changes.ts";
@@ -12,6 +12,8 @@ describe("docker diff", () => {
     // The image: /bin/ls, /bin/sh, /etc/passwd, /tmp, /var/log/old, /dev.
     for (const d of ["lower/bin", "lower/etc", "lower/tmp", "lower/var/log", "lower/dev"]) mkdirSync(`${base}/${d}`, { recursive: true });
     for (const f of ["bin/ls", "bin/sh", "etc/passwd", "var/log/old"]) writeFileSync(`${base}/lower/${f}`, f);
+    // A symlink: compared as a link (lstat) in copy mode, never through its target.
+    symlinkSync("ls", `${base}/lower/bin/link`);
     for (const d of ["lower/bin", "lower/etc", "lower/tmp", "lower/var", "lower/var/log", "lower/dev", "lower"]) utimesSync(`${base}/${d}`, 1_600_000_000, 1_600_000_000);
   });
   afterEach(() => rmSync(base, { recursive: true, force: true }));

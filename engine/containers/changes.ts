@@ -92,7 +92,9 @@ async function walk(w: Walk, dir: string): Promise<void> {
       record(w, path, 2, false);
       continue;
     }
-    const below = w.lower === undefined ? undefined : await statOrUndefined(`${w.lower}${path}`, true);
+    // One lstat of the lower entry; a symlink is followed only where the comparison needs its target.
+    const belowLink = w.lower === undefined ? undefined : await statOrUndefined(`${w.lower}${path}`, false);
+    const below = belowLink?.isSymbolicLink() === true ? await statOrUndefined(`${w.lower}${path}`, true) : belowLink;
     let kind: ChangeKind | undefined;
     if (w.mode === "overlay" && isDir && w.opaque.has(`${w.upper}${path}`) && below !== undefined) {
       // Docker's overlayDeletedFile: an opaque directory over one that existed is reported deleted.
@@ -104,7 +106,7 @@ async function walk(w: Walk, dir: string): Promise<void> {
       kind = 1;
     } else if (isDir && below.isDirectory() && st.size === below.size && st.mode === below.mode && sameFsTime(st.mtimeNs, below.mtimeNs)) {
       kind = undefined;
-    } else if (w.mode === "compare" && !isDir && unchangedFile(st, (await statOrUndefined(`${w.lower}${path}`, false)) ?? below)) {
+    } else if (w.mode === "compare" && !isDir && belowLink !== undefined && unchangedFile(st, belowLink)) {
       kind = undefined;
     } else {
       kind = 0;
