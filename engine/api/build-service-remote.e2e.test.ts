@@ -65,6 +65,25 @@ describe("docker build with git, URL and stdin contexts", () => {
     expect((await docker(["run", "--rm", "git-ctx/f", "cat", "/alt.txt"])).stdout).toBe("top\n");
   });
 
+  it("--call check and --call outline read the Dockerfile from the git repository (subdir and -f inside it)", async () => {
+    const lint = srv.repo("lint", {
+      "Dockerfile": `FROM ${busybox.reference} AS Builder\nARG VERSION=1\nRUN echo $VERSION\n`,
+      "sub/Other.Dockerfile": `FROM ${busybox.reference} AS base\nARG FLAVOUR=plain\nRUN echo $FLAVOUR\n`,
+    });
+    expect(lint).toBeDefined();
+    const check = await docker(["buildx", "build", "--call", "check", srv.url("smart", "lint")]);
+    expect(check.code, check.stderr).toBe(1);
+    expect(check.stdout).toMatch(/^Check complete, 1 warning has been found!\n\nWARNING: StageNameCasing - https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/stage-name-casing\/\nStage name 'Builder' should be lowercase\n/);
+    const outline = await docker(["buildx", "build", "--call=outline", srv.url("smart", "lint")]);
+    expect(outline.code, outline.stderr).toBe(0);
+    expect(outline.stdout).toMatch(/^TARGET: +builder\n\nBUILD ARG +VALUE +DESCRIPTION\nVERSION +1/);
+    const sub = await docker(["buildx", "build", "--call=outline", "-f", "Other.Dockerfile", `${srv.url("smart", "lint")}#main:sub`]);
+    expect(sub.code, sub.stderr).toBe(0);
+    expect(sub.stdout).toMatch(/^TARGET: +base\n\nBUILD ARG +VALUE +DESCRIPTION\nFLAVOUR +plain/);
+    const clean = await docker(["buildx", "build", "--call", "check", `${srv.url("smart", "lint")}#main:sub`, "-f", "Other.Dockerfile"]);
+    expect(clean, clean.stderr).toMatchObject({ code: 0, stdout: "Check complete, no warnings found.\n" });
+  });
+
   it("a remote tar, and stdin: a Dockerfile alone or a (gzip) tar context", async () => {
     const dir = join(engine.root, "tar-ctx");
     mkdirSync(dir, { recursive: true });

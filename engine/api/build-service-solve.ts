@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
@@ -193,13 +193,15 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
   if (req.ref === "") throw htkError("HTK-ENGINE-0603", { detail: "the request has no ref" });
   if (req.frontend !== "" && req.frontend !== "dockerfile.v0") throw htkError("HTK-ENGINE-0603", { detail: `the frontend "${req.frontend}" is not available (only dockerfile.v0)` });
   const fileName = basename(attrs["filename"] ?? "Dockerfile") || "Dockerfile";
-  const requestId = attrs["requestid"];
-  if (requestId !== undefined && requestId !== "") {
-    yield create(SolveEventSchema, { event: { case: "result", value: await subrequest(requestId, req, fileName) } });
-    return;
-  }
   const contextRef = req.localRefs["context"];
   const remote = contextRef === undefined && (attrs["context"] ?? "") !== "" ? attrs["context"] : undefined;
+  const requestId = attrs["requestid"];
+  if (requestId !== undefined && requestId !== "") {
+    // A URL context brings its Dockerfile unless the client sent one (-f -): read it as a build would.
+    const source = remote !== undefined && req.dockerfile.length === 0 ? await remoteDockerfile(remote, attrs["filename"] ?? "Dockerfile", req.ref, deps, signal) : { text: req.dockerfile, fileName };
+    yield create(SolveEventSchema, { event: { case: "result", value: await subrequest(requestId, { ...req, dockerfile: source.text }, source.fileName) } });
+    return;
+  }
   if (contextRef === undefined && remote === undefined) throw htkError("HTK-ENGINE-0601", { ref: "(none: the request names no context)" });
   // A URL context (git, http) is fetched by the engine (build-service-remote.ts); a directory was synced.
   const mainLease =
@@ -682,6 +684,19 @@ async function askSecrets(definition: Definition, req: SolveRequest, channel: Ch
   const answered = deps.secrets.wait(req.ref, requestId, AbortSignal.any([signal, AbortSignal.timeout(60_000)]));
   await channel.push(create(SolveEventSchema, { event: { case: "secretRequest", value: { requestId, ids } } }));
   for (const [id, value] of await answered) if (ids.includes(id)) into[id] = value;
+}
+
+/** The Dockerfile of a git or http(s) context, for a subrequest (no build, no context kept). */
+async function remoteDockerfile(url: string, filename: string, ref: string, deps: SolveDeps, signal: AbortSignal): Promise<{ readonly text: Uint8Array; readonly fileName: string }> {
+  const lease = await remoteContext(url, filename, { repos: deps.builds.worker.git, scratch: await deps.exports.dirFor(ref), signal });
+  try {
+    const d = lease.dockerfile;
+    if (d.kind === "inline") return { text: d.text, fileName: d.name };
+    if (typeof lease.context !== "string") return await deps.builds.gitDockerfile(lease.context, d.path, signal);
+    return { text: await readFile(join(lease.context, d.path)), fileName: basename(d.path) };
+  } finally {
+    await lease.release();
+  }
 }
 
 /** `--call check|outline|targets`: BuildKit's subrequests, answered from the frontend alone. */

@@ -531,6 +531,15 @@ export class Builds {
    * Dockerfile read from that commit unless the client sent one. BuildKit applies no .dockerignore to
    * a git context; BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 keeps its `.git`.
    */
+  /**
+   * The Dockerfile of a git context without a build (`--call check|outline|targets`): read from the
+   * commit the URL's ref names, as a build would read it.
+   */
+  async gitDockerfile(ctx: GitBuildContext, path: string, signal: AbortSignal): Promise<{ readonly text: Uint8Array; readonly fileName: string }> {
+    const input = await this.#gitInput(ctx, { kind: "file", path }, buildResolutionScope(`call-${randomBytes(8).toString("hex")}`), {}, signal);
+    return { text: input.text, fileName: input.fileName };
+  }
+
   async #gitInput(ctx: GitBuildContext, dockerfile: DockerfileSource | undefined, scope: string, buildArgs: Readonly<Record<string, string>>, signal: AbortSignal): Promise<BuildInput> {
     const target = parseGitUrl(ctx.url);
     const ref = target.subdir === "" ? target.ref : `${target.ref}:${target.subdir}`;
