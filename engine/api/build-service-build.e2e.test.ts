@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixtures, installPlugin } from "../../testing/index.ts";
@@ -91,6 +91,40 @@ describe("docker build through the buildx plugin", () => {
     expect(second.stdout.trim()).toBe(first.stdout.trim());
     expect(third.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(third.stdout.trim()).not.toBe(second.stdout.trim());
+  });
+
+  it("after a no-op rebuild still sees a touched file, an edit, a file turned into a directory and a removal", async () => {
+    const dir = context("noop-then", `FROM scratch\nCOPY . /ctx/\n`, { "a.txt": "A\n", "b.txt": "B\n", "sub/c.txt": "C\n" });
+    const env = { HATAKE_BUILDX_TIMING: "1" };
+    const build = async (): Promise<{ files: string[]; stderr: string; read: (p: string) => string }> => {
+      const out = join(dir, "..", "noop-then-out");
+      rmSync(out, { recursive: true, force: true });
+      const r = await engine.docker(["buildx", "build", "--progress=plain", "-o", `type=local,dest=${out}`, "."], { cwd: dir, env });
+      expect(r.code, r.stderr).toBe(0);
+      const files = readdirSync(join(out, "ctx"), { recursive: true, withFileTypes: true }).map((d) => `${join(d.parentPath, d.name).slice(out.length + 5)}${d.isDirectory() ? "/" : ""}`);
+      return { files: files.sort(), stderr: r.stderr, read: (p) => readFileSync(join(out, "ctx", p), "utf8") };
+    };
+    await build();
+    const noop = await build();
+    expect(noop.stderr).toMatch(/context synced \(\d+ entries, manifest not sent, 0 files and 0 bytes sent\)/);
+    // Touched, same content: the manifest differs (mtime), the content is the same.
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(dir, "a.txt"), later, later);
+    const touched = await build();
+    expect(touched.stderr).toMatch(/context synced \(\d+ entries, manifest sent, /);
+    expect(touched.read("a.txt")).toBe("A\n");
+    // Same size, new content, right after a no-op.
+    await build();
+    writeFileSync(join(dir, "b.txt"), "b\n");
+    expect((await build()).read("b.txt")).toBe("b\n");
+    // A file replaced by a directory, and a file removed.
+    rmSync(join(dir, "a.txt"));
+    mkdirSync(join(dir, "a.txt"));
+    writeFileSync(join(dir, "a.txt", "inner.txt"), "I\n");
+    rmSync(join(dir, "sub", "c.txt"));
+    const changed = await build();
+    expect(changed.files).toEqual(["Dockerfile", "a.txt/", "a.txt/inner.txt", "b.txt", "sub/"]);
+    expect(changed.read("a.txt/inner.txt")).toBe("I\n");
   });
 
   it("writes --metadata-file with BuildKit's keys, --iidfile, -q prints the image ID", async () => {
