@@ -74,17 +74,20 @@ export async function hostRoutes(run: HostCommand): Promise<Array<{ readonly pre
 }
 
 /**
- * Owner files: `<dir>/<tag>` names the data root (first line) and the pid (second line) of the
- * process whose network objects carry `tag`, so that a starting engine or build can remove what a
- * dead one left and could never remove itself.
+ * Owner files: `<dir>/<tag>` holds the data root (alone: engines and builds of earlier versions read
+ * the whole file as the path) and `<dir>/<tag>.pid` the pid of the process whose network objects
+ * carry `tag`, so that a starting engine or build can remove what a dead one left and could never
+ * remove itself.
  */
 export function writeOwner(dir: string, tag: string, dataRoot: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  writeFileSync(join(dir, tag), `${dataRoot}\n${process.pid}\n`);
+  writeFileSync(join(dir, `${tag}.pid`), `${process.pid}\n`);
+  writeFileSync(join(dir, tag), dataRoot);
 }
 
-export function removeOwner(dir: string, tag: string): Promise<void> {
-  return rm(join(dir, tag), { force: true });
+export async function removeOwner(dir: string, tag: string): Promise<void> {
+  await rm(join(dir, tag), { force: true });
+  await rm(join(dir, `${tag}.pid`), { force: true });
 }
 
 function isAlive(pid: number): boolean {
@@ -119,15 +122,18 @@ export async function sweepDeadOwners(opts: {
   }
   for (const tag of tags) {
     if (tag === opts.self || !/^[0-9a-f]{8}$/.test(tag)) continue;
-    let text = "";
+    let root = "";
+    let pid = Number.NaN;
     try {
-      text = readFileSync(join(opts.dir, tag), "utf8");
+      // "root\npid": the form one build of this file wrote for a while.
+      const [path = "", inline = ""] = readFileSync(join(opts.dir, tag), "utf8").split("\n");
+      root = path;
+      pid = Number.parseInt(inline, 10);
+      if (Number.isNaN(pid)) pid = Number.parseInt(readFileSync(join(opts.dir, `${tag}.pid`), "utf8"), 10);
     } catch {
-      continue;
+      // No pid file (written by an earlier version): only a data root that is gone counts.
     }
-    const [root = "", pidText = ""] = text.split("\n");
     if (root === "") continue;
-    const pid = Number.parseInt(pidText, 10);
     const rootGone = !existsSync(root);
     const deadAndIdle = opts.idle !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid) && opts.idle(tag);
     if (!rootGone && !deadAndIdle) continue;
