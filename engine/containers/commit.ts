@@ -1,6 +1,6 @@
 import type { Digest } from "../../cache/index.ts";
 import { MediaTypes } from "../../cache/oci/index.ts";
-import type { ImageRecord, ImageStore } from "../images/index.ts";
+import { BlobLeases, type ImageRecord, type ImageStore } from "../images/index.ts";
 import { encodeTarHeader, readTar, tarEnd, tarPadding, WHITEOUT_PREFIX, type TarHeader, type TarWriteHeader } from "../snapshots/index.ts";
 import type { ContainerConfig } from "../state/index.ts";
 import { INIT_LAYER_PARENTS, INIT_LAYER_PATHS } from "./changes.ts";
@@ -102,9 +102,13 @@ export async function commitImage(images: ImageStore, raw: Readonly<Record<strin
   const docker = parent.manifests[0]?.descriptor.mediaType === MediaTypes.dockerManifest;
   const layerType = docker ? MediaTypes.dockerLayer : MediaTypes.ociLayer;
   const measure = { contentSize: 0 };
-  const layer = await images.content.put(withoutInitLayer(input.layer, measure), { mediaType: layerType, ...sig });
-  const lease = images.refs.acquire({ kind: "blob", digest: layer.digest }, { owner: "commit" });
+  // Leased as they are stored (under the content store's lock), not after: a garbage collection
+  // between the write and the lease (an rmi or prune at the same time) would delete the blob.
+  const leases = new BlobLeases(images.refs, images.content, "commit");
+  const leased = { lease: leases.lease, ...sig };
+  let layer: { readonly digest: Digest; readonly size: number } | undefined;
   try {
+    layer = await images.content.put(withoutInitLayer(input.layer, measure), { mediaType: layerType, ...leased });
     const empty = layer.digest === EMPTY_TAR_DIFF_ID;
     const created = (input.now ?? new Date()).toISOString();
     const cmd = Array.isArray(input.containerConfig["Cmd"]) ? (input.containerConfig["Cmd"] as string[]) : [];
@@ -136,7 +140,7 @@ export async function commitImage(images: ImageStore, raw: Readonly<Record<strin
       ...(raw["os.features"] !== undefined ? { "os.features": raw["os.features"] } : {}),
     };
     const configType = docker ? MediaTypes.dockerConfig : MediaTypes.ociConfig;
-    const configDesc = await images.content.put(Buffer.from(JSON.stringify(config)), { mediaType: configType, ...sig });
+    const configDesc = await images.content.put(Buffer.from(JSON.stringify(config)), { mediaType: configType, ...leased });
     const parentLayers = parent.manifests[0]?.layers ?? [];
     const manifestType = docker ? MediaTypes.dockerManifest : MediaTypes.ociManifest;
     const manifestBytes = Buffer.from(
@@ -147,7 +151,7 @@ export async function commitImage(images: ImageStore, raw: Readonly<Record<strin
         layers: empty ? parentLayers : [...parentLayers, { mediaType: layerType, digest: layer.digest, size: layer.size }],
       }),
     );
-    const manifestDesc = await images.content.put(manifestBytes, { mediaType: manifestType, ...sig });
+    const manifestDesc = await images.content.put(manifestBytes, { mediaType: manifestType, ...leased });
     const layers = [
       ...parent.layers.map((l) => (l.contentSize !== undefined && l.tarSize !== undefined ? { diffId: l.diffId, contentSize: l.contentSize, tarSize: l.tarSize } : undefined)),
       ...(empty ? [] : [{ diffId: layer.digest as Digest, contentSize: measure.contentSize, tarSize: layer.size }]),
@@ -161,13 +165,16 @@ export async function commitImage(images: ImageStore, raw: Readonly<Record<strin
       ...sig,
     });
     // Nothing changed: the empty tar went nowhere (unless another image holds the same blob).
-    if (empty) await images.collectGarbage({ candidates: [layer.digest] }).catch(() => undefined);
+    if (empty) {
+      leases.release();
+      await images.collectGarbage({ candidates: [layer.digest] }).catch(() => undefined);
+    }
     return { image: added.image, names: added.names };
   } catch (err) {
-    lease.release();
-    await images.collectGarbage({ candidates: [layer.digest] }).catch(() => undefined);
+    leases.release();
+    if (layer !== undefined) await images.collectGarbage({ candidates: [layer.digest] }).catch(() => undefined);
     throw err;
   } finally {
-    lease.release();
+    leases.release();
   }
 }

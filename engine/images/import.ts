@@ -1,6 +1,7 @@
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import type { Digest } from "../../cache/index.ts";
 import { MediaTypes, type Platform } from "../../cache/oci/index.ts";
+import { BlobLeases } from "./blob-leases.ts";
 import { decompressStream } from "./decompress.ts";
 import type { ImageStore } from "./store.ts";
 import { measureLayer } from "./tar.ts";
@@ -30,9 +31,13 @@ export async function importImage(store: ImageStore, source: AsyncIterable<Uint8
   const { signal } = opts;
   const sig = signal !== undefined ? { signal } : {};
   const invalid = (detail: string): Error => htkError("HTK-ENGINE-0308", { detail });
-  const layer = await store.content.put(decompressStream(source, { ...sig, describeError: invalid }), { mediaType: MediaTypes.ociLayer, ...sig });
-  const lease = store.refs.acquire({ kind: "blob", digest: layer.digest }, { owner: "import" });
+  // Every blob is leased as it is stored (under the content store's lock), not after: a garbage
+  // collection between the write and the lease (an rmi or prune at the same time) would delete it.
+  const leases = new BlobLeases(store.refs, store.content, "import");
+  const leased = { lease: leases.lease, ...sig };
+  let layer: { readonly digest: Digest; readonly size: number } | undefined;
   try {
+    layer = await store.content.put(decompressStream(source, { ...sig, describeError: invalid }), { mediaType: MediaTypes.ociLayer, ...leased });
     let measure;
     try {
       measure = await measureLayer(await store.content.get(layer.digest, sig), "none", signal);
@@ -54,7 +59,7 @@ export async function importImage(store: ImageStore, source: AsyncIterable<Uint8
       rootfs: { type: "layers", diff_ids: [measure.diffId] },
     };
     const configBytes = Buffer.from(JSON.stringify(config));
-    const configDesc = await store.content.put(configBytes, { mediaType: MediaTypes.ociConfig, ...sig });
+    const configDesc = await store.content.put(configBytes, { mediaType: MediaTypes.ociConfig, ...leased });
     const manifestBytes = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -63,7 +68,7 @@ export async function importImage(store: ImageStore, source: AsyncIterable<Uint8
         layers: [{ mediaType: MediaTypes.ociLayer, digest: layer.digest, size: layer.size }],
       }),
     );
-    const manifestDesc = await store.content.put(manifestBytes, { mediaType: MediaTypes.ociManifest, ...sig });
+    const manifestDesc = await store.content.put(manifestBytes, { mediaType: MediaTypes.ociManifest, ...leased });
     const added = await store.add({
       manifest: { mediaType: MediaTypes.ociManifest, digest: manifestDesc.digest as Digest, size: manifestDesc.size },
       names: opts.name !== undefined ? [opts.name] : [],
@@ -74,11 +79,11 @@ export async function importImage(store: ImageStore, source: AsyncIterable<Uint8
     store.emit({ action: "import", id: added.image.id });
     return added.image;
   } catch (err) {
-    lease.release();
+    leases.release();
     // A refused import leaves nothing behind that no image uses.
-    await store.collectGarbage({ candidates: [layer.digest] }).catch(() => undefined);
+    if (layer !== undefined) await store.collectGarbage({ candidates: [layer.digest] }).catch(() => undefined);
     throw err;
   } finally {
-    lease.release();
+    leases.release();
   }
 }
