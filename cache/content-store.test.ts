@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isCancellation, isHtkError } from "../base/errors/index.ts";
 import { ContentStore, type StoreFs } from "./content-store.ts";
-import { sha256Of } from "./digest.ts";
+import { sha256Of } from "../base/oci/digest.ts";
 import { RefCounter } from "./refs.ts";
 
 let root: string;

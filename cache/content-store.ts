@@ -4,7 +4,7 @@ import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, addAbortSignal } from "node:stream";
 import { htkError, isCancellation, isHtkError } from "../base/errors/index.ts";
-import { digestHex, isDigest, type Digest } from "./digest.ts";
+import { digestHex, isDigest, type Digest } from "../base/oci/digest.ts";
 import type { DeleteResult, Descriptor, ExpectedBlob } from "./types.ts";
 
 /**

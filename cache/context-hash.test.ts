@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isCancellation, isHtkError } from "../base/errors/index.ts";
 import { ContextHasher, diffChecksums, type HashFs } from "./context-hash.ts";
-import { sha256Of } from "./digest.ts";
+import { sha256Of } from "../base/oci/digest.ts";
 
 let ctx: string;
 let cacheDir: string;

@@ -8,7 +8,7 @@ import { join, posix, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import PQueue from "p-queue";
 import { htkError, isCancellation, isHtkError } from "../base/errors/index.ts";
-import { sha256Of, type Digest } from "./digest.ts";
+import { sha256Of, type Digest } from "../base/oci/digest.ts";
 
 /**
  * Content-based checksums of local directory trees: the cache key of a COPY/ADD source, computed the

@@ -4,7 +4,7 @@
  * See README.md for what this folder owns and its on-disk layout.
  */
 export type { Descriptor, DeleteResult, ExpectedBlob } from "./types.ts";
-export { digestHex, isDigest, parseDigest, sha256Of, type Digest } from "./digest.ts";
+export { digestHex, isDigest, parseDigest, sha256Of, type Digest } from "../base/oci/digest.ts";
 export { ContentStore, type ContentStoreOptions, type PutOptions, type PutSource, type StoreFs } from "./content-store.ts";
 export {
   RefCounter,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sha256Of } from "./digest.ts";
+import { sha256Of } from "../base/oci/digest.ts";
 import { RefCounter, refKeyString, type LeaseInfo, type LeasePersistence } from "./refs.ts";
 
 const blob = { kind: "blob", digest: sha256Of("x") } as const;

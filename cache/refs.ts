@@ -1,4 +1,4 @@
-import type { Digest } from "./digest.ts";
+import type { Digest } from "../base/oci/digest.ts";
 
 /** What a lease can hold: a blob of the content store, or a snapshot (by the snapshotter's id). */
 export type RefKey =

@@ -1,6 +1,6 @@
-import type { Digest } from "./digest.ts";
+import type { Digest } from "../base/oci/digest.ts";
 
-export type { Digest } from "./digest.ts";
+export type { Digest } from "../base/oci/digest.ts";
 
 /**
  * What `cache/` hands out for a stored blob. Mirrors the OCI descriptor's required fields; the media

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
 import { ContentStore, sha256Of } from "../../cache/index.ts";
-import { MediaTypes, type OciDescriptor } from "../../cache/oci/index.ts";
-import { RegistryClient, anonymous } from "../../cache/registry/index.ts";
+import { MediaTypes, type OciDescriptor } from "../../base/oci/index.ts";
+import { RegistryClient, anonymous } from "../../base/registry/index.ts";
 import type { OpenResult, Workload } from "../types.ts";
 
 export interface RegistryBenchOptions {

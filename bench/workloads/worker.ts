@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ContentStore } from "../../cache/index.ts";
-import { RegistryClient } from "../../cache/registry/index.ts";
+import { RegistryClient } from "../../base/registry/index.ts";
 import { exportImage } from "../../engine/build/image-export.ts";
 import { runLocalBuild } from "../../engine/build/local-build.ts";
 import { openRuntimeStack, runtimeUnavailableReason } from "../../engine/build/runtime-stack.ts";

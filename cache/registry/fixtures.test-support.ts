@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { request } from "undici";
 import type { ContentStore } from "../content-store.ts";
-import { sha256Of, type Digest } from "../digest.ts";
+import { sha256Of, type Digest } from "../../base/oci/digest.ts";
 import { MediaTypes } from "../../base/oci/media-types.ts";
 import type { OciDescriptor } from "../../base/oci/types.ts";
 

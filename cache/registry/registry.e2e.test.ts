@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { fixtures, run, tempDir } from "../../testing/index.ts";
 import { ContentStore } from "../content-store.ts";
-import { sha256Of, type Digest } from "../digest.ts";
+import { sha256Of, type Digest } from "../../base/oci/digest.ts";
 import { RegistryClient, type PullProgress, type RegistryClientOptions } from "../../base/registry/client.ts";
 import { MediaTypes } from "../../base/oci/media-types.ts";
 import { DockerConfigCredentials, anonymous, staticCredentials } from "../../base/registry/credentials.ts";

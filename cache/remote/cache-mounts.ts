@@ -1,4 +1,4 @@
-import { isDigest, sha256Of } from "../digest.ts";
+import { isDigest, sha256Of } from "../../base/oci/digest.ts";
 import { MediaTypes } from "../../base/oci/media-types.ts";
 import type { OciDescriptor, ParseResult } from "../../base/oci/types.ts";
 import { goJson } from "./config.ts";

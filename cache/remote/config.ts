@@ -1,4 +1,4 @@
-import { isDigest, type Digest } from "../digest.ts";
+import { isDigest, type Digest } from "../../base/oci/digest.ts";
 import type { OciDescriptor, ParseResult } from "../../base/oci/types.ts";
 import { UNCOMPRESSED_ANNOTATION, ZERO_TIME, type CacheConfig, type CacheInput, type CacheLayer, type CacheRecordEntry, type CacheResult, type ExportLayer, type ExportRecord, type LayerAnnotations } from "./types.ts";
 

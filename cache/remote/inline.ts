@@ -1,4 +1,4 @@
-import { isDigest } from "../digest.ts";
+import { isDigest } from "../../base/oci/digest.ts";
 import type { Manifest, OciDescriptor, ParseResult } from "../../base/oci/types.ts";
 import { encodeRecords, parseRecords, sortRecords } from "./config.ts";
 import { EMPTY_LAYER_DIFF_ID, INLINE_CACHE_KEY, UNCOMPRESSED_ANNOTATION, type CacheConfig, type ExportRecord } from "./types.ts";

@@ -1,5 +1,5 @@
 import { cacheKeyOf, contentKeyPart, inputKeyPart } from "../../llb/index.ts";
-import { isDigest, type Digest } from "../digest.ts";
+import { isDigest, type Digest } from "../../base/oci/digest.ts";
 import type { OciDescriptor } from "../../base/oci/types.ts";
 import { UNCOMPRESSED_ANNOTATION, ZERO_TIME, type CacheConfig, type ImportHit, type ImportedLayer, type ImportedResult } from "./types.ts";
 

@@ -1,4 +1,4 @@
-import { sha256Of } from "../digest.ts";
+import { sha256Of } from "../../base/oci/digest.ts";
 import { MediaTypes } from "../../base/oci/media-types.ts";
 import { parseManifestDocument } from "../../base/oci/parse.ts";
 import type { Index, Manifest, OciDescriptor, ParseResult } from "../../base/oci/types.ts";

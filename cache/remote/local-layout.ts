@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { digestHex, isDigest, type Digest } from "../digest.ts";
+import { digestHex, isDigest, type Digest } from "../../base/oci/digest.ts";
 import { isIndexMediaType, isManifestMediaType } from "../../base/oci/media-types.ts";
 import { parseManifestDocument } from "../../base/oci/parse.ts";
 import type { OciDescriptor } from "../../base/oci/types.ts";

@@ -1,5 +1,5 @@
 import { didYouMean, htkError } from "../../base/errors/index.ts";
-import { isDigest } from "../digest.ts";
+import { isDigest } from "../../base/oci/digest.ts";
 import type { ArtifactOptions, CacheExportSpec, CacheImportSpec } from "./types.ts";
 
 /** Types BuildKit has and HATAKE does not: named, so the error can say so instead of "unknown". */

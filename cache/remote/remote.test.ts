@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { cacheKeyOf, contentKeyPart, inputKeyPart } from "../../llb/index.ts";
-import type { Digest } from "../digest.ts";
+import type { Digest } from "../../base/oci/digest.ts";
 import type { Manifest, OciDescriptor } from "../../base/oci/types.ts";
 import {
   CACHE_CONFIG_MEDIA_TYPE,

@@ -7,7 +7,7 @@
  * inputs, one list per input slot, each link with an optional selector; a record's results point at
  * the top layer of the chain that is the step's result.
  */
-import type { Digest } from "../digest.ts";
+import type { Digest } from "../../base/oci/digest.ts";
 import type { OciDescriptor } from "../../base/oci/types.ts";
 
 /** The media type of the cache config blob. */

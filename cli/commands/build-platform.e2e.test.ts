@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../hatake.ts";
 import { memoryIo } from "../testing.ts";
-import { parseImageConfig } from "../../cache/oci/index.ts";
+import { parseImageConfig } from "../../base/oci/index.ts";
 import { hostPlatform } from "../../engine/build/runtime-stack.ts";
 import { ImageStore } from "../../engine/images/index.ts";
 import { fixtures, tempDir } from "../../testing/index.ts";

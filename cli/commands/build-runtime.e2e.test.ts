@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { main } from "../hatake.ts";
 import { memoryIo } from "../testing.ts";
 import type { Digest } from "../../cache/index.ts";
-import { parseImageConfig, parseManifest } from "../../cache/oci/index.ts";
+import { parseImageConfig, parseManifest } from "../../base/oci/index.ts";
 import { fixtures, tempDir } from "../../testing/index.ts";
 import { ImageStore } from "../../engine/images/index.ts";
 import { CrunRuntime, buildSpec, readUserDatabase } from "../../engine/runtime/index.ts";

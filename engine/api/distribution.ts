@@ -1,5 +1,5 @@
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { parseImageConfig, parseManifestDocument, parseReference, type Platform } from "../../cache/oci/index.ts";
+import { parseImageConfig, parseManifestDocument, parseReference, type Platform } from "../../base/oci/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { isFullId, parseName } from "../images/index.ts";
 import { RequestRegistries, decodeRegistryAuth, withRegistryStatus } from "./registry-auth.ts";

@@ -1,4 +1,4 @@
-import { familiarName, parseReference } from "../../cache/oci/index.ts";
+import { familiarName, parseReference } from "../../base/oci/index.ts";
 import { chainIds, type ImageEvent, type ImageInspect, type ImageRecord, type ImageStore } from "../images/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
 import type { EventDraft } from "../state/index.ts";

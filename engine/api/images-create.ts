@@ -1,7 +1,7 @@
 import { request } from "undici";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
-import { familiarString, hostPlatform, parsePlatform, parseReference, withTag, type Platform, type Reference } from "../../cache/oci/index.ts";
-import type { RegistryClient } from "../../cache/registry/index.ts";
+import { familiarString, hostPlatform, parsePlatform, parseReference, withTag, type Platform, type Reference } from "../../base/oci/index.ts";
+import type { RegistryClient } from "../../base/registry/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { contentLayerSources, type SnapshotRef } from "../snapshots/index.ts";
 import { importImage, parseName, pullImage, shortId, type PullImageResult } from "../images/index.ts";

@@ -1,5 +1,5 @@
 import { htkError } from "../../base/errors/index.ts";
-import { familiarName, parseReference } from "../../cache/oci/index.ts";
+import { familiarName, parseReference } from "../../base/oci/index.ts";
 import type { RequestContext } from "./types.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { createGzip } from "node:zlib";
 import { htkError } from "../../base/errors/index.ts";
-import { MediaTypes, familiarName, familiarString, layerCompression, parseReference, referenceName, type OciDescriptor, type Reference } from "../../cache/oci/index.ts";
-import type { RegistryClient } from "../../cache/registry/index.ts";
+import { MediaTypes, familiarName, familiarString, layerCompression, parseReference, referenceName, type OciDescriptor, type Reference } from "../../base/oci/index.ts";
+import type { RegistryClient } from "../../base/registry/index.ts";
 import type { EngineServices } from "../daemon/services.ts";
 import { parseName, shortId, type ImageRecord, type ManifestRecord } from "../images/index.ts";
 import { readJsonBody, tagTarget } from "./images-params.ts";

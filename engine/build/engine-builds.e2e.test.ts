@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../base/observability/index.ts";
-import { RegistryClient } from "../../cache/registry/index.ts";
+import { RegistryClient } from "../../base/registry/index.ts";
 import { fixtures, tempDir } from "../../testing/index.ts";
 import { ImageStore } from "../images/index.ts";
 import { CrunRuntime } from "../runtime/index.ts";

@@ -20,7 +20,7 @@ import {
 } from "../../frontend-dockerfile/index.ts";
 import type { Definition, Digest } from "../../llb/index.ts";
 import { BuildRecordStore, JsonlKeyStore, Solver, type BuildRecord, type BuildSummary, type CacheKeyStore, type ProgressEvent } from "../../solver/index.ts";
-import { anonymous, type CredentialSource } from "../../cache/registry/index.ts";
+import { anonymous, type CredentialSource } from "../../base/registry/index.ts";
 import { LocalMirrors } from "../worker/local-mirror.ts";
 import { parseGitUrl, redactRemote } from "../worker/git.ts";
 import type { SshAgentSource } from "../worker/ssh-agent.ts";

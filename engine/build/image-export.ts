@@ -4,7 +4,7 @@ import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../../cache/index.ts";
-import { MediaTypes, type OciDescriptor } from "../../cache/oci/index.ts";
+import { MediaTypes, type OciDescriptor } from "../../base/oci/index.ts";
 import { INLINE_CACHE_KEY } from "../../cache/remote/index.ts";
 import type { HistorySpec, ImageSpec } from "../../frontend-dockerfile/index.ts";
 import { BlobLeases, parseName, saveDockerArchive, saveOciArchive, type ImageStore } from "../images/index.ts";

@@ -1,5 +1,5 @@
 import { htkError } from "../../base/errors/index.ts";
-import { formatPlatform, parsePlatform, platformEquals } from "../../cache/oci/index.ts";
+import { formatPlatform, parsePlatform, platformEquals } from "../../base/oci/index.ts";
 import type { Platform } from "../../llb/index.ts";
 import { hostPlatform } from "./runtime-stack.ts";
 

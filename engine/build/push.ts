@@ -1,6 +1,6 @@
 import { htkError } from "../../base/errors/index.ts";
 import type { ContentStore } from "../../cache/index.ts";
-import type { RegistryClient } from "../../cache/registry/index.ts";
+import type { RegistryClient } from "../../base/registry/index.ts";
 import { parseName } from "../images/index.ts";
 import type { ExportProgress } from "./export-progress.ts";
 import type { ExportedImage } from "./image-export.ts";

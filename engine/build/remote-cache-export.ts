@@ -3,8 +3,8 @@ import { createGunzip } from "node:zlib";
 import { resolve } from "node:path";
 import { htkError, isCancellation, isHtkError, type HtkError } from "../../base/errors/index.ts";
 import type { ContentStore, Digest } from "../../cache/index.ts";
-import { MediaTypes, parseDockerReference, type OciDescriptor } from "../../cache/oci/index.ts";
-import type { RegistryClient } from "../../cache/registry/index.ts";
+import { MediaTypes, parseDockerReference, type OciDescriptor } from "../../base/oci/index.ts";
+import type { RegistryClient } from "../../base/registry/index.ts";
 import {
   LocalLayout,
   buildCacheConfig,

@@ -1,8 +1,8 @@
 import { resolve } from "node:path";
 import { htkError, isCancellation, isHtkError, renderError, type HtkError } from "../../base/errors/index.ts";
 import type { ContentStore, Digest } from "../../cache/index.ts";
-import { parseImageConfig, selectManifest, type Manifest, type OciDescriptor, type Platform } from "../../cache/oci/index.ts";
-import type { RegistryClient } from "../../cache/registry/index.ts";
+import { parseImageConfig, selectManifest, type Manifest, type OciDescriptor, type Platform } from "../../base/oci/index.ts";
+import type { RegistryClient } from "../../base/registry/index.ts";
 import {
   EMPTY_LAYER_DIFF_ID,
   ImportedCache,

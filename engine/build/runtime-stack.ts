@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
 import { dirname, join } from "node:path";
 import { buildCacheBlobs } from "./cache-usage.ts";
-import { RegistryClient } from "../../cache/registry/index.ts";
+import { RegistryClient } from "../../base/registry/index.ts";
 import type { BaseImageConfig, ImageConfigResolver } from "../../frontend-dockerfile/index.ts";
 import type { Platform } from "../../llb/index.ts";
 import type { OpContext } from "../../solver/index.ts";

@@ -1,5 +1,5 @@
 import type { Digest } from "../../cache/index.ts";
-import { MediaTypes } from "../../cache/oci/index.ts";
+import { MediaTypes } from "../../base/oci/index.ts";
 import { BlobLeases, type ImageRecord, type ImageStore } from "../images/index.ts";
 import { encodeTarHeader, readTar, tarEnd, tarPadding, WHITEOUT_PREFIX, type TarHeader, type TarWriteHeader } from "../snapshots/index.ts";
 import type { ContainerConfig } from "../state/index.ts";

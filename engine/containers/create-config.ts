@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { posix } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
-import type { ContainerConfig as ImageContainerConfig } from "../../cache/oci/index.ts";
+import type { ContainerConfig as ImageContainerConfig } from "../../base/oci/index.ts";
 import { normalizeCapability, signalArg } from "../runtime/index.ts";
 import type { ContainerConfig, HostConfig } from "../state/index.ts";
 

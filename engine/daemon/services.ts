@@ -3,7 +3,7 @@ import type { Logger } from "../../base/observability/index.ts";
 import { imageEventDraft, imageGraphDriver } from "../api/image-hooks.ts";
 import { ContentStore } from "../../cache/content-store.ts";
 import { RefCounter } from "../../cache/refs.ts";
-import { RegistryClient } from "../../cache/registry/index.ts";
+import { RegistryClient } from "../../base/registry/index.ts";
 import { Builds } from "../build/engine-builds.ts";
 import { buildStepNetwork, ContainerManager, ContainerOps } from "../containers/index.ts";
 import { ImageStore, type ImageStoreState } from "../images/index.ts";

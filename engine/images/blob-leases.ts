@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { ContentStore, Digest, Lease, RefCounter } from "../../cache/index.ts";
-import type { ContentStore as RegistryBlobStore } from "../../cache/registry/index.ts";
+import type { ContentStore as RegistryBlobStore } from "../../base/registry/index.ts";
 
 /**
  * The blobs one piece of work in progress uses (a pull, a build's FROM, an export), leased before they

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { htkError } from "../../base/errors/index.ts";
 import { digestHex, sha256Of, type Digest } from "../../cache/index.ts";
-import { MediaTypes, familiarName, layerCompression, parseImageConfig, parseJson, parseReference } from "../../cache/oci/index.ts";
+import { MediaTypes, familiarName, layerCompression, parseImageConfig, parseJson, parseReference } from "../../base/oci/index.ts";
 import { ArchiveIngest, type IngestedFile } from "./ingest.ts";
 import { familiar, parseName, type StoredName } from "./names.ts";
 import { IMAGE_NAME_ANNOTATION, OCI_LAYOUT_CONTENT, REF_NAME_ANNOTATION, imagesFromIndex, tarFetch, tarMeasures, type LoadedImage } from "./oci-layout.ts";

@@ -1,6 +1,6 @@
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import type { Digest } from "../../cache/index.ts";
-import { MediaTypes, type Platform } from "../../cache/oci/index.ts";
+import { MediaTypes, type Platform } from "../../base/oci/index.ts";
 import { BlobLeases } from "./blob-leases.ts";
 import { decompressStream } from "./decompress.ts";
 import type { ImageStore } from "./store.ts";

@@ -1,6 +1,6 @@
 import { htkError } from "../../base/errors/index.ts";
 import { componentRegExp } from "../../cache/index.ts";
-import { familiarName, familiarString, parseReference, referenceName, type Reference } from "../../cache/oci/index.ts";
+import { familiarName, familiarString, parseReference, referenceName, type Reference } from "../../base/oci/index.ts";
 
 /**
  * Names as Docker's reference store keeps them: a tag reference ("docker.io/library/busybox:latest")

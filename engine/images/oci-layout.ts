@@ -16,7 +16,7 @@ import {
   selectManifest,
   type OciDescriptor,
   type Platform,
-} from "../../cache/oci/index.ts";
+} from "../../base/oci/index.ts";
 import { ArchiveIngest } from "./ingest.ts";
 import { familiar, parseName, type StoredName } from "./names.ts";
 import type { AddImageInput, ImageStore } from "./store.ts";

@@ -1,7 +1,7 @@
 import type { Digest } from "../../cache/index.ts";
 import { BlobLeases } from "./blob-leases.ts";
-import { referenceName, referenceString, type OciDescriptor, type Platform, type Reference } from "../../cache/oci/index.ts";
-import type { RegistryClient } from "../../cache/registry/index.ts";
+import { referenceName, referenceString, type OciDescriptor, type Platform, type Reference } from "../../base/oci/index.ts";
+import type { RegistryClient } from "../../base/registry/index.ts";
 import type { ImageStore } from "./store.ts";
 import type { ImageRecord } from "./types.ts";
 

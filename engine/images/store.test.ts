@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import { ContentStore, RefCounter, sha256Of, type Digest, type LeaseInfo, type LeasePersistence } from "../../cache/index.ts";
-import { MediaTypes } from "../../cache/oci/index.ts";
+import { MediaTypes } from "../../base/oci/index.ts";
 import { chainIds, ImageStore } from "./store.ts";
 import { putImage, withTempDir } from "./test-support.ts";
 import type { ContainerUse, ImageEvent, ImageStatePersistence, ImageStoreState } from "./types.ts";

@@ -13,8 +13,8 @@ import {
   type ImageConfig,
   type Manifest,
   type OciDescriptor,
-} from "../../cache/oci/index.ts";
-import type { PullResult } from "../../cache/registry/index.ts";
+} from "../../base/oci/index.ts";
+import type { PullResult } from "../../base/registry/index.ts";
 import { familiar, familiarMatch, isFullId, nameFromKey, parseName, shortId, type StoredName } from "./names.ts";
 import { JsonImageStateFile, JsonLeaseFile } from "./persistence.ts";
 import { measureLayer, type LayerMeasure } from "./tar.ts";

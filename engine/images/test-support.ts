@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { gzipSync } from "node:zlib";
 import { sha256Of, type ContentStore, type Digest } from "../../cache/index.ts";
-import { MediaTypes, type HistoryEntry, type OciDescriptor } from "../../cache/oci/index.ts";
+import { MediaTypes, type HistoryEntry, type OciDescriptor } from "../../base/oci/index.ts";
 import { packArchive } from "./tar.ts";
 
 /** Test helpers: small images made in memory and put into a content store. Not exported by index.ts. */

@@ -1,5 +1,5 @@
 import type { Digest } from "../../cache/index.ts";
-import type { OciDescriptor, Platform } from "../../cache/oci/index.ts";
+import type { OciDescriptor, Platform } from "../../base/oci/index.ts";
 
 /**
  * The local image store's data model: what `docker images` lists, what `docker rmi` removes, what

@@ -7,7 +7,7 @@ import { Duplex, PassThrough, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
 import type { Digest } from "../../cache/index.ts";
-import type { LayerCompression } from "../../cache/oci/index.ts";
+import type { LayerCompression } from "../../base/oci/index.ts";
 import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from "./fs-tools.ts";
 import { readTar, TarFormatError, TarTruncatedError, type TarHeader } from "./tar.ts";
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX } from "./whiteouts.ts";

@@ -1,5 +1,5 @@
 import type { ContentStore, Digest } from "../../cache/index.ts";
-import type { OciDescriptor } from "../../cache/oci/index.ts";
+import type { OciDescriptor } from "../../base/oci/index.ts";
 import type { LayerSource, SnapshotRef, Snapshotter } from "./snapshotter.ts";
 
 /**

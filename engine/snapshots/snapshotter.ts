@@ -4,7 +4,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/
 import { promisify } from "node:util";
 import { htkError } from "../../base/errors/index.ts";
 import type { Digest } from "../../cache/index.ts";
-import type { LayerCompression } from "../../cache/oci/index.ts";
+import type { LayerCompression } from "../../base/oci/index.ts";
 import { applyLayer, type ApplyLayerResult } from "./apply-layer.ts";
 import { diffDirectories, diffOverlayUpper, type DiffOptions, type LayerStream } from "./diff.ts";
 import { haveXattrTools } from "./fs-tools.ts";

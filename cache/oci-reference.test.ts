@@ -1,6 +1,7 @@
+// Here, not in base/oci/: it checks base/oci's parser against llb's cache-key normaliser, and base may not import llb.
 import { describe, expect, it } from "vitest";
-import { normalizeImageRef } from "../../llb/image-ref.ts";
-import { authKeyFor, familiarName, familiarString, parseDockerReference, parseReference, referenceString, registryApiHost } from "../../base/oci/reference.ts";
+import { normalizeImageRef } from "../llb/image-ref.ts";
+import { authKeyFor, familiarName, familiarString, parseDockerReference, parseReference, referenceString, registryApiHost } from "../base/oci/reference.ts";
 
 const D = "sha256:" + "a".repeat(64);
 
