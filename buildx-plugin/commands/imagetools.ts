@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
 import { parseReference, referenceName, referenceString, sha256Of, withDigest, type Digest, type Reference } from "../../base/oci/index.ts";
 import { PlainPrinter } from "../../base/progress/index.ts";
 import { DockerConfigCredentials, RegistryClient } from "../../base/registry/index.ts";
-import { combine, copySource, parseAnnotations, parseSource, type Source } from "../imagetools/create.ts";
+import { combine, copySource, filterPlatforms, parsePlatformFilters, parseAnnotations, parseSource, type KeptManifest, type Source } from "../imagetools/create.ts";
 import { loadTarget, prettyInspect, templateInspect } from "../imagetools/inspect.ts";
 import { SpoolStore } from "../imagetools/spool-store.ts";
 import type { CommandContext } from "../types.ts";
@@ -78,6 +80,8 @@ export async function runImagetoolsCreate(ctx: CommandContext): Promise<number> 
     } else s.ref = { ...repo, tag: "latest" };
   }
   const annotations = parseAnnotations(ctx.flags.list("annotation"));
+  const platforms = parsePlatformFilters(ctx.flags.list("platform"));
+  const metadataFile = ctx.flags.string("metadata-file") ?? "";
   const preferIndex = ctx.flags.bool("prefer-index");
   return withRegistry(ctx, async (client, store) => {
     if (sourceRefs) {
@@ -100,7 +104,11 @@ export async function runImagetoolsCreate(ctx: CommandContext): Promise<number> 
         }
       }
     }
-    const result = await combine(client, store, srcs, annotations, preferIndex, ctx.signal);
+    const combined = await combine(client, store, srcs, annotations, preferIndex, ctx.signal);
+    // --platform: buildx's filterPlatforms; the manifests kept are then copied one by one from their sources.
+    const filtered = platforms.length > 0 ? filterPlatforms(combined, platforms) : undefined;
+    const result = filtered?.combined ?? combined;
+    const kept: readonly KeptManifest[] | undefined = filtered !== undefined && filtered.manifests.length > 0 ? filtered.manifests : undefined;
     if (dryRun) {
       ctx.io.stdout.write(`${result.bytes.toString("utf8")}\n`);
       return 0;
@@ -114,11 +122,11 @@ export async function runImagetoolsCreate(ctx: CommandContext): Promise<number> 
       const log = (text: string): void => printer.handle({ kind: "log", vertex, index, time: now(), stream: 1, data: Buffer.from(text) });
       printer.handle({ kind: "vertex-started", vertex, index, name: `[internal] pushing ${referenceString(t)}`, time: now() });
       try {
-        for (const s of srcs) {
-          const ref = s.ref as Reference;
+        const copies = kept?.map((k) => ({ ref: k.source.ref as Reference, desc: k.descriptor })) ?? srcs.map((s) => ({ ref: s.ref as Reference, desc: { mediaType: s.desc.mediaType ?? "", digest: s.desc.digest as Digest, size: s.desc.size ?? 0 } }));
+        for (const { ref, desc } of copies) {
           if (ref.domain === t.domain && ref.path === t.path) continue;
-          log(`copying ${s.desc.digest ?? ""} from ${referenceString(ref)} to ${referenceString(t)}\n`);
-          await copySource(client, store, ref, { mediaType: s.desc.mediaType ?? "", digest: s.desc.digest as Digest, size: s.desc.size ?? 0 }, t, ctx.signal);
+          log(`copying ${desc.digest} from ${referenceString(ref)} to ${referenceString(t)}\n`);
+          await copySource(client, store, ref, desc, t, ctx.signal);
         }
         log(`pushing ${result.descriptor.digest} to ${referenceString(t)}\n`);
         await client.putManifest(t, t.tag ?? (t.digest === undefined ? "latest" : t.digest), result.descriptor, result.bytes, { signal: ctx.signal });
@@ -129,6 +137,14 @@ export async function runImagetoolsCreate(ctx: CommandContext): Promise<number> 
         throw err;
       }
       index++;
+    }
+    if (metadataFile !== "") {
+      // buildx's metadata: the pushed descriptor and the names (Go's sorted map keys, indented).
+      const d = result.descriptor;
+      const meta = { "containerimage.descriptor": { mediaType: d.mediaType, digest: d.digest, size: d.size }, "image.name": tags.map(referenceName).join(",") };
+      const path = resolve(ctx.io.cwd, metadataFile);
+      await writeFile(`${path}.tmp`, JSON.stringify(meta, null, 2));
+      await rename(`${path}.tmp`, path);
     }
     return 0;
   });

@@ -171,6 +171,8 @@ export const COMMANDS: readonly CommandSpec[] = [
           { name: "append", kind: "bool", usage: "Append to existing manifest" },
           { name: "dry-run", kind: "bool", usage: "Show final image instead of pushing" },
           { name: "file", short: "f", kind: "stringArray", usage: "Read source descriptor from file" },
+          { name: "metadata-file", kind: "string", usage: "Write create result metadata to a file" },
+          { name: "platform", short: "p", kind: "stringArray", usage: "Filter specified platforms of target image" },
           { name: "prefer-index", kind: "bool", usage: "When only a single source is specified, prefer outputting an image index or manifest list instead of performing a carbon copy", default: "true" },
           { name: "progress", kind: "string", usage: 'Set type of progress output ("auto", "none", "plain", "rawjson", "tty"). Use plain to show container output', default: "auto" },
           { name: "tag", short: "t", kind: "stringArray", usage: "Set reference for new image" },

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -97,6 +97,49 @@ describe("docker buildx imagetools", () => {
     const refused = await run("docker", ["buildx", "imagetools", "inspect", target], { env: anonymous });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("HTK-REGISTRY-0005");
+  });
+
+  it("--platform keeps those platforms of an index (and copies only their manifests); --metadata-file writes the descriptor and name", async () => {
+    // A second manifest: busybox's with an annotation (other bytes, the same blobs), pushed beside it.
+    const raw = await run("docker", ["buildx", "imagetools", "inspect", "--raw", busybox.reference], { env });
+    const manifest = JSON.parse(raw.stdout) as { mediaType: string; annotations?: Record<string, string> };
+    const other = Buffer.from(JSON.stringify({ ...manifest, annotations: { "org.example.copy": "arm64" } }));
+    const otherDigest = `sha256:${createHash("sha256").update(other).digest("hex")}`;
+    const repoPath = busybox.reference.slice(registry.host.length + 1).replace(/:[^:/]+$/, "");
+    const put = await fetch(`http://${registry.host}/v2/${repoPath}/manifests/${otherDigest}`, { method: "PUT", headers: { "content-type": manifest.mediaType }, body: other });
+    expect(put.status).toBe(201);
+    const desc = join(root, "arm64.json");
+    // No mediaType: buildx then resolves the digest in the repository (with one, it would resolve the tag).
+    writeFileSync(desc, JSON.stringify({ digest: otherDigest, size: other.length, platform: { os: "linux", architecture: "arm64" } }));
+    // In busybox's repository: a descriptor source needs the one repository to be inferred.
+    const both = `${registry.host}/${repoPath}:both`;
+    const made = await docker(["buildx", "imagetools", "create", "-t", both, busybox.reference, "-f", desc]);
+    expect(made.code, made.stderr).toBe(0);
+
+    const target = `${registry.host}/buildxcmds/arm-only:v1`;
+    const dry = await docker(["buildx", "imagetools", "create", "--dry-run", "--platform", "linux/arm64", "-t", target, both]);
+    expect(dry.code, dry.stderr).toBe(0);
+    const index = JSON.parse(dry.stdout) as { manifests: Array<{ digest: string; platform: { architecture: string } }> };
+    expect(index.manifests.map((m) => [m.digest, m.platform.architecture])).toEqual([[otherDigest, "arm64"]]);
+
+    const metadata = join(root, "metadata.json");
+    const pushed = await docker(["buildx", "imagetools", "create", "--progress", "plain", "-p", "linux/arm64", "--metadata-file", metadata, "-t", target, both]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toContain(`copying ${otherDigest} from ${both} to ${target}`);
+    expect(pushed.stderr).not.toContain(`copying ${busybox.manifestDigest}`);
+    const digest = `sha256:${createHash("sha256").update(dry.stdout.slice(0, -1)).digest("hex")}`;
+    expect(JSON.parse(readFileSync(metadata, "utf8"))).toEqual({
+      "containerimage.descriptor": { mediaType: JSON.parse(dry.stdout).mediaType, digest, size: dry.stdout.length - 1 },
+      "image.name": `${registry.host}/buildxcmds/arm-only`,
+    });
+    const shown = await docker(["buildx", "imagetools", "inspect", target]);
+    expect(shown.stdout).toContain("  Platform:  linux/arm64\n");
+    expect(shown.stdout).not.toContain("linux/amd64");
+
+    // buildx's refusals (HTK-BUILDX-0161, HTK-BUILDX-0162, HTK-BUILDX-0160).
+    expect((await docker(["buildx", "imagetools", "create", "--dry-run", "--platform", "linux/s390x", both])).stderr).toBe("ERROR: none of the manifests match the provided platforms\n");
+    expect((await docker(["buildx", "imagetools", "create", "--dry-run", "--prefer-index=false", "--platform", "linux/arm64", busybox.reference])).stderr).toBe("ERROR: input platform linux/amd64 does not match any of the provided platforms\n");
+    expect((await docker(["buildx", "imagetools", "create", "--dry-run", "--platform", "linux//x", both])).stderr).toBe('ERROR: "linux//x": unknown operating system or architecture: invalid argument\n');
   });
 
   it("refuses what buildx refuses, with its texts", async () => {

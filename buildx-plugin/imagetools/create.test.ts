@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
 import type { Digest, OciDescriptor, Reference } from "../../base/oci/index.ts";
 import type { RegistryClient } from "../../base/registry/index.ts";
-import { combine, parseAnnotations, parseSource } from "./create.ts";
+import { combine, filterPlatforms, parseAnnotations, parsePlatformFilters, parseSource } from "./create.ts";
 import { executeGoTemplate, parseGoTemplate } from "./go-template.ts";
 import { SpoolStore } from "./spool-store.ts";
 
@@ -109,5 +109,24 @@ describe("imagetools create's Combine", () => {
     const data = { name: "n", manifest: { digest: "d", mediaType: "m" }, image: { architecture: "amd64", "os.version": "10", config: { Env: ["A=1", "B=2"] } } };
     expect(executeGoTemplate(parseGoTemplate("{{.Name}} {{.Manifest.MediaType}} {{.Image.OSVersion}} {{.Image.Config.Env}}"), data)).toBe("n m 10 [A=1 B=2]");
     expect(executeGoTemplate(parseGoTemplate("{{json .Manifest}}"), data)).toBe('{\n  "digest": "d",\n  "mediaType": "m"\n}');
+  });
+});
+
+describe("imagetools create --platform (buildx's filterPlatforms)", () => {
+  it("parses platforms as containerd does, comma lists included, normalised", () => {
+    expect(parsePlatformFilters(["linux/arm64/v8,amd64", "linux/arm"])).toEqual([
+      { os: "linux", architecture: "arm64" },
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm", variant: "v7" },
+    ]);
+    expect(() => parsePlatformFilters(["linux/a/b/c"])).toThrow(/HTK-BUILDX-0160/);
+  });
+
+  it("refuses to filter a single manifest without a platform (HTK-BUILDX-0163), keeps one that matches", () => {
+    const bytes = Buffer.from("{}");
+    const descriptor = { mediaType: OCI_MANIFEST, digest: sha(bytes), size: 2 };
+    expect(() => filterPlatforms({ bytes, descriptor, sources: new Map() }, parsePlatformFilters(["linux/amd64"]))).toThrow(/HTK-BUILDX-0163/);
+    const withPlatform = { ...descriptor, platform: { os: "linux", architecture: "amd64" } };
+    expect(filterPlatforms({ bytes, descriptor: withPlatform, sources: new Map() }, parsePlatformFilters(["linux/amd64"])).combined.bytes).toBe(bytes);
   });
 });

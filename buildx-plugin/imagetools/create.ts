@@ -142,6 +142,8 @@ function detectMediaType(bytes: Buffer): string {
 export interface Combined {
   readonly bytes: Buffer;
   readonly descriptor: OciDescriptor;
+  /** The source each manifest came from (an index source's children map to it), by digest. */
+  readonly sources: ReadonlyMap<Digest, Source>;
 }
 
 /** Fills each source's descriptor (resolve, fetch, media type, platform from the config) and combines them. */
@@ -163,7 +165,7 @@ export async function combine(client: RegistryClient, store: SpoolStore, srcs: S
   }
   const only = srcs[0];
   if (srcs.length === 1 && annotations.length === 0 && only !== undefined && (isIndexMediaType(only.desc.mediaType ?? "") || !preferIndex)) {
-    return { bytes: docs[0] as Buffer, descriptor: complete(only.desc) };
+    return { bytes: docs[0] as Buffer, descriptor: complete(only.desc), sources: new Map([[only.desc.digest as Digest, only]]) };
   }
   const order: Digest[] = [];
   const byDigest = new Map<Digest, PartialDescriptor>();
@@ -179,12 +181,19 @@ export async function combine(client: RegistryClient, store: SpoolStore, srcs: S
     if (d.platform !== undefined) old.platform = d.platform;
     old.annotations = { ...(old.annotations ?? {}), ...(d.annotations ?? {}) };
   };
+  const sources = new Map<Digest, Source>();
   for (const [i, s] of srcs.entries()) {
     if (isIndexMediaType(s.desc.mediaType ?? "")) {
       const parsed = parseManifestDocument(docs[i] as Buffer, s.desc.mediaType);
       if (!parsed.ok || parsed.value.kind !== "index") throw htkError("HTK-BUILDX-0103", { source: s.desc.digest ?? "", detail: parsed.ok ? "not an index" : parsed.error });
-      for (const d of parsed.value.index.manifests) add(toPartial(d));
-    } else add(s.desc);
+      for (const d of parsed.value.index.manifests) {
+        add(toPartial(d));
+        if (!sources.has(d.digest)) sources.set(d.digest, s);
+      }
+    } else {
+      add(s.desc);
+      if (!sources.has(s.desc.digest as Digest)) sources.set(s.desc.digest as Digest, s);
+    }
   }
   const descs = order.map((d) => byDigest.get(d) as PartialDescriptor);
   const allDocker = descs.every((d) => (d.mediaType ?? "").startsWith("application/vnd.docker."));
@@ -216,7 +225,89 @@ export async function combine(client: RegistryClient, store: SpoolStore, srcs: S
     ...(Object.keys(indexAnnotations).length > 0 ? { annotations: indexAnnotations } : {}),
   };
   const bytes = Buffer.from(JSON.stringify(index, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
-  return { bytes, descriptor: { mediaType, digest: sha256Of(bytes), size: bytes.length } };
+  return { bytes, descriptor: { mediaType, digest: sha256Of(bytes), size: bytes.length }, sources };
+}
+
+/** Go's json.Marshal escaping of HTML characters, for documents this command writes. */
+function goJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}
+
+/**
+ * buildx's parsePlatforms for `--platform`: each value, or comma-separated values, as containerd's
+ * platforms.Parse reads them (os/arch[/variant], or an architecture alone for this machine's OS).
+ */
+export function parsePlatformFilters(values: readonly string[]): Platform[] {
+  const out: Platform[] = [];
+  for (const value of values.flatMap((v) => v.split(","))) {
+    const parts = value.toLowerCase().split("/");
+    if (parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) throw htkError("HTK-BUILDX-0160", { value });
+    const [a, b, c] = parts;
+    const p: Platform = parts.length === 1 ? { os: "linux", architecture: a as string } : { os: a as string, architecture: b as string, ...(c === undefined ? {} : { variant: c }) };
+    out.push(normalizePlatform(p));
+  }
+  return out;
+}
+
+function normalizePlatform(p: Platform): Platform {
+  const n = normalizeArch(p.architecture, p.variant);
+  return { os: p.os === "macos" ? "darwin" : p.os, architecture: n.architecture, ...(n.variant === undefined ? {} : { variant: n.variant }) };
+}
+
+/** containerd's matcher: the same OS, architecture and variant once both are normalised. */
+function platformMatches(filter: Platform, p: Platform): boolean {
+  const n = normalizePlatform(p);
+  return filter.os === n.os && filter.architecture === n.architecture && (filter.variant ?? "") === (n.variant ?? "");
+}
+
+export interface KeptManifest {
+  readonly descriptor: OciDescriptor;
+  readonly source: Source;
+}
+
+/**
+ * buildx's filterPlatforms (`--platform`): of an index, the manifests of those platforms (and ones
+ * without a platform, and attestations whose subject is kept) in a rewritten index; a single
+ * manifest must match. `manifests` says which to copy from which source.
+ */
+export function filterPlatforms(result: Combined, platforms: readonly Platform[]): { readonly combined: Combined; readonly manifests: readonly KeptManifest[] } {
+  const matches = (p: Platform | undefined): boolean => p === undefined || platforms.some((f) => platformMatches(f, p));
+  const { descriptor } = result;
+  if (!isIndexMediaType(descriptor.mediaType)) {
+    if (descriptor.platform === undefined) throw htkError("HTK-BUILDX-0163", {});
+    if (!matches(descriptor.platform)) throw htkError("HTK-BUILDX-0162", { platform: platformString(descriptor.platform) });
+    return { combined: result, manifests: [] };
+  }
+  const parsed = parseManifestDocument(result.bytes, descriptor.mediaType);
+  if (!parsed.ok || parsed.value.kind !== "index") throw htkError("HTK-BUILDX-0103", { source: descriptor.digest, detail: parsed.ok ? "not an index" : parsed.error });
+  const index = parsed.value.index;
+  const byDigest = new Map(index.manifests.map((m) => [m.digest, m] as const));
+  const attestations = new Set<Digest>();
+  for (const m of index.manifests) {
+    if (m.annotations?.["vnd.docker.reference.type"] !== "attestation-manifest") continue;
+    const subject = byDigest.get(m.annotations["vnd.docker.reference.digest"] as Digest);
+    if (subject !== undefined && matches(subject.platform)) attestations.add(m.digest);
+  }
+  const kept: KeptManifest[] = [];
+  for (const m of index.manifests) {
+    if (!attestations.has(m.digest) && !matches(m.platform)) continue;
+    const source = result.sources.get(m.digest) ?? result.sources.get(descriptor.digest);
+    if (source === undefined) throw htkError("HTK-BUILDX-0103", { source: m.digest, detail: "internal error: no source found" });
+    kept.push({ descriptor: m, source });
+  }
+  if (kept.length === 0) throw htkError("HTK-BUILDX-0161", {});
+  if (kept.length === index.manifests.length) return { combined: result, manifests: kept };
+  // Go re-marshals the parsed index: its fields in ocispec.Index's order.
+  const doc = JSON.parse(result.bytes.toString("utf8")) as Record<string, unknown>;
+  const bytes = goJson({
+    schemaVersion: doc["schemaVersion"],
+    ...(typeof doc["mediaType"] === "string" && doc["mediaType"] !== "" ? { mediaType: doc["mediaType"] } : {}),
+    ...(typeof doc["artifactType"] === "string" && doc["artifactType"] !== "" ? { artifactType: doc["artifactType"] } : {}),
+    manifests: kept.map((k) => descriptorJson(k.descriptor)),
+    ...(doc["subject"] !== undefined && doc["subject"] !== null ? { subject: doc["subject"] } : {}),
+    ...(doc["annotations"] !== undefined && doc["annotations"] !== null && Object.keys(doc["annotations"] as object).length > 0 ? { annotations: doc["annotations"] } : {}),
+  });
+  return { combined: { bytes, descriptor: { mediaType: descriptor.mediaType, digest: sha256Of(bytes), size: bytes.length }, sources: result.sources }, manifests: kept };
 }
 
 function toPartial(d: OciDescriptor): PartialDescriptor {

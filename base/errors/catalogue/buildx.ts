@@ -348,4 +348,29 @@ export const buildxDiagnostics = {
     cause: "The engine at {endpoint} refused the TLS connection ({detail}).",
     next: "Give the remote builder the engine's CA and a client certificate it signed: docker buildx create --driver remote --driver-opt cacert=ca.pem,cert=cert.pem,key=key.pem {endpoint}.",
   },
+  "HTK-BUILDX-0160": {
+    title: "imagetools create: invalid platform",
+    // containerd's platforms.Parse, as buildx reports it for --platform.
+    cause: "\"{value}\": unknown operating system or architecture: invalid argument",
+    dockerText: true,
+    next: "Give --platform as OS/ARCH[/VARIANT] (linux/amd64, linux/arm64, linux/arm/v7), several separated by commas.",
+  },
+  "HTK-BUILDX-0161": {
+    title: "imagetools create: no manifest of those platforms",
+    cause: "none of the manifests match the provided platforms",
+    dockerText: true,
+    next: "Check the platforms the sources have (docker buildx imagetools inspect SOURCE) and name one of them with --platform.",
+  },
+  "HTK-BUILDX-0162": {
+    title: "imagetools create: the manifest is of another platform",
+    cause: "input platform {platform} does not match any of the provided platforms",
+    dockerText: true,
+    next: "The single source image is {platform}: name that platform with --platform, or leave --platform out.",
+  },
+  "HTK-BUILDX-0163": {
+    title: "imagetools create: manifest without a platform",
+    cause: "cannot filter platforms from a manifest without platform information",
+    dockerText: true,
+    next: "Give the source as an index, or as a descriptor JSON with its platform (-f FILE), or leave --platform out.",
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
