@@ -1,8 +1,7 @@
 import { request } from "node:http";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { Agent, WebSocket } from "undici";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
-import { seedImage } from "../containers/test-support.ts";
+import { suiteEngine, type TestEngine } from "../e2e/harness.ts";
 
 /**
  * `GET /containers/{id}/attach/ws` with a real websocket client (undici's WHATWG WebSocket, an
@@ -46,15 +45,8 @@ function plainGet(engine: TestEngine, path: string, headers: Record<string, stri
 }
 
 describe("GET /containers/{id}/attach/ws", () => {
-  let engine: TestEngine;
   const busybox = inject("busybox").reference;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await seedImage(engine, busybox);
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine({ images: [busybox] });
 
   it("streams stdout and stderr as binary messages and sends the client's messages to stdin; closes normally when the container ends", async () => {
     const id = (await engine.docker(["create", "-i", busybox, "sh", "-c", "read line; echo got:$line; echo err:$line >&2"])).stdout.trim();

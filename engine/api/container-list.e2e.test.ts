@@ -1,7 +1,6 @@
 import { request } from "node:http";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
-import { seedImage } from "../containers/test-support.ts";
+import { describe, expect, inject, it } from "vitest";
+import { suiteEngine, type TestEngine } from "../e2e/harness.ts";
 
 /**
  * GET /containers/json answers from the list cache (container-list.ts): every change of state —
@@ -29,15 +28,8 @@ function list(engine: TestEngine, query: string): Promise<Array<Record<string, u
 const withoutTime = (entries: ReadonlyArray<Record<string, unknown>>): unknown[] => entries.map(({ Status: _s, SizeRw: _rw, SizeRootFs: _root, ...rest }) => rest);
 
 describe("GET /containers/json from the list cache", () => {
-  let engine: TestEngine;
   const busybox = inject("busybox").reference;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await seedImage(engine, busybox);
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine({ images: [busybox] });
 
   it("shows every change at once and renders what an uncached summary renders", async () => {
     const id = (await engine.docker(["create", "--name", "list-a", "--label", "t=list", busybox, "sleep", "30"])).stdout.trim();

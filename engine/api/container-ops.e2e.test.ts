@@ -4,8 +4,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { run, tempDir } from "../../testing/index.ts";
-import { seedImage } from "../containers/test-support.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { suiteEngine, type TestEngine } from "../e2e/harness.ts";
 
 /** One request to the engine's socket; the body read whole. */
 function api(engine: TestEngine, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
@@ -70,15 +69,8 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 
 // The real docker CLI (28.x) against the engine: the container operations beyond the lifecycle.
 describe("container operations with the docker CLI", () => {
-  let engine: TestEngine;
   const busybox = inject("busybox").reference;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await seedImage(engine, busybox);
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine({ images: [busybox] });
 
   describe("exec", () => {
     let id = "";

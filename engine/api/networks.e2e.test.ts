@@ -1,17 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { seedImage } from "../containers/test-support.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { describe, expect, inject, it } from "vitest";
+import { startTestEngine, suiteEngine } from "../e2e/harness.ts";
 
 // docker network … against the engine (issue 8, state part). Error texts are in
 // conformance/flows/catalogue/networks.yaml.
 describe("docker network against the engine", () => {
-  let engine: TestEngine;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine();
 
   it("lists the predefined networks and creates, inspects and removes user networks", async () => {
     const ls = await engine.docker(["network", "ls"]);
@@ -93,15 +86,8 @@ describe("docker network against the engine", () => {
 
 // With containers (records only: no veth or address inside the container yet).
 describe("docker network connect/disconnect", () => {
-  let engine: TestEngine;
   const busybox = inject("busybox").reference;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await seedImage(engine, busybox);
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine({ images: [busybox] });
 
   it("attaches a container with an alias and a static address, refuses Docker's conflicts, detaches it", async () => {
     expect((await engine.docker(["network", "create", "--subnet", "10.220.0.0/24", "app"])).code).toBe(0);

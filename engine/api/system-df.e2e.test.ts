@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { fixtures, tempDir } from "../../testing/index.ts";
 import { runLocalBuild } from "../build/local-build.ts";
-import { seedImage } from "../containers/test-support.ts";
-import { startTestEngine } from "../e2e/harness.ts";
+import { pullImage, startTestEngine } from "../e2e/harness.ts";
 
 // docker system df (-v) with the real docker CLI (issue 7): volumes with their sizes and links, and
 // the build cache of the data root (made here by an in-process build on the same data root, as the
@@ -77,7 +76,7 @@ describe("docker system df against the engine", () => {
     const busybox = inject("busybox").reference;
     const engine = await startTestEngine();
     try {
-      await seedImage(engine, busybox);
+      await pullImage(engine, busybox);
       const run = await engine.docker(["run", "--name", "sized", "-v", "dfvol:/data", busybox, "sh", "-c", "head -c 100000 /dev/zero > /big && echo hi > /data/f"]);
       expect(run.code, run.stderr).toBe(0);
       const json = JSON.parse((await engine.docker(["info", "--format", "{{json .}}"])).stdout) as Record<string, number>;

@@ -1,21 +1,14 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, hostname, release } from "node:os";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { seedImage } from "../containers/test-support.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { describe, expect, inject, it } from "vitest";
+import { pullImage, startTestEngine, suiteEngine } from "../e2e/harness.ts";
 import { parseOsRelease } from "./host-facts.ts";
 
 // docker info, docker events and docker system df with the real docker CLI (issue 7).
 describe("docker info / events / system df against the engine", () => {
-  let engine: TestEngine;
-  beforeAll(async () => {
-    engine = await startTestEngine({
+  const engine = suiteEngine({
       flags: { insecureRegistries: ["registry.test:5000", "10.20.0.0/16"], registryMirrors: ["https://mirror.test"] },
     });
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
 
   it("docker info prints the server section with the host's real figures", async () => {
     const r = await engine.docker(["info"]);
@@ -142,7 +135,7 @@ describe("docker info / events / system df against the engine", () => {
 
   it("docker events filters container events by container, image and event", async () => {
     const busybox = inject("busybox").reference;
-    await seedImage(engine, busybox);
+    await pullImage(engine, busybox);
     const since = String(Math.floor(Date.now() / 1000) - 1);
     expect((await engine.docker(["run", "--name", "ev-box", "--label", "e2e=events", busybox, "sh", "-c", "exit 3"])).code).toBe(3);
     expect((await engine.docker(["rm", "ev-box"])).code).toBe(0);

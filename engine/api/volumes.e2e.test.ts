@@ -1,19 +1,12 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { seedImage } from "../containers/test-support.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { describe, expect, inject, it } from "vitest";
+import { startTestEngine, suiteEngine } from "../e2e/harness.ts";
 
 // The docker CLI's volume commands against the engine (issue 8); the error texts are in
 // conformance/flows/catalogue/volumes.yaml.
 describe("docker volume against the engine", () => {
-  let engine: TestEngine;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine();
 
   it("creates, lists, inspects and removes volumes, with their folders under the data root", async () => {
     const created = await engine.docker(["volume", "create", "--label", "app=web", "--label", "tier=db", "webdata"]);
@@ -89,15 +82,8 @@ describe("docker volume against the engine", () => {
 // With containers: a volume a container uses cannot be removed (Docker's text lists the users), and
 // `docker run -v name:/path` makes the volume through the same ensureVolume.
 describe("docker volume with containers", () => {
-  let engine: TestEngine;
   const busybox = inject("busybox").reference;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await seedImage(engine, busybox);
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine({ images: [busybox] });
 
   it("refuses to remove a volume in use, with or without -f, and prune keeps it", async () => {
     const created = await engine.docker(["create", "-v", "appdata:/data", "-v", "/scratch", busybox, "true"]);

@@ -1,9 +1,8 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { run } from "../../testing/index.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
-import { seedImage } from "./test-support.ts";
+import { suiteEngine, type TestEngine } from "../e2e/harness.ts";
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -19,15 +18,8 @@ function underPty(engine: TestEngine, command: string, input: string): ReturnTyp
 }
 
 describe("attach, start -a, restart, interactive terminals, network files, limits, log rotation", () => {
-  let engine: TestEngine;
   const busybox = inject("busybox").reference;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await seedImage(engine, busybox);
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine({ images: [busybox] });
 
   it("docker attach follows a running container's output; docker start -a runs one attached and returns its code", async () => {
     expect((await engine.docker(["run", "-d", "--name", "ticker", busybox, "sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while :; do echo t$i; i=$((i+1)); sleep 0.1; done"])).code).toBe(0);

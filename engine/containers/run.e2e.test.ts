@@ -2,10 +2,9 @@ import { request } from "node:http";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { run, tempDir } from "../../testing/index.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
-import { seedImage } from "./test-support.ts";
+import { suiteEngine, type TestEngine } from "../e2e/harness.ts";
 
 /** One request to the engine's socket; the body read whole. */
 function api(engine: TestEngine, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
@@ -31,15 +30,8 @@ function api(engine: TestEngine, method: string, path: string, body?: unknown, h
 
 // The real docker CLI (28.x) against the engine: the container lifecycle end to end.
 describe("containers with the docker CLI", () => {
-  let engine: TestEngine;
   const busybox = inject("busybox").reference;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await seedImage(engine, busybox);
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine({ images: [busybox] });
 
   it("docker run --rm busybox echo hi prints hi, exits 0 and leaves nothing", async () => {
     const r = await engine.docker(["run", "--rm", busybox, "echo", "hi"]);

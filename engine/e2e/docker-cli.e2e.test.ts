@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestEngine, type TestEngine } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { suiteEngine } from "./harness.ts";
 
 // The real docker CLI (28.x) against the engine: the judge of compatibility.
 describe("the docker CLI against the engine", () => {
-  let engine: TestEngine;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine();
 
   it("docker version negotiates API 1.45 and shows the server", async () => {
     const short = await engine.docker(["version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}/{{.Server.Arch}} {{.Client.APIVersion}}"]);

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
+import { afterAll, beforeAll } from "vitest";
 import { createLogger } from "../../base/observability/index.ts";
 import { run, type RunOptions, type RunResult } from "../../testing/index.ts";
 import { resolveConfig, startDaemon, type RunningDaemon } from "../index.ts";
@@ -43,6 +44,8 @@ export interface TestEngineOptions {
   readonly logLevel?: LogLevel;
   /** Addresses served besides the unix socket (`tcp://127.0.0.1:0`: a free port, see daemon.addresses). */
   readonly extraHosts?: readonly string[];
+  /** Images to `docker pull` once the engine serves (the busybox fixture: `inject("busybox").reference`). */
+  readonly images?: readonly string[];
 }
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
@@ -56,7 +59,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: join(root, "docker-config") };
   delete env["DOCKER_CONTEXT"];
   let stopped = false;
-  return {
+  const engine: TestEngine = {
     root,
     dataRoot,
     socket,
@@ -71,6 +74,62 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       }
       if (opts.remove ?? true) await rm(root, { recursive: true, force: true });
     },
+  };
+  try {
+    for (const image of options.images ?? []) await pullImage(engine, image);
+  } catch (err) {
+    await engine.stop();
+    throw err;
+  }
+  return engine;
+}
+
+/** `docker pull -q` of an image into a test engine (from the harness' local registry); throws when it fails. */
+export async function pullImage(engine: TestEngine, reference: string): Promise<void> {
+  const r = await engine.docker(["pull", "-q", reference]);
+  if (r.code !== 0) throw new Error(`docker pull ${reference} failed (${r.code}): ${r.stderr.trim()}`);
+}
+
+/**
+ * The engine of a `describe` block: started (and its images pulled) in the block's beforeAll, stopped
+ * in its afterAll. Use it only inside the block's tests and hooks.
+ *
+ *     const engine = suiteEngine({ images: [inject("busybox").reference] });
+ *     it("runs", async () => expect((await engine.docker(["run", "--rm", busybox, "true"])).code).toBe(0));
+ */
+export function suiteEngine(options: TestEngineOptions = {}): TestEngine {
+  let engine: TestEngine | undefined;
+  beforeAll(async () => {
+    engine = await startTestEngine(options);
+  });
+  afterAll(async () => {
+    await engine?.stop();
+  });
+  const started = (): TestEngine => {
+    if (engine === undefined) throw new Error("the suite's engine is used before its beforeAll started it");
+    return engine;
+  };
+  return {
+    get root() {
+      return started().root;
+    },
+    get dataRoot() {
+      return started().dataRoot;
+    },
+    get socket() {
+      return started().socket;
+    },
+    get host() {
+      return started().host;
+    },
+    get env() {
+      return started().env;
+    },
+    get daemon() {
+      return started().daemon;
+    },
+    docker: (args, opts) => started().docker(args, opts),
+    stop: (opts) => started().stop(opts),
   };
 }
 

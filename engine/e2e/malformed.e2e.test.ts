@@ -1,7 +1,7 @@
 import { request } from "node:http";
 import { connect } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestEngine, type TestEngine } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { suiteEngine } from "./harness.ts";
 
 /**
  * Issue 7: malformed requests get Docker's status code and a clear message (`{"message"}` naming a
@@ -86,13 +86,7 @@ const CASES: readonly Case[] = [
 ];
 
 describe("malformed requests (issue 7)", () => {
-  let engine: TestEngine;
-  beforeAll(async () => {
-    engine = await startTestEngine();
-  });
-  afterAll(async () => {
-    await engine.stop();
-  });
+  const engine = suiteEngine();
 
   it("answer with Docker's status and a diagnostic message, all at once, and the daemon stays up", async () => {
     const answers = await Promise.all(CASES.map((c) => (c.status === 413 && Buffer.isBuffer(c.body) ? rawCall(engine.socket, c.method, c.path, c.body, c.headers ?? {}) : call(engine.socket, c.method, c.path, c.body, c.headers))));
