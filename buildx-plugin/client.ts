@@ -1,4 +1,4 @@
-import type { Agent as HttpAgent } from "node:http";
+import { Agent as HttpAgent } from "node:http";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { htkError } from "../base/errors/index.ts";
 import { BuildService } from "../wire/index.ts";
@@ -26,10 +26,8 @@ export function engineClient(endpoint: DockerEndpoint): EngineClient {
   const tls = endpoint.tls;
   let transport;
   let agent: HttpAgent;
-  // Loaded on first use (not at module load): the plugin's start-up snapshot cannot hold node:http.
-  const http = process.getBuiltinModule("node:http");
   if (url.kind === "unix") {
-    agent = new http.Agent({ keepAlive: true });
+    agent = new HttpAgent({ keepAlive: true });
     transport = createHttp1Transport({ baseUrl: "http://hatake", agent, socketPath: url.path });
   } else if (tls !== undefined) {
     // node:https (and TLS with it) only when a builder is reached over TLS: start-up cost otherwise.
@@ -37,7 +35,7 @@ export function engineClient(endpoint: DockerEndpoint): EngineClient {
     agent = new https.Agent({ keepAlive: true, ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }), rejectUnauthorized: !tls.skipVerify });
     transport = createHttp1Transport({ baseUrl: `https://${url.hostPort}`, agent, request: https.request });
   } else {
-    agent = new http.Agent({ keepAlive: true });
+    agent = new HttpAgent({ keepAlive: true });
     transport = createHttp1Transport({ baseUrl: `http://${url.hostPort}`, agent });
   }
   return {

@@ -1,4 +1,5 @@
-import type { Agent, ClientRequest, IncomingMessage, RequestOptions, request as httpRequest } from "node:http";
+import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
+import { request as httpRequest } from "node:http";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { validateReadWriteMaxBytes, type UniversalClientFn, type UniversalClientRequest, type UniversalClientResponse } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
@@ -35,7 +36,7 @@ export function createHttp1Transport(opts: Http1TransportOptions): Transport {
 }
 
 function http1Client(opts: Http1TransportOptions): UniversalClientFn {
-  const send = opts.request ?? process.getBuiltinModule("node:http").request;
+  const send = opts.request ?? httpRequest;
   return (req: UniversalClientRequest): Promise<UniversalClientResponse> =>
     new Promise((resolve, reject) => {
       const signal = req.signal;

@@ -8,7 +8,7 @@
 //     node tools/build.mjs --buildx-only --out DIR # DIR/dist/docker-buildx.mjs + DIR/bin/docker-buildx (tests)
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
@@ -63,33 +63,6 @@ await build({
   define: { __HATAKE_REVISION__: JSON.stringify(revision) },
   banner,
 });
-// The plugin's V8 start-up snapshot (buildx-plugin/snapshot-main.ts): the same code as one CommonJS
-// bundle, evaluated once here with `node --build-snapshot`, so a `docker build` starts from a heap with
-// its modules loaded. A snapshot works only with the node binary that made it: the launcher compares
-// that binary (size and mtime: docker-buildx.blob.node) with the one it finds, and otherwise starts
-// the ES module bundle. A node that cannot make one leaves no blob (the bundle is used).
-const blob = join(dist, "docker-buildx.blob");
-rmSync(blob, { force: true });
-rmSync(`${blob}.node`, { force: true });
-await build({
-  entryPoints: { "docker-buildx.snapshot": "buildx-plugin/snapshot-main.ts" },
-  outdir: dist,
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node20",
-  outExtension: { ".js": ".cjs" },
-  logLevel: "warning",
-  define: { __HATAKE_REVISION__: JSON.stringify(revision) },
-});
-try {
-  execFileSync(process.execPath, ["--no-warnings", "--snapshot-blob", blob, "--build-snapshot", join(dist, "docker-buildx.snapshot.cjs")], { stdio: ["ignore", "ignore", "pipe"] });
-  const st = statSync(realpathSync(process.execPath));
-  writeFileSync(`${blob}.node`, `${st.size} ${Math.floor(st.mtimeMs / 1000)}\n`);
-} catch (err) {
-  rmSync(blob, { force: true });
-  process.stderr.write(`docker-buildx: no start-up snapshot (${String(err.stderr ?? err.message).trim().split("\n").pop()}); the plugin starts from its bundle\n`);
-}
 // `docker-cli-plugin-metadata`, answered by the launcher without starting Node (the CLI asks before
 // every plugin run). Written by the bundle itself: one source of truth.
 const metadata = execFileSync(process.execPath, [join(dist, "docker-buildx.mjs"), "docker-cli-plugin-metadata"], { encoding: "utf8" });
