@@ -70,10 +70,14 @@ describe("--build-context as buildx parses it", () => {
     dirs.push(dir);
     mkdirSync(join(dir, "d"));
     writeFileSync(join(dir, "f"), "");
-    expect(parseBuildContexts(["docker.io/library/alpine:latest=docker-image://busybox", "x=target:s", "y=oci-layout://l", "r=https://h/r.git#main", "d=d", "context=d"], dir)).toEqual([
+    // An OCI layout is resolved on the client (tag → digest from index.json) and synced as a directory.
+    mkdirSync(join(dir, "l"));
+    const digest = `sha256:${"a".repeat(64)}`;
+    writeFileSync(join(dir, "l", "index.json"), JSON.stringify({ manifests: [{ digest, annotations: { "org.opencontainers.image.ref.name": "v1" } }] }));
+    expect(parseBuildContexts(["docker.io/library/alpine:latest=docker-image://busybox", "x=target:s", "y=oci-layout://l:v1", "r=https://h/r.git#main", "d=d", "context=d"], dir)).toEqual([
       { name: "alpine", kind: "passed", value: "docker-image://busybox" },
       { name: "x", kind: "passed", value: "target:s" },
-      { name: "y", kind: "passed", value: "oci-layout://l" },
+      { name: "y", kind: "local", local: "oci-layout-y", dir: join(dir, "l"), attr: `oci-layout://oci-layout-y:v1@${digest}` },
       { name: "r", kind: "passed", value: "https://h/r.git#main" },
       { name: "d", kind: "local", local: "d", dir: join(dir, "d") },
       { name: "context", kind: "local", local: "_context", dir: join(dir, "d") },

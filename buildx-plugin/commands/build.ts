@@ -16,6 +16,7 @@ import { readContextInput } from "../context-input.ts";
 import { Display, sourceFrame, type DisplayMode } from "../display.ts";
 import { splitCsv } from "../flags.ts";
 import { parseAnnotations, type Annotation } from "../imagetools/create.ts";
+import { resolveOciLayout } from "../oci-layout-context.ts";
 import { askAgent, keyAgent, parseSsh, registryAuth, type ClientAuth } from "../session.ts";
 import { BuilderStore, randomId } from "../store.ts";
 import type { CommandContext } from "../types.ts";
@@ -165,7 +166,7 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
       // --build-context: directories are synced as the main context is; the rest goes as is.
       const localRefs: Record<string, string> = synced === undefined ? {} : { context: synced.ref };
       for (const c of namedContexts) {
-        attrs[`context:${c.name}`] = c.kind === "local" ? `local:${c.local}` : c.value;
+        attrs[`context:${c.name}`] = c.kind === "local" ? (c.attr ?? `local:${c.local}`) : c.value;
         if (c.kind === "local") localRefs[c.local] = (await syncContext(client, { clientId, name: c.local, dir: c.dir, excludes: [], signal, timing })).ref;
       }
       const stream = client.service.solve(
@@ -526,7 +527,10 @@ export function parseSecret(spec: string, env: NodeJS.ProcessEnv, cwd: string): 
   return { id, read };
 }
 
-type NamedContextSpec = { readonly name: string; readonly kind: "local"; readonly local: string; readonly dir: string } | { readonly name: string; readonly kind: "passed"; readonly value: string };
+type NamedContextSpec =
+  /** A directory synced under `local`; `attr` when the attribute is not `local:LOCAL` (an OCI layout's). */
+  | { readonly name: string; readonly kind: "local"; readonly local: string; readonly dir: string; readonly attr?: string }
+  | { readonly name: string; readonly kind: "passed"; readonly value: string };
 
 /**
  * buildx's --build-context NAME=VALUE: the name as Docker's familiar reference (without `:latest`);
@@ -542,6 +546,12 @@ export function parseBuildContexts(values: readonly string[], cwd: string): Name
     const value = v.slice(eq + 1);
     if (key === "" || key !== key.toLowerCase()) throw htkError("HTK-BUILDX-0080", { buildxMessage: `invalid context name ${key}: invalid reference format${key === "" ? "" : ": repository name must be lowercase"}` });
     const name = key.replace(/^docker\.io\/(library\/)?/, "").replace(/:latest$/, "");
+    if (value.startsWith("oci-layout://")) {
+      const layout = resolveOciLayout(value, cwd);
+      const local = `oci-layout-${name.replace(/[^a-z0-9._-]/g, "-")}`;
+      out.set(name, { name, kind: "local", local, dir: layout.dir, attr: `oci-layout://${local}:${layout.tag}@${layout.digest}` });
+      continue;
+    }
     if (/^(docker-image|oci-layout):\/\//.test(value) || value.startsWith("target:") || /^(https?|git|ssh):\/\//.test(value) || value.startsWith("git@") || value.startsWith("github.com/")) {
       out.set(name, { name, kind: "passed", value });
       continue;

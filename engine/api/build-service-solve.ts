@@ -30,6 +30,7 @@ import { solveCaches, type SolveCaches } from "./build-service-cache.ts";
 import type { ContextStore } from "./build-service-contexts.ts";
 import { remoteContext } from "./build-service-remote.ts";
 import { parseGitRef } from "../../frontend-dockerfile/compile/git-ref.ts";
+import { ingestOciLayout, parseOciLayoutAttr } from "./build-service-oci-layout.ts";
 import type { ExportStore } from "./build-service-exports.ts";
 import type { BuildHistory } from "./build-service-history.ts";
 import { stepLimitsFromAttrs } from "../build/step-limits.ts";
@@ -212,9 +213,9 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
           return { context: l.dir, dockerfile: undefined, version: l.version, release: async () => l.release() };
         })();
   // --build-context directories: their copies are leased with the context's.
-  let namedLease: { readonly named: Record<string, string>; release(): void };
+  let namedLease: { readonly named: Record<string, string>; readonly images: Record<string, string>; release(): void };
   try {
-    namedLease = await leaseNamed(req, deps.contexts, signal);
+    namedLease = await leaseNamed(req, deps, signal);
   } catch (err) {
     await mainLease.release();
     throw err;
@@ -337,7 +338,7 @@ export async function* solve(req: SolveRequest, ctx: HandlerContext, deps: Solve
       credentials: clientCredentials(req, channel, deps, signal),
       ssh: Object.fromEntries(req.sshIds.map((id) => [id, clientAgent(req, id, channel, deps, signal)])),
     };
-    const mapped = await buildRequest(req, lease.context, fileName, deps, secrets, session, signal, onEvent, "version" in lease ? lease.version : undefined, namedLease.named);
+    const mapped = await buildRequest(req, lease.context, fileName, deps, secrets, session, signal, onEvent, "version" in lease ? lease.version : undefined, namedLease.named, namedLease.images);
     // A remote context brings its own Dockerfile unless the client sent one (-f - or a local file).
     const base = lease.dockerfile !== undefined && req.dockerfile.length === 0 ? { ...mapped.request, dockerfile: lease.dockerfile } : mapped.request;
     request = { ...base, cacheFrom: caches.cacheFrom, cacheTo: caches.cacheTo };
@@ -466,6 +467,7 @@ async function buildRequest(
   onEvent: (e: BuildEvent) => Promise<void>,
   contextVersion?: string,
   namedLocals: Readonly<Record<string, string>> = {},
+  namedImages: Readonly<Record<string, string>> = {},
 ): Promise<{ request: BuildRequest; files: Array<{ type: string; path: string }> }> {
   const a = req.frontendAttrs;
   const buildArgs: Record<string, string> = {};
@@ -529,7 +531,7 @@ async function buildRequest(
     });
   const mode = a["image-resolve-mode"];
   const limits = stepLimitsFromAttrs(a);
-  const namedContexts = parseNamedContexts(a, namedLocals);
+  const namedContexts = parseNamedContexts(a, namedLocals, namedImages);
   const annotations = manifestAnnotations(req.exporters);
   return {
     files,
@@ -585,25 +587,39 @@ export function manifestAnnotations(exporters: ReadonlyArray<{ readonly type: st
 
 /**
  * The directories --build-context NAME=PATH sent (`context:NAME=local:NAME` attributes), leased for
- * the build so that they cannot change under it.
+ * the build so that they cannot change under it; OCI layouts (`oci-layout://LOCAL@sha256:…`, synced
+ * the same way) have their image's blobs stored and leased, and become pinned images (`images`).
  */
-async function leaseNamed(req: SolveRequest, contexts: ContextStore, signal: AbortSignal): Promise<{ named: Record<string, string>; release(): void }> {
+async function leaseNamed(req: SolveRequest, deps: SolveDeps, signal: AbortSignal): Promise<{ named: Record<string, string>; images: Record<string, string>; release(): void }> {
   const leases: Array<{ release(): void }> = [];
   const release = (): void => {
     for (const l of leases.splice(0)) l.release();
   };
   try {
     const named: Record<string, string> = {};
+    const images: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.frontendAttrs)) {
-      if (!k.startsWith("context:") || !v.startsWith("local:")) continue;
-      const local = v.slice("local:".length);
+      if (!k.startsWith("context:")) continue;
+      const layout = parseOciLayoutAttr(v);
+      if (!v.startsWith("local:") && layout === undefined) continue;
+      const local = layout?.local ?? v.slice("local:".length);
+      const name = k.slice("context:".length);
       const ref = req.localRefs[local];
-      if (ref === undefined) throw htkError("HTK-ENGINE-0601", { ref: `(none: the request names no directory for the build context "${k.slice("context:".length)}")` });
-      const l = await contexts.lease(ref, signal);
+      if (ref === undefined) throw htkError("HTK-ENGINE-0601", { ref: `(none: the request names no directory for the build context "${name}")` });
+      const l = await deps.contexts.lease(ref, signal);
       leases.push(l);
-      named[local] = l.dir;
+      if (layout === undefined) {
+        named[local] = l.dir;
+        continue;
+      }
+      const blobs = deps.builds.worker.blobLeases(`oci-layout:${req.ref}`);
+      leases.push(blobs);
+      const [os, architecture, variant] = (req.frontendAttrs["platform"] ?? "").split(",")[0]?.split("/") ?? [];
+      const platform = os !== undefined && os !== "" && architecture !== undefined ? { os, architecture, ...(variant === undefined ? {} : { variant }) } : deps.builds.worker.platform;
+      const manifest = await ingestOciLayout(name, l.dir, layout.digest, platform, deps.builds.worker.content, blobs, signal);
+      images[name] = `${name.includes("@") ? name.slice(0, name.indexOf("@")) : name}@${manifest}`;
     }
-    return { named, release };
+    return { named, images, release };
   } catch (err) {
     release();
     throw err;
@@ -615,14 +631,15 @@ async function leaseNamed(req: SolveRequest, contexts: ContextStore, signal: Abo
  * `local:NAME` (a directory the client synced), a git repository URL. Others are refused with the
  * reason (HTK-ENGINE-0722).
  */
-export function parseNamedContexts(attrs: Readonly<Record<string, string>>, locals: Readonly<Record<string, string>>): Record<string, NamedContext> {
+export function parseNamedContexts(attrs: Readonly<Record<string, string>>, locals: Readonly<Record<string, string>>, images: Readonly<Record<string, string>> = {}): Record<string, NamedContext> {
   const out: Record<string, NamedContext> = {};
   for (const [k, v] of Object.entries(attrs)) {
     if (!k.startsWith("context:")) continue;
     const name = k.slice("context:".length);
     if (v.startsWith("docker-image://")) out[name] = { kind: "image", ref: v.slice("docker-image://".length) };
     else if (v.startsWith("local:") && locals[v.slice("local:".length)] !== undefined) out[name] = { kind: "local", name: v.slice("local:".length) };
-    else if (v.startsWith("oci-layout://")) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "OCI layouts on the client are not read through the build service yet; push the image to a registry and use docker-image://" });
+    else if (v.startsWith("oci-layout://") && images[name] !== undefined) out[name] = { kind: "image", ref: images[name] };
+    else if (v.startsWith("oci-layout://")) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "the OCI layout did not come with the build (the plugin syncs the layout directory and names its digest: oci-layout://LOCAL@sha256:…)" });
     else if (v.startsWith("target:")) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "target: names a bake target, which exists only in docker buildx bake; name the stage in the Dockerfile instead" });
     else if (v.startsWith("input:")) throw htkError("HTK-ENGINE-0722", { name, value: v, reason: "inputs of other builds exist only in docker buildx bake" });
     else {

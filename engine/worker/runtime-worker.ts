@@ -276,9 +276,25 @@ export class RuntimeWorker implements Worker {
     const byDigest = digest === undefined ? undefined : this.#images.images().find((r) => r.manifests.some((m) => m.descriptor.digest === digest));
     rec ??= byDigest;
     const manifest = digest === undefined ? rec?.manifests[0] : rec?.manifests.find((m) => m.descriptor.digest === digest);
-    if (rec === undefined || manifest === undefined) return undefined;
+    if (rec === undefined || manifest === undefined) return digest === undefined ? undefined : this.#storedManifest(digest as Digest, signal);
     if (!(await this.content.has(rec.config.digest))) return undefined;
     return { digest: manifest.descriptor.digest, config: await this.content.readBytes(rec.config.digest, { signal }) };
+  }
+
+  /**
+   * A pinned manifest that is in the content store without an image record (an OCI layout's, which a
+   * build context brought): usable as it is when its config is there too.
+   */
+  async #storedManifest(digest: Digest, signal: AbortSignal): Promise<ResolvedImage | undefined> {
+    if (!(await this.content.has(digest))) return undefined;
+    const m = parseManifest(await this.content.readBytes(digest, { signal }));
+    if (!m.ok || !(await this.content.has(m.value.config.digest as Digest))) return undefined;
+    return { digest, config: await this.content.readBytes(m.value.config.digest as Digest, { signal }) };
+  }
+
+  /** Leases on blobs for work outside the solver (a build's OCI layout context), counted with the images'. */
+  blobLeases(owner: string): BlobLeases {
+    return new BlobLeases(this.#images.refs, this.content, owner);
   }
 
   /** Pulls (what is missing of) the pinned manifest, then unpacks its layers into chain snapshots. */

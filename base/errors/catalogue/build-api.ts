@@ -86,4 +86,23 @@ export const buildApiDiagnostics = {
     http: 400,
     dockerText: true,
   },
+  // HTK-ENGINE-0920…0929: --build-context NAME=oci-layout://… (engine/api/build-service-oci-layout.ts).
+  "HTK-ENGINE-0920": {
+    title: "OCI layout blob missing",
+    cause: "The OCI layout of the build context \"{name}\" has no blob {digest} (blobs/sha256/ of the layout directory).",
+    next: "Check the layout (its index.json names what must be under blobs/); write it again, e.g. with docker buildx build -o type=oci,dest=…,tar=false.",
+    http: 400,
+  },
+  "HTK-ENGINE-0921": {
+    title: "OCI layout has no image for the platform",
+    cause: "The OCI layout of the build context \"{name}\" has no image for {platform}; it has {available}.",
+    next: "Build for one of those platforms (--platform), or name the image of the platform you want by its digest: oci-layout://PATH@sha256:….",
+    http: 400,
+  },
+  "HTK-ENGINE-0922": {
+    title: "OCI layout image unreadable",
+    cause: "The image {digest} in the OCI layout of the build context \"{name}\" cannot be read: {detail}.",
+    next: "Check that the layout holds an OCI or Docker image manifest under that digest.",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };

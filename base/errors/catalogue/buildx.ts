@@ -373,4 +373,9 @@ export const buildxDiagnostics = {
     dockerText: true,
     next: "Give the source as an index, or as a descriptor JSON with its platform (-f FILE), or leave --platform out.",
   },
+  "HTK-BUILDX-0164": {
+    title: "OCI layout build context not usable",
+    cause: "The build context {value} cannot be used: {detail}.",
+    next: "Give --build-context NAME=oci-layout://DIR[:TAG][@sha256:DIGEST], DIR an OCI image layout (oci-layout, index.json, blobs/), e.g. from docker buildx build -o type=oci,dest=DIR,tar=false.",
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
