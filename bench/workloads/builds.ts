@@ -1,6 +1,7 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { timedSpawn } from "../timing.ts";
 import type { BenchContext, OpenResult, Target, Workload } from "../types.ts";
 import { answers } from "./engine-process.ts";
 
@@ -53,19 +54,9 @@ function buildCommand(target: Target, ctx: BenchContext, dataRoot: string, args:
   return { cmd: process.execPath, args: [join(ctx.repo, "bin", "hatake"), "build", "--data-root", dataRoot, "--progress=plain", ...args], env: process.env };
 }
 
-function timedRun(cmd: { cmd: string; args: string[]; env: NodeJS.ProcessEnv }, cwd: string, signal: AbortSignal): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const child = spawn(cmd.cmd, cmd.args, { cwd, env: cmd.env, stdio: ["ignore", "ignore", "pipe"], signal });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code === 0) resolve(performance.now() - t);
-      else reject(new Error(`${cmd.args.slice(0, 2).join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
-    });
-  });
-}
+type BuildCommand = ReturnType<typeof buildCommand>;
+const timedRun = (c: BuildCommand, cwd: string, signal: AbortSignal): Promise<number> => timedSpawn(c.cmd, c.args, { cwd, env: c.env, signal, label: c.args.slice(0, 2).join(" ") });
+
 
 /**
  * Every shared workload pulls a base image and runs RUN steps: a hatake whose builder cannot yet is

@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { builtPlugin, installPlugin } from "../../testing/index.ts";
+import { timedDocker } from "../timing.ts";
 import type { BenchContext, OpenResult, Target, Workload } from "../types.ts";
 import { readBenchEnv, sharedDir, editLine } from "./builds.ts";
 import { answers, startEngineProcess, type EngineProcess } from "./engine-process.ts";
@@ -102,12 +103,12 @@ export const buildx03ManyFiles: Workload = {
           round++;
           writeFileSync(editPath, original);
           spawnSync("docker", ["builder", "prune", "-af"], { env });
-          const cold = await timed(args, contextDir, env, signal);
-          const noop = await timed(args, contextDir, env, signal);
+          const cold = await timedDocker(args, contextDir, env, signal);
+          const noop = await timedDocker(args, contextDir, env, signal);
           appendFileSync(editPath, editLine(bench.editFile, round));
-          const edit = await timed(args, contextDir, env, signal);
-          await timed(["build", "--progress=plain", "-t", "hatake-bench/small:latest", "."], small, env, signal);
-          const noopSmall = await timed(["build", "--progress=plain", "-t", "hatake-bench/small:latest", "."], small, env, signal);
+          const edit = await timedDocker(args, contextDir, env, signal);
+          await timedDocker(["build", "--progress=plain", "-t", "hatake-bench/small:latest", "."], small, env, signal);
+          const noopSmall = await timedDocker(["build", "--progress=plain", "-t", "hatake-bench/small:latest", "."], small, env, signal);
           return { cold, noop, edit, noopSmall };
         },
         async close() {
@@ -119,18 +120,5 @@ export const buildx03ManyFiles: Workload = {
   },
 };
 
-function timed(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const child = spawn("docker", args, { cwd, env, stdio: ["ignore", "ignore", "pipe"], signal });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code === 0) resolve(performance.now() - t);
-      else reject(new Error(`docker ${args.join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
-    });
-  });
-}
 
 export type { BenchContext, Target };

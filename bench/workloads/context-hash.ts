@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { ContextHasher } from "../../cache/index.ts";
+import { timed } from "../timing.ts";
 import type { OpenResult, Workload } from "../types.ts";
 
 /**
@@ -59,7 +60,7 @@ export async function benchContextHash(opts: ContextHashBenchOptions = {}): Prom
     await sleep(1100, signal);
 
     const hasher = new ContextHasher({ cacheDir });
-    const coldMs = await time(() => hasher.checksum(context, ".", withSignal(signal)));
+    const coldMs = await timed(() => hasher.checksum(context, ".", withSignal(signal)));
     const digest = await hasher.checksum(context, ".", withSignal(signal));
     await hasher.flush();
 
@@ -80,7 +81,7 @@ export async function benchContextHash(opts: ContextHashBenchOptions = {}): Prom
 
     const now = new Date();
     await forEachFile(context, (p) => fsp.utimes(p, now, now), signal);
-    const touchedMs = await time(async () => check(await hasher.checksum(context, ".", withSignal(signal)), digest));
+    const touchedMs = await timed(async () => check(await hasher.checksum(context, ".", withSignal(signal)), digest));
 
     const hashMBps = await hashThroughput(work, opts.hashMiB ?? 256, signal);
     return { files, coldMs, noopMs, noopRestartMs, touchedMs, statOnlyMs, hashMBps, noopOverStat: noopMs / statOnlyMs, noopCpuMs, statOnlyCpuMs };
@@ -145,7 +146,7 @@ async function hashThroughput(work: string, mib: number, signal: AbortSignal | u
     await fh.close();
   }
   await sleep(1100, signal);
-  const ms = await time(() => new ContextHasher().checksum(dir, "blob.bin", withSignal(signal)));
+  const ms = await timed(() => new ContextHasher().checksum(dir, "blob.bin", withSignal(signal)));
   return (mib * 1024 * 1024) / 1e6 / (ms / 1000);
 }
 
@@ -157,11 +158,6 @@ function check(actual: string, expected: string): void {
   if (actual !== expected) throw new Error(`Benchmark invariant broken: digest ${actual} differs from ${expected}.`);
 }
 
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 interface Run {
   readonly wallMs: number;
@@ -179,7 +175,7 @@ async function measure(fn: () => Promise<unknown>): Promise<Run> {
 
 async function median(n: number, fn: () => Promise<unknown>): Promise<number> {
   const runs: number[] = [];
-  for (let i = 0; i < n; i++) runs.push(await time(fn));
+  for (let i = 0; i < n; i++) runs.push(await timed(fn));
   return medianOf(runs);
 }
 

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runtimeUnavailableReason } from "../../engine/build/runtime-stack.ts";
 import { builtPlugin, installPlugin } from "../../testing/index.ts";
 import { startEngineProcess } from "./engine-process.ts";
-import type { BenchContext, OpenResult, Workload } from "../types.ts";
+import { timedDocker, timedHatakeBuild } from "../timing.ts";
+import type { OpenResult, Workload } from "../types.ts";
 
 /**
  * Issue 6's figure: what a registry cache saves a CI machine that starts empty. Data root A builds a
@@ -34,19 +34,6 @@ RUN sleep ${STAGE_SECONDS} && head -c ${STAGE_MB * 1_000_000} /dev/urandom > /ou
   return `${stages}\nFROM ${registry}/busybox\n${copies}RUN cat /app/*.sum > /app/all.sum\n`;
 }
 
-function hatakeBuild(ctx: BenchContext, cwd: string, dataRoot: string, args: readonly string[], signal: AbortSignal): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const child = spawn(process.execPath, [join(ctx.repo, "bin", "hatake"), "build", "--data-root", dataRoot, "--progress=quiet", ...args, "."], { cwd, stdio: ["ignore", "ignore", "pipe"], signal });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code === 0) resolve(performance.now() - t);
-      else reject(new Error(`hatake build exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
-    });
-  });
-}
 
 export const remoteCacheCold: Workload = {
   name: "remote-cache-cold",
@@ -76,7 +63,7 @@ export const remoteCacheCold: Workload = {
     const repo = `${registry}/bench-remote-cache-${randomBytes(4).toString("hex")}`;
     // Data root A: built once; its cache export is timed as a fully cached build with and without it.
     const a = join(work, "A");
-    await hatakeBuild(ctx, dir, a, ["-t", "bench/remote-cache:a"], ctx.signal);
+    await timedHatakeBuild(ctx.repo, dir, a, ["-t", "bench/remote-cache:a"], ctx.signal);
     let round = 0;
     return {
       kind: "ready",
@@ -85,12 +72,12 @@ export const remoteCacheCold: Workload = {
           round++;
           // A new repository each round: the export uploads every blob, as a pipeline's first one does.
           const ref = `${repo}-${round}:cache`;
-          const cachedOnly = await hatakeBuild(ctx, dir, a, ["-t", "bench/remote-cache:a"], signal);
-          const withExport = await hatakeBuild(ctx, dir, a, ["-t", "bench/remote-cache:a", "--cache-to", `type=registry,ref=${ref},mode=max`], signal);
+          const cachedOnly = await timedHatakeBuild(ctx.repo, dir, a, ["-t", "bench/remote-cache:a"], signal);
+          const withExport = await timedHatakeBuild(ctx.repo, dir, a, ["-t", "bench/remote-cache:a", "--cache-to", `type=registry,ref=${ref},mode=max`], signal);
           const none = join(work, `none-${round}`);
           const cached = join(work, `cached-${round}`);
-          const cold = await hatakeBuild(ctx, dir, none, ["-t", "bench/remote-cache:b"], signal);
-          const warm = await hatakeBuild(ctx, dir, cached, ["-t", "bench/remote-cache:b", "--cache-from", `type=registry,ref=${ref}`], signal);
+          const cold = await timedHatakeBuild(ctx.repo, dir, none, ["-t", "bench/remote-cache:b"], signal);
+          const warm = await timedHatakeBuild(ctx.repo, dir, cached, ["-t", "bench/remote-cache:b", "--cache-from", `type=registry,ref=${ref}`], signal);
           rmSync(none, { recursive: true, force: true });
           rmSync(cached, { recursive: true, force: true });
           return { "cold-no-cache": cold, "cold-registry-cache": warm, "export-mode-max": Math.max(0, withExport - cachedOnly) };
@@ -103,20 +90,6 @@ export const remoteCacheCold: Workload = {
   },
 };
 
-/** `docker <args>` against an engine, timed; rejects with the end of its stderr. */
-function dockerTimed(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const child = spawn("docker", args, { cwd, env, stdio: ["ignore", "ignore", "pipe"], signal });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code === 0) resolve(performance.now() - t);
-      else reject(new Error(`docker ${args.join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
-    });
-  });
-}
 
 /**
  * The same figure through the engine's build path, as CI runs it: `docker build` (the buildx plugin)
@@ -167,7 +140,7 @@ export const remoteCacheEngine: Workload = {
     const envA = envOf(a.socket);
     const envB = envOf(b.socket);
     const repo = `${registry}/bench-remote-cache-engine-${randomBytes(4).toString("hex")}`;
-    const build = (env: NodeJS.ProcessEnv, extra: readonly string[], signal: AbortSignal): Promise<number> => dockerTimed(["build", "--progress=quiet", "-t", "bench/remote-cache:engine", ...extra, "."], dir, env, signal);
+    const build = (env: NodeJS.ProcessEnv, extra: readonly string[], signal: AbortSignal): Promise<number> => timedDocker(["build", "--progress=quiet", "-t", "bench/remote-cache:engine", ...extra, "."], dir, env, signal);
     await build(envA, [], ctx.signal);
     let round = 0;
     return {
@@ -178,9 +151,9 @@ export const remoteCacheEngine: Workload = {
           const ref = `${repo}-${round}:cache`;
           const cachedOnly = await build(envA, [], signal);
           const withExport = await build(envA, ["--cache-to", `type=registry,ref=${ref},mode=max`], signal);
-          await dockerTimed(["builder", "prune", "-af"], dir, envB, signal);
+          await timedDocker(["builder", "prune", "-af"], dir, envB, signal);
           const cold = await build(envB, [], signal);
-          await dockerTimed(["builder", "prune", "-af"], dir, envB, signal);
+          await timedDocker(["builder", "prune", "-af"], dir, envB, signal);
           const warm = await build(envB, ["--cache-from", `type=registry,ref=${ref}`], signal);
           return { "engine-cold-no-cache": cold, "engine-cold-registry-cache": warm, "engine-export-mode-max": Math.max(0, withExport - cachedOnly) };
         },

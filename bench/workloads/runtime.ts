@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { run, runChecked } from "../../testing/process.ts";
 import { pushSizedImage } from "../../testing/sized-image.ts";
+import { timed } from "../timing.ts";
 import type { BenchContext, OpenResult, Target, Workload } from "../types.ts";
 import { answers, dockerHostPool, startEngineProcess, type EngineProcess } from "./engine-process.ts";
 
@@ -38,11 +39,6 @@ async function openDocker(target: Target, ctx: BenchContext, name: string): Prom
   };
 }
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 /** A workload that pulls busybox, then times `body` per sample. */
 function withBusybox(

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ContentStore } from "../../cache/index.ts";
@@ -7,7 +6,8 @@ import { exportImage } from "../../engine/build/image-export.ts";
 import { runLocalBuild } from "../../engine/build/local-build.ts";
 import { openRuntimeStack, runtimeUnavailableReason } from "../../engine/build/runtime-stack.ts";
 import { pushSizedImage } from "../../testing/sized-image.ts";
-import type { BenchContext, OpenResult, Target, Workload } from "../types.ts";
+import { timedHatakeBuild } from "../timing.ts";
+import type { OpenResult, Target, Workload } from "../types.ts";
 
 /**
  * Issue 5's figures for the build worker: pulling a 100 MB image from the local registry, the cost of
@@ -35,19 +35,6 @@ async function runtimeReason(): Promise<string | undefined> {
   return why === undefined ? undefined : `no container runtime here (${why})`;
 }
 
-function hatakeBuild(ctx: BenchContext, cwd: string, dataRoot: string, args: readonly string[], signal: AbortSignal): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const child = spawn(process.execPath, [join(ctx.repo, "bin", "hatake"), "build", "--data-root", dataRoot, "--progress=quiet", ...args, "."], { cwd, stdio: ["ignore", "ignore", "pipe"], signal });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code === 0) resolve(performance.now() - t);
-      else reject(new Error(`hatake build exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`));
-    });
-  });
-}
 
 function project(dir: string, dockerfile: string): string {
   rmSync(dir, { recursive: true, force: true });
@@ -83,7 +70,7 @@ export const workerPull100mb: Workload = {
         async sample(signal) {
           round++;
           const dataRoot = join(work, `data-${round}`);
-          const buildFrom = await hatakeBuild(ctx, dir, dataRoot, [], signal);
+          const buildFrom = await timedHatakeBuild(ctx.repo, dir, dataRoot, [], signal);
           rmSync(dataRoot, { recursive: true, force: true });
           const storeDir = join(work, `content-${round}`);
           const store = await ContentStore.open(storeDir);
@@ -123,13 +110,13 @@ export const workerRunTrue: Workload = {
     const one = project(join(work, "one"), steps(1));
     const dataRoot = join(work, "data");
     // The base is pulled once, outside the figures.
-    await hatakeBuild(ctx, project(join(work, "pull"), `FROM ${registry}/busybox\n`), dataRoot, [], ctx.signal);
+    await timedHatakeBuild(ctx.repo, project(join(work, "pull"), `FROM ${registry}/busybox\n`), dataRoot, [], ctx.signal);
     return {
       kind: "ready",
       session: {
         async sample(signal) {
-          const tOne = await hatakeBuild(ctx, one, dataRoot, ["--no-cache"], signal);
-          const tMany = await hatakeBuild(ctx, many, dataRoot, ["--no-cache"], signal);
+          const tOne = await timedHatakeBuild(ctx.repo, one, dataRoot, ["--no-cache"], signal);
+          const tMany = await timedHatakeBuild(ctx.repo, many, dataRoot, ["--no-cache"], signal);
           return { "per-step": (tMany - tOne) / (RUN_STEPS - 1), [`build-${RUN_STEPS}-steps`]: tMany };
         },
         async close() {
