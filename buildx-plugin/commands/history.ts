@@ -9,6 +9,7 @@ import { renderFormat } from "../format.ts";
 import { BuilderStore } from "../store.ts";
 import { tabwrite } from "../tabwriter.ts";
 import type { CommandContext } from "../types.ts";
+import { parseGoDuration } from "../../base/go-duration.ts";
 import { humanDuration } from "../../base/units.ts";
 
 /**
@@ -172,12 +173,12 @@ function parseHistoryFilter(spec: string): (r: HistoryRecord) => boolean {
       if (op === "=" || op === "!=") break;
       const cmp = (a: number, b: number): boolean => (op === "<" ? a < b : op === ">" ? a > b : op === "<=" ? a <= b : a >= b);
       if (key === "duration") {
-        const ms = goDurationMs(value);
-        if (ms === undefined) throw htkError("HTK-BUILDX-0112", { filter: spec });
-        return (r) => r.completedAt !== "" && cmp(Date.parse(r.completedAt) - Date.parse(r.createdAt), ms);
+        const ns = parseGoDuration(value);
+        if (ns === undefined) throw htkError("HTK-BUILDX-0112", { filter: spec });
+        return (r) => r.completedAt !== "" && cmp(Date.parse(r.completedAt) - Date.parse(r.createdAt), ns / 1e6);
       }
-      const ms = goDurationMs(value);
-      const t = ms !== undefined ? Date.now() - ms : Date.parse(value);
+      const ns = parseGoDuration(value);
+      const t = ns !== undefined ? Date.now() - ns / 1e6 : Date.parse(value);
       if (Number.isNaN(t)) throw htkError("HTK-BUILDX-0112", { filter: spec });
       return (r) => {
         const at = key === "startedAt" ? r.createdAt : r.completedAt;
@@ -188,21 +189,6 @@ function parseHistoryFilter(spec: string): (r: HistoryRecord) => boolean {
       break;
   }
   throw htkError("HTK-BUILDX-0112", { filter: spec });
-}
-
-/** Go's time.ParseDuration for the units a filter uses: "30s", "1h30m", "500ms". */
-function goDurationMs(s: string): number | undefined {
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = s;
-  if (rest === "") return undefined;
-  while (rest.length > 0) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
-    if (m === null) return undefined;
-    total += Number(m[1]) * (unit[m[2] as string] as number);
-    rest = rest.slice(m[0].length);
-  }
-  return total;
 }
 
 /** The record an inspect/logs names: a ref (or a builder/node/ref), `^N` (the Nth latest), or the latest. */

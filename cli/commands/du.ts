@@ -1,6 +1,8 @@
 import { resolve } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
-import { CACHE_RECORD_TYPES, cacheUsage, humanAgo, humanSize, parseDuration, type CacheRecordType, type CacheUsageRecord } from "../../engine/build/cache-usage.ts";
+import { parseGoDuration } from "../../base/go-duration.ts";
+import { humanSize } from "../../base/units.ts";
+import { CACHE_RECORD_TYPES, cacheUsage, humanAgo, type CacheRecordType, type CacheUsageRecord } from "../../engine/build/cache-usage.ts";
 import { parseOptions } from "../options.ts";
 import type { Command } from "../types.ts";
 
@@ -44,9 +46,9 @@ export function parseCacheFilters(filters: readonly string[]): CacheFilters {
         break;
       case "until":
       case "unused-for": {
-        const ms = parseDuration(value);
-        if (ms === undefined) throw htkError("HTK-CACHE-0101", { filter: f, detail: `"${value}" is not a duration` });
-        untilMs = ms;
+        const ns = parseGoDuration(value);
+        if (ns === undefined) throw htkError("HTK-CACHE-0101", { filter: f, detail: `"${value}" is not a duration` });
+        untilMs = ns / 1e6;
         break;
       }
       default:

@@ -1,7 +1,8 @@
 import { createInterface } from "node:readline";
 import { resolve } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
-import { humanSize, parseSize, pruneCache } from "../../engine/build/cache-usage.ts";
+import { humanSize } from "../../base/units.ts";
+import { parseSize, pruneCache } from "../../engine/build/cache-usage.ts";
 import { parseOptions } from "../options.ts";
 import type { Command, CommandIo } from "../types.ts";
 import { parseCacheFilters, recordTable, recordVerbose, table } from "./du.ts";

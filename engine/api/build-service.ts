@@ -25,7 +25,8 @@ import {
   type FileEntry,
   type SyncContextResponse,
 } from "../../wire/index.ts";
-import { CACHE_RECORD_TYPES, parseDuration, type CacheRecordType, type CacheUsageRecord } from "../build/cache-usage.ts";
+import { parseGoDuration } from "../../base/go-duration.ts";
+import { CACHE_RECORD_TYPES, type CacheRecordType, type CacheUsageRecord } from "../build/cache-usage.ts";
 import type { Builds } from "../build/engine-builds.ts";
 import type { DaemonInfo, EngineServices } from "../daemon/services.ts";
 import { ContextStore, type ManifestEntry, type SyncResult } from "./build-service-contexts.ts";
@@ -257,9 +258,9 @@ function pruneFilters(filters: readonly string[]): { untilMs?: number; types?: C
     if (m === null) throw htkError("HTK-ENGINE-0603", { detail: `the filter "${f}" is not KEY=VALUE` });
     const [, key, , value] = m as unknown as [string, string, string, string];
     if (key === "until" || key === "unused-for") {
-      const ms = parseDuration(value);
-      if (ms === undefined) throw htkError("HTK-ENGINE-0603", { detail: `"${value}" is not a duration such as 24h or 90m` });
-      out.untilMs = ms;
+      const ns = parseGoDuration(value);
+      if (ns === undefined) throw htkError("HTK-ENGINE-0603", { detail: `"${value}" is not a duration such as 24h or 90m` });
+      out.untilMs = ns / 1e6;
     } else if (key === "type") {
       if (!(CACHE_RECORD_TYPES as readonly string[]).includes(value)) throw htkError("HTK-ENGINE-0603", { detail: `"${value}" is not a cache record type (${CACHE_RECORD_TYPES.join(", ")})` });
       (out.types ??= []).push(value as CacheRecordType);

@@ -3,7 +3,7 @@ import { linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, ut
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { cacheUsage, humanAgo, humanSize, parseDuration, parseSize, pruneCache, type PruneOptions } from "./cache-usage.ts";
+import { cacheUsage, humanAgo, parseSize, pruneCache, type PruneOptions } from "./cache-usage.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -152,7 +152,7 @@ describe("pruneCache", () => {
     const d = dataRoot();
     d.snapshot(id("1"), 1000, 30, "a day old");
     d.snapshot(id("2"), 1000, 2, "recent");
-    const r = await pruneCache(d.root, opts({ untilMs: parseDuration("24h") as number }));
+    const r = await pruneCache(d.root, opts({ untilMs: 24 * HOUR }));
     expect(r.removed.map((x) => x.description)).toEqual(["a day old"]);
     expect((await cacheUsage(d.root)).records.map((x) => x.description)).toEqual(["recent"]);
   });
@@ -184,16 +184,11 @@ describe("pruneCache", () => {
 });
 
 describe("formatting and parsing", () => {
-  it("prints sizes and ages as buildx does and parses docker sizes and Go durations", () => {
-    expect(humanSize(0)).toBe("0B");
-    expect(humanSize(4096)).toBe("4.096kB");
-    expect(humanSize(12_288_000)).toBe("12.29MB");
+  it("prints ages as buildx does and parses docker sizes", () => {
     expect(parseSize("10MB")).toBe(10 * 1024 * 1024);
     expect(parseSize("512")).toBe(512);
     expect(parseSize("2GiB")).toBe(2 * 1024 ** 3);
     expect(parseSize("lots")).toBeUndefined();
-    expect(parseDuration("2h30m")).toBe(2.5 * HOUR);
-    expect(parseDuration("1d")).toBeUndefined();
     expect(humanAgo(new Date(NOW.getTime() - 3 * HOUR), NOW)).toBe("3 hours ago");
     expect(humanAgo(NOW, NOW)).toBe("Less than a second ago");
   });

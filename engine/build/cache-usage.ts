@@ -2,6 +2,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promi
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
+import { humanDuration } from "../../base/units.ts";
 import { BuildRecordStore, JsonlKeyStore, type CacheKeyStore } from "../../solver/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
 import type { Digest } from "../../cache/index.ts";
@@ -548,18 +549,6 @@ async function diskUsage(path: string, inodes: Map<string, number>): Promise<voi
   for (const name of await readdir(path).catch(() => [] as string[])) await diskUsage(join(path, name), inodes);
 }
 
-/** go-units HumanSize (decimal units, 4 significant digits): what buildx prints. */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
-
 /** docker's RAMInBytes-style sizes: `512`, `10MB`, `1.5g`, `2GiB` (k/m/g as powers of 1024, as docker). */
 export function parseSize(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$/i.exec(text);
@@ -568,32 +557,7 @@ export function parseSize(text: string): number | undefined {
   return Math.floor(Number(m[1]) * mult);
 }
 
-/** Go durations as `until=` takes them: `24h`, `2h30m`, `90s`, `1.5h`. */
-export function parseDuration(text: string): number | undefined {
-  if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(text)) return undefined;
-  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
-  let total = 0;
-  for (const part of text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) total += Number(part[1]) * (unit[part[2] ?? "s"] ?? 0);
-  return total;
-}
-
 /** go-units HumanDuration + " ago", as buildx prints LAST ACCESSED. */
 export function humanAgo(then: Date, now: Date): string {
-  const s = Math.max(0, Math.floor((now.getTime() - then.getTime()) / 1000));
-  const d = (): string => {
-    if (s < 1) return "Less than a second";
-    if (s === 1) return "1 second";
-    if (s < 60) return `${s} seconds`;
-    const m = Math.floor(s / 60);
-    if (m === 1) return "About a minute";
-    if (m < 60) return `${m} minutes`;
-    const h = Math.round(s / 3600);
-    if (h === 1) return "About an hour";
-    if (h < 48) return `${h} hours`;
-    if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-    if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
-    if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-    return `${Math.floor(h / 24 / 365)} years`;
-  };
-  return `${d()} ago`;
+  return `${humanDuration(now.getTime() - then.getTime())} ago`;
 }

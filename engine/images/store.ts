@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { htkError, isHtkError } from "../../base/errors/index.ts";
+import { parseGoDuration } from "../../base/go-duration.ts";
 import { ContentStore, RefCounter, isDigest, sha256Of, type Digest } from "../../cache/index.ts";
 import {
   configPlatform,
@@ -954,11 +955,8 @@ function createdSeconds(created: string | undefined): number {
 /** Docker's `until`: a Unix timestamp (with fraction), an RFC 3339 date, or a Go duration before now. */
 function parseUntil(value: string, now: Date): number {
   if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const dur = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/.exec(value);
-  if (dur !== null) {
-    const unit = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[dur[2] as "ns"];
-    return now.getTime() - Number(dur[1]) * unit;
-  }
+  const ns = parseGoDuration(value);
+  if (ns !== undefined) return now.getTime() - ns / 1e6;
   const ms = Date.parse(value);
   if (Number.isFinite(ms)) return ms;
   throw htkError("HTK-ENGINE-0223", { value });

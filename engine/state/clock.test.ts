@@ -20,6 +20,9 @@ describe("time", () => {
     const now = 1_700_000_000_000_000_000n;
     expect(parseDockerTime("10m", now)).toBe(now - 600_000_000_000n);
     expect(parseDockerTime("1h30m", now)).toBe(now - 5_400_000_000_000n);
+    expect(parseDockerTime("1.5s", now)).toBe(now - 1_500_000_000n);
+    // "0" is the epoch, as GetTimestamp has it, not a duration of nothing.
+    expect(parseDockerTime("0", now)).toBe(0n);
     expect(parseDockerTime("1700000000", now)).toBe(now);
     expect(parseDockerTime("1700000000.5", now)).toBe(now + 500_000_000n);
     expect(parseDockerTime("2023-11-14T22:13:20Z", now)).toBe(now);

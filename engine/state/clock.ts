@@ -1,3 +1,5 @@
+import { parseGoDuration } from "../../base/go-duration.ts";
+
 /** Nanoseconds since the epoch. Injectable so tests control time (before/since, event windows). */
 export type Clock = () => bigint;
 
@@ -31,8 +33,6 @@ export function parseRfc3339Nano(text: string): bigint | undefined {
   return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0") || "0");
 }
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
 /**
  * Docker's timetypes.GetTimestamp for `since`/`until` (events, logs): a Go duration relative to now
  * ("10m", "1h30m"), Unix seconds with an optional fraction ("1700000000.5"), or an RFC 3339 date or
@@ -42,11 +42,9 @@ const DURATION_UNITS: Readonly<Record<string, number>> = { ns: 1, us: 1e3, "µs"
 export function parseDockerTime(value: string, nowNs: bigint): bigint | undefined {
   const v = value.trim();
   if (v === "") return undefined;
-  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
-    let total = 0;
-    for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (DURATION_UNITS[m[2] ?? "s"] ?? 0);
-    return nowNs - BigInt(Math.round(total));
-  }
+  // As GetTimestamp: "0" is the Unix epoch, not a duration.
+  const ns = v === "0" ? undefined : parseGoDuration(v);
+  if (ns !== undefined) return nowNs - BigInt(Math.round(ns));
   const unix = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
   if (unix !== null) return BigInt(unix[1] ?? "0") * 1_000_000_000n + BigInt((unix[2] ?? "").padEnd(9, "0") || "0");
   const dt = /^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?$/.exec(v);
