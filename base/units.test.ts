@@ -32,6 +32,9 @@ describe("go-units parsers (texts as the docker 28 CLI prints them after 'invali
   it("RAMInBytes", () => {
     expect(parseRamInBytes("128m")).toEqual({ ok: true, value: 134217728 });
     expect(parseRamInBytes("12kib")).toEqual({ ok: true, value: 12288 });
+    // What hatake prune --keep-storage, build --gc-keep-storage and json-file max-size take too.
+    expect([parseRamInBytes("10MB"), parseRamInBytes("2GiB"), parseRamInBytes("512")]).toEqual([{ ok: true, value: 10 * 1024 ** 2 }, { ok: true, value: 2 * 1024 ** 3 }, { ok: true, value: 512 }]);
+    expect(parseRamInBytes("lots").ok).toBe(false);
     expect(parseRamInBytes("12 k")).toEqual({ ok: true, value: 12288 });
     expect(parseRamInBytes("12KB")).toEqual({ ok: true, value: 12288 });
     expect(parseRamInBytes("1.5g")).toEqual({ ok: true, value: 1610612736 });

@@ -2,7 +2,6 @@ import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { htkError, renderError } from "../../base/errors/index.ts";
 import { parseCacheFrom, parseCacheTo } from "../../cache/remote/index.ts";
-import { parseSize } from "../../engine/build/cache-usage.ts";
 import { runLocalBuild, type BuildOutput } from "../../engine/build/local-build.ts";
 import { buildThroughEngine } from "./build-engine.ts";
 import { loadSshSources } from "../../engine/build/ssh-sources.ts";
@@ -309,7 +308,7 @@ export function parseStepLimits(shm: string | undefined, ulimitFlags: readonly s
 
 function gcOption(text: string | undefined): { gcKeepStorage?: number } {
   if (text === undefined || text === "") return {};
-  const bytes = parseSize(text);
-  if (bytes === undefined) throw htkError("HTK-CLI-0002", { command: "build", detail: `--gc-keep-storage "${text}" is not a size such as 10GB or 512MiB` });
-  return { gcKeepStorage: bytes };
+  const bytes = parseRamInBytes(text);
+  if (!bytes.ok) throw htkError("HTK-CLI-0002", { command: "build", detail: `--gc-keep-storage "${text}" is not a size such as 10GB or 512MiB` });
+  return { gcKeepStorage: bytes.value };
 }

@@ -1,8 +1,8 @@
 import { createInterface } from "node:readline";
 import { resolve } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
-import { humanSize } from "../../base/units.ts";
-import { parseSize, pruneCache } from "../../engine/build/cache-usage.ts";
+import { humanSize, parseRamInBytes } from "../../base/units.ts";
+import { pruneCache } from "../../engine/build/cache-usage.ts";
 import { parseOptions } from "../options.ts";
 import type { Command, CommandIo } from "../types.ts";
 import { parseCacheFilters, recordTable, recordVerbose, table } from "./du.ts";
@@ -43,8 +43,9 @@ export const pruneCommand: Command = {
     const filters = parseCacheFilters(values.filter ?? []);
     let keepStorage: number | undefined;
     if (values["keep-storage"] !== undefined) {
-      keepStorage = parseSize(values["keep-storage"]);
-      if (keepStorage === undefined) throw htkError("HTK-CACHE-0100", { value: values["keep-storage"], option: "--keep-storage" });
+      const size = parseRamInBytes(values["keep-storage"]);
+      if (!size.ok) throw htkError("HTK-CACHE-0100", { value: values["keep-storage"], option: "--keep-storage" });
+      keepStorage = size.value;
     }
     const dataRoot = resolve(io.cwd, values["data-root"]);
     const all = values.all === true;

@@ -549,14 +549,6 @@ async function diskUsage(path: string, inodes: Map<string, number>): Promise<voi
   for (const name of await readdir(path).catch(() => [] as string[])) await diskUsage(join(path, name), inodes);
 }
 
-/** docker's RAMInBytes-style sizes: `512`, `10MB`, `1.5g`, `2GiB` (k/m/g as powers of 1024, as docker). */
-export function parseSize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$/i.exec(text);
-  if (m === null) return undefined;
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[(m[2] ?? "").toLowerCase() as "" | "k"];
-  return Math.floor(Number(m[1]) * mult);
-}
-
 /** go-units HumanDuration + " ago", as buildx prints LAST ACCESSED. */
 export function humanAgo(then: Date, now: Date): string {
   return `${humanDuration(now.getTime() - then.getTime())} ago`;

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { posix } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
+import { parseRamInBytes } from "../../base/units.ts";
 import type { ContainerConfig as ImageContainerConfig } from "../../base/oci/index.ts";
 import { normalizeCapability, signalArg } from "../runtime/index.ts";
 import type { ContainerConfig, HostConfig } from "../state/index.ts";
@@ -376,13 +377,11 @@ function validateLogConfig(type: string, opts: Readonly<Record<string, string>>)
   }
 }
 
-/** go-units RAMInBytes ("10m", "1g", "512k", "100"): binary multiples. */
+/** go-units RAMInBytes ("10m", "1g", "512k", "100"): binary multiples, as json-file's max-size takes it. */
 export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$/i.exec(text.trim());
-  if (m === null) throw htkError("HTK-ENGINE-0395", { text });
-  const units: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-  const n = Math.floor(Number(m[1]) * (units[(m[2] ?? "").toLowerCase()] ?? 1));
-  return n;
+  const r = parseRamInBytes(text.trim());
+  if (!r.ok) throw htkError("HTK-ENGINE-0395", { text });
+  return r.value;
 }
 
 function availableCpus(): number {
