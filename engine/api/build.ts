@@ -264,7 +264,7 @@ async function postBuild(services: BuildServices, ctx: RequestContext): Promise<
     const result = await services.builds.solve({ ...opts.request, ...(credentials === undefined ? {} : { registryCredentials: credentials }), context: root, dockerfile, signal: ctx.signal, onEvent: (e) => progress.onEvent(e) });
     if (result.kind === "invalid" && !out.started && held.length === 0) {
       const f = result.failure;
-      if (f !== undefined) return sendError(ctx.res, htkError("HTK-DOCKERFILE-0310", { message: f.message, diagnostic: f.diagnosticId, next: f.nextStep }));
+      if (f !== undefined) return sendError(ctx.res, htkError("HTK-DOCKERFILE-0310", { parseMessage: f.message, diagnostic: f.diagnosticId, next: f.nextStep }));
       return sendError(ctx.res, htkError("HTK-BUILD-0308", { name: "dockerfile", detail: result.message.replace(/\.$/, ""), hint: "Fix the Dockerfile; the build record and docker buildx show its code frame." }));
     }
     const warnings = result.kind === "completed" ? result.warningMessages.filter((w) => w.startsWith("[Warning]")) : [];

@@ -281,7 +281,7 @@ export const dockerfileDiagnostics = {
   "HTK-DOCKERFILE-0310": {
     title: "Dockerfile cannot be parsed",
     // The classic builder's answer to POST /build (errdefs.InvalidParameter of instructions.Parse's error).
-    cause: "{message}",
+    cause: "{parseMessage}",
     next: "{diagnostic}: {next}",
     http: 400,
     dockerText: true,
