@@ -210,7 +210,7 @@ export const imageApiDiagnostics = {
   "HTK-REGISTRY-0061": {
     title: "Push without registry credentials",
     // dockerd's push unwraps the url.Error (distribution's retryOnError) and ends its stream with the bare reason.
-    cause: "{reason}",
+    cause: "{dockerReason}",
     next: "The registry {host} asks for a user name and password to push \"{repository}\" and none came with the request: log in with \"docker login {host}\" and try again.",
     http: 500,
     dockerText: true,
