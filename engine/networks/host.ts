@@ -20,7 +20,12 @@ export const runHostCommand: HostCommand = (file, args, input) =>
       if (err !== null) reject(new Error(`${file} ${args.join(" ")}: ${stderr.trim() || err.message}`));
       else resolve(stdout);
     });
-    if (input !== undefined) child.stdin?.end(input);
+    if (input !== undefined && child.stdin !== null) {
+      // A tool that exits before reading all of its input (a bad first line of `ip -batch`) closes
+      // the pipe: the EPIPE is reported by the exit status above, never as an uncaught stream error.
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(input);
+    }
   });
 
 /**
