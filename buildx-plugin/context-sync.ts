@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { compile, resolveContextRoot, walkContextSync } from "../base/dockerignore/index.ts";
-import { manifestDigest, type FileEntry } from "../wire/index.ts";
+import { ManifestHasher, type FileEntry } from "../wire/index.ts";
 import { call, type EngineClient } from "./client.ts";
 
 /**
@@ -41,22 +41,20 @@ const BATCH = 4 * 1024 * 1024;
 const SMALL = 256n * 1024n;
 
 export async function syncContext(client: EngineClient, opts: SyncOptions): Promise<SyncOutcome> {
-  const entries = await manifest(opts.dir, opts.excludes, opts.signal);
+  const scan = await scanContext(opts.dir, opts.excludes, opts.signal);
   opts.timing?.("context walked");
-  const digest = manifestDigest(entries);
-  const contextBytes = entries.reduce((n, e) => n + Number(e.size), 0);
-  const key = { clientId: opts.clientId, name: opts.name, dir: opts.dir, manifestDigest: digest };
+  const key = { clientId: opts.clientId, name: opts.name, dir: opts.dir, manifestDigest: scan.digest };
   const callOpts = { signal: opts.signal };
   let r = await call(client, "SyncContext", () => client.service.syncContext(key, callOpts));
   const manifestSent = r.result.case === "needManifest";
-  if (manifestSent) r = await call(client, "SyncContext", () => client.service.syncContext({ ...key, withEntries: true, entries }, callOpts));
-  const done = (ref: string, transferred: number, files: number): SyncOutcome => ({ ref, transferred, files, entries: entries.length, contextBytes, manifestSent });
+  if (manifestSent) r = await call(client, "SyncContext", () => client.service.syncContext({ ...key, withEntries: true, entries: scan.entries() }, callOpts));
+  const done = (ref: string, transferred: number, files: number): SyncOutcome => ({ ref, transferred, files, entries: scan.count, contextBytes: scan.contextBytes, manifestSent });
   switch (r.result.case) {
     case "ready":
       return done(r.result.value.contextRef, 0, 0);
     case "needFiles": {
       const need = r.result.value;
-      await upload(client, opts.dir, entries, need.transferId, need.indexes, opts.signal);
+      await upload(client, opts.dir, scan.entries(), need.transferId, need.indexes, opts.signal);
       const c = await call(client, "CommitContext", () => client.service.commitContext({ transferId: need.transferId }, callOpts));
       return done(c.ready?.contextRef ?? "", Number(c.ready?.transferredBytes ?? 0n), c.ready?.filesReceived ?? 0);
     }
@@ -65,25 +63,71 @@ export async function syncContext(client: EngineClient, opts: SyncOptions): Prom
   }
 }
 
-/** The directory as the engine is told about it: walk order, .dockerignore applied, sockets and devices left out. */
-export async function manifest(dir: string, excludes: readonly string[], signal: AbortSignal): Promise<FileEntry[]> {
+/**
+ * The directory as the engine is told about it (walk order, .dockerignore applied, sockets and devices
+ * left out): its manifest digest, and the manifest's entries when the engine asks for them. A no-op
+ * rebuild needs only the digest, so the entries (an object and four bigints each) are made on demand
+ * from the walk's stats.
+ */
+export interface ContextScan {
+  readonly digest: string;
+  readonly count: number;
+  /** Total size of the files. */
+  readonly contextBytes: number;
+  /** The manifest (made once, on first use). */
+  entries(): FileEntry[];
+}
+
+export async function scanContext(dir: string, excludes: readonly string[], signal: AbortSignal): Promise<ContextScan> {
   const matcher = excludes.length > 0 ? compile([...excludes], ".dockerignore") : undefined;
-  const out: FileEntry[] = [];
+  // Only the fields the manifest needs are kept, as numbers: holding on to the walk's Stats objects
+  // (four Dates each) makes every scavenge of the walk copy them.
+  const paths: string[] = [];
+  const modes: number[] = [];
+  const sizes: number[] = [];
+  const mtimes: number[] = [];
+  const ctimes: number[] = [];
+  const inos: number[] = [];
+  const links = new Map<number, string>();
+  const hasher = new ManifestHasher();
+  let contextBytes = 0;
   for (const e of walkContextSync(await resolveContextRoot(dir), matcher, { signal })) {
     if (e.kind === "other") continue;
     const st = e.stats;
-    out.push({
-      $typeName: "hatake.build.v1.FileEntry",
-      path: e.path,
-      mode: st.mode,
-      size: e.kind === "file" ? BigInt(st.size) : 0n,
-      mtimeNs: BigInt(Math.round(st.mtimeMs * 1e6)),
-      ctimeNs: BigInt(Math.round(st.ctimeMs * 1e6)),
-      ino: BigInt(st.ino),
-      linkTarget: e.kind === "symlink" ? await readlink(join(dir, e.path)) : "",
-    });
+    const size = e.kind === "file" ? st.size : 0;
+    const link = e.kind === "symlink" ? await readlink(join(dir, e.path)) : "";
+    if (link !== "") links.set(paths.length, link);
+    // The same fields and texts as the entries below (FileEntry's bigints print as these numbers).
+    hasher.add(e.path, st.mode, size, nanoseconds(st.mtimeMs), nanoseconds(st.ctimeMs), Number.isSafeInteger(st.ino) ? st.ino : BigInt(st.ino), link);
+    paths.push(e.path);
+    modes.push(st.mode);
+    sizes.push(size);
+    mtimes.push(st.mtimeMs);
+    ctimes.push(st.ctimeMs);
+    inos.push(st.ino);
+    contextBytes += size;
   }
-  return out;
+  let entries: FileEntry[] | undefined;
+  return {
+    digest: hasher.digest(),
+    count: paths.length,
+    contextBytes,
+    entries: () =>
+      (entries ??= paths.map((path, i) => ({
+        $typeName: "hatake.build.v1.FileEntry",
+        path,
+        mode: modes[i] ?? 0,
+        size: BigInt(sizes[i] ?? 0),
+        mtimeNs: nanoseconds(mtimes[i] ?? 0),
+        ctimeNs: nanoseconds(ctimes[i] ?? 0),
+        ino: BigInt(inos[i] ?? 0),
+        linkTarget: links.get(i) ?? "",
+      }))),
+  };
+}
+
+function nanoseconds(ms: number): bigint {
+  return BigInt(Math.round(ms * 1e6));
 }
 
 async function upload(client: EngineClient, dir: string, entries: readonly FileEntry[], transferId: string, indexes: readonly number[], signal: AbortSignal): Promise<void> {

@@ -17,16 +17,32 @@ export interface ManifestFields {
  * link LF`. Equal digests mean the engine's copy is current and nothing needs to travel.
  */
 export function manifestDigest(entries: Iterable<ManifestFields>): string {
-  const h = createHash("sha256");
-  // Lines are hashed some 32 KiB at a time: one update per entry costs more than its hashing.
-  let pending = "";
-  for (const e of entries) {
-    pending += `${e.path}\0${e.mode}\0${e.size}\0${e.mtimeNs}\0${e.ctimeNs}\0${e.ino}\0${e.linkTarget}\n`;
-    if (pending.length >= 32_768) {
-      h.update(pending);
-      pending = "";
+  const h = new ManifestHasher();
+  for (const e of entries) h.add(e.path, e.mode, e.size, e.mtimeNs, e.ctimeNs, e.ino, e.linkTarget);
+  return h.digest();
+}
+
+/**
+ * {@link manifestDigest} one entry at a time, for a client that has not made the entries (a no-op
+ * rebuild sends only the digest). Numbers must be safe integers (a bigint otherwise): they are written
+ * as their decimal digits, as the entries' bigints are.
+ */
+export class ManifestHasher {
+  readonly #hash = createHash("sha256");
+  #pending = "";
+
+  add(path: string, mode: number, size: bigint | number, mtimeNs: bigint, ctimeNs: bigint, ino: bigint | number, linkTarget: string): void {
+    this.#pending += `${path}\0${mode}\0${size}\0${mtimeNs}\0${ctimeNs}\0${ino}\0${linkTarget}\n`;
+    // Hashed some 32 KiB at a time: one update per entry costs more than its hashing.
+    if (this.#pending.length >= 32_768) {
+      this.#hash.update(this.#pending);
+      this.#pending = "";
     }
   }
-  h.update(pending);
-  return `sha256:${h.digest("hex")}`;
+
+  digest(): string {
+    this.#hash.update(this.#pending);
+    this.#pending = "";
+    return `sha256:${this.#hash.digest("hex")}`;
+  }
 }

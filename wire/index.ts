@@ -4,7 +4,7 @@
  * progress events to and from the renderers' plain shape.
  */
 export * from "./gen/build_pb.ts";
-export { manifestDigest, type ManifestFields } from "./context.ts";
+export { ManifestHasher, manifestDigest, type ManifestFields } from "./context.ts";
 export { progressFromWire, progressToWire, type PlainProgressEvent, type PlainStatus, type Sha256 } from "./progress.ts";
 
 /** The path prefix the engine serves the build service under (Connect: `/<package>.<Service>/<Method>`). */
