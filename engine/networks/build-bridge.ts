@@ -98,9 +98,9 @@ export class BuildBridge {
       await withHostNetworkLock(() => this.#removeTag(this.names.tag));
       await removeOwner(OWNERS_DIR, this.names.tag);
     }
-    // Another data root's: only once its data root is gone or its build process is dead (a build's
-    // bridge serves that build alone).
-    await sweepDeadOwners({ dir: OWNERS_DIR, self: this.names.tag, idle: () => true, remove: (tag) => withHostNetworkLock(() => this.#removeTag(tag)), ...(this.#log === undefined ? {} : { log: this.#log }) });
+    // Another data root's: only once its data root is gone (a killed build's is removed by the next
+    // build on its data root).
+    await sweepDeadOwners({ dir: OWNERS_DIR, self: this.names.tag, remove: (tag) => withHostNetworkLock(() => this.#removeTag(tag)), ...(this.#log === undefined ? {} : { log: this.#log }) });
   }
 
   /** A namespace on the bridge (made if needed) with eth0, an address, and the default route via the gateway. */
