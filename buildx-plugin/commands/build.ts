@@ -5,6 +5,7 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
+import { formatBytes } from "../../base/progress/index.ts";
 import { htkError } from "../../base/errors/index.ts";
 import { formatUlimit, parseRamInBytes, parseUlimit, type UlimitValue } from "../../base/units.ts";
 import { progressFromWire, type BuildError, type SolveResult } from "../../wire/index.ts";
@@ -634,16 +635,5 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
 
 function usage(message: string): Error {
   return htkError("HTK-BUILDX-0020", { buildxMessage: message });
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n}B` : `${v.toFixed(2)}${units[i]}`;
 }
 

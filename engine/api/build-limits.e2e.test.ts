@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixtures, installPlugin, run } from "../../testing/index.ts";
+import { fixtures, run } from "../../testing/index.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 /**
@@ -19,8 +19,7 @@ describe("build steps' --shm-size, --ulimit, --cgroup-parent", () => {
     `FROM ${busybox.reference}\nRUN echo ${tag} && df -k /dev/shm | awk 'NR==2 {print "shm=" $2}' > /limits && echo "nofile=$(ulimit -Sn):$(ulimit -Hn)" >> /limits && cat /proc/self/cgroup > /cgroup\n`;
 
   beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
+    engine = await startTestEngine({ plugin: true });
   }, 180_000);
   afterAll(async () => {
     await engine?.stop();

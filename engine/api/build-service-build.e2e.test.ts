@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixtures, installPlugin } from "../../testing/index.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { describe, expect, it } from "vitest";
+import { fixtures } from "../../testing/index.ts";
+import { suiteEngine } from "../e2e/harness.ts";
 
 /**
  * `docker build` and `docker buildx build` with the real docker CLI 28 and the installed plugin, on a
@@ -11,15 +11,9 @@ import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
  * RUN's error layout and exit code.
  */
 describe("docker build through the buildx plugin", () => {
-  let engine: TestEngine;
+  const engine = suiteEngine({ plugin: true });
   const { busybox } = fixtures();
   const docker = (args: string[], cwd?: string) => engine.docker(args, { ...(cwd === undefined ? {} : { cwd }), timeoutMs: 120_000 });
-
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
-  }, 180_000);
-  afterAll(async () => engine?.stop());
 
   function context(name: string, dockerfile: string, files: Record<string, string> = {}): string {
     const dir = join(engine.root, "contexts", name);
@@ -232,14 +226,8 @@ describe("docker build through the buildx plugin", () => {
 });
 
 describe("cancelling docker build", () => {
-  let engine: TestEngine;
+  const engine = suiteEngine({ plugin: true });
   const { busybox } = fixtures();
-
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
-  }, 180_000);
-  afterAll(async () => engine?.stop());
 
   it("SIGINT to the docker CLI cancels the build in the engine (the CLI closes the plugin socket)", async () => {
     const dir = join(engine.root, "ctx-cancel");
@@ -281,13 +269,7 @@ function sleepersRunning(): boolean {
 }
 
 describe("build cache and history through the plugin", () => {
-  let engine: TestEngine;
-
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
-  }, 180_000);
-  afterAll(async () => engine?.stop());
+  const engine = suiteEngine({ plugin: true });
 
   it("du lists the cache, history shows the builds, docker builder prune (forwarded to buildx) empties it", async () => {
     const dir = join(engine.root, "ctx-cache");

@@ -1,23 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { fixtures, installPlugin, startGitServer, tempDir } from "../../testing/index.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { startTestEngine, suiteEngine } from "../e2e/harness.ts";
 
 /**
  * docker buildx build's flags beyond the everyday ones, through the real docker CLI 28 and the plugin
  * on a test engine: each works as with Docker+BuildKit, or is refused with the reason.
  */
 describe("docker buildx build: more flags", () => {
-  let engine: TestEngine;
+  const engine = suiteEngine({ plugin: true });
   const { busybox } = fixtures();
   const docker = (args: string[], cwd?: string) => engine.docker(args, { ...(cwd === undefined ? {} : { cwd }), timeoutMs: 180_000 });
-
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
-  }, 180_000);
-  afterAll(async () => engine?.stop());
 
   function context(name: string, dockerfile: string, files: Record<string, string> = {}): string {
     const dir = join(engine.root, "contexts", name);

@@ -2,7 +2,6 @@ import { request } from "node:http";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { installPlugin } from "../../testing/index.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 /** `docker buildx history` (inspect --explain-cache, open, ls --filter, rm ^N) with the real docker CLI and the plugin. */
@@ -12,8 +11,7 @@ describe("buildx history through the plugin", () => {
   const docker = (args: string[], env: NodeJS.ProcessEnv = {}) => engine.docker(args, { cwd: dir, timeoutMs: 120_000, env });
 
   beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
+    engine = await startTestEngine({ plugin: true });
     dir = join(engine.root, "ctx");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "Dockerfile"), "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n");

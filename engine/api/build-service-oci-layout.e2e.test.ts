@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixtures, installPlugin, run } from "../../testing/index.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { describe, expect, it } from "vitest";
+import { fixtures, run } from "../../testing/index.ts";
+import { suiteEngine } from "../e2e/harness.ts";
 
 /**
  * `--build-context NAME=oci-layout://DIR[:TAG][@sha256:…]` through the real docker CLI and the plugin:
@@ -10,15 +10,9 @@ import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
  * engine builds FROM its image without any registry.
  */
 describe("docker build --build-context with an OCI layout", () => {
-  let engine: TestEngine;
+  const engine = suiteEngine({ plugin: true });
   const { busybox } = fixtures();
   const docker = (args: string[], cwd?: string) => engine.docker(args, { timeoutMs: 120_000, ...(cwd === undefined ? {} : { cwd }) });
-
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
-  }, 180_000);
-  afterAll(async () => engine?.stop());
 
   it("FROM a named context that is an OCI layout on the client: by tag, by digest; an unknown tag is refused", async () => {
     const layout = join(engine.root, "layout");

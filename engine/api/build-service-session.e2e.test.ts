@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixtures, installPlugin, requirePrograms, run, runChecked } from "../../testing/index.ts";
+import { fixtures, requirePrograms, run, runChecked } from "../../testing/index.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 /**
@@ -17,8 +17,7 @@ describe("docker buildx build: the client's session (push credentials, ssh agent
 
   beforeAll(async () => {
     requirePrograms(["ssh-agent", "ssh-add", "ssh-keygen"].map((program) => ({ program, aptPackage: "openssh-client" })));
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
+    engine = await startTestEngine({ plugin: true });
   }, 180_000);
   afterAll(async () => engine?.stop());
 

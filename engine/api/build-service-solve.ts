@@ -3,6 +3,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
+import { formatBytes } from "../../base/progress/index.ts";
 import { htkError, type HtkError } from "../../base/errors/index.ts";
 import type { Logger } from "../../base/observability/index.ts";
 import { checksJson, formatChecksText, runChecks } from "../../frontend-dockerfile/checks/index.ts";
@@ -781,17 +782,5 @@ export function fullName(ref: string, latest = false): string {
 /** A base as the progress names it: the reference without a pinned digest (`load metadata for …`). */
 function baseName(base: string): string {
   return fullName(base.replace(/@sha256:[0-9a-f]{64}$/, ""), true);
-}
-
-/** BuildKit's sizes in progress lines (decimal units). */
-function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n}B` : `${v.toFixed(2)}${units[i]}`;
 }
 

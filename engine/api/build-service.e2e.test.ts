@@ -1,22 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { installPlugin } from "../../testing/index.ts";
-import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
+import { describe, expect, it } from "vitest";
+import { suiteEngine } from "../e2e/harness.ts";
 
 /**
  * The build service through the real docker CLI 28 and the installed buildx plugin: builders (ls,
  * create, use, inspect, rm) against a test engine. The engine's service answers ListWorkers.
  */
 describe("docker buildx builders on a HATAKE engine", () => {
-  let engine: TestEngine;
+  const engine = suiteEngine({ plugin: true });
   const docker = (args: string[], env: NodeJS.ProcessEnv = {}) => engine.docker(args, { env });
-
-  beforeAll(async () => {
-    engine = await startTestEngine();
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
-  }, 180_000);
-  afterAll(async () => engine?.stop());
 
   it("lists the default context's builder with the engine's version and platform", async () => {
     const r = await docker(["buildx", "ls"]);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isHtkError } from "../../base/errors/index.ts";
-import { installPlugin, runChecked } from "../../testing/index.ts";
+import { runChecked } from "../../testing/index.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 /**
@@ -37,9 +37,9 @@ describe("docker buildx create --driver remote", () => {
     engine = await startTestEngine({
       flags: { tlsVerify: true, tlsCaCert: join(certs, "ca.pem"), tlsCert: join(certs, "server-cert.pem"), tlsKey: join(certs, "server-key.pem") },
       extraHosts: ["tcp://127.0.0.1:0"],
+      plugin: true,
     });
     tcp = engine.daemon.addresses.find((a) => a.startsWith("tcp://")) ?? "";
-    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
     ctxDir = join(engine.root, "ctx");
     mkdirSync(ctxDir, { recursive: true });
     writeFileSync(join(ctxDir, "Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\n");

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll } from "vitest";
 import { createLogger } from "../../base/observability/index.ts";
-import { run, type RunOptions, type RunResult } from "../../testing/index.ts";
+import { installPlugin, run, type RunOptions, type RunResult } from "../../testing/index.ts";
 import { resolveConfig, startDaemon, type RunningDaemon } from "../index.ts";
 import type { DaemonFlags, LogLevel } from "../daemon/config.ts";
 
@@ -46,6 +46,8 @@ export interface TestEngineOptions {
   readonly extraHosts?: readonly string[];
   /** Images to `docker pull` once the engine serves (the busybox fixture: `inject("busybox").reference`). */
   readonly images?: readonly string[];
+  /** Install the docker buildx plugin (the bundled build) into the engine's private DOCKER_CONFIG. */
+  readonly plugin?: boolean;
 }
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
@@ -76,6 +78,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     },
   };
   try {
+    if (options.plugin === true) await installPlugin(join(root, "docker-config"));
     for (const image of options.images ?? []) await pullImage(engine, image);
   } catch (err) {
     await engine.stop();
@@ -99,9 +102,10 @@ export async function pullImage(engine: TestEngine, reference: string): Promise<
  */
 export function suiteEngine(options: TestEngineOptions = {}): TestEngine {
   let engine: TestEngine | undefined;
+  // Building the plugin or pulling can take minutes on a loaded machine.
   beforeAll(async () => {
     engine = await startTestEngine(options);
-  });
+  }, 180_000);
   afterAll(async () => {
     await engine?.stop();
   });
