@@ -86,8 +86,9 @@ export async function hostRoutes(run: HostCommand): Promise<Array<{ readonly pre
  */
 export function writeOwner(dir: string, tag: string, dataRoot: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  writeFileSync(join(dir, `${tag}.pid`), `${process.pid}\n`);
+  // The data root first: a `<tag>.pid` without its `<tag>` is a removed owner's, which a sweep deletes.
   writeFileSync(join(dir, tag), dataRoot);
+  writeFileSync(join(dir, `${tag}.pid`), `${process.pid}\n`);
 }
 
 export async function removeOwner(dir: string, tag: string): Promise<void> {
@@ -107,7 +108,7 @@ function isAlive(pid: number): boolean {
 /**
  * Sweeps the owners in `dir` that are certainly dead, calling `remove(tag)` and deleting the owner
  * file: a data root that no longer exists (nobody can ever come back to clean up), or — with
- * `deadWhenIdle` — an owner whose recorded pid no longer runs and that has nothing left that a
+ * `idle` — an owner whose recorded pid no longer runs and that has nothing left that a
  * restart would need (`idle(tag)`: e.g. no container namespaces); such an engine makes its bridges
  * and chains again when it starts. A live owner (its pid runs: several engines in one test process
  * share a pid) is never touched, and neither is `self`.
@@ -126,6 +127,8 @@ export async function sweepDeadOwners(opts: {
     return;
   }
   for (const tag of tags) {
+    // A pid file whose owner file is gone (removed by an earlier version, which knew no pid files).
+    if (/^[0-9a-f]{8}\.pid$/.test(tag) && !tags.includes(tag.slice(0, 8))) await rm(join(opts.dir, tag), { force: true });
     if (tag === opts.self || !/^[0-9a-f]{8}$/.test(tag)) continue;
     let root = "";
     let pid = Number.NaN;
