@@ -106,6 +106,23 @@ describe("BridgeDatapath (fake host)", () => {
     expect((await failure(d.ensureBridge(v6))).id).toBe("HTK-ENGINE-0661");
   });
 
+  it("HTK-ENGINE-0660 for an IPv6 subnet the host routes (this host's own prefix); link-local routes do not count; an IPv6 bridge hooks ip6tables", async () => {
+    const host = fakeHost([
+      { dst: "fd00::/64", dev: "eth0" },
+      { dst: "fe80::/64", dev: "eth0" },
+    ]);
+    const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run });
+    const own = createNetwork(t.store, { name: "own6", enableIPv6: true, ipam: { config: [{ Subnet: "10.9.3.0/24" }, { Subnet: "fd00::/64" }] } });
+    const f = await failure(d.ensureBridge(own));
+    expect(f.id).toBe("HTK-ENGINE-0660");
+    expect(f.cause).toContain("fd00::/64 on eth0");
+    const ok = createNetwork(t.store, { name: "ula6", enableIPv6: true, ipam: { config: [{ Subnet: "10.9.4.0/24" }, { Subnet: "fd42:1::/64" }] } });
+    const br = await d.ensureBridge(ok);
+    expect(host.cmds).toContain(`ip addr add fd42:1::1/64 dev ${br} nodad`);
+    expect(host.cmds).toContain(`ip6tables -w -t nat -I POSTROUTING 1 -j ${d.names.natPost}`);
+    expect(host.cmds.some((c) => c.startsWith(`ip6tables -w -t nat -A ${d.names.natPost} -s fd42:1::/64 ! -o ${br}`) && c.endsWith("-j MASQUERADE"))).toBe(true);
+  });
+
   it("a pool is chosen around the host's routes at network create", async () => {
     const host = fakeHost([{ dst: "172.18.0.0/16", dev: "eth9" }]);
     const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run });

@@ -312,6 +312,9 @@ export class BridgeDatapath {
     const clash = (await this.#foreignRoutes(dev)).find((r) => overlaps(r.prefix, sub.subnet));
     if (clash !== undefined) throw htkError("HTK-ENGINE-0660", { network: n.name, subnet: formatPrefix(sub.subnet), route: formatPrefix(clash.prefix), dev: clash.dev });
     const sub6 = bridgeSubnet6(n);
+    // The same for the IPv6 subnet (a bridge with this host's own IPv6 prefix would take its route).
+    const clash6 = sub6 === undefined ? undefined : (await hostRoutes(this.#run, 6)).find((r) => r.dev !== dev && overlaps(r.prefix, sub6.subnet));
+    if (sub6 !== undefined && clash6 !== undefined) throw htkError("HTK-ENGINE-0660", { network: n.name, subnet: formatPrefix(sub6.subnet), route: formatPrefix(clash6.prefix), dev: clash6.dev });
     const rules6 = sub6 !== undefined && this.#ip6tables;
     if (rules6) await this.#prepareIPv6();
     await this.#ip("link", "add", "name", dev, "type", "bridge");

@@ -66,14 +66,17 @@ export async function linkNames(run: HostCommand): Promise<string[]> {
   return links.map((l) => (l.ifname ?? "").split("@")[0] ?? "").filter((n) => n !== "");
 }
 
-/** The IPv4 prefixes the host routes (every table; default routes left out), with their device. */
-export async function hostRoutes(run: HostCommand): Promise<Array<{ readonly prefix: Prefix; readonly dev: string }>> {
-  const routes = JSON.parse((await run("ip", ["-j", "-4", "route", "show", "table", "all"])) || "[]") as Array<{ dst?: string; dev?: string }>;
+/**
+ * The prefixes the host routes (every table; default routes left out), with their device: IPv4, or
+ * with `family` 6 IPv6 (link-local and multicast left out: every bridge has fe80::/64).
+ */
+export async function hostRoutes(run: HostCommand, family: 4 | 6 = 4): Promise<Array<{ readonly prefix: Prefix; readonly dev: string }>> {
+  const routes = JSON.parse((await run("ip", ["-j", `-${family}`, "route", "show", "table", "all"])) || "[]") as Array<{ dst?: string; dev?: string }>;
   const out: Array<{ prefix: Prefix; dev: string }> = [];
   for (const r of routes) {
-    if (r.dst === undefined || r.dst === "default") continue;
-    const p = parsePrefix(r.dst.includes("/") ? r.dst : `${r.dst}/32`);
-    if (p !== undefined && p.family === "IPv4" && p.bits > 0) out.push({ prefix: masked(p), dev: r.dev ?? "" });
+    if (r.dst === undefined || r.dst === "default" || /^f[ef]/i.test(r.dst)) continue;
+    const p = parsePrefix(r.dst.includes("/") ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`);
+    if (p !== undefined && p.family === (family === 4 ? "IPv4" : "IPv6") && p.bits > 0) out.push({ prefix: masked(p), dev: r.dev ?? "" });
   }
   return out;
 }
