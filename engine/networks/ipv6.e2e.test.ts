@@ -90,6 +90,16 @@ describe("IPv6 as Docker 28 does it, with the docker CLI", () => {
     expect((await rules6(engine.dataRoot)).filter((l) => l.includes(`htk-net:${id}`))).toEqual([]);
   });
 
+  it("--ipv6 without --subnet takes a /64 of the engine's ULA prefix (Docker 27+); a container gets an address in it", async () => {
+    const created = await engine.docker(["network", "create", "--ipv6", "v6auto"]);
+    expect(created.stderr).toBe("");
+    const subnet = (await engine.docker(["network", "inspect", "v6auto", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"])).stdout.trim().split(" ").find((s) => s.includes(":")) ?? "";
+    expect(subnet).toMatch(/^fd[0-9a-f]{2}:[0-9a-f:]+\/64$/);
+    const r = await engine.docker(["run", "--rm", "--network", "v6auto", busybox, "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global"]);
+    expect(r.stdout).toContain(`inet6 ${subnet.replace(/::\/64$/, "::2/64")}`);
+    expect((await engine.docker(["network", "rm", "v6auto"])).code).toBe(0);
+  });
+
   it("two --ipv6 networks are isolated over IPv6 too (ip6tables isolation chains); --internal drops what leaves it", async () => {
     const a = ula();
     const b = ula();

@@ -88,12 +88,18 @@ describe("networks", () => {
     expect(failure(() => create({ name: "x", driver: "overlay" }))).toMatchObject({ id: "HTK-ENGINE-0477", http: 403 });
     expect(failure(() => create({ name: "x", driver: "macvlan" }))).toMatchObject({ id: "HTK-ENGINE-0478", http: 400 });
     expect(failure(() => create({ name: " " }))).toEqual({ id: "HTK-ENGINE-0488", cause: "invalid name:  ", http: 400 });
-    expect(failure(() => create({ name: "x", enableIPv6: true }))).toEqual({
-      id: "HTK-ENGINE-0474",
-      cause: "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
-      http: 403,
-    });
     expect(t.store.networks.list().map((n) => n.name)).toEqual(["bridge", "host", "none", "taken"]);
+  });
+
+  it("--ipv6 without an IPv6 subnet takes the next /64 of the engine's ULA /48 (Docker 27+), the same prefix across networks", () => {
+    const a = createNetwork(t.store, { name: "v6a", enableIPv6: true });
+    const b = createNetwork(t.store, { name: "v6b", enableIPv6: true });
+    const v6 = (n: typeof a): { Subnet?: string; Gateway?: string } | undefined => n.ipam.Config.find((c) => (c.Subnet ?? "").includes(":"));
+    expect(v6(a)?.Subnet).toMatch(/^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+    expect(v6(a)?.Gateway).toBe(`${(v6(a)?.Subnet ?? "").split("::")[0] ?? ""}::1`);
+    expect(v6(b)?.Subnet).toBe(`${(v6(a)?.Subnet ?? "").split("::")[0] ?? ""}:1::/64`);
+    expect(a.ipam.Config[0]?.Subnet).toMatch(/^172\./);
+    expect(a.enableIPv6).toBe(true);
   });
 
   it("runs out of default pools as Docker does", () => {

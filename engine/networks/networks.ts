@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { htkError } from "../../base/errors/index.ts";
 import {
   generateId,
@@ -108,6 +109,22 @@ export function configureDefaultBridgeIPv6(state: StateStore, ipv6Subnet: string
   state.networks.setIpam(def.id, { ...def.ipam, Config: [...v4, ...v6] }, p !== undefined);
 }
 
+/**
+ * Docker 27+'s IPv6 default pool: a ULA /48 (fd + a 40-bit global ID, RFC 4193) derived from
+ * something stable of this engine — dockerd hashes its engine ID; here the default bridge's ID, made
+ * at the first start and kept — split into /64s; the first /64 no network uses.
+ */
+function freeUlaSubnet(state: StateStore, taken: readonly Prefix[]): Prefix | undefined {
+  const seed = state.networks.list().find((n) => n.name === "bridge")?.id ?? "";
+  const globalId = BigInt(`0x${createHash("sha256").update(`hatake-ula:${seed}`).digest("hex").slice(0, 10)}`);
+  const base = ((0xfdn << 40n) | globalId) << 80n;
+  for (let i = 0n; i < 65536n; i++) {
+    const candidate: Prefix = { family: "IPv6", addr: base | (i << 64n), bits: 64 };
+    if (!taken.some((t) => t.family === "IPv6" && overlaps(t, candidate))) return candidate;
+  }
+  return undefined;
+}
+
 /** `POST /networks/create`'s request (NetworkCreateRequest), decoded. */
 export interface NetworkCreateRequest {
   readonly name: string;
@@ -183,7 +200,11 @@ export function createNetwork(state: StateStore, req: NetworkCreateRequest, host
       if (pool === undefined) throw htkError("HTK-ENGINE-0474", { family: "IPv4" });
       finalConfigs.unshift({ Subnet: formatPrefix(pool), Gateway: formatAddress(firstHost(pool)) });
     }
-    if (enableIPv6 && !families.has("IPv6")) throw htkError("HTK-ENGINE-0474", { family: "IPv6" });
+    if (enableIPv6 && !families.has("IPv6")) {
+      const pool = freeUlaSubnet(state, [...taken, ...finalConfigs.map((c) => parsePrefix(c.Subnet ?? "")).filter((p): p is Prefix => p !== undefined)]);
+      if (pool === undefined) throw htkError("HTK-ENGINE-0474", { family: "IPv6" });
+      finalConfigs.push({ Subnet: formatPrefix(pool), Gateway: formatAddress(firstHost(pool)) });
+    }
     return state.networks.create({
       id: generateId(),
       name: req.name,
