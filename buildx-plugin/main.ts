@@ -9,8 +9,6 @@ installMiniHeaders();
 // buildx does it: the first SIGINT/SIGTERM (or the docker CLI closing the plugin socket) aborts the
 // command, which cancels its build in the engine; the third ends the process at once.
 const controller = new AbortController();
-/** How long a command runs before it watches the plugin socket (an interrupt sooner than that is the CLI's only when stdout is no terminal). */
-const WATCH_AFTER_MS = 100;
 let interrupts = 0;
 const interrupt = (): void => {
   interrupts++;
@@ -23,7 +21,6 @@ const interrupt = (): void => {
 process.on("SIGINT", interrupt);
 process.on("SIGTERM", interrupt);
 let socket: { dispose(): void } | undefined;
-let watchTimer: NodeJS.Timeout | undefined;
 // A reader that stops early (`docker build -o - . | tar -t`) closes the pipe: not an error of ours.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (err.code !== "EPIPE") throw err;
@@ -40,13 +37,10 @@ const io = {
 };
 process.exitCode = await runPlugin(process.argv.slice(2), io, controller.signal, {
   // Builds and other long commands listen for the CLI's interrupt; `version` and `ls` need not. The
-  // watcher (a python3 process, see plugin-socket.ts) starts once the command has run for a while:
-  // most no-op rebuilds are over before, and a fork and exec on a busy 2-core machine is ~5% of one.
-  longRunning: () => {
-    watchTimer ??= setTimeout(() => (socket ??= watchPluginSocket(process.env, interrupt)), WATCH_AFTER_MS).unref();
-  },
+  // watcher starts with the command, not later: an interrupt the CLI signals (by closing the socket)
+  // before the watcher has connected would be lost.
+  longRunning: () => (socket ??= watchPluginSocket(process.env, interrupt)),
 });
-clearTimeout(watchTimer);
 socket?.dispose();
 process.off("SIGINT", interrupt);
 process.off("SIGTERM", interrupt);
