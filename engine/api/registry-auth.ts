@@ -83,8 +83,8 @@ export function registryAuthFailure(err: unknown): unknown {
   const p = err.params;
   const { dockerOp, dockerUrl, dockerReason } = err.details;
   // Where the registry client knows distribution's words for the refusal, the engine says them.
-  if (typeof dockerReason === "string") {
-    const common = { host: String(p["host"]), repository: String(p["repository"]), reason: dockerReason, dockerReason };
+  if (dockerReason === "no basic auth credentials") {
+    const common = { host: String(p["host"]), repository: String(p["repository"]) };
     if (p["operation"] === "push") return htkError("HTK-REGISTRY-0061", common, { cause: err });
     if (typeof dockerOp === "string" && typeof dockerUrl === "string") return htkError("HTK-REGISTRY-0060", { ...common, op: dockerOp, url: dockerUrl }, { cause: err });
   }

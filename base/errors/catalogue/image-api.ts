@@ -202,7 +202,7 @@ export const imageApiDiagnostics = {
   "HTK-REGISTRY-0060": {
     title: "Pull without registry credentials",
     // dockerd's pull reports distribution's url.Error of the manifest request as is (errdefs.Unknown).
-    cause: "{op} \"{url}\": {reason}",
+    cause: "{op} \"{url}\": no basic auth credentials",
     next: "The registry {host} asks for a user name and password to pull \"{repository}\" and none came with the request: log in with \"docker login {host}\" and try again.",
     http: 500,
     dockerText: true,
@@ -210,7 +210,7 @@ export const imageApiDiagnostics = {
   "HTK-REGISTRY-0061": {
     title: "Push without registry credentials",
     // dockerd's push unwraps the url.Error (distribution's retryOnError) and ends its stream with the bare reason.
-    cause: "{dockerReason}",
+    cause: "no basic auth credentials",
     next: "The registry {host} asks for a user name and password to push \"{repository}\" and none came with the request: log in with \"docker login {host}\" and try again.",
     http: 500,
     dockerText: true,
