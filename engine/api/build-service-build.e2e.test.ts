@@ -212,7 +212,7 @@ describe("docker build through the buildx plugin", () => {
     // The classic builder's POST /build: dockerd's 400 with instructions.Parse's text.
     const classic = await engine.docker(["build", "."], { cwd: dir, env: { DOCKER_BUILDKIT: "0" } });
     expect(classic.code).toBe(1);
-    expect(classic.stderr).toContain("Error response from daemon: dockerfile parse error on line 2: unknown instruction: FOO [HTK-DOCKERFILE-0310] HATAKE's diagnostic HTK-DOCKERFILE-0011 says: ");
+    expect(classic.stderr).toContain("Error response from daemon: dockerfile parse error on line 2: unknown instruction: FOO [HTK-DOCKERFILE-0310] HTK-DOCKERFILE-0011: ");
   });
 
   it("docker build --help shows buildx's flags", async () => {

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { IncomingMessage } from "node:http";
 import { htkError, isHtkError, toHtkError, type HtkError } from "../../base/errors/index.ts";
-import { CACHE_RECORD_TYPES, parseDuration, type CacheRecordType } from "../build/cache-usage.ts";
+import { parseGoDuration } from "../../base/go-duration.ts";
+import { CACHE_RECORD_TYPES, type CacheRecordType } from "../build/cache-usage.ts";
 import { checkedLimits } from "../build/step-limits.ts";
 import type { Builds, BuildRequest, DockerfileSource, ExtraHost } from "../build/engine-builds.ts";
 import { parseFilters, validateFilterKeys, values } from "../state/index.ts";
@@ -263,7 +264,7 @@ async function postBuild(services: BuildServices, ctx: RequestContext): Promise<
     const result = await services.builds.solve({ ...opts.request, ...(credentials === undefined ? {} : { registryCredentials: credentials }), context: root, dockerfile, signal: ctx.signal, onEvent: (e) => progress.onEvent(e) });
     if (result.kind === "invalid" && !out.started && held.length === 0) {
       const f = result.failure;
-      if (f !== undefined) return sendError(ctx.res, htkError("HTK-DOCKERFILE-0310", { parseErrorText: f.message, diagnostic: f.diagnosticId, next: f.nextStep }));
+      if (f !== undefined) return sendError(ctx.res, htkError("HTK-DOCKERFILE-0310", { parseMessage: f.message, diagnostic: f.diagnosticId, next: f.nextStep }));
       return sendError(ctx.res, htkError("HTK-BUILD-0308", { name: "dockerfile", detail: result.message.replace(/\.$/, ""), hint: "Fix the Dockerfile; the build record and docker buildx show its code frame." }));
     }
     const warnings = result.kind === "completed" ? result.warningMessages.filter((w) => w.startsWith("[Warning]")) : [];
@@ -298,9 +299,9 @@ async function postPrune(services: BuildServices, ctx: RequestContext): Promise<
   if (ks !== "" && !/^\d+$/.test(ks)) throw htkError("HTK-BUILD-0308", { name: "keep-storage", detail: `"${ks}" is not a whole number of bytes`, hint: "Send keep-storage in bytes." });
   let untilMs: number | undefined;
   for (const v of [...values(filters, "until"), ...values(filters, "unused-for")]) {
-    const ms = parseDuration(v);
-    if (ms === undefined) throw htkError("HTK-BUILD-0308", { name: "filters", detail: `"${v}" is not a duration`, hint: "Use a Go duration such as 24h or 90m." });
-    untilMs = ms;
+    const ns = parseGoDuration(v);
+    if (ns === undefined) throw htkError("HTK-BUILD-0308", { name: "filters", detail: `"${v}" is not a duration`, hint: "Use a Go duration such as 24h or 90m." });
+    untilMs = ns / 1e6;
   }
   const types = values(filters, "type").filter((t): t is CacheRecordType => (CACHE_RECORD_TYPES as readonly string[]).includes(t));
   const ids = values(filters, "id");

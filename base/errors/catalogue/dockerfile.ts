@@ -281,8 +281,8 @@ export const dockerfileDiagnostics = {
   "HTK-DOCKERFILE-0310": {
     title: "Dockerfile cannot be parsed",
     // The classic builder's answer to POST /build (errdefs.InvalidParameter of instructions.Parse's error).
-    cause: "{parseErrorText}",
-    next: "HATAKE's diagnostic {diagnostic} says: {next}",
+    cause: "{parseMessage}",
+    next: "{diagnostic}: {next}",
     http: 400,
     dockerText: true,
   },
