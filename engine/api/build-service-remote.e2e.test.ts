@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixtures, type GitServer, startGitServer, type TestRepo } from "../../testing/index.ts";
+import { fixtures, installPlugin, startGitServer, type GitServer, type TestRepo } from "../../testing/index.ts";
 import { startTestEngine, type TestEngine } from "../e2e/harness.ts";
 
 /**
@@ -19,7 +19,8 @@ describe("docker build with git, URL and stdin contexts", () => {
   const docker = (args: string[], input?: string | Uint8Array) => engine.docker(args, { timeoutMs: 120_000, ...(input === undefined ? {} : { input }) });
 
   beforeAll(async () => {
-    engine = await startTestEngine({ plugin: true });
+    engine = await startTestEngine();
+    await installPlugin(engine.env["DOCKER_CONFIG"] as string);
     srv = await startGitServer(join(engine.root, "git"));
     app = srv.repo("app", {
       "Dockerfile": `FROM ${busybox.reference}\nCOPY top.txt /top.txt\n`,
