@@ -255,16 +255,18 @@ export function canReadKernelLog(): boolean {
 }
 
 /**
- * Remove the cgroup directories under `parent` that no process uses any more (children first): what a
- * crashed engine left. Directories still holding processes are kept and returned.
+ * Remove the cgroup directories under `parent` named by one of `ids` that no process uses any more:
+ * what a crashed engine left of its own containers. Directories still holding processes are kept and
+ * returned. Only the named ones: several engines (and in-process builds) share the parent, and a
+ * directory the runtime of another one has just made is empty until its process joins it.
  */
-export async function removeStaleCgroups(parent: string): Promise<{ removed: string[]; busy: string[] }> {
+export async function removeStaleCgroups(parent: string, ids: ReadonlySet<string>): Promise<{ removed: string[]; busy: string[] }> {
   const removed: string[] = [];
   const busy: string[] = [];
   for (const dir of cgroupDirs(parent)) {
     let names: string[] = [];
     try {
-      names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+      names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && ids.has(e.name)).map((e) => e.name);
     } catch {
       continue;
     }

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -441,5 +441,19 @@ describe("CrunRuntime.start", () => {
     await runtime.delete(id);
     await expectNoLeftovers(id);
     expect(await readdir(runtime.bundlesDir)).toEqual([]);
+  });
+
+  it("cleanup leaves the cgroups of IDs its data root does not know (another engine's, made a moment before its process joins)", async () => {
+    const foreign = newId("foreign");
+    // What crun of another engine sharing the parent has made but not yet entered: empty directories.
+    const dirs = ["pids", "memory"].map((c) => join("/sys/fs/cgroup", c, cgroupParent, foreign)).filter((d) => existsSync(join(d, "..", "..")));
+    for (const d of dirs) await mkdir(d, { recursive: true });
+    try {
+      const other = new CrunRuntime({ dataRoot: await tempDir("crun-other"), cgroupParent });
+      await other.cleanup();
+      for (const d of dirs) expect(existsSync(d), d).toBe(true);
+    } finally {
+      for (const d of dirs) await rmdir(d).catch(() => undefined);
+    }
   });
 });

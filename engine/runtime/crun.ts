@@ -765,7 +765,10 @@ export class CrunRuntime implements Runtime {
     return withSpan("runtime.cleanup", {}, async () => {
       const removed: string[] = [];
       const keep = new Set(options.keep ?? []);
+      // The IDs this data root knows (crun's state, bundles): only their cgroups are this runtime's to remove.
+      const own = new Set<string>();
       for (const c of await this.list()) {
+        own.add(c.id);
         if (this.live.has(c.id) || keep.has(c.id)) continue;
         await this.command(["delete", "--force", c.id]);
         removed.push(c.id);
@@ -777,11 +780,13 @@ export class CrunRuntime implements Runtime {
         bundles = [];
       }
       for (const b of bundles) {
+        own.add(b);
         if (this.live.has(b) || keep.has(b)) continue;
         await rm(join(this.bundlesDir, b), { recursive: true, force: true });
         if (!removed.includes(b)) removed.push(b);
       }
-      const cg = await removeStaleCgroups(this.cgroupParent);
+      for (const id of [...this.live.keys(), ...keep]) own.delete(id);
+      const cg = await removeStaleCgroups(this.cgroupParent, own);
       const busy = cg.busy.filter((dir) => !keep.has(dir.slice(dir.lastIndexOf("/") + 1)));
       if (busy.length > 0) this.log.warn({ busy }, "cgroups still in use were left in place");
       return { removed };
