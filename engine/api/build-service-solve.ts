@@ -425,7 +425,6 @@ function warningText(err: HtkError): string {
   return `${err.plainCause} (${err.id}: ${err.nextStep})`;
 }
 
-/** BuildKit's error: the step's message (the solver's wrapper removed), the step, its Dockerfile lines. */
 /**
  * A Dockerfile that cannot be built, in BuildKit's layout: the code frame of its lines and BuildKit's
  * message ("dockerfile parse error on line 2: unknown instruction: FOO"), our diagnostic after them.
@@ -441,6 +440,7 @@ function invalidError(result: Extract<BuildResult, { kind: "invalid" }>): BuildE
   });
 }
 
+/** BuildKit's error: the step's message (the solver's wrapper removed), the step, its Dockerfile lines. */
 function buildError(err: HtkError, vertex: string | undefined, definition: Definition | undefined, dockerfile: Uint8Array, fileName: string): BuildError {
   const inner = stepError(err);
   const v = definition?.vertices.find((x) => x.digest === vertex);

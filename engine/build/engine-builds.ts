@@ -527,11 +527,6 @@ export class Builds {
   }
 
   /**
-   * A git context: its ref resolved for the session (the build's git source pins the same commit), the
-   * Dockerfile read from that commit unless the client sent one. BuildKit applies no .dockerignore to
-   * a git context; BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 keeps its `.git`.
-   */
-  /**
    * The Dockerfile of a git context without a build (`--call check|outline|targets`): read from the
    * commit the URL's ref names, as a build would read it.
    */
@@ -540,6 +535,11 @@ export class Builds {
     return { text: input.text, fileName: input.fileName };
   }
 
+  /**
+   * A git context: its ref resolved for the session (the build's git source pins the same commit), the
+   * Dockerfile read from that commit unless the client sent one. BuildKit applies no .dockerignore to
+   * a git context; BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 keeps its `.git`.
+   */
   async #gitInput(ctx: GitBuildContext, dockerfile: DockerfileSource | undefined, scope: string, buildArgs: Readonly<Record<string, string>>, signal: AbortSignal): Promise<BuildInput> {
     const target = parseGitUrl(ctx.url);
     const ref = target.subdir === "" ? target.ref : `${target.ref}:${target.subdir}`;

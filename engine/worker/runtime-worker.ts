@@ -993,7 +993,6 @@ export function httpFileName(url: string, disposition: string | null): string {
   return base === "" || base === "." || base === "/" ? "__unnamed__" : decodeURIComponent(base);
 }
 
-/** Mounts sorted by target so a parent directory is mounted before anything inside it. */
 /**
  * Where a step with `--cgroup-parent` runs: BuildKit's `/<parent>/buildkit/<id>` (cgroupfs). A systemd
  * slice (`name.slice:prefix:`, BuildKit's other form) needs the systemd cgroup driver, which the runtime
@@ -1004,6 +1003,7 @@ export function buildStepCgroupsPath(parent: string, id: string): string {
   return posix.join("/", parent, "buildkit", id);
 }
 
+/** Mounts sorted by target so a parent directory is mounted before anything inside it. */
 function sortMounts(mounts: readonly ExecMount[]): ExecMount[] {
   return [...mounts].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
 }
