@@ -224,7 +224,7 @@ export async function combine(client: RegistryClient, store: SpoolStore, srcs: S
     manifests: descs.map((d) => descriptorJson(complete(d))),
     ...(Object.keys(indexAnnotations).length > 0 ? { annotations: indexAnnotations } : {}),
   };
-  const bytes = Buffer.from(JSON.stringify(index, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  const bytes = goJson(index);
   return { bytes, descriptor: { mediaType, digest: sha256Of(bytes), size: bytes.length }, sources };
 }
 
