@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -53,5 +54,51 @@ describe("OCI layout build contexts in the engine", () => {
     await expect(ingestOciLayout("base", l.dir, `sha256:${"c".repeat(64)}`, { os: "linux", architecture: "amd64" }, l.content, l.leases, signal)).rejects.toThrow(/HTK-ENGINE-0920/);
     await expect(ingestOciLayout("base", l.dir, layer, { os: "linux", architecture: "amd64" }, l.content, l.leases, signal)).rejects.toThrow(/HTK-ENGINE-0922/);
     l.leases.release();
+  });
+  it("refuses blobs that are links or special files, and blobs/ or blobs/sha256/ that are links, without reading them (HTK-ENGINE-0923)", async () => {
+    const amd64 = { os: "linux", architecture: "amd64" };
+    const signal = new AbortController().signal;
+    // A blob that is a link to a file of the engine's host: refused, and its digest is not told.
+    const host = readFileSync("/etc/hostname");
+    const hostDigest = sha(host);
+    const l = await layout();
+    symlinkSync("/etc/hostname", join(l.dir, "blobs", "sha256", hostDigest.slice(7)));
+    const refused = ingestOciLayout("base", l.dir, hostDigest, amd64, l.content, l.leases, signal);
+    await expect(refused).rejects.toThrow(/HTK-ENGINE-0923.*"base".*symbolic link.*blobs\/sha256\/[0-9a-f]{64}/s);
+    await expect(refused).rejects.toMatchObject({ nextStep: expect.stringContaining("skopeo copy") });
+    expect(await l.content.has(hostDigest)).toBe(false);
+    // The digest of what the link points to appears nowhere when another digest is asked for.
+    const other = `sha256:${"d".repeat(64)}` as Digest;
+    symlinkSync("/etc/hostname", join(l.dir, "blobs", "sha256", other.slice(7)));
+    const err = await ingestOciLayout("base", l.dir, other, amd64, l.content, l.leases, signal).then(() => undefined, (e: unknown) => e);
+    expect(String(err)).toMatch(/HTK-ENGINE-0923/);
+    expect(JSON.stringify({ ...(err as object), message: String(err) })).not.toContain(hostDigest.slice(7));
+    expect(await l.content.has(hostDigest)).toBe(false);
+    // A FIFO is not a file either (and must not hang the build).
+    const fifo = `sha256:${"e".repeat(64)}` as Digest;
+    execFileSync("mkfifo", [join(l.dir, "blobs", "sha256", fifo.slice(7))]);
+    await expect(ingestOciLayout("base", l.dir, fifo, amd64, l.content, l.leases, signal)).rejects.toThrow(/HTK-ENGINE-0923/);
+
+    // blobs/sha256 a link to a directory outside the layout (holding a real blob under the asked name).
+    const outside = await layout();
+    const secret = outside.blob(Buffer.from("a file of the engine's host"));
+    const m = await layout();
+    rmSync(join(m.dir, "blobs", "sha256"), { recursive: true });
+    symlinkSync(join(outside.dir, "blobs", "sha256"), join(m.dir, "blobs", "sha256"));
+    await expect(ingestOciLayout("base", m.dir, secret, amd64, m.content, m.leases, signal)).rejects.toThrow(/HTK-ENGINE-0923.*blobs\/sha256\//s);
+    expect(await m.content.has(secret)).toBe(false);
+    // blobs a link.
+    const b = await layout();
+    rmSync(join(b.dir, "blobs"), { recursive: true });
+    symlinkSync(join(outside.dir, "blobs"), join(b.dir, "blobs"));
+    await expect(ingestOciLayout("base", b.dir, secret, amd64, b.content, b.leases, signal)).rejects.toThrow(/HTK-ENGINE-0923.*blobs\//s);
+    expect(await b.content.has(secret)).toBe(false);
+    // The same layout with real directories is read.
+    renameSync(join(outside.dir, "blobs"), join(b.dir, "blobs.real"));
+    rmSync(join(b.dir, "blobs"));
+    renameSync(join(b.dir, "blobs.real"), join(b.dir, "blobs"));
+    await expect(ingestOciLayout("base", b.dir, secret, amd64, b.content, b.leases, signal)).rejects.toThrow(/HTK-ENGINE-0922/);
+    expect(await b.content.has(secret)).toBe(true);
+    for (const x of [l, outside, m, b]) x.leases.release();
   });
 });

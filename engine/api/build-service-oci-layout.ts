@@ -1,5 +1,5 @@
-import { createReadStream } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, open, realpath, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
 import { isIndexMediaType, parseManifestDocument, type OciDescriptor, type Platform } from "../../base/oci/index.ts";
@@ -27,8 +27,49 @@ export function parseOciLayoutAttr(value: string): OciLayoutContext | undefined 
   return m === null ? undefined : { local: m[1] as string, digest: m[2] as Digest };
 }
 
+/** Manifests and indexes are read whole; registries refuse larger ones too (distribution: 4 MiB). */
+const MAX_MANIFEST_BYTES = 4 << 20;
+
 function blobPath(dir: string, digest: Digest): string {
   return join(dir, "blobs", "sha256", digest.slice("sha256:".length));
+}
+
+/**
+ * The synced layout is the client's: context sync keeps symbolic links as they are, so a blob, or
+ * blobs/ or blobs/sha256/, may point anywhere on the engine's host. Only real directories inside the
+ * synced directory and regular files (opened with O_NOFOLLOW) are read; anything else is refused
+ * without reading it (so neither its content nor its digest reaches the client).
+ */
+async function checkBlobDirs(name: string, dir: string): Promise<void> {
+  for (const rel of ["blobs", join("blobs", "sha256")]) {
+    const st = await lstat(join(dir, rel)).catch(() => undefined);
+    if (st === undefined) continue; // a missing blob is reported by its own digest (HTK-ENGINE-0920)
+    if (!st.isDirectory()) throw htkError("HTK-ENGINE-0923", { name, path: `${rel}/` });
+  }
+  const root = await realpath(dir);
+  const sha = await realpath(join(dir, "blobs", "sha256")).catch(() => undefined);
+  if (sha !== undefined && sha !== join(root, "blobs", "sha256")) throw htkError("HTK-ENGINE-0923", { name, path: "blobs/sha256/" });
+}
+
+/** The blob opened without following a link, and its size; refuses anything but a regular file. */
+async function openBlob(name: string, dir: string, digest: Digest): Promise<{ fh: FileHandle; size: number }> {
+  const rel = `blobs/sha256/${digest.slice("sha256:".length)}`;
+  let fh: FileHandle;
+  try {
+    // O_NONBLOCK: a FIFO put there must not hang the build; it is refused below like any non-file.
+    fh = await open(blobPath(dir, digest), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP") throw htkError("HTK-ENGINE-0923", { name, path: rel });
+    throw htkError("HTK-ENGINE-0920", { name, digest });
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw htkError("HTK-ENGINE-0923", { name, path: rel });
+    return { fh, size: st.size };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 /**
@@ -37,19 +78,24 @@ function blobPath(dir: string, digest: Digest): string {
  * platform).
  */
 export async function ingestOciLayout(name: string, dir: string, digest: Digest, platform: Platform, content: ContentStore, leases: BlobLeases, signal: AbortSignal): Promise<Digest> {
+  await checkBlobDirs(name, dir);
   const put = async (d: Digest, mediaType?: string): Promise<void> => {
-    const path = blobPath(dir, d);
-    let size: number;
-    try {
-      size = (await stat(path)).size;
-    } catch {
-      throw htkError("HTK-ENGINE-0920", { name, digest: d });
-    }
-    await content.put(createReadStream(path), { expected: { digest: d, size }, lease: leases.lease, signal, ...(mediaType === undefined ? {} : { mediaType }) });
+    const { fh, size } = await openBlob(name, dir, d);
+    // The stream owns the handle (autoClose): put() consumes or destroys it, both close it.
+    await content.put(fh.createReadStream(), { expected: { digest: d, size }, lease: leases.lease, signal, ...(mediaType === undefined ? {} : { mediaType }) });
   };
+  /** A manifest or index: small documents, read whole from the same handle that is stored. */
   const read = async (d: Digest): Promise<Buffer> => {
-    await put(d);
-    return readFile(blobPath(dir, d));
+    const { fh, size } = await openBlob(name, dir, d);
+    let bytes: Buffer;
+    try {
+      if (size > MAX_MANIFEST_BYTES) throw htkError("HTK-ENGINE-0922", { name, digest: d, detail: `it is larger than ${MAX_MANIFEST_BYTES / (1 << 20)} MiB, too large for a manifest or index` });
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+    await content.put(bytes, { expected: { digest: d, size }, lease: leases.lease, signal });
+    return bytes;
   };
   let bytes = await read(digest);
   let manifestDigest = digest;

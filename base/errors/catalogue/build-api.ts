@@ -105,4 +105,10 @@ export const buildApiDiagnostics = {
     next: "Check that the layout holds an OCI or Docker image manifest under that digest.",
     http: 400,
   },
+  "HTK-ENGINE-0923": {
+    title: "OCI layout has a link or special file",
+    cause: "The OCI layout of the build context \"{name}\" has a symbolic link or something else that is not a regular file or directory at {path}; the engine reads only real files inside the layout, never what a link points to.",
+    next: "Copy the layout with real files, e.g. skopeo copy oci:SRC oci:DEST, or write it again with docker buildx build -o type=oci,dest=…,tar=false, and name the copy in --build-context.",
+    http: 400,
+  },
 } as const satisfies { readonly [K in DiagnosticId]?: DiagnosticSpec };
