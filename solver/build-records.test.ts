@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -10,6 +10,12 @@ const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+
+/** Trees as a sweep finds them long after they were written (a sweep spares fresh ones). */
+function ageTrees(dir: string): void {
+  const old = new Date(Date.now() - 3600_000);
+  for (const f of readdirSync(join(dir, ".trees"))) utimesSync(join(dir, ".trees", f), old, old);
+}
 
 const D = (c: string): Digest => `sha256:${c.repeat(64)}` as Digest;
 
@@ -85,6 +91,7 @@ describe("build records keep checksum trees apart", () => {
     expect(parts?.[1]).toMatchObject({ kind: "content", trees: [tree("c", 3)] });
 
     // A tree goes when the last record naming it goes.
+    ageTrees(dir);
     await store.remove("b1");
     expect(readdirSync(join(dir, ".trees"))).toHaveLength(2);
     await store.remove("b22");
@@ -110,5 +117,40 @@ describe("build records keep checksum trees apart", () => {
     expect(latest?.id).toBe("new22");
     expect(latest?.vertices[0]?.key?.parts[0]).not.toHaveProperty("tree");
     expect(existsSync(join(dir, "new22", "summary.json"))).toBe(true);
+  });
+
+  it("removes several records with one sweep, and a sweep spares the trees a running build has just stored", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "htk-records-")), "records");
+    dirs.push(join(dir, ".."));
+    const store = new BuildRecordStore(dir);
+    for (const id of ["r1", "r22", "r333"]) await store.begin(record(id, tree(id.length.toString(), 3))).then((w) => w.close());
+    // A running build between storing its tree and renaming the record that names it.
+    const running = await store.begin({ ...record("run1", tree("9", 3)), status: "running" });
+    writeFileSync(join(dir, "run1", "record.json"), `${JSON.stringify({ ...record("run1", tree("9", 3)), status: "running", vertices: [] })}\n`);
+    ageTrees(dir);
+    const fresh = new Date();
+    for (const f of readdirSync(join(dir, ".trees"))) if (readFileSync(join(dir, ".trees", f), "utf8").includes(D("9"))) utimesSync(join(dir, ".trees", f), fresh, fresh);
+
+    expect([...(await store.removeMany(["r1", "r22", "r333", "nope"]))].sort()).toEqual(["r1", "r22", "r333"]);
+    expect(readdirSync(dir).sort()).toEqual([".trees", "run1"]);
+    expect(readdirSync(join(dir, ".trees"))).toHaveLength(1);
+    await running.save(record("run1", tree("9", 3)));
+    await running.close();
+    expect((await store.get("run1", { withTrees: true }))?.vertices[0]?.key?.parts[0]).toMatchObject({ tree: tree("9", 3) });
+  });
+
+  it("stores a tree again at the final save when a concurrent removal swept it after the first", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "htk-records-")), "records");
+    dirs.push(join(dir, ".."));
+    const store = new BuildRecordStore(dir);
+    const t = tree("7", 4);
+    const w = await store.begin({ ...record("run22", t), status: "running" });
+    expect(readdirSync(join(dir, ".trees"))).toHaveLength(1);
+    // What a sweep that missed the running record would have done.
+    for (const f of readdirSync(join(dir, ".trees"))) rmSync(join(dir, ".trees", f));
+    await w.save(record("run22", t));
+    await w.close();
+    const [latest] = await store.recent("Dockerfile");
+    expect(latest?.vertices[0]?.key?.parts[0]).toMatchObject({ tree: t });
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { htkError } from "../base/errors/index.ts";
 import type { ChecksumTree } from "../cache/index.ts";
@@ -10,6 +10,8 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Checksum trees, stored once each (see {@link TreeFiles}); not a build id (those start with a letter or digit). */
 const TREES_DIR = ".trees";
 const TREE_NAME_RE = /^[0-9a-f]{64}$/;
+/** How long a tree file no record names yet is spared by a sweep: a running build's save may be naming it. */
+const TREE_GRACE_MS = 5 * 60_000;
 
 /**
  * Build records on disk: `<dir>/<build id>/record.json` plus one `vertex-<N>.log` per vertex that
@@ -27,6 +29,8 @@ const TREE_NAME_RE = /^[0-9a-f]{64}$/;
  */
 export class BuildRecordStore {
   readonly dir: string;
+  #runningSweep: Promise<void> | undefined;
+  #nextSweep: Promise<void> | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -95,12 +99,41 @@ export class BuildRecordStore {
   }
 
   async remove(id: string): Promise<boolean> {
-    if (!ID_RE.test(id)) return false;
-    const dir = this.#dirOf(id);
-    const existed = (await this.get(id)) !== undefined;
-    await this.#io("remove the build record", dir, () => rm(dir, { recursive: true, force: true }));
-    await this.#io("remove unused checksum trees", join(this.dir, TREES_DIR), () => this.#sweepTrees());
-    return existed;
+    return (await this.removeMany([id])).has(id);
+  }
+
+  /**
+   * Removes records and then, once for all of them, the checksum trees no record names any more (the
+   * sweep reads every record.json). Returns the ids that were there.
+   */
+  async removeMany(ids: readonly string[]): Promise<Set<string>> {
+    const removed = new Set<string>();
+    for (const id of ids) {
+      if (!ID_RE.test(id)) continue;
+      const dir = this.#dirOf(id);
+      if ((await this.get(id)) !== undefined) removed.add(id);
+      await this.#io("remove the build record", dir, () => rm(dir, { recursive: true, force: true }));
+    }
+    await this.#io("remove unused checksum trees", join(this.dir, TREES_DIR), () => this.#sweep());
+    return removed;
+  }
+
+  /**
+   * One sweep after the caller's removals. Removals arriving together (`history rm` of several refs)
+   * share sweeps: one running, at most one waiting to start, which every caller arriving meanwhile joins.
+   */
+  #sweep(): Promise<void> {
+    if (this.#nextSweep !== undefined) return this.#nextSweep;
+    const next = (this.#runningSweep ?? Promise.resolve()).catch(() => undefined).then(() => {
+      this.#nextSweep = undefined;
+      const running = this.#sweepTrees();
+      this.#runningSweep = running;
+      return running.finally(() => {
+        if (this.#runningSweep === running) this.#runningSweep = undefined;
+      });
+    });
+    this.#nextSweep = next;
+    return next;
   }
 
   /** The full log of one vertex (empty when it wrote nothing). */
@@ -114,7 +147,11 @@ export class BuildRecordStore {
     }
   }
 
-  /** Deletes the stored trees no record names (a build saving meanwhile may lose one: its explanations then say less). */
+  /**
+   * Deletes the stored trees no record names. Trees written or reused in the last {@link TREE_GRACE_MS}
+   * stay: a running build stores (or touches) its trees before the record naming them is renamed into
+   * place, and its writer checks each tree again on every save.
+   */
   async #sweepTrees(): Promise<void> {
     const treesDir = join(this.dir, TREES_DIR);
     let files: string[];
@@ -131,7 +168,15 @@ export class BuildRecordStore {
       const text = await readFile(join(this.dir, n, "record.json"), "utf8").catch(() => "");
       for (const m of text.matchAll(/"tree(?:s)?":(\[[^\]]*\]|"[0-9a-f]{64}")/g)) for (const name of (m[1] ?? "").matchAll(/[0-9a-f]{64}/g)) named.add(name[0]);
     }
-    await Promise.all(files.filter((f) => TREE_NAME_RE.test(f.replace(/\.json$/, "")) && !named.has(f.replace(/\.json$/, ""))).map((f) => rm(join(treesDir, f), { force: true })));
+    const unnamed = files.filter((f) => TREE_NAME_RE.test(f.replace(/\.json$/, "")) && !named.has(f.replace(/\.json$/, "")));
+    const cutoff = Date.now() - TREE_GRACE_MS;
+    await Promise.all(
+      unnamed.map(async (f) => {
+        const file = join(treesDir, f);
+        const st = await stat(file).catch(() => undefined);
+        if (st !== undefined && st.mtimeMs < cutoff) await rm(file, { force: true });
+      }),
+    );
   }
 
   #dirOf(id: string): string {
@@ -252,12 +297,11 @@ export class RecordWriter {
 /**
  * The checksum trees of the records, one file each (`<name>.json`, the name a digest of the tree's
  * digest and source: equal names, equal trees). Written once, atomically (temp file and rename); a
- * build that finds its tree stored writes nothing.
+ * build that finds its tree stored only touches it (its mtime keeps a concurrent sweep off it). Every
+ * save checks again: a tree this writer stored at an earlier save may have been swept since.
  */
 class TreeFiles {
   readonly #dir: string;
-  /** Names known to be stored (this process wrote or saw them). */
-  readonly #known = new Set<string>();
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -296,9 +340,9 @@ class TreeFiles {
 
   async #store(tree: ChecksumTree): Promise<string> {
     const name = createHash("sha256").update(`${tree.digest}\n${tree.source}`).digest("hex");
-    if (this.#known.has(name)) return name;
     const file = join(this.#dir, `${name}.json`);
-    const present = await stat(file).then(
+    const now = new Date();
+    const present = await utimes(file, now, now).then(
       () => true,
       () => false,
     );
@@ -308,7 +352,6 @@ class TreeFiles {
       await writeFile(tmp, JSON.stringify(tree));
       await rename(tmp, file);
     }
-    this.#known.add(name);
     return name;
   }
 }
