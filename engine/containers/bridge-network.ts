@@ -84,7 +84,8 @@ export class BridgeNetworks implements NetworkAttacher {
           // The relay serves loopback (DNAT cannot reach it); an IPv6 binding of an IPv4-only container is the relay's alone (docker-proxy's way).
           if (b.hostIp.startsWith("127.") || b.hostIp === "::1") continue;
           const v6 = isIPv6Binding(b);
-          if (v6 && address6 === "") continue;
+          // …and so is one of any container when ip6tables is off (daemon.json "ip6tables": false): no ip6tables chains, no IPv6 DNAT.
+          if (v6 && (address6 === "" || !this.#datapath.ipv6Rules)) continue;
           const any = b.hostIp === "0.0.0.0" || b.hostIp === "::";
           const dst = any ? [] : ["-d", b.hostIp];
           const to = v6 ? `[${address6}]:${b.containerPort}` : `${address}:${b.containerPort}`;

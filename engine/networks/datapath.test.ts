@@ -4,7 +4,7 @@ import { isHtkError } from "../../base/errors/index.ts";
 import { createLogger } from "../../base/observability/index.ts";
 import { BridgeNetworks } from "../containers/bridge-network.ts";
 import { spec, testStore, type TestStore } from "../state/test-support.ts";
-import { BridgeDatapath, createNetwork, datapathNames, ensurePredefinedNetworks } from "./index.ts";
+import { BridgeDatapath, configureDefaultBridgeIPv6, createNetwork, datapathNames, ensurePredefinedNetworks } from "./index.ts";
 import type { HostCommand } from "./host.ts";
 
 const log = createLogger(new Writable({ write: (_c, _e, cb) => cb() }), "error");
@@ -139,5 +139,28 @@ describe("BridgeDatapath (fake host)", () => {
     expect(f.id).toBe("HTK-ENGINE-0662");
     expect(host.cmds.some((cmd) => cmd.endsWith(`netns del ${d.names.netns(c.id)}`))).toBe(true);
     expect(t.store.networks.endpointsOfContainer(c.id)).toEqual([]);
+  });
+  it('"ip6tables": false: -p on [::] of an IPv6 container adds no ip6tables DNAT (there are no ip6tables chains; the relay on [::] serves it), and the container starts; with ip6tables on, it does', async () => {
+    configureDefaultBridgeIPv6(t.store, "fd42:7::/64");
+    const hostConfig = { NetworkMode: "bridge", RestartPolicy: { Name: "no" }, PortBindings: { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "" }, { HostIp: "::", HostPort: "" }] } };
+    for (const ip6tables of [false, true]) {
+      // A host without the engine's ip6tables chains: appending to one fails ("No chain/target/match by that name").
+      const host = fakeHost([], (cmd) => !ip6tables && cmd.startsWith("ip6tables") && cmd.includes(" -A "));
+      const d = new BridgeDatapath({ dataRoot: t.dataRoot, state: t.store, log, run: host.run, ip6tables });
+      expect(d.ipv6Rules).toBe(ip6tables);
+      const c = t.store.containers.create(spec({ name: `/web${String(ip6tables)}`, hostConfig }));
+      const attacher = new BridgeNetworks({ state: t.store, datapath: d, pidOf: () => undefined, containerDir: () => t.dataRoot, log });
+      try {
+        const a = await attacher.attach(c, new AbortController().signal);
+        expect(a.settings.Ports).toEqual({ "80/tcp": [expect.objectContaining({ HostIp: "0.0.0.0" }), expect.objectContaining({ HostIp: "::" })] });
+        const dnat = host.cmds.filter((cmd) => cmd.includes(`-A ${d.names.natDnat}`));
+        expect(dnat.filter((cmd) => cmd.startsWith("iptables ")).length).toBe(1);
+        expect(dnat.filter((cmd) => cmd.startsWith("ip6tables ") && /--to-destination \[fd42:7::[0-9a-f]+\]:80$/.test(cmd)).length).toBe(ip6tables ? 1 : 0);
+        // (Reading ip6tables-save to clean up is harmless; no rule is changed.)
+        if (!ip6tables) expect(host.cmds.filter((cmd) => cmd.startsWith("ip6tables "))).toEqual([]);
+      } finally {
+        await attacher.detach(c.id);
+      }
+    }
   });
 });

@@ -114,6 +114,15 @@ export class BridgeDatapath {
     this.dns = new EmbeddedDns({ state: opts.state, log: this.#log, attached: (id) => this.#attached.has(id) });
   }
 
+  /**
+   * IPv6 networks get ip6tables rules (daemon.json `ip6tables`, default true). Off, there are no
+   * ip6tables chains to add to: a published port on an IPv6 host address is served by its relay
+   * alone (Docker with ip6tables=false adds no IPv6 rules either).
+   */
+  get ipv6Rules(): boolean {
+    return this.#ip6tables;
+  }
+
   async #ip(...args: string[]): Promise<string> {
     return this.#run("ip", args);
   }
