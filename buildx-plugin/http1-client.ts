@@ -35,7 +35,8 @@ export function createHttp1Transport(opts: Http1TransportOptions): Transport {
   });
 }
 
-function http1Client(opts: Http1TransportOptions): UniversalClientFn {
+/** The transport's HTTP client (exported for its tests). */
+export function http1Client(opts: Http1TransportOptions): UniversalClientFn {
   const send = opts.request ?? httpRequest;
   return (req: UniversalClientRequest): Promise<UniversalClientResponse> =>
     new Promise((resolve, reject) => {
@@ -77,6 +78,8 @@ function http1Client(opts: Http1TransportOptions): UniversalClientFn {
       request.on("response", (res: IncomingMessage) => {
         response = res;
         settled = true;
+        // However the response ends (read to the end, given up unread, its connection lost).
+        res.once("close", done);
         const header = new Headers();
         for (const [k, v] of Object.entries(res.headers)) {
           if (v === undefined) continue;
@@ -94,10 +97,23 @@ async function writeBody(body: AsyncIterable<Uint8Array> | undefined, request: C
   if (body !== undefined) {
     for await (const chunk of body) {
       if (request.destroyed) return;
-      if (!request.write(chunk)) await new Promise<void>((resolve) => request.once("drain", resolve).once("close", resolve));
+      if (!request.write(chunk)) await drainOrClose(request);
     }
   }
   if (!request.destroyed) request.end();
+}
+
+/** Waits for the request's buffer to drain (or the request to close), leaving no listener behind. */
+function drainOrClose(request: ClientRequest): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const settle = (): void => {
+      request.off("drain", settle);
+      request.off("close", settle);
+      resolve();
+    };
+    request.on("drain", settle);
+    request.on("close", settle);
+  });
 }
 
 async function* responseBody(res: IncomingMessage, trailer: Headers, done: () => void): AsyncGenerator<Uint8Array> {
