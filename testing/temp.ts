@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { processAlive } from "../base/process.ts";
 import { run } from "./process.ts";
 
 /**
@@ -41,16 +42,6 @@ export async function removeTree(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Remove `htk-test-<pid>-*` folders (and files) under `parent` whose process is gone. Returns what was removed. */
 export async function sweepStaleTempDirs(parent: string = tmpdir()): Promise<string[]> {
   const removed: string[] = [];
@@ -62,7 +53,7 @@ export async function sweepStaleTempDirs(parent: string = tmpdir()): Promise<str
   }
   for (const name of names) {
     const m = /^htk-test-(\d+)-/.exec(name);
-    if (m === null || isAlive(Number(m[1]))) continue;
+    if (m === null || processAlive(Number(m[1]))) continue;
     try {
       await removeTree(join(parent, name));
       removed.push(name);

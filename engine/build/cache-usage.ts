@@ -9,6 +9,7 @@ import type { Digest } from "../../cache/index.ts";
 import { ImageStore } from "../images/index.ts";
 import { lockDataRoot } from "./data-root-lock.ts";
 import { redactRemote } from "../worker/git.ts";
+import { processAlive } from "../../base/process.ts";
 
 /** BuildKit's usage record types (`client.UsageRecordType*`); internal/frontend have no source here yet. */
 export type CacheRecordType = "regular" | "source.local" | "exec.cachemount" | "source.git.checkout" | "internal" | "frontend";
@@ -528,12 +529,7 @@ export async function buildCacheBlobs(dataRoot: string): Promise<Set<Digest>> {
 async function lockHolder(dataRoot: string): Promise<number | undefined> {
   const pid = Number((await readFile(join(dataRoot, "build.lock"), "utf8").catch(() => "")).trim());
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM" ? pid : undefined;
-  }
+  return processAlive(pid) ? pid : undefined;
 }
 
 async function names(dir: string): Promise<string[]> {

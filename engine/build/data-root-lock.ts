@@ -2,11 +2,12 @@ import { open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { htkError } from "../../base/errors/index.ts";
+import { processAlive } from "../../base/process.ts";
 
 /** The pid in a pid file when that process is alive and not this one. */
 export async function liveOwner(pidFile: string): Promise<number | undefined> {
   const owner = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
-  return Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner) ? owner : undefined;
+  return Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner) ? owner : undefined;
 }
 
 /**
@@ -42,7 +43,7 @@ export async function lockDataRoot(dataRoot: string, signal: AbortSignal, notice
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
-    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || !alive(owner)) {
+    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || !processAlive(owner)) {
       await rm(file, { force: true });
       continue;
     }
@@ -54,11 +55,3 @@ export async function lockDataRoot(dataRoot: string, signal: AbortSignal, notice
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -1,6 +1,7 @@
 import { mkdirSync, openSync, readFileSync, unlinkSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { htkError } from "../../base/errors/index.ts";
+import { processAlive } from "../../base/process.ts";
 
 const heldHere = new Set<string>();
 
@@ -28,7 +29,7 @@ export function lockDataRoot(dataRoot: string): DataRootLock {
       // An in-process `hatake build --data-root` on this root: the engine's start-up recovery would
       // unmount the snapshots under its running steps.
       const builder = pidIn(join(dataRoot, "build.lock"));
-      if (builder !== undefined && builder !== process.pid && isAlive(builder)) {
+      if (builder !== undefined && builder !== process.pid && processAlive(builder)) {
         unlinkSync(path);
         throw htkError("HTK-ENGINE-0005", { pid: builder, dataRoot });
       }
@@ -50,7 +51,7 @@ export function lockDataRoot(dataRoot: string): DataRootLock {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const owner = Number.parseInt(readFileSync(path, "utf8").trim(), 10);
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
         throw htkError("HTK-ENGINE-0001", { pid: owner, dataRoot });
       }
       try {
@@ -72,11 +73,3 @@ function pidIn(file: string): number | undefined {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -5,6 +5,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../base/observability/index.ts";
 import { masked, parsePrefix, type Prefix } from "./ipam.ts";
+import { processAlive } from "../../base/process.ts";
 
 /**
  * Running the host's network tools (`ip`, `iptables`, `ip6tables`, `sysctl`); `input` goes to the
@@ -99,15 +100,6 @@ export async function removeOwner(dir: string, tag: string): Promise<void> {
   await rm(join(dir, `${tag}.pid`), { force: true });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Sweeps the owners in `dir` that are certainly dead, calling `remove(tag)` and deleting the owner
  * file: a data root that no longer exists (nobody can ever come back to clean up), or — with
@@ -146,7 +138,7 @@ export async function sweepDeadOwners(opts: {
     }
     if (root === "") continue;
     const rootGone = !existsSync(root);
-    const deadAndIdle = opts.idle !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid) && opts.idle(tag);
+    const deadAndIdle = opts.idle !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid) && opts.idle(tag);
     if (!rootGone && !deadAndIdle) continue;
     opts.log?.info({ tag, dataRoot: root, reason: rootGone ? "data root gone" : "owner dead, nothing running" }, "removing the network objects a dead engine left");
     await opts.remove(tag);
