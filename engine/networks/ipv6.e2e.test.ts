@@ -208,6 +208,35 @@ describe("the default bridge with daemon.json ipv6 and fixed-cidr-v6", () => {
   });
 });
 
+describe('daemon.json "ip6tables": false', () => {
+  const busybox = inject("busybox").reference;
+
+  it("-p PORT:80 on an --ipv6 network: the container starts (no ip6tables rule is made), docker port lists [::], and [::1]:PORT answers through the relay", async () => {
+    const dir = await tempDir("v6-no-ip6tables");
+    const configFile = join(dir, "daemon.json");
+    writeFileSync(configFile, JSON.stringify({ ip6tables: false }));
+    const engine = await startTestEngine({ flags: { configFile } });
+    try {
+      expect((await engine.docker(["pull", "-q", busybox])).code).toBe(0);
+      const { subnet } = ula();
+      expect((await engine.docker(["network", "create", "--ipv6", "--subnet", subnet, "v6noipt"])).code).toBe(0);
+      const port = await freePort();
+      const web = await engine.docker(["run", "-d", "--name", "noipt", "--network", "v6noipt", "-p", `${port}:80`, busybox, ...httpd("no-ip6tables")]);
+      expect(web.stderr).toBe("");
+      expect(web.code).toBe(0);
+      const lines = (await engine.docker(["port", "noipt"])).stdout.split("\n").filter((l) => l !== "");
+      expect(lines).toEqual([`80/tcp -> 0.0.0.0:${port}`, `80/tcp -> [::]:${port}`]);
+      expect((await curl(`http://[::1]:${port}/`)).stdout).toBe("no-ip6tables\n");
+      expect((await curl(`http://127.0.0.1:${port}/`)).stdout).toBe("no-ip6tables\n");
+      expect(await rules6(engine.dataRoot)).toEqual([]);
+      expect((await engine.docker(["rm", "-f", "noipt"])).code).toBe(0);
+      expect((await engine.docker(["network", "rm", "v6noipt"])).code).toBe(0);
+    } finally {
+      await engine.stop();
+    }
+  });
+});
+
 describe("IPv6 after kill -9 of the engine", () => {
   const busybox = inject("busybox").reference;
   const children: ChildProcess[] = [];
