@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex, isDigest, type Digest } from "../../base/oci/digest.ts";
 import { isIndexMediaType, isManifestMediaType } from "../../base/oci/media-types.ts";
@@ -69,13 +69,62 @@ export class LocalLayout {
     await rename(tmp, this.blobPath(d.digest));
   }
 
-  openBlob(digest: Digest, signal: AbortSignal): AsyncIterable<Uint8Array> {
-    return createReadStream(this.blobPath(digest), { signal }) as AsyncIterable<Uint8Array>;
+  /**
+   * Opens a file of the layout for reading without following links: a cache directory the engine
+   * reads may be a client's synced one (sync keeps symbolic links), so a link there — in place of a
+   * blob, index.json, blobs/ or blobs/sha256/ — could name any file of the engine's host. Anything
+   * but a regular file under real directories is refused before a byte of it is read.
+   */
+  async #openFile(rel: readonly string[]): Promise<FileHandle> {
+    for (let i = 1; i < rel.length; i++) {
+      const st = await lstat(join(this.dir, ...rel.slice(0, i))).catch(() => undefined);
+      if (st !== undefined && !st.isDirectory()) throw new Error(`${rel.slice(0, i).join("/")}/ of the cache directory is a symbolic link or not a directory (only real files are read; copy the cache directory with real files)`);
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(join(this.dir, ...rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ELOOP") throw new Error(`${rel.join("/")} of the cache directory is a symbolic link (only real files are read; copy the cache directory with real files)`);
+      throw err;
+    }
+    const st = await fh.stat().catch(async (err: unknown) => {
+      await fh.close();
+      throw err;
+    });
+    if (!st.isFile()) {
+      await fh.close();
+      throw new Error(`${rel.join("/")} of the cache directory is not a regular file`);
+    }
+    return fh;
+  }
+
+  async *openBlob(digest: Digest, signal: AbortSignal): AsyncIterable<Uint8Array> {
+    const fh = await this.#openFile(["blobs", "sha256", digestHex(digest)]);
+    try {
+      for (;;) {
+        signal.throwIfAborted();
+        const { bytesRead, buffer } = await fh.read({ buffer: Buffer.allocUnsafe(1 << 16) });
+        if (bytesRead === 0) return;
+        yield buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #readFile(rel: readonly string[]): Promise<Buffer> {
+    const fh = await this.#openFile(rel);
+    try {
+      if ((await fh.stat()).size > MAX_DOCUMENT) throw new Error(`${rel.join("/")} of the cache directory is larger than ${MAX_DOCUMENT} bytes`);
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   }
 
   async readDocument(d: OciDescriptor): Promise<Uint8Array> {
     if (d.size > MAX_DOCUMENT) throw new Error(`${d.digest} is larger than ${MAX_DOCUMENT} bytes`);
-    const bytes = await readFile(this.blobPath(d.digest));
+    const bytes = await this.#readFile(["blobs", "sha256", digestHex(d.digest)]);
     const actual = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     if (actual !== d.digest) throw new Error(`blob ${d.digest} holds ${actual}`);
     return bytes;
@@ -85,7 +134,7 @@ export class LocalLayout {
   async entries(): Promise<OciDescriptor[]> {
     let text: string;
     try {
-      text = await readFile(join(this.dir, "index.json"), "utf8");
+      text = (await this.#readFile(["index.json"])).toString("utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw err;

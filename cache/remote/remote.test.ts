@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -323,6 +323,38 @@ describe("local cache directory", () => {
     const left = readdirSync(join(dir, "blobs", "sha256")).sort();
     expect(left).toEqual([m2.descriptor.digest, l1.digest, cfg.digest].map((d) => d.slice(7)).sort());
     expect(await layout.entries()).toHaveLength(1);
+  });
+
+  it("reads only real files under real directories (a synced client directory may hold links to the engine host's files): links are refused before they are read", async () => {
+    const signal = new AbortController().signal;
+    const host = readFileSync("/etc/hostname");
+    const hostDigest = `sha256:${createHash("sha256").update(host).digest("hex")}` as Digest;
+    const d = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: hostDigest, size: host.length };
+    const drain = async (it: AsyncIterable<Uint8Array>): Promise<void> => {
+      for await (const chunk of it) void chunk;
+    };
+    // A blob that is a link.
+    const a = tmp();
+    mkdirSync(join(a, "blobs", "sha256"), { recursive: true });
+    symlinkSync("/etc/hostname", join(a, "blobs", "sha256", hostDigest.slice(7)));
+    const la = new LocalLayout(a);
+    await expect(la.readDocument(d)).rejects.toThrow(/symbolic link/);
+    await expect(drain(la.openBlob(hostDigest, signal))).rejects.toThrow(/symbolic link/);
+    // blobs/sha256 a link to a directory elsewhere; index.json a link.
+    const b = tmp();
+    mkdirSync(join(b, "blobs"), { recursive: true });
+    symlinkSync(join(a, "blobs", "sha256"), join(b, "blobs", "sha256"));
+    symlinkSync("/etc/hostname", join(b, "index.json"));
+    const lb = new LocalLayout(b);
+    await expect(la.readDocument({ ...d, digest: sha("x") })).rejects.toThrow(/ENOENT/);
+    await expect(lb.readDocument(d)).rejects.toThrow(/blobs\/sha256\/ of the cache directory is a symbolic link/);
+    await expect(drain(lb.openBlob(hostDigest, signal))).rejects.toThrow(/blobs\/sha256\/ of the cache directory is a symbolic link/);
+    await expect(lb.entries()).rejects.toThrow(/index.json of the cache directory is a symbolic link/);
+    // Real files are read.
+    const c = tmp();
+    mkdirSync(join(c, "blobs", "sha256"), { recursive: true });
+    writeFileSync(join(c, "blobs", "sha256", hostDigest.slice(7)), host);
+    expect(Buffer.from(await new LocalLayout(c).readDocument(d))).toEqual(host);
   });
 });
 
