@@ -28,6 +28,7 @@ import {
   overlaps,
   parseAddress,
   parsePrefix,
+  type Address,
   type Prefix,
 } from "./ipam.ts";
 
@@ -326,62 +327,17 @@ export function connectContainer(state: StateStore, networkRef: string, containe
     let ipv4 = "";
     let mac = "";
     if (n.driver === "bridge") {
-      const cfg = n.ipam.Config.find((c) => parsePrefix(c.Subnet ?? "")?.family === "IPv4");
-      const subnet = cfg === undefined ? undefined : parsePrefix(cfg.Subnet ?? "");
-      if (cfg !== undefined && subnet !== undefined) {
-        const used = new Set<bigint>();
-        for (const e of state.networks.endpoints(n.id)) {
-          const a = parseAddress(e.ipv4Address.split("/")[0] ?? "");
-          if (a !== undefined) used.add(a.value);
-        }
-        const reserved = [cfg.Gateway, ...Object.values(cfg.AuxiliaryAddresses ?? {})];
-        for (const r of reserved) {
-          const a = parseAddress(r ?? "");
-          if (a !== undefined) used.add(a.value);
-        }
-        let address;
-        if ((req.ipv4Address ?? "") !== "") {
-          address = parseAddress(req.ipv4Address ?? "");
-          if (address === undefined || address.family !== "IPv4") throw htkError("HTK-ENGINE-0489", { address: req.ipv4Address ?? "" });
-          const range = cfg.IPRange === undefined ? undefined : parsePrefix(cfg.IPRange);
-          if (!contains(subnet, address) && (range === undefined || !contains(range, address))) throw htkError("HTK-ENGINE-0485", { address: req.ipv4Address ?? "" });
-          if (used.has(address.value)) throw htkError("HTK-ENGINE-0486", {});
-        } else {
-          address = freeAddress(subnet, cfg.IPRange === undefined ? undefined : parsePrefix(cfg.IPRange), used);
-          if (address === undefined) throw htkError("HTK-ENGINE-0474", { family: "IPv4" });
-        }
-        ipv4 = `${formatAddress(address)}/${subnet.bits}`;
-        mac = macForAddress(address);
+      const v4 = allocateAddress(state, n, "IPv4", req.ipv4Address ?? "");
+      if (v4 !== undefined) {
+        ipv4 = `${formatAddress(v4.address)}/${v4.bits}`;
+        mac = macForAddress(v4.address);
       }
     }
     let ipv6 = "";
     if (n.driver === "bridge" && n.enableIPv6) {
       // IPv6 networks (--ipv6): the lowest free address of the IPv6 subnet (or ip-range), or the one asked for.
-      const cfg = n.ipam.Config.find((c) => parsePrefix(c.Subnet ?? "")?.family === "IPv6");
-      const subnet = cfg === undefined ? undefined : parsePrefix(cfg.Subnet ?? "");
-      if (cfg !== undefined && subnet !== undefined) {
-        const used = new Set<bigint>();
-        for (const e of state.networks.endpoints(n.id)) {
-          const a = parseAddress(e.ipv6Address.split("/")[0] ?? "");
-          if (a !== undefined) used.add(a.value);
-        }
-        for (const r of [cfg.Gateway, ...Object.values(cfg.AuxiliaryAddresses ?? {})]) {
-          const a = parseAddress(r ?? "");
-          if (a !== undefined) used.add(a.value);
-        }
-        let address;
-        if ((req.ipv6Address ?? "") !== "") {
-          address = parseAddress(req.ipv6Address ?? "");
-          if (address === undefined || address.family !== "IPv6") throw htkError("HTK-ENGINE-0489", { address: req.ipv6Address ?? "" });
-          const range = cfg.IPRange === undefined ? undefined : parsePrefix(cfg.IPRange);
-          if (!contains(subnet, address) && (range === undefined || !contains(range, address))) throw htkError("HTK-ENGINE-0485", { address: req.ipv6Address ?? "" });
-          if (used.has(address.value)) throw htkError("HTK-ENGINE-0486", {});
-        } else {
-          address = freeAddress(subnet, cfg.IPRange === undefined ? undefined : parsePrefix(cfg.IPRange), used);
-          if (address === undefined) throw htkError("HTK-ENGINE-0474", { family: "IPv6" });
-        }
-        ipv6 = `${formatAddress(address)}/${subnet.bits}`;
-      }
+      const v6 = allocateAddress(state, n, "IPv6", req.ipv6Address ?? "");
+      if (v6 !== undefined) ipv6 = `${formatAddress(v6.address)}/${v6.bits}`;
     }
     const endpoint: EndpointRecord = {
       networkId: n.id,
@@ -398,6 +354,35 @@ export function connectContainer(state: StateStore, networkRef: string, containe
 }
 
 /** Detaches a container (Docker's text when it is not attached, unless `force`); records `disconnect`. */
+/**
+ * An endpoint's address of one family on network `n`: the `requested` one (checked: of that family,
+ * in the subnet or ip-range, not taken) or the lowest free one of the ip-range or subnet. Taken: the
+ * other endpoints' addresses, the gateway and the auxiliary addresses. Undefined when the network has
+ * no subnet of that family.
+ */
+function allocateAddress(state: StateStore, n: NetworkRecord, family: "IPv4" | "IPv6", requested: string): { address: Address; bits: number } | undefined {
+  const cfg = n.ipam.Config.find((c) => parsePrefix(c.Subnet ?? "")?.family === family);
+  const subnet = cfg === undefined ? undefined : parsePrefix(cfg.Subnet ?? "");
+  if (cfg === undefined || subnet === undefined) return undefined;
+  const used = new Set<bigint>();
+  const endpointAddresses = state.networks.endpoints(n.id).map((e) => (family === "IPv4" ? e.ipv4Address : e.ipv6Address));
+  for (const r of [...endpointAddresses.map((a) => a.split("/")[0]), cfg.Gateway, ...Object.values(cfg.AuxiliaryAddresses ?? {})]) {
+    const a = parseAddress(r ?? "");
+    if (a !== undefined) used.add(a.value);
+  }
+  const range = cfg.IPRange === undefined ? undefined : parsePrefix(cfg.IPRange);
+  if (requested === "") {
+    const address = freeAddress(subnet, range, used);
+    if (address === undefined) throw htkError("HTK-ENGINE-0474", { family });
+    return { address, bits: subnet.bits };
+  }
+  const address = parseAddress(requested);
+  if (address === undefined || address.family !== family) throw htkError("HTK-ENGINE-0489", { address: requested });
+  if (!contains(subnet, address) && (range === undefined || !contains(range, address))) throw htkError("HTK-ENGINE-0485", { address: requested });
+  if (used.has(address.value)) throw htkError("HTK-ENGINE-0486", {});
+  return { address, bits: subnet.bits };
+}
+
 export function disconnectContainer(state: StateStore, networkRef: string, container: Container, force = false): void {
   const n = state.networks.resolve(networkRef);
   if (!state.networks.disconnect(n, container.id) && !force) throw htkError("HTK-ENGINE-0480", { id: container.id, network: n.name });
