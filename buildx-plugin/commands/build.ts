@@ -18,7 +18,8 @@ import { Display, sourceFrame, type DisplayMode } from "../display.ts";
 import { splitCsv } from "../flags.ts";
 import { parseAnnotations, type Annotation } from "../imagetools/create.ts";
 import { resolveOciLayout } from "../oci-layout-context.ts";
-import { askAgent, keyAgent, parseSsh, registryAuth, type ClientAuth } from "../session.ts";
+import { askAgent, keyAgent, parseSsh, type ClientAuth } from "../session.ts";
+import { DockerConfigCredentials } from "../../base/registry/credentials.ts";
 import { BuilderStore, randomId } from "../store.ts";
 import type { CommandContext } from "../types.ts";
 
@@ -134,7 +135,9 @@ export async function runBuild(ctx: CommandContext): Promise<number> {
         ssh.set(spec.id, agent.socket);
       }
     }
-    const session: BuildSession = { secrets, ssh, auth: (host) => registryAuth(ctx.cli.configDir, host, io.env) };
+    // One reader of the CLI's config file per build: it keeps config.json once for every host the engine asks about.
+    const credentials = new DockerConfigCredentials({ configDir: ctx.cli.configDir, env: io.env });
+    const session: BuildSession = { secrets, ssh, auth: (host) => credentials.authConfig(host) };
     if (exporters.length === 0 && call === undefined) {
       if (builder.driver === "remote") {
         io.stderr.write(`WARNING: No output specified with remote driver. Build result will only remain in the build cache.\nTo push result image into registry use --push or to load image into docker use --load\n`);

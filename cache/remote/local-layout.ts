@@ -75,7 +75,7 @@ export class LocalLayout {
    * blob, index.json, blobs/ or blobs/sha256/ — could name any file of the engine's host. Anything
    * but a regular file under real directories is refused before a byte of it is read.
    */
-  async #openFile(rel: readonly string[]): Promise<FileHandle> {
+  async #openFile(rel: readonly string[]): Promise<{ fh: FileHandle; size: number }> {
     for (let i = 1; i < rel.length; i++) {
       const st = await lstat(join(this.dir, ...rel.slice(0, i))).catch(() => undefined);
       if (st !== undefined && !st.isDirectory()) throw new Error(`${rel.slice(0, i).join("/")}/ of the cache directory is a symbolic link or not a directory (only real files are read; copy the cache directory with real files)`);
@@ -95,11 +95,11 @@ export class LocalLayout {
       await fh.close();
       throw new Error(`${rel.join("/")} of the cache directory is not a regular file`);
     }
-    return fh;
+    return { fh, size: st.size };
   }
 
   async *openBlob(digest: Digest, signal: AbortSignal): AsyncIterable<Uint8Array> {
-    const fh = await this.#openFile(["blobs", "sha256", digestHex(digest)]);
+    const { fh } = await this.#openFile(["blobs", "sha256", digestHex(digest)]);
     try {
       for (;;) {
         signal.throwIfAborted();
@@ -113,9 +113,9 @@ export class LocalLayout {
   }
 
   async #readFile(rel: readonly string[]): Promise<Buffer> {
-    const fh = await this.#openFile(rel);
+    const { fh, size } = await this.#openFile(rel);
     try {
-      if ((await fh.stat()).size > MAX_DOCUMENT) throw new Error(`${rel.join("/")} of the cache directory is larger than ${MAX_DOCUMENT} bytes`);
+      if (size > MAX_DOCUMENT) throw new Error(`${rel.join("/")} of the cache directory is larger than ${MAX_DOCUMENT} bytes`);
       return await fh.readFile();
     } finally {
       await fh.close();

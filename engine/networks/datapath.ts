@@ -246,7 +246,7 @@ export class BridgeDatapath {
       changed = true;
     }
     if (changed) {
-      await this.#run("ip6tables", ["-w", "-t", "filter", "-P", "FORWARD", "DROP"]);
+      await this.#xt(6, "filter", "-P", "FORWARD", "DROP");
       this.#log.info({}, "IPv6 forwarding turned on (as Docker does for IPv6 networks); ip6tables FORWARD policy set to DROP");
     }
     await this.#hookChains(6);

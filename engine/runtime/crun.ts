@@ -786,8 +786,8 @@ export class CrunRuntime implements Runtime {
         if (!removed.includes(b)) removed.push(b);
       }
       for (const id of [...this.live.keys(), ...keep]) own.delete(id);
-      const cg = await removeStaleCgroups(this.cgroupParent, own);
-      const busy = cg.busy.filter((dir) => !keep.has(dir.slice(dir.lastIndexOf("/") + 1)));
+      // Kept and live IDs are not in `own`, so whatever is busy here is a leftover still in use.
+      const { busy } = await removeStaleCgroups(this.cgroupParent, own);
       if (busy.length > 0) this.log.warn({ busy }, "cgroups still in use were left in place");
       return { removed };
     });
