@@ -29,17 +29,19 @@ const TREE_GRACE_MS = 5 * 60_000;
  */
 export class BuildRecordStore {
   readonly dir: string;
+  readonly #trees: TreeFiles;
   #runningSweep: Promise<void> | undefined;
   #nextSweep: Promise<void> | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
+    this.#trees = new TreeFiles(join(dir, TREES_DIR));
   }
 
   async begin(record: BuildRecord): Promise<RecordWriter> {
     const dir = this.#dirOf(record.id);
     await this.#io("create the build record", dir, () => mkdir(dir, { recursive: true }));
-    const writer = new RecordWriter(dir, (what, fn) => this.#io(what, dir, fn), new TreeFiles(join(this.dir, TREES_DIR)));
+    const writer = new RecordWriter(dir, (what, fn) => this.#io(what, dir, fn), this.#trees);
     await writer.save(record);
     return writer;
   }
@@ -49,7 +51,7 @@ export class BuildRecordStore {
     if (!ID_RE.test(id)) return undefined;
     try {
       const record = JSON.parse(await readFile(join(this.#dirOf(id), "record.json"), "utf8")) as BuildRecord;
-      return await withTrees(record, opts.withTrees === true ? new TreeFiles(join(this.dir, TREES_DIR)) : undefined);
+      return await withTrees(record, opts.withTrees === true ? this.#trees : undefined);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT" || err instanceof SyntaxError) return undefined;
       throw htkError("HTK-SOLVER-0004", { path: this.#dirOf(id), detail: (err as Error).message }, { cause: err });

@@ -161,7 +161,7 @@ export class PortPublisher {
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       // ipv6Only: `::` must not take 0.0.0.0's port too (its own binding holds that).
-      server.listen({ host: hostIp, port, exclusive: true, ipv6Only: hostIp.includes(":") }, () => {
+      server.listen({ host: hostIp, port, exclusive: true, ipv6Only: isIPv6Binding({ hostIp }) }, () => {
         server.removeListener("error", reject);
         server.on("error", () => undefined);
         this.#servers.push(server);
@@ -172,7 +172,7 @@ export class PortPublisher {
   }
 
   #bindUdp(hostIp: string, port: number): Promise<number> {
-    const sock = hostIp.includes(":") ? createSocket({ type: "udp6", ipv6Only: true }) : createSocket("udp4");
+    const sock = isIPv6Binding({ hostIp }) ? createSocket({ type: "udp6", ipv6Only: true }) : createSocket("udp4");
     return new Promise((resolve, reject) => {
       sock.once("error", reject);
       sock.bind({ address: hostIp, port, exclusive: true }, () => {
